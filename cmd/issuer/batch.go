@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/issuer-dev/issuer/queue"
+)
+
+func batchCommands() []*command {
+	cmds := []*command{cmdBatchList(), cmdBatchShow(), cmdBatchExport()}
+	for _, action := range []string{"pause", "resume", "cancel"} {
+		cmds = append(cmds, cmdBatchAction(action))
+	}
+	return cmds
+}
+
+// withStore loads config, opens the database and runs fn with a queue store.
+func (e *env) withStore(ctx context.Context, fn func(*queue.Store) error) error {
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	db, err := e.openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return fn(queue.NewStore(db))
+}
+
+func batchID(name string, pos []string) (int64, error) {
+	if len(pos) != 1 {
+		return 0, usagef("%s: want exactly one batch ID", name)
+	}
+	id, err := strconv.ParseInt(pos[0], 10, 64)
+	if err != nil || id <= 0 {
+		return 0, usagef("%s: %q is not a batch ID", name, pos[0])
+	}
+	return id, nil
+}
+
+func cmdBatchList() *command {
+	c := &command{name: "batch list", usage: "[--json]", short: "list batches with recipient counts"}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		fs := newFlags(e, c)
+		asJSON := fs.Bool("json", false, "print a JSON array of batch objects")
+		if _, err := parseFlags(e, fs, args); err != nil {
+			return err
+		}
+		return e.withStore(ctx, func(s *queue.Store) error {
+			batches, err := s.Batches(ctx)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				if batches == nil {
+					batches = []*queue.Batch{}
+				}
+				return e.printJSON(batches)
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tSTOCK\tKIND\tSTATUS\tRECIPIENTS\tPENDING\tIN_FLIGHT\tISSUED\tFAILED\tREVIEW\tCREATED\t")
+			for _, b := range batches {
+				status := b.Status
+				if b.HaltReason != nil {
+					status += " (" + *b.HaltReason + ")"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n", b.ID, b.Name, b.StockID, b.Kind, status,
+					b.Accepted, b.Counts[queue.StatusPending], b.Counts[queue.StatusInFlight], b.Counts[queue.StatusIssued],
+					b.Counts[queue.StatusFailed], b.Counts[queue.StatusReview], b.CreatedAt.Format("2006-01-02 15:04"))
+			}
+			return tw.Flush()
+		})
+	}
+	return c
+}
+
+func cmdBatchShow() *command {
+	c := &command{name: "batch show", usage: "ID [--json]", short: "show one batch and its counts by status"}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		fs := newFlags(e, c)
+		asJSON := fs.Bool("json", false, `print {"id","name","stock_id","kind","status","counts"}`)
+		pos, err := parseFlags(e, fs, args)
+		if err != nil {
+			return err
+		}
+		id, err := batchID(c.name, pos)
+		if err != nil {
+			return err
+		}
+		return e.withStore(ctx, func(s *queue.Store) error {
+			b, err := s.Batch(ctx, id)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				return e.printJSON(b)
+			}
+			printBatch(e.stdout, b)
+			return nil
+		})
+	}
+	return c
+}
+
+func printBatch(w io.Writer, b *queue.Batch) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "batch\t%d  %s\n", b.ID, b.Name)
+	fmt.Fprintf(tw, "stock\t%s (%s), creator %s, appid %s\n", b.StockID, b.Kind, b.StockCreatorMchID, b.AppID)
+	status := b.Status
+	if b.HaltReason != nil {
+		status += ": " + *b.HaltReason
+	}
+	fmt.Fprintf(tw, "status\t%s\n", status)
+	fmt.Fprintf(tw, "source\t%s (sha256 %s)\n", b.SourceFile, shortHash(b.SourceSHA256))
+	fmt.Fprintf(tw, "lines\t%d = accepted %d + duplicates %d + rejected %d + blank %d\n", b.Lines, b.Accepted, b.Duplicates, b.Rejected, b.Blank)
+	var parts []string
+	for _, st := range queue.RecipientStatuses {
+		parts = append(parts, fmt.Sprintf("%s %d", st, b.Counts[st]))
+	}
+	fmt.Fprintf(tw, "recipients\t%s\n", strings.Join(parts, ", "))
+	fmt.Fprintf(tw, "created\t%s\n", b.CreatedAt.Format("2006-01-02 15:04:05 MST"))
+	tw.Flush()
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func cmdBatchAction(action string) *command {
+	shorts := map[string]string{
+		"pause":  "stop claiming a batch's recipients; in-flight calls finish",
+		"resume": "resume a paused or halted batch",
+		"cancel": "cancel a batch for good; issued coupons stay issued",
+	}
+	c := &command{name: "batch " + action, usage: "ID", short: shorts[action]}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		pos, err := parseFlags(e, newFlags(e, c), args)
+		if err != nil {
+			return err
+		}
+		id, err := batchID(c.name, pos)
+		if err != nil {
+			return err
+		}
+		return e.withStore(ctx, func(s *queue.Store) error {
+			b, err := s.SetBatchStatus(ctx, id, action)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "batch %d is %s\n", b.ID, b.Status)
+			return nil
+		})
+	}
+	return c
+}
+
+func cmdBatchExport() *command {
+	c := &command{name: "batch export", usage: "ID [-o FILE]", short: "export a batch's recipients and results as CSV"}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		fs := newFlags(e, c)
+		out := fs.String("o", "", "write to FILE instead of standard output")
+		pos, err := parseFlags(e, fs, args)
+		if err != nil {
+			return err
+		}
+		id, err := batchID(c.name, pos)
+		if err != nil {
+			return err
+		}
+		return e.withStore(ctx, func(s *queue.Store) error {
+			if *out == "" {
+				return s.Export(ctx, id, e.stdout)
+			}
+			return writeFileAtomic(*out, func(w io.Writer) error { return s.Export(ctx, id, w) })
+		})
+	}
+	return c
+}
+
+// writeFileAtomic writes via a temporary file renamed into place, so a
+// failed export never leaves a truncated file where a good one was.
+func writeFileAtomic(path string, fn func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".issuer-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := fn(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

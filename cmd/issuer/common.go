@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	issuer "github.com/issuer-dev/issuer"
+	"github.com/issuer-dev/issuer/internal/config"
+)
+
+// loadConfig loads and validates the configuration, logging warnings.
+func (e *env) loadConfig() (*config.Config, error) {
+	cfg, warnings, err := config.Load(e.configPath, e.getenv)
+	for _, w := range warnings {
+		e.logger.Warn("config", "problem", w)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// openDB connects and checks that the schema is current, so that a
+// forgotten `issuer migrate` is reported as such rather than as a missing
+// table halfway through a command.
+func (e *env) openDB(ctx context.Context, cfg *config.Config) (*sqlx.DB, error) {
+	db, err := e.connect(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	var version int
+	err = db.GetContext(ctx, &version, `SELECT coalesce(max(version), 0) FROM schema_migrations`)
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code == "42P01" { // undefined_table
+		version, err = 0, nil
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("database %s: %w", config.RedactURL(cfg.DatabaseURL), err)
+	}
+	if want := issuer.SchemaVersion(); version != want {
+		db.Close()
+		if version < want {
+			return nil, fmt.Errorf("database schema is at version %d, this issuer needs %d: run `issuer migrate`", version, want)
+		}
+		return nil, fmt.Errorf("database schema is at version %d, newer than this issuer's %d: upgrade issuer", version, want)
+	}
+	return db, nil
+}
+
+// connect opens a pool and pings it, naming the (redacted) URL on failure.
+func (e *env) connect(ctx context.Context, cfg *config.Config) (*sqlx.DB, error) {
+	db, err := sqlx.Open("postgres", cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", config.RedactURL(cfg.DatabaseURL), err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("database %s unreachable: %w", config.RedactURL(cfg.DatabaseURL), err)
+	}
+	return db, nil
+}
+
+func (e *env) printJSON(v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,7 @@
+package main
+
+// extraCommands lists the commands of packages beyond the queue: the
+// simulator, stock lifecycle, plugin signing, issuing, reports and the daemon.
+func extraCommands() []*command {
+	return []*command{}
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	issuer "github.com/issuer-dev/issuer"
+)
+
+func cmdMigrate() *command {
+	c := &command{name: "migrate", short: "apply schema.sql to the database (idempotent)"}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		if _, err := parseFlags(e, newFlags(e, c), args); err != nil {
+			return err
+		}
+		cfg, err := e.loadConfig()
+		if err != nil {
+			return err
+		}
+		db, err := e.connect(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		applied, err := issuer.Migrate(ctx, db)
+		if err != nil {
+			return err
+		}
+		for _, m := range applied {
+			fmt.Fprintf(e.stdout, "applied migration %d %s\n", m.Version, m.Name)
+		}
+		fmt.Fprintf(e.stdout, "schema at version %d\n", issuer.SchemaVersion())
+		return nil
+	}
+	return c
+}
+
+func cmdConfigCheck() *command {
+	c := &command{name: "config check", short: "validate the configuration and print it with secrets redacted"}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		if _, err := parseFlags(e, newFlags(e, c), args); err != nil {
+			return err
+		}
+		cfg, err := e.loadConfig()
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(e.stdout, cfg.Effective())
+		return nil
+	}
+	return c
+}

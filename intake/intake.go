@@ -1,0 +1,401 @@
+// Package intake turns an analyst's CSV recipient list into a batch of
+// pending recipients in the queue, all or nothing.
+//
+// Every input line is accounted for: accepted, duplicate (the same openid
+// again in the file), rejected (with its line number and why) or blank, so
+// lines = accepted + duplicates + rejected + blank. The file is streamed in
+// constant memory: rows are checked in Go, COPYed into a temporary staging
+// table, and moved into recipients with one INSERT … SELECT that drops
+// duplicate openids and generates out_request_no from a Postgres sequence,
+// inside the transaction that creates the batch. Either the batch and all
+// its rows commit, or nothing does.
+package intake
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// Kinds of stock a batch issues.
+const (
+	KindFavor   = "favor"   // 代金券
+	KindProduct = "product" // 商品券
+)
+
+// Options describe one import.
+type Options struct {
+	StockID      string
+	Kind         string // favor or product
+	Name         string // batch name; default the file's base name
+	MchID        string // the issuing merchant: prefix of generated out_request_no
+	AppID        string
+	CreatorMchID string // stock_creator_mchid; default MchID
+	Encoding     string // auto, utf-8 or gbk
+	MaxRejects   int    // more rejected lines than this store nothing
+	Source       string // file name used in FILE:LINE messages and kept on the batch
+	Location     *time.Location
+
+	// OnReject is called for each rejected line as it is found, so the
+	// caller can print and save them without the import holding them all.
+	OnReject func(Reject)
+	// OnProgress is called now and then with the bytes read so far.
+	OnProgress func(n int64)
+}
+
+// Reject is one rejected input line.
+type Reject struct {
+	Line   int    `json:"line"`
+	Raw    string `json:"raw"`
+	Reason string `json:"reason"`
+}
+
+// Report accounts for every line of the input.
+type Report struct {
+	BatchID    int64  `json:"batch_id"`
+	Lines      int    `json:"lines"`
+	Accepted   int    `json:"accepted"`
+	Duplicates int    `json:"duplicates"`
+	Rejected   int    `json:"rejected"`
+	Blank      int    `json:"blank"`
+	Encoding   string `json:"encoding"`
+	SHA256     string `json:"sha256"`
+}
+
+// ErrTooManyRejects means the file had more rejected lines than allowed;
+// nothing was stored. The Report still accounts for every line.
+var ErrTooManyRejects = errors.New("too many rejected lines")
+
+// FatalError is a problem with the file as a whole (no header, an unknown
+// column, unreadable bytes); nothing was stored.
+type FatalError struct {
+	Source string
+	Line   int
+	Msg    string
+}
+
+func (e *FatalError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.Source, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.Source, e.Msg)
+}
+
+// Import reads a CSV from r and stores it as a new batch. On any error
+// nothing is stored. The returned report is complete also when the error is
+// ErrTooManyRejects.
+func Import(ctx context.Context, db *sqlx.DB, r io.Reader, opts Options) (*Report, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	hasher := sha256.New()
+	counter := &countingReader{r: io.TeeReader(r, hasher), progress: opts.OnProgress}
+	text, enc, err := decode(counter, opts.Encoding)
+	if err != nil {
+		return nil, &FatalError{Source: opts.Source, Msg: err.Error()}
+	}
+	rep := &Report{Encoding: enc}
+
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("import: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+
+	// Room to keep the staging table and the line sort in memory; temp_buffers
+	// only takes effect before the session's first temporary table.
+	if _, err := tx.ExecContext(ctx, `SET LOCAL temp_buffers = '256MB'; SET LOCAL work_mem = '128MB'`); err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, stageDDL); err != nil {
+		return nil, fmt.Errorf("import: staging table: %w", err)
+	}
+	imp := &importer{opts: opts, rep: rep, enc: enc}
+	staged, anySupplied, err := imp.stage(ctx, tx, newLineReader(text))
+	if err != nil {
+		return rep, err
+	}
+	rep.SHA256 = hex.EncodeToString(hasher.Sum(nil))
+	if err := imp.load(ctx, tx, staged, anySupplied); err != nil {
+		return rep, err
+	}
+	if rep.Rejected > opts.MaxRejects {
+		rep.BatchID = 0
+		return rep, fmt.Errorf("%w: %d rejected, --max-rejects is %d; nothing stored", ErrTooManyRejects, rep.Rejected, opts.MaxRejects)
+	}
+	if rep.Accepted == 0 {
+		rep.BatchID = 0
+		return rep, &FatalError{Source: opts.Source, Msg: "no recipients in file; nothing stored"}
+	}
+	if err := tx.Commit(); err != nil {
+		rep.BatchID = 0
+		return rep, fmt.Errorf("import: commit: %w", err)
+	}
+	return rep, nil
+}
+
+func (o *Options) check() error {
+	switch {
+	case o.StockID == "":
+		return errors.New("import: stock id is required")
+	case len(o.StockID) > 128:
+		return errors.New("import: stock id longer than 128 characters")
+	case o.Kind != KindFavor && o.Kind != KindProduct:
+		return fmt.Errorf("import: kind must be favor or product, got %q", o.Kind)
+	case o.MchID == "":
+		return errors.New("import: merchant id (wxpay.mchid) is required: it prefixes generated out_request_no")
+	case o.AppID == "":
+		return errors.New("import: appid (wxpay.appid) is required")
+	case o.MaxRejects < 0:
+		return errors.New("import: max rejects must not be negative")
+	}
+	if o.CreatorMchID == "" {
+		o.CreatorMchID = o.MchID
+	}
+	if o.Location == nil {
+		o.Location = time.UTC
+	}
+	if o.Source == "" {
+		o.Source = "-"
+	}
+	if o.Name == "" {
+		o.Name = o.Source
+	}
+	return nil
+}
+
+const stageDDL = `CREATE TEMP TABLE import_stage (
+	line integer NOT NULL, openid text COLLATE "C" NOT NULL, out_request_no text COLLATE "C",
+	coupon_value bigint, coupon_minimum bigint, coupon_code text,
+	coupon_type text, member_card_id text
+) ON COMMIT DROP`
+
+var stageColumns = []string{"line", "openid", "out_request_no", "coupon_value", "coupon_minimum", "coupon_code", "coupon_type", "member_card_id"}
+
+type importer struct {
+	opts Options
+	rep  *Report
+	enc  string
+}
+
+func (imp *importer) reject(line int, raw []byte, reason string) {
+	imp.rep.Rejected++
+	if imp.opts.OnReject != nil {
+		imp.opts.OnReject(Reject{Line: line, Raw: string(raw), Reason: reason})
+	}
+}
+
+// stage reads the header and every line, checks rows and COPYs the good
+// ones into import_stage.
+func (imp *importer) stage(ctx context.Context, tx *sqlx.Tx, lr *lineReader) (staged int, anySupplied bool, err error) {
+	src := imp.opts.Source
+	var cols columns
+	var fields []string
+	for { // header: the first non-blank line
+		line, n, err := lr.read()
+		if err == io.EOF {
+			return 0, false, &FatalError{Source: src, Msg: "empty file: a header row with an openid column is required"}
+		}
+		if err != nil {
+			return 0, false, imp.readErr(n, err)
+		}
+		if isBlank(line) {
+			imp.rep.Blank++
+			imp.rep.Lines++
+			continue
+		}
+		if fields, err = splitFields(fields[:0], line); err != nil {
+			return 0, false, &FatalError{Source: src, Line: n, Msg: "header: " + err.Error()}
+		}
+		if cols, err = parseHeader(fields, imp.opts.Kind); err != nil {
+			return 0, false, &FatalError{Source: src, Line: n, Msg: err.Error()}
+		}
+		break
+	}
+
+	stmt, err := tx.PrepareContext(ctx, pq.CopyIn("import_stage", stageColumns...))
+	if err != nil {
+		return 0, false, fmt.Errorf("import: copy: %w", err)
+	}
+	defer stmt.Close()
+	var row row
+	for {
+		line, n, err := lr.read()
+		if err == io.EOF {
+			break
+		}
+		if errors.Is(err, errLineTooLong) {
+			imp.rep.Lines++
+			imp.reject(n, nil, err.Error())
+			continue
+		}
+		if err != nil {
+			return 0, false, imp.readErr(n, err)
+		}
+		imp.rep.Lines++
+		if isBlank(line) {
+			imp.rep.Blank++
+			continue
+		}
+		if imp.enc == EncodingUTF8 && !validUTF8Prefix(line, false) {
+			imp.reject(n, line, "not valid UTF-8 (if the file was saved by Excel on Chinese Windows, use --encoding gbk)")
+			continue
+		}
+		fields, err = splitFields(fields[:0], line)
+		if err != nil {
+			imp.reject(n, line, err.Error())
+			continue
+		}
+		if allEmpty(fields) {
+			imp.rep.Blank++ // Excel writes empty rows as ",,"
+			continue
+		}
+		if reason := cols.parseRow(fields, &row); reason != "" {
+			imp.reject(n, line, reason)
+			continue
+		}
+		if row.outRequestNo != nil {
+			anySupplied = true
+		}
+		if _, err := stmt.ExecContext(ctx, n, row.openid, row.outRequestNo, row.couponValue, row.couponMinimum,
+			row.couponCode, row.couponType, row.memberCardID); err != nil {
+			return 0, false, fmt.Errorf("import: copy line %d: %w", n, err)
+		}
+		staged++
+		if err := ctx.Err(); err != nil {
+			return 0, false, err
+		}
+	}
+	if _, err := stmt.ExecContext(ctx); err != nil {
+		return 0, false, fmt.Errorf("import: copy: %w", err)
+	}
+	return staged, anySupplied, nil
+}
+
+func (imp *importer) readErr(line int, err error) error {
+	return &FatalError{Source: imp.opts.Source, Line: line, Msg: "read: " + err.Error()}
+}
+
+// load creates the batch and moves staged rows into recipients: supplied
+// out_request_no are checked for clashes first, then rows go in line order
+// so that the first line of each openid wins and the rest, skipped by the
+// (batch_id, openid) unique key, count as duplicates.
+func (imp *importer) load(ctx context.Context, tx *sqlx.Tx, staged int, anySupplied bool) error {
+	o := imp.opts
+	rejectedOpenids := []string{} // not nil: a NULL array would match nothing
+	if anySupplied {
+		var clashes []struct {
+			Line         int           `db:"line"`
+			OpenID       string        `db:"openid"`
+			OutRequestNo string        `db:"out_request_no"`
+			FirstLine    int           `db:"first_line"`
+			UsedBy       sql.NullInt64 `db:"used_by"`
+		}
+		// Only each openid's first line can clash: later ones are duplicates.
+		err := tx.SelectContext(ctx, &clashes, `
+			WITH w AS (
+				SELECT DISTINCT ON (openid) line, openid, out_request_no FROM import_stage ORDER BY openid, line
+			), c AS (
+				SELECT line, openid, out_request_no,
+				       first_value(line) OVER (PARTITION BY out_request_no ORDER BY line) AS first_line
+				FROM w WHERE out_request_no IS NOT NULL
+			)
+			SELECT c.line, c.openid, c.out_request_no, c.first_line, r.batch_id AS used_by
+			FROM c LEFT JOIN recipients r ON r.mchid = $1 AND r.out_request_no = c.out_request_no
+			WHERE c.line <> c.first_line OR r.id IS NOT NULL
+			ORDER BY c.line`, o.MchID)
+		if err != nil {
+			return fmt.Errorf("import: check out_request_no: %w", err)
+		}
+		for _, c := range clashes {
+			reason := fmt.Sprintf("out_request_no %q repeats line %d (it must be unique per merchant)", c.OutRequestNo, c.FirstLine)
+			if c.UsedBy.Valid {
+				reason = fmt.Sprintf("out_request_no %q is already used by batch %d (it must be unique per merchant)", c.OutRequestNo, c.UsedBy.Int64)
+			}
+			imp.reject(c.Line, []byte(c.OpenID+","+c.OutRequestNo), reason)
+			rejectedOpenids = append(rejectedOpenids, c.OpenID)
+		}
+	}
+
+	err := tx.GetContext(ctx, &imp.rep.BatchID, `
+		INSERT INTO batches (name, stock_id, kind, mchid, appid, stock_creator_mchid, source_file, source_sha256, encoding)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+		o.Name, o.StockID, o.Kind, o.MchID, o.AppID, o.CreatorMchID, o.Source, imp.rep.SHA256, imp.enc)
+	if err != nil {
+		return fmt.Errorf("import: create batch: %w", err)
+	}
+	day := time.Now().In(o.Location).Format("20060102")
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO recipients (batch_id, mchid, openid, out_request_no, source_line,
+			coupon_value, coupon_minimum, coupon_code, coupon_type, member_card_id)
+		SELECT $1, $2, openid,
+		       coalesce(out_request_no, $2 || $3 || lpad(nextval('out_request_seq')::text, 10, '0')),
+		       line, coupon_value, coupon_minimum, coupon_code, coupon_type, member_card_id
+		FROM import_stage
+		WHERE NOT (openid = ANY($4))
+		ORDER BY line
+		ON CONFLICT (batch_id, openid) DO NOTHING`,
+		imp.rep.BatchID, o.MchID, day, pq.StringArray(rejectedOpenids))
+	if err != nil {
+		var pqErr *pq.Error
+		if errors.As(err, &pqErr) && pqErr.Constraint == "recipients_out_request_no_key" {
+			return fmt.Errorf("import: a generated out_request_no collides with one already stored (%s); nothing stored", pqErr.Detail)
+		}
+		return fmt.Errorf("import: insert recipients: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("import: insert recipients: %w", err)
+	}
+	imp.rep.Accepted = int(n)
+	// Every staged line is accepted, rejected for a clash, or a duplicate
+	// (including later lines of an openid whose first line was rejected).
+	imp.rep.Duplicates = staged - imp.rep.Accepted - len(rejectedOpenids)
+	_, err = tx.ExecContext(ctx, `
+		UPDATE batches SET lines = $2, accepted = $3, duplicates = $4, rejected = $5, blank = $6 WHERE id = $1`,
+		imp.rep.BatchID, imp.rep.Lines, imp.rep.Accepted, imp.rep.Duplicates, imp.rep.Rejected, imp.rep.Blank)
+	if err != nil {
+		return fmt.Errorf("import: record counts: %w", err)
+	}
+	return nil
+}
+
+func isBlank(line []byte) bool {
+	return len(bytes.TrimSpace(line)) == 0
+}
+
+func allEmpty(fields []string) bool {
+	for _, f := range fields {
+		if strings.TrimSpace(f) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+type countingReader struct {
+	r        io.Reader
+	n        int64
+	reported int64
+	progress func(int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.progress != nil && (c.n-c.reported >= 1<<20 || err == io.EOF) {
+		c.reported = c.n
+		c.progress(c.n)
+	}
+	return n, err
+}

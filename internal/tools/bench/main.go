@@ -1,0 +1,70 @@
+// Command bench measures issuer end to end and prints the figures `make
+// bench` reports. Each figure comes from real processes against the real
+// PostgreSQL named by ISSUER_DATABASE_URL (and, for issuing, the simulator),
+// with CPU and peak RSS read from the child's rusage.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: bench import [flags]")
+		os.Exit(2)
+	}
+	ctx := context.Background()
+	var err error
+	switch os.Args[1] {
+	case "import":
+		err = benchImport(ctx, os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown benchmark %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// measurement is one child process's cost.
+type measurement struct {
+	wall      time.Duration
+	user, sys time.Duration
+	maxRSS    int64 // bytes
+	output    string
+}
+
+func (m measurement) cpu() time.Duration { return m.user + m.sys }
+
+// measure runs name with args and env additions, failing on a non-zero exit.
+func measure(ctx context.Context, env []string, name string, args ...string) (measurement, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out strings.Builder
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	start := time.Now()
+	err := cmd.Run()
+	m := measurement{wall: time.Since(start), output: out.String()}
+	if err != nil {
+		return m, fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out.String())
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		m.user = time.Duration(ru.Utime.Nano())
+		m.sys = time.Duration(ru.Stime.Nano())
+		m.maxRSS = ru.Maxrss * 1024
+	}
+	return m, nil
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func flagSet(name string) *flag.FlagSet { return flag.NewFlagSet(name, flag.ExitOnError) }

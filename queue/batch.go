@@ -1,0 +1,213 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Batch statuses.
+const (
+	BatchPending   = "pending"
+	BatchRunning   = "running"
+	BatchPaused    = "paused"
+	BatchHalted    = "halted"
+	BatchCompleted = "completed"
+	BatchCancelled = "cancelled"
+)
+
+// Recipient statuses.
+const (
+	StatusPending  = "pending"
+	StatusInFlight = "in_flight"
+	StatusIssued   = "issued"
+	StatusFailed   = "failed"
+	StatusReview   = "review"
+)
+
+// RecipientStatuses lists every recipient status in lifecycle order.
+var RecipientStatuses = []string{StatusPending, StatusInFlight, StatusIssued, StatusFailed, StatusReview}
+
+// Batch is one imported recipient list for one stock.
+type Batch struct {
+	ID                int64          `db:"id" json:"id"`
+	Name              string         `db:"name" json:"name"`
+	StockID           string         `db:"stock_id" json:"stock_id"`
+	Kind              string         `db:"kind" json:"kind"`
+	MchID             string         `db:"mchid" json:"mchid"`
+	AppID             string         `db:"appid" json:"appid"`
+	StockCreatorMchID string         `db:"stock_creator_mchid" json:"stock_creator_mchid"`
+	Status            string         `db:"status" json:"status"`
+	HaltReason        *string        `db:"halt_reason" json:"halt_reason,omitempty"`
+	SourceFile        string         `db:"source_file" json:"source_file"`
+	SourceSHA256      string         `db:"source_sha256" json:"source_sha256"`
+	Lines             int            `db:"lines" json:"lines"`
+	Accepted          int            `db:"accepted" json:"accepted"`
+	Duplicates        int            `db:"duplicates" json:"duplicates"`
+	Rejected          int            `db:"rejected" json:"rejected"`
+	Blank             int            `db:"blank" json:"blank"`
+	CreatedAt         time.Time      `db:"created_at" json:"created_at"`
+	UpdatedAt         time.Time      `db:"updated_at" json:"updated_at"`
+	Counts            map[string]int `db:"-" json:"counts"`
+}
+
+// ErrNotFound is returned for an unknown batch.
+var ErrNotFound = errors.New("not found")
+
+// Store runs queue operations on a database.
+type Store struct {
+	db *sqlx.DB
+}
+
+// NewStore returns a Store on db.
+func NewStore(db *sqlx.DB) *Store { return &Store{db: db} }
+
+// DB returns the underlying pool.
+func (s *Store) DB() *sqlx.DB { return s.db }
+
+const batchColumns = `id, name, stock_id, kind, mchid, appid, stock_creator_mchid, status, halt_reason,
+	source_file, source_sha256, lines, accepted, duplicates, rejected, blank, created_at, updated_at`
+
+// Batches lists all batches, newest first, with recipient counts by status.
+func (s *Store) Batches(ctx context.Context) ([]*Batch, error) {
+	var out []*Batch
+	if err := s.db.SelectContext(ctx, &out, `SELECT `+batchColumns+` FROM batches ORDER BY id DESC`); err != nil {
+		return nil, fmt.Errorf("list batches: %w", err)
+	}
+	if err := s.fillCounts(ctx, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Batch returns one batch with its counts.
+func (s *Store) Batch(ctx context.Context, id int64) (*Batch, error) {
+	var b Batch
+	err := s.db.GetContext(ctx, &b, `SELECT `+batchColumns+` FROM batches WHERE id = $1`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("batch %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get batch %d: %w", id, err)
+	}
+	if err := s.fillCounts(ctx, []*Batch{&b}); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+func (s *Store) fillCounts(ctx context.Context, batches []*Batch) error {
+	if len(batches) == 0 {
+		return nil
+	}
+	byID := map[int64]*Batch{}
+	ids := make([]int64, 0, len(batches))
+	for _, b := range batches {
+		b.Counts = map[string]int{}
+		for _, st := range RecipientStatuses {
+			b.Counts[st] = 0
+		}
+		byID[b.ID] = b
+		ids = append(ids, b.ID)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT batch_id, status, count(*) FROM recipients
+		WHERE batch_id = ANY($1) GROUP BY batch_id, status`, int64Array(ids))
+	if err != nil {
+		return fmt.Errorf("count recipients: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var st string
+		var n int
+		if err := rows.Scan(&id, &st, &n); err != nil {
+			return fmt.Errorf("count recipients: %w", err)
+		}
+		byID[id].Counts[st] = n
+	}
+	return rows.Err()
+}
+
+// transitions says which batch statuses each operator action applies to.
+var transitions = map[string]struct {
+	from []string
+	to   string
+}{
+	"pause":  {from: []string{BatchPending, BatchRunning}, to: BatchPaused},
+	"resume": {from: []string{BatchPaused, BatchHalted}, to: BatchPending},
+	"cancel": {from: []string{BatchPending, BatchRunning, BatchPaused, BatchHalted}, to: BatchCancelled},
+}
+
+// SetBatchStatus applies an operator action (pause, resume, cancel).
+// Cancelling leaves issued rows as they are; pending rows simply stop being
+// claimed. In-flight rows finish their current call and record normally.
+func (s *Store) SetBatchStatus(ctx context.Context, id int64, action string) (*Batch, error) {
+	tr, ok := transitions[action]
+	if !ok {
+		return nil, fmt.Errorf("unknown batch action %q", action)
+	}
+	var status string
+	err := s.db.GetContext(ctx, &status, `UPDATE batches SET status = $2, halt_reason = NULL, updated_at = now()
+		WHERE id = $1 AND status = ANY($3) RETURNING status`, id, tr.to, stringArray(tr.from))
+	if errors.Is(err, sql.ErrNoRows) {
+		b, gerr := s.Batch(ctx, id)
+		if gerr != nil {
+			return nil, gerr
+		}
+		return nil, fmt.Errorf("batch %d is %s; %s applies to %v batches", id, b.Status, action, tr.from)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s batch %d: %w", action, id, err)
+	}
+	return s.Batch(ctx, id)
+}
+
+// ExportHeader is the contract's header for `batch export`.
+var ExportHeader = []string{"openid", "out_request_no", "status", "outcome", "coupon_id", "wx_code", "wx_message", "attempts", "last_attempt_at"}
+
+// Export writes the batch's recipients as CSV in import order, streaming.
+// For product coupons coupon_id holds the coupon code WeChat assigned.
+func (s *Store) Export(ctx context.Context, id int64, w io.Writer) error {
+	if _, err := s.Batch(ctx, id); err != nil {
+		return err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT openid, out_request_no, status, coalesce(outcome, ''),
+		coalesce(coupon_id, coupon_code, ''), coalesce(wx_code, ''), coalesce(wx_message, ''), attempts, last_attempt_at
+		FROM recipients WHERE batch_id = $1 ORDER BY source_line`, id)
+	if err != nil {
+		return fmt.Errorf("export batch %d: %w", id, err)
+	}
+	defer rows.Close()
+	cw := csv.NewWriter(w)
+	if err := cw.Write(ExportHeader); err != nil {
+		return err
+	}
+	rec := make([]string, len(ExportHeader))
+	for rows.Next() {
+		var attempts int
+		var last sql.NullTime
+		if err := rows.Scan(&rec[0], &rec[1], &rec[2], &rec[3], &rec[4], &rec[5], &rec[6], &attempts, &last); err != nil {
+			return fmt.Errorf("export batch %d: %w", id, err)
+		}
+		rec[7] = strconv.Itoa(attempts)
+		rec[8] = ""
+		if last.Valid {
+			rec[8] = last.Time.UTC().Format(time.RFC3339)
+		}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("export batch %d: %w", id, err)
+	}
+	cw.Flush()
+	return cw.Error()
+}
