@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,7 +69,7 @@ func TestImport(t *testing.T) {
 	tests := []struct {
 		file     string
 		kind     string
-		want     intake.Report // BatchID, SHA256 ignored
+		want     intake.Report  // BatchID, SHA256 ignored
 		rejects  map[int]string // line -> substring of the reason
 		openids  []string       // accepted, in line order
 		encoding string
@@ -254,7 +255,7 @@ func stripIDs(r *intake.Report) intake.Report {
 	return c
 }
 
-func itoa(i int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + string(rune('0'+i/1000%10)) + string(rune('0'+i/100%10)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10))) }
+func itoa(i int) string { return strconv.Itoa(i) }
 
 // A UTF-8 file whose first 64 KiB are clean but which has GBK bytes later
 // is still read as UTF-8; the bad line is rejected with a hint.

@@ -3,5 +3,7 @@ package main
 // extraCommands lists the commands of packages beyond the queue: the
 // simulator, stock lifecycle, plugin signing, issuing, reports and the daemon.
 func extraCommands() []*command {
-	return []*command{}
+	return []*command{
+		cmdSim(), cmdSimKeys(),
+	}
 }

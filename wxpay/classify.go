@@ -1,0 +1,292 @@
+package wxpay
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"unicode"
+)
+
+// Outcome is what one send answer means for its recipient. It is the only
+// vocabulary the runner needs: WeChat Pay's codes stay in this file.
+type Outcome string
+
+// Outcomes, one per row of the classification table.
+const (
+	// OutcomeIssued: the coupon was issued by this call (2xx with coupon_id
+	// or send_coupon_result). A 代金券 replay answers exactly like a first
+	// send, 200 with the original coupon_id, so it lands here too: the two
+	// cannot be told apart on the wire and both carry the coupon id.
+	OutcomeIssued Outcome = "issued"
+	// OutcomeAlreadyIssued: WeChat Pay says this out_request_no was used
+	// before (商品券 RESOURCE_ALREADY_EXISTS, plugin DUPREQUEST); the
+	// recipient has the coupon.
+	OutcomeAlreadyIssued Outcome = "already_issued"
+	// OutcomeThrottled: rate limited; nothing was issued. Slow down and
+	// requeue without counting an attempt.
+	OutcomeThrottled Outcome = "throttled"
+	// OutcomeUnknown: the coupon may or may not have been issued (5xx,
+	// timeout, reset, unreadable or unauthenticated 2xx). Retry with the
+	// same out_request_no.
+	OutcomeUnknown Outcome = "unknown"
+	// OutcomeBudgetExhausted: the stock has no budget left; halt the batch.
+	OutcomeBudgetExhausted Outcome = "budget_exhausted"
+	// OutcomeStockUnavailable: the stock does not exist or is not running;
+	// halt the batch.
+	OutcomeStockUnavailable Outcome = "stock_unavailable"
+	// OutcomeConfigError: credentials, permissions or merchant/appid setup
+	// are wrong; every send of the merchant will fail the same way. Halt the
+	// merchant's job and alert.
+	OutcomeConfigError Outcome = "config_error"
+	// OutcomeUserLimited: the recipient reached the stock's per-user limit.
+	OutcomeUserLimited Outcome = "user_limited"
+	// OutcomeUserDailyLimit: the recipient reached the per-day limit; retry
+	// after midnight in the configured timezone.
+	OutcomeUserDailyLimit Outcome = "user_daily_limit"
+	// OutcomeUserAbnormal: WeChat Pay's risk control refuses the account.
+	OutcomeUserAbnormal Outcome = "user_abnormal"
+	// OutcomeInvalidUser: the openid is unknown, belongs to another appid,
+	// or the user lacks a prerequisite (membership).
+	OutcomeInvalidUser Outcome = "invalid_user"
+	// OutcomeInvalidRequest: WeChat Pay rejected the request's parameters
+	// for this row; the message says which.
+	OutcomeInvalidRequest Outcome = "invalid_request"
+	// OutcomeUnclassified: an answer this package does not know. Retry a
+	// few times, then send to review with the full body.
+	OutcomeUnclassified Outcome = "unclassified"
+)
+
+// Outcomes lists every outcome, in table order.
+func Outcomes() []Outcome {
+	return []Outcome{
+		OutcomeIssued, OutcomeAlreadyIssued, OutcomeThrottled, OutcomeUnknown,
+		OutcomeBudgetExhausted, OutcomeStockUnavailable, OutcomeConfigError,
+		OutcomeUserLimited, OutcomeUserDailyLimit, OutcomeUserAbnormal,
+		OutcomeInvalidUser, OutcomeInvalidRequest, OutcomeUnclassified,
+	}
+}
+
+// Valid reports whether o is one of the defined outcomes.
+func (o Outcome) Valid() bool {
+	for _, x := range Outcomes() {
+		if o == x {
+			return true
+		}
+	}
+	return false
+}
+
+// Success reports whether the recipient has the coupon.
+func (o Outcome) Success() bool {
+	return o == OutcomeIssued || o == OutcomeAlreadyIssued
+}
+
+// Terminal reports whether the row is finished: sending again can change
+// nothing. Halting outcomes are not terminal: the row waits for the stock
+// or the configuration to be fixed.
+func (o Outcome) Terminal() bool {
+	switch o {
+	case OutcomeIssued, OutcomeAlreadyIssued, OutcomeUserLimited,
+		OutcomeUserAbnormal, OutcomeInvalidUser, OutcomeInvalidRequest:
+		return true
+	}
+	return false
+}
+
+// HaltsBatch reports whether no further row of the batch (same stock) can
+// succeed until an operator acts.
+func (o Outcome) HaltsBatch() bool {
+	return o == OutcomeBudgetExhausted || o == OutcomeStockUnavailable || o == OutcomeConfigError
+}
+
+// HaltsMerchant reports whether every job of the merchant must stop and
+// alert: its credentials or setup are wrong.
+func (o Outcome) HaltsMerchant() bool { return o == OutcomeConfigError }
+
+// Throttles reports whether the answer is a rate-limit signal the sender's
+// limiter must react to.
+func (o Outcome) Throttles() bool { return o == OutcomeThrottled }
+
+// CountsAttempt reports whether the answer consumes one of the row's
+// attempts. Throttles, halts and the daily limit say nothing about the row
+// itself, so they do not.
+func (o Outcome) CountsAttempt() bool {
+	switch o {
+	case OutcomeThrottled, OutcomeBudgetExhausted, OutcomeStockUnavailable,
+		OutcomeConfigError, OutcomeUserDailyLimit:
+		return false
+	}
+	return true
+}
+
+// RetryAfterMidnight reports whether the row may only be retried on the next
+// calendar day (in the configured timezone).
+func (o Outcome) RetryAfterMidnight() bool { return o == OutcomeUserDailyLimit }
+
+// Retry reports whether the row should be sent again, with the same
+// out_request_no, after a backoff.
+func (o Outcome) Retry() bool {
+	switch o {
+	case OutcomeThrottled, OutcomeUnknown, OutcomeUnclassified, OutcomeUserDailyLimit:
+		return true
+	}
+	return false
+}
+
+// Classify maps the answer to one send — its result and the error the
+// client returned — to an Outcome. It accepts any error: *APIError,
+// transport and signature failures, malformed responses and client-side
+// validation errors.
+func Classify(res SendResult, err error) Outcome {
+	if err == nil {
+		if res.CouponID != "" {
+			return OutcomeIssued
+		}
+		// A success without the coupon's identity cannot be stored: treat
+		// it like an unreadable body and let the retry fetch the id.
+		return OutcomeUnknown
+	}
+	var apiErr *APIError
+	switch {
+	case errors.Is(err, ErrInvalidRequest):
+		return OutcomeInvalidRequest
+	case errors.As(err, &apiErr):
+		return classifyCode(res.Kind, apiErr.Status, apiErr.Code, apiErr.Message)
+	default:
+		// Transport failures, signature failures (including on a 2xx),
+		// unreadable bodies, cancelled contexts: the request may have been
+		// processed, so only a retry with the same out_request_no is safe.
+		return OutcomeUnknown
+	}
+}
+
+// ClassifyPlugin maps what the mini-program plugin reported for one coupon
+// (the outer errcode, the coupon's code in send_coupon_result and its
+// message) to an Outcome.
+func ClassifyPlugin(errcode, code, message string) Outcome {
+	if errcode != "" && errcode != "OK" {
+		return classifyCode(KindPlugin, 0, errcode, message)
+	}
+	if code == "SUCCESS" {
+		return OutcomeIssued
+	}
+	return classifyCode(KindPlugin, 0, code, message)
+}
+
+// classifyCode is the table. Order matters: throttling and server errors
+// win over codes, codes whose meaning is unambiguous come next, and the
+// overloaded codes are split by message.
+func classifyCode(kind Kind, status int, code, message string) Outcome {
+	msg := normalizeMessage(message)
+	switch {
+	case status == http.StatusTooManyRequests:
+		return OutcomeThrottled
+	case status >= 500:
+		return OutcomeUnknown
+	}
+	switch code {
+	case "FREQUENCY_LIMITED", "FREQUENCY_LIMIT_EXCEED", "RATELIMIT_EXCEEDED", "RATE_LIMITED":
+		return OutcomeThrottled
+	case "SYSTEM_ERROR", "SYSTEMERROR", "USER_GET_FAILED":
+		return OutcomeUnknown
+
+	case "RESOURCE_ALREADY_EXISTS", "DUPREQUEST":
+		return OutcomeAlreadyIssued
+
+	case "NOT_ENOUGH", "STOCK_INSUFFICIENT", "NOTENOUGH":
+		return OutcomeBudgetExhausted
+
+	case "STOCK_STATE_ERROR", "STOCK_EXPIRED", "NOTRUNNING", "STOCK_NOT_EXISTS",
+		"STOCK_NO_PRODUCT", "RESOURCE_NOT_EXISTS":
+		// On a send the only resource looked up by id is the stock.
+		return OutcomeStockUnavailable
+
+	case "SIGN_ERROR", "APPID_MCHID_NOT_MATCH", "MCH_NOT_EXISTS", "NO_AUTH":
+		return OutcomeConfigError
+
+	case "USER_RECEIVE_LIMIT", "USER_ALREADY_RECEIVED", "MAXQUOTA", "NATURELIMIT":
+		return OutcomeUserLimited
+	case "DAYLIMIT":
+		return OutcomeUserDailyLimit
+	case "USER_ACCOUNT_ABNORMAL":
+		return OutcomeUserAbnormal
+	case "USER_NOT_EXISTS":
+		return OutcomeInvalidUser
+
+	case "INVALID_REQUEST":
+		switch {
+		case containsAny(msg, "频率", "频繁"):
+			return OutcomeThrottled
+		case containsAny(msg, "活动已结束或未激活", "活动未开始或已结束"):
+			return OutcomeStockUnavailable
+		case containsAny(msg, "openid与appid不匹配"):
+			return OutcomeInvalidUser
+		case containsAny(msg, "非法的商户号", "发券模式不合法", "不符合微信支付apiv3接口规则"):
+			return OutcomeConfigError
+		}
+		return OutcomeUnclassified
+
+	case "REQUEST_BLOCKED":
+		switch {
+		case containsAny(msg, "用户被限领拦截"):
+			return OutcomeUserLimited
+		case containsAny(msg, "调用商户无权限", "商户无权发券", "批次不支持跨商户发券"):
+			return OutcomeConfigError
+		}
+		return OutcomeUnclassified
+
+	case "RULE_LIMIT":
+		switch {
+		case containsAny(msg, "会员"):
+			return OutcomeInvalidUser
+		case containsAny(msg, "品牌未开通"):
+			// A brand-level feature switch: every send of the merchant fails.
+			return OutcomeConfigError
+		case containsAny(msg, "批次", "商品"):
+			return OutcomeStockUnavailable
+		}
+		// Concurrent sends to one recipient have produced spurious
+		// RULE_LIMIT answers; without a known message, retry and review.
+		return OutcomeUnclassified
+
+	case "PARAM_ERROR":
+		switch {
+		case containsAny(msg, "非法的批次状态"):
+			return OutcomeStockUnavailable
+		case containsAny(msg, "appid必填", "商户号必填", "批次号必填"):
+			// Filled from configuration, not from the row.
+			return OutcomeConfigError
+		case containsAny(msg, "openid必填"):
+			return OutcomeInvalidUser
+		}
+		return OutcomeInvalidRequest
+
+	case "FAILED":
+		// Plugin: a per-coupon failure whose reason is only in the message.
+		return OutcomeUnclassified
+	}
+	if status == http.StatusUnauthorized {
+		return OutcomeConfigError
+	}
+	return OutcomeUnclassified
+}
+
+// normalizeMessage folds case and drops all white space, so "openid 与
+// appID 不匹配" and "openid与appID不匹配" compare equal.
+func normalizeMessage(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, s)
+}
+
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
