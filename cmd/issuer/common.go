@@ -12,6 +12,7 @@ import (
 
 	issuer "github.com/issuer-dev/issuer"
 	"github.com/issuer-dev/issuer/internal/config"
+	"github.com/issuer-dev/issuer/wxpay"
 )
 
 // loadConfig loads and validates the configuration, logging warnings.
@@ -73,4 +74,32 @@ func (e *env) printJSON(v any) error {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// wxClient builds the WeChat Pay client from the merchant's key files.
+// maxConns sizes its connection pool (the issue job's concurrency).
+func (e *env) wxClient(cfg *config.Config, maxConns int) (*wxpay.Client, error) {
+	if err := cfg.Require("wxpay.mchid", "wxpay.appid", "wxpay.cert_serial_no", "wxpay.private_key_file",
+		"wxpay.public_key_id", "wxpay.public_key_file"); err != nil {
+		return nil, err
+	}
+	w := cfg.WXPay
+	opts, err := wxpay.LoadOptions(wxpay.KeyFiles{
+		MchID: w.MchID, AppID: w.AppID, CertSerialNo: w.CertSerialNo, PrivateKeyFile: w.PrivateKeyFile,
+		PublicKeyID: w.PublicKeyID, PublicKeyFile: w.PublicKeyFile,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("wxpay keys: %w", err)
+	}
+	opts.BaseURL = w.BaseURL
+	opts.BackupBaseURL = w.BackupBaseURL
+	opts.Timeout = w.Timeout
+	opts.MaxConns = maxConns
+	opts.UserAgent = "issuer/" + buildVersion()
+	opts.Logger = e.logger
+	c, err := wxpay.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("wxpay client: %w", err)
+	}
+	return c, nil
 }

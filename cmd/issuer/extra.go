@@ -5,5 +5,7 @@ package main
 func extraCommands() []*command {
 	return []*command{
 		cmdSim(), cmdSimKeys(),
+		cmdStockCreate(), cmdStockAction("start"), cmdStockAction("pause"), cmdStockAction("restart"), cmdStockShow(), cmdStockList(),
+		cmdPluginSign(),
 	}
 }

@@ -51,6 +51,7 @@ func commands() []*command {
 		cmdMigrate(),
 		cmdConfigCheck(),
 		cmdImport(),
+		cmdIssue(),
 		cmdVersion(),
 	}
 	cmds = append(cmds, batchCommands()...)

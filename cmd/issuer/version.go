@@ -12,19 +12,23 @@ func cmdVersion() *command {
 		if _, err := parseFlags(e, newFlags(e, c), args); err != nil {
 			return err
 		}
-		version := "(devel)"
-		if info, ok := debug.ReadBuildInfo(); ok {
-			if info.Main.Version != "" {
-				version = info.Main.Version
-			}
-			for _, s := range info.Settings {
-				if s.Key == "vcs.revision" {
-					version += " " + s.Value
-				}
-			}
-		}
-		fmt.Fprintf(e.stdout, "issuer %s\n", version)
+		fmt.Fprintf(e.stdout, "issuer %s\n", buildVersion())
 		return nil
 	}
 	return c
+}
+
+func buildVersion() string {
+	version := "(devel)"
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if info.Main.Version != "" {
+			version = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				version += "+" + s.Value[:12]
+			}
+		}
+	}
+	return version
 }

@@ -100,14 +100,21 @@ type Reconcile struct {
 	Dir string `yaml:"dir"`
 }
 
+// WeChat Pay's domains. The backup is only a default while base_url is the
+// primary: a merchant pointing issuer elsewhere (a proxy, the simulator)
+// must not fail over to the real API.
+const (
+	DefaultBaseURL       = "https://api.mch.weixin.qq.com"
+	DefaultBackupBaseURL = "https://api2.mch.weixin.qq.com"
+)
+
 // Defaults returns the configuration before any file or environment.
 func Defaults() Config {
 	return Config{
 		Timezone: "Asia/Shanghai",
 		WXPay: WXPay{
-			BaseURL:       "https://api.mch.weixin.qq.com",
-			BackupBaseURL: "https://api2.mch.weixin.qq.com",
-			Timeout:       10 * time.Second,
+			BaseURL: DefaultBaseURL,
+			Timeout: 10 * time.Second,
 		},
 		Issue: Issue{
 			Concurrency:     32,
@@ -349,6 +356,9 @@ func (c *Config) Validate() (warnings []string, err error) {
 		bad("database_url", "required (or set ISSUER_DATABASE_URL)")
 	} else if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		bad("database_url", "must be a postgres:// URL")
+	}
+	if c.WXPay.BackupBaseURL == "" && c.WXPay.BaseURL == DefaultBaseURL {
+		c.WXPay.BackupBaseURL = DefaultBackupBaseURL
 	}
 	loc, lerr := time.LoadLocation(c.Timezone)
 	if lerr != nil {

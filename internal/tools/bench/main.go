@@ -17,7 +17,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench import [flags]")
+		fmt.Fprintln(os.Stderr, "usage: bench import|crypto [flags]")
 		os.Exit(2)
 	}
 	ctx := context.Background()
@@ -25,6 +25,8 @@ func main() {
 	switch os.Args[1] {
 	case "import":
 		err = benchImport(ctx, os.Args[2:])
+	case "crypto":
+		err = benchCrypto(ctx, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown benchmark %q", os.Args[1])
 	}

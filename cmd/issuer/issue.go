@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/issuer-dev/issuer/internal/config"
+	"github.com/issuer-dev/issuer/jobs"
+	"github.com/issuer-dev/issuer/queue"
+	"github.com/issuer-dev/issuer/ratelimit"
+	"github.com/issuer-dev/issuer/wxpay"
+)
+
+func cmdIssue() *command {
+	c := &command{
+		name:  "issue",
+		usage: "[--batch ID] [--max-duration D]",
+		short: "issue pending coupons: one pass until nothing is claimable now",
+	}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		fs := newFlags(e, c)
+		batch := fs.Int64("batch", 0, "only this batch (default: every runnable batch)")
+		maxDur := fs.Duration("max-duration", 0, "stop claiming after this long; in-flight calls still finish (0: no limit)")
+		if _, err := parseFlags(e, fs, args); err != nil {
+			return err
+		}
+		cfg, err := e.loadConfig()
+		if err != nil {
+			return err
+		}
+		client, err := e.wxClient(cfg, cfg.Issue.Concurrency)
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		db, err := e.openDB(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		db.SetMaxOpenConns(8)
+		store := queue.NewStore(db)
+		if *batch != 0 {
+			if _, err := store.Batch(ctx, *batch); err != nil {
+				return err
+			}
+		}
+		limiter := ratelimit.New(ratelimit.Config{Initial: cfg.Issue.Rate.Initial, Max: cfg.Issue.Rate.Max})
+		job := newIssueJob(e, cfg, store, client, limiter)
+		progress, finish := e.progressReporter()
+		job.Progress = progress
+		sum, err := job.Run(ctx, jobs.IssueOptions{Batch: *batch, MaxDuration: *maxDur})
+		finish()
+		if sum != nil {
+			printSummary(e.stdout, sum, limiter.Stats())
+		}
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintln(e.stderr, "issuer: interrupted; in-flight calls finished and were recorded")
+			return nil
+		}
+		return err
+	}
+	return c
+}
+
+// newIssueJob wires the issue job from config.
+func newIssueJob(e *env, cfg *config.Config, store *queue.Store, sender jobs.Sender, limiter jobs.Limiter) *jobs.Issue {
+	return &jobs.Issue{
+		Store: store, Sender: sender, Limiter: limiter,
+		Concurrency: cfg.Issue.Concurrency, Lease: cfg.Issue.Lease, Owner: leaseOwner(),
+		Policy:          jobs.Policy{MaxAttempts: cfg.Issue.MaxAttempts, Location: cfg.Location},
+		ShutdownTimeout: cfg.Issue.ShutdownTimeout,
+		Logger:          e.logger,
+	}
+}
+
+// leaseOwner names this process in leases: host, pid and a random suffix.
+func leaseOwner() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// progressReporter shows a progress bar on a terminal and periodic log
+// lines otherwise.
+func (e *env) progressReporter() (func(jobs.Progress), func()) {
+	f, ok := e.stderr.(*os.File)
+	if ok && term.IsTerminal(int(f.Fd())) {
+		var bar *progressbar.ProgressBar
+		return func(p jobs.Progress) {
+				total := p.Issued + p.Remaining
+				if bar == nil {
+					bar = progressbar.NewOptions64(max(total, 1), progressbar.OptionSetWriter(f),
+						progressbar.OptionSetDescription("issuing"), progressbar.OptionShowCount(),
+						progressbar.OptionSetWidth(30), progressbar.OptionThrottle(200*time.Millisecond),
+						progressbar.OptionShowElapsedTimeOnFinish())
+				}
+				rate := float64(p.Issued) / max(p.Elapsed.Seconds(), 0.001)
+				eta := "-"
+				if rate > 0 {
+					eta = (time.Duration(float64(p.Remaining)/rate) * time.Second).Round(time.Second).String()
+				}
+				bar.ChangeMax64(max(total, 1))
+				bar.Describe(fmt.Sprintf("issuing %.0f/s throttled %d remaining %d ETA %s", rate, p.Throttled, p.Remaining, eta))
+				_ = bar.Set64(p.Issued)
+			}, func() {
+				if bar != nil {
+					_ = bar.Finish()
+					fmt.Fprintln(f)
+				}
+			}
+	}
+	var last time.Time
+	return func(p jobs.Progress) {
+		if time.Since(last) < 10*time.Second {
+			return
+		}
+		last = time.Now()
+		e.logger.Info("issuing", "issued", p.Issued, "sent", p.Sent, "throttled", p.Throttled,
+			"remaining", p.Remaining, "in_flight", p.InFlight, "rate", fmt.Sprintf("%.0f/s", float64(p.Issued)/max(p.Elapsed.Seconds(), 0.001)))
+	}, func() {}
+}
+
+func printSummary(w io.Writer, s *jobs.Summary, ls ratelimit.Stats) {
+	fmt.Fprintf(w, "pass finished in %s: %d claimed, %d answers\n", s.Duration.Round(time.Millisecond), s.Claimed, s.Sent)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "OUTCOME\tANSWERS\t")
+	for _, o := range wxpay.Outcomes() {
+		if n := s.Outcomes[o]; n > 0 {
+			fmt.Fprintf(tw, "%s\t%d\t\n", o, n)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "limiter: rate %.0f/s (ceiling %.0f, estimated limit %.0f), %d sent, %d throttled, %d cuts\n",
+		ls.Rate, ls.Ceiling, ls.Estimate, ls.Sent, ls.Throttled, ls.Cuts)
+	for _, h := range s.Halted {
+		fmt.Fprintf(w, "HALTED %s\n", h)
+	}
+	if len(s.Completed) > 0 {
+		fmt.Fprintf(w, "completed batches: %v\n", s.Completed)
+	}
+	if s.Stale > 0 {
+		fmt.Fprintf(w, "%d answers arrived after their lease was taken over; the new owner resends the same out_request_no\n", s.Stale)
+	}
+}

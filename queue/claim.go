@@ -1,0 +1,123 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Claimed is a recipient leased to one worker, with what a send needs.
+type Claimed struct {
+	ID                int64   `db:"id"`
+	BatchID           int64   `db:"batch_id"`
+	Kind              string  `db:"kind"`
+	StockID           string  `db:"stock_id"`
+	MchID             string  `db:"mchid"`
+	AppID             string  `db:"appid"`
+	StockCreatorMchID string  `db:"stock_creator_mchid"`
+	OpenID            string  `db:"openid"`
+	OutRequestNo      string  `db:"out_request_no"`
+	CouponValue       *int64  `db:"coupon_value"`
+	CouponMinimum     *int64  `db:"coupon_minimum"`
+	CouponCode        *string `db:"coupon_code"`
+	CouponType        *string `db:"coupon_type"`
+	MemberCardID      *string `db:"member_card_id"`
+	// Attempts counts this one.
+	Attempts int `db:"attempts"`
+}
+
+// ClaimOptions selects what Claim may take.
+type ClaimOptions struct {
+	Owner string        // lease owner: this process and job run
+	Limit int           // at most this many: the free worker slots
+	Lease time.Duration // how long before another process may rescue the row
+	Batch int64         // only this batch; 0 means every runnable batch
+}
+
+// Claim leases up to Limit due, pending recipients of runnable batches
+// (pending or running) with FOR UPDATE SKIP LOCKED, so concurrent claimers
+// never get the same row. Leasing, counting the attempt and marking the
+// batch running happen in the one statement, so a row is either claimed
+// with its attempt counted or not claimed at all.
+func (s *Store) Claim(ctx context.Context, o ClaimOptions) ([]Claimed, error) {
+	if o.Limit <= 0 {
+		return nil, nil
+	}
+	var rows []Claimed
+	err := s.db.SelectContext(ctx, &rows, `
+		WITH picked AS (
+			SELECT r.id FROM recipients r
+			WHERE r.status = 'pending' AND r.next_attempt_at <= now()
+			  AND ($4 = 0 OR r.batch_id = $4)
+			  AND r.batch_id IN (SELECT id FROM batches WHERE status IN ('pending', 'running'))
+			ORDER BY r.next_attempt_at, r.id
+			LIMIT $2
+			FOR UPDATE OF r SKIP LOCKED
+		), started AS (
+			UPDATE batches SET status = 'running', updated_at = now()
+			WHERE status = 'pending' AND id IN (SELECT r.batch_id FROM recipients r JOIN picked USING (id))
+		)
+		UPDATE recipients r SET status = 'in_flight', lease_owner = $1,
+			lease_expires_at = now() + $3 * interval '1 millisecond',
+			attempts = r.attempts + 1, last_attempt_at = now(), updated_at = now()
+		FROM picked, batches b
+		WHERE r.id = picked.id AND b.id = r.batch_id
+		RETURNING r.id, r.batch_id, b.kind, b.stock_id, r.mchid, b.appid, b.stock_creator_mchid,
+			r.openid, r.out_request_no, r.coupon_value, r.coupon_minimum, r.coupon_code,
+			r.coupon_type, r.member_card_id, r.attempts`,
+		o.Owner, o.Limit, o.Lease.Milliseconds(), o.Batch)
+	if err != nil {
+		return nil, fmt.Errorf("claim: %w", err)
+	}
+	return rows, nil
+}
+
+// RescueExpired returns rows whose lease ran out (their worker died or lost
+// the database) to pending, due now, so they are sent again with the same
+// out_request_no. A rescued row's last send may have reached WeChat Pay, so
+// one that has used up maxAttempts goes to review instead.
+func (s *Store) RescueExpired(ctx context.Context, maxAttempts int) (rescued, review int, err error) {
+	var res []struct {
+		Status string `db:"status"`
+	}
+	err = s.db.SelectContext(ctx, &res, `
+		UPDATE recipients SET
+			status = CASE WHEN attempts >= $1 THEN 'review' ELSE 'pending' END,
+			outcome = CASE WHEN attempts >= $1 THEN 'unknown' ELSE outcome END,
+			wx_message = CASE WHEN attempts >= $1 THEN 'lease expired after the last attempt; check with WeChat Pay before re-issuing' ELSE wx_message END,
+			lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = now(), updated_at = now()
+		WHERE status = 'in_flight' AND lease_expires_at < now()
+		RETURNING status`, maxAttempts)
+	if err != nil {
+		return 0, 0, fmt.Errorf("rescue expired leases: %w", err)
+	}
+	for _, r := range res {
+		if r.Status == StatusReview {
+			review++
+		} else {
+			rescued++
+		}
+	}
+	return rescued, review, nil
+}
+
+// NextDue returns when the next row of a runnable batch (or of batch, when
+// not 0) can be claimed: the earliest pending row's next attempt, or the
+// earliest lease to expire (its row is then rescued), and whether there is
+// one.
+func (s *Store) NextDue(ctx context.Context, batch int64) (time.Time, bool, error) {
+	var due *time.Time
+	err := s.db.GetContext(ctx, &due, `
+		SELECT least(
+			(SELECT min(r.next_attempt_at) FROM recipients r JOIN batches b ON b.id = r.batch_id
+			 WHERE r.status = 'pending' AND b.status IN ('pending', 'running') AND ($1 = 0 OR r.batch_id = $1)),
+			(SELECT min(r.lease_expires_at) FROM recipients r
+			 WHERE r.status = 'in_flight' AND ($1 = 0 OR r.batch_id = $1)))`, batch)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("next due: %w", err)
+	}
+	if due == nil {
+		return time.Time{}, false, nil
+	}
+	return *due, true, nil
+}

@@ -1,0 +1,496 @@
+package ratelimit
+
+import (
+	"context"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Config configures a Limiter. Only Max usually needs setting; every other
+// zero value picks a default that suits WeChat Pay's coupon send.
+type Config struct {
+	// Initial is the rate (requests/s) to start at. Default Max/5.
+	Initial float64
+	// Max is the hard ceiling (requests/s). Default 500, the documented
+	// limit of favor send.
+	Max float64
+	// Clock is the time source; nil means real time.
+	Clock Clock
+
+	// Min is the floor (requests/s) no cut goes below. Default 1.
+	Min float64
+	// Margin is how far below the estimated hidden limit the rate settles
+	// after a throttle, as a fraction. Default 0.03.
+	Margin float64
+	// Probe is how fast the rate climbs past the estimated limit once it
+	// is back there, as a fraction of the estimate per second. Default 0.01:
+	// slow, because a server bucket with depth hides an overshoot until it
+	// runs dry, and then every request in flight beyond the limit fails. The
+	// climb accelerates the longer it finds no limit.
+	Probe float64
+	// Burst is how much unused sending time the bucket banks, at the current
+	// rate, and never less than one request. Default 5ms: enough to absorb
+	// late timer wake-ups, too little to look like a burst to the server.
+	Burst time.Duration
+}
+
+const (
+	defaultMax    = 500.0
+	defaultMin    = 1.0
+	defaultMargin = 0.03
+	defaultProbe  = 0.01
+	defaultBurst  = 5 * time.Millisecond
+
+	// Before the first throttle the rate doubles this often (slow start).
+	slowStartDoubling = time.Second
+	// After a cut the rate climbs back to the estimate in this long, fast at
+	// first and flattening out near it (the concave half of CUBIC).
+	recoverTime = 2 * time.Second
+	// Probing past the estimate doubles its pace after about this long, so
+	// that a raised limit is found in tens of seconds.
+	probeAccel = 20 * time.Second
+	// One congestion event never more than halves the rate: the measured
+	// acceptance it is sized from can be caught mid-change.
+	minCutFactor = 0.5
+	// Callers queued this recently: the limiter, not demand, sets the pace.
+	saturatedWithin = time.Second
+
+	sendSpan = time.Second // grants behind the measured send rate
+
+	// The accepted rate is measured over the answers to about this much of
+	// the latest sending, within a count of answers that keeps it from being
+	// noise or history.
+	acceptedSpan     = 500 * time.Millisecond
+	minAcceptedCount = 16
+	answerHistory    = 256
+
+	// A send unanswered for latencyExpiry mean latencies is taken as lost
+	// (timeouts and resets are not reported), within these bounds.
+	latencyExpiry = 8
+	minExpiry     = 250 * time.Millisecond
+	maxExpiry     = 30 * time.Second
+	// A throttle that matches no send counts only this long after a cut.
+	unmatchedGuard = time.Second
+
+	parkIndefinitely = 24 * time.Hour
+	retimeSlack      = time.Millisecond
+)
+
+// Limiter is an adaptive token bucket. See the package documentation for the
+// algorithm. It is safe for concurrent use and starts no goroutines.
+type Limiter struct {
+	clock             Clock
+	max, min, initial float64
+	margin, probe     float64
+	burst             time.Duration
+	start             time.Time
+
+	mu      sync.Mutex
+	bucket  *rate.Limiter
+	queue   []*waiter // FIFO; only queue[0] is timed to the bucket
+	rate    float64
+	ceiling float64
+
+	congested  bool      // left slow start
+	estimate   float64   // estimated hidden limit (requests/s)
+	curveAt    time.Time // origin of the probe curve: the last cut
+	curveFrom  float64   // rate the last cut set
+	epoch      time.Time // throttles of sends before this are old news
+	lastQueued time.Time
+
+	inflight sendLog // unanswered sends, oldest first
+	latency  float64 // mean seconds from grant to answer
+
+	answers answerLog
+	sends   window
+	stats   Stats
+}
+
+type waiter struct {
+	timer  Timer
+	wakeAt time.Time
+}
+
+// New returns a Limiter sending at cfg.Initial.
+func New(cfg Config) *Limiter {
+	clock := clockOrReal(cfg.Clock)
+	now := clock.Now()
+	l := &Limiter{
+		clock:  clock,
+		max:    positiveOr(cfg.Max, defaultMax),
+		min:    positiveOr(cfg.Min, defaultMin),
+		margin: positiveOr(cfg.Margin, defaultMargin),
+		probe:  positiveOr(cfg.Probe, defaultProbe),
+		burst:  cfg.Burst,
+		start:  now,
+	}
+	if l.burst <= 0 {
+		l.burst = defaultBurst
+	}
+	l.min = min(l.min, l.max)
+	l.margin = min(l.margin, 0.5)
+	l.initial = clamp(positiveOr(cfg.Initial, l.max/5), l.min, l.max)
+	l.ceiling = l.max
+	l.rate = l.initial
+	l.bucket = rate.NewLimiter(rate.Limit(l.rate), l.burstFor(l.rate))
+	l.sends = newWindow(now, sendSpan, 10)
+	return l
+}
+
+// Wait blocks until the caller may send one request. Callers are served in
+// arrival order; only the first in line sleeps on the bucket, the others are
+// parked until it leaves, so a rate change applies at once to everybody
+// waiting and a grant wakes exactly one goroutine.
+func (l *Limiter) Wait(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	now := l.clock.Now()
+	l.updateLocked(now)
+	if len(l.queue) == 0 && l.bucket.AllowN(now, 1) {
+		l.grantLocked(now)
+		l.mu.Unlock()
+		return nil
+	}
+	w := &waiter{}
+	l.queue = append(l.queue, w)
+	l.stats.Waits++
+	l.lastQueued = now
+	w.timer = l.clock.NewTimer(l.parkLocked(w, now))
+	l.mu.Unlock()
+
+	for {
+		select {
+		case <-ctx.Done():
+			l.mu.Lock()
+			l.leaveLocked(w, l.clock.Now())
+			l.mu.Unlock()
+			return ctx.Err()
+		case <-w.timer.C():
+		}
+		l.mu.Lock()
+		now = l.clock.Now()
+		if err := ctx.Err(); err != nil {
+			l.leaveLocked(w, now)
+			l.mu.Unlock()
+			return err
+		}
+		l.updateLocked(now)
+		l.lastQueued = now
+		if l.queue[0] == w && l.bucket.AllowN(now, 1) {
+			l.grantLocked(now)
+			l.leaveLocked(w, now)
+			l.mu.Unlock()
+			return nil
+		}
+		w.timer.Reset(l.parkLocked(w, now))
+		l.mu.Unlock()
+	}
+}
+
+// parkLocked returns how long w sleeps: the head until the bucket has a
+// token, everybody else until the head hands over.
+func (l *Limiter) parkLocked(w *waiter, now time.Time) time.Duration {
+	d := parkIndefinitely
+	if l.queue[0] == w {
+		d = l.delayLocked(now)
+	}
+	w.wakeAt = now.Add(d)
+	return d
+}
+
+func (l *Limiter) delayLocked(now time.Time) time.Duration {
+	tokens := l.bucket.TokensAt(now)
+	if tokens >= 1 {
+		return 0
+	}
+	return time.Duration(math.Ceil((1 - tokens) / l.rate * float64(time.Second)))
+}
+
+// leaveLocked takes w out of the queue and, if it was first, times the next
+// in line.
+func (l *Limiter) leaveLocked(w *waiter, now time.Time) {
+	w.timer.Stop()
+	i := slices.Index(l.queue, w)
+	if i < 0 {
+		return
+	}
+	l.queue = slices.Delete(l.queue, i, i+1)
+	if i == 0 && len(l.queue) > 0 {
+		h := l.queue[0]
+		h.timer.Reset(l.parkLocked(h, now))
+	}
+}
+
+func (l *Limiter) grantLocked(now time.Time) {
+	l.stats.Sent++
+	l.sends.add(now, 1)
+	l.expireLocked(now) // bounds the log even if nobody calls Observe
+	l.inflight.push(now)
+}
+
+// Observe reports one answered request: throttled for 429 FREQUENCY_LIMITED
+// and the like, false for any other definite answer. Requests that got no
+// answer (timeouts, resets) need no report.
+//
+// Answers are matched to sends in order. A throttle of a request sent before
+// the last cut belongs to the episode that cut already handled and is only
+// counted; a throttle of a later request is a new congestion event.
+func (l *Limiter) Observe(throttled bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.clock.Now()
+	l.stats.Answered++
+	sentAt, matched := l.matchLocked(now)
+	if matched {
+		l.answers.push(answer{sentAt: sentAt, throttled: throttled})
+	}
+	if throttled {
+		l.stats.Throttled++
+		switch {
+		case matched && sentAt.Before(l.epoch):
+		case !matched && now.Sub(l.epoch) < unmatchedGuard:
+		default:
+			l.congestionLocked(now)
+		}
+	}
+	l.updateLocked(now)
+}
+
+// matchLocked pops the oldest unanswered send, skipping sends so old that
+// their answer is taken as lost.
+func (l *Limiter) matchLocked(now time.Time) (time.Time, bool) {
+	l.expireLocked(now)
+	if l.inflight.len() == 0 {
+		return time.Time{}, false
+	}
+	sentAt := l.inflight.pop()
+	age := now.Sub(sentAt).Seconds()
+	if l.latency == 0 {
+		l.latency = age
+	} else {
+		l.latency += (age - l.latency) / 8
+	}
+	return sentAt, true
+}
+
+// expireLocked drops sends whose answer is overdue: the caller saw a timeout
+// or reset and, rightly, reported nothing.
+func (l *Limiter) expireLocked(now time.Time) {
+	expiry := maxExpiry
+	if l.latency > 0 {
+		expiry = clamp(time.Duration(latencyExpiry*l.latency*float64(time.Second)), minExpiry, maxExpiry)
+	}
+	for l.inflight.len() > 0 && now.Sub(l.inflight.peek()) > expiry {
+		l.inflight.pop()
+	}
+}
+
+// congestionLocked handles the first throttle of an episode. While the
+// server throttles, its bucket is empty and what it lets through is its
+// refill rate: the hidden limit. So the rate drops to just under the rate at
+// which the latest sends got through (as BBR measures delivery rate: by send
+// time, so that the round trip does not dilute it). At the onset those sends
+// still show the calm before, so a cut is always at least Margin; the next
+// throttle of a request sent after this cut is a new event that sees more of
+// the congestion, so a large drop of the limit converges in about a second.
+func (l *Limiter) congestionLocked(now time.Time) {
+	base := l.rate
+	if now.Sub(l.lastQueued) > saturatedWithin {
+		base = min(base, l.sends.rate(now)) // demand-paced: cut what was really sent
+	}
+	estimate := base
+	n := clamp(int(base*acceptedSpan.Seconds()), minAcceptedCount, answerHistory)
+	if got, ok := l.answers.acceptedRate(n); ok {
+		estimate = clamp(got, base*minCutFactor, base)
+	}
+	l.cutLocked(now, estimate*(1-l.margin), estimate)
+}
+
+// cutLocked lowers the rate to target and restarts the probe curve from
+// there towards estimate.
+func (l *Limiter) cutLocked(now time.Time, target, estimate float64) {
+	target = max(target, l.min)
+	l.congested = true
+	l.estimate = max(estimate, target)
+	l.curveAt, l.curveFrom, l.epoch = now, target, now
+	l.stats.Cuts++
+	l.stats.LastCut = now
+	l.setRateLocked(now, min(target, l.ceiling))
+}
+
+// SetCeiling caps the rate at ceiling (clamped to [Config.Min, Config.Max]),
+// for a per-merchant budget shared among instances. Lowering it below the
+// current rate takes effect for callers already waiting.
+func (l *Limiter) SetCeiling(ceiling float64) {
+	if math.IsNaN(ceiling) {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.clock.Now()
+	ceiling = clamp(ceiling, l.min, l.max)
+	if ceiling < l.rate {
+		l.epoch = now // earlier sends went out at the higher rate
+	}
+	l.ceiling = ceiling
+	l.updateLocked(now)
+}
+
+// Stats returns a snapshot.
+func (l *Limiter) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.clock.Now()
+	l.updateLocked(now)
+	s := l.stats
+	s.Rate = l.rate
+	s.Ceiling = l.ceiling
+	s.Estimate = l.estimate
+	s.SendRate = l.sends.rate(now)
+	s.Waiting = len(l.queue)
+	return s
+}
+
+// targetLocked is the rate the algorithm wants at now.
+func (l *Limiter) targetLocked(now time.Time) float64 {
+	var r float64
+	if !l.congested {
+		r = l.initial * math.Exp2(now.Sub(l.start).Seconds()/slowStartDoubling.Seconds())
+	} else {
+		r = l.curveLocked(now.Sub(l.curveAt).Seconds())
+	}
+	if l.sends.warm(now) {
+		// As AWS does: never run far ahead of what callers actually send, so
+		// an idle spell does not license a burst.
+		r = min(r, max(2*l.sends.rate(now), l.initial))
+	}
+	return clamp(r, l.min, l.ceiling)
+}
+
+// curveLocked is the rate t seconds after the last cut: a cubic rise from
+// the cut to the estimate over recoverTime, flat as it arrives, then a climb
+// past it that starts at Probe per second and accelerates.
+func (l *Limiter) curveLocked(t float64) float64 {
+	if k := recoverTime.Seconds(); t < k {
+		x := 1 - t/k
+		return l.estimate - (l.estimate-l.curveFrom)*x*x*x
+	}
+	t -= recoverTime.Seconds()
+	a := probeAccel.Seconds()
+	return l.estimate * (1 + l.probe*(t+t*t*t/(a*a)))
+}
+
+func (l *Limiter) updateLocked(now time.Time) {
+	l.setRateLocked(now, l.targetLocked(now))
+}
+
+func (l *Limiter) setRateLocked(now time.Time, r float64) {
+	if r == l.rate {
+		return
+	}
+	up := r > l.rate
+	l.rate = r
+	l.bucket.SetLimitAt(now, rate.Limit(r))
+	l.bucket.SetBurstAt(now, l.burstFor(r))
+	if up && len(l.queue) > 0 {
+		// The head sleeps for a token at the old rate; wake it sooner.
+		h := l.queue[0]
+		if d := l.delayLocked(now); now.Add(d).Before(h.wakeAt.Add(-retimeSlack)) {
+			h.wakeAt = now.Add(d)
+			h.timer.Reset(d)
+		}
+	}
+}
+
+func (l *Limiter) burstFor(r float64) int {
+	return max(1, int(r*l.burst.Seconds()))
+}
+
+// sendLog is a FIFO of the grant times of unanswered sends.
+type sendLog struct {
+	buf  []time.Time
+	head int
+	n    int
+}
+
+func (q *sendLog) len() int { return q.n }
+
+func (q *sendLog) push(t time.Time) {
+	if q.n == len(q.buf) {
+		grown := make([]time.Time, max(64, 2*len(q.buf)))
+		for i := range q.n {
+			grown[i] = q.buf[(q.head+i)%len(q.buf)]
+		}
+		q.buf, q.head = grown, 0
+	}
+	q.buf[(q.head+q.n)%len(q.buf)] = t
+	q.n++
+}
+
+func (q *sendLog) peek() time.Time { return q.buf[q.head] }
+
+func (q *sendLog) pop() time.Time {
+	t := q.buf[q.head]
+	q.head = (q.head + 1) % len(q.buf)
+	q.n--
+	return t
+}
+
+type answer struct {
+	sentAt    time.Time
+	throttled bool
+}
+
+// answerLog keeps the latest answers with the send time each was matched
+// to, in send order.
+type answerLog struct {
+	buf  [answerHistory]answer
+	next int
+	n    int
+}
+
+func (a *answerLog) push(x answer) {
+	a.buf[a.next] = x
+	a.next = (a.next + 1) % answerHistory
+	a.n = min(a.n+1, answerHistory)
+}
+
+// acceptedRate is the rate, per second of send time, at which the last n
+// answered sends got through; false when fewer than minAcceptedCount answers
+// are known.
+func (a *answerLog) acceptedRate(n int) (float64, bool) {
+	n = min(n, a.n)
+	if n < minAcceptedCount {
+		return 0, false
+	}
+	first := a.buf[(a.next-n+answerHistory)%answerHistory]
+	last := a.buf[(a.next-1+answerHistory)%answerHistory]
+	span := last.sentAt.Sub(first.sentAt).Seconds()
+	if span <= 0 {
+		return 0, false
+	}
+	accepted := 0
+	for i := 1; i < n; i++ { // n sends span n-1 gaps
+		if !a.buf[(a.next-i+answerHistory)%answerHistory].throttled {
+			accepted++
+		}
+	}
+	return float64(accepted) / span, true
+}
+
+func positiveOr(v, def float64) float64 {
+	if v > 0 && !math.IsInf(v, 1) {
+		return v
+	}
+	return def
+}
+
+func clamp[T int | float64 | time.Duration](v, lo, hi T) T {
+	return min(max(v, lo), hi)
+}

@@ -1,0 +1,41 @@
+package ratelimit
+
+import (
+	"context"
+	"time"
+)
+
+// Strategy is what a sender needs from a client-side rate limiter: ask before
+// each request, report each definite answer. Limiter, Fixed and AWSAdaptive
+// implement it so that they can be compared on the same workload.
+type Strategy interface {
+	// Wait blocks until the caller may send one request, or ctx is done.
+	Wait(ctx context.Context) error
+	// Observe reports one answered request; throttled is true for a 429
+	// (FREQUENCY_LIMITED and friends).
+	Observe(throttled bool)
+	Stats() Stats
+}
+
+// Stats is a snapshot of a strategy, cheap enough to take on every progress
+// tick.
+type Stats struct {
+	Rate     float64 // requests/s the strategy allows right now
+	Ceiling  float64 // cap on Rate (Config.Max or the last SetCeiling)
+	Estimate float64 // estimated hidden limit in requests/s; 0 until the first throttle
+	SendRate float64 // measured requests/s granted over the last second
+
+	Waiting   int    // callers queued in Wait right now
+	Waits     uint64 // Wait calls that had to queue
+	Sent      uint64 // Wait calls granted
+	Answered  uint64 // Observe calls
+	Throttled uint64 // Observe(true) calls
+	Cuts      uint64 // congestion events that lowered the rate
+	LastCut   time.Time
+}
+
+var (
+	_ Strategy = (*Limiter)(nil)
+	_ Strategy = (*Fixed)(nil)
+	_ Strategy = (*AWSAdaptive)(nil)
+)
