@@ -64,7 +64,7 @@ func NewAWSAdaptive(cfg AWSConfig) *AWSAdaptive {
 	now := clock.Now()
 	a := &AWSAdaptive{
 		clock:       clock,
-		max:         max(cfg.Max, 0),
+		max:         positiveOr(cfg.Max, 0),
 		start:       now,
 		fillRate:    awsMinFill,
 		maxCapacity: awsMinCapacity,
@@ -198,7 +198,8 @@ func (a *AWSAdaptive) updateMeasuredLocked(now float64) {
 	}
 }
 
-// Stats returns a snapshot.
+// Stats returns a snapshot. Rate is 0 while the bucket is off and no Max is
+// set: no limit at all.
 func (a *AWSAdaptive) Stats() Stats {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -34,11 +34,14 @@
 // the last cut belongs to an episode already handled; only a throttle of a
 // later request is a new congestion event. An event measures the rate at
 // which the latest sends got through, per second of send time: while the
-// server throttles its bucket is empty, so that is the hidden limit. The rate
-// drops to Margin below it (at least Margin below the current rate, at most
-// by half), climbs back to it along a concave cubic over two seconds, then
-// probes past it slowly (Probe per second, accelerating the longer it finds
-// no limit). Before the first throttle the rate doubles every second.
+// server throttles, its bucket is empty, so that is the hidden limit. The
+// rate drops to Margin below it (always by at least Margin, by at most 30%
+// per event, so a deep fall takes a few round trips), climbs back to it
+// along a concave cubic over two seconds, then probes past it slowly (Probe
+// per second, accelerating the longer it finds no limit): a server bucket
+// with depth hides an overshoot until it runs dry. Before the first throttle
+// the rate doubles every second. As in the AWS algorithm, the rate never runs
+// ahead of twice the measured send rate.
 //
 // # Baselines and simulation
 //
@@ -46,6 +49,6 @@
 // mode) implement Strategy as well, and Simulate runs any Strategy in virtual
 // time against a model of the hidden limit: workers are real goroutines
 // calling Wait and Observe, time moves only when all of them are parked, and
-// a run is deterministic. make bench prints the comparison
-// (TestPrintComparison with ISSUER_BENCH=1).
+// a run is deterministic. ISSUER_BENCH=1 go test -run TestPrintComparison -v
+// prints the comparison.
 package ratelimit

@@ -53,9 +53,10 @@ const (
 	// Probing past the estimate doubles its pace after about this long, so
 	// that a raised limit is found in tens of seconds.
 	probeAccel = 20 * time.Second
-	// One congestion event never more than halves the rate: the measured
-	// acceptance it is sized from can be caught mid-change.
-	minCutFactor = 0.5
+	// One congestion event cuts by at most this factor (and Margin): the
+	// acceptance it is sized from may be caught mid-change or, against a
+	// bucket with no depth, say little. A deep fall takes a few events.
+	minCutFactor = 0.7
 	// Callers queued this recently: the limiter, not demand, sets the pace.
 	saturatedWithin = time.Second
 
@@ -75,6 +76,8 @@ const (
 	maxExpiry     = 30 * time.Second
 	// A throttle that matches no send counts only this long after a cut.
 	unmatchedGuard = time.Second
+	// No throttle counts within this many mean latencies of a cut.
+	stragglerGuard = 1.0
 
 	parkIndefinitely = 24 * time.Hour
 	retimeSlack      = time.Millisecond
@@ -255,6 +258,10 @@ func (l *Limiter) Observe(throttled bool) {
 		switch {
 		case matched && sentAt.Before(l.epoch):
 		case !matched && now.Sub(l.epoch) < unmatchedGuard:
+		case now.Sub(l.epoch).Seconds() < stragglerGuard*l.latency:
+			// Answers come back out of order, so a slow answer to a
+			// request sent before the cut may be matched to a later send;
+			// answers to later sends are rare this soon.
 		default:
 			l.congestionLocked(now)
 		}
@@ -304,12 +311,28 @@ func (l *Limiter) congestionLocked(now time.Time) {
 	if now.Sub(l.lastQueued) > saturatedWithin {
 		base = min(base, l.sends.rate(now)) // demand-paced: cut what was really sent
 	}
-	estimate := base
 	n := clamp(int(base*acceptedSpan.Seconds()), minAcceptedCount, answerHistory)
-	if got, ok := l.answers.acceptedRate(n); ok {
-		estimate = clamp(got, base*minCutFactor, base)
+	accepted, measured := l.answers.acceptedRate(n)
+	target, estimate := sizeCut(base, accepted, measured, l.margin)
+	l.cutLocked(now, target, estimate)
+}
+
+// sizeCut returns the rate to cut to and the estimated limit to climb back
+// to, from the rate being cut and the accepted rate, if measured.
+func sizeCut(base, accepted float64, measured bool, margin float64) (target, estimate float64) {
+	switch {
+	case !measured:
+		return base * (1 - margin), base
+	case accepted >= base*minCutFactor:
+		estimate = min(accepted, base)
+		return estimate * (1 - margin), estimate
+	default:
+		// Either the limit fell a long way, and the next throttle of a
+		// request sent after this cut will cut again, or a bucket with no
+		// depth throttles every other request just over its limit; then
+		// the rate climbs back to just under where it was.
+		return base * minCutFactor * (1 - margin), base * (1 - margin)
 	}
-	l.cutLocked(now, estimate*(1-l.margin), estimate)
 }
 
 // cutLocked lowers the rate to target and restarts the probe curve from

@@ -51,12 +51,17 @@ type SimResult struct {
 
 const simSlotWidth = 100 * time.Millisecond
 
-type simSlot struct{ sent, throttled int }
+type simSlot struct {
+	sent, throttled int
+	capacity        float64 // requests the hidden limit allowed in the slot
+}
 
 // Simulate runs the strategy built by newStrategy on a virtual clock and
 // measures it. The workers are real goroutines calling the real Wait and
 // Observe; the clock only moves once all of them are parked, one timer at a
-// time, so a run is deterministic and takes no wall-clock sleeping.
+// time, so a run is deterministic and takes no wall-clock sleeping. The
+// strategy must take its time only from the clock it is given and block only
+// on that clock's timers, as Limiter, Fixed and AWSAdaptive do.
 func Simulate(newStrategy func(Clock) Strategy, cfg SimConfig) SimResult {
 	if cfg.ServerBurst <= 0 {
 		cfg.ServerBurst = 100 * time.Millisecond
@@ -161,7 +166,9 @@ func (m *simModel) result(final Stats) SimResult {
 	r := SimResult{Duration: m.cfg.Duration, Final: final, slots: m.slots}
 	const step = time.Millisecond
 	for t := time.Duration(0); t < m.cfg.Duration; t += step {
-		r.Capacity += m.cfg.Limit(t) * step.Seconds()
+		c := m.cfg.Limit(t) * step.Seconds()
+		m.slots[t/simSlotWidth].capacity += c
+		r.Capacity += c
 	}
 	perSecond := int(time.Second / simSlotWidth)
 	window := 0
@@ -219,16 +226,21 @@ func (r SimResult) Recovery(change time.Duration, threshold float64) time.Durati
 	return r.Duration - change
 }
 
-// PerSecond returns sends and throttles in each second of the run, for plots
-// and debugging.
-func (r SimResult) PerSecond() (sent, throttled []int) {
-	perSecond := int(time.Second / simSlotWidth)
-	for i, s := range r.slots {
-		if i%perSecond == 0 {
-			sent, throttled = append(sent, 0), append(throttled, 0)
-		}
-		sent[len(sent)-1] += s.sent
-		throttled[len(throttled)-1] += s.throttled
+// Between measures goodput and throttled share over [from, to) of the run,
+// for figures that leave out a warm-up.
+func (r SimResult) Between(from, to time.Duration) (goodput, throttledShare float64) {
+	var sent, throttled int
+	var capacity float64
+	for i := max(0, int(from/simSlotWidth)); i < min(len(r.slots), int(to/simSlotWidth)); i++ {
+		sent += r.slots[i].sent
+		throttled += r.slots[i].throttled
+		capacity += r.slots[i].capacity
 	}
-	return sent, throttled
+	if capacity > 0 {
+		goodput = float64(sent-throttled) / capacity
+	}
+	if sent > 0 {
+		throttledShare = float64(throttled) / float64(sent)
+	}
+	return goodput, throttledShare
 }

@@ -55,7 +55,7 @@ func cmdIssue() *command {
 				return err
 			}
 		}
-		limiter := ratelimit.New(ratelimit.Config{Initial: cfg.Issue.Rate.Initial, Max: cfg.Issue.Rate.Max})
+		limiter := newLimiter(cfg)
 		job := newIssueJob(e, cfg, store, client, limiter)
 		progress, finish := e.progressReporter()
 		job.Progress = progress
@@ -71,6 +71,19 @@ func cmdIssue() *command {
 		return err
 	}
 	return c
+}
+
+// newLimiter builds the configured rate limiting strategy.
+func newLimiter(cfg *config.Config) ratelimit.Strategy {
+	r := cfg.Issue.Rate
+	switch r.Strategy {
+	case "fixed":
+		return ratelimit.NewFixed(r.Max, nil)
+	case "aws":
+		return ratelimit.NewAWSAdaptive(ratelimit.AWSConfig{Max: r.Max})
+	default:
+		return ratelimit.New(ratelimit.Config{Initial: r.Initial, Max: r.Max})
+	}
 }
 
 // newIssueJob wires the issue job from config.

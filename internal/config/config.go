@@ -70,6 +70,10 @@ type Issue struct {
 type Rate struct {
 	Initial float64 `yaml:"initial"`
 	Max     float64 `yaml:"max"`
+	// Strategy: adaptive (default) finds the hidden limit and rides just
+	// under it; fixed sends at max; aws is the AWS SDK's adaptive mode,
+	// kept for comparison.
+	Strategy string `yaml:"strategy"`
 }
 
 // Schedule holds robfig/cron expressions per job.
@@ -118,7 +122,7 @@ func Defaults() Config {
 		},
 		Issue: Issue{
 			Concurrency:     32,
-			Rate:            Rate{Initial: 100, Max: 500},
+			Rate:            Rate{Initial: 100, Max: 500, Strategy: "adaptive"},
 			MaxAttempts:     10,
 			Lease:           2 * time.Minute,
 			ShutdownTimeout: 30 * time.Second,
@@ -420,6 +424,11 @@ func (c *Config) Validate() (warnings []string, err error) {
 	}
 	if c.Issue.Rate.Initial <= 0 || c.Issue.Rate.Initial > c.Issue.Rate.Max {
 		bad("issue.rate.initial", "must be in (0, issue.rate.max=%g], got %g", c.Issue.Rate.Max, c.Issue.Rate.Initial)
+	}
+	switch c.Issue.Rate.Strategy {
+	case "adaptive", "fixed", "aws":
+	default:
+		bad("issue.rate.strategy", "must be adaptive, fixed or aws, got %q", c.Issue.Rate.Strategy)
 	}
 	if c.Issue.MaxAttempts < 1 {
 		bad("issue.max_attempts", "must be at least 1")

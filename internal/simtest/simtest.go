@@ -44,19 +44,7 @@ func Start(tb testing.TB, opts wxsim.Options) *Sim {
 
 // Env returns the ISSUER_* variables that make issuer talk to the
 // simulator as its merchant.
-func (s *Sim) Env() map[string]string {
-	return map[string]string{
-		"ISSUER_WXPAY_BASE_URL":         s.URL,
-		"ISSUER_WXPAY_MCHID":            s.Keys.MchID,
-		"ISSUER_WXPAY_APPID":            s.Keys.AppID,
-		"ISSUER_WXPAY_CERT_SERIAL_NO":   s.Keys.CertSerialNo,
-		"ISSUER_WXPAY_PRIVATE_KEY_FILE": filepath.Join(s.KeysDir, wxsim.FileMerchantKey),
-		"ISSUER_WXPAY_PUBLIC_KEY_ID":    s.Keys.PublicKeyID,
-		"ISSUER_WXPAY_PUBLIC_KEY_FILE":  filepath.Join(s.KeysDir, wxsim.FilePlatformPublic),
-		"ISSUER_WXPAY_APIV3_KEY_FILE":   filepath.Join(s.KeysDir, wxsim.FileAPIv3Key),
-		"ISSUER_WXPAY_APIV2_KEY_FILE":   filepath.Join(s.KeysDir, wxsim.FileAPIv2Key),
-	}
-}
+func (s *Sim) Env() map[string]string { return s.Keys.IssuerEnv(s.KeysDir, s.URL) }
 
 // Client returns a wxpay client for the simulator's merchant.
 func (s *Sim) Client(tb testing.TB, maxConns int) *wxpay.Client {

@@ -339,3 +339,20 @@ func randomDigits(n int) string {
 	}
 	return string(b)
 }
+
+// IssuerEnv returns the ISSUER_* environment that makes issuer act as this
+// merchant against a simulator at baseURL, with the key files in dir (as
+// written by GenerateKeys or Save).
+func (k *Keys) IssuerEnv(dir, baseURL string) map[string]string {
+	return map[string]string{
+		"ISSUER_WXPAY_BASE_URL":         baseURL,
+		"ISSUER_WXPAY_MCHID":            k.MchID,
+		"ISSUER_WXPAY_APPID":            k.AppID,
+		"ISSUER_WXPAY_CERT_SERIAL_NO":   k.CertSerialNo,
+		"ISSUER_WXPAY_PRIVATE_KEY_FILE": filepath.Join(dir, FileMerchantKey),
+		"ISSUER_WXPAY_PUBLIC_KEY_ID":    k.PublicKeyID,
+		"ISSUER_WXPAY_PUBLIC_KEY_FILE":  filepath.Join(dir, FilePlatformPublic),
+		"ISSUER_WXPAY_APIV3_KEY_FILE":   filepath.Join(dir, FileAPIv3Key),
+		"ISSUER_WXPAY_APIV2_KEY_FILE":   filepath.Join(dir, FileAPIv2Key),
+	}
+}

@@ -23,6 +23,8 @@ func main() {
 	ctx := context.Background()
 	var err error
 	switch os.Args[1] {
+	case "issue":
+		err = benchIssue(ctx, os.Args[2:])
 	case "import":
 		err = benchImport(ctx, os.Args[2:])
 	case "crypto":
