@@ -77,6 +77,8 @@ func benchIssue(ctx context.Context, args []string) error {
 	rows := fs.Int("rows", 20_000, "recipients per goodput run")
 	memRows := fs.Int("mem-rows", 1_000_000, "pending rows for the memory run")
 	only := fs.String("only", "p1,halve,p2,p5", "which figures")
+	limits := fs.String("limits", "200,400", "hidden limits for P1")
+	strategies := fs.String("strategies", "adaptive,fixed,aws", "limiters for P1")
 	_ = fs.Parse(args)
 	want := func(s string) bool { return strings.Contains(","+*only+",", ","+s+",") }
 
@@ -84,10 +86,14 @@ func benchIssue(ctx context.Context, args []string) error {
 	if want("p1") {
 		fmt.Printf("\n## P1 goodput: %d recipients per run against the simulator's hidden limit (latency 15±10 ms, concurrency 32)\n\n", *rows)
 		fmt.Printf("| hidden limit | limiter | wall | goodput | goodput ÷ limit | throttled share of calls |\n|---:|---|---:|---:|---:|---:|\n")
-		for _, limit := range []float64{200, 400} {
-			for _, st := range []struct{ name, env string }{
-				{"issuer adaptive", "adaptive"}, {"fixed x/time/rate 500/s", "fixed"}, {"AWS SDK adaptive", "aws"},
-			} {
+		names := map[string]string{"adaptive": "issuer adaptive", "fixed": "fixed x/time/rate 500/s", "aws": "AWS SDK adaptive"}
+		for _, ls := range strings.Split(*limits, ",") {
+			limit, err := strconv.ParseFloat(ls, 64)
+			if err != nil {
+				return fmt.Errorf("--limits: %w", err)
+			}
+			for _, name := range strings.Split(*strategies, ",") {
+				st := struct{ name, env string }{names[name], name}
 				res, err := goodputRun(ctx, *bin, *rows, limit, latency, "ISSUER_ISSUE_RATE_STRATEGY="+st.env)
 				if err != nil {
 					return err
@@ -174,6 +180,15 @@ func goodputRun(ctx context.Context, bin string, rows int, limit float64, faults
 		return goodput{}, err
 	}
 	st := rig.sim.Stats()
+	if path := os.Getenv("BENCH_TIMELINE"); path != "" {
+		f, err := os.Create(path)
+		if err == nil {
+			for _, s := range st.PerSecond {
+				fmt.Fprintf(f, "%d %d %d\n", s.Unix, s.Accepted, s.Throttled)
+			}
+			f.Close()
+		}
+	}
 	calls := st.Accepted + st.Throttled
 	return goodput{wall: m.wall, goodput: float64(st.Issued) / m.wall.Seconds(),
 		throttledShare: float64(st.Throttled) / float64(max(calls, 1))}, nil

@@ -1,0 +1,79 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/issuer-dev/issuer/wxpay"
+)
+
+// callback answers POST /callbacks/wxpay. Only a stored (or already
+// stored) notification gets 200: anything else makes WeChat Pay deliver it
+// again, which is what a store failure needs and what a forgery deserves.
+func (h *handler) callback(w http.ResponseWriter, r *http.Request) {
+	h.m.received.Inc()
+	if h.cfg.Verifier == nil || h.cfg.APIv3Key == "" || h.cfg.StoreCouponUse == nil {
+		h.log.Error("callback refused: callbacks are not configured (verifier, apiv3 key or store missing)")
+		h.callbackFail(w, CallbackUnavailable, http.StatusServiceUnavailable, "callbacks are not configured")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.CallbackTimeout)
+	defer cancel()
+	// A slow sender must not hold the answer past WeChat Pay's 5 s either;
+	// writers that cannot set deadlines just skip this.
+	if d, ok := ctx.Deadline(); ok {
+		_ = http.NewResponseController(w).SetReadDeadline(d)
+	}
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxCallbackBytes))
+	if err != nil {
+		if tooBig, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			h.log.Warn("callback rejected: body too large", "limit", tooBig.Limit, "remote", r.RemoteAddr)
+			h.callbackFail(w, CallbackBadRequest, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", tooBig.Limit))
+			return
+		}
+		h.log.Warn("callback rejected: read body", "err", err, "remote", r.RemoteAddr)
+		h.callbackFail(w, CallbackBadRequest, http.StatusBadRequest, "cannot read body")
+		return
+	}
+
+	n, use, err := wxpay.ParseNotification(r.Header, body, h.cfg.Verifier, h.cfg.APIv3Key, h.now())
+	switch {
+	case errors.Is(err, wxpay.ErrSignature):
+		// Expected now and then: WeChat Pay sends signature probes.
+		h.log.Warn("callback rejected: signature", "err", err, "remote", r.RemoteAddr)
+		h.callbackFail(w, CallbackUnauthenticated, http.StatusUnauthorized, "signature verification failed")
+		return
+	case err != nil:
+		h.log.Error("callback rejected: authenticated but unreadable", "err", err)
+		h.callbackFail(w, CallbackBadRequest, http.StatusBadRequest, "malformed notification: "+err.Error())
+		return
+	case use == nil:
+		h.log.Error("callback rejected: unhandled event type", "notification", n.ID, "event_type", n.EventType)
+		h.callbackFail(w, CallbackBadRequest, http.StatusBadRequest, fmt.Sprintf("event type %q is not handled", n.EventType))
+		return
+	}
+
+	inserted, err := h.cfg.StoreCouponUse(ctx, n, use)
+	if err != nil {
+		h.log.Error("callback not stored; WeChat Pay will retry", "notification", n.ID, "coupon", use.CouponID, "err", err)
+		h.callbackFail(w, CallbackStoreError, http.StatusInternalServerError, "not stored, retry later")
+		return
+	}
+	result := CallbackStored
+	if !inserted {
+		result = CallbackDuplicate
+	}
+	h.m.callbacks.WithLabelValues(result).Inc()
+	h.log.Info("coupon use "+result, "notification", n.ID, "stock", use.StockID, "coupon", use.CouponID,
+		"creator_mchid", use.StockCreatorMchID)
+	writeJSON(w, http.StatusOK, reply{Code: "SUCCESS", Message: "成功"})
+}
+
+func (h *handler) callbackFail(w http.ResponseWriter, result string, status int, msg string) {
+	h.m.callbacks.WithLabelValues(result).Inc()
+	writeJSON(w, status, reply{Code: "FAIL", Message: msg})
+}

@@ -1,0 +1,272 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/issuer-dev/issuer/wxpay"
+)
+
+const (
+	// DefaultCallbackTimeout bounds a callback from its first byte to the
+	// answer; WeChat Pay gives up after 5 s and counts that as a failure.
+	DefaultCallbackTimeout = 4 * time.Second
+	// DefaultReadyTimeout bounds Config.Ready, so a hung database makes
+	// /readyz answer 503 instead of hanging the probe.
+	DefaultReadyTimeout = 2 * time.Second
+	// MaxCallbackBytes caps a callback body; a COUPON.USE notification is a
+	// few KiB even with a long goods_detail.
+	MaxCallbackBytes = 1 << 20
+	// MaxPluginBytes caps a /plugin/sign body; ten coupons fit in 2 KiB.
+	MaxPluginBytes = 64 << 10
+
+	minTokenLen = 16
+)
+
+// Config is what the endpoints depend on. The zero value serves /healthz,
+// an always-ready /readyz and nothing else useful; each endpoint answers
+// with a clear message when what it needs is missing.
+type Config struct {
+	// Ready reports whether the daemon can do its work (database reachable,
+	// configuration valid); nil means always ready. It is called with a
+	// context bounded by ReadyTimeout, and its error text is the body of a
+	// 503, so it must not contain secrets.
+	Ready        func(ctx context.Context) error
+	ReadyTimeout time.Duration // default DefaultReadyTimeout
+
+	// Gatherer is exposed on /metrics; nil answers 503.
+	Gatherer prometheus.Gatherer
+
+	// Verifier and APIv3Key authenticate and decrypt COUPON.USE callbacks.
+	Verifier *wxpay.Verifier
+	APIv3Key string
+	// StoreCouponUse stores an authenticated callback, idempotently by
+	// notification id: a repeat returns inserted false and no error. It must
+	// return when ctx is done.
+	StoreCouponUse  func(ctx context.Context, n *wxpay.Notification, use *wxpay.CouponUse) (inserted bool, err error)
+	CallbackTimeout time.Duration // default DefaultCallbackTimeout
+
+	// PluginToken is the bearer token POST /plugin/sign requires; empty
+	// disables the endpoint (404).
+	PluginToken string
+	// APIv2Key signs plugin parameters. It is never returned or logged.
+	APIv2Key string
+	// PluginMerchant is send_coupon_merchant: the merchant that owns
+	// APIv2Key, used when a request names none.
+	PluginMerchant string
+
+	Logger  *slog.Logger     // default: discard
+	Now     func() time.Time // default time.Now; the clock callbacks' timestamps are checked against
+	Metrics *Metrics         // default: unregistered collectors
+}
+
+// handler serves the endpoints; it is immutable after New.
+type handler struct {
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
+	m         *Metrics
+	metrics   http.Handler
+	tokenHash [sha256.Size]byte
+	routes    map[string]route // by mux pattern
+}
+
+// route is how the middleware labels and logs one mux pattern.
+type route struct {
+	name  string
+	level slog.Level
+}
+
+// New builds the daemon's handler. The Config is copied; later changes to
+// it have no effect.
+func New(cfg Config) http.Handler {
+	h := &handler{cfg: cfg, log: cfg.Logger, now: cfg.Now, m: cfg.Metrics}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.m == nil {
+		h.m, _ = NewMetrics(nil) // cannot fail without a registerer
+	}
+	if h.cfg.ReadyTimeout <= 0 {
+		h.cfg.ReadyTimeout = DefaultReadyTimeout
+	}
+	if h.cfg.CallbackTimeout <= 0 {
+		h.cfg.CallbackTimeout = DefaultCallbackTimeout
+	}
+	// A token file's trailing newline is not part of the token.
+	h.cfg.PluginToken = strings.TrimSpace(cfg.PluginToken)
+	switch {
+	case h.cfg.PluginToken == "":
+		h.log.Info("POST /plugin/sign is disabled: no plugin token")
+	case len(h.cfg.PluginToken) < minTokenLen:
+		h.log.Warn("the plugin token is short; use a long random one", "length", len(h.cfg.PluginToken), "want_at_least", minTokenLen)
+	}
+	if h.cfg.PluginToken != "" {
+		h.tokenHash = sha256.Sum256([]byte(h.cfg.PluginToken))
+	}
+	if cfg.Verifier == nil || cfg.APIv3Key == "" || cfg.StoreCouponUse == nil {
+		h.log.Warn("POST /callbacks/wxpay will answer 503: verifier, APIv3 key or store missing")
+	}
+	if cfg.Gatherer != nil {
+		h.metrics = promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
+			ErrorLog:      slog.NewLogLogger(h.log.Handler(), slog.LevelError),
+			ErrorHandling: promhttp.ContinueOnError,
+		})
+	}
+
+	// Probes and scrapes come every few seconds: log them at debug.
+	endpoints := []struct {
+		pattern string
+		route   route
+		serve   http.HandlerFunc
+	}{
+		{"GET /healthz", route{handlerHealthz, slog.LevelDebug}, h.healthz},
+		{"GET /readyz", route{handlerReadyz, slog.LevelDebug}, h.readyz},
+		{"GET /metrics", route{handlerMetrics, slog.LevelDebug}, h.serveMetrics},
+		{"POST /callbacks/wxpay", route{handlerCallback, slog.LevelInfo}, h.callback},
+		{"POST /plugin/sign", route{handlerPlugin, slog.LevelInfo}, h.pluginSign},
+	}
+	mux := http.NewServeMux()
+	h.routes = make(map[string]route, len(endpoints))
+	for _, e := range endpoints {
+		mux.Handle(e.pattern, e.serve)
+		h.routes[e.pattern] = e.route
+	}
+	return h.middleware(mux)
+}
+
+func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeText(w, http.StatusOK, "ok")
+}
+
+func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.Ready == nil {
+		writeText(w, http.StatusOK, "ready")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.ReadyTimeout)
+	defer cancel()
+	if err := h.cfg.Ready(ctx); err != nil {
+		h.log.Warn("not ready", "err", err)
+		writeText(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+		return
+	}
+	writeText(w, http.StatusOK, "ready")
+}
+
+func (h *handler) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if h.metrics == nil {
+		writeText(w, http.StatusServiceUnavailable, "metrics are not configured")
+		return
+	}
+	h.metrics.ServeHTTP(w, r)
+}
+
+// middleware logs and counts every request and turns a handler's panic
+// into a logged 500.
+func (h *handler) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &recorder{ResponseWriter: w}
+		defer func() {
+			p := recover()
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			if p != nil {
+				h.log.Error("http handler panicked", "method", r.Method, "path", r.URL.Path,
+					"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				if rec.status == 0 {
+					writeText(rec, http.StatusInternalServerError, "internal error")
+				}
+			}
+			// ServeMux records the matched pattern on r; 404 and 405
+			// answers have none.
+			rt, ok := h.routes[r.Pattern]
+			if !ok {
+				rt = route{handlerOther, slog.LevelInfo}
+			}
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			elapsed := time.Since(start)
+			h.m.requests.WithLabelValues(rt.name, strconv.Itoa(status)).Inc()
+			h.m.durations.WithLabelValues(rt.name).Observe(elapsed.Seconds())
+			level := rt.level
+			// readyz logs its own reason for a 503.
+			if status >= http.StatusInternalServerError && level < slog.LevelWarn && rt.name != handlerReadyz {
+				level = slog.LevelWarn
+			}
+			h.log.Log(r.Context(), level, "http request", "method", r.Method, "path", r.URL.Path,
+				"status", status, "bytes", rec.bytes, "duration", elapsed, "remote", r.RemoteAddr)
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// recorder remembers the status and size of an answer. Unwrap lets
+// http.ResponseController reach the connection underneath.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// reply is the {"code","message"} body of callback answers (WeChat Pay's
+// convention) and of every JSON error.
+type reply struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil { // only plain structs are written
+		writeText(w, http.StatusInternalServerError, "encode answer: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func writeText(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(msg + "\n"))
+}
