@@ -187,7 +187,9 @@ func TestCatchUpAndSingleton(t *testing.T) {
 	require.Equal(t, 1, ran)
 
 	// A failed activation is retried by whoever fires it next.
-	failing := func(ctx context.Context, at time.Time) (map[string]int64, error) { return nil, errors.New("download failed") }
+	failing := func(ctx context.Context, at time.Time) (map[string]int64, error) {
+		return nil, errors.New("download failed")
+	}
 	next := day.Add(24 * time.Hour)
 	require.Error(t, runsA.Execute(ctx, "reconcile", next, false, failing))
 	require.NoError(t, runsB.Execute(ctx, "reconcile", next, false, fn))
