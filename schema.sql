@@ -192,7 +192,7 @@ CREATE TABLE job_runs (
     started_at    timestamptz NOT NULL DEFAULT now(),
     finished_at   timestamptz,
     result        text        NOT NULL DEFAULT 'running'
-                  CHECK (result IN ('running', 'success', 'failure', 'panic')),
+                  CHECK (result IN ('running', 'success', 'failure', 'panic', 'interrupted')),
     counts        jsonb       NOT NULL DEFAULT '{}',
     error         text
 );

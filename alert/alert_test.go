@@ -1,7 +1,6 @@
 package alert_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -17,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/issuer-dev/issuer/internal/testutil"
+
 	"github.com/issuer-dev/issuer/alert"
 )
 
@@ -28,7 +29,7 @@ type testBundle struct {
 	url      string
 	received chan []byte // bodies the webhook accepted, in order
 	attempts atomic.Int64
-	logs     *syncBuffer
+	logs     *testutil.Buffer
 	clock    *clock
 }
 
@@ -36,7 +37,7 @@ type testBundle struct {
 // records the bodies of the 2xx answers.
 func setup(t *testing.T, answer func(attempt int64, w http.ResponseWriter, r *http.Request) int) *testBundle {
 	t.Helper()
-	b := &testBundle{received: make(chan []byte, 100), logs: &syncBuffer{}, clock: &clock{}}
+	b := &testBundle{received: make(chan []byte, 100), logs: &testutil.Buffer{}, clock: &clock{}}
 	b.clock.set(time.Date(2025, 6, 18, 10, 30, 0, 0, time.UTC))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
@@ -113,23 +114,6 @@ func (c *clock) set(t time.Time) {
 }
 
 func (c *clock) advance(d time.Duration) { c.set(c.now().Add(d)) }
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestWebhookReceivesJSON(t *testing.T) {
 	t.Parallel()
@@ -354,7 +338,7 @@ func TestWithoutWebhook(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			logs := &syncBuffer{}
+			logs := &testutil.Buffer{}
 			n := alert.New(alert.Config{WebhookURL: tc.url, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 			for range 3 {
 				n.Notify(alert.Alert{Kind: alert.KindReconcileAnomaly, StockID: "9856000", Message: "12 coupons used that were never issued"})

@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/issuer-dev/issuer/internal/testutil"
+
 	"github.com/issuer-dev/issuer/httpapi"
 	"github.com/issuer-dev/issuer/wxpay"
 	"github.com/issuer-dev/issuer/wxpay/wxsim"
@@ -37,14 +39,14 @@ type testBundle struct {
 	store *memStore
 	reg   *prometheus.Registry
 	srv   *httptest.Server
-	logs  *syncBuffer
+	logs  *testutil.Buffer
 }
 
 // setup serves httpapi.New over real HTTP with a complete Config (an
 // in-memory callback store, a fresh registry) that edit may change.
 func setup(t *testing.T, keys *wxsim.Keys, edit func(*httpapi.Config)) *testBundle {
 	t.Helper()
-	b := &testBundle{keys: keys, store: newMemStore(), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	b := &testBundle{keys: keys, store: newMemStore(), reg: prometheus.NewRegistry(), logs: &testutil.Buffer{}}
 	m, err := httpapi.NewMetrics(b.reg)
 	require.NoError(t, err)
 	cfg := httpapi.Config{
@@ -166,24 +168,6 @@ func (s *memStore) snapshot() (calls int, uses map[string]*wxpay.CouponUse) {
 		uses[k] = v
 	}
 	return s.calls, uses
-}
-
-// syncBuffer collects log output written from handler goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestHealthz(t *testing.T) {

@@ -223,7 +223,7 @@ func (imp *importer) stage(ctx context.Context, tx *sqlx.Tx, lr *lineReader) (st
 		break
 	}
 
-	stmt, err := tx.PrepareContext(ctx, pq.CopyIn("import_stage", stageColumns...))
+	stmt, err := tx.PrepareContext(ctx, "COPY import_stage ("+strings.Join(stageColumns, ", ")+") FROM STDIN")
 	if err != nil {
 		return 0, false, fmt.Errorf("import: copy: %w", err)
 	}

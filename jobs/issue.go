@@ -55,6 +55,8 @@ type Issue struct {
 	OnAlert func(Alert)
 	// Progress, when set, receives counters about once a second.
 	Progress func(Progress)
+	// OnAnswer, when set, is told every classified answer (metrics).
+	OnAnswer func(wxpay.Outcome)
 }
 
 // Alert is something an operator must look at.
@@ -175,15 +177,16 @@ func (j *Issue) Run(ctx context.Context, opts IssueOptions) (*Summary, error) {
 	recorded := make(chan []int64)
 	go func() { recorded <- j.record(ctx, log, results, c) }()
 
-	var progressDone chan struct{}
+	var stopProgress, progressStopped chan struct{}
 	if j.Progress != nil {
-		progressDone = make(chan struct{})
+		stopProgress, progressStopped = make(chan struct{}), make(chan struct{})
 		go func() {
+			defer close(progressStopped)
 			t := time.NewTicker(time.Second)
 			defer t.Stop()
 			for {
 				select {
-				case <-progressDone:
+				case <-stopProgress:
 					return
 				case <-t.C:
 					j.Progress(c.snapshot(start, int64(remaining)))
@@ -197,8 +200,9 @@ func (j *Issue) Run(ctx context.Context, opts IssueOptions) (*Summary, error) {
 	workers.Wait()
 	close(results)
 	touched := <-recorded
-	if progressDone != nil {
-		close(progressDone)
+	if stopProgress != nil {
+		close(stopProgress)
+		<-progressStopped // no Progress call may outlive Run
 		j.Progress(c.snapshot(start, int64(remaining)))
 	}
 
@@ -372,6 +376,9 @@ func (j *Issue) handle(claimCtx, sendCtx context.Context, log *slog.Logger, poli
 	}
 	c.sent.Add(1)
 	c.outcome(o)
+	if j.OnAnswer != nil {
+		j.OnAnswer(o)
+	}
 	if o == wxpay.OutcomeThrottled {
 		c.throttled.Add(1)
 	}

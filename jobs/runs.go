@@ -33,7 +33,14 @@ const (
 	RunSuccess = "success"
 	RunFailure = "failure"
 	RunPanic   = "panic"
+	// RunInterrupted: a shutdown cut the run short after it recorded what
+	// it had done (see ErrInterrupted).
+	RunInterrupted = "interrupted"
 )
+
+// ErrInterrupted is returned (wrapped) by a job that stopped early because
+// the daemon is shutting down.
+var ErrInterrupted = errors.New("interrupted by shutdown")
 
 // ErrSkipped is returned by Execute when another instance has the
 // activation.
@@ -86,8 +93,11 @@ func (r *Runs) Execute(ctx context.Context, name string, scheduled time.Time, ca
 		}
 	}()
 	counts, runErr = fn(ctx, scheduled)
-	if runErr == nil {
+	switch {
+	case runErr == nil:
 		result = RunSuccess
+	case errors.Is(runErr, ErrInterrupted):
+		result = RunInterrupted
 	}
 	return runErr
 }

@@ -211,3 +211,22 @@ func (s *Store) Export(ctx context.Context, id int64, w io.Writer) error {
 	cw.Flush()
 	return cw.Error()
 }
+
+// StatusCounts counts recipients by status over all batches.
+func (s *Store) StatusCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT status, count(*) FROM recipients GROUP BY status`)
+	if err != nil {
+		return nil, fmt.Errorf("count by status: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("count by status: %w", err)
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
+}

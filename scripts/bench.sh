@@ -6,3 +6,4 @@ cd "$(dirname "$0")/.."
 echo "# issuer benchmarks ($(nproc) cores, $(go version | cut -d' ' -f3))"
 go run ./internal/tools/bench import
 go run ./internal/tools/bench crypto
+go run ./internal/tools/bench reconcile

@@ -70,7 +70,7 @@ func product(openid, outRequestNo string) wxpay.ProductSendRequest {
 }
 
 // sendBoth sends one 代金券 or 商品券 and classifies the answer.
-func (b *simBundle) send(t testing.TB, kind wxpay.Kind, openid, outRequestNo string) (wxpay.SendResult, error, wxpay.Outcome) {
+func (b *simBundle) send(t testing.TB, kind wxpay.Kind, openid, outRequestNo string) (wxpay.SendResult, wxpay.Outcome, error) {
 	t.Helper()
 	ctx := context.Background()
 	var res wxpay.SendResult
@@ -80,7 +80,7 @@ func (b *simBundle) send(t testing.TB, kind wxpay.Kind, openid, outRequestNo str
 	} else {
 		res, err = b.client.SendFavor(ctx, favor(openid, outRequestNo))
 	}
-	return res, err, wxpay.Classify(res, err)
+	return res, wxpay.Classify(res, err), err
 }
 
 func TestSimStockLifecycleAndFlows(t *testing.T) {
@@ -253,7 +253,7 @@ func TestSimOutcomes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		for _, kind := range tc.kinds {
-			res, err, got := b.send(t, kind, tc.openid, "r-"+tc.openid)
+			res, got, err := b.send(t, kind, tc.openid, "r-"+tc.openid)
 			require.Equal(t, tc.want, got, "%s %s: %v", kind, tc.openid, err)
 			if tc.want != wxpay.OutcomeIssued {
 				var apiErr *wxpay.APIError
@@ -272,19 +272,19 @@ func TestSimStateOutcomes(t *testing.T) {
 	t.Run("replays", func(t *testing.T) {
 		t.Parallel()
 		b := simSetup(t, nil)
-		first, err, got := b.send(t, wxpay.KindFavor, "o_replay", "r-replay")
+		first, got, err := b.send(t, wxpay.KindFavor, "o_replay", "r-replay")
 		require.NoError(t, err)
 		require.Equal(t, wxpay.OutcomeIssued, got)
 		// 代金券: 200 with the same coupon_id, indistinguishable from a first send.
-		again, err, got := b.send(t, wxpay.KindFavor, "o_replay", "r-replay")
+		again, got, err := b.send(t, wxpay.KindFavor, "o_replay", "r-replay")
 		require.NoError(t, err)
 		require.Equal(t, wxpay.OutcomeIssued, got)
 		require.Equal(t, first.CouponID, again.CouponID)
 
-		_, err, got = b.send(t, wxpay.KindProduct, "o_replay", "r-replay")
+		_, got, err = b.send(t, wxpay.KindProduct, "o_replay", "r-replay")
 		require.NoError(t, err)
 		require.Equal(t, wxpay.OutcomeIssued, got)
-		_, err, got = b.send(t, wxpay.KindProduct, "o_replay", "r-replay")
+		_, got, err = b.send(t, wxpay.KindProduct, "o_replay", "r-replay")
 		require.Equal(t, wxpay.OutcomeAlreadyIssued, got, "%v", err)
 		require.Len(t, b.sim.Ledger(""), 2, "replays issue nothing")
 	})
@@ -298,13 +298,13 @@ func TestSimStateOutcomes(t *testing.T) {
 			}
 		})
 		for _, kind := range []wxpay.Kind{wxpay.KindFavor, wxpay.KindProduct} {
-			_, _, got := b.send(t, kind, "o_a", "r-a1")
+			_, got, _ := b.send(t, kind, "o_a", "r-a1")
 			require.Equal(t, wxpay.OutcomeIssued, got)
-			_, _, got = b.send(t, kind, "o_a", "r-a2")
+			_, got, _ = b.send(t, kind, "o_a", "r-a2")
 			require.Equal(t, wxpay.OutcomeUserLimited, got, kind)
-			_, _, got = b.send(t, kind, "o_b", "r-b1")
+			_, got, _ = b.send(t, kind, "o_b", "r-b1")
 			require.Equal(t, wxpay.OutcomeIssued, got)
-			_, _, got = b.send(t, kind, "o_c", "r-c1")
+			_, got, _ = b.send(t, kind, "o_c", "r-c1")
 			require.Equal(t, wxpay.OutcomeBudgetExhausted, got, kind)
 		}
 	})
@@ -314,9 +314,9 @@ func TestSimStateOutcomes(t *testing.T) {
 		b := simSetup(t, nil)
 		require.NoError(t, b.sim.SetStockStatus("9856000", wxsim.StatusPaused))
 		require.NoError(t, b.sim.SetStockStatus("1262260000000268", wxsim.StatusExpired))
-		_, _, got := b.send(t, wxpay.KindFavor, "o", "r1")
+		_, got, _ := b.send(t, wxpay.KindFavor, "o", "r1")
 		require.Equal(t, wxpay.OutcomeStockUnavailable, got)
-		_, _, got = b.send(t, wxpay.KindProduct, "o", "r1")
+		_, got, _ = b.send(t, wxpay.KindProduct, "o", "r1")
 		require.Equal(t, wxpay.OutcomeStockUnavailable, got)
 		res, err := b.client.SendFavor(ctx, wxpay.FavorSendRequest{OpenID: "o", StockID: "404404", OutRequestNo: "r2"})
 		require.Equal(t, wxpay.OutcomeStockUnavailable, wxpay.Classify(res, err), "unknown stock")
@@ -329,7 +329,7 @@ func TestSimStateOutcomes(t *testing.T) {
 		b := simSetup(t, func(so *wxsim.Options, _ *wxpay.Options) { so.Limit = 2 })
 		throttled := 0
 		for i := range 10 {
-			_, _, got := b.send(t, wxpay.KindFavor, "o_"+strconv.Itoa(i), "r-"+strconv.Itoa(i))
+			_, got, _ := b.send(t, wxpay.KindFavor, "o_"+strconv.Itoa(i), "r-"+strconv.Itoa(i))
 			if got == wxpay.OutcomeThrottled {
 				throttled++
 			} else {
@@ -344,7 +344,7 @@ func TestSimStateOutcomes(t *testing.T) {
 		b := simSetup(t, func(_ *wxsim.Options, co *wxpay.Options) {
 			co.Signer = &wxpay.Signer{MchID: testMchID, SerialNo: testCertSerial, Key: loadTestKeys(t).platform}
 		})
-		res, err, got := b.send(t, wxpay.KindFavor, "o", "r1")
+		res, got, err := b.send(t, wxpay.KindFavor, "o", "r1")
 		require.Equal(t, wxpay.OutcomeConfigError, got)
 		require.Equal(t, http.StatusUnauthorized, res.Status)
 		var apiErr *wxpay.APIError
@@ -377,7 +377,7 @@ func TestSimFaults(t *testing.T) {
 				co.Timeout = 300 * time.Millisecond
 			})
 			for _, kind := range []wxpay.Kind{wxpay.KindFavor, wxpay.KindProduct} {
-				res, err, got := b.send(t, kind, "o_fault", "r-fault")
+				res, got, err := b.send(t, kind, "o_fault", "r-fault")
 				require.Equal(t, wxpay.OutcomeUnknown, got, "%s: %v", kind, err)
 				require.Empty(t, res.CouponID)
 			}
@@ -387,10 +387,10 @@ func TestSimFaults(t *testing.T) {
 			} else {
 				require.Empty(t, b.sim.Ledger(""))
 			}
-			res, err, got := b.send(t, wxpay.KindFavor, "o_fault", "r-fault")
+			res, got, err := b.send(t, wxpay.KindFavor, "o_fault", "r-fault")
 			require.NoError(t, err)
 			require.Equal(t, wxpay.OutcomeIssued, got)
-			_, err, got = b.send(t, wxpay.KindProduct, "o_fault", "r-fault")
+			_, got, err = b.send(t, wxpay.KindProduct, "o_fault", "r-fault")
 			if tc.issuedFirst {
 				require.Equal(t, wxpay.OutcomeAlreadyIssued, got, "%v", err)
 			} else {
@@ -430,7 +430,7 @@ func TestSimCouponUseCallback(t *testing.T) {
 	t.Cleanup(cb.Close)
 	b := simSetup(t, func(so *wxsim.Options, _ *wxpay.Options) { so.CallbackURL = cb.URL })
 
-	res, err, _ := b.send(t, wxpay.KindFavor, "o_cb", "r-cb")
+	res, _, err := b.send(t, wxpay.KindFavor, "o_cb", "r-cb")
 	require.NoError(t, err)
 	n, err := b.sim.Redeem("9856000", 1)
 	require.NoError(t, err)

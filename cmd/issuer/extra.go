@@ -7,5 +7,6 @@ func extraCommands() []*command {
 		cmdSim(), cmdSimKeys(),
 		cmdStockCreate(), cmdStockAction("start"), cmdStockAction("pause"), cmdStockAction("restart"), cmdStockShow(), cmdStockList(),
 		cmdPluginSign(),
+		cmdReconcile(), cmdReportBatch(), cmdReportReconcile(),
 	}
 }

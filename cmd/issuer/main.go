@@ -22,6 +22,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal, restore the default action: a second one
+	// ends the process at once (leases make that safe).
+	go func() { <-ctx.Done(); stop() }()
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(exitCode(err, os.Stderr))
@@ -52,6 +55,7 @@ func commands() []*command {
 		cmdConfigCheck(),
 		cmdImport(),
 		cmdIssue(),
+		cmdRun(),
 		cmdVersion(),
 	}
 	cmds = append(cmds, batchCommands()...)

@@ -56,7 +56,7 @@ func TestStockLifecycle(t *testing.T) {
 	require.Equal(t, created.StockID, started.StockID)
 	require.NotEmpty(t, started.Time)
 
-	res, err = b.send(ctx, wxsim.KindFavor, created.StockID, "u1", "ORN-1")
+	_, err = b.send(ctx, wxsim.KindFavor, created.StockID, "u1", "ORN-1")
 	require.NoError(t, err)
 	res, err = b.send(ctx, wxsim.KindFavor, created.StockID, "u1", "ORN-1b")
 	require.Equal(t, wxpay.OutcomeUserLimited, wxpay.Classify(res, err), "max_coupons_per_user 1")

@@ -29,6 +29,10 @@ func main() {
 		err = benchImport(ctx, os.Args[2:])
 	case "crypto":
 		err = benchCrypto(ctx, os.Args[2:])
+	case "reconcile":
+		err = benchReconcile(ctx, os.Args[2:])
+	case "reconcile-gen", "reconcile-load": // children of the reconcile benchmark
+		err = reconcileChild(ctx, os.Args[1], os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown benchmark %q", os.Args[1])
 	}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/issuer-dev/issuer/report"
+)
+
+func cmdReportBatch() *command {
+	c := &command{
+		name:  "report batch",
+		usage: "ID [--date YYYY-MM-DD] [--format text|csv|xlsx] [-o FILE]",
+		short: "report one batch: issued, used, refunded, by class and by day, and its problems",
+	}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		return runReport(ctx, e, c, args, true)
+	}
+	return c
+}
+
+func cmdReportReconcile() *command {
+	c := &command{
+		name:  "report reconcile",
+		usage: "[--stock ID] [--date YYYY-MM-DD] [--format text|csv|xlsx] [-o FILE]",
+		short: "report the reconciliation of 代金券 stocks against their flow files, per batch",
+	}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		return runReport(ctx, e, c, args, false)
+	}
+	return c
+}
+
+func runReport(ctx context.Context, e *env, c *command, args []string, batch bool) error {
+	fs := newFlags(e, c)
+	var stock *string
+	if !batch {
+		stock = fs.String("stock", "", "only this stock")
+	}
+	date := fs.String("date", "", "count only rows from flow files fetched for this day or before (default: all)")
+	format := fs.String("format", "", "text, csv or xlsx (default: from -o's extension, else text)")
+	out := fs.String("o", "", "write to FILE instead of standard output")
+	pos, err := parseFlags(e, fs, args)
+	if err != nil {
+		return err
+	}
+	var id int64
+	if batch {
+		if id, err = batchID(c.name, pos); err != nil {
+			return err
+		}
+	} else if len(pos) > 0 {
+		return usagef("%s: unexpected argument %q", c.name, pos[0])
+	}
+	if *date != "" {
+		if _, err := time.Parse(time.DateOnly, *date); err != nil {
+			return usagef("%s: --date %q is not YYYY-MM-DD", c.name, *date)
+		}
+	}
+	f, err := reportFormat(*format, *out)
+	if err != nil {
+		return usagef("%s: %v", c.name, err)
+	}
+	if f == report.XLSX && *out == "" {
+		if file, ok := e.stdout.(*os.File); ok && term.IsTerminal(int(file.Fd())) {
+			return usagef("%s: an xlsx report is binary: give -o FILE", c.name)
+		}
+	}
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	db, err := e.openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	opts := report.Options{AsOf: *date, Location: cfg.Location}
+	var rep *report.Report
+	if batch {
+		rep, err = report.Batch(ctx, db, id, opts)
+	} else {
+		opts.StockID = *stock
+		rep, err = report.Reconciliation(ctx, db, opts)
+	}
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		return rep.Write(ctx, e.stdout, f)
+	}
+	if err := writeFileAtomic(*out, func(w io.Writer) error { return rep.Write(ctx, w, f) }); err != nil {
+		return fmt.Errorf("%s: %w", c.name, err)
+	}
+	fmt.Fprintf(e.stderr, "wrote %s\n", *out)
+	return nil
+}
+
+// reportFormat is --format, or else the output file's extension, or text.
+func reportFormat(flag, out string) (report.Format, error) {
+	if flag != "" {
+		return report.ParseFormat(flag)
+	}
+	switch strings.ToLower(filepath.Ext(out)) {
+	case ".xlsx":
+		return report.XLSX, nil
+	case ".csv":
+		return report.CSV, nil
+	}
+	return report.Text, nil
+}

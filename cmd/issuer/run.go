@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/issuer-dev/issuer/alert"
+	"github.com/issuer-dev/issuer/httpapi"
+	"github.com/issuer-dev/issuer/internal/config"
+	"github.com/issuer-dev/issuer/jobs"
+	"github.com/issuer-dev/issuer/queue"
+	"github.com/issuer-dev/issuer/ratelimit"
+	"github.com/issuer-dev/issuer/wxpay"
+)
+
+// Jobs of the daemon. Reconcile and housekeeping run on one instance per
+// activation; issue runs on every instance, which share rows by SKIP LOCKED
+// and the merchant's rate budget by heartbeats.
+const (
+	jobIssue        = "issue"
+	jobReconcile    = "reconcile"
+	jobHousekeeping = "housekeeping"
+)
+
+func cmdRun() *command {
+	c := &command{
+		name:  "run",
+		short: "the unattended daemon: scheduled jobs, HTTP endpoints, graceful shutdown on SIGTERM",
+	}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		if _, err := parseFlags(e, newFlags(e, c), args); err != nil {
+			return err
+		}
+		cfg, err := e.loadConfig()
+		if err != nil {
+			return err
+		}
+		d, err := newDaemon(ctx, e, cfg)
+		if err != nil {
+			return err
+		}
+		return d.run(ctx)
+	}
+	return c
+}
+
+type daemon struct {
+	e         *env
+	cfg       *config.Config
+	db        *sqlx.DB
+	client    *wxpay.Client
+	store     *queue.Store
+	limiter   ratelimit.Strategy
+	instance  string
+	metrics   *daemonMetrics
+	notifier  *alert.Notifier
+	runs      *jobs.Runs
+	listener  net.Listener
+	server    *http.Server
+	instances *jobs.Instances
+	sched     *jobs.Scheduler
+}
+
+func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error) {
+	for _, j := range []struct{ key, spec string }{
+		{"schedules.issue", cfg.Schedules.Issue}, {"schedules.reconcile", cfg.Schedules.Reconcile},
+		{"schedules.housekeeping", cfg.Schedules.Housekeeping},
+	} {
+		if _, err := jobs.ParseSpec(j.spec); err != nil {
+			return nil, fmt.Errorf("config: %s: %w", j.key, err)
+		}
+	}
+	ac := alert.Config{WebhookURL: cfg.Alerts.WebhookURL, Logger: e.logger}
+	if err := ac.Validate(); err != nil {
+		return nil, fmt.Errorf("config: alerts.webhook_url: %w", err)
+	}
+	client, err := e.wxClient(cfg, cfg.Issue.Concurrency)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := wxpay.LoadOptions(wxpay.KeyFiles{
+		MchID: cfg.WXPay.MchID, AppID: cfg.WXPay.AppID, CertSerialNo: cfg.WXPay.CertSerialNo,
+		PrivateKeyFile: cfg.WXPay.PrivateKeyFile, PublicKeyID: cfg.WXPay.PublicKeyID, PublicKeyFile: cfg.WXPay.PublicKeyFile,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("wxpay keys: %w", err)
+	}
+	secrets := map[string]string{}
+	for key, path := range map[string]string{
+		"wxpay.apiv3_key_file": cfg.WXPay.APIv3KeyFile, "wxpay.apiv2_key_file": cfg.WXPay.APIv2KeyFile,
+		"plugin.token_file": cfg.Plugin.TokenFile,
+	} {
+		if path == "" {
+			e.logger.Warn("not configured: the endpoint that needs it answers unavailable", "key", key)
+			continue
+		}
+		if secrets[key], err = readSecretFile(path); err != nil {
+			return nil, fmt.Errorf("config: %s: %w", key, err)
+		}
+	}
+
+	db, err := e.openDB(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(16)
+	d := &daemon{e: e, cfg: cfg, db: db, client: client, store: queue.NewStore(db), limiter: newLimiter(cfg), instance: leaseOwner()}
+	reg := prometheus.NewRegistry()
+	d.metrics = newDaemonMetrics(reg, d.store, d.limiter)
+	ac.Source = d.instance
+	d.notifier = alert.New(ac)
+	reg.MustRegister(d.notifier)
+	httpMetrics, err := httpapi.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	d.instances = &jobs.Instances{DB: db, ID: d.instance, MchID: cfg.WXPay.MchID, Hostname: host, PID: os.Getpid(),
+		Version: buildVersion(), Logger: e.logger}
+	d.runs = &jobs.Runs{DB: db, Instance: d.instance, Logger: e.logger,
+		Singletons: map[string]bool{jobReconcile: true, jobHousekeeping: true}, OnFinish: d.metrics.jobFinished}
+
+	d.server = &http.Server{
+		Handler: httpapi.New(httpapi.Config{
+			Ready:    func(ctx context.Context) error { return db.PingContext(ctx) },
+			Gatherer: reg,
+			Verifier: keys.Verifier, APIv3Key: secrets["wxpay.apiv3_key_file"],
+			StoreCouponUse: func(ctx context.Context, n *wxpay.Notification, use *wxpay.CouponUse) (bool, error) {
+				return jobs.StoreCouponUse(ctx, db, n, use)
+			},
+			PluginToken: secrets["plugin.token_file"], APIv2Key: secrets["wxpay.apiv2_key_file"], PluginMerchant: cfg.WXPay.MchID,
+			Logger: e.logger, Metrics: httpMetrics,
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       time.Minute,
+	}
+	if d.listener, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
+		return nil, fmt.Errorf("http.addr: %w", err)
+	}
+
+	d.sched = jobs.NewScheduler(cfg.Location, nil, e.logger)
+	d.sched.LastSuccess = d.runs.LastSuccess
+	d.sched.OnRun = func(ctx context.Context, name string, at time.Time, catchUp bool, fn jobs.RunFunc) {
+		_ = d.runs.Execute(ctx, name, at, catchUp, fn) // logged and recorded there
+	}
+	return d, nil
+}
+
+// run serves until ctx is cancelled (SIGTERM, SIGINT), then stops
+// scheduling and claiming, lets in-flight calls finish and record within
+// issue.shutdown_timeout, stops the HTTP server and returns.
+func (d *daemon) run(ctx context.Context) error {
+	log := d.e.logger
+	defer d.db.Close()
+	defer d.client.Close()
+
+	// runCtx ends on a signal, or when the HTTP server fails.
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	for _, j := range []struct {
+		name, spec string
+		fn         jobs.RunFunc
+	}{
+		{jobIssue, d.cfg.Schedules.Issue, d.issue},
+		{jobReconcile, d.cfg.Schedules.Reconcile, d.reconcile},
+		{jobHousekeeping, d.cfg.Schedules.Housekeeping, d.housekeeping},
+	} {
+		if err := d.sched.Add(runCtx, j.name, j.spec, j.fn); err != nil {
+			return err
+		}
+	}
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	notifierDone := make(chan struct{})
+	go func() { d.notifier.Run(bg); close(notifierDone) }()
+	heartbeatDone := make(chan struct{})
+	go func() {
+		d.instances.Run(runCtx, func(live int) {
+			d.metrics.instances.Set(float64(live))
+			if l, ok := d.limiter.(interface{ SetCeiling(float64) }); ok {
+				l.SetCeiling(d.cfg.Issue.Rate.Max / float64(live))
+			}
+		})
+		close(heartbeatDone)
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- d.server.Serve(d.listener) }()
+	schedDone := make(chan struct{})
+	go func() { d.sched.Run(runCtx); close(schedDone) }()
+	log.Info("issuer running", "instance", d.instance, "http", d.listener.Addr().String(),
+		"issue", d.cfg.Schedules.Issue, "reconcile", d.cfg.Schedules.Reconcile, "housekeeping", d.cfg.Schedules.Housekeeping,
+		"timezone", d.cfg.Timezone)
+	fmt.Fprintf(d.e.stdout, "listening on http://%s\n", d.listener.Addr())
+
+	var failed error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		failed = fmt.Errorf("http server: %w", err)
+		log.Error("http server stopped", "err", err)
+	}
+	log.Info("shutting down: no new runs or claims; in-flight calls finish and record", "timeout", d.cfg.Issue.ShutdownTimeout)
+	stopRun()
+	select {
+	case <-schedDone:
+	case <-time.After(d.cfg.Issue.ShutdownTimeout):
+		failed = errors.Join(failed, fmt.Errorf("jobs still running after issue.shutdown_timeout %s; their rows stay leased and are re-sent with the same out_request_no once the lease expires", d.cfg.Issue.ShutdownTimeout))
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.server.Shutdown(sctx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	<-heartbeatDone
+	stopBG()
+	<-notifierDone
+	if failed == nil {
+		log.Info("stopped cleanly")
+	}
+	return failed
+}
+
+func (d *daemon) issue(ctx context.Context, _ time.Time) (map[string]int64, error) {
+	job := newIssueJob(d.e, d.cfg, d.store, d.client, d.limiter)
+	job.Owner = d.instance
+	job.OnAnswer = d.metrics.answer
+	job.OnAlert = func(a jobs.Alert) {
+		d.notifier.Notify(alert.Alert{Kind: a.Kind, Severity: alertSeverity(a.Kind), BatchID: a.BatchID, MchID: a.MchID, Message: a.Message})
+	}
+	sum, err := job.Run(ctx, jobs.IssueOptions{})
+	counts := map[string]int64{}
+	if sum != nil {
+		counts["claimed"] = sum.Claimed
+		for o, n := range sum.Outcomes {
+			counts[string(o)] = n
+		}
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return counts, fmt.Errorf("issue: %w; in-flight calls finished and were recorded", jobs.ErrInterrupted)
+	}
+	return counts, err
+}
+
+func alertSeverity(kind string) string {
+	switch kind {
+	case alert.KindMerchantHalted, alert.KindConfigError:
+		return alert.SeverityCritical
+	case alert.KindReview:
+		return alert.SeverityWarning
+	default:
+		return alert.SeverityError
+	}
+}
+
+func (d *daemon) reconcile(ctx context.Context, _ time.Time) (map[string]int64, error) {
+	job := &jobs.Reconcile{DB: d.db, Source: d.client, Dir: d.cfg.Reconcile.Dir, Location: d.cfg.Location, Logger: d.e.logger}
+	sum, err := job.Run(ctx, jobs.ReconcileOptions{})
+	counts := map[string]int64{}
+	if sum != nil {
+		for _, r := range sum.Results {
+			counts[string(r.Outcome)]++
+			if r.Outcome == jobs.FlowFailed || r.Outcome == jobs.FlowRejected {
+				d.notifier.Notify(alert.Alert{Kind: alert.KindReconcileAnomaly, Severity: alert.SeverityError, StockID: r.StockID,
+					MchID: d.cfg.WXPay.MchID, Message: fmt.Sprintf("%s-flow %s: %v", r.Kind, r.Outcome, r.Err)})
+			}
+		}
+	}
+	return counts, err
+}
+
+// housekeeping rescues rows whose lease expired (their process died),
+// prunes old bookkeeping and reminds operators of rows awaiting review.
+func (d *daemon) housekeeping(ctx context.Context, _ time.Time) (map[string]int64, error) {
+	rescued, review, err := d.store.RescueExpired(ctx, d.cfg.Issue.MaxAttempts)
+	if err != nil {
+		return nil, err
+	}
+	pruned, err := d.instances.Prune(ctx, 24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	res, err := d.db.ExecContext(ctx, `DELETE FROM job_runs WHERE started_at < now() - interval '90 days'`)
+	if err != nil {
+		return nil, fmt.Errorf("prune job runs: %w", err)
+	}
+	oldRuns, _ := res.RowsAffected()
+	counts, err := d.store.StatusCounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n := counts[queue.StatusReview]; n > 0 {
+		d.notifier.Notify(alert.Alert{Kind: alert.KindReview, Severity: alert.SeverityWarning, MchID: d.cfg.WXPay.MchID,
+			Message: fmt.Sprintf("%d recipients need review: they may or may not have been issued (batch export shows them)", n)})
+	}
+	return map[string]int64{"rescued": int64(rescued), "to_review": int64(review), "instances_pruned": pruned,
+		"job_runs_pruned": oldRuns, "in_review": int64(counts[queue.StatusReview])}, nil
+}

@@ -1,0 +1,88 @@
+package report
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/issuer-dev/issuer/wxpay"
+)
+
+// ReconcileCSVHeader is the reconciliation CSV's header. Its first nine
+// columns are a contract with operators' scripts; more may be appended.
+var ReconcileCSVHeader = []string{
+	"batch_id", "stock_id", "issued", "used", "refunded", "net_used", "use_rate", "used_amount", "unknown_coupons",
+	"refunded_amount", "net_used_amount", "orders", "order_amount", "refunds_without_use", "used_before_issue",
+	"callback_only", "file_only", "recipients", "batch_name",
+}
+
+// BatchCSVHeader is the batch CSV's header: one line per recipient.
+var BatchCSVHeader = []string{
+	"batch_id", "openid", "out_request_no", "status", "outcome", "coupon_id", "issued_at", "class", "uses", "used_at",
+	"used_amount", "order_amount", "transaction_id", "consume_mchid", "refunds", "refunded_at", "refunded_amount",
+	"callback_at",
+}
+
+// WriteCSV renders the report for machines: a reconciliation report as one
+// line per batch and stock (batch_id empty on the line of coupons issuer
+// never issued), a batch report as one line per recipient. Amounts are
+// yuan with two decimals, use_rate a fraction with four, times RFC 3339.
+func (r *Report) WriteCSV(ctx context.Context, w io.Writer) error {
+	cw := csv.NewWriter(w)
+	if r.Batch != nil {
+		if err := cw.Write(BatchCSVHeader); err != nil {
+			return err
+		}
+		err := r.EachRecipient(ctx, func(rec *Recipient) error {
+			order := ""
+			if rec.OrderAmount != nil {
+				order = wxpay.FormatYuan(*rec.OrderAmount)
+			}
+			return cw.Write([]string{
+				strconv.FormatInt(rec.BatchID, 10), rec.OpenID, rec.OutRequestNo, rec.Status, rec.Outcome, rec.CouponID,
+				r.rfc3339(rec.IssuedAt), rec.Class, itoa(rec.Uses), r.rfc3339(rec.UsedAt), wxpay.FormatYuan(rec.UsedAmount),
+				order, rec.TransactionID, rec.ConsumeMchID, itoa(rec.Refunds), r.rfc3339(rec.RefundedAt),
+				wxpay.FormatYuan(rec.RefundedAmount), r.rfc3339(rec.CallbackAt),
+			})
+		})
+		if err != nil {
+			return err
+		}
+	} else {
+		if err := cw.Write(ReconcileCSVHeader); err != nil {
+			return err
+		}
+		for _, l := range r.Lines {
+			batch := ""
+			if l.BatchID != 0 {
+				batch = strconv.FormatInt(l.BatchID, 10)
+			}
+			rate := l.UseRate()
+			err := cw.Write([]string{
+				batch, l.StockID, itoa(l.Issued), itoa(l.Used), itoa(l.Refunded), itoa(l.NetUsed), rate,
+				wxpay.FormatYuan(l.UsedAmount), itoa(l.UnknownCoupons), wxpay.FormatYuan(l.RefundedAmount),
+				wxpay.FormatYuan(l.NetUsedAmount()), itoa(l.Orders), wxpay.FormatYuan(l.OrderAmount),
+				itoa(l.RefundsWithoutUse), itoa(l.UsedBeforeIssue), itoa(l.CallbackOnly), itoa(l.FileOnly),
+				itoa(l.Recipients), l.BatchName,
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("report csv: %w", err)
+	}
+	return nil
+}
+
+func (r *Report) rfc3339(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.In(r.Location).Format(time.RFC3339)
+}

@@ -1,0 +1,38 @@
+// Package report tells analysts what happened to the coupons issuer issued:
+// how many were used and refunded, for how much, on which days, and what
+// does not add up.
+//
+// It matches the rows WeChat Pay's use-flow and refund-flow files put in
+// flow_uses and flow_refunds (see jobs.Reconcile) to recipients by coupon
+// id, and so to their batch. Per batch and stock it counts coupons issued,
+// used, refunded and net used (used more often than refunded), the use
+// rate, the discount amounts (exact, in fen, shown as yuan with two
+// decimals), and the orders (distinct payment transactions). Coupons in the
+// files that issuer never issued are counted on a line of their stock with
+// no batch.
+//
+// # Problems
+//
+// A report lists, for review: flow files rejected (a 总条数 footer that
+// disagrees with the rows, a truncated or malformed file), coupons in the
+// files issuer never issued, refunds without a use, coupons used before
+// issuer recorded them as issued, COUPON.USE callbacks whose use is not in
+// the use-flow and uses in the use-flow with no callback (once callbacks are
+// being stored for the stock), and recipients sent to review.
+//
+// # As of a day
+//
+// Options.AsOf limits a report to rows first seen in files fetched for that
+// day or before, so a report can be reproduced later; without it every row
+// counts.
+//
+// # Formats
+//
+// Text is aligned tables for a terminal (column widths count CJK characters
+// as two). CSV is for machines: the reconciliation report is one line per
+// batch and stock (header ReconcileCSVHeader), the batch report one line per
+// recipient. XLSX is for analysts: a Summary sheet with the figures and two
+// native Excel charts (outcomes by class, daily redemptions), a Recipients
+// sheet and a Problems sheet; numbers, amounts and times are typed cells, and
+// columns taken from WeChat Pay's files keep their Chinese titles.
+package report

@@ -1,0 +1,233 @@
+package report
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/text/width"
+
+	"github.com/issuer-dev/issuer/queue"
+	"github.com/issuer-dev/issuer/wxpay"
+)
+
+// textProblems is how many problems the text report lists.
+const textProblems = 30
+
+// WriteText renders the report as aligned tables for a terminal.
+func (r *Report) WriteText(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintln(bw, r.Title)
+	fmt.Fprintln(bw, r.scopeLine())
+	if b := r.Batch; b != nil {
+		var parts []string
+		for _, st := range queue.RecipientStatuses {
+			parts = append(parts, fmt.Sprintf("%s %d", st, b.Counts[st]))
+		}
+		fmt.Fprintf(bw, "Recipients %d from %s: %s\n", b.Accepted, b.SourceFile, strings.Join(parts, ", "))
+		if b.HaltReason != nil {
+			fmt.Fprintf(bw, "Halted: %s\n", *b.HaltReason)
+		}
+		if !r.reconciled() {
+			fmt.Fprintln(bw, "商品券 (product coupons) are in no use-flow or refund-flow file: only their issuing is reported.")
+		}
+	}
+
+	section(bw, "Flow files (latest per stock and kind, and every rejected one)")
+	if files := r.LatestFiles(); len(files) == 0 {
+		fmt.Fprintln(bw, "none fetched yet (issuer reconcile fetches them once due; --stock ID fetches now)")
+	} else {
+		t := newTable("STOCK", "FILE", "DAY", "ROWS>", "NEW>", "STATUS", "SHA1", "KEPT AT")
+		for _, f := range files {
+			status := f.Status
+			if f.Error != "" {
+				status += ": " + f.Error
+			}
+			t.add(f.StockID, f.Kind+"-flow", f.Date, itoa(f.Rows), itoa(f.NewRows), status, short(f.SHA1), f.Path)
+		}
+		t.write(bw)
+	}
+
+	section(bw, "Per batch (amounts in yuan)")
+	if len(r.Lines) == 0 {
+		fmt.Fprintln(bw, "no recipients and no flow rows")
+	} else {
+		t := newTable("BATCH", "NAME", "STOCK", "ISSUED>", "USED>", "REFUNDED>", "NET USED>", "USE RATE>",
+			"优惠金额（元）>", "REFUNDED AMOUNT>", "NET AMOUNT>", "ORDERS>", "订单总金额（元）>", "UNKNOWN>", "OTHER PROBLEMS>")
+		row := func(batch, name string, l Line, rate string) {
+			t.add(batch, name, l.StockID, itoa(l.Issued), itoa(l.Used), itoa(l.Refunded), itoa(l.NetUsed), rate,
+				wxpay.FormatYuan(l.UsedAmount), wxpay.FormatYuan(l.RefundedAmount), wxpay.FormatYuan(l.NetUsedAmount()),
+				itoa(l.Orders), wxpay.FormatYuan(l.OrderAmount), itoa(l.UnknownCoupons),
+				itoa(l.RefundsWithoutUse+l.UsedBeforeIssue+l.CallbackOnly+l.FileOnly))
+		}
+		for i, l := range r.Lines {
+			if l.BatchID == 0 {
+				row("-", "(not issued by issuer)", l, "-")
+			} else {
+				rate := l.UseRatePercent()
+				if !r.reconciled() {
+					rate = "-"
+				}
+				row(strconv.FormatInt(l.BatchID, 10), l.BatchName, l, rate)
+			}
+			last := i+1 == len(r.Lines) || r.Lines[i+1].StockID != l.StockID
+			if first := i == 0 || r.Lines[i-1].StockID != l.StockID; last && !first {
+				// The use rate of what issuer issued: coupons it never
+				// issued count in the other columns only.
+				var total, issued Line
+				for _, o := range r.Lines {
+					if o.StockID == l.StockID {
+						total.add(o)
+						if o.BatchID != 0 {
+							issued.add(o)
+						}
+					}
+				}
+				total.StockID = l.StockID
+				row("total", "", total, issued.UseRatePercent())
+			}
+		}
+		t.write(bw)
+	}
+
+	section(bw, "Outcomes by class")
+	recipients := 0
+	for _, c := range r.Classes {
+		recipients += c.Count
+	}
+	t := newTable("CLASS", "RECIPIENTS>", "SHARE>")
+	for _, c := range r.Classes {
+		t.add(c.Label, itoa(c.Count), percent(c.Count, recipients))
+	}
+	t.write(bw)
+
+	section(bw, "Daily redemptions (amounts in yuan)")
+	if len(r.Days) == 0 {
+		fmt.Fprintln(bw, "no redemptions in the files")
+	} else {
+		t := newTable("DAY", "USES>", "优惠金额（元）>", "REFUNDS>", "REFUNDED AMOUNT>")
+		for _, d := range r.Days {
+			t.add(d.Date.Format(time.DateOnly), itoa(d.Uses), wxpay.FormatYuan(d.UsedAmount), itoa(d.Refunds), wxpay.FormatYuan(d.RefundedAmount))
+		}
+		t.write(bw)
+	}
+
+	total := r.ProblemsTotal()
+	if total == 0 {
+		section(bw, "Problems: none")
+	} else {
+		var counts []string
+		for _, k := range problemKinds {
+			if n := r.ProblemCounts[k]; n > 0 {
+				counts = append(counts, fmt.Sprintf("%s %d", k, n))
+			}
+		}
+		head := fmt.Sprintf("Problems: %d (%s)", total, strings.Join(counts, ", "))
+		if total > textProblems {
+			head += fmt.Sprintf("; the first %d — the xlsx report's Problems sheet lists them all", textProblems)
+		}
+		section(bw, head)
+		t := newTable("KIND", "STOCK", "BATCH", "COUPON", "OPENID", "TIME", "AMOUNT>", "DETAIL")
+		for i, p := range r.Problems {
+			if i == textProblems {
+				break
+			}
+			batch, at, amount := "", "", ""
+			if p.BatchID != nil {
+				batch = strconv.FormatInt(*p.BatchID, 10)
+			}
+			if p.At != nil {
+				at = p.At.In(r.Location).Format(time.DateTime)
+			}
+			if p.Amount != nil {
+				amount = wxpay.FormatYuan(*p.Amount)
+			}
+			t.add(p.Kind, p.StockID, batch, p.CouponID, p.OpenID, at, amount, p.Detail)
+		}
+		t.write(bw)
+	}
+	return bw.Flush()
+}
+
+// scopeLine says which rows count and how times are shown.
+func (r *Report) scopeLine() string {
+	files := "every flow file fetched"
+	if r.AsOf != "" {
+		files = "flow files fetched for " + r.AsOf + " or before"
+	}
+	return fmt.Sprintf("Counting %s; days and times in %s.", files, r.Location)
+}
+
+func section(w io.Writer, title string) { fmt.Fprintf(w, "\n%s\n", title) }
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+// table is an aligned text table; a header ending in ">" is right-aligned.
+type table struct {
+	header []string
+	right  []bool
+	rows   [][]string
+}
+
+func newTable(header ...string) *table {
+	t := &table{}
+	for _, h := range header {
+		name, right := strings.CutSuffix(h, ">")
+		t.header = append(t.header, name)
+		t.right = append(t.right, right)
+	}
+	return t
+}
+
+func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t *table) write(w io.Writer) {
+	widths := make([]int, len(t.header))
+	for _, row := range append([][]string{t.header}, t.rows...) {
+		for i, c := range row {
+			widths[i] = max(widths[i], displayWidth(c))
+		}
+	}
+	for _, row := range append([][]string{t.header}, t.rows...) {
+		var sb strings.Builder
+		for i, c := range row {
+			pad := strings.Repeat(" ", widths[i]-displayWidth(c))
+			if i > 0 {
+				sb.WriteString("  ")
+			}
+			if t.right[i] {
+				sb.WriteString(pad + c)
+			} else if i < len(row)-1 {
+				sb.WriteString(c + pad)
+			} else {
+				sb.WriteString(c)
+			}
+		}
+		fmt.Fprintln(w, strings.TrimRight(sb.String(), " "))
+	}
+}
+
+// displayWidth counts the terminal columns of s: East Asian wide and
+// full-width characters take two.
+func displayWidth(s string) int {
+	n := 0
+	for _, r := range s {
+		switch width.LookupRune(r).Kind() {
+		case width.EastAsianWide, width.EastAsianFullwidth:
+			n += 2
+		default:
+			n++
+		}
+	}
+	return n
+}

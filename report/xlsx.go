@@ -1,0 +1,406 @@
+package report
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/xuri/excelize/v2"
+)
+
+// Sheet names of the xlsx report.
+const (
+	SheetSummary    = "Summary"
+	SheetRecipients = "Recipients"
+	SheetProblems   = "Problems"
+)
+
+// maxSheetRows is Excel's row limit, header included.
+const maxSheetRows = 1 << 20
+
+// yuan is fen as Excel's number type. Every amount is computed in integer
+// fen; this is only the cell's encoding, and for any amount below 2^53 fen
+// the double nearest the two-decimal value prints back as exactly that value.
+func yuan(fen int64) float64 { return float64(fen) / 100 }
+
+type xlsxStyles struct {
+	title, header, int, yuan, percent, date, datetime int
+}
+
+func newStyles(f *excelize.File) (xlsxStyles, error) {
+	var s xlsxStyles
+	var errs []error
+	add := func(dst *int, st *excelize.Style) {
+		id, err := f.NewStyle(st)
+		errs = append(errs, err)
+		*dst = id
+	}
+	custom := func(s string) *string { return &s }
+	add(&s.title, &excelize.Style{Font: &excelize.Font{Bold: true, Size: 14}})
+	add(&s.header, &excelize.Style{Font: &excelize.Font{Bold: true},
+		Fill:   excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"DDEBF7"}},
+		Border: []excelize.Border{{Type: "bottom", Color: "808080", Style: 1}}})
+	add(&s.int, &excelize.Style{NumFmt: 3}) // #,##0
+	add(&s.yuan, &excelize.Style{CustomNumFmt: custom("#,##0.00")})
+	add(&s.percent, &excelize.Style{NumFmt: 10}) // 0.00%
+	add(&s.date, &excelize.Style{CustomNumFmt: custom("yyyy-mm-dd")})
+	add(&s.datetime, &excelize.Style{CustomNumFmt: custom("yyyy-mm-dd hh:mm:ss")})
+	return s, errors.Join(errs...)
+}
+
+// WriteXLSX renders the report as a workbook: Summary (figures, outcomes by
+// class and daily redemptions, each with a native chart, and the flow
+// files), Recipients and Problems.
+func (r *Report) WriteXLSX(ctx context.Context, w io.Writer) error {
+	f := excelize.NewFile()
+	defer f.Close()
+	st, err := newStyles(f)
+	if err != nil {
+		return fmt.Errorf("report xlsx: %w", err)
+	}
+	if err := f.SetSheetName("Sheet1", SheetSummary); err != nil {
+		return fmt.Errorf("report xlsx: %w", err)
+	}
+	for _, name := range []string{SheetRecipients, SheetProblems} {
+		if _, err := f.NewSheet(name); err != nil {
+			return fmt.Errorf("report xlsx: %w", err)
+		}
+	}
+	truncated, err := r.recipientsSheet(ctx, f, st)
+	if err != nil {
+		return fmt.Errorf("report xlsx: %w", err)
+	}
+	if err := r.problemsSheet(f, st); err != nil {
+		return fmt.Errorf("report xlsx: %w", err)
+	}
+	if err := r.summarySheet(f, st, truncated); err != nil {
+		return fmt.Errorf("report xlsx: %w", err)
+	}
+	f.SetActiveSheet(0)
+	if _, err := f.WriteTo(w); err != nil {
+		return fmt.Errorf("report xlsx: %w", err)
+	}
+	return nil
+}
+
+// sheetWriter writes typed cells of a normal (not streamed) sheet.
+type sheetWriter struct {
+	f     *excelize.File
+	sheet string
+	err   error
+}
+
+// set writes v at (col, row), 1-based, with style (0: none).
+func (s *sheetWriter) set(col, row int, v any, style int) {
+	if s.err != nil {
+		return
+	}
+	cell, err := excelize.CoordinatesToCellName(col, row)
+	if err == nil {
+		err = s.f.SetCellValue(s.sheet, cell, v)
+	}
+	if err == nil && style != 0 {
+		err = s.f.SetCellStyle(s.sheet, cell, cell, style)
+	}
+	s.err = err
+}
+
+// row writes cells from column 1; a cell is a value or a styled value.
+func (s *sheetWriter) row(row int, cells ...any) {
+	for i, c := range cells {
+		if sc, ok := c.(styled); ok {
+			s.set(i+1, row, sc.v, sc.style)
+		} else if c != nil {
+			s.set(i+1, row, c, 0)
+		}
+	}
+}
+
+func (s *sheetWriter) header(row int, style int, titles ...string) {
+	for i, t := range titles {
+		s.set(i+1, row, t, style)
+	}
+}
+
+type styled struct {
+	v     any
+	style int
+}
+
+func ref(sheet string, col1, row1, col2, row2 int) string {
+	a, _ := excelize.CoordinatesToCellName(col1, row1, true)
+	b, _ := excelize.CoordinatesToCellName(col2, row2, true)
+	return fmt.Sprintf("%s!%s:%s", sheet, a, b)
+}
+
+// chartRows is the height of a chart, in rows, so sections do not overlap.
+const chartRows = 18
+
+func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) error {
+	s := &sheetWriter{f: f, sheet: SheetSummary}
+	s.set(1, 1, r.Title, st.title)
+	s.set(1, 2, r.scopeLine()+" Amounts in yuan.", 0)
+	row := 3
+	if truncated > 0 {
+		s.set(1, row, fmt.Sprintf("The Recipients sheet stops at Excel's limit: %d recipients more are in the CSV report.", truncated), 0)
+	}
+
+	row = 5
+	s.set(1, row, "Per batch", st.title)
+	row++
+	s.header(row, st.header, "batch_id", "batch_name", "stock_id", "recipients", "issued", "used", "refunded",
+		"net_used", "use_rate", "优惠金额（元）", "refunded_amount", "net_used_amount", "orders", "订单总金额（元）",
+		"unknown_coupons", "refunds_without_use", "used_before_issue", "callback_only", "file_only")
+	for _, l := range r.Lines {
+		row++
+		var batch, name any = l.BatchID, l.BatchName
+		if l.BatchID == 0 {
+			batch, name = nil, "(not issued by issuer)"
+		}
+		var rate any
+		if l.Issued > 0 && l.BatchID != 0 && r.reconciled() {
+			rate = styled{float64(l.Used) / float64(l.Issued), st.percent}
+		}
+		s.row(row, batch, name, l.StockID, styled{l.Recipients, st.int}, styled{l.Issued, st.int},
+			styled{l.Used, st.int}, styled{l.Refunded, st.int}, styled{l.NetUsed, st.int}, rate,
+			styled{yuan(l.UsedAmount), st.yuan}, styled{yuan(l.RefundedAmount), st.yuan},
+			styled{yuan(l.NetUsedAmount()), st.yuan}, styled{l.Orders, st.int}, styled{yuan(l.OrderAmount), st.yuan},
+			styled{l.UnknownCoupons, st.int}, styled{l.RefundsWithoutUse, st.int}, styled{l.UsedBeforeIssue, st.int},
+			styled{l.CallbackOnly, st.int}, styled{l.FileOnly, st.int})
+	}
+
+	// Outcomes by class, with a bar chart beside.
+	row += 3
+	classTop := row
+	s.set(1, row, "Outcomes by class", st.title)
+	row++
+	s.header(row, st.header, "class", "recipients")
+	first := row + 1
+	for _, c := range r.Classes {
+		row++
+		s.row(row, c.Label, styled{c.Count, st.int})
+	}
+	if s.err != nil {
+		return s.err
+	}
+	if len(r.Classes) > 0 {
+		err := f.AddChart(SheetSummary, cellName(4, classTop), &excelize.Chart{
+			Type:      excelize.Bar,
+			Series:    []excelize.ChartSeries{{Name: ref(SheetSummary, 2, first-1, 2, first-1), Categories: ref(SheetSummary, 1, first, 1, row), Values: ref(SheetSummary, 2, first, 2, row)}},
+			Title:     excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: "Outcomes by class"}}},
+			Legend:    excelize.ChartLegend{Position: "none"},
+			PlotArea:  excelize.ChartPlotArea{ShowVal: true},
+			XAxis:     excelize.ChartAxis{ReverseOrder: true, Font: excelize.Font{Color: "404040", Size: 9}},
+			Dimension: excelize.ChartDimension{Width: 640, Height: 340},
+		})
+		if err != nil {
+			return fmt.Errorf("outcomes chart: %w", err)
+		}
+	}
+	row = max(row, classTop+chartRows)
+
+	// Daily redemptions, with a column chart beside.
+	row += 2
+	dayTop := row
+	s.set(1, row, "Daily redemptions", st.title)
+	row++
+	s.header(row, st.header, "day", "uses", "优惠金额（元）", "refunds", "refunded_amount")
+	first = row + 1
+	for _, d := range r.Days {
+		row++
+		s.row(row, styled{d.Date, st.date}, styled{d.Uses, st.int}, styled{yuan(d.UsedAmount), st.yuan},
+			styled{d.Refunds, st.int}, styled{yuan(d.RefundedAmount), st.yuan})
+	}
+	if s.err != nil {
+		return s.err
+	}
+	if len(r.Days) > 0 {
+		err := f.AddChart(SheetSummary, cellName(7, dayTop), &excelize.Chart{
+			Type: excelize.Col,
+			Series: []excelize.ChartSeries{
+				{Name: ref(SheetSummary, 2, first-1, 2, first-1), Categories: ref(SheetSummary, 1, first, 1, row), Values: ref(SheetSummary, 2, first, 2, row)},
+				{Name: ref(SheetSummary, 4, first-1, 4, first-1), Categories: ref(SheetSummary, 1, first, 1, row), Values: ref(SheetSummary, 4, first, 4, row)},
+			},
+			Title:      excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: "Daily redemptions"}}},
+			VaryColors: new(false),
+			Legend:     excelize.ChartLegend{Position: "bottom"},
+			XAxis:      excelize.ChartAxis{NumFmt: excelize.ChartNumFmt{CustomNumFmt: "yyyy-mm-dd"}},
+			Dimension:  excelize.ChartDimension{Width: 640, Height: 340},
+		})
+		if err != nil {
+			return fmt.Errorf("daily chart: %w", err)
+		}
+	} else {
+		s.set(1, row+1, "no redemptions in the files", 0)
+	}
+	row = max(row, dayTop+chartRows)
+
+	row += 2
+	s.set(1, row, "Flow files", st.title)
+	row++
+	// The long values span merged cells under the per-batch table's
+	// narrower columns.
+	spans := [][2]int{{9, 10}, {11, 13}, {14, 19}} // error, sha1, kept_at
+	merge := func(row int) {
+		for _, sp := range spans {
+			if s.err == nil {
+				s.err = f.MergeCell(SheetSummary, cellName(sp[0], row), cellName(sp[1], row))
+			}
+		}
+	}
+	s.header(row, st.header, "stock_id", "file", "day", "rows", "new_rows", "status", "bytes", "downloaded_at")
+	for i, title := range []string{"error", "sha1", "kept_at"} {
+		s.set(spans[i][0], row, title, st.header)
+		s.set(spans[i][1], row, nil, st.header)
+	}
+	merge(row)
+	for _, fl := range r.Files {
+		row++
+		day, _ := time.Parse(time.DateOnly, fl.Date)
+		s.row(row, fl.StockID, fl.Kind+"-flow", styled{day, st.date}, styled{fl.Rows, st.int},
+			styled{fl.NewRows, st.int}, fl.Status, styled{fl.Bytes, st.int},
+			styled{fl.DownloadedAt.In(r.Location), st.datetime}, fl.Error, nil, fl.SHA1, nil, nil, fl.Path)
+		merge(row)
+	}
+	if len(r.Files) == 0 {
+		s.set(1, row+1, "none fetched yet", 0)
+	}
+	if s.err != nil {
+		return s.err
+	}
+	widths := []float64{22, 24, 14, 11, 11, 11, 11, 19, 11, 16, 17, 17, 10, 16, 17, 20, 18, 14, 10}
+	for i, wd := range widths {
+		col, _ := excelize.ColumnNumberToName(i + 1)
+		if err := f.SetColWidth(SheetSummary, col, col, wd); err != nil {
+			return err
+		}
+	}
+	// Printed, the summary is one page wide, landscape.
+	if err := f.SetSheetProps(SheetSummary, &excelize.SheetPropsOptions{FitToPage: new(true)}); err != nil {
+		return err
+	}
+	return f.SetPageLayout(SheetSummary, &excelize.PageLayoutOptions{
+		Orientation: new("landscape"), FitToWidth: new(1), FitToHeight: new(0),
+	})
+}
+
+func cellName(col, row int) string {
+	c, _ := excelize.CoordinatesToCellName(col, row)
+	return c
+}
+
+// recipientsSheet streams the recipients; it returns how many did not fit.
+func (r *Report) recipientsSheet(ctx context.Context, f *excelize.File, st xlsxStyles) (int, error) {
+	sw, err := f.NewStreamWriter(SheetRecipients)
+	if err != nil {
+		return 0, err
+	}
+	widths := []float64{9, 32, 30, 10, 18, 14, 20, 16, 6, 20, 15, 17, 32, 13, 8, 20, 15, 20}
+	for i, wd := range widths {
+		if err := sw.SetColWidth(i+1, i+1, wd); err != nil {
+			return 0, err
+		}
+	}
+	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
+		return 0, err
+	}
+	header := []string{"batch_id", "openid", "out_request_no", "status", "outcome", "优惠id", "issued_at", "class",
+		"uses", "消耗时间", "优惠金额（元）", "订单总金额（元）", "支付单号", "消耗商户号", "refunds", "退款时间",
+		"refunded_amount", "callback_consume_time"}
+	if err := sw.SetRow("A1", headerCells(header, st.header)); err != nil {
+		return 0, err
+	}
+	row, over := 1, 0
+	timeCell := func(t *time.Time) any {
+		if t == nil {
+			return nil
+		}
+		return excelize.Cell{Value: t.In(r.Location), StyleID: st.datetime}
+	}
+	err = r.EachRecipient(ctx, func(rec *Recipient) error {
+		if row == maxSheetRows {
+			over++
+			return nil
+		}
+		row++
+		var used, order, refunded any
+		if rec.Uses > 0 {
+			used = excelize.Cell{Value: yuan(rec.UsedAmount), StyleID: st.yuan}
+		}
+		if rec.OrderAmount != nil {
+			order = excelize.Cell{Value: yuan(*rec.OrderAmount), StyleID: st.yuan}
+		}
+		if rec.Refunds > 0 {
+			refunded = excelize.Cell{Value: yuan(rec.RefundedAmount), StyleID: st.yuan}
+		}
+		return sw.SetRow("A"+strconv.Itoa(row), []any{
+			rec.BatchID, rec.OpenID, rec.OutRequestNo, rec.Status, rec.Outcome, rec.CouponID, timeCell(rec.IssuedAt),
+			classLabel(rec.Class), rec.Uses, timeCell(rec.UsedAt), used, order, rec.TransactionID, rec.ConsumeMchID,
+			rec.Refunds, timeCell(rec.RefundedAt), refunded, timeCell(rec.CallbackAt),
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	return over, sw.Flush()
+}
+
+func headerCells(titles []string, style int) []any {
+	out := make([]any, len(titles))
+	for i, t := range titles {
+		out[i] = excelize.Cell{Value: t, StyleID: style}
+	}
+	return out
+}
+
+func (r *Report) problemsSheet(f *excelize.File, st xlsxStyles) error {
+	sw, err := f.NewStreamWriter(SheetProblems)
+	if err != nil {
+		return err
+	}
+	for i, wd := range []float64{22, 14, 9, 14, 32, 20, 15, 90} {
+		if err := sw.SetColWidth(i+1, i+1, wd); err != nil {
+			return err
+		}
+	}
+	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
+		return err
+	}
+	if err := sw.SetRow("A1", headerCells([]string{"kind", "stock_id", "batch_id", "优惠id", "openid", "time",
+		"优惠金额（元）", "detail"}, st.header)); err != nil {
+		return err
+	}
+	row := 1
+	for _, p := range r.Problems {
+		row++
+		var batch, at, amount any
+		if p.BatchID != nil {
+			batch = *p.BatchID
+		}
+		if p.At != nil {
+			at = excelize.Cell{Value: p.At.In(r.Location), StyleID: st.datetime}
+		}
+		if p.Amount != nil {
+			amount = excelize.Cell{Value: yuan(*p.Amount), StyleID: st.yuan}
+		}
+		if err := sw.SetRow("A"+strconv.Itoa(row), []any{p.Kind, p.StockID, batch, p.CouponID, p.OpenID, at, amount, p.Detail}); err != nil {
+			return err
+		}
+	}
+	if total := r.ProblemsTotal(); total > len(r.Problems) {
+		row++
+		msg := fmt.Sprintf("%d more problems not listed", total-len(r.Problems))
+		if err := sw.SetRow("A"+strconv.Itoa(row), []any{"(more)", nil, nil, nil, nil, nil, nil, msg}); err != nil {
+			return err
+		}
+	}
+	if len(r.Problems) == 0 {
+		if err := sw.SetRow("A2", []any{"none"}); err != nil {
+			return err
+		}
+	}
+	return sw.Flush()
+}
