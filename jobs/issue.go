@@ -334,16 +334,20 @@ func (j *Issue) claimLoop(ctx context.Context, log *slog.Logger, opts IssueOptio
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
+// sleepCtx waits d, or less if ctx ends first (then it returns ctx's error).
+func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return true
+		return nil
 	case <-ctx.Done():
-		return false
+		return ctx.Err()
 	}
 }
+
+// sleep is sleepCtx reporting whether it waited the whole time.
+func sleep(ctx context.Context, d time.Duration) bool { return sleepCtx(ctx, d) == nil }
 
 type haltSet struct {
 	mu sync.Mutex

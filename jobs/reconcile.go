@@ -501,14 +501,3 @@ func (p *FlowPacer) Backoff() {
 		p.calls = append(p.calls, now)
 	}
 }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

@@ -8,8 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/text/width"
-
+	"github.com/issuer-dev/issuer/internal/textable"
 	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/wxpay"
 )
@@ -40,25 +39,25 @@ func (r *Report) WriteText(w io.Writer) error {
 	if files := r.LatestFiles(); len(files) == 0 {
 		fmt.Fprintln(bw, "none fetched yet (issuer reconcile fetches them once due; --stock ID fetches now)")
 	} else {
-		t := newTable("STOCK", "FILE", "DAY", "ROWS>", "NEW>", "STATUS", "SHA1", "KEPT AT")
+		t := textable.New("STOCK", "FILE", "DAY", "ROWS>", "NEW>", "STATUS", "SHA1", "KEPT AT")
 		for _, f := range files {
 			status := f.Status
 			if f.Error != "" {
 				status += ": " + f.Error
 			}
-			t.add(f.StockID, f.Kind+"-flow", f.Date, itoa(f.Rows), itoa(f.NewRows), status, short(f.SHA1), f.Path)
+			t.Add(f.StockID, f.Kind+"-flow", f.Date, itoa(f.Rows), itoa(f.NewRows), status, short(f.SHA1), f.Path)
 		}
-		t.write(bw)
+		t.Write(bw)
 	}
 
 	section(bw, "Per batch (amounts in yuan)")
 	if len(r.Lines) == 0 {
 		fmt.Fprintln(bw, "no recipients and no flow rows")
 	} else {
-		t := newTable("BATCH", "NAME", "STOCK", "ISSUED>", "USED>", "REFUNDED>", "NET USED>", "USE RATE>",
+		t := textable.New("BATCH", "NAME", "STOCK", "ISSUED>", "USED>", "REFUNDED>", "NET USED>", "USE RATE>",
 			"优惠金额（元）>", "REFUNDED AMOUNT>", "NET AMOUNT>", "ORDERS>", "订单总金额（元）>", "UNKNOWN>", "OTHER PROBLEMS>")
 		row := func(batch, name string, l Line, rate string) {
-			t.add(batch, name, l.StockID, itoa(l.Issued), itoa(l.Used), itoa(l.Refunded), itoa(l.NetUsed), rate,
+			t.Add(batch, name, l.StockID, itoa(l.Issued), itoa(l.Used), itoa(l.Refunded), itoa(l.NetUsed), rate,
 				wxpay.FormatYuan(l.UsedAmount), wxpay.FormatYuan(l.RefundedAmount), wxpay.FormatYuan(l.NetUsedAmount()),
 				itoa(l.Orders), wxpay.FormatYuan(l.OrderAmount), itoa(l.UnknownCoupons),
 				itoa(l.RefundsWithoutUse+l.UsedBeforeIssue+l.CallbackOnly+l.FileOnly))
@@ -90,7 +89,7 @@ func (r *Report) WriteText(w io.Writer) error {
 				row("total", "", total, issued.UseRatePercent())
 			}
 		}
-		t.write(bw)
+		t.Write(bw)
 	}
 
 	section(bw, "Outcomes by class")
@@ -98,21 +97,21 @@ func (r *Report) WriteText(w io.Writer) error {
 	for _, c := range r.Classes {
 		recipients += c.Count
 	}
-	t := newTable("CLASS", "RECIPIENTS>", "SHARE>")
+	t := textable.New("CLASS", "RECIPIENTS>", "SHARE>")
 	for _, c := range r.Classes {
-		t.add(c.Label, itoa(c.Count), percent(c.Count, recipients))
+		t.Add(c.Label, itoa(c.Count), percent(c.Count, recipients))
 	}
-	t.write(bw)
+	t.Write(bw)
 
 	section(bw, "Daily redemptions (amounts in yuan)")
 	if len(r.Days) == 0 {
 		fmt.Fprintln(bw, "no redemptions in the files")
 	} else {
-		t := newTable("DAY", "USES>", "优惠金额（元）>", "REFUNDS>", "REFUNDED AMOUNT>")
+		t := textable.New("DAY", "USES>", "优惠金额（元）>", "REFUNDS>", "REFUNDED AMOUNT>")
 		for _, d := range r.Days {
-			t.add(d.Date.Format(time.DateOnly), itoa(d.Uses), wxpay.FormatYuan(d.UsedAmount), itoa(d.Refunds), wxpay.FormatYuan(d.RefundedAmount))
+			t.Add(d.Date.Format(time.DateOnly), itoa(d.Uses), wxpay.FormatYuan(d.UsedAmount), itoa(d.Refunds), wxpay.FormatYuan(d.RefundedAmount))
 		}
-		t.write(bw)
+		t.Write(bw)
 	}
 
 	total := r.ProblemsTotal()
@@ -130,7 +129,7 @@ func (r *Report) WriteText(w io.Writer) error {
 			head += fmt.Sprintf("; the first %d — the xlsx report's Problems sheet lists them all", textProblems)
 		}
 		section(bw, head)
-		t := newTable("KIND", "STOCK", "BATCH", "COUPON", "OPENID", "TIME", "AMOUNT>", "DETAIL")
+		t := textable.New("KIND", "STOCK", "BATCH", "COUPON", "OPENID", "TIME", "AMOUNT>", "DETAIL")
 		for i, p := range r.Problems {
 			if i == textProblems {
 				break
@@ -145,9 +144,9 @@ func (r *Report) WriteText(w io.Writer) error {
 			if p.Amount != nil {
 				amount = wxpay.FormatYuan(*p.Amount)
 			}
-			t.add(p.Kind, p.StockID, batch, p.CouponID, p.OpenID, at, amount, p.Detail)
+			t.Add(p.Kind, p.StockID, batch, p.CouponID, p.OpenID, at, amount, p.Detail)
 		}
-		t.write(bw)
+		t.Write(bw)
 	}
 	return bw.Flush()
 }
@@ -170,64 +169,4 @@ func short(sha string) string {
 		return sha[:12]
 	}
 	return sha
-}
-
-// table is an aligned text table; a header ending in ">" is right-aligned.
-type table struct {
-	header []string
-	right  []bool
-	rows   [][]string
-}
-
-func newTable(header ...string) *table {
-	t := &table{}
-	for _, h := range header {
-		name, right := strings.CutSuffix(h, ">")
-		t.header = append(t.header, name)
-		t.right = append(t.right, right)
-	}
-	return t
-}
-
-func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
-
-func (t *table) write(w io.Writer) {
-	widths := make([]int, len(t.header))
-	for _, row := range append([][]string{t.header}, t.rows...) {
-		for i, c := range row {
-			widths[i] = max(widths[i], displayWidth(c))
-		}
-	}
-	for _, row := range append([][]string{t.header}, t.rows...) {
-		var sb strings.Builder
-		for i, c := range row {
-			pad := strings.Repeat(" ", widths[i]-displayWidth(c))
-			if i > 0 {
-				sb.WriteString("  ")
-			}
-			if t.right[i] {
-				sb.WriteString(pad + c)
-			} else if i < len(row)-1 {
-				sb.WriteString(c + pad)
-			} else {
-				sb.WriteString(c)
-			}
-		}
-		fmt.Fprintln(w, strings.TrimRight(sb.String(), " "))
-	}
-}
-
-// displayWidth counts the terminal columns of s: East Asian wide and
-// full-width characters take two.
-func displayWidth(s string) int {
-	n := 0
-	for _, r := range s {
-		switch width.LookupRune(r).Kind() {
-		case width.EastAsianWide, width.EastAsianFullwidth:
-			n += 2
-		default:
-			n++
-		}
-	}
-	return n
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/issuer-dev/issuer/internal/textable"
 	"github.com/issuer-dev/issuer/queue"
 )
 
@@ -65,18 +66,19 @@ func cmdBatchList() *command {
 				}
 				return e.printJSON(batches)
 			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tSTOCK\tKIND\tSTATUS\tRECIPIENTS\tPENDING\tIN_FLIGHT\tISSUED\tFAILED\tREVIEW\tCREATED\t")
+			t := textable.New("ID>", "NAME", "STOCK", "KIND", "STATUS", "RECIPIENTS>", "PENDING>", "IN_FLIGHT>", "ISSUED>", "FAILED>", "REVIEW>", "CREATED")
 			for _, b := range batches {
 				status := b.Status
 				if b.HaltReason != nil {
 					status += " (" + *b.HaltReason + ")"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n", b.ID, b.Name, b.StockID, b.Kind, status,
-					b.Accepted, b.Counts[queue.StatusPending], b.Counts[queue.StatusInFlight], b.Counts[queue.StatusIssued],
-					b.Counts[queue.StatusFailed], b.Counts[queue.StatusReview], b.CreatedAt.Format("2006-01-02 15:04"))
+				t.Add(strconv.FormatInt(b.ID, 10), b.Name, b.StockID, b.Kind, status, strconv.Itoa(b.Accepted),
+					strconv.Itoa(b.Counts[queue.StatusPending]), strconv.Itoa(b.Counts[queue.StatusInFlight]),
+					strconv.Itoa(b.Counts[queue.StatusIssued]), strconv.Itoa(b.Counts[queue.StatusFailed]),
+					strconv.Itoa(b.Counts[queue.StatusReview]), b.CreatedAt.Format("2006-01-02 15:04"))
 			}
-			return tw.Flush()
+			t.Write(e.stdout)
+			return nil
 		})
 	}
 	return c

@@ -11,9 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"golang.org/x/text/width"
-
 	"github.com/issuer-dev/issuer/internal/config"
+	"github.com/issuer-dev/issuer/internal/textable"
 	"github.com/issuer-dev/issuer/wxpay"
 )
 
@@ -508,7 +507,7 @@ func printStock(w io.Writer, s *wxpay.Stock, loc *time.Location) {
 }
 
 func printStockList(w io.Writer, stocks []wxpay.Stock, loc *time.Location) {
-	rows := [][]string{{"ID", "NAME", "STATUS", "VALUE", "MINIMUM", "MAX_COUPONS", "DISTRIBUTED", "PER_USER", "BEGIN", "END"}}
+	t := textable.New("ID", "NAME", "STATUS", "VALUE>", "MINIMUM>", "MAX_COUPONS>", "DISTRIBUTED>", "PER_USER>", "BEGIN", "END")
 	for i := range stocks {
 		s := &stocks[i]
 		value, minimum := "-", "-"
@@ -519,48 +518,8 @@ func printStockList(w io.Writer, stocks []wxpay.Stock, loc *time.Location) {
 		if r := s.StockUseRule; r != nil {
 			maxCoupons, perUser = fmt.Sprint(r.MaxCoupons), fmt.Sprint(r.MaxCouponsPerUser)
 		}
-		rows = append(rows, []string{s.StockID, s.StockName, s.Status, value, minimum, maxCoupons,
-			fmt.Sprint(s.DistributedCoupons), perUser, localTime(s.AvailableBeginTime, loc), localTime(s.AvailableEndTime, loc)})
+		t.Add(s.StockID, s.StockName, s.Status, value, minimum, maxCoupons,
+			fmt.Sprint(s.DistributedCoupons), perUser, localTime(s.AvailableBeginTime, loc), localTime(s.AvailableEndTime, loc))
 	}
-	writeTable(w, rows)
-}
-
-// writeTable aligns columns by display width, two spaces apart. Stock names
-// are Chinese, and text/tabwriter counts a full-width character as one
-// column where a terminal shows two.
-func writeTable(w io.Writer, rows [][]string) {
-	var widths []int
-	for _, row := range rows {
-		for i, cell := range row {
-			if i == len(widths) {
-				widths = append(widths, 0)
-			}
-			widths[i] = max(widths[i], displayWidth(cell))
-		}
-	}
-	var b strings.Builder
-	for _, row := range rows {
-		b.Reset()
-		for i, cell := range row {
-			b.WriteString(cell)
-			if i < len(row)-1 {
-				b.WriteString(strings.Repeat(" ", widths[i]-displayWidth(cell)+2))
-			}
-		}
-		b.WriteByte('\n')
-		io.WriteString(w, b.String())
-	}
-}
-
-func displayWidth(s string) int {
-	n := 0
-	for _, r := range s {
-		switch width.LookupRune(r).Kind() {
-		case width.EastAsianWide, width.EastAsianFullwidth:
-			n += 2
-		default:
-			n++
-		}
-	}
-	return n
+	t.Write(w)
 }
