@@ -63,9 +63,45 @@ $issuer batch export 2 -o "$out/batch2.csv"
 echo "exported $out/batch1.csv $out/batch2.csv"
 
 step "the simulator's view: coupons issued, answers by code"
-curl -fsS "$sim_admin"stats 2>/dev/null | head -c 600 || true
+# The counters, without the per-second series.
+curl -fsS "${sim_admin}stats" | sed -n '/"per_second"/q;p'
+echo "  ...}"
+
+step "start the daemon (issuer run): schedules, /healthz /readyz /metrics, COUPON.USE callbacks, /plugin/sign"
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$out/plugin.token"
+chmod 600 "$out/plugin.token"
+ISSUER_HTTP_ADDR=127.0.0.1:0 ISSUER_PLUGIN_TOKEN_FILE=$out/plugin.token ISSUER_RECONCILE_DIR=$out/flowfiles \
+  $issuer run >"$out/daemon.out" 2>"$out/daemon.log" &
+daemon_pid=$!
+trap 'kill $daemon_pid $sim_pid 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  grep -q '^listening on ' "$out/daemon.out" 2>/dev/null && break
+  sleep 0.1
+done
+daemon_url=$(sed -n 's/^listening on //p' "$out/daemon.out")
+[ -n "$daemon_url" ] || { cat "$out/daemon.log" >&2; exit 1; }
+echo "daemon at $daemon_url: healthz $(curl -fsS "$daemon_url/healthz"), readyz $(curl -fsS "$daemon_url/readyz")"
+# WeChat Pay (the simulator) now sends COUPON.USE notifications to the daemon.
+curl -fsS -X PUT -H 'Content-Type: application/json' -d "{\"url\":\"$daemon_url/callbacks/wxpay\"}" "${sim_admin}callback" >/dev/null
+echo "the simulator sends COUPON.USE callbacks to $daemon_url/callbacks/wxpay"
+echo "mini-program signing: POST /plugin/sign →"
+curl -fsS -H "Authorization: Bearer $(cat "$out/plugin.token")" -H 'Content-Type: application/json' \
+  -d '{"coupons":[{"stock_id":"1212345","out_request_no":"demo-0001"}]}' "$daemon_url/plugin/sign"
 echo
 
 if [ -x scripts/demo-reconcile.sh ]; then
   SIM_ADMIN=$sim_admin OUT=$out FAVOR_STOCK=9856000 FAVOR_BATCH=1 scripts/demo-reconcile.sh
 fi
+
+step "the daemon's view: metrics, job runs, callbacks stored"
+curl -fsS "$daemon_url/metrics" | grep -E '^issuer_(coupons_issued_total|queue_recipients|limiter_rate|instances_live|callbacks_total|job_last_success)' || true
+psql -X -q "$ISSUER_DATABASE_URL" -c "SELECT job, result, catch_up, to_char(scheduled_for AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') AS \"activation, Asia/Shanghai\", counts FROM job_runs ORDER BY id" 2>/dev/null || true
+psql -X -q -t "$ISSUER_DATABASE_URL" -c "SELECT count(*) || ' COUPON.USE callbacks stored' FROM coupon_use_callbacks" 2>/dev/null || true
+
+step "stop the daemon with SIGTERM: in-flight work finishes, exit 0"
+kill -TERM $daemon_pid
+wait $daemon_pid && echo "daemon exited 0"
+tail -n 2 "$out/daemon.log"
+
+step "done: everything the demo wrote is in $out/"
+ls "$out"
