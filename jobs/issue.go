@@ -159,6 +159,7 @@ func (j *Issue) Run(ctx context.Context, opts IssueOptions) (*Summary, error) {
 	freed := make(chan struct{}, j.Concurrency)
 	var merchantErr atomic.Pointer[string]
 	halted := &haltSet{m: map[int64]bool{}}
+	users := &userSet{m: map[string]bool{}}
 
 	var workers sync.WaitGroup
 	for i := range j.Concurrency {
@@ -168,7 +169,17 @@ func (j *Issue) Run(ctx context.Context, opts IssueOptions) (*Summary, error) {
 			rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(i)))
 			for row := range work {
 				c.recording.Add(1) // handle hands exactly one result to the recorder
-				j.handle(claimCtx, sendCtx, log, policy, rnd, row, results, halted, c, &merchantErr, stopClaiming)
+				if !users.acquire(row) {
+					// The same user of the same stock (another batch) is being
+					// sent right now: WeChat Pay answers concurrent sends to one
+					// user with spurious RULE_LIMIT. Try this row again shortly.
+					r := release(row)
+					r.NextAttemptAt = time.Now().Add(time.Second)
+					results <- r
+				} else {
+					j.handle(claimCtx, sendCtx, log, policy, rnd, row, results, halted, c, &merchantErr, stopClaiming)
+					users.release(row)
+				}
 				c.inFlight.Add(-1)
 				freed <- struct{}{}
 			}
@@ -348,6 +359,30 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // sleep is sleepCtx reporting whether it waited the whole time.
 func sleep(ctx context.Context, d time.Duration) bool { return sleepCtx(ctx, d) == nil }
+
+// userSet holds the (stock, openid) pairs being sent by this process.
+type userSet struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func userKey(row queue.Claimed) string { return row.StockID + "\x00" + row.OpenID }
+
+func (u *userSet) acquire(row queue.Claimed) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.m[userKey(row)] {
+		return false
+	}
+	u.m[userKey(row)] = true
+	return true
+}
+
+func (u *userSet) release(row queue.Claimed) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.m, userKey(row))
+}
 
 type haltSet struct {
 	mu sync.Mutex

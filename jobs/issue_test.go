@@ -273,3 +273,19 @@ func TestIssueCancelRecordsInFlight(t *testing.T) {
 	require.Len(t, b.sim.Ledger("S1"), 2000)
 	b.sim.CheckExactlyOnce(t, b.db, "S1")
 }
+
+// The same user in two batches of one stock is never sent twice at once,
+// and both rows are issued in the end (the stock allows two per user).
+func TestIssueSameUserTwoBatches(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wxsim.Options{Stocks: []wxsim.StockSpec{{ID: "S1", Kind: wxsim.KindFavor, Budget: 1000, PerUser: 2}},
+		Faults: wxsim.Faults{Latency: wxsim.Duration(5 * time.Millisecond)}})
+	ids := openids("o", 50)
+	b1 := b.importList(t, "S1", "favor", ids)
+	b2 := b.importList(t, "S1", "favor", ids)
+	b.runUntilDone(t, b.job(16), 0)
+	for _, id := range []int64{b1, b2} {
+		require.Equal(t, 50, b.statuses(t, id)[queue.StatusIssued])
+	}
+	require.Len(t, b.sim.Ledger("S1"), 100)
+}
