@@ -151,7 +151,15 @@ func Classify(res SendResult, err error) Outcome {
 	case errors.Is(err, ErrInvalidRequest):
 		return OutcomeInvalidRequest
 	case errors.As(err, &apiErr):
-		return classifyCode(res.Kind, apiErr.Status, apiErr.Code, apiErr.Message)
+		o := classifyCode(res.Kind, apiErr.Status, apiErr.Code, apiErr.Message)
+		if o.Terminal() && !apiErr.Signed {
+			// Only an authenticated answer may finish a recipient (failed,
+			// or "already issued"): a forged one would skip it silently.
+			// Retrying with the same out_request_no is always safe; halts
+			// stay, as they only pause a batch.
+			return OutcomeUnknown
+		}
+		return o
 	default:
 		// Transport failures, signature failures (including on a 2xx),
 		// unreadable bodies, cancelled contexts: the request may have been

@@ -117,9 +117,29 @@ var seedAnswers = []seedAnswer{
 func TestClassifyAPIErrors(t *testing.T) {
 	t.Parallel()
 	for _, a := range seedAnswers {
-		err := fmt.Errorf("send: %w", &wxpay.APIError{Status: a.status, Code: a.code, Message: a.message})
+		err := fmt.Errorf("send: %w", &wxpay.APIError{Status: a.status, Code: a.code, Message: a.message, Signed: true})
 		got := wxpay.Classify(wxpay.SendResult{Kind: a.kind, Status: a.status}, err)
 		require.Equal(t, a.want, got, "%s %d %s %q", a.kind, a.status, a.code, a.message)
+	}
+}
+
+// An unsigned error answer (a gateway's, or a forgery) may halt a batch or
+// slow the sender down, but never finish a recipient: failing it would
+// skip it, and "already issued" would claim a coupon nobody confirmed.
+func TestClassifyUnsignedNeverFinishesARow(t *testing.T) {
+	t.Parallel()
+	for _, a := range seedAnswers {
+		signed := &wxpay.APIError{Status: a.status, Code: a.code, Message: a.message, Signed: true}
+		unsigned := *signed
+		unsigned.Signed = false
+		res := wxpay.SendResult{Kind: a.kind, Status: a.status}
+		want := wxpay.Classify(res, signed)
+		got := wxpay.Classify(res, &unsigned)
+		if want.Terminal() {
+			require.Equal(t, wxpay.OutcomeUnknown, got, "%s %s", a.code, a.message)
+		} else {
+			require.Equal(t, want, got, "%s %s", a.code, a.message)
+		}
 	}
 }
 

@@ -363,8 +363,9 @@ func connectFailure(err error) bool {
 // do performs one API call and authenticates the answer. A 2xx must carry a
 // valid signature unless optionalSig is set (use-flow/refund-flow metadata,
 // documented as unsigned), in which case it is verified only when signed.
-// Error answers are verified when signed, so a forged error cannot skip a
-// recipient; unsigned error answers are accepted, as gateways produce them.
+// Error answers are verified when signed; unsigned ones are accepted, as
+// gateways produce them, but marked (APIError.Signed) so that Classify never
+// lets an unauthenticated answer finish a recipient.
 func (c *Client) do(ctx context.Context, method, uri string, body []byte, optionalSig bool) (*response, error) {
 	x, err := c.send(ctx, c.origins(), method, uri, body)
 	if err != nil {
@@ -391,7 +392,9 @@ func (c *Client) do(ctx context.Context, method, uri string, body []byte, option
 		}
 	}
 	if !ok {
-		return r, newAPIError(r)
+		e := newAPIError(r)
+		e.Signed = signed // and verified: a bad signature returned above
+		return r, e
 	}
 	return r, nil
 }

@@ -31,6 +31,9 @@ type APIError struct {
 	Message   string
 	Detail    json.RawMessage
 	RequestID string
+	// Signed is true when the answer carried WeChat Pay's signature and it
+	// verified. An unsigned error may come from a gateway, or be forged.
+	Signed bool
 }
 
 func (e *APIError) Error() string {
