@@ -76,8 +76,7 @@ CREATE TABLE recipients (
     CHECK ((status = 'in_flight') = (lease_expires_at IS NOT NULL)),
     CHECK (status <> 'issued' OR coupon_id IS NOT NULL OR coupon_code IS NOT NULL OR outcome = 'already_issued')
 );
--- The claim path: pending rows due now, oldest first (all batches, or one).
-CREATE INDEX recipients_claim ON recipients (next_attempt_at, id) WHERE status = 'pending';
+-- The claim path: a runnable batch's pending rows, due first.
 CREATE INDEX recipients_claim_batch ON recipients (batch_id, next_attempt_at, id) WHERE status = 'pending';
 -- Lease rescue: in-flight rows whose worker died.
 CREATE INDEX recipients_lease ON recipients (lease_expires_at) WHERE status = 'in_flight';

@@ -361,6 +361,11 @@ func (imp *importer) load(ctx context.Context, tx *sqlx.Tx, staged int, anySuppl
 	// Every staged line is accepted, rejected for a clash, or a duplicate
 	// (including later lines of an openid whose first line was rejected).
 	imp.rep.Duplicates = staged - imp.rep.Accepted - len(rejectedOpenids)
+	// Fresh statistics: a large import otherwise leaves the planner
+	// believing the table is as small as it was.
+	if _, err := tx.ExecContext(ctx, `ANALYZE recipients`); err != nil {
+		return fmt.Errorf("import: analyze: %w", err)
+	}
 	_, err = tx.ExecContext(ctx, `
 		UPDATE batches SET lines = $2, accepted = $3, duplicates = $4, rejected = $5, blank = $6 WHERE id = $1`,
 		imp.rep.BatchID, imp.rep.Lines, imp.rep.Accepted, imp.rep.Duplicates, imp.rep.Rejected, imp.rep.Blank)

@@ -46,13 +46,20 @@ func (s *Store) Claim(ctx context.Context, o ClaimOptions) ([]Claimed, error) {
 	var rows []Claimed
 	err := s.db.SelectContext(ctx, &rows, `
 		WITH picked AS (
-			SELECT r.id FROM recipients r
-			WHERE r.status = 'pending' AND r.next_attempt_at <= now()
-			  AND ($4 = 0 OR r.batch_id = $4)
-			  AND r.batch_id IN (SELECT id FROM batches WHERE status IN ('pending', 'running'))
-			ORDER BY r.next_attempt_at, r.id
+			-- Per runnable batch, walk its claim index in order: the cost is
+			-- batches × limit whatever the table size or its statistics
+			-- (a million freshly imported rows must not be sorted per claim).
+			SELECT c.id FROM batches b
+			CROSS JOIN LATERAL (
+				SELECT r.id, r.next_attempt_at FROM recipients r
+				WHERE r.batch_id = b.id AND r.status = 'pending' AND r.next_attempt_at <= now()
+				ORDER BY r.next_attempt_at, r.id
+				LIMIT $2
+				FOR UPDATE SKIP LOCKED
+			) c
+			WHERE b.status IN ('pending', 'running') AND ($4 = 0 OR b.id = $4)
+			ORDER BY c.next_attempt_at, c.id
 			LIMIT $2
-			FOR UPDATE OF r SKIP LOCKED
 		), started AS (
 			UPDATE batches SET status = 'running', updated_at = now()
 			WHERE status = 'pending' AND id IN (SELECT r.batch_id FROM recipients r JOIN picked USING (id))
@@ -109,8 +116,10 @@ func (s *Store) NextDue(ctx context.Context, batch int64) (time.Time, bool, erro
 	var due *time.Time
 	err := s.db.GetContext(ctx, &due, `
 		SELECT least(
-			(SELECT min(r.next_attempt_at) FROM recipients r JOIN batches b ON b.id = r.batch_id
-			 WHERE r.status = 'pending' AND b.status IN ('pending', 'running') AND ($1 = 0 OR r.batch_id = $1)),
+			(SELECT min(c.next_attempt_at) FROM batches b CROSS JOIN LATERAL (
+				SELECT r.next_attempt_at FROM recipients r
+				WHERE r.batch_id = b.id AND r.status = 'pending' ORDER BY r.next_attempt_at LIMIT 1) c
+			 WHERE b.status IN ('pending', 'running') AND ($1 = 0 OR b.id = $1)),
 			(SELECT min(r.lease_expires_at) FROM recipients r
 			 WHERE r.status = 'in_flight' AND ($1 = 0 OR r.batch_id = $1)))`, batch)
 	if err != nil {

@@ -127,10 +127,41 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmd, cmdArgs := lookup(rest)
 	if cmd == nil {
-		printUsage(stderr)
+		if group := groupCommands(rest[0]); len(group) > 0 {
+			// "issuer report" or "issuer report --help": list the group.
+			help := len(rest) > 1 && (rest[1] == "--help" || rest[1] == "-h" || rest[1] == "-help")
+			w := stderr
+			if help {
+				w = stdout
+			}
+			fmt.Fprintf(w, "Usage: issuer %s <command> [arguments]\n\nCommands:\n\n", rest[0])
+			for _, c := range group {
+				fmt.Fprintf(w, "\t%-22s %s\n", c.name, c.short)
+			}
+			if help {
+				return errHelp
+			}
+			if len(rest) == 1 {
+				return usagef("%s: which command?", rest[0])
+			}
+		} else {
+			printUsage(stderr)
+		}
 		return usagef("unknown command %q", strings.Join(rest[:min(2, len(rest))], " "))
 	}
 	return cmd.run(ctx, e, cmdArgs)
+}
+
+// groupCommands lists the two-word commands whose first word is word.
+func groupCommands(word string) []*command {
+	var out []*command
+	for _, c := range commands() {
+		if first, _, two := strings.Cut(c.name, " "); two && first == word {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
 }
 
 // lookup finds the longest command name that prefixes args.
@@ -190,14 +221,22 @@ func newFlags(e *env, c *command) *flag.FlagSet {
 // parseFlags parses args, allowing flags after positional arguments
 // ("import FILE --stock X") because operators write them both ways.
 func parseFlags(e *env, fs *flag.FlagSet, args []string) ([]string, error) {
+	// The flag package would print usage itself on every error; print it
+	// once, to stdout for --help and to stderr for a mistake.
+	usage := fs.Usage
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	defer func() { fs.Usage = usage }()
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				fs.SetOutput(e.stdout)
-				fs.Usage()
+				usage()
 				return nil, errHelp
 			}
+			fs.SetOutput(e.stderr)
+			usage()
 			return nil, usagef("%s: %v", fs.Name(), err)
 		}
 		args = fs.Args()

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -53,6 +54,10 @@ type measurement struct {
 func (m measurement) cpu() time.Duration { return m.user + m.sys }
 
 // measure runs name with args and env additions, failing on a non-zero exit.
+//
+// Peak RSS is the child's own high-water mark (VmHWM), sampled from /proc
+// while it runs: rusage's ru_maxrss would include this process's memory,
+// because Go starts children sharing its address space until exec.
 func measure(ctx context.Context, env []string, name string, args ...string) (measurement, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -60,17 +65,53 @@ func measure(ctx context.Context, env []string, name string, args ...string) (me
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	start := time.Now()
-	err := cmd.Run()
-	m := measurement{wall: time.Since(start), output: out.String()}
+	if err := cmd.Start(); err != nil {
+		return measurement{}, fmt.Errorf("%s: %w", name, err)
+	}
+	peak := make(chan int64, 1)
+	stop := make(chan struct{})
+	go func() {
+		var hwm int64
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if v := vmHWM(cmd.Process.Pid); v > hwm {
+				hwm = v
+			}
+			select {
+			case <-stop:
+				peak <- hwm
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(stop)
+	m := measurement{wall: time.Since(start), output: out.String(), maxRSS: <-peak}
 	if err != nil {
 		return m, fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out.String())
 	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		m.user = time.Duration(ru.Utime.Nano())
 		m.sys = time.Duration(ru.Stime.Nano())
-		m.maxRSS = ru.Maxrss * 1024
 	}
 	return m, nil
+}
+
+// vmHWM reads a process's peak resident set size in bytes (0 if gone).
+func vmHWM(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
