@@ -76,12 +76,12 @@ func (e *env) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
-// wxClient builds the WeChat Pay client from the merchant's key files.
-// maxConns sizes its connection pool (the issue job's concurrency).
-func (e *env) wxClient(cfg *config.Config, maxConns int) (*wxpay.Client, error) {
+// wxOptions loads the merchant's key files into client options; maxConns
+// sizes the connection pool (the issue job's concurrency).
+func (e *env) wxOptions(cfg *config.Config, maxConns int) (wxpay.Options, error) {
 	if err := cfg.Require("wxpay.mchid", "wxpay.appid", "wxpay.cert_serial_no", "wxpay.private_key_file",
 		"wxpay.public_key_id", "wxpay.public_key_file"); err != nil {
-		return nil, err
+		return wxpay.Options{}, err
 	}
 	w := cfg.WXPay
 	opts, err := wxpay.LoadOptions(wxpay.KeyFiles{
@@ -89,7 +89,7 @@ func (e *env) wxClient(cfg *config.Config, maxConns int) (*wxpay.Client, error) 
 		PublicKeyID: w.PublicKeyID, PublicKeyFile: w.PublicKeyFile,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("wxpay keys: %w", err)
+		return wxpay.Options{}, fmt.Errorf("wxpay keys: %w", err)
 	}
 	opts.BaseURL = w.BaseURL
 	opts.BackupBaseURL = w.BackupBaseURL
@@ -97,6 +97,19 @@ func (e *env) wxClient(cfg *config.Config, maxConns int) (*wxpay.Client, error) 
 	opts.MaxConns = maxConns
 	opts.UserAgent = "issuer/" + buildVersion()
 	opts.Logger = e.logger
+	return opts, nil
+}
+
+// wxClient builds the WeChat Pay client from the merchant's key files.
+func (e *env) wxClient(cfg *config.Config, maxConns int) (*wxpay.Client, error) {
+	opts, err := e.wxOptions(cfg, maxConns)
+	if err != nil {
+		return nil, err
+	}
+	return newWXClient(opts)
+}
+
+func newWXClient(opts wxpay.Options) (*wxpay.Client, error) {
 	c, err := wxpay.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("wxpay client: %w", err)

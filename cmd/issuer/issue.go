@@ -56,7 +56,7 @@ func cmdIssue() *command {
 			}
 		}
 		limiter := newLimiter(cfg)
-		job := newIssueJob(e, cfg, store, client, limiter)
+		job := newIssueJob(e, cfg, store, client, limiter, leaseOwner())
 		progress, finish := e.progressReporter()
 		job.Progress = progress
 		sum, err := job.Run(ctx, jobs.IssueOptions{Batch: *batch, MaxDuration: *maxDur})
@@ -86,11 +86,12 @@ func newLimiter(cfg *config.Config) ratelimit.Strategy {
 	}
 }
 
-// newIssueJob wires the issue job from config.
-func newIssueJob(e *env, cfg *config.Config, store *queue.Store, sender jobs.Sender, limiter jobs.Limiter) *jobs.Issue {
+// newIssueJob wires the issue job from config; owner names this process
+// in leases.
+func newIssueJob(e *env, cfg *config.Config, store *queue.Store, sender jobs.Sender, limiter jobs.Limiter, owner string) *jobs.Issue {
 	return &jobs.Issue{
 		Store: store, Sender: sender, Limiter: limiter,
-		Concurrency: cfg.Issue.Concurrency, Lease: cfg.Issue.Lease, Owner: leaseOwner(),
+		Concurrency: cfg.Issue.Concurrency, Lease: cfg.Issue.Lease, Owner: owner,
 		Policy:          jobs.Policy{MaxAttempts: cfg.Issue.MaxAttempts, Location: cfg.Location},
 		ShutdownTimeout: cfg.Issue.ShutdownTimeout,
 		Logger:          e.logger,

@@ -82,16 +82,15 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error)
 	if err := ac.Validate(); err != nil {
 		return nil, fmt.Errorf("config: alerts.webhook_url: %w", err)
 	}
-	client, err := e.wxClient(cfg, cfg.Issue.Concurrency)
+	// One load of the key files: the client sends with them, and the
+	// callback endpoint verifies with the same verifier.
+	keys, err := e.wxOptions(cfg, cfg.Issue.Concurrency)
 	if err != nil {
 		return nil, err
 	}
-	keys, err := wxpay.LoadOptions(wxpay.KeyFiles{
-		MchID: cfg.WXPay.MchID, AppID: cfg.WXPay.AppID, CertSerialNo: cfg.WXPay.CertSerialNo,
-		PrivateKeyFile: cfg.WXPay.PrivateKeyFile, PublicKeyID: cfg.WXPay.PublicKeyID, PublicKeyFile: cfg.WXPay.PublicKeyFile,
-	})
+	client, err := newWXClient(keys)
 	if err != nil {
-		return nil, fmt.Errorf("wxpay keys: %w", err)
+		return nil, err
 	}
 	secrets := map[string]string{}
 	for key, path := range map[string]string{
@@ -231,8 +230,7 @@ func (d *daemon) run(ctx context.Context) error {
 }
 
 func (d *daemon) issue(ctx context.Context, _ time.Time) (map[string]int64, error) {
-	job := newIssueJob(d.e, d.cfg, d.store, d.client, d.limiter)
-	job.Owner = d.instance
+	job := newIssueJob(d.e, d.cfg, d.store, d.client, d.limiter, d.instance)
 	job.OnAnswer = d.metrics.answer
 	job.OnAlert = func(a jobs.Alert) {
 		d.notifier.Notify(alert.Alert{Kind: a.Kind, Severity: alertSeverity(a.Kind), BatchID: a.BatchID, MchID: a.MchID, Message: a.Message})
