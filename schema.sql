@@ -211,3 +211,26 @@ CREATE TABLE instances (
     heartbeat_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX instances_mchid ON instances (mchid, heartbeat_at);
+
+-- migration: 4 accounting
+-- cancelled: a row of a cancelled batch that WeChat Pay never issued
+-- (terminal). A row whose last answer did not say what happened is "in
+-- doubt" (outcome unknown or unclassified, or a lease that expired under a
+-- send); cancelling never freezes such a row as pending: it goes to review
+-- and is settled by asking WeChat Pay which coupons the user holds.
+ALTER TABLE recipients DROP CONSTRAINT recipients_status_check;
+ALTER TABLE recipients ADD CONSTRAINT recipients_status_check
+    CHECK (status IN ('pending', 'in_flight', 'issued', 'failed', 'review', 'cancelled'));
+-- When the first send of the row was attempted: with last_attempt_at it
+-- bounds when a coupon WeChat Pay created for this row can have been created.
+ALTER TABLE recipients ADD COLUMN first_attempt_at timestamptz;
+UPDATE recipients SET first_attempt_at = created_at WHERE attempts > 0;
+-- The one definition of "in doubt": the last answer did not say whether
+-- WeChat Pay issued the coupon. Such a row is never counted as not issued.
+ALTER TABLE recipients ADD COLUMN in_doubt boolean NOT NULL
+    GENERATED ALWAYS AS (status IN ('pending', 'review') AND outcome IN ('unknown', 'unclassified')) STORED;
+-- What settlement found (evidence, or why a person must look), beside
+-- WeChat Pay's own last code and message.
+ALTER TABLE recipients ADD COLUMN note text;
+-- Rows waiting for a person or a settlement query, by batch.
+CREATE INDEX recipients_review ON recipients (batch_id, id) WHERE status = 'review';

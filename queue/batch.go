@@ -30,10 +30,13 @@ const (
 	StatusIssued   = "issued"
 	StatusFailed   = "failed"
 	StatusReview   = "review"
+	// StatusCancelled is a row of a cancelled batch that WeChat Pay never
+	// issued (never sent, refused, or confirmed not issued by a query).
+	StatusCancelled = "cancelled"
 )
 
 // RecipientStatuses lists every recipient status in lifecycle order.
-var RecipientStatuses = []string{StatusPending, StatusInFlight, StatusIssued, StatusFailed, StatusReview}
+var RecipientStatuses = []string{StatusPending, StatusInFlight, StatusIssued, StatusFailed, StatusReview, StatusCancelled}
 
 // Batch is one imported recipient list for one stock.
 type Batch struct {
@@ -56,10 +59,18 @@ type Batch struct {
 	CreatedAt         time.Time      `db:"created_at" json:"created_at"`
 	UpdatedAt         time.Time      `db:"updated_at" json:"updated_at"`
 	Counts            map[string]int `db:"-" json:"counts"`
+	// InDoubt counts rows whose last answer did not say what happened:
+	// WeChat Pay may have issued them. They are pending (retried with the
+	// same out_request_no) or in review (settled by query), never "not
+	// issued".
+	InDoubt int `db:"-" json:"in_doubt"`
 }
 
 // ErrNotFound is returned for an unknown batch.
 var ErrNotFound = errors.New("not found")
+
+// ErrState is returned for an action the batch's status does not allow.
+var ErrState = errors.New("not allowed in this state")
 
 // Store runs queue operations on a database.
 type Store struct {
@@ -117,8 +128,8 @@ func (s *Store) fillCounts(ctx context.Context, batches []*Batch) error {
 		byID[b.ID] = b
 		ids = append(ids, b.ID)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT batch_id, status, count(*) FROM recipients
-		WHERE batch_id = ANY($1) GROUP BY batch_id, status`, int64Array(ids))
+	rows, err := s.db.QueryContext(ctx, `SELECT batch_id, status, count(*), count(*) FILTER (WHERE `+inDoubtSQL+`)
+		FROM recipients r WHERE batch_id = ANY($1) GROUP BY batch_id, status`, int64Array(ids))
 	if err != nil {
 		return fmt.Errorf("count recipients: %w", err)
 	}
@@ -126,11 +137,12 @@ func (s *Store) fillCounts(ctx context.Context, batches []*Batch) error {
 	for rows.Next() {
 		var id int64
 		var st string
-		var n int
-		if err := rows.Scan(&id, &st, &n); err != nil {
+		var n, doubt int
+		if err := rows.Scan(&id, &st, &n, &doubt); err != nil {
 			return fmt.Errorf("count recipients: %w", err)
 		}
 		byID[id].Counts[st] = n
+		byID[id].InDoubt += doubt
 	}
 	return rows.Err()
 }
@@ -146,9 +158,15 @@ var transitions = map[string]struct {
 }
 
 // SetBatchStatus applies an operator action (pause, resume, cancel).
-// Cancelling leaves issued rows as they are; pending rows simply stop being
-// claimed. In-flight rows finish their current call and record normally.
+// Cancelling leaves issued rows as they are and seals the pending ones
+// (see Cancel); in-flight rows finish their current call and record.
 func (s *Store) SetBatchStatus(ctx context.Context, id int64, action string) (*Batch, error) {
+	if action == "cancel" {
+		if _, err := s.Cancel(ctx, id); err != nil {
+			return nil, err
+		}
+		return s.Batch(ctx, id)
+	}
 	tr, ok := transitions[action]
 	if !ok {
 		return nil, fmt.Errorf("unknown batch action %q", action)
@@ -161,7 +179,7 @@ func (s *Store) SetBatchStatus(ctx context.Context, id int64, action string) (*B
 		if gerr != nil {
 			return nil, gerr
 		}
-		return nil, fmt.Errorf("batch %d is %s; %s applies to %v batches", id, b.Status, action, tr.from)
+		return nil, fmt.Errorf("batch %d is %s; %s applies to %v batches: %w", id, b.Status, action, tr.from, ErrState)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s batch %d: %w", action, id, err)

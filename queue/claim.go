@@ -66,7 +66,8 @@ func (s *Store) Claim(ctx context.Context, o ClaimOptions) ([]Claimed, error) {
 		)
 		UPDATE recipients r SET status = 'in_flight', lease_owner = $1,
 			lease_expires_at = now() + $3 * interval '1 millisecond',
-			attempts = r.attempts + 1, last_attempt_at = now(), updated_at = now()
+			attempts = r.attempts + 1, last_attempt_at = now(),
+			first_attempt_at = coalesce(r.first_attempt_at, now()), updated_at = now()
 		FROM picked, batches b
 		WHERE r.id = picked.id AND b.id = r.batch_id
 		RETURNING r.id, r.batch_id, b.kind, b.stock_id, r.mchid, b.appid, b.stock_creator_mchid,
@@ -81,8 +82,9 @@ func (s *Store) Claim(ctx context.Context, o ClaimOptions) ([]Claimed, error) {
 
 // RescueExpired returns rows whose lease ran out (their worker died or lost
 // the database) to pending, due now, so they are sent again with the same
-// out_request_no. A rescued row's last send may have reached WeChat Pay, so
-// one that has used up maxAttempts goes to review instead.
+// out_request_no. A rescued row's last send may have reached WeChat Pay:
+// it is in doubt (outcome unknown), and one that has used up maxAttempts
+// goes to review instead.
 func (s *Store) RescueExpired(ctx context.Context, maxAttempts int) (rescued, review int, err error) {
 	var res []struct {
 		Status string `db:"status"`
@@ -90,8 +92,8 @@ func (s *Store) RescueExpired(ctx context.Context, maxAttempts int) (rescued, re
 	err = s.db.SelectContext(ctx, &res, `
 		UPDATE recipients SET
 			status = CASE WHEN attempts >= $1 THEN 'review' ELSE 'pending' END,
-			outcome = CASE WHEN attempts >= $1 THEN 'unknown' ELSE outcome END,
-			wx_message = CASE WHEN attempts >= $1 THEN 'lease expired after the last attempt; check with WeChat Pay before re-issuing' ELSE wx_message END,
+			outcome = 'unknown',
+			note = 'the lease expired while this row was being sent: the send may have reached WeChat Pay',
 			lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = now(), updated_at = now()
 		WHERE status = 'in_flight' AND lease_expires_at < now()
 		RETURNING status`, maxAttempts)
