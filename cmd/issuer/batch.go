@@ -66,7 +66,7 @@ func cmdBatchList() *command {
 				}
 				return e.printJSON(batches)
 			}
-			t := textable.New("ID>", "NAME", "STOCK", "KIND", "STATUS", "RECIPIENTS>", "PENDING>", "IN_FLIGHT>", "ISSUED>", "FAILED>", "REVIEW>", "CREATED")
+			t := textable.New("ID>", "NAME", "STOCK", "KIND", "STATUS", "RECIPIENTS>", "PENDING>", "IN_FLIGHT>", "ISSUED>", "FAILED>", "REVIEW>", "CANCELLED>", "IN_DOUBT>", "CREATED")
 			for _, b := range batches {
 				status := b.Status
 				if b.HaltReason != nil {
@@ -75,7 +75,8 @@ func cmdBatchList() *command {
 				t.Add(strconv.FormatInt(b.ID, 10), b.Name, b.StockID, b.Kind, status, strconv.Itoa(b.Accepted),
 					strconv.Itoa(b.Counts[queue.StatusPending]), strconv.Itoa(b.Counts[queue.StatusInFlight]),
 					strconv.Itoa(b.Counts[queue.StatusIssued]), strconv.Itoa(b.Counts[queue.StatusFailed]),
-					strconv.Itoa(b.Counts[queue.StatusReview]), b.CreatedAt.Format("2006-01-02 15:04"))
+					strconv.Itoa(b.Counts[queue.StatusReview]), strconv.Itoa(b.Counts[queue.StatusCancelled]),
+					strconv.Itoa(b.InDoubt), b.CreatedAt.Format("2006-01-02 15:04"))
 			}
 			t.Write(e.stdout)
 			return nil
@@ -128,6 +129,9 @@ func printBatch(w io.Writer, b *queue.Batch) {
 		parts = append(parts, fmt.Sprintf("%s %d", st, b.Counts[st]))
 	}
 	fmt.Fprintf(tw, "recipients\t%s\n", strings.Join(parts, ", "))
+	if b.InDoubt > 0 {
+		fmt.Fprintf(tw, "in doubt\t%d (the last answer did not say whether WeChat Pay issued them: they are retried with the same out_request_no, or settled by `issuer review resolve`; never counted as not issued)\n", b.InDoubt)
+	}
 	fmt.Fprintf(tw, "created\t%s\n", b.CreatedAt.Format("2006-01-02 15:04:05 MST"))
 	tw.Flush()
 }
@@ -143,7 +147,7 @@ func cmdBatchAction(action string) *command {
 	shorts := map[string]string{
 		"pause":  "stop claiming a batch's recipients; in-flight calls finish",
 		"resume": "resume a paused or halted batch",
-		"cancel": "cancel a batch for good; issued coupons stay issued",
+		"cancel": "cancel a batch for good and settle its rows in doubt with WeChat Pay; issued coupons stay issued",
 	}
 	c := &command{name: "batch " + action, usage: "ID", short: shorts[action]}
 	c.run = func(ctx context.Context, e *env, args []string) error {
@@ -154,6 +158,9 @@ func cmdBatchAction(action string) *command {
 		id, err := batchID(c.name, pos)
 		if err != nil {
 			return err
+		}
+		if action == "cancel" {
+			return e.cancelBatch(ctx, id)
 		}
 		return e.withStore(ctx, func(s *queue.Store) error {
 			b, err := s.SetBatchStatus(ctx, id, action)

@@ -60,6 +60,7 @@ func commands() []*command {
 	}
 	cmds = append(cmds, batchCommands()...)
 	cmds = append(cmds, extraCommands()...)
+	cmds = append(cmds, reviewCommands()...)
 	return cmds
 }
 

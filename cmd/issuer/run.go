@@ -277,7 +277,8 @@ func (d *daemon) reconcile(ctx context.Context, _ time.Time) (map[string]int64, 
 }
 
 // housekeeping rescues rows whose lease expired (their process died),
-// prunes old bookkeeping and reminds operators of rows awaiting review.
+// settles rows in review by asking WeChat Pay, prunes old bookkeeping and
+// reminds operators of rows still awaiting review.
 func (d *daemon) housekeeping(ctx context.Context, _ time.Time) (map[string]int64, error) {
 	rescued, review, err := d.store.RescueExpired(ctx, d.cfg.Issue.MaxAttempts)
 	if err != nil {
@@ -292,6 +293,16 @@ func (d *daemon) housekeeping(ctx context.Context, _ time.Time) (map[string]int6
 		return nil, fmt.Errorf("prune job runs: %w", err)
 	}
 	oldRuns, _ := res.RowsAffected()
+	// A cancel cut short (a crash, Ctrl-C) may have left rows pending in a
+	// cancelled batch; rows in review are asked about again.
+	sealed, err := d.store.SealCancelled(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	settled, err := newSettle(d.e, d.cfg, d.store, d.client).Run(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
 	counts, err := d.store.StatusCounts(ctx)
 	if err != nil {
 		return nil, err
@@ -301,5 +312,8 @@ func (d *daemon) housekeeping(ctx context.Context, _ time.Time) (map[string]int6
 			Message: fmt.Sprintf("%d recipients need review: they may or may not have been issued (batch export shows them)", n)})
 	}
 	return map[string]int64{"rescued": int64(rescued), "to_review": int64(review), "instances_pruned": pruned,
-		"job_runs_pruned": oldRuns, "in_review": int64(counts[queue.StatusReview])}, nil
+		"job_runs_pruned": oldRuns, "in_review": int64(counts[queue.StatusReview]),
+		"sealed_cancelled": int64(sealed.Cancelled), "sealed_in_doubt": int64(sealed.InDoubt),
+		"settle_checked": int64(settled.Checked), "settle_issued": int64(settled.Issued),
+		"settle_not_issued": int64(settled.NotIssued), "settle_still_in_doubt": int64(settled.StillInDoubt)}, nil
 }
