@@ -30,7 +30,7 @@ type Settle struct {
 	// Grace: a row is asked about only once its last send is this old, so
 	// that a request still in WeChat Pay's hands cannot be missed. Twice
 	// the call timeout.
-	Grace  time.Duration
+	Grace time.Duration
 	// MaxAttempts is the issue policy's: a row whose lease expires while
 	// a cancel waits for it is rescued under the same rule.
 	MaxAttempts int
