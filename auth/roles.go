@@ -1,0 +1,85 @@
+// Package auth holds who may do what: accounts and their roles, passwords,
+// console sessions and API tokens, and the permission table every front
+// end's operations are checked against (in package ops, never in a front
+// end).
+package auth
+
+import "fmt"
+
+// Role is an account's role. Each role can do what the one before it can.
+type Role string
+
+// Roles, in increasing power.
+const (
+	RoleAnalyst  Role = "analyst"  // read, upload, export, reports
+	RoleOperator Role = "operator" // + pause, resume, cancel, approve, reject, priority, review settlement, stock actions
+	RoleAdmin    Role = "admin"    // + users
+)
+
+// Roles lists the roles in increasing power.
+func Roles() []Role { return []Role{RoleAnalyst, RoleOperator, RoleAdmin} }
+
+// ParseRole checks a role name.
+func ParseRole(s string) (Role, error) {
+	for _, r := range Roles() {
+		if string(r) == s {
+			return r, nil
+		}
+	}
+	return "", fmt.Errorf("unknown role %q: want analyst, operator or admin", s)
+}
+
+func (r Role) rank() int {
+	for i, x := range Roles() {
+		if x == r {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// AtLeast reports whether r has every permission of min.
+func (r Role) AtLeast(min Role) bool { return r.rank() >= min.rank() && r.rank() > 0 }
+
+// Action is something a person asks issuer to do.
+type Action string
+
+// Actions. The permission table below is the only place that says which
+// role may do each.
+const (
+	ActRead          Action = "read"         // batches, reports, reconciliation, operations pages
+	ActImport        Action = "import"       // upload a recipient list
+	ActExport        Action = "export"       // batch export, report downloads
+	ActPause         Action = "pause"        // pause a batch
+	ActResume        Action = "resume"       // resume a batch
+	ActCancel        Action = "cancel"       // cancel a batch
+	ActApprove       Action = "approve"      // approve a batch awaiting approval
+	ActReject        Action = "reject"       // reject a batch awaiting approval
+	ActPriority      Action = "priority"     // change a batch's priority
+	ActSettle        Action = "settle"       // review list/resolve
+	ActStock         Action = "stock"        // stock create/start/pause/restart/stop, callback set
+	ActPluginSign    Action = "plugin_sign"  // sign plugin parameters
+	ActReconcile     Action = "reconcile"    // fetch flow files now
+	ActReadAudit     Action = "read_audit"   // the audit log
+	ActManageUsers   Action = "manage_users" // add, disable, enable users; tokens
+	ActReadUsers     Action = "read_users"   // list users
+	ActReadStockInfo Action = "read_stock"   // stock show/list/merchants/items, user coupons
+)
+
+var permissions = map[Action]Role{
+	ActRead: RoleAnalyst, ActImport: RoleAnalyst, ActExport: RoleAnalyst, ActReadStockInfo: RoleAnalyst,
+	ActPause: RoleOperator, ActResume: RoleOperator, ActCancel: RoleOperator, ActApprove: RoleOperator,
+	ActReject: RoleOperator, ActPriority: RoleOperator, ActSettle: RoleOperator, ActStock: RoleOperator,
+	ActPluginSign: RoleOperator, ActReconcile: RoleOperator, ActReadAudit: RoleOperator,
+	ActManageUsers: RoleAdmin, ActReadUsers: RoleAdmin,
+}
+
+// Allowed reports whether role may perform act. An action missing from the
+// table is allowed to nobody.
+func Allowed(role Role, act Action) bool {
+	min, ok := permissions[act]
+	return ok && role.AtLeast(min)
+}
+
+// MinRole is the least role that may perform act ("" when nobody may).
+func MinRole(act Action) Role { return permissions[act] }
