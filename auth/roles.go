@@ -83,3 +83,14 @@ func Allowed(role Role, act Action) bool {
 
 // MinRole is the least role that may perform act ("" when nobody may).
 func MinRole(act Action) Role { return permissions[act] }
+
+// Actor is who performs an operation: every operation takes one, checks it
+// against the permission table and records it in the audit log.
+type Actor struct {
+	Name   string // account name; for the CLI, the --as account or "cli:<os user>"
+	Role   Role
+	Source string // client address for the console and API, "cli:<os user>" for the CLI
+}
+
+// Can reports whether the actor may perform act.
+func (a Actor) Can(act Action) bool { return Allowed(a.Role, act) }
