@@ -45,6 +45,9 @@ type Options struct {
 	MaxRejects   int    // more rejected lines than this store nothing
 	Source       string // file name used in FILE:LINE messages and kept on the batch
 	Location     *time.Location
+	// DryRun checks and accounts for every line exactly as an import
+	// would, then stores nothing (the report's BatchID is 0).
+	DryRun bool
 
 	// OnReject is called for each rejected line as it is found, so the
 	// caller can print and save them without the import holding them all.
@@ -136,6 +139,10 @@ func Import(ctx context.Context, db *sqlx.DB, r io.Reader, opts Options) (*Repor
 	if rep.Accepted == 0 {
 		rep.BatchID = 0
 		return rep, &FatalError{Source: opts.Source, Msg: "no recipients in file; nothing stored"}
+	}
+	if opts.DryRun {
+		rep.BatchID = 0
+		return rep, nil // the deferred rollback stores nothing
 	}
 	if err := tx.Commit(); err != nil {
 		rep.BatchID = 0

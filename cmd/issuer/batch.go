@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/issuer-dev/issuer/internal/textable"
+	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/queue"
 )
 
@@ -55,8 +56,8 @@ func cmdBatchList() *command {
 		if _, err := parseFlags(e, fs, args); err != nil {
 			return err
 		}
-		return e.withStore(ctx, func(s *queue.Store) error {
-			batches, err := s.Batches(ctx)
+		return e.withService(ctx, func(s *ops.Service) error {
+			batches, err := s.Batches(ctx, e.actor())
 			if err != nil {
 				return err
 			}
@@ -98,8 +99,8 @@ func cmdBatchShow() *command {
 		if err != nil {
 			return err
 		}
-		return e.withStore(ctx, func(s *queue.Store) error {
-			b, err := s.Batch(ctx, id)
+		return e.withService(ctx, func(s *ops.Service) error {
+			b, err := s.Batch(ctx, e.actor(), id)
 			if err != nil {
 				return err
 			}
@@ -159,11 +160,23 @@ func cmdBatchAction(action string) *command {
 		if err != nil {
 			return err
 		}
-		if action == "cancel" {
-			return e.cancelBatch(ctx, id)
-		}
-		return e.withStore(ctx, func(s *queue.Store) error {
-			b, err := s.SetBatchStatus(ctx, id, action)
+		return e.withService(ctx, func(s *ops.Service) error {
+			var b *queue.Batch
+			switch action {
+			case "pause":
+				b, err = s.PauseBatch(ctx, e.actor(), id)
+			case "resume":
+				b, err = s.ResumeBatch(ctx, e.actor(), id)
+			case "cancel":
+				var res *ops.CancelResult
+				if res, err = s.CancelBatch(ctx, e.actor(), id); err == nil {
+					b = res.Batch
+					fmt.Fprintf(e.stdout, "%d rows never issued are cancelled; %d rows in doubt were settled with WeChat Pay: "+
+						"%d issued, %d not issued, %d still in review (issuer review list --batch %d)\n",
+						res.Sealed.Cancelled, res.Settled.Checked, res.Settled.Issued, res.Settled.NotIssued,
+						res.Settled.StillInDoubt+res.Settled.Waiting, id)
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -187,11 +200,11 @@ func cmdBatchExport() *command {
 		if err != nil {
 			return err
 		}
-		return e.withStore(ctx, func(s *queue.Store) error {
+		return e.withService(ctx, func(s *ops.Service) error {
 			if *out == "" {
-				return s.Export(ctx, id, e.stdout)
+				return s.ExportBatch(ctx, e.actor(), id, e.stdout)
 			}
-			return writeFileAtomic(*out, func(w io.Writer) error { return s.Export(ctx, id, w) })
+			return writeFileAtomic(*out, func(w io.Writer) error { return s.ExportBatch(ctx, e.actor(), id, w) })
 		})
 	}
 	return c

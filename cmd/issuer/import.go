@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/issuer-dev/issuer/intake"
+	"github.com/issuer-dev/issuer/ops"
 )
 
 func cmdImport() *command {
@@ -45,14 +46,6 @@ func cmdImport() *command {
 		if *kind != intake.KindFavor && *kind != intake.KindProduct {
 			return usagef("import: --kind must be favor or product, got %q", *kind)
 		}
-		cfg, err := e.loadConfig()
-		if err != nil {
-			return err
-		}
-		if err := cfg.Require("wxpay.mchid", "wxpay.appid"); err != nil {
-			return err
-		}
-
 		path := pos[0]
 		var in io.Reader = e.stdin
 		var size int64 = -1
@@ -73,45 +66,47 @@ func cmdImport() *command {
 			batchName = filepath.Base(source)
 		}
 
-		var rw *csv.Writer
+		var rejects *rejectsWriter
 		if *rejectsFile != "" {
-			f, err := os.Create(*rejectsFile)
-			if err != nil {
+			if rejects, err = newRejectsWriter(*rejectsFile); err != nil {
 				return fmt.Errorf("import: rejects file: %w", err)
 			}
-			defer f.Close()
-			rw = csv.NewWriter(f)
-			_ = rw.Write([]string{"line", "raw", "reason"})
-			defer rw.Flush()
+			defer rejects.abort()
 		}
 		var bar *progressbar.ProgressBar
 		if f, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && size > 0 && !*asJSON {
 			bar = progressbar.DefaultBytes(size, "importing")
 		}
 
-		db, err := e.openDB(ctx, cfg)
-		if err != nil {
+		var rep *intake.Report
+		err = e.withService(ctx, func(s *ops.Service) error {
+			var err error
+			rep, err = s.Import(ctx, e.actor(), ops.ImportRequest{
+				Reader: in, Source: source, StockID: *stock, Kind: *kind, Name: batchName, Encoding: *encoding,
+				CreatorMchID: *creator, MaxRejects: *maxRejects,
+				OnReject: func(r intake.Reject) {
+					fmt.Fprintf(e.stderr, "%s:%d: %s\n", source, r.Line, r.Reason)
+					rejects.add(r)
+				},
+				OnProgress: func(n int64) {
+					if bar != nil {
+						_ = bar.Set64(n)
+					}
+				},
+			})
 			return err
-		}
-		defer db.Close()
-		rep, err := intake.Import(ctx, db, in, intake.Options{
-			StockID: *stock, Kind: *kind, Name: batchName, MchID: cfg.WXPay.MchID, AppID: cfg.WXPay.AppID,
-			CreatorMchID: *creator, Encoding: *encoding, MaxRejects: *maxRejects, Source: source, Location: cfg.Location,
-			OnReject: func(r intake.Reject) {
-				fmt.Fprintf(e.stderr, "%s:%d: %s\n", source, r.Line, r.Reason)
-				if rw != nil {
-					_ = rw.Write([]string{strconv.Itoa(r.Line), r.Raw, r.Reason})
-				}
-			},
-			OnProgress: func(n int64) {
-				if bar != nil {
-					_ = bar.Set64(n)
-				}
-			},
 		})
 		if bar != nil {
 			_ = bar.Finish()
 			fmt.Fprintln(e.stderr)
+		}
+		if rejects != nil {
+			// A rejects file that could not be written in full is an
+			// error even when the import succeeded: it must not look
+			// complete.
+			if werr := rejects.close(); werr != nil {
+				return errors.Join(err, fmt.Errorf("import: rejects file %s: %w", *rejectsFile, werr))
+			}
 		}
 		if rep != nil && (err == nil || errors.Is(err, intake.ErrTooManyRejects)) {
 			if *asJSON {
@@ -140,4 +135,49 @@ func nullableID(id int64) any {
 		return nil
 	}
 	return id
+}
+
+// rejectsWriter saves rejected lines as CSV (line, raw, reason), keeping
+// the first write error so that close can report it.
+type rejectsWriter struct {
+	f   *os.File
+	w   *csv.Writer
+	err error
+}
+
+func newRejectsWriter(path string) (*rejectsWriter, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	r := &rejectsWriter{f: f, w: csv.NewWriter(f)}
+	r.write([]string{"line", "raw", "reason"})
+	return r, nil
+}
+
+func (r *rejectsWriter) write(rec []string) {
+	if r.err == nil {
+		r.err = r.w.Write(rec)
+	}
+}
+
+func (r *rejectsWriter) add(rej intake.Reject) {
+	if r != nil {
+		r.write([]string{strconv.Itoa(rej.Line), rej.Raw, rej.Reason})
+	}
+}
+
+// close flushes and closes, reporting the first error of any write.
+func (r *rejectsWriter) close() error {
+	r.w.Flush()
+	err := errors.Join(r.err, r.w.Error(), r.f.Close())
+	r.f = nil
+	return err
+}
+
+// abort closes the file if close was never reached.
+func (r *rejectsWriter) abort() {
+	if r.f != nil {
+		r.f.Close()
+	}
 }

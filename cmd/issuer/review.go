@@ -6,75 +6,11 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/internal/textable"
-	"github.com/issuer-dev/issuer/jobs"
-	"github.com/issuer-dev/issuer/queue"
-	"github.com/issuer-dev/issuer/wxpay"
+	"github.com/issuer-dev/issuer/ops"
 )
 
 func reviewCommands() []*command { return []*command{cmdReviewList(), cmdReviewResolve()} }
-
-// withSettle runs fn with a settlement job: the queue and a WeChat Pay
-// client that only asks (a user's coupons), never sends. The client is
-// made when the first row needs asking, so cancelling a batch with nothing
-// in doubt needs no merchant keys.
-func (e *env) withSettle(ctx context.Context, fn func(*config.Config, *jobs.Settle) error) error {
-	cfg, err := e.loadConfig()
-	if err != nil {
-		return err
-	}
-	db, err := e.openDB(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	lister := &lazyLister{newClient: func() (*wxpay.Client, error) { return e.wxClient(cfg, 2) }}
-	defer lister.close()
-	return fn(cfg, newSettle(e, cfg, queue.NewStore(db), lister))
-}
-
-// lazyLister makes its WeChat Pay client on first use.
-type lazyLister struct {
-	newClient func() (*wxpay.Client, error)
-	client    *wxpay.Client
-}
-
-func (l *lazyLister) AllUserCoupons(ctx context.Context, req wxpay.UserCouponsRequest) ([]wxpay.Coupon, error) {
-	if l.client == nil {
-		c, err := l.newClient()
-		if err != nil {
-			return nil, err
-		}
-		l.client = c
-	}
-	return l.client.AllUserCoupons(ctx, req)
-}
-
-func (l *lazyLister) close() {
-	if l.client != nil {
-		l.client.Close()
-	}
-}
-
-func newSettle(e *env, cfg *config.Config, store *queue.Store, lister jobs.CouponLister) *jobs.Settle {
-	return &jobs.Settle{Store: store, Lister: lister, Grace: 2 * cfg.WXPay.Timeout,
-		MaxAttempts: cfg.Issue.MaxAttempts, Logger: e.logger}
-}
-
-func (e *env) cancelBatch(ctx context.Context, id int64) error {
-	return e.withSettle(ctx, func(_ *config.Config, s *jobs.Settle) error {
-		res, err := s.Cancel(ctx, id)
-		if err != nil {
-			return fmt.Errorf("batch cancel %d: %w", id, err)
-		}
-		fmt.Fprintf(e.stdout, "batch %d is cancelled: %d rows never issued are cancelled; %d rows in doubt were settled with WeChat Pay: "+
-			"%d issued, %d not issued, %d still in review (issuer review list --batch %d)\n",
-			id, res.Sealed.Cancelled, res.Settled.Checked, res.Settled.Issued, res.Settled.NotIssued,
-			res.Settled.StillInDoubt+res.Settled.Waiting, id)
-		return nil
-	})
-}
 
 // reviewItem is the contract's JSON of `review list`.
 type reviewItem struct {
@@ -99,27 +35,20 @@ func cmdReviewList() *command {
 		if _, err := parseFlags(e, fs, args); err != nil {
 			return err
 		}
-		return e.withStore(ctx, func(s *queue.Store) error {
+		return e.withService(ctx, func(s *ops.Service) error {
+			rows, err := s.Review(ctx, e.actor(), *batch)
+			if err != nil {
+				return err
+			}
 			items := []reviewItem{}
-			var after int64
-			for {
-				rows, err := s.Review(ctx, queue.ReviewFilter{Batch: *batch, AfterID: after})
-				if err != nil {
-					return err
+			for _, r := range rows {
+				it := reviewItem{BatchID: r.BatchID, OpenID: r.OpenID, OutRequestNo: r.OutRequestNo, Outcome: r.Outcome,
+					WxCode: r.WxCode, WxMessage: r.WxMessage, Attempts: r.Attempts, StockID: r.StockID, Note: r.Note}
+				if r.LastAttemptAt != nil {
+					v := r.LastAttemptAt.UTC().Format(time.RFC3339)
+					it.LastAttemptAt = &v
 				}
-				if len(rows) == 0 {
-					break
-				}
-				for _, r := range rows {
-					after = r.ID
-					it := reviewItem{BatchID: r.BatchID, OpenID: r.OpenID, OutRequestNo: r.OutRequestNo, Outcome: r.Outcome,
-						WxCode: r.WxCode, WxMessage: r.WxMessage, Attempts: r.Attempts, StockID: r.StockID, Note: r.Note}
-					if r.LastAttemptAt != nil {
-						v := r.LastAttemptAt.UTC().Format(time.RFC3339)
-						it.LastAttemptAt = &v
-					}
-					items = append(items, it)
-				}
+				items = append(items, it)
 			}
 			if *asJSON {
 				return e.printJSON(items)
@@ -158,8 +87,8 @@ func cmdReviewResolve() *command {
 		if _, err := parseFlags(e, fs, args); err != nil {
 			return err
 		}
-		return e.withSettle(ctx, func(_ *config.Config, s *jobs.Settle) error {
-			sum, err := s.Run(ctx, *batch)
+		return e.withService(ctx, func(s *ops.Service) error {
+			sum, err := s.ResolveReview(ctx, e.actor(), *batch)
 			if err != nil {
 				return fmt.Errorf("review resolve: %w", err)
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/issuer-dev/issuer/httpapi"
 	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/jobs"
+	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/ratelimit"
 	"github.com/issuer-dev/issuer/wxpay"
@@ -299,7 +300,7 @@ func (d *daemon) housekeeping(ctx context.Context, _ time.Time) (map[string]int6
 	if err != nil {
 		return nil, err
 	}
-	settled, err := newSettle(d.e, d.cfg, d.store, d.client).Run(ctx, 0)
+	settled, err := ops.NewSettle(ops.New(d.db, d.cfg, nil, nil, d.e.logger), d.client).Run(ctx, 0)
 	if err != nil {
 		return nil, err
 	}

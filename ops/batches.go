@@ -1,0 +1,89 @@
+package ops
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/issuer-dev/issuer/auth"
+	"github.com/issuer-dev/issuer/jobs"
+	"github.com/issuer-dev/issuer/queue"
+)
+
+// Batches lists every batch, newest first, with its counts.
+func (s *Service) Batches(ctx context.Context, a auth.Actor) ([]*queue.Batch, error) {
+	if err := s.read(ctx, a, auth.ActRead, target{}); err != nil {
+		return nil, err
+	}
+	return s.Queue.Batches(ctx)
+}
+
+// Batch returns one batch with its counts.
+func (s *Service) Batch(ctx context.Context, a auth.Actor, id int64) (*queue.Batch, error) {
+	if err := s.read(ctx, a, auth.ActRead, target{batch: id}); err != nil {
+		return nil, err
+	}
+	return s.Queue.Batch(ctx, id)
+}
+
+// PauseBatch stops claiming a batch's rows; sends in flight finish.
+func (s *Service) PauseBatch(ctx context.Context, a auth.Actor, id int64) (*queue.Batch, error) {
+	return s.setStatus(ctx, a, auth.ActPause, id, "pause")
+}
+
+// ResumeBatch lets a paused or halted batch be claimed again.
+func (s *Service) ResumeBatch(ctx context.Context, a auth.Actor, id int64) (*queue.Batch, error) {
+	return s.setStatus(ctx, a, auth.ActResume, id, "resume")
+}
+
+func (s *Service) setStatus(ctx context.Context, a auth.Actor, act auth.Action, id int64, action string) (*queue.Batch, error) {
+	var b *queue.Batch
+	err := s.act(ctx, a, act, &target{batch: id}, func() (string, error) {
+		var err error
+		b, err = s.Queue.SetBatchStatus(ctx, id, action)
+		if err != nil {
+			return "", err
+		}
+		return "batch is " + b.Status, nil
+	})
+	return b, err
+}
+
+// CancelResult is what cancelling a batch did.
+type CancelResult struct {
+	Batch *queue.Batch
+	jobs.CancelResult
+}
+
+// CancelBatch ends a batch for good and settles it: claiming stops, sends
+// in flight finish and record, rows never issued become cancelled and rows
+// in doubt are settled by asking WeChat Pay (jobs.Settle.Cancel). Nothing
+// is sent.
+func (s *Service) CancelBatch(ctx context.Context, a auth.Actor, id int64) (*CancelResult, error) {
+	var res CancelResult
+	err := s.act(ctx, a, auth.ActCancel, &target{batch: id}, func() (string, error) {
+		settle, done := s.settler()
+		defer done()
+		var err error
+		res.CancelResult, err = settle.Cancel(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		res.Batch, err = s.Queue.Batch(ctx, id)
+		return fmt.Sprintf("cancelled %d never issued; settled %d in doubt: %d issued, %d not issued, %d still in review",
+			res.Sealed.Cancelled, res.Settled.Checked, res.Settled.Issued, res.Settled.NotIssued,
+			res.Settled.StillInDoubt+res.Settled.Waiting), err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// ExportBatch writes the batch's recipients as the contract's CSV.
+func (s *Service) ExportBatch(ctx context.Context, a auth.Actor, id int64, w io.Writer) error {
+	if err := s.read(ctx, a, auth.ActExport, target{batch: id}); err != nil {
+		return err
+	}
+	return s.Queue.Export(ctx, id, w)
+}

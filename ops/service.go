@@ -1,0 +1,136 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/issuer-dev/issuer/auth"
+	"github.com/issuer-dev/issuer/internal/config"
+	"github.com/issuer-dev/issuer/queue"
+	"github.com/issuer-dev/issuer/wxpay"
+)
+
+// ErrForbidden: the actor's role may not perform the operation.
+var ErrForbidden = errors.New("forbidden")
+
+// InvalidError is a request that cannot be carried out as given (a bad
+// argument); the message says what to change.
+type InvalidError struct{ Msg string }
+
+func (e *InvalidError) Error() string { return e.Msg }
+
+func invalidf(format string, args ...any) error {
+	return &InvalidError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// AuditEntry is one act, allowed or refused, as the audit log keeps it.
+type AuditEntry struct {
+	Time    time.Time
+	Actor   auth.Actor
+	Action  auth.Action
+	BatchID int64
+	StockID string
+	Outcome string // ok, denied, error
+	Detail  string
+}
+
+// Auditor keeps the audit log.
+type Auditor interface {
+	Record(ctx context.Context, e AuditEntry) error
+}
+
+// WXClient is the part of the WeChat Pay client the operations use.
+type WXClient interface {
+	AllUserCoupons(ctx context.Context, req wxpay.UserCouponsRequest) ([]wxpay.Coupon, error)
+	Close()
+}
+
+// Service performs the operations on one database and one merchant.
+type Service struct {
+	DB     *sqlx.DB
+	Queue  *queue.Store
+	Config *config.Config
+	// WX makes a WeChat Pay client when an operation needs one (settling,
+	// stock actions); nil when the merchant keys are not configured.
+	WX     func() (WXClient, error)
+	Audit  Auditor // nil: acts are only logged
+	Logger *slog.Logger
+}
+
+// New returns a Service on db.
+func New(db *sqlx.DB, cfg *config.Config, wx func() (WXClient, error), audit Auditor, logger *slog.Logger) *Service {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{DB: db, Queue: queue.NewStore(db), Config: cfg, WX: wx, Audit: audit, Logger: logger}
+}
+
+// target names what an act is about, for the audit log.
+type target struct {
+	batch int64
+	stock string
+}
+
+// authorize checks that a may perform act; a refusal is audited.
+func (s *Service) authorize(ctx context.Context, a auth.Actor, act auth.Action, t target) error {
+	if a.Can(act) {
+		return nil
+	}
+	err := fmt.Errorf("%w: %s may not %s (needs the %s role)", ErrForbidden, describe(a), act, auth.MinRole(act))
+	s.audit(ctx, a, act, t, err, "")
+	return err
+}
+
+func describe(a auth.Actor) string {
+	if a.Role == "" {
+		return a.Name
+	}
+	return fmt.Sprintf("%s (%s)", a.Name, a.Role)
+}
+
+// audit records an act and its outcome. The audit log is not allowed to
+// fail an act that already happened, so a failure to record is logged.
+func (s *Service) audit(ctx context.Context, a auth.Actor, act auth.Action, t target, err error, detail string) {
+	outcome := "ok"
+	switch {
+	case errors.Is(err, ErrForbidden):
+		outcome = "denied"
+	case err != nil:
+		outcome = "error"
+		if detail == "" {
+			detail = err.Error()
+		} else {
+			detail += ": " + err.Error()
+		}
+	}
+	s.Logger.Info("audit", "actor", a.Name, "role", a.Role, "source", a.Source, "action", act,
+		"batch", t.batch, "stock", t.stock, "outcome", outcome, "detail", detail)
+	if s.Audit == nil {
+		return
+	}
+	e := AuditEntry{Time: time.Now(), Actor: a, Action: act, BatchID: t.batch, StockID: t.stock, Outcome: outcome, Detail: detail}
+	if rerr := s.Audit.Record(context.WithoutCancel(ctx), e); rerr != nil {
+		s.Logger.Error("audit log: could not record an act", "action", act, "actor", a.Name, "err", rerr)
+	}
+}
+
+// act runs fn as act by a: authorized first, audited after. fn may fill
+// in the target (an import learns its batch id).
+func (s *Service) act(ctx context.Context, a auth.Actor, act auth.Action, t *target, fn func() (detail string, err error)) error {
+	if err := s.authorize(ctx, a, act, *t); err != nil {
+		return err
+	}
+	detail, err := fn()
+	s.audit(ctx, a, act, *t, err, detail)
+	return err
+}
+
+// read authorizes a read; reads are not audited.
+func (s *Service) read(ctx context.Context, a auth.Actor, act auth.Action, t target) error {
+	return s.authorize(ctx, a, act, t)
+}
