@@ -69,7 +69,7 @@ func TestLoad(t *testing.T) {
 		for _, want := range []string{
 			"database_url: must be a postgres:// URL",
 			"timezone: unknown time zone",
-			"wxpay.base_url: not an http(s) URL",
+			"wxpay.base_url: not an absolute http(s) URL",
 			"wxpay.private_key_file:",
 			"missing.pem",
 			"issue.concurrency: must be 1..1024",
