@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -14,6 +15,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/issuer-dev/issuer/internal/testutil"
+
+	"github.com/issuer-dev/issuer/alert"
 	"github.com/issuer-dev/issuer/httpapi"
 	"github.com/issuer-dev/issuer/wxpay"
 	"github.com/issuer-dev/issuer/wxpay/wxsim"
@@ -154,8 +158,6 @@ func TestCallbackRejectsUnauthenticated(t *testing.T) {
 func TestCallbackRejectsAuthenticatedButUnusable(t *testing.T) {
 	t.Parallel()
 	keys := newKeys(t)
-	otherKey, err := wxsim.NewKeys()
-	require.NoError(t, err)
 
 	cases := []struct {
 		name     string
@@ -167,9 +169,6 @@ func TestCallbackRejectsAuthenticatedButUnusable(t *testing.T) {
 		{"other event type", func(*testing.T) []byte {
 			return []byte(`{"id":"EV-3","event_type":"COUPON.SEND","resource_type":"encrypt-resource","resource":{}}`)
 		}, `event type "COUPON.SEND" is not handled`},
-		{"encrypted with another APIv3 key", func(t *testing.T) []byte {
-			return newNotification(t, otherKey, "EV-2025061810300004").body
-		}, "malformed notification"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -185,6 +184,84 @@ func TestCallbackRejectsAuthenticatedButUnusable(t *testing.T) {
 			require.Zero(t, calls)
 		})
 	}
+}
+
+// A callback WeChat Pay signed but that does not decrypt means our APIv3
+// key is wrong: every coupon use goes unrecorded until an operator fixes
+// it, so it is an alert and a metric, and a 5xx so that WeChat Pay delivers
+// it again.
+func TestCallbackThatDoesNotDecryptAlerts(t *testing.T) {
+	t.Parallel()
+	keys := newKeys(t)
+
+	cases := []struct {
+		name string
+		body func(t *testing.T) []byte
+	}{
+		{"encrypted with another APIv3 key", func(t *testing.T) []byte {
+			other := *keys
+			other.APIv3Key = wxpay.NewNonce()
+			return newNotification(t, &other, "EV-2025061810300004").body
+		}},
+		{"ciphertext changed before signing", func(t *testing.T) []byte {
+			n := newNotification(t, keys, "EV-2025061810300014")
+			var env map[string]any
+			require.NoError(t, json.Unmarshal(n.body, &env))
+			res := env["resource"].(map[string]any)
+			ct := []byte(res["ciphertext"].(string))
+			ct[0] = map[bool]byte{true: 'B', false: 'A'}[ct[0] == 'A'] // still base64, no longer what was sealed
+			res["ciphertext"] = string(ct)
+			body, err := json.Marshal(env)
+			require.NoError(t, err)
+			return body
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			alertLog := &testutil.Buffer{}
+			notifier := alert.New(alert.Config{Logger: slog.New(slog.NewTextHandler(alertLog, nil))})
+			b := setup(t, keys, func(c *httpapi.Config) { c.Alerts = notifier })
+			require.NoError(t, b.reg.Register(notifier))
+			body := tc.body(t)
+
+			// WeChat Pay delivers again after each failure.
+			for range 2 {
+				status, got, _ := b.do(t, http.MethodPost, "/callbacks/wxpay", signBody(t, keys.PlatformKey, keys.PublicKeyID, body, testNow), body)
+				require.Equal(t, http.StatusInternalServerError, status, got)
+				code, _ := answer(t, got)
+				require.Equal(t, "FAIL", code)
+			}
+
+			calls, uses := b.store.snapshot()
+			require.Zero(t, calls, "nothing stored")
+			require.Empty(t, uses)
+			families := b.scrape(t)
+			require.Equal(t, 2.0, counter(t, families, "issuer_callbacks_total", map[string]string{"result": httpapi.CallbackDecryptFailed}))
+			require.Equal(t, 0.0, counter(t, families, "issuer_callbacks_total", map[string]string{"result": httpapi.CallbackBadRequest}))
+			require.Equal(t, 2.0, counter(t, families, "issuer_alerts_total", map[string]string{"kind": alert.KindConfigError}))
+			require.Contains(t, alertLog.String(), "kind=config_error severity=critical")
+			require.Contains(t, alertLog.String(), "apiv3_key_file")
+			require.NotContains(t, alertLog.String()+b.logs.String(), keys.APIv3Key)
+			require.Contains(t, b.logs.String(), "notification=EV-")
+		})
+	}
+}
+
+func TestCallbackUnconfiguredAlerts(t *testing.T) {
+	t.Parallel()
+	keys := newKeys(t)
+	notifier := alert.New(alert.Config{})
+	b := setup(t, keys, func(c *httpapi.Config) {
+		c.APIv3Key = ""
+		c.Alerts = notifier
+	})
+	n := newNotification(t, keys, "EV-2025061810300007")
+	status, got, _ := b.do(t, http.MethodPost, "/callbacks/wxpay", n.signed(t, keys, testNow), n.body)
+	require.Equal(t, http.StatusServiceUnavailable, status, got)
+	require.Equal(t, uint64(1), notifier.Stats().Raised)
+	calls, _ := b.store.snapshot()
+	require.Zero(t, calls)
 }
 
 func TestCallbackStoreFailureIsRetried(t *testing.T) {

@@ -32,10 +32,13 @@
 //
 //	200  stored, or already stored (WeChat Pay repeats deliveries up to 9 times)
 //	401  missing, stale, forged or probe signature; nothing is stored
-//	400  authenticated but unreadable, undecryptable or not COUPON.USE
+//	400  authenticated but unreadable or not COUPON.USE
 //	413  body over MaxCallbackBytes
-//	500  the store failed or timed out: WeChat Pay retries
-//	503  callbacks are not configured (no verifier, APIv3 key or store)
+//	500  authenticated but not decryptable with the APIv3 key (a config_error
+//	     alert through Config.Alerts), or the store failed or timed out:
+//	     WeChat Pay retries
+//	503  callbacks are not configured (no verifier, APIv3 key or store); a
+//	     config_error alert too
 //
 // # Plugin signing
 //

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/issuer-dev/issuer/alert"
 	"github.com/issuer-dev/issuer/wxpay"
 )
 
@@ -66,9 +67,20 @@ type Config struct {
 	// APIv2Key, used when a request names none.
 	PluginMerchant string
 
+	// Alerts raises what an operator must act on and a log line is not
+	// enough for: callbacks that authenticate but do not decrypt (a wrong
+	// APIv3 key), callbacks arriving while they are not configured. Nil:
+	// the log only.
+	Alerts Alerter
+
 	Logger  *slog.Logger     // default: discard
 	Now     func() time.Time // default time.Now; the clock callbacks' timestamps are checked against
 	Metrics *Metrics         // default: unregistered collectors
+}
+
+// Alerter raises alerts; *alert.Notifier is one. Notify must not block.
+type Alerter interface {
+	Notify(alert.Alert)
 }
 
 // handler serves the endpoints; it is immutable after New.

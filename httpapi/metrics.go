@@ -11,7 +11,8 @@ const (
 	CallbackStored          = "stored"          // first delivery, stored
 	CallbackDuplicate       = "duplicate"       // already stored, acknowledged again
 	CallbackUnauthenticated = "unauthenticated" // bad or missing signature: 401
-	CallbackBadRequest      = "bad_request"     // unreadable, undecryptable, other event, too large
+	CallbackBadRequest      = "bad_request"     // unreadable, other event, too large
+	CallbackDecryptFailed   = "decrypt_failed"  // signed but not decryptable with the APIv3 key: 500 and a config_error alert
 	CallbackStoreError      = "store_error"     // the store failed or timed out: 500, WeChat Pay retries
 	CallbackUnavailable     = "unavailable"     // callbacks not configured: 503
 )
@@ -70,14 +71,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "issuer_callbacks_total",
-			Help: "WeChat Pay callbacks by result: stored, duplicate, unauthenticated, bad_request, store_error, unavailable.",
+			Help: "WeChat Pay callbacks by result: stored, duplicate, unauthenticated, bad_request, decrypt_failed, store_error, unavailable.",
 		}, []string{"result"}),
 		signs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "issuer_plugin_signs_total",
 			Help: "POST /plugin/sign requests by result: signed, unauthorized, bad_request, disabled.",
 		}, []string{"result"}),
 	}
-	for _, r := range []string{CallbackStored, CallbackDuplicate, CallbackUnauthenticated, CallbackBadRequest, CallbackStoreError, CallbackUnavailable} {
+	for _, r := range []string{CallbackStored, CallbackDuplicate, CallbackUnauthenticated, CallbackBadRequest, CallbackDecryptFailed, CallbackStoreError, CallbackUnavailable} {
 		m.callbacks.WithLabelValues(r)
 	}
 	for _, r := range []string{PluginSigned, PluginUnauthorized, PluginBadRequest, PluginDisabled} {

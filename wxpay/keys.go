@@ -14,7 +14,7 @@ import (
 func ParsePrivateKeyPEM(b []byte) (*rsa.PrivateKey, error) {
 	block, _ := pem.Decode(b)
 	if block == nil {
-		return nil, errors.New("parse private key: no PEM block")
+		return nil, errors.New("parse private key: not PEM (want -----BEGIN PRIVATE KEY-----)")
 	}
 	switch block.Type {
 	case "PRIVATE KEY":
@@ -34,7 +34,7 @@ func ParsePrivateKeyPEM(b []byte) (*rsa.PrivateKey, error) {
 		}
 		return k, nil
 	default:
-		return nil, fmt.Errorf("parse private key: unexpected PEM type %q", block.Type)
+		return nil, fmt.Errorf("parse private key: the file holds %s, not a private key", DescribePEM(b))
 	}
 }
 
@@ -62,7 +62,7 @@ func loadPEM[T any](path string, parse func([]byte) (T, error)) (T, error) {
 func ParsePublicKeyPEM(b []byte) (*rsa.PublicKey, error) {
 	block, _ := pem.Decode(b)
 	if block == nil {
-		return nil, errors.New("parse public key: no PEM block")
+		return nil, errors.New("parse public key: not PEM (want -----BEGIN PUBLIC KEY-----)")
 	}
 	switch block.Type {
 	case "PUBLIC KEY":
@@ -82,7 +82,34 @@ func ParsePublicKeyPEM(b []byte) (*rsa.PublicKey, error) {
 		}
 		return k, nil
 	default:
-		return nil, fmt.Errorf("parse public key: unexpected PEM type %q", block.Type)
+		return nil, fmt.Errorf("parse public key: the file holds %s, not a public key", DescribePEM(b))
+	}
+}
+
+// DescribePEM says what the first PEM block in b is, in the words an
+// operator needs to tell apiclient_key.pem, apiclient_cert.pem and
+// pub_key.pem apart, since a key file given for another is the commonest
+// configuration mistake.
+func DescribePEM(b []byte) string {
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return "no PEM block"
+	}
+	switch block.Type {
+	case "PRIVATE KEY":
+		return "a PKCS#8 private key (BEGIN PRIVATE KEY)"
+	case "RSA PRIVATE KEY":
+		return "a PKCS#1 RSA private key (BEGIN RSA PRIVATE KEY)"
+	case "ENCRYPTED PRIVATE KEY":
+		return "a password-protected private key (BEGIN ENCRYPTED PRIVATE KEY)"
+	case "PUBLIC KEY":
+		return "a PKIX public key (BEGIN PUBLIC KEY)"
+	case "RSA PUBLIC KEY":
+		return "a PKCS#1 RSA public key (BEGIN RSA PUBLIC KEY)"
+	case "CERTIFICATE":
+		return "a certificate (BEGIN CERTIFICATE)"
+	default:
+		return fmt.Sprintf("a PEM block of type %q", block.Type)
 	}
 }
 

@@ -30,6 +30,12 @@ type NotificationResource struct {
 	AssociatedData string `json:"associated_data"`
 }
 
+// ErrDecrypt marks an authenticated notification whose resource does not
+// decrypt with the APIv3 key given. WeChat Pay signed it, so the usual
+// cause is a wrong wxpay.apiv3_key_file, not a forger: it is a configuration
+// error for an operator, not a bad request.
+var ErrDecrypt = errors.New("wxpay: notification does not decrypt with the APIv3 key")
+
 // CouponUse is the decrypted COUPON.USE payload: the redeemed coupon, with
 // ConsumeInformation saying where and when.
 type CouponUse = Coupon
@@ -37,7 +43,8 @@ type CouponUse = Coupon
 // ParseNotification authenticates a callback (the same Wechatpay-* headers
 // as an answer) and, for COUPON.USE, decrypts its resource with the APIv3
 // key. Other event types return the envelope and a nil CouponUse, so the
-// caller can acknowledge them. Signature failures wrap ErrSignature.
+// caller can acknowledge them. Signature failures wrap ErrSignature,
+// decryption failures ErrDecrypt.
 //
 // WeChat Pay repeats notifications: store them idempotently by ID or
 // coupon_id.
@@ -60,7 +67,7 @@ func ParseNotification(h http.Header, body []byte, v *Verifier, apiv3Key string,
 	}
 	plain, err := DecryptAEAD(apiv3Key, n.Resource.Nonce, n.Resource.AssociatedData, n.Resource.Ciphertext)
 	if err != nil {
-		return &n, nil, fmt.Errorf("notification %s: %w", n.ID, err)
+		return &n, nil, fmt.Errorf("notification %s: %w: %w", n.ID, ErrDecrypt, err)
 	}
 	var use CouponUse
 	if err := json.Unmarshal(plain, &use); err != nil {

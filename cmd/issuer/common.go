@@ -17,7 +17,14 @@ import (
 
 // loadConfig loads and validates the configuration, logging warnings.
 func (e *env) loadConfig() (*config.Config, error) {
-	cfg, warnings, err := config.Load(e.configPath, e.getenv)
+	return e.loadConfigWith(config.LoadOptions{})
+}
+
+// loadConfigWith is loadConfig with more checks; the environment's
+// ISSUER_* names are always checked.
+func (e *env) loadConfigWith(o config.LoadOptions) (*config.Config, error) {
+	o.Environ = e.environ
+	cfg, warnings, err := config.LoadWith(e.configPath, e.getenv, o)
 	for _, w := range warnings {
 		e.logger.Warn("config", "problem", w)
 	}

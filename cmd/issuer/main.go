@@ -25,7 +25,7 @@ func main() {
 	// After the first signal, restore the default action: a second one
 	// ends the process at once (leases make that safe).
 	go func() { <-ctx.Done(); stop() }()
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv, os.Environ()...)
 	stop()
 	os.Exit(exitCode(err, os.Stderr))
 }
@@ -37,6 +37,7 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	environ        []string // KEY=VALUE, for spotting misspelled ISSUER_* names
 	configPath     string
 	logger         *slog.Logger
 }
@@ -90,8 +91,11 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 }
 
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+// run is main without the process: getenv reads the environment, and
+// environ, when given, lists it so that a misspelled ISSUER_* variable is
+// an error rather than silently ignored (getenv cannot list names).
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string, environ ...string) error {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, environ: environ}
 	fs := flag.NewFlagSet("issuer", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&e.configPath, "config", "", "config file (default $ISSUER_CONFIG)")

@@ -46,7 +46,11 @@ type result struct {
 func (b *testBundle) issuer(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
-	err := run(context.Background(), args, strings.NewReader(stdin), &out, &errb, func(k string) string { return b.env[k] })
+	environ := make([]string, 0, len(b.env))
+	for k, v := range b.env {
+		environ = append(environ, k+"="+v)
+	}
+	err := run(context.Background(), args, strings.NewReader(stdin), &out, &errb, func(k string) string { return b.env[k] }, environ...)
 	code := exitCode(err, &errb)
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
 }
@@ -123,7 +127,8 @@ func TestUsage(t *testing.T) {
 func TestConfigCheck(t *testing.T) {
 	t.Parallel()
 	b := &testBundle{env: map[string]string{"ISSUER_DATABASE_URL": "postgres://u:hunter2@db.example/issuer"}, dir: t.TempDir()}
-	r := b.issuer(t, "", "config", "check")
+	b.env["ISSUER_CONFIG"] = b.write(t, "keys.yaml", newKeyFixture(t).yaml("", nil))
+	r := b.issuer(t, "", "config", "check", "--offline")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.NotContains(t, r.stdout, "hunter2")
 	require.Contains(t, r.stdout, "database_url: \"postgres://u:REDACTED@db.example/issuer\"")

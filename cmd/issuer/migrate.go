@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	issuer "github.com/issuer-dev/issuer"
+	"github.com/issuer-dev/issuer/internal/config"
 )
 
 func cmdMigrate() *command {
@@ -36,14 +37,28 @@ func cmdMigrate() *command {
 }
 
 func cmdConfigCheck() *command {
-	c := &command{name: "config check", short: "validate the configuration and print it with secrets redacted"}
+	c := &command{
+		name:  "config check",
+		usage: "[--offline]",
+		short: "check everything `issuer run` checks and print the configuration with secrets redacted",
+	}
 	c.run = func(ctx context.Context, e *env, args []string) error {
-		if _, err := parseFlags(e, newFlags(e, c), args); err != nil {
+		fs := newFlags(e, c)
+		offline := fs.Bool("offline", false, "do not contact the database (its reachability and schema version are not checked)")
+		if _, err := parseFlags(e, fs, args); err != nil {
 			return err
 		}
-		cfg, err := e.loadConfig()
+		cfg, err := e.loadConfigWith(config.LoadOptions{Run: true})
 		if err != nil {
 			return err
+		}
+		if !*offline {
+			// As `issuer run` does at start-up: reachable and migrated.
+			db, err := e.openDB(ctx, cfg)
+			if err != nil {
+				return &config.Error{Problems: []config.Problem{{Key: "database_url", Msg: err.Error()}}}
+			}
+			db.Close()
 		}
 		fmt.Fprint(e.stdout, cfg.Effective())
 		return nil

@@ -40,7 +40,8 @@ func cmdRun() *command {
 		if _, err := parseFlags(e, newFlags(e, c), args); err != nil {
 			return err
 		}
-		cfg, err := e.loadConfig()
+		// The same checks as `config check`, so the two never disagree.
+		cfg, err := e.loadConfigWith(config.LoadOptions{Run: true})
 		if err != nil {
 			return err
 		}
@@ -71,18 +72,8 @@ type daemon struct {
 }
 
 func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error) {
-	for _, j := range []struct{ key, spec string }{
-		{"schedules.issue", cfg.Schedules.Issue}, {"schedules.reconcile", cfg.Schedules.Reconcile},
-		{"schedules.housekeeping", cfg.Schedules.Housekeeping},
-	} {
-		if _, err := jobs.ParseSpec(j.spec); err != nil {
-			return nil, fmt.Errorf("config: %s: %w", j.key, err)
-		}
-	}
+	// cfg has passed config.CheckRun: schedules, webhook, key files.
 	ac := alert.Config{WebhookURL: cfg.Alerts.WebhookURL, Logger: e.logger}
-	if err := ac.Validate(); err != nil {
-		return nil, fmt.Errorf("config: alerts.webhook_url: %w", err)
-	}
 	// One load of the key files: the client sends with them, and the
 	// callback endpoint verifies with the same verifier.
 	keys, err := e.wxOptions(cfg, cfg.Issue.Concurrency)
@@ -137,7 +128,7 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error)
 				return jobs.StoreCouponUse(ctx, db, n, use)
 			},
 			PluginToken: secrets["plugin.token_file"], APIv2Key: secrets["wxpay.apiv2_key_file"], PluginMerchant: cfg.WXPay.MchID,
-			Logger: e.logger, Metrics: httpMetrics,
+			Logger: e.logger, Metrics: httpMetrics, Alerts: d.notifier,
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,

@@ -3,23 +3,40 @@
 //
 // The set of keys is part of the operators' contract: every key has a path
 // ("wxpay.base_url") and an environment name derived from it
-// (ISSUER_WXPAY_BASE_URL). Unknown keys are errors, not silently ignored,
-// because a typo in a rate or a schedule is how unattended jobs go wrong.
+// (ISSUER_WXPAY_BASE_URL). Unknown keys and unknown ISSUER_* variables are
+// errors, not silently ignored, because a typo in a rate or a schedule is
+// how unattended jobs go wrong.
+//
+// The package owns every check of the configuration, so that `issuer config
+// check` and the daemon's start-up cannot disagree: Validate for what every
+// command needs, CheckRun for what `issuer run` needs besides (key files
+// that parse as the right kind of key, schedules, the listen address). It
+// reports every problem at once, each with the file and line or the
+// variable that gave the value. It reads files but never contacts the
+// database or WeChat Pay.
 package config
 
 import (
 	"bytes"
+	"crypto/rsa"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/issuer-dev/issuer/jobs"
+	"github.com/issuer-dev/issuer/wxpay"
 )
 
 // Config is the effective configuration.
@@ -38,6 +55,10 @@ type Config struct {
 	Location *time.Location `yaml:"-"`
 	// Source is the file the config came from ("" when none).
 	Source string `yaml:"-"`
+
+	// where maps a key path to where its value was given: "FILE:LINE" or
+	// the ISSUER_* variable. Keys left at their default are absent.
+	where map[string]string
 }
 
 // WXPay holds the merchant's WeChat Pay identity and key files.
@@ -138,41 +159,129 @@ func Defaults() Config {
 }
 
 // Load reads path (may be empty: defaults and environment only), applies
-// environment overrides from getenv and validates.
+// environment overrides from getenv and validates. It is LoadWith without
+// options.
 func Load(path string, getenv func(string) string) (*Config, []string, error) {
+	return LoadWith(path, getenv, LoadOptions{})
+}
+
+// LoadOptions says what LoadWith checks besides Validate.
+type LoadOptions struct {
+	// Environ is the process environment as KEY=VALUE. An ISSUER_ variable
+	// in it that names no key is an error with a suggestion, like an
+	// unknown key in the file. Nil skips that check: getenv cannot list
+	// names.
+	Environ []string
+	// Run adds CheckRun: everything `issuer run` needs.
+	Run bool
+}
+
+// LoadWith reads path (may be empty), applies environment overrides from
+// getenv and checks the result. Every problem found, in the file, the
+// environment or the values, is reported at once in an *Error; warnings
+// (key files readable by others, …) come back either way.
+func LoadWith(path string, getenv func(string) string, o LoadOptions) (*Config, []string, error) {
 	cfg := Defaults()
 	cfg.Source = path
+	cfg.where = map[string]string{}
+	var problems []Problem
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, nil, fmt.Errorf("config: %w", err)
 		}
-		if err := decode(path, data, &cfg); err != nil {
+		found, err := decode(path, data, &cfg)
+		if err != nil {
 			return nil, nil, err
 		}
+		problems = append(problems, found...)
 	}
-	if err := applyEnv(&cfg, getenv); err != nil {
-		return nil, nil, err
+	problems = append(problems, unknownEnv(o.Environ)...)
+	problems = append(problems, applyEnv(&cfg, getenv)...)
+	warnings, values := cfg.validate()
+	if o.Run {
+		w, more := cfg.checkRun()
+		warnings = append(warnings, w...)
+		// One problem per key: a key file Validate found missing is not
+		// also unparseable.
+		for _, p := range more {
+			if !slices.ContainsFunc(values, func(v Problem) bool { return v.Key == p.Key }) {
+				values = append(values, p)
+			}
+		}
 	}
-	warnings, err := cfg.Validate()
-	if err != nil {
-		return nil, warnings, err
+	problems = append(problems, sortByKey(values)...)
+	if len(problems) > 0 {
+		return nil, warnings, &Error{Problems: problems}
 	}
 	return &cfg, warnings, nil
 }
 
+// Problem is one thing wrong with the configuration.
+type Problem struct {
+	Key   string // "wxpay.base_url"; empty when the name itself is wrong
+	Where string // "issuer.yaml:12" or "ISSUER_WXPAY_BASE_URL"; empty for a default
+	Msg   string // what is wrong and how to fix it; never a secret
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.Where != "" {
+		b.WriteString(p.Where + ": ")
+	}
+	// A variable's name already says which key it sets.
+	if p.Key != "" && !strings.HasPrefix(p.Where, envPrefix) {
+		b.WriteString(p.Key + ": ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// Error is every problem found, so that one `config check` shows them all
+// rather than one per attempt.
+type Error struct {
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	if len(e.Problems) == 1 {
+		return "config: " + e.Problems[0].String()
+	}
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return fmt.Sprintf("config: %d problems:\n  %s", len(e.Problems), strings.Join(lines, "\n  "))
+}
+
+// sortByKey orders value problems as the keys are declared, which is the
+// order of the example file and of `config check`'s output.
+func sortByKey(ps []Problem) []Problem {
+	var cfg Config
+	order := map[string]int{}
+	for i, k := range Keys(&cfg) {
+		order[k.Path] = i
+	}
+	slices.SortStableFunc(ps, func(a, b Problem) int { return order[a.Key] - order[b.Key] })
+	return ps
+}
+
 // decode checks every key against the known set (reporting FILE:LINE and a
-// suggestion) before decoding, so a typo never falls back to a default.
-func decode(path string, data []byte, cfg *Config) error {
+// suggestion), records where each value was given, and decodes. An unknown
+// key is reported and skipped, so the rest of the file is still checked;
+// only a file that is not YAML at all is an error by itself.
+func decode(path string, data []byte, cfg *Config) ([]Problem, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
+		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	if len(root.Content) == 0 {
-		return nil // empty file
+		return nil, nil // empty file
 	}
 	known := keySet()
-	var problems []string
+	var problems []Problem
+	keyAt := map[int]string{} // value line -> key path, for decoding errors
+	at := func(line int) string { return fmt.Sprintf("%s:%d", path, line) }
 	var walk func(n *yaml.Node, prefix string)
 	walk = func(n *yaml.Node, prefix string) {
 		if n.Kind != yaml.MappingNode {
@@ -186,34 +295,49 @@ func decode(path string, data []byte, cfg *Config) error {
 			}
 			kind, ok := known[p]
 			if !ok {
-				msg := fmt.Sprintf("%s:%d: unknown key %q", path, k.Line, p)
-				if s := suggest(p, known); s != "" {
+				msg := fmt.Sprintf("unknown key %q", p)
+				if s := suggest(p, mapKeys(known)); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				}
-				problems = append(problems, msg)
+				problems = append(problems, Problem{Where: at(k.Line), Msg: msg})
 				continue
 			}
 			if kind == reflect.Struct {
 				if v.Kind != yaml.MappingNode && !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
-					problems = append(problems, fmt.Sprintf("%s:%d: %s must be a mapping", path, v.Line, p))
+					problems = append(problems, Problem{Key: p, Where: at(v.Line), Msg: "must be a mapping"})
 					continue
 				}
 				walk(v, p)
 			} else if v.Kind != yaml.ScalarNode {
-				problems = append(problems, fmt.Sprintf("%s:%d: %s must be a single value", path, v.Line, p))
+				problems = append(problems, Problem{Key: p, Where: at(v.Line), Msg: "must be a single value"})
+			} else {
+				cfg.where[p] = at(k.Line)
+				keyAt[v.Line] = p
 			}
 		}
 	}
 	walk(root.Content[0], "")
-	if len(problems) > 0 {
-		return errors.New("config: " + strings.Join(problems, "\n  "))
-	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(cfg); err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
+	err := dec.Decode(cfg)
+	var te *yaml.TypeError
+	switch {
+	case errors.As(err, &te):
+		// yaml.v3 decodes what it can and lists the rest as "line N: …".
+		for _, e := range te.Errors {
+			p := Problem{Where: path, Msg: e}
+			if m := yamlLine.FindStringSubmatch(e); m != nil {
+				line, _ := strconv.Atoi(m[1])
+				p = Problem{Key: keyAt[line], Where: at(line), Msg: m[2]}
+			}
+			problems = append(problems, p)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	return nil
+	return problems, nil
 }
+
+var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
 
 // Key describes one configuration key.
 type Key struct {
@@ -270,21 +394,60 @@ func keySet() map[string]reflect.Kind {
 	return set
 }
 
-func applyEnv(cfg *Config, getenv func(string) string) error {
-	var problems []string
+func applyEnv(cfg *Config, getenv func(string) string) []Problem {
+	var problems []Problem
 	for _, k := range Keys(cfg) {
 		raw := getenv(k.Env)
 		if raw == "" {
 			continue
 		}
 		if err := setValue(k.field, raw); err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", k.Env, err))
+			problems = append(problems, Problem{Key: k.Path, Where: k.Env, Msg: err.Error()})
+			continue
+		}
+		if cfg.where != nil {
+			cfg.where[k.Path] = k.Env
 		}
 	}
-	if len(problems) > 0 {
-		return errors.New("config: " + strings.Join(problems, "\n  "))
+	return problems
+}
+
+const envPrefix = "ISSUER_"
+
+// otherEnv lists the ISSUER_ variables that are not configuration keys.
+// A new one must be added here, or every command refuses to start.
+func otherEnv() []string {
+	return []string{
+		"ISSUER_CONFIG", // the config file, when --config is absent
+		"ISSUER_BENCH",  // make bench: print figures instead of skipping
+		// scripts/with-postgres.sh: the ephemeral cluster of the tests
+		"ISSUER_PGBIN", "ISSUER_PGDATA", "ISSUER_PGPORT", "ISSUER_PGSOCKET", "ISSUER_PGUSER",
 	}
-	return nil
+}
+
+// unknownEnv reports the ISSUER_ variables of environ that name no key,
+// with the closest name as a suggestion. Empty ones change nothing and are
+// let be.
+func unknownEnv(environ []string) []Problem {
+	var cfg Config
+	names := otherEnv()
+	for _, k := range Keys(&cfg) {
+		names = append(names, k.Env)
+	}
+	var problems []Problem
+	for _, kv := range environ {
+		name, val, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, envPrefix) || val == "" || slices.Contains(names, name) {
+			continue
+		}
+		msg := "unknown environment variable: no configuration key has this name"
+		if s := suggest(name, names); s != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", s)
+		}
+		problems = append(problems, Problem{Where: name, Msg: msg})
+	}
+	sort.Slice(problems, func(i, j int) bool { return problems[i].Where < problems[j].Where })
+	return problems
 }
 
 func setValue(v reflect.Value, raw string) error {
@@ -318,15 +481,24 @@ func setValue(v reflect.Value, raw string) error {
 	return nil
 }
 
-// suggest returns the known key closest to p, if close enough to be a typo.
-func suggest(p string, known map[string]reflect.Kind) string {
+// suggest returns the name closest to p, if close enough to be a typo.
+func suggest(p string, names []string) string {
+	slices.Sort(names) // ties go to the first in order, not to map order
 	best, bestD := "", 4
-	for k := range known {
+	for _, k := range names {
 		if d := editDistance(p, k); d < bestD {
 			best, bestD = k, d
 		}
 	}
 	return best
+}
+
+func mapKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
 
 func editDistance(a, b string) int {
@@ -349,15 +521,23 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// Validate checks values and loads Location. It returns warnings (for
-// example key files readable by others) alongside a joined error.
+// Validate checks what every command needs and loads Location. It returns
+// warnings (for example key files readable by others) alongside an *Error
+// listing every problem.
 func (c *Config) Validate() (warnings []string, err error) {
-	var problems []string
+	warnings, problems := c.validate()
+	if len(problems) > 0 {
+		return warnings, &Error{Problems: sortByKey(problems)}
+	}
+	return warnings, nil
+}
+
+func (c *Config) validate() (warnings []string, problems []Problem) {
 	bad := func(key, format string, args ...any) {
-		problems = append(problems, key+": "+fmt.Sprintf(format, args...))
+		problems = append(problems, Problem{Key: key, Where: c.where[key], Msg: fmt.Sprintf(format, args...)})
 	}
 	if c.DatabaseURL == "" {
-		bad("database_url", "required (or set ISSUER_DATABASE_URL)")
+		bad("database_url", "required: give a config file that sets it (--config FILE, or ISSUER_CONFIG=FILE), or set ISSUER_DATABASE_URL")
 	} else if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		bad("database_url", "must be a postgres:// URL")
 	}
@@ -365,23 +545,38 @@ func (c *Config) Validate() (warnings []string, err error) {
 		c.WXPay.BackupBaseURL = DefaultBackupBaseURL
 	}
 	loc, lerr := time.LoadLocation(c.Timezone)
-	if lerr != nil {
-		bad("timezone", "unknown time zone %q", c.Timezone)
+	if lerr != nil || c.Timezone == "" {
+		bad("timezone", "unknown time zone %q: use an IANA name such as Asia/Shanghai", c.Timezone)
 	} else {
 		c.Location = loc
 	}
-	for _, u := range []struct{ key, val string }{
-		{"wxpay.base_url", c.WXPay.BaseURL},
-		{"wxpay.backup_base_url", c.WXPay.BackupBaseURL},
-		{"alerts.webhook_url", c.Alerts.WebhookURL},
+	if c.WXPay.BaseURL == "" {
+		bad("wxpay.base_url", "required: %s, or a test server's URL", DefaultBaseURL)
+	}
+	for _, u := range []struct {
+		key, val string
+		secret   bool
+	}{
+		{"wxpay.base_url", c.WXPay.BaseURL, false},
+		{"wxpay.backup_base_url", c.WXPay.BackupBaseURL, false},
+		{"alerts.webhook_url", c.Alerts.WebhookURL, true},
 	} {
 		if u.val == "" {
 			continue
 		}
 		p, err := url.Parse(u.val)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			bad(u.key, "not an http(s) URL: %q", RedactURL(u.val))
+		if err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Host != "" {
+			continue
 		}
+		if u.secret { // a webhook's path is often its token
+			bad(u.key, "not an absolute http(s) URL with a host")
+		} else {
+			bad(u.key, "not an absolute http(s) URL with a host: %q", RedactURL(u.val))
+		}
+	}
+	if isProduction(c.WXPay.BackupBaseURL) && !isProduction(c.WXPay.BaseURL) && c.WXPay.BaseURL != "" {
+		bad("wxpay.backup_base_url", "%s is WeChat Pay's production API but wxpay.base_url %q is not: test traffic must never fail over to production; "+
+			"remove backup_base_url or point it at another test server", c.WXPay.BackupBaseURL, RedactURL(c.WXPay.BaseURL))
 	}
 	if c.WXPay.MchID != "" && !isDigits(c.WXPay.MchID) {
 		bad("wxpay.mchid", "must be digits, got %q", c.WXPay.MchID)
@@ -404,7 +599,7 @@ func (c *Config) Validate() (warnings []string, err error) {
 		case err != nil:
 			bad(f.key, "%v", err)
 		case st.IsDir():
-			bad(f.key, "%s is a directory", f.path)
+			bad(f.key, "%s is a directory, not a file", f.path)
 		default:
 			if fh, err := os.Open(f.path); err != nil {
 				bad(f.key, "%v", err)
@@ -420,7 +615,7 @@ func (c *Config) Validate() (warnings []string, err error) {
 		bad("issue.concurrency", "must be 1..1024, got %d", c.Issue.Concurrency)
 	}
 	if c.Issue.Rate.Max <= 0 {
-		bad("issue.rate.max", "must be positive")
+		bad("issue.rate.max", "must be positive, got %g", c.Issue.Rate.Max)
 	}
 	if c.Issue.Rate.Initial <= 0 || c.Issue.Rate.Initial > c.Issue.Rate.Max {
 		bad("issue.rate.initial", "must be in (0, issue.rate.max=%g], got %g", c.Issue.Rate.Max, c.Issue.Rate.Initial)
@@ -431,22 +626,146 @@ func (c *Config) Validate() (warnings []string, err error) {
 		bad("issue.rate.strategy", "must be adaptive, fixed or aws, got %q", c.Issue.Rate.Strategy)
 	}
 	if c.Issue.MaxAttempts < 1 {
-		bad("issue.max_attempts", "must be at least 1")
+		bad("issue.max_attempts", "must be at least 1, got %d", c.Issue.MaxAttempts)
 	}
 	if c.Issue.Lease < 5*time.Second {
 		bad("issue.lease", "must be at least 5s, got %s", c.Issue.Lease)
-	}
-	if c.Issue.Lease <= c.WXPay.Timeout {
+	} else if c.Issue.Lease <= c.WXPay.Timeout {
 		bad("issue.lease", "must exceed wxpay.timeout (%s) so a lease never expires under a live call", c.WXPay.Timeout)
 	}
 	if c.Issue.ShutdownTimeout <= 0 {
 		bad("issue.shutdown_timeout", "must be positive")
 	}
+	return warnings, problems
+}
+
+// isProduction reports whether raw points at WeChat Pay's real API, where
+// every call moves money.
+func isProduction(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	switch strings.ToLower(u.Hostname()) {
+	case "api.mch.weixin.qq.com", "api2.mch.weixin.qq.com":
+		return true
+	}
+	return false
+}
+
+// CheckRun reports what `issuer run` needs besides Validate: the merchant's
+// ids, key files that parse as the right kind of key, a 32-byte APIv3 key,
+// non-empty APIv2 key and plugin token files when set, schedules the
+// scheduler accepts and a listen address. The daemon calls it at start-up
+// and `config check` through LoadWith, so the two cannot disagree.
+func (c *Config) CheckRun() (warnings []string, err error) {
+	warnings, problems := c.checkRun()
 	if len(problems) > 0 {
-		sort.Strings(problems)
-		return warnings, errors.New("config: " + strings.Join(problems, "\n  "))
+		return warnings, &Error{Problems: sortByKey(problems)}
 	}
 	return warnings, nil
+}
+
+func (c *Config) checkRun() (warnings []string, problems []Problem) {
+	bad := func(key, format string, args ...any) {
+		problems = append(problems, Problem{Key: key, Where: c.where[key], Msg: fmt.Sprintf(format, args...)})
+	}
+	warn := func(key, format string, args ...any) {
+		warnings = append(warnings, key+": "+fmt.Sprintf(format, args...))
+	}
+	byPath := map[string]Key{}
+	for _, k := range Keys(c) {
+		byPath[k.Path] = k
+	}
+	for _, p := range []string{
+		"wxpay.mchid", "wxpay.appid", "wxpay.cert_serial_no", "wxpay.private_key_file",
+		"wxpay.public_key_id", "wxpay.public_key_file",
+	} {
+		if byPath[p].field.IsZero() {
+			bad(p, "required by `issuer run`: set it in the config file or in %s", byPath[p].Env)
+		}
+	}
+	w := c.WXPay
+
+	var merchant *rsa.PrivateKey
+	if b, ok := c.readKeyFile(&problems, "wxpay.private_key_file", w.PrivateKeyFile); ok {
+		k, err := wxpay.ParsePrivateKeyPEM(b)
+		switch {
+		case err != nil:
+			bad("wxpay.private_key_file", "%s: %v; it must be the merchant API private key, apiclient_key.pem (BEGIN PRIVATE KEY)", w.PrivateKeyFile, err)
+		case pemType(b) == "RSA PRIVATE KEY":
+			merchant = k
+			warn("wxpay.private_key_file", "%s is a PKCS#1 RSA private key; it signs, but WeChat Pay issues apiclient_key.pem as PKCS#8 (BEGIN PRIVATE KEY): "+
+				"make sure it is the merchant API key (`openssl pkcs8 -topk8 -nocrypt` converts it)", w.PrivateKeyFile)
+		default:
+			merchant = k
+		}
+	}
+	if b, ok := c.readKeyFile(&problems, "wxpay.public_key_file", w.PublicKeyFile); ok {
+		pub, err := wxpay.ParsePublicKeyPEM(b)
+		switch {
+		case err != nil:
+			bad("wxpay.public_key_file", "%s: %v; it must be the WeChat Pay public key, pub_key.pem from the merchant platform (BEGIN PUBLIC KEY)", w.PublicKeyFile, err)
+		case merchant != nil && pub.Equal(&merchant.PublicKey):
+			bad("wxpay.public_key_file", "%s is the public half of wxpay.private_key_file, the merchant's own key; "+
+				"it must be the WeChat Pay public key, pub_key.pem from the merchant platform", w.PublicKeyFile)
+		case pemType(b) == "RSA PUBLIC KEY":
+			warn("wxpay.public_key_file", "%s is a PKCS#1 RSA public key; WeChat Pay publishes pub_key.pem as PKIX (BEGIN PUBLIC KEY): make sure it is WeChat Pay's key", w.PublicKeyFile)
+		}
+	}
+	if w.PublicKeyID != "" && !strings.HasPrefix(w.PublicKeyID, "PUB_KEY_ID_") {
+		warn("wxpay.public_key_id", "%q does not start with PUB_KEY_ID_: is it the WeChat Pay public key's id?", w.PublicKeyID)
+	}
+	if b, ok := c.readKeyFile(&problems, "wxpay.apiv3_key_file", w.APIv3KeyFile); ok {
+		if n := len(bytes.TrimSpace(b)); n != 32 {
+			bad("wxpay.apiv3_key_file", "%s holds %d bytes after trimming surrounding whitespace; the APIv3 key is exactly 32 (merchant platform: API安全 → APIv3密钥)", w.APIv3KeyFile, n)
+		}
+	}
+	if b, ok := c.readKeyFile(&problems, "wxpay.apiv2_key_file", w.APIv2KeyFile); ok && len(bytes.TrimSpace(b)) == 0 {
+		bad("wxpay.apiv2_key_file", "%s is empty; it must hold the APIv2 key (merchant platform: API安全 → API密钥)", w.APIv2KeyFile)
+	}
+	if b, ok := c.readKeyFile(&problems, "plugin.token_file", c.Plugin.TokenFile); ok && len(bytes.TrimSpace(b)) == 0 {
+		bad("plugin.token_file", "%s is empty; put a long random token in it, or unset plugin.token_file to disable POST /plugin/sign", c.Plugin.TokenFile)
+	}
+
+	for _, s := range []struct{ key, spec string }{
+		{"schedules.issue", c.Schedules.Issue},
+		{"schedules.reconcile", c.Schedules.Reconcile},
+		{"schedules.housekeeping", c.Schedules.Housekeeping},
+	} {
+		if _, err := jobs.ParseSpec(s.spec); err != nil {
+			bad(s.key, "%v; want five cron fields (minute hour day-of-month month day-of-week) or a descriptor such as @every 30s or @daily", err)
+		}
+	}
+	if _, port, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+		bad("http.addr", "%q is not host:port (%v); e.g. 127.0.0.1:8080, or :8080 for every interface", c.HTTP.Addr, err)
+	} else if _, err := net.LookupPort("tcp", port); err != nil {
+		bad("http.addr", "%q: port %q is not a port number", c.HTTP.Addr, port)
+	}
+	return warnings, problems
+}
+
+// readKeyFile reads a key file that is set, reporting why it cannot be
+// read; ok is false when it is unset or unreadable. Errors name the file,
+// never its content.
+func (c *Config) readKeyFile(problems *[]Problem, key, path string) (b []byte, ok bool) {
+	if path == "" {
+		return nil, false
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		*problems = append(*problems, Problem{Key: key, Where: c.where[key], Msg: err.Error()})
+		return nil, false
+	}
+	return b, true
+}
+
+func pemType(b []byte) string {
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return ""
+	}
+	return block.Type
 }
 
 // Require reports the listed keys that are empty, for commands that need
@@ -502,6 +821,19 @@ func RedactURL(s string) string {
 	return u.String()
 }
 
+// redactWebhook keeps a webhook's scheme and host: chat webhooks carry
+// their token in the path.
+func redactWebhook(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "<unparseable>"
+	}
+	if u.Path == "" && u.RawQuery == "" {
+		return u.Scheme + "://" + u.Host
+	}
+	return u.Scheme + "://" + u.Host + "/REDACTED"
+}
+
 // Effective renders the configuration as YAML with secrets redacted, in key
 // order, with each key's environment name as a comment.
 func (c *Config) Effective() string {
@@ -531,7 +863,11 @@ func (c *Config) Effective() string {
 			section = ""
 		}
 		val := fmt.Sprint(k.field.Interface())
-		if k.Secret && val != "" {
+		switch {
+		case val == "" || !k.Secret:
+		case k.Path == "alerts.webhook_url":
+			val = redactWebhook(val)
+		default:
 			val = RedactURL(val)
 		}
 		if k.field.Kind() == reflect.String {

@@ -69,7 +69,7 @@ func TestLoad(t *testing.T) {
 		for _, want := range []string{
 			"database_url: must be a postgres:// URL",
 			"timezone: unknown time zone",
-			"wxpay.base_url: not an http(s) URL",
+			"wxpay.base_url: not an absolute http(s) URL",
 			"wxpay.private_key_file:",
 			"missing.pem",
 			"issue.concurrency: must be 1..1024",
@@ -120,4 +120,98 @@ func TestEveryKeyInExample(t *testing.T) {
 	// and the example itself must load
 	_, _, err = Load("../../configs/issuer.example.yaml", envOf(nil))
 	require.NoError(t, err)
+}
+
+func TestLoadReportsEveryProblemAtOnce(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := writeFile(t, dir, "c.yaml", strings.Join([]string{
+		"database_url: postgres://x/y",
+		"wxpay:",
+		"  bse_url: http://a",
+		"issue:",
+		"  concurrency: lots",
+		"  max_attempts: 0",
+	}, "\n"), 0o600)
+	_, _, err := LoadWith(p, envOf(map[string]string{"ISSUER_ISSUE_LEASE": "1s"}), LoadOptions{
+		Environ: []string{"ISSUER_ISSUE_RATE_MAXX=9", "ISSUER_ISSUE_LEASE=1s", "ISSUER_CONFIG=" + p, "ISSUER_PGDATA=/x", "ISSUER_TYPO_BUT_EMPTY=", "HOME=/root"},
+	})
+	var cerr *Error
+	require.ErrorAs(t, err, &cerr)
+	var got []string
+	for _, pr := range cerr.Problems {
+		got = append(got, pr.String())
+	}
+	require.Equal(t, []string{
+		p + `:3: unknown key "wxpay.bse_url" (did you mean "wxpay.base_url"?)`,
+		p + ":5: issue.concurrency: cannot unmarshal !!str `lots` into int",
+		"ISSUER_ISSUE_RATE_MAXX: unknown environment variable: no configuration key has this name (did you mean ISSUER_ISSUE_RATE_MAX?)",
+		p + ":6: issue.max_attempts: must be at least 1, got 0",
+		"ISSUER_ISSUE_LEASE: must be at least 5s, got 1s",
+	}, got)
+	require.True(t, strings.HasPrefix(err.Error(), "config: 5 problems:\n  "), err.Error())
+}
+
+func TestCheckRun(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{
+		"ISSUER_DATABASE_URL":         "postgres://x/y",
+		"ISSUER_WXPAY_BASE_URL":       "http://127.0.0.1:8091",
+		"ISSUER_WXPAY_MCHID":          "1900000109",
+		"ISSUER_WXPAY_APPID":          "wx1",
+		"ISSUER_WXPAY_CERT_SERIAL_NO": "ABC",
+		"ISSUER_WXPAY_PUBLIC_KEY_ID":  "PUB_KEY_ID_0100",
+	}
+	with := func(more map[string]string) func(string) string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for k, v := range more {
+			m[k] = v
+		}
+		return envOf(m)
+	}
+	cases := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"production backup behind a test base", map[string]string{"ISSUER_WXPAY_BACKUP_BASE_URL": "https://API2.mch.weixin.qq.com/"},
+			"ISSUER_WXPAY_BACKUP_BASE_URL: https://API2.mch.weixin.qq.com/ is WeChat Pay's production API but wxpay.base_url \"http://127.0.0.1:8091\" is not: test traffic must never fail over to production"},
+		{"bad port", map[string]string{"ISSUER_HTTP_ADDR": "127.0.0.1:http-ish"}, `ISSUER_HTTP_ADDR: "127.0.0.1:http-ish": port "http-ish" is not a port number`},
+		{"key files required", nil, "wxpay.private_key_file: required by `issuer run`: set it in the config file or in ISSUER_WXPAY_PRIVATE_KEY_FILE"},
+		{"six-field cron", map[string]string{"ISSUER_SCHEDULES_HOUSEKEEPING": "0 0 4 * * *"}, "ISSUER_SCHEDULES_HOUSEKEEPING: schedule \"0 0 4 * * *\""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, _, err := LoadWith("", with(tc.env), LoadOptions{Run: true})
+			require.ErrorContains(t, err, tc.want)
+			// Commands other than run do not need the daemon's keys.
+			if tc.name == "key files required" {
+				_, _, err := LoadWith("", with(tc.env), LoadOptions{})
+				require.NoError(t, err)
+			}
+		})
+	}
+
+	t.Run("production both ways is fine", func(t *testing.T) {
+		t.Parallel()
+		cfg, _, err := Load("", with(map[string]string{"ISSUER_WXPAY_BASE_URL": DefaultBaseURL}))
+		require.NoError(t, err)
+		require.Equal(t, DefaultBackupBaseURL, cfg.WXPay.BackupBaseURL)
+	})
+}
+
+func TestEffectiveRedactsWebhookPath(t *testing.T) {
+	t.Parallel()
+	cfg, _, err := Load("", envOf(map[string]string{
+		"ISSUER_DATABASE_URL":       "postgres://x/y",
+		"ISSUER_ALERTS_WEBHOOK_URL": "https://hooks.example.com/services/T0/B0/s3cr3t",
+	}))
+	require.NoError(t, err)
+	out := cfg.Effective()
+	require.NotContains(t, out, "s3cr3t")
+	require.Contains(t, out, `webhook_url: "https://hooks.example.com/REDACTED"`)
 }
