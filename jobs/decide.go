@@ -73,22 +73,20 @@ func decide(p Policy, row queue.Claimed, res wxpay.SendResult, err error, o wxpa
 	case o.HaltsBatch():
 		r.Status = queue.StatusPending
 		h = halt{batch: true, reason: haltReason(o, r)}
-	case o == wxpay.OutcomeThrottled:
+	case o.Throttles():
 		// Requeue soon; the limiter, not the row, does the slowing down.
 		r.Status = queue.StatusPending
 		r.NextAttemptAt = now.Add(time.Duration(rnd.Int64N(int64(250 * time.Millisecond))))
 	case o.RetryAfterMidnight():
 		r.Status = queue.StatusPending
 		r.NextAttemptAt = nextMidnight(now, p.Location).Add(time.Duration(rnd.Int64N(int64(10 * time.Minute))))
-	case o == wxpay.OutcomeUnknown:
-		if row.Attempts >= p.MaxAttempts {
-			r.Status = queue.StatusReview
-		} else {
-			r.Status = queue.StatusPending
-			r.NextAttemptAt = now.Add(backoff(p, row.Attempts, rnd))
+	case o.InDoubt():
+		// An answer nobody understands is retried only a few times.
+		limit := p.MaxAttempts
+		if o == wxpay.OutcomeUnclassified {
+			limit = min(p.MaxUnclassified, p.MaxAttempts)
 		}
-	case o == wxpay.OutcomeUnclassified:
-		if row.Attempts >= min(p.MaxUnclassified, p.MaxAttempts) {
+		if row.Attempts >= limit {
 			r.Status = queue.StatusReview
 		} else {
 			r.Status = queue.StatusPending

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -99,9 +98,48 @@ func TestDecide(t *testing.T) {
 func TestEveryOutcomeDecided(t *testing.T) {
 	t.Parallel()
 	p := Policy{}.withDefaults()
+	type want struct {
+		status       string
+		haltBatch    bool
+		haltMerchant bool
+		uncount      bool // the attempt is given back
+		later        bool // due again later than now
+	}
+	// What each outcome must lead to, for a row on its first attempt.
+	wants := map[wxpay.Outcome]want{
+		wxpay.OutcomeIssued:           {status: queue.StatusIssued},
+		wxpay.OutcomeAlreadyIssued:    {status: queue.StatusIssued},
+		wxpay.OutcomeThrottled:        {status: queue.StatusPending, uncount: true, later: true},
+		wxpay.OutcomeUnknown:          {status: queue.StatusPending, later: true},
+		wxpay.OutcomeBudgetExhausted:  {status: queue.StatusPending, haltBatch: true, uncount: true},
+		wxpay.OutcomeStockUnavailable: {status: queue.StatusPending, haltBatch: true, uncount: true},
+		wxpay.OutcomeConfigError:      {status: queue.StatusPending, haltMerchant: true, uncount: true},
+		wxpay.OutcomeUserLimited:      {status: queue.StatusFailed},
+		wxpay.OutcomeUserDailyLimit:   {status: queue.StatusPending, uncount: true, later: true},
+		wxpay.OutcomeUserAbnormal:     {status: queue.StatusFailed},
+		wxpay.OutcomeInvalidUser:      {status: queue.StatusFailed},
+		wxpay.OutcomeInvalidRequest:   {status: queue.StatusFailed},
+		wxpay.OutcomeUnclassified:     {status: queue.StatusPending, later: true},
+	}
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	for _, o := range wxpay.Outcomes() {
-		r, _ := decide(p, queue.Claimed{Attempts: 1}, wxpay.SendResult{CouponID: "1"}, nil, o, time.Now(), rand.New(rand.NewPCG(1, 2)))
-		require.Contains(t, []string{queue.StatusPending, queue.StatusIssued, queue.StatusFailed, queue.StatusReview}, r.Status, fmt.Sprint(o))
+		w, ok := wants[o]
+		require.True(t, ok, "outcome %s has no expected decision", o)
+		r, h := decide(p, queue.Claimed{Attempts: 1}, wxpay.SendResult{CouponID: "1"}, nil, o, now, rand.New(rand.NewPCG(1, 2)))
+		require.Equal(t, w.status, r.Status, "%s: status", o)
+		require.Equal(t, w.haltBatch, h.batch, "%s: halts the batch", o)
+		require.Equal(t, w.haltMerchant, h.merchant, "%s: halts the merchant", o)
+		require.Equal(t, w.uncount, r.Uncount, "%s: gives the attempt back", o)
+		require.Equal(t, w.later, r.NextAttemptAt.After(now), "%s: due later", o)
+		require.Equal(t, string(o), r.Outcome, "%s: recorded outcome", o)
+	}
+	// The queue's own names for "in doubt" are the classifier's.
+	require.Equal(t, string(wxpay.OutcomeUnknown), queue.OutcomeUnknown)
+	require.Equal(t, string(wxpay.OutcomeUnclassified), queue.OutcomeUnclassified)
+	// After max attempts, in doubt goes to review, never failed.
+	for _, o := range []wxpay.Outcome{wxpay.OutcomeUnknown, wxpay.OutcomeUnclassified} {
+		r, _ := decide(p, queue.Claimed{Attempts: p.MaxAttempts}, wxpay.SendResult{}, nil, o, now, rand.New(rand.NewPCG(1, 2)))
+		require.Equal(t, queue.StatusReview, r.Status, o)
 	}
 }
 

@@ -103,6 +103,11 @@ func (o Outcome) HaltsBatch() bool {
 // alert: its credentials or setup are wrong.
 func (o Outcome) HaltsMerchant() bool { return o == OutcomeConfigError }
 
+// InDoubt reports whether the answer leaves it open whether the coupon was
+// issued: the row is retried with the same out_request_no, and settled by
+// asking WeChat Pay, never counted as not issued.
+func (o Outcome) InDoubt() bool { return o == OutcomeUnknown || o == OutcomeUnclassified }
+
 // Throttles reports whether the answer is a rate-limit signal the sender's
 // limiter must react to.
 func (o Outcome) Throttles() bool { return o == OutcomeThrottled }
