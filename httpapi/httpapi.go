@@ -66,6 +66,11 @@ type Config struct {
 	// APIv2Key, used when a request names none.
 	PluginMerchant string
 
+	// CallbacksElsewhere drops POST /callbacks/wxpay from New's handler:
+	// NewCallbacks serves it on a listener of its own (http.callback_addr),
+	// so that only that path faces the internet.
+	CallbacksElsewhere bool
+
 	Logger  *slog.Logger     // default: discard
 	Now     func() time.Time // default time.Now; the clock callbacks' timestamps are checked against
 	Metrics *Metrics         // default: unregistered collectors
@@ -90,7 +95,14 @@ type route struct {
 
 // New builds the daemon's handler. The Config is copied; later changes to
 // it have no effect.
-func New(cfg Config) http.Handler {
+func New(cfg Config) http.Handler { return build(cfg, false) }
+
+// NewCallbacks builds a handler that serves POST /callbacks/wxpay alone,
+// for a listener that faces the internet; every other path is 404. Pair it
+// with Config.CallbacksElsewhere on New's handler.
+func NewCallbacks(cfg Config) http.Handler { return build(cfg, true) }
+
+func build(cfg Config, callbacksOnly bool) http.Handler {
 	h := &handler{cfg: cfg, log: cfg.Logger, now: cfg.Now, m: cfg.Metrics}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -143,6 +155,9 @@ func New(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	h.routes = make(map[string]route, len(endpoints))
 	for _, e := range endpoints {
+		if isCallback := e.route.name == handlerCallback; isCallback != callbacksOnly && (callbacksOnly || cfg.CallbacksElsewhere) {
+			continue
+		}
 		mux.Handle(e.pattern, e.serve)
 		h.routes[e.pattern] = e.route
 	}
