@@ -527,7 +527,7 @@ func (c *Config) Validate() (warnings []string, err error) {
 			}
 		}
 	}
-	if c.HTTP.CallbackAddr != "" && c.HTTP.CallbackAddr == c.HTTP.Addr {
+	if c.HTTP.CallbackAddr != "" && c.HTTP.CallbackAddr == c.HTTP.Addr && !strings.HasSuffix(c.HTTP.Addr, ":0") {
 		bad("http.callback_addr", "must differ from http.addr")
 	}
 	if c.Issue.Concurrency < 1 || c.Issue.Concurrency > 1024 {
