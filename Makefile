@@ -1,6 +1,7 @@
 # issuer — `make demo` runs the whole pipeline, `make test` runs every test.
 # Both start an ephemeral PostgreSQL (scripts/with-postgres.sh) unless
-# ISSUER_DATABASE_URL is set, and install the server with apt-get if missing.
+# ISSUER_DATABASE_URL is set, and install the server with apt-get if missing;
+# `make test` also installs promtool (Debian's prometheus) for the alert rules.
 
 GO          ?= go
 BIN         := bin/issuer
@@ -17,8 +18,9 @@ help: ## list the targets
 build: ## build bin/issuer
 	$(GO) build -o $(BIN) ./cmd/issuer
 
-test: ## run every test (race detector on) against a real PostgreSQL
-	$(WITH_PG) $(GO) test -race -count=1 -timeout 30m ./...
+test: ## run every test (race detector on) against a real PostgreSQL; promtool checks the alert rules
+	scripts/need.sh promtool prometheus
+	ISSUER_REQUIRE_PROMTOOL=1 $(WITH_PG) $(GO) test -race -count=1 -timeout 30m ./...
 
 demo: build ## run the whole pipeline on sample data; writes ./out/
 	$(WITH_PG) scripts/demo.sh

@@ -1,14 +1,10 @@
 package alert
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -28,14 +24,31 @@ const (
 	KindReconcileAnomaly = "reconcile_anomaly" // use/refund flows disagree with what was issued
 )
 
-// Severities; Notify fills in SeverityError when an alert has none.
+// Severities, lowest first; Notify fills in SeverityError when an alert has
+// none, Send fills in SeverityInfo.
 const (
-	SeverityCritical = "critical"
-	SeverityError    = "error"
+	SeverityInfo     = "info"
 	SeverityWarning  = "warning"
+	SeverityError    = "error"
+	SeverityCritical = "critical"
 )
 
-// Defaults for the zero fields of Config.
+// severityRank orders severities for Channel.MinSeverity.
+func severityRank(s string) (int, bool) {
+	switch s {
+	case SeverityInfo:
+		return 0, true
+	case SeverityWarning:
+		return 1, true
+	case SeverityError:
+		return 2, true
+	case SeverityCritical:
+		return 3, true
+	}
+	return 0, false
+}
+
+// Defaults for the zero fields of Config and Channel.
 const (
 	DefaultTimeout      = 5 * time.Second
 	DefaultRetries      = 3
@@ -43,13 +56,19 @@ const (
 	DefaultQueueSize    = 256
 	DefaultDedupeWindow = time.Minute
 	DefaultDrainTimeout = 5 * time.Second
+	// DefaultRateLimit is the messages a chat robot takes per
+	// DefaultRateWindow: WeCom and DingTalk document 20 a minute (DingTalk
+	// then mutes the robot for 10 minutes), Feishu 100 a minute and 5 a
+	// second. The plain webhook has no limit.
+	DefaultRateLimit  = 20
+	DefaultRateWindow = time.Minute
 )
 
 // maxBackoff caps the delay between attempts.
 const maxBackoff = 30 * time.Second
 
-// Alert is something an operator must look at. It is sent to the webhook as
-// its JSON.
+// Alert is something an operator must look at. The plain webhook receives
+// it as its JSON; the chat robots receive it rendered in Chinese.
 type Alert struct {
 	Kind     string    `json:"kind"`     // one of the Kind constants
 	Severity string    `json:"severity"` // one of the Severity constants
@@ -62,66 +81,177 @@ type Alert struct {
 	// Suppressed counts the identical alerts not sent since the previous
 	// one that was; Notify sets it.
 	Suppressed int `json:"suppressed,omitempty"`
+	// Stakes is what the alert means in money, when the raiser knows.
+	Stakes *Stakes `json:"stakes,omitempty"`
+}
+
+// Stakes are a batch's coupons and their face value in fen (分) at the time
+// of an alert.
+type Stakes struct {
+	IssuedCoupons  int64 `json:"issued_coupons"`
+	IssuedFen      int64 `json:"issued_fen"`
+	PendingCoupons int64 `json:"pending_coupons"` // not yet issued and still to be tried
+	PendingFen     int64 `json:"pending_fen"`
+	InDoubtCoupons int64 `json:"in_doubt_coupons"` // the last answer did not say whether they were issued
+	InDoubtFen     int64 `json:"in_doubt_fen"`
+}
+
+// Message is free Chinese markdown for the channels, such as a daily
+// digest. Robots receive Title in bold followed by Markdown; the plain
+// webhook receives {"kind":"message","severity","title","message","time","source"}.
+type Message struct {
+	Title    string
+	Markdown string
+	Severity string    // default SeverityInfo
+	Time     time.Time // default now
 }
 
 // Config configures a Notifier. Zero fields take the defaults above.
 type Config struct {
-	WebhookURL   string        // http(s) URL to POST alerts to; empty: log only
-	Timeout      time.Duration // per attempt
-	Retries      int           // attempts after the first; negative: none
-	Backoff      time.Duration // delay before the first retry, doubled each time, jittered
-	QueueSize    int           // alerts waiting for the webhook
-	DedupeWindow time.Duration // negative: send every alert
-	DrainTimeout time.Duration // how long Run keeps delivering once its context is done
-	Source       string        // names this instance in alerts, e.g. the host name
-	Logger       *slog.Logger  // default: discard
-	HTTPClient   *http.Client  // default: a client with no overall timeout (Timeout bounds each attempt)
+	// WebhookURL is the plain JSON webhook of alerts.webhook_url; it is one
+	// more channel of type webhook named "webhook". Empty: none.
+	WebhookURL string
+	// Channels are where alerts and messages go besides the log.
+	Channels     []Channel
+	Timeout      time.Duration  // per attempt
+	Retries      int            // attempts after the first; negative: none
+	Backoff      time.Duration  // delay before the first retry, doubled each time, jittered
+	QueueSize    int            // items waiting per channel
+	DedupeWindow time.Duration  // negative: send every alert
+	DrainTimeout time.Duration  // how long Run keeps delivering once its context is done
+	Source       string         // names this instance in alerts, e.g. the host name
+	Location     *time.Location // times in robot messages; default UTC
+	Logger       *slog.Logger   // default: discard
+	HTTPClient   *http.Client   // default: a client with no overall timeout (Timeout bounds each attempt)
 	Now          func() time.Time
 }
 
-// Validate reports whether WebhookURL is usable, so that `config check`
-// and start-up can refuse a typo instead of losing alerts.
-func (c Config) Validate() error {
-	if c.WebhookURL == "" {
-		return nil
+// Channel types.
+const (
+	TypeWebhook  = "webhook"  // JSON of the Alert, one POST per alert
+	TypeWeCom    = "wecom"    // 企业微信群机器人, markdown
+	TypeDingTalk = "dingtalk" // 钉钉自定义机器人, markdown, optionally signed
+	TypeFeishu   = "feishu"   // 飞书自定义机器人, card or text, optionally signed
+)
+
+// Channel is one destination.
+type Channel struct {
+	// Name names the channel in logs and metrics; default its type, with
+	// "-2", "-3"… for a second and third of the same type.
+	Name string
+	Type string // one of the Type constants
+	// URL is where to POST. Robot URLs carry the robot's key, so it is
+	// never logged: logs and errors name its scheme and host only.
+	URL string
+	// Secret signs DingTalk and Feishu requests when the robot has 加签 /
+	// 签名校验 on; never logged.
+	Secret string
+	// MinSeverity is the lowest severity sent; default SeverityInfo.
+	MinSeverity string
+	// Mention lists the people to notify: WeCom and DingTalk userids,
+	// Feishu open_ids; "all" mentions everyone.
+	Mention []string
+	// Format is "card" (default) or "text" for Feishu.
+	Format string
+	// RateLimit is the most messages per RateWindow (DefaultRateLimit for
+	// robots, 0 = none for the webhook). Alerts that come faster are
+	// folded into one message, never dropped for it.
+	RateLimit  int
+	RateWindow time.Duration
+}
+
+func (c Channel) label(i int) string {
+	if c.Name != "" {
+		return c.Name
 	}
-	u, err := url.Parse(c.WebhookURL)
+	return fmt.Sprintf("%s[%d]", c.Type, i)
+}
+
+// Validate reports whether the webhook URL and the channels are usable, so
+// that `config check` and start-up can refuse a typo instead of losing
+// alerts. Its errors never quote a URL or a secret.
+func (c Config) Validate() error {
+	var errs []error
+	if c.WebhookURL != "" {
+		if err := validateURL(c.WebhookURL); err != nil {
+			errs = append(errs, fmt.Errorf("alerts.webhook_url%w", err))
+		}
+	}
+	for i, ch := range c.Channels {
+		key := fmt.Sprintf("alerts.channels[%d]", i)
+		switch ch.Type {
+		case TypeWebhook, TypeWeCom, TypeDingTalk, TypeFeishu:
+		default:
+			errs = append(errs, fmt.Errorf("%s: type must be webhook, wecom, dingtalk or feishu, got %q", key, ch.Type))
+			continue
+		}
+		if ch.URL == "" {
+			errs = append(errs, fmt.Errorf("%s (%s): no URL", key, ch.Type))
+		} else if err := validateURL(ch.URL); err != nil {
+			errs = append(errs, fmt.Errorf("%s (%s) URL%w", key, ch.Type, err))
+		}
+		if ch.MinSeverity != "" {
+			if _, ok := severityRank(ch.MinSeverity); !ok {
+				errs = append(errs, fmt.Errorf("%s: min_severity must be info, warning, error or critical, got %q", key, ch.MinSeverity))
+			}
+		}
+		if ch.Secret != "" && ch.Type != TypeDingTalk && ch.Type != TypeFeishu {
+			errs = append(errs, fmt.Errorf("%s: a %s channel is not signed; only dingtalk and feishu take a secret", key, ch.Type))
+		}
+		if ch.Format != "" && (ch.Type != TypeFeishu || (ch.Format != "card" && ch.Format != "text")) {
+			errs = append(errs, fmt.Errorf("%s: format is card or text, and only for feishu", key))
+		}
+		if ch.RateLimit < 0 || ch.RateWindow < 0 {
+			errs = append(errs, fmt.Errorf("%s: rate limit and window must not be negative", key))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validateURL's error starts with ": " so callers can prefix the key.
+func validateURL(s string) error {
+	u, err := url.Parse(s)
 	if err != nil {
-		return errors.New("alerts.webhook_url is not a URL") // url's error would quote a token
+		return errors.New(" is not a URL") // url's error would quote a token
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("alerts.webhook_url: want an http or https URL with a host, got scheme %q", u.Scheme)
+		return fmt.Errorf(": want an http or https URL with a host, got scheme %q", u.Scheme)
 	}
 	return nil
 }
 
-// Stats are a Notifier's counts since New.
+// Stats are a Notifier's counts since New. Raised and Suppressed count
+// alerts; the others count alerts and messages per channel, so an alert
+// sent to two channels is delivered twice.
 type Stats struct {
 	Raised     uint64 // Notify calls
 	Suppressed uint64 // not sent: identical to one sent within the dedupe window
 	Dropped    uint64 // not sent: queue full, or still queued when Run's drain ended
-	Delivered  uint64 // the webhook answered 2xx
-	Failed     uint64 // every attempt failed, or the answer was final and not 2xx
+	Delivered  uint64 // the channel accepted it (2xx, and errcode 0 for robots)
+	Failed     uint64 // every attempt failed, or the answer was final and not a success
 }
 
-// Notifier logs alerts and delivers them to a webhook. Notify is safe for
-// concurrent use; Run is called once.
+// ErrNoChannels is Send's answer when no channel takes the message.
+var ErrNoChannels = errors.New("no alert channel takes this message")
+
+// Notifier logs alerts and delivers them to its channels. Notify and Send
+// are safe for concurrent use; Run is called once.
 type Notifier struct {
-	cfg    Config
-	log    *slog.Logger
-	hc     *http.Client
-	now    func() time.Time
-	queue  chan Alert // nil when there is no webhook
-	target string     // scheme://host of the webhook, for logs
+	cfg      Config
+	log      *slog.Logger
+	hc       *http.Client
+	now      func() time.Time
+	loc      *time.Location
+	channels []*channel
 
 	mu        sync.Mutex
 	seen      map[dedupeKey]*seenEntry
 	lastPrune time.Time
 	byKind    map[string]uint64
 
-	raised, suppressed, dropped, delivered, failed atomic.Uint64
+	raised, suppressed atomic.Uint64
 
-	descRaised, descWebhook, descQueue *prometheus.Desc
+	descRaised, descWebhook, descQueue, descChannel, descMessages *prometheus.Desc
 }
 
 type dedupeKey struct {
@@ -134,22 +264,27 @@ type seenEntry struct {
 	suppressed int       // identical alerts suppressed since
 }
 
-// New builds a Notifier. An invalid WebhookURL (see Config.Validate) is
-// logged and leaves the Notifier logging only.
+// New builds a Notifier. A channel that fails Config.Validate is logged and
+// left out; with none left the Notifier only logs.
 func New(cfg Config) *Notifier {
 	n := &Notifier{
 		cfg:    cfg,
 		log:    cfg.Logger,
 		hc:     cfg.HTTPClient,
 		now:    cfg.Now,
+		loc:    cfg.Location,
 		seen:   map[dedupeKey]*seenEntry{},
 		byKind: map[string]uint64{},
 		descRaised: prometheus.NewDesc("issuer_alerts_total",
 			"Alerts raised, by kind.", []string{"kind"}, nil),
 		descWebhook: prometheus.NewDesc("issuer_alert_webhook_total",
-			"Alerts by what became of them at the webhook: delivered, failed, dropped, suppressed.", []string{"result"}, nil),
+			"Alerts and messages by what became of them, over all channels: delivered, failed, dropped, suppressed.", []string{"result"}, nil),
 		descQueue: prometheus.NewDesc("issuer_alert_queue_length",
-			"Alerts waiting for the webhook.", nil, nil),
+			"Alerts and messages waiting for a channel, over all channels.", nil, nil),
+		descChannel: prometheus.NewDesc("issuer_alert_channel_total",
+			"Alerts and messages by channel and what became of them: delivered, failed, dropped.", []string{"channel", "result"}, nil),
+		descMessages: prometheus.NewDesc("issuer_alert_channel_requests_total",
+			"Requests made to each channel (folded robot messages count once), by whether they were accepted.", []string{"channel", "result"}, nil),
 	}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
@@ -159,6 +294,9 @@ func New(cfg Config) *Notifier {
 	}
 	if n.now == nil {
 		n.now = time.Now
+	}
+	if n.loc == nil {
+		n.loc = time.UTC
 	}
 	c := &n.cfg
 	if c.Timeout <= 0 {
@@ -182,20 +320,39 @@ func New(cfg Config) *Notifier {
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
+	var all []Channel
 	if c.WebhookURL != "" {
-		if err := c.Validate(); err != nil {
+		if err := (Config{WebhookURL: c.WebhookURL}).Validate(); err != nil {
 			n.log.Error("alerts go to the log only", "err", err)
-			return n
+		} else {
+			all = append(all, Channel{Name: "webhook", Type: TypeWebhook, URL: c.WebhookURL})
 		}
-		u, _ := url.Parse(c.WebhookURL) // Validate parsed it
-		n.target = u.Scheme + "://" + u.Host
-		n.queue = make(chan Alert, c.QueueSize)
+	}
+	for i, ch := range c.Channels {
+		if err := (Config{Channels: []Channel{ch}}).Validate(); err != nil {
+			n.log.Error("alert channel left out", "channel", ch.label(i), "err",
+				strings.Replace(err.Error(), "alerts.channels[0]", fmt.Sprintf("alerts.channels[%d]", i), 1))
+			continue
+		}
+		all = append(all, ch)
+	}
+	counts := map[string]int{}
+	for _, ch := range all {
+		if ch.Name == "" {
+			counts[ch.Type]++
+			ch.Name = ch.Type
+			if counts[ch.Type] > 1 {
+				ch.Name = fmt.Sprintf("%s-%d", ch.Type, counts[ch.Type])
+			}
+		}
+		n.channels = append(n.channels, newChannel(n, ch))
 	}
 	return n
 }
 
-// Notify logs a at ERROR and queues it for the webhook. It never blocks:
-// an alert that does not fit in the queue is dropped, with a log line.
+// Notify logs a at ERROR and queues it for every channel whose minimum
+// severity it meets. It never blocks: an alert that does not fit in a
+// channel's queue is dropped for that channel, with a log line.
 func (n *Notifier) Notify(a Alert) {
 	if a.Time.IsZero() {
 		a.Time = n.now()
@@ -207,7 +364,7 @@ func (n *Notifier) Notify(a Alert) {
 		a.Source = n.cfg.Source
 	}
 	n.raised.Add(1)
-	webhook := n.enqueue(&a)
+	delivery := n.enqueue(&a)
 	attrs := []any{"kind", a.Kind, "severity", a.Severity}
 	if a.BatchID != 0 {
 		attrs = append(attrs, "batch", a.BatchID)
@@ -218,16 +375,17 @@ func (n *Notifier) Notify(a Alert) {
 	if a.MchID != "" {
 		attrs = append(attrs, "mchid", a.MchID)
 	}
-	attrs = append(attrs, "message", a.Message, "webhook", webhook)
+	attrs = append(attrs, "message", a.Message, "webhook", delivery)
 	n.log.Error("alert", attrs...)
 }
 
-// enqueue applies the dedupe window and queues a, saying what it did.
+// enqueue applies the dedupe window and queues a, saying what it did: one
+// channel's fate alone, or "name: fate" per channel.
 func (n *Notifier) enqueue(a *Alert) string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.byKind[a.Kind]++
-	if n.queue == nil {
+	if len(n.channels) == 0 {
 		return "none"
 	}
 	now := n.now()
@@ -242,15 +400,21 @@ func (n *Notifier) enqueue(a *Alert) string {
 	if e != nil {
 		a.Suppressed = e.suppressed
 	}
-	select {
-	case n.queue <- *a:
-		n.seen[key] = &seenEntry{sent: now}
-		return "queued"
-	default:
-		// Leave the entry alone: the next identical alert is tried again.
-		n.dropped.Add(1)
-		return fmt.Sprintf("dropped: %d alerts already queued", cap(n.queue))
+	fates := make([]string, 0, len(n.channels))
+	queued := false
+	for _, c := range n.channels {
+		fate := c.offer(item{alert: *a, severity: a.Severity})
+		queued = queued || fate == "queued"
+		fates = append(fates, c.Name+": "+fate)
 	}
+	if queued {
+		n.seen[key] = &seenEntry{sent: now}
+	} // else leave the entry alone: the next identical alert is tried again
+	if len(fates) == 1 {
+		_, fate, _ := strings.Cut(fates[0], ": ")
+		return fate
+	}
+	return strings.Join(fates, "; ")
 }
 
 // prune forgets alerts sent more than two windows ago, at most once per
@@ -269,153 +433,80 @@ func (n *Notifier) prune(now time.Time) {
 	}
 }
 
-// Run delivers queued alerts until ctx is done, then keeps delivering what
-// is queued for at most Config.DrainTimeout, counts the rest as dropped,
-// and returns. Without a webhook it just waits for ctx.
+// Send queues m for every channel whose minimum severity it meets and
+// waits until each has delivered it or given up, or ctx is done. Unlike
+// alerts, messages are neither deduplicated nor folded. Send needs Run to
+// be running. It returns ErrNoChannels when no channel takes m, and an
+// error naming each channel that did not deliver it.
+func (n *Notifier) Send(ctx context.Context, m Message) error {
+	if m.Severity == "" {
+		m.Severity = SeverityInfo
+	}
+	if m.Time.IsZero() {
+		m.Time = n.now()
+	}
+	type wait struct {
+		name string
+		done chan error
+	}
+	var waits []wait
+	var errs []error
+	for _, c := range n.channels {
+		done := make(chan error, 1)
+		switch fate := c.offer(item{msg: &m, alert: Alert{Source: n.cfg.Source}, severity: m.Severity, done: done}); fate {
+		case "queued":
+			waits = append(waits, wait{c.Name, done})
+		case fateBelow:
+		default:
+			errs = append(errs, fmt.Errorf("%s: %s", c.Name, fate))
+		}
+	}
+	n.log.Info("message", "title", m.Title, "severity", m.Severity, "channels", len(waits))
+	if len(waits) == 0 && len(errs) == 0 {
+		return ErrNoChannels
+	}
+	for _, w := range waits {
+		select {
+		case err := <-w.done:
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", w.name, err))
+			}
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("%s: %w", w.name, ctx.Err()))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("send message: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Run delivers queued alerts and messages until ctx is done, then keeps
+// delivering what is queued for at most Config.DrainTimeout, counts the
+// rest as dropped and returns. Each channel has its own goroutine, so a
+// slow robot never holds up another. Without channels it just waits for
+// ctx.
 func (n *Notifier) Run(ctx context.Context) {
-	if n.queue == nil {
+	if len(n.channels) == 0 {
 		<-ctx.Done()
 		return
 	}
-	// Deliveries outlive ctx by the drain timeout, so an alert raised while
-	// shutting down still goes out.
-	hard, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() {
-		t := time.NewTimer(n.cfg.DrainTimeout)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancel()
-		case <-hard.Done():
-		}
-	})
-	defer stop()
-
-	for {
-		// Once ctx is done, the drain decides what is still worth sending.
-		if ctx.Err() != nil {
-			n.drain(hard)
-			return
-		}
-		select {
-		case a := <-n.queue:
-			n.deliver(hard, a)
-		case <-ctx.Done():
-		}
+	var wg sync.WaitGroup
+	for _, c := range n.channels {
+		wg.Go(func() { c.run(ctx) })
 	}
-}
-
-// drain delivers what is queued until the queue is empty or ctx is done.
-func (n *Notifier) drain(ctx context.Context) {
-	for {
-		select {
-		case a := <-n.queue:
-			if ctx.Err() != nil {
-				n.dropped.Add(1)
-				n.log.Error("alert not sent to the webhook: shutting down", "kind", a.Kind, "batch", a.BatchID, "message", a.Message)
-				continue
-			}
-			n.deliver(ctx, a)
-		default:
-			return
-		}
-	}
-}
-
-// deliver POSTs a, retrying transient failures.
-func (n *Notifier) deliver(ctx context.Context, a Alert) {
-	body, err := json.Marshal(a)
-	if err != nil { // an Alert always marshals; keep the count honest anyway
-		n.failed.Add(1)
-		n.log.Error("alert not sent to the webhook", "kind", a.Kind, "err", err)
-		return
-	}
-	delay := n.cfg.Backoff
-	for attempt := 1; ; attempt++ {
-		err := n.post(ctx, body)
-		if err == nil {
-			n.delivered.Add(1)
-			n.log.Debug("alert sent to the webhook", "kind", a.Kind, "batch", a.BatchID, "attempts", attempt)
-			return
-		}
-		var final *finalError
-		if errors.As(err, &final) || attempt > n.cfg.Retries || ctx.Err() != nil {
-			n.failed.Add(1)
-			n.log.Error("alert not sent to the webhook; giving up", "kind", a.Kind, "batch", a.BatchID,
-				"message", a.Message, "webhook", n.target, "attempts", attempt, "err", err)
-			return
-		}
-		n.log.Warn("alert webhook failed; retrying", "kind", a.Kind, "webhook", n.target, "attempt", attempt, "err", err)
-		// Equal jitter: between half and all of the delay, so instances
-		// retrying together spread out.
-		wait := delay/2 + rand.N(delay/2+1)
-		if !sleep(ctx, wait) {
-			n.failed.Add(1)
-			n.log.Error("alert not sent to the webhook; shutting down", "kind", a.Kind, "batch", a.BatchID,
-				"message", a.Message, "attempts", attempt, "err", err)
-			return
-		}
-		delay = min(2*delay, maxBackoff)
-	}
-}
-
-// finalError is a failure that retrying will not change.
-type finalError struct{ msg string }
-
-func (e *finalError) Error() string { return e.msg }
-
-// post makes one attempt. Errors name the webhook by scheme and host only.
-func (n *Notifier) post(ctx context.Context, body []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.cfg.WebhookURL, bytes.NewReader(body))
-	if err != nil {
-		return &finalError{"build request: invalid webhook URL"} // Validate accepted it; cannot happen
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "issuer-alert")
-	resp, err := n.hc.Do(req)
-	if err != nil {
-		if ue, ok := errors.AsType[*url.Error](err); ok {
-			return fmt.Errorf("%s %s: %w", ue.Op, n.target, ue.Err)
-		}
-		return err
-	}
-	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
-	switch s := resp.StatusCode; {
-	case s >= 200 && s < 300:
-		return nil
-	case s == http.StatusRequestTimeout || s == http.StatusTooEarly || s == http.StatusTooManyRequests || s >= 500:
-		return fmt.Errorf("webhook answered %d: %s", s, strings.TrimSpace(string(snippet)))
-	default:
-		return &finalError{fmt.Sprintf("webhook answered %d: %s", s, strings.TrimSpace(string(snippet)))}
-	}
-}
-
-// sleep waits d or until ctx is done, and reports whether it waited d.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	wg.Wait()
 }
 
 // Stats returns the counts so far.
 func (n *Notifier) Stats() Stats {
-	return Stats{
-		Raised:     n.raised.Load(),
-		Suppressed: n.suppressed.Load(),
-		Dropped:    n.dropped.Load(),
-		Delivered:  n.delivered.Load(),
-		Failed:     n.failed.Load(),
+	s := Stats{Raised: n.raised.Load(), Suppressed: n.suppressed.Load()}
+	for _, c := range n.channels {
+		s.Dropped += c.dropped.Load()
+		s.Delivered += c.delivered.Load()
+		s.Failed += c.failed.Load()
 	}
+	return s
 }
 
 // Describe implements prometheus.Collector.
@@ -423,6 +514,8 @@ func (n *Notifier) Describe(ch chan<- *prometheus.Desc) {
 	ch <- n.descRaised
 	ch <- n.descWebhook
 	ch <- n.descQueue
+	ch <- n.descChannel
+	ch <- n.descMessages
 }
 
 // Collect implements prometheus.Collector.
@@ -447,5 +540,16 @@ func (n *Notifier) Collect(ch chan<- prometheus.Metric) {
 	} {
 		ch <- prometheus.MustNewConstMetric(n.descWebhook, prometheus.CounterValue, float64(v), result)
 	}
-	ch <- prometheus.MustNewConstMetric(n.descQueue, prometheus.GaugeValue, float64(len(n.queue)))
+	queued := 0
+	for _, c := range n.channels {
+		queued += len(c.queue)
+		for result, v := range map[string]uint64{
+			"delivered": c.delivered.Load(), "failed": c.failed.Load(), "dropped": c.dropped.Load(),
+		} {
+			ch <- prometheus.MustNewConstMetric(n.descChannel, prometheus.CounterValue, float64(v), c.Name, result)
+		}
+		ch <- prometheus.MustNewConstMetric(n.descMessages, prometheus.CounterValue, float64(c.requestsOK.Load()), c.Name, "accepted")
+		ch <- prometheus.MustNewConstMetric(n.descMessages, prometheus.CounterValue, float64(c.requestsFailed.Load()), c.Name, "failed")
+	}
+	ch <- prometheus.MustNewConstMetric(n.descQueue, prometheus.GaugeValue, float64(queued))
 }

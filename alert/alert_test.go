@@ -185,7 +185,7 @@ func TestRetries(t *testing.T) {
 			require.Equal(t, tc.failed, s.Failed)
 			logs := b.logs.String()
 			if tc.failed > 0 {
-				require.Contains(t, logs, `level=ERROR msg="alert not sent to the webhook; giving up" kind=config_error`)
+				require.Contains(t, logs, `level=ERROR msg="alert not sent to the webhook; giving up" channel=webhook kind=config_error`)
 			}
 			require.Contains(t, logs, tc.log)
 			require.NotContains(t, logs, "SECRET-TOKEN")

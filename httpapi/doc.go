@@ -15,6 +15,10 @@
 //	POST /callbacks/wxpay  COUPON.USE notifications from WeChat Pay
 //	POST /plugin/sign      send-coupon plugin parameters and V2 signature
 //
+// With Config.CallbacksElsewhere, New leaves POST /callbacks/wxpay out and
+// NewCallbacks serves it alone (every other path 404), for a second
+// listener (http.callback_addr) that is the only one facing the internet.
+//
 // A known path called with the wrong method answers 405 with an Allow
 // header. Every request is logged with log/slog: probes and scrapes at
 // debug, everything else at info. A panicking handler is logged and

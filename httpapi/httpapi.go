@@ -72,6 +72,10 @@ type Config struct {
 	// APIv3 key), callbacks arriving while they are not configured. Nil:
 	// the log only.
 	Alerts Alerter
+	// CallbacksElsewhere drops POST /callbacks/wxpay from New's handler:
+	// NewCallbacks serves it on a listener of its own (http.callback_addr),
+	// so that only that path faces the internet.
+	CallbacksElsewhere bool
 
 	Logger  *slog.Logger     // default: discard
 	Now     func() time.Time // default time.Now; the clock callbacks' timestamps are checked against
@@ -102,7 +106,14 @@ type route struct {
 
 // New builds the daemon's handler. The Config is copied; later changes to
 // it have no effect.
-func New(cfg Config) http.Handler {
+func New(cfg Config) http.Handler { return build(cfg, false) }
+
+// NewCallbacks builds a handler that serves POST /callbacks/wxpay alone,
+// for a listener that faces the internet; every other path is 404. Pair it
+// with Config.CallbacksElsewhere on New's handler.
+func NewCallbacks(cfg Config) http.Handler { return build(cfg, true) }
+
+func build(cfg Config, callbacksOnly bool) http.Handler {
 	h := &handler{cfg: cfg, log: cfg.Logger, now: cfg.Now, m: cfg.Metrics}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -155,6 +166,9 @@ func New(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	h.routes = make(map[string]route, len(endpoints))
 	for _, e := range endpoints {
+		if isCallback := e.route.name == handlerCallback; isCallback != callbacksOnly && (callbacksOnly || cfg.CallbacksElsewhere) {
+			continue
+		}
 		mux.Handle(e.pattern, e.serve)
 		h.routes[e.pattern] = e.route
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,7 +24,7 @@ type daemonMetrics struct {
 	instances   prometheus.Gauge
 }
 
-func newDaemonMetrics(reg *prometheus.Registry, store *queue.Store, limiter ratelimit.Strategy) *daemonMetrics {
+func newDaemonMetrics(reg prometheus.Registerer, store *queue.Store, limiter ratelimit.Strategy, lastSuccess func(ctx context.Context, job string) (time.Time, bool, error)) *daemonMetrics {
 	m := &daemonMetrics{
 		answers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "issuer_send_answers_total", Help: "Coupon send answers by outcome (throttled included).",
@@ -61,6 +63,7 @@ func newDaemonMetrics(reg *prometheus.Registry, store *queue.Store, limiter rate
 			stat(func(s ratelimit.Stats) float64 { return float64(s.Throttled) })),
 		&queueCollector{store: store, desc: prometheus.NewDesc("issuer_queue_recipients",
 			"Recipients by status, over all batches.", []string{"status"}, nil)},
+		newBatchCollector(store, lastSuccess),
 	)
 	return m
 }
@@ -98,4 +101,127 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, st := range queue.RecipientStatuses {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[st]), st)
 	}
+}
+
+// batchCollector reads the live batches' progress, the rows in doubt and
+// the jobs' last recorded successes at scrape time. Several Prometheus
+// servers may scrape every instance, so one reading serves every scrape
+// within minRefresh.
+type batchCollector struct {
+	store       *queue.Store
+	lastSuccess func(ctx context.Context, job string) (time.Time, bool, error)
+	now         func() time.Time
+	minRefresh  time.Duration
+
+	recipients, inDoubt, spend, halted, progress   *prometheus.Desc
+	unsettled, unsettledOldest, jobLastSuccessRuns *prometheus.Desc
+
+	mu      sync.Mutex
+	at      time.Time
+	cached  []prometheus.Metric
+	lastErr error
+}
+
+func newBatchCollector(store *queue.Store, lastSuccess func(ctx context.Context, job string) (time.Time, bool, error)) *batchCollector {
+	batch := []string{"batch_id", "stock_id"}
+	return &batchCollector{
+		store: store, lastSuccess: lastSuccess, now: time.Now, minRefresh: 10 * time.Second,
+		recipients: prometheus.NewDesc("issuer_batch_recipients",
+			"Recipients of each running or halted batch, by status.", append(batch, "status"), nil),
+		inDoubt: prometheus.NewDesc("issuer_batch_in_doubt",
+			"Recipients of each running or halted batch whose last answer did not say whether the coupon was issued.", batch, nil),
+		spend: prometheus.NewDesc("issuer_batch_spend_yuan",
+			"Face value of the coupons issued by each running or halted batch, in yuan (rows with a known coupon_value).", batch, nil),
+		halted: prometheus.NewDesc("issuer_batch_halted",
+			"1 for a halted batch, 0 for a running one.", batch, nil),
+		progress: prometheus.NewDesc("issuer_batch_progress_ratio",
+			"Share of each running or halted batch's recipients that are settled (issued or failed).", batch, nil),
+		unsettled: prometheus.NewDesc("issuer_recipients_unsettled",
+			"Recipients over all batches that a person must settle: state in_doubt (in flight, or pending/review after an unknown or unclassified answer) or review.", []string{"state"}, nil),
+		unsettledOldest: prometheus.NewDesc("issuer_recipients_unsettled_oldest_seconds",
+			"Age of the oldest row in doubt or in review (since its last attempt); 0 when there is none.", []string{"state"}, nil),
+		jobLastSuccessRuns: prometheus.NewDesc("issuer_job_runs_last_success_timestamp_seconds",
+			"When each job last succeeded on any instance, from job_runs (unix time of the activation; 0 if never).", []string{"job"}, nil),
+	}
+}
+
+func (c *batchCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.recipients, c.inDoubt, c.spend, c.halted, c.progress, c.unsettled, c.unsettledOldest, c.jobLastSuccessRuns} {
+		ch <- d
+	}
+}
+
+func (c *batchCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now := c.now(); c.at.IsZero() || now.Sub(c.at) >= c.minRefresh {
+		c.cached, c.lastErr = c.read(now)
+		c.at = now
+	}
+	if c.lastErr != nil {
+		ch <- prometheus.NewInvalidMetric(c.recipients, c.lastErr)
+		return
+	}
+	for _, m := range c.cached {
+		ch <- m
+	}
+}
+
+func (c *batchCollector) read(now time.Time) ([]prometheus.Metric, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	live, err := c.store.LiveProgress(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u, err := c.store.Unsettled(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []prometheus.Metric
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		out = append(out, prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...))
+	}
+	for _, p := range live {
+		id := strconv.FormatInt(p.BatchID, 10)
+		for _, st := range queue.RecipientStatuses {
+			gauge(c.recipients, float64(p.Counts[st]), id, p.StockID, st)
+		}
+		gauge(c.inDoubt, float64(p.InDoubt), id, p.StockID)
+		gauge(c.spend, float64(p.IssuedFen)/100, id, p.StockID)
+		halted := 0.0
+		if p.Status == queue.BatchHalted {
+			halted = 1
+		}
+		gauge(c.halted, halted, id, p.StockID)
+		ratio := 0.0
+		if total := p.Total(); total > 0 {
+			ratio = float64(p.Counts[queue.StatusIssued]+p.Counts[queue.StatusFailed]) / float64(total)
+		}
+		gauge(c.progress, ratio, id, p.StockID)
+	}
+	age := func(t time.Time) float64 {
+		if t.IsZero() {
+			return 0
+		}
+		return max(now.Sub(t).Seconds(), 0)
+	}
+	gauge(c.unsettled, float64(u.InDoubt), "in_doubt")
+	gauge(c.unsettled, float64(u.Review), "review")
+	gauge(c.unsettledOldest, age(u.OldestInDoubt), "in_doubt")
+	gauge(c.unsettledOldest, age(u.OldestReview), "review")
+	if c.lastSuccess != nil {
+		for _, job := range []string{jobIssue, jobReconcile, jobHousekeeping} {
+			t, ok, err := c.lastSuccess(ctx, job)
+			if err != nil {
+				return nil, err
+			}
+			v := 0.0
+			if ok {
+				v = float64(t.Unix())
+			}
+			gauge(c.jobLastSuccessRuns, v, job)
+		}
+	}
+	return out, nil
 }

@@ -61,6 +61,11 @@ func cmdConfigCheck() *command {
 			db.Close()
 		}
 		fmt.Fprint(e.stdout, cfg.Effective())
+		// The robot URLs live in files: read them now, so that a typo shows
+		// here rather than as alerts that never arrive.
+		if _, err := alertConfig(cfg); err != nil {
+			return err
+		}
 		return nil
 	}
 	return c

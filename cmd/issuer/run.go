@@ -55,25 +55,33 @@ func cmdRun() *command {
 }
 
 type daemon struct {
-	e         *env
-	cfg       *config.Config
-	db        *sqlx.DB
-	client    *wxpay.Client
-	store     *queue.Store
-	limiter   ratelimit.Strategy
-	instance  string
-	metrics   *daemonMetrics
-	notifier  *alert.Notifier
-	runs      *jobs.Runs
-	listener  net.Listener
-	server    *http.Server
-	instances *jobs.Instances
-	sched     *jobs.Scheduler
+	e        *env
+	cfg      *config.Config
+	db       *sqlx.DB
+	client   *wxpay.Client
+	store    *queue.Store
+	limiter  ratelimit.Strategy
+	instance string
+	metrics  *daemonMetrics
+	notifier *alert.Notifier
+	runs     *jobs.Runs
+	listener net.Listener
+	server   *http.Server
+	// cbListener and cbServer serve POST /callbacks/wxpay alone when
+	// http.callback_addr is set; nil otherwise.
+	cbListener net.Listener
+	cbServer   *http.Server
+	instances  *jobs.Instances
+	sched      *jobs.Scheduler
 }
 
 func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error) {
 	// cfg has passed config.CheckRun: schedules, webhook, key files.
-	ac := alert.Config{WebhookURL: cfg.Alerts.WebhookURL, Logger: e.logger}
+	ac, err := alertConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ac.Logger = e.logger
 	// One load of the key files: the client sends with them, and the
 	// callback endpoint verifies with the same verifier.
 	keys, err := e.wxOptions(cfg, cfg.Issue.Concurrency)
@@ -105,11 +113,11 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error)
 	db.SetMaxOpenConns(16)
 	d := &daemon{e: e, cfg: cfg, db: db, client: client, store: queue.NewStore(db), limiter: newLimiter(cfg), instance: leaseOwner()}
 	reg := prometheus.NewRegistry()
-	d.metrics = newDaemonMetrics(reg, d.store, d.limiter)
 	ac.Source = d.instance
 	d.notifier = alert.New(ac)
-	reg.MustRegister(d.notifier)
-	httpMetrics, err := httpapi.NewMetrics(reg)
+	var httpMetrics *httpapi.Metrics
+	d.metrics, httpMetrics, err = registerMetrics(reg, d.store, d.limiter, d.notifier,
+		func(ctx context.Context, job string) (time.Time, bool, error) { return d.runs.LastSuccess(ctx, job) })
 	if err != nil {
 		return nil, err
 	}
@@ -119,24 +127,27 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error)
 	d.runs = &jobs.Runs{DB: db, Instance: d.instance, Logger: e.logger,
 		Singletons: map[string]bool{jobReconcile: true, jobHousekeeping: true}, OnFinish: d.metrics.jobFinished}
 
-	d.server = &http.Server{
-		Handler: httpapi.New(httpapi.Config{
-			Ready:    func(ctx context.Context) error { return db.PingContext(ctx) },
-			Gatherer: reg,
-			Verifier: keys.Verifier, APIv3Key: secrets["wxpay.apiv3_key_file"],
-			StoreCouponUse: func(ctx context.Context, n *wxpay.Notification, use *wxpay.CouponUse) (bool, error) {
-				return jobs.StoreCouponUse(ctx, db, n, use)
-			},
-			PluginToken: secrets["plugin.token_file"], APIv2Key: secrets["wxpay.apiv2_key_file"], PluginMerchant: cfg.WXPay.MchID,
-			Logger: e.logger, Metrics: httpMetrics, Alerts: d.notifier,
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      15 * time.Second,
-		IdleTimeout:       time.Minute,
+	hc := httpapi.Config{
+		Ready:    func(ctx context.Context) error { return db.PingContext(ctx) },
+		Gatherer: reg,
+		Verifier: keys.Verifier, APIv3Key: secrets["wxpay.apiv3_key_file"],
+		StoreCouponUse: func(ctx context.Context, n *wxpay.Notification, use *wxpay.CouponUse) (bool, error) {
+			return jobs.StoreCouponUse(ctx, db, n, use)
+		},
+		PluginToken: secrets["plugin.token_file"], APIv2Key: secrets["wxpay.apiv2_key_file"], PluginMerchant: cfg.WXPay.MchID,
+		Logger: e.logger, Metrics: httpMetrics, Alerts: d.notifier,
+		CallbacksElsewhere: cfg.HTTP.CallbackAddr != "",
 	}
+	d.server = newHTTPServer(httpapi.New(hc))
 	if d.listener, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
 		return nil, fmt.Errorf("http.addr: %w", err)
+	}
+	if cfg.HTTP.CallbackAddr != "" {
+		d.cbServer = newHTTPServer(httpapi.NewCallbacks(hc))
+		if d.cbListener, err = net.Listen("tcp", cfg.HTTP.CallbackAddr); err != nil {
+			d.listener.Close()
+			return nil, fmt.Errorf("http.callback_addr: %w", err)
+		}
 	}
 
 	d.sched = jobs.NewScheduler(cfg.Location, nil, e.logger)
@@ -184,14 +195,21 @@ func (d *daemon) run(ctx context.Context) error {
 		})
 		close(heartbeatDone)
 	}()
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- d.server.Serve(d.listener) }()
+	if d.cbServer != nil {
+		go func() { serveErr <- d.cbServer.Serve(d.cbListener) }()
+	}
 	schedDone := make(chan struct{})
 	go func() { d.sched.Run(runCtx); close(schedDone) }()
 	log.Info("issuer running", "instance", d.instance, "http", d.listener.Addr().String(),
 		"issue", d.cfg.Schedules.Issue, "reconcile", d.cfg.Schedules.Reconcile, "housekeeping", d.cfg.Schedules.Housekeeping,
 		"timezone", d.cfg.Timezone)
 	fmt.Fprintf(d.e.stdout, "listening on http://%s\n", d.listener.Addr())
+	if d.cbListener != nil {
+		log.Info("callbacks on their own listener", "http", d.cbListener.Addr().String())
+		fmt.Fprintf(d.e.stdout, "callbacks listening on http://%s\n", d.cbListener.Addr())
+	}
 
 	var failed error
 	select {
@@ -212,6 +230,11 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := d.server.Shutdown(sctx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
+	if d.cbServer != nil {
+		if err := d.cbServer.Shutdown(sctx); err != nil {
+			log.Warn("http shutdown (callbacks)", "err", err)
+		}
+	}
 	<-heartbeatDone
 	stopBG()
 	<-notifierDone
@@ -225,7 +248,11 @@ func (d *daemon) issue(ctx context.Context, _ time.Time) (map[string]int64, erro
 	job := newIssueJob(d.e, d.cfg, d.store, d.client, d.limiter, d.instance)
 	job.OnAnswer = d.metrics.answer
 	job.OnAlert = func(a jobs.Alert) {
-		d.notifier.Notify(alert.Alert{Kind: a.Kind, Severity: alertSeverity(a.Kind), BatchID: a.BatchID, MchID: a.MchID, Message: a.Message})
+		al := alert.Alert{Kind: a.Kind, Severity: alertSeverity(a.Kind), BatchID: a.BatchID, MchID: a.MchID, Message: a.Message}
+		if a.Kind == alert.KindBatchHalted && a.BatchID != 0 {
+			d.withStakes(ctx, &al)
+		}
+		d.notifier.Notify(al)
 	}
 	sum, err := job.Run(ctx, jobs.IssueOptions{})
 	counts := map[string]int64{}
@@ -308,4 +335,73 @@ func (d *daemon) housekeeping(ctx context.Context, _ time.Time) (map[string]int6
 		"sealed_cancelled": int64(sealed.Cancelled), "sealed_in_doubt": int64(sealed.InDoubt),
 		"settle_checked": int64(settled.Checked), "settle_issued": int64(settled.Issued),
 		"settle_not_issued": int64(settled.NotIssued), "settle_still_in_doubt": int64(settled.StillInDoubt)}, nil
+}
+
+// withStakes adds the batch's stock and money figures to a halt alert: a
+// halt happens once per batch, so the short query is affordable, and a
+// failure only leaves the figures out.
+func (d *daemon) withStakes(ctx context.Context, a *alert.Alert) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	p, err := d.store.BatchProgress(ctx, a.BatchID)
+	if err != nil {
+		d.e.logger.Warn("alert without money figures", "batch", a.BatchID, "err", err)
+		return
+	}
+	a.StockID = p.StockID
+	a.Stakes = &alert.Stakes{
+		IssuedCoupons: p.Counts[queue.StatusIssued], IssuedFen: p.IssuedFen,
+		PendingCoupons: p.PendingCoupons, PendingFen: p.PendingFen,
+		InDoubtCoupons: p.InDoubt, InDoubtFen: p.InDoubtFen,
+	}
+}
+
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       time.Minute,
+	}
+}
+
+// alertConfig turns alerts.* into the notifier's channels, reading robot
+// URLs and signing secrets from their files.
+func alertConfig(cfg *config.Config) (alert.Config, error) {
+	ac := alert.Config{WebhookURL: cfg.Alerts.WebhookURL, Location: cfg.Location}
+	for i, c := range cfg.Alerts.Channels {
+		key := fmt.Sprintf("alerts.channels[%d]", i)
+		ch := alert.Channel{Name: c.Name, Type: c.Type, URL: c.URL, MinSeverity: c.MinSeverity, Mention: c.Mention, Format: c.Format}
+		var err error
+		if c.URLFile != "" {
+			if ch.URL, err = readSecretFile(c.URLFile); err != nil {
+				return ac, fmt.Errorf("config: %s.url_file: %w", key, err)
+			}
+		}
+		if c.SecretFile != "" {
+			if ch.Secret, err = readSecretFile(c.SecretFile); err != nil {
+				return ac, fmt.Errorf("config: %s.secret_file: %w", key, err)
+			}
+		}
+		ac.Channels = append(ac.Channels, ch)
+	}
+	if err := ac.Validate(); err != nil {
+		return ac, fmt.Errorf("config: %w", err)
+	}
+	return ac, nil
+}
+
+// registerMetrics registers every series the daemon serves on /metrics.
+func registerMetrics(reg prometheus.Registerer, store *queue.Store, limiter ratelimit.Strategy, notifier *alert.Notifier,
+	lastSuccess func(ctx context.Context, job string) (time.Time, bool, error)) (*daemonMetrics, *httpapi.Metrics, error) {
+	m := newDaemonMetrics(reg, store, limiter, lastSuccess)
+	if err := reg.Register(notifier); err != nil {
+		return nil, nil, fmt.Errorf("register alert metrics: %w", err)
+	}
+	hm, err := httpapi.NewMetrics(reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, hm, nil
 }

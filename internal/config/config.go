@@ -107,6 +107,10 @@ type Schedule struct {
 // HTTP configures the daemon's listener.
 type HTTP struct {
 	Addr string `yaml:"addr"`
+	// CallbackAddr, when set, is a second listener serving only
+	// POST /callbacks/wxpay, the one path WeChat Pay must reach; the main
+	// listener then stops serving it.
+	CallbackAddr string `yaml:"callback_addr"`
 }
 
 // Plugin configures POST /plugin/sign.
@@ -117,6 +121,34 @@ type Plugin struct {
 // Alerts configures where alerts go besides the log.
 type Alerts struct {
 	WebhookURL string `yaml:"webhook_url"`
+	// Channels are the chat robots and webhooks alerts go to. They are
+	// read from the file only (no environment override): their URLs and
+	// secrets come from files named here.
+	Channels []AlertChannel `yaml:"channels"`
+}
+
+// AlertChannel is one alerts.channels entry.
+type AlertChannel struct {
+	Type string `yaml:"type"` // webhook, wecom, dingtalk, feishu
+	Name string `yaml:"name"` // in logs and metrics; default the type
+	// URL or URLFile: robot URLs carry the robot's key, so prefer a file
+	// (mode 0600). The URL is redacted wherever the config is shown.
+	URL         string   `yaml:"url"`
+	URLFile     string   `yaml:"url_file"`
+	SecretFile  string   `yaml:"secret_file"`  // DingTalk 加签 / Feishu 签名校验 secret
+	MinSeverity string   `yaml:"min_severity"` // info (default), warning, error, critical
+	Mention     []string `yaml:"mention"`      // userids (WeCom, DingTalk) or open_ids (Feishu); "all"
+	Format      string   `yaml:"format"`       // feishu: card (default) or text
+}
+
+// alertChannelKeys are the keys an alerts.channels entry may have.
+func alertChannelKeys() map[string]bool {
+	keys := map[string]bool{}
+	t := reflect.TypeOf(AlertChannel{})
+	for i := 0; i < t.NumField(); i++ {
+		keys[t.Field(i).Tag.Get("yaml")] = true
+	}
+	return keys
 }
 
 // Reconcile configures the nightly reconciliation.
@@ -302,6 +334,10 @@ func decode(path string, data []byte, cfg *Config) ([]Problem, error) {
 				problems = append(problems, Problem{Where: at(k.Line), Msg: msg})
 				continue
 			}
+			if kind == reflect.Slice {
+				problems = append(problems, checkChannels(path, p, v)...)
+				continue
+			}
 			if kind == reflect.Struct {
 				if v.Kind != yaml.MappingNode && !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
 					problems = append(problems, Problem{Key: p, Where: at(v.Line), Msg: "must be a mapping"})
@@ -338,6 +374,40 @@ func decode(path string, data []byte, cfg *Config) ([]Problem, error) {
 }
 
 var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+// checkChannels checks alerts.channels: a list of mappings with known keys.
+func checkChannels(path, key string, v *yaml.Node) []Problem {
+	if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+		return nil
+	}
+	at := func(line int) string { return fmt.Sprintf("%s:%d", path, line) }
+	if v.Kind != yaml.SequenceNode {
+		return []Problem{{Key: key, Where: at(v.Line), Msg: "must be a list"}}
+	}
+	known := alertChannelKeys()
+	var problems []Problem
+	for i, e := range v.Content {
+		item := fmt.Sprintf("%s[%d]", key, i)
+		if e.Kind != yaml.MappingNode {
+			problems = append(problems, Problem{Key: item, Where: at(e.Line), Msg: "must be a mapping"})
+			continue
+		}
+		for j := 0; j+1 < len(e.Content); j += 2 {
+			k, val := e.Content[j], e.Content[j+1]
+			if !known[k.Value] {
+				problems = append(problems, Problem{Where: at(k.Line), Msg: fmt.Sprintf("unknown key %q in %s", k.Value, item)})
+				continue
+			}
+			if k.Value == "mention" {
+				if val.Kind != yaml.SequenceNode && !(val.Kind == yaml.ScalarNode && val.Tag == "!!null") {
+					problems = append(problems, Problem{Key: item + ".mention", Where: at(val.Line), Msg: "must be a list"})
+				}
+			} else if val.Kind != yaml.ScalarNode {
+				problems = append(problems, Problem{Key: item + "." + k.Value, Where: at(val.Line), Msg: "must be a single value"})
+			}
+		}
+	}
+	return problems
+}
 
 // Key describes one configuration key.
 type Key struct {
@@ -398,8 +468,8 @@ func applyEnv(cfg *Config, getenv func(string) string) []Problem {
 	var problems []Problem
 	for _, k := range Keys(cfg) {
 		raw := getenv(k.Env)
-		if raw == "" {
-			continue
+		if raw == "" || k.field.Kind() == reflect.Slice {
+			continue // lists come from the file only
 		}
 		if err := setValue(k.field, raw); err != nil {
 			problems = append(problems, Problem{Key: k.Path, Where: k.Env, Msg: err.Error()})
@@ -610,6 +680,51 @@ func (c *Config) validate() (warnings []string, problems []Problem) {
 				warnings = append(warnings, fmt.Sprintf("%s: %s is readable by group or others (mode %04o); chmod 600 it", f.key, f.path, st.Mode().Perm()))
 			}
 		}
+	}
+	for i, ch := range c.Alerts.Channels {
+		key := fmt.Sprintf("alerts.channels[%d]", i)
+		switch ch.Type {
+		case "webhook", "wecom", "dingtalk", "feishu":
+		default:
+			bad(key+".type", "must be webhook, wecom, dingtalk or feishu, got %q", ch.Type)
+		}
+		switch {
+		case (ch.URL == "") == (ch.URLFile == ""):
+			bad(key, "set one of url and url_file")
+		case ch.URL != "":
+			if p, err := url.Parse(ch.URL); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+				bad(key+".url", "not an http(s) URL") // never quote it: it carries the robot's key
+			}
+			if ch.Type != "webhook" {
+				warnings = append(warnings, key+".url: a robot URL carries its key; put it in url_file (mode 0600) instead")
+			}
+		}
+		if ch.SecretFile != "" && ch.Type != "dingtalk" && ch.Type != "feishu" {
+			bad(key+".secret_file", "only dingtalk and feishu robots are signed")
+		}
+		switch ch.MinSeverity {
+		case "", "info", "warning", "error", "critical":
+		default:
+			bad(key+".min_severity", "must be info, warning, error or critical, got %q", ch.MinSeverity)
+		}
+		if ch.Format != "" && (ch.Type != "feishu" || (ch.Format != "card" && ch.Format != "text")) {
+			bad(key+".format", "is card or text, and only for feishu")
+		}
+		for _, f := range []struct{ key, path string }{{key + ".url_file", ch.URLFile}, {key + ".secret_file", ch.SecretFile}} {
+			if f.path == "" {
+				continue
+			}
+			if st, err := os.Stat(f.path); err != nil {
+				bad(f.key, "%v", err)
+			} else if st.IsDir() {
+				bad(f.key, "%s is a directory", f.path)
+			} else if st.Mode().Perm()&0o077 != 0 {
+				warnings = append(warnings, fmt.Sprintf("%s: %s is readable by group or others (mode %04o); chmod 600 it", f.key, f.path, st.Mode().Perm()))
+			}
+		}
+	}
+	if c.HTTP.CallbackAddr != "" && c.HTTP.CallbackAddr == c.HTTP.Addr && !strings.HasSuffix(c.HTTP.Addr, ":0") {
+		bad("http.callback_addr", "must differ from http.addr")
 	}
 	if c.Issue.Concurrency < 1 || c.Issue.Concurrency > 1024 {
 		bad("issue.concurrency", "must be 1..1024, got %d", c.Issue.Concurrency)
@@ -862,6 +977,19 @@ func (c *Config) Effective() string {
 		} else {
 			section = ""
 		}
+		if k.field.Kind() == reflect.Slice {
+			fmt.Fprintf(&b, "%s%s:", indent, parts[len(parts)-1])
+			if chans, ok := k.field.Interface().([]AlertChannel); ok {
+				if len(chans) == 0 {
+					b.WriteString(" []")
+				}
+				b.WriteString("\n")
+				for _, ch := range chans {
+					writeChannel(&b, indent+"  ", ch)
+				}
+			}
+			continue
+		}
 		val := fmt.Sprint(k.field.Interface())
 		switch {
 		case val == "" || !k.Secret:
@@ -876,4 +1004,23 @@ func (c *Config) Effective() string {
 		fmt.Fprintf(&b, "%s%s: %s\n", indent, parts[len(parts)-1], val)
 	}
 	return b.String()
+}
+
+// writeChannel renders one alerts.channels entry with its URL redacted:
+// the file names are shown, never what they hold.
+func writeChannel(b *strings.Builder, indent string, ch AlertChannel) {
+	u := ""
+	if ch.URL != "" {
+		u = "REDACTED"
+	}
+	mention := make([]string, len(ch.Mention))
+	for i, m := range ch.Mention {
+		mention[i] = strconv.Quote(m)
+	}
+	fmt.Fprintf(b, "%s- type: %q\n", indent, ch.Type)
+	for _, kv := range [][2]string{{"name", ch.Name}, {"url", u}, {"url_file", ch.URLFile}, {"secret_file", ch.SecretFile},
+		{"min_severity", ch.MinSeverity}, {"format", ch.Format}} {
+		fmt.Fprintf(b, "%s  %s: %q\n", indent, kv[0], kv[1])
+	}
+	fmt.Fprintf(b, "%s  mention: [%s]\n", indent, strings.Join(mention, ", "))
 }

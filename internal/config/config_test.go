@@ -215,3 +215,77 @@ func TestEffectiveRedactsWebhookPath(t *testing.T) {
 	require.NotContains(t, out, "s3cr3t")
 	require.Contains(t, out, `webhook_url: "https://hooks.example.com/REDACTED"`)
 }
+
+func TestAlertChannels(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		yaml     string
+		err      string
+		warning  string
+		channels int
+	}{
+		{name: "robots from files", channels: 3, yaml: `
+alerts:
+  webhook_url: https://hooks.example.com/alerts?token=HOOK-TOKEN
+  channels:
+    - type: wecom
+      url_file: {dir}/wecom.url
+      min_severity: warning
+      mention: [zhangsan, lisi]
+    - type: dingtalk
+      url_file: {dir}/wecom.url
+      secret_file: {dir}/sign.secret
+    - type: feishu
+      name: oncall
+      url: https://open.feishu.cn/open-apis/bot/v2/hook/INLINE-KEY
+      format: text
+`, warning: "alerts.channels[2].url: a robot URL carries its key"},
+		{name: "unknown key", yaml: "alerts:\n  channels:\n    - type: wecom\n      urlfile: x\n", err: `:5: unknown key "urlfile" in alerts.channels[0]`},
+		{name: "not a list", yaml: "alerts:\n  channels: wecom\n", err: ":3: alerts.channels: must be a list"},
+		{name: "bad values", yaml: `
+alerts:
+  channels:
+    - type: slack
+      url: https://x
+    - type: wecom
+      url_file: {dir}/wecom.url
+      secret_file: {dir}/sign.secret
+      min_severity: fatal
+    - type: feishu
+`, err: "alerts.channels[0].type: must be webhook, wecom, dingtalk or feishu"},
+		{name: "callback addr", yaml: "http:\n  addr: 127.0.0.1:8080\n  callback_addr: 127.0.0.1:8080\n", err: "http.callback_addr: must differ from http.addr"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			writeFile(t, dir, "wecom.url", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=FILE-KEY\n", 0o600)
+			writeFile(t, dir, "sign.secret", "SECFILESECRET\n", 0o600)
+			p := writeFile(t, dir, "c.yaml", "database_url: postgres://x/y\n"+strings.ReplaceAll(tc.yaml, "{dir}", dir), 0o600)
+			cfg, warnings, err := Load(p, envOf(map[string]string{"ISSUER_ALERTS_CHANNELS": "ignored"}))
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				if tc.name == "bad values" {
+					for _, want := range []string{"alerts.channels[1].secret_file: only dingtalk and feishu", "alerts.channels[1].min_severity: must be",
+						"alerts.channels[2]: set one of url and url_file"} {
+						require.ErrorContains(t, err, want)
+					}
+				}
+				return
+			}
+			require.NoError(t, err)
+			require.Len(t, cfg.Alerts.Channels, tc.channels)
+			require.Contains(t, strings.Join(warnings, "\n"), tc.warning)
+			require.Equal(t, []string{"zhangsan", "lisi"}, cfg.Alerts.Channels[0].Mention)
+			out := cfg.Effective()
+			for _, secret := range []string{"INLINE-KEY", "FILE-KEY", "SECFILESECRET", "HOOK-TOKEN"} {
+				require.NotContains(t, out, secret)
+			}
+			require.Contains(t, out, "alerts:\n  webhook_url: ")
+			require.Contains(t, out, "  channels:\n    - type: \"wecom\"\n      name: \"\"\n      url: \"\"\n      url_file: \""+dir+"/wecom.url\"\n")
+			require.Contains(t, out, "      mention: [\"zhangsan\", \"lisi\"]\n")
+			require.Contains(t, out, "      url: \"REDACTED\"\n")
+		})
+	}
+}

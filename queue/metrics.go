@@ -1,0 +1,135 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// inDoubt is recipients.in_doubt (see inDoubtSQL): the same rows batch
+// show and the reports count.
+const inDoubt = inDoubtSQL
+
+// Progress is a batch's recipients by status and what they are worth.
+// Face values are in fen and count only rows whose coupon_value is known.
+type Progress struct {
+	BatchID int64
+	StockID string
+	Status  string           // the batch's status
+	Counts  map[string]int64 // recipients by status
+	// InDoubt counts rows whose last answer did not say what happened.
+	InDoubt int64
+	// IssuedFen is the face value of the issued coupons: the spend.
+	IssuedFen int64
+	// PendingCoupons and PendingFen are the rows still to be tried and not
+	// in doubt.
+	PendingCoupons int64
+	PendingFen     int64
+	InDoubtFen     int64
+}
+
+// Total is the number of recipients.
+func (p *Progress) Total() int64 {
+	var n int64
+	for _, c := range p.Counts {
+		n += c
+	}
+	return n
+}
+
+// Unsettled summarizes, over all batches, the rows a person must settle.
+type Unsettled struct {
+	InDoubt       int64
+	OldestInDoubt time.Time // zero when none
+	Review        int64
+	OldestReview  time.Time // zero when none
+}
+
+// LiveProgress returns the progress of the running and halted batches,
+// by id. Only those: the metrics it feeds keep one series per batch, and
+// finished batches would make that grow without end.
+func (s *Store) LiveProgress(ctx context.Context) ([]*Progress, error) {
+	return s.progress(ctx, `b.status IN ('running', 'halted')`)
+}
+
+// BatchProgress returns one batch's progress, whatever its status; a batch
+// with no recipients has empty counts.
+func (s *Store) BatchProgress(ctx context.Context, id int64) (*Progress, error) {
+	ps, err := s.progress(ctx, `b.id = $1`, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(ps) == 0 {
+		b, err := s.Batch(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return &Progress{BatchID: b.ID, StockID: b.StockID, Status: b.Status, Counts: map[string]int64{}}, nil
+	}
+	return ps[0], nil
+}
+
+func (s *Store) progress(ctx context.Context, where string, args ...any) ([]*Progress, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT b.id, b.stock_id, b.status, r.status, count(*),
+			count(*) FILTER (WHERE `+inDoubt+`),
+			coalesce(sum(r.coupon_value) FILTER (WHERE r.status = 'issued'), 0),
+			count(*) FILTER (WHERE r.status = 'pending' AND NOT `+inDoubt+`),
+			coalesce(sum(r.coupon_value) FILTER (WHERE r.status = 'pending' AND NOT `+inDoubt+`), 0),
+			coalesce(sum(r.coupon_value) FILTER (WHERE `+inDoubt+`), 0)
+		FROM batches b JOIN recipients r ON r.batch_id = b.id
+		WHERE `+where+`
+		GROUP BY b.id, b.stock_id, b.status, r.status
+		ORDER BY b.id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("batch progress: %w", err)
+	}
+	defer rows.Close()
+	var out []*Progress
+	for rows.Next() {
+		var p Progress
+		var status string
+		var n, doubt, issuedFen, pending, pendingFen, doubtFen int64
+		if err := rows.Scan(&p.BatchID, &p.StockID, &p.Status, &status, &n, &doubt, &issuedFen, &pending, &pendingFen, &doubtFen); err != nil {
+			return nil, fmt.Errorf("batch progress: %w", err)
+		}
+		if len(out) == 0 || out[len(out)-1].BatchID != p.BatchID {
+			p.Counts = map[string]int64{}
+			out = append(out, &p)
+		}
+		cur := out[len(out)-1]
+		cur.Counts[status] = n
+		cur.InDoubt += doubt
+		cur.IssuedFen += issuedFen
+		cur.PendingCoupons += pending
+		cur.PendingFen += pendingFen
+		cur.InDoubtFen += doubtFen
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("batch progress: %w", err)
+	}
+	return out, nil
+}
+
+// Unsettled counts the rows in doubt and in review over all batches, with
+// the time of the oldest (its last attempt, else its last change).
+func (s *Store) Unsettled(ctx context.Context) (*Unsettled, error) {
+	var u Unsettled
+	var oldestDoubt, oldestReview *time.Time
+	err := s.db.QueryRowContext(ctx, `SELECT
+			count(*) FILTER (WHERE `+inDoubt+`),
+			min(coalesce(r.last_attempt_at, r.updated_at)) FILTER (WHERE `+inDoubt+`),
+			count(*) FILTER (WHERE r.status = 'review'),
+			min(coalesce(r.last_attempt_at, r.updated_at)) FILTER (WHERE r.status = 'review')
+		FROM recipients r WHERE r.status IN ('in_flight', 'pending', 'review')`).
+		Scan(&u.InDoubt, &oldestDoubt, &u.Review, &oldestReview)
+	if err != nil {
+		return nil, fmt.Errorf("count unsettled rows: %w", err)
+	}
+	if oldestDoubt != nil {
+		u.OldestInDoubt = *oldestDoubt
+	}
+	if oldestReview != nil {
+		u.OldestReview = *oldestReview
+	}
+	return &u, nil
+}
