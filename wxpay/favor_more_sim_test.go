@@ -353,11 +353,14 @@ func TestUnsignedAnswersOnlyOnFlowMetadata(t *testing.T) {
 			_, err := b.client.UserCoupons(ctx, wxpay.UserCouponsRequest{OpenID: "o", CreatorMchID: testMchID})
 			return err
 		},
-		"callback":     func() error { _, err := b.client.Callback(ctx, ""); return err },
-		"set callback": func() error { _, err := b.client.SetCallback(ctx, wxpay.CallbackRequest{NotifyURL: "https://h/cb"}); return err },
-		"merchants":    func() error { _, err := b.client.StockMerchants(ctx, "9865000", "", 0, 10); return err },
-		"items":        func() error { _, err := b.client.StockItems(ctx, "9865000", "", 0, 10); return err },
-		"stop":         func() error { _, err := b.client.StopStock(ctx, "9865000", ""); return err },
+		"callback": func() error { _, err := b.client.Callback(ctx, ""); return err },
+		"set callback": func() error {
+			_, err := b.client.SetCallback(ctx, wxpay.CallbackRequest{NotifyURL: "https://h/cb"})
+			return err
+		},
+		"merchants": func() error { _, err := b.client.StockMerchants(ctx, "9865000", "", 0, 10); return err },
+		"items":     func() error { _, err := b.client.StockItems(ctx, "9865000", "", 0, 10); return err },
+		"stop":      func() error { _, err := b.client.StopStock(ctx, "9865000", ""); return err },
 	} {
 		require.ErrorIs(t, call(), wxpay.ErrSignature, name)
 	}
