@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"reflect"
@@ -33,6 +34,7 @@ type Config struct {
 	Plugin      Plugin    `yaml:"plugin"`
 	Alerts      Alerts    `yaml:"alerts"`
 	Reconcile   Reconcile `yaml:"reconcile"`
+	Callbacks   Callbacks `yaml:"callbacks"`
 
 	// Location is Timezone loaded; set by Validate.
 	Location *time.Location `yaml:"-"`
@@ -96,6 +98,13 @@ type Plugin struct {
 // Alerts configures where alerts go besides the log.
 type Alerts struct {
 	WebhookURL string `yaml:"webhook_url"`
+}
+
+// Callbacks configures WeChat Pay's notification address (§3.2.14).
+type Callbacks struct {
+	// PublicURL is where WeChat Pay reaches this daemon's /callbacks/wxpay
+	// from the internet; when set, `issuer run` keeps it registered.
+	PublicURL string `yaml:"public_url"`
 }
 
 // Reconcile configures the nightly reconciliation.
@@ -383,6 +392,11 @@ func (c *Config) Validate() (warnings []string, err error) {
 			bad(u.key, "not an http(s) URL: %q", RedactURL(u.val))
 		}
 	}
+	if c.Callbacks.PublicURL != "" {
+		if err := checkNotifyURL(c.Callbacks.PublicURL); err != "" {
+			bad("callbacks.public_url", "%s", err)
+		}
+	}
 	if c.WXPay.MchID != "" && !isDigits(c.WXPay.MchID) {
 		bad("wxpay.mchid", "must be digits, got %q", c.WXPay.MchID)
 	}
@@ -540,4 +554,28 @@ func (c *Config) Effective() string {
 		fmt.Fprintf(&b, "%s%s: %s\n", indent, parts[len(parts)-1], val)
 	}
 	return b.String()
+}
+
+// checkNotifyURL applies WeChat Pay's rules for a notification address
+// (https, absolute, no query), allowing http to a loopback host as the
+// simulator does; "" when u passes. It mirrors wxpay.ValidNotifyURL without
+// making the config depend on the client.
+func checkNotifyURL(u string) string {
+	p, err := url.Parse(u)
+	switch {
+	case err != nil || !p.IsAbs() || p.Host == "":
+		return fmt.Sprintf("not an absolute URL: %q", u)
+	case p.RawQuery != "" || p.ForceQuery || p.Fragment != "":
+		return fmt.Sprintf("must not carry query parameters: %q", u)
+	case p.User != nil:
+		return "must not carry credentials"
+	case p.Scheme == "https":
+		return ""
+	case p.Scheme == "http":
+		h := p.Hostname()
+		if ip := net.ParseIP(h); h == "localhost" || (ip != nil && ip.IsLoopback()) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("must be https: %q", u)
 }
