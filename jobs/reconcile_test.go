@@ -202,7 +202,9 @@ func reconcileSetup(t *testing.T, client func(*simtest.Sim) *wxpay.Client, stock
 	for _, s := range stocks {
 		specs = append(specs, wxsim.StockSpec{ID: s, Kind: wxsim.KindFavor, Budget: 1000, CouponValue: 500, CouponMinimum: 5000})
 	}
-	sim := simtest.Start(t, wxsim.Options{Stocks: specs, Seed: 11})
+	// EarlyFlows: these tests are about what follows the download, not
+	// about when WeChat Pay publishes the files.
+	sim := simtest.Start(t, wxsim.Options{Stocks: specs, Seed: 11, EarlyFlows: true})
 	b := &reconcileBundle{db: dbtest.New(t).DB, sim: sim, dir: t.TempDir()}
 	if client != nil {
 		b.client = client(sim)

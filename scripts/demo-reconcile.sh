@@ -29,6 +29,10 @@ used=$(sim redeem 0.30)
 refunded=$(sim refund 0.1667) # of those used: ~5% of those issued
 echo "simulator: $used coupons used, $refunded refunded"
 
+step "the stock ends; WeChat Pay publishes its files from 10:00 the next day: move the simulator's calendar 36h on"
+curl -fsS -X POST "${SIM_ADMIN}stocks/$FAVOR_STOCK/expire"
+curl -fsS -X PUT -H 'Content-Type: application/json' -d '{"offset":"36h"}' "${SIM_ADMIN}clock" >/dev/null
+
 step "reconcile: download the use-flow and refund-flow files, verify their SHA1, load them"
 $issuer reconcile --stock "$FAVOR_STOCK"
 

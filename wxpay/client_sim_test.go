@@ -163,6 +163,18 @@ func TestSimStockLifecycleAndFlows(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, refunded)
 
+	// Files are published from 10:00 the day after the stock ends: not
+	// while it runs, not right after it stops.
+	_, err = c.UseFlow(ctx, id)
+	require.True(t, wxpay.IsNotFound(err), "running: %v", err)
+	stopped, err := c.StopStock(ctx, id, "")
+	require.NoError(t, err)
+	stopAt, err := time.Parse(time.RFC3339, stopped.Time)
+	require.NoError(t, err)
+	_, err = c.UseFlow(ctx, id)
+	require.True(t, wxpay.IsNotFound(err), "stopped, before 10:00 the next day: %v", err)
+	b.sim.SetClockOffset(time.Until(wxsim.FlowsAvailable(stopAt)) + time.Minute)
+
 	for _, tc := range []struct {
 		kind wxpay.FlowKind
 		meta func(context.Context, string) (*wxpay.FlowDownload, error)

@@ -31,9 +31,12 @@
 // the request may have been sent).
 //
 // Endpoints: SendFavor (代金券), SendProduct (商品券), CreateStock,
-// StartStock, PauseStock, RestartStock, QueryStock, ListStocks, QueryCoupon,
-// UseFlow, RefundFlow and Download, which streams a flow file into an
-// io.Writer and checks its SHA1.
+// StartStock, PauseStock, RestartStock, StopStock, QueryStock, ListStocks,
+// StockMerchants, StockItems, QueryCoupon, UserCoupons (and AllUserCoupons),
+// Callback, SetCallback, UseFlow, RefundFlow and Download, which streams a
+// flow file into an io.Writer and checks its SHA1. Only the two flow
+// metadata answers may come unsigned (as WeChat Pay documents them); they
+// are verified whenever signature headers are present.
 //
 // # Classification
 //

@@ -6,6 +6,7 @@ func extraCommands() []*command {
 	return []*command{
 		cmdSim(), cmdSimKeys(),
 		cmdStockCreate(), cmdStockAction("start"), cmdStockAction("pause"), cmdStockAction("restart"), cmdStockShow(), cmdStockList(),
+		cmdStockStop(), cmdStockScope("merchants"), cmdStockScope("items"), cmdCoupons(), cmdCallbackShow(), cmdCallbackSet(),
 		cmdPluginSign(),
 		cmdReconcile(), cmdReportBatch(), cmdReportReconcile(),
 	}

@@ -31,6 +31,8 @@ func reconcileSetup(t *testing.T, n int) (*testBundle, *simtest.Sim) {
 	sim := simtest.Start(t, wxsim.Options{
 		Stocks: []wxsim.StockSpec{{ID: "9856000", Kind: wxsim.KindFavor, Budget: 10000, CouponValue: 500, CouponMinimum: 5000}},
 		Seed:   7,
+		// About what follows the download, not when files are published.
+		EarlyFlows: true,
 	})
 	maps.Copy(b.env, sim.Env())
 	b.env["ISSUER_RECONCILE_DIR"] = filepath.Join(b.dir, "flowfiles")

@@ -185,6 +185,7 @@ func (d *daemon) run(ctx context.Context) error {
 	defer stopBG()
 	notifierDone := make(chan struct{})
 	go func() { d.notifier.Run(bg); close(notifierDone) }()
+	syncCallbackURL(runCtx, d.client, d.cfg.Callbacks.PublicURL, d.notifier.Notify, log)
 	heartbeatDone := make(chan struct{})
 	go func() {
 		d.instances.Run(runCtx, func(live int) {

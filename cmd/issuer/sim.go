@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -73,7 +74,7 @@ func cmdSim() *command {
 	c := &command{
 		name: "sim",
 		usage: "--keys DIR [--addr A] [--stock ID:BUDGET:PER_USER]... [--product-stock ID:BUDGET:PER_USER]... " +
-			"[--limit QPS] [--ledger FILE] [--callback-url U] [--seed N] [fault flags]",
+			"[--limit QPS] [--ledger FILE] [--callback-url U] [--seed N] [--base-url URL] [--clock-offset D] [--early-flows] [fault flags]",
 		short: "run the WeChat Pay API v3 simulator (admin API under /sim/ on loopback)",
 	}
 	c.run = func(ctx context.Context, e *env, args []string) error {
@@ -87,6 +88,9 @@ func cmdSim() *command {
 		ledger := fs.String("ledger", "", "persist the ledger to `FILE` (append + fsync) and reload it on start")
 		callbackURL := fs.String("callback-url", "", "POST COUPON.USE notifications to `URL`")
 		seed := fs.Uint64("seed", 0, "seed for faults and redemptions (0 = random)")
+		baseURL := fs.String("base-url", "", "`URL` whose host the flow-file download urls name (a simulator behind a proxy); default the request's host")
+		clockOffset := fs.Duration("clock-offset", 0, "move the simulator's calendar by `D` (stock ends, flow files from 10:00 the day after); PUT /sim/clock changes it")
+		earlyFlows := fs.Bool("early-flows", false, "serve flow files as soon as something is redeemed, without waiting for the stock to end")
 		var f faultFlags
 		f.register(fs)
 		rest, err := parseFlags(e, fs, args)
@@ -98,6 +102,11 @@ func cmdSim() *command {
 		}
 		if *keysDir == "" {
 			return usagef("sim: --keys DIR is required")
+		}
+		if *baseURL != "" {
+			if u, err := url.Parse(*baseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return usagef("sim: --base-url %q: want an http(s) URL", *baseURL)
+			}
 		}
 		faults, err := f.faults()
 		if err != nil {
@@ -115,6 +124,9 @@ func cmdSim() *command {
 			CallbackURL: *callbackURL,
 			Faults:      faults,
 			Seed:        *seed,
+			BaseURL:     *baseURL,
+			ClockOffset: *clockOffset,
+			EarlyFlows:  *earlyFlows,
 			Logger:      e.logger,
 		})
 		if err != nil {

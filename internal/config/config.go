@@ -50,6 +50,7 @@ type Config struct {
 	Plugin      Plugin    `yaml:"plugin"`
 	Alerts      Alerts    `yaml:"alerts"`
 	Reconcile   Reconcile `yaml:"reconcile"`
+	Callbacks   Callbacks `yaml:"callbacks"`
 
 	// Location is Timezone loaded; set by Validate.
 	Location *time.Location `yaml:"-"`
@@ -149,6 +150,13 @@ func alertChannelKeys() map[string]bool {
 		keys[t.Field(i).Tag.Get("yaml")] = true
 	}
 	return keys
+}
+
+// Callbacks configures WeChat Pay's notification address (§3.2.14).
+type Callbacks struct {
+	// PublicURL is where WeChat Pay reaches this daemon's /callbacks/wxpay
+	// from the internet; when set, `issuer run` keeps it registered.
+	PublicURL string `yaml:"public_url"`
 }
 
 // Reconcile configures the nightly reconciliation.
@@ -374,6 +382,7 @@ func decode(path string, data []byte, cfg *Config) ([]Problem, error) {
 }
 
 var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
 // checkChannels checks alerts.channels: a list of mappings with known keys.
 func checkChannels(path, key string, v *yaml.Node) []Problem {
 	if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
@@ -647,6 +656,11 @@ func (c *Config) validate() (warnings []string, problems []Problem) {
 	if isProduction(c.WXPay.BackupBaseURL) && !isProduction(c.WXPay.BaseURL) && c.WXPay.BaseURL != "" {
 		bad("wxpay.backup_base_url", "%s is WeChat Pay's production API but wxpay.base_url %q is not: test traffic must never fail over to production; "+
 			"remove backup_base_url or point it at another test server", c.WXPay.BackupBaseURL, RedactURL(c.WXPay.BaseURL))
+	}
+	if c.Callbacks.PublicURL != "" {
+		if err := wxpay.ValidNotifyURL(c.Callbacks.PublicURL); err != nil {
+			bad("callbacks.public_url", "%v", err)
+		}
 	}
 	if c.WXPay.MchID != "" && !isDigits(c.WXPay.MchID) {
 		bad("wxpay.mchid", "must be digits, got %q", c.WXPay.MchID)

@@ -289,3 +289,28 @@ alerts:
 		})
 	}
 }
+
+func TestCallbacksPublicURL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		url, problem string
+	}{
+		{"https://issuer.example.com/callbacks/wxpay", ""},
+		{"http://127.0.0.1:8080/callbacks/wxpay", ""}, // the simulator
+		{"http://issuer.example.com/callbacks/wxpay", "must be https"},
+		{"https://issuer.example.com/callbacks/wxpay?k=v", "must not carry query parameters"},
+		{"/callbacks/wxpay", "not an absolute URL"},
+	} {
+		cfg, _, err := Load("", envOf(map[string]string{
+			"ISSUER_DATABASE_URL":         "postgres://u@localhost/db",
+			"ISSUER_CALLBACKS_PUBLIC_URL": tc.url,
+		}))
+		if tc.problem == "" {
+			require.NoError(t, err, tc.url)
+			require.Equal(t, tc.url, cfg.Callbacks.PublicURL)
+			continue
+		}
+		require.ErrorContains(t, err, "ISSUER_CALLBACKS_PUBLIC_URL: ", tc.url)
+		require.ErrorContains(t, err, tc.problem, tc.url)
+	}
+}

@@ -48,6 +48,8 @@ GET  /sim/faults PUT /sim/faults   {"before_500","after_500","hang_after","reset
 POST /sim/redeem                   {"stock_id","fraction"} → {"count"}
 POST /sim/refund                   {"stock_id","fraction"} → {"count"}
 GET  /sim/callback PUT /sim/callback {"url"}
+GET  /sim/clock  PUT /sim/clock    {"offset": "36h"}  move the calendar (stock ends, flow files)
+POST /sim/grant                    {"stock_id","openid"[,"create_time"]} → {"coupon_id"}  a coupon from another channel
 `
 
 func (s *Server) adminRoutes() http.Handler {
@@ -168,6 +170,7 @@ func (s *Server) adminRoutes() http.Handler {
 	}
 	m.HandleFunc("PUT /sim/callback", setCallback)
 	m.HandleFunc("POST /sim/callback", setCallback)
+	s.adminMoreRoutes(m)
 	return m
 }
 

@@ -23,13 +23,23 @@
 //	POST /v3/marketing/favor/users/{openid}/coupons           代金券 send (seed 002)
 //	POST /v3/marketing/busifavor/product-coupons/send         商品券 send (seed 001)
 //	POST /v3/marketing/favor/coupon-stocks                    create (unactivated)
-//	POST /v3/marketing/favor/stocks/{stock_id}/start|pause|restart
+//	POST /v3/marketing/favor/stocks/{stock_id}/start|pause|restart|stop  (stop: "stoped", for good)
 //	GET  /v3/marketing/favor/stocks/{stock_id}                query
-//	GET  /v3/marketing/favor/stocks                           list (offset = page number, limit ≤ 10)
+//	GET  /v3/marketing/favor/stocks                           list (offset = page number, limit ≤ 10, create_start/end_time)
+//	GET  /v3/marketing/favor/stocks/{stock_id}/merchants|items  StockSpec.Merchants (default the creator) / Items
+//	GET  /v3/marketing/favor/users/{openid}/coupons            a user's coupons (§3.2.11, from the ledger)
 //	GET  /v3/marketing/favor/users/{openid}/coupons/{coupon_id}
-//	GET  /v3/marketing/favor/stocks/{stock_id}/use-flow       {url, hash_type, hash_value}
+//	GET|POST /v3/marketing/favor/callbacks                     the notification address (= Options.CallbackURL)
+//	GET  /v3/marketing/favor/stocks/{stock_id}/use-flow       {url, hash_type, hash_value}, unsigned
 //	GET  /v3/marketing/favor/stocks/{stock_id}/refund-flow
 //	GET  /v3/billdownload/file?token=…                        the flow file, unsigned, url valid 30 s
+//
+// Flow files exist from 10:00 Beijing time the day after the stock ended
+// (stopped, expired, or past its availability), on the simulator's
+// calendar: Options.ClockOffset, Server.SetClockOffset or PUT /sim/clock
+// move it (signature timestamps stay on the real clock). Options.EarlyFlows
+// serves them as soon as something was redeemed. The download url's host is
+// Options.BaseURL when set (a simulator behind a proxy).
 //
 // # Stocks and sends
 //
@@ -106,11 +116,14 @@
 // Unsigned, under /sim/, answered to loopback clients only: the ledger,
 // stats (totals and per-second accepted/throttled counts), the limit,
 // stocks (add, pause, resume, expire), faults, redemption and refund, the
-// callback URL. AdminClient drives it from another package or process.
+// callback URL, the calendar offset, and coupons granted as if by another
+// channel (GrantCoupon: no out_request_no). AdminClient drives it from
+// another package or process.
 //
 // # Left out
 //
 // Stock status changes by time (other than the end of availability),
-// flow files' availability delay (they are served as soon as something was
-// redeemed), 商品券 redemption, platform-certificate mode and TLS.
+// coupon expiry other than leaving expired coupons out of a user's list,
+// the "switch" of the notification address, 商品券 redemption,
+// platform-certificate mode and TLS.
 package wxsim

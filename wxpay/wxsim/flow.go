@@ -63,7 +63,7 @@ func (s *Server) Redeem(stockID string, fraction float64) (int, error) {
 			s.queueCouponUseLocked(cp)
 		}
 	}
-	s.stats.count(now, "redeemed", int64(len(eligible)))
+	s.stats.count(s.now(), "redeemed", int64(len(eligible)))
 	return len(eligible), nil
 }
 
@@ -91,7 +91,7 @@ func (s *Server) Refund(stockID string, fraction float64) (int, error) {
 		at := now
 		cp.RefundedAt = &at
 	}
-	s.stats.count(now, "refunded", int64(len(eligible)))
+	s.stats.count(s.now(), "refunded", int64(len(eligible)))
 	return len(eligible), nil
 }
 
@@ -170,16 +170,22 @@ func (s *Server) flowRowsLocked(stockID string, kind flowKind) []wxpay.FlowRow {
 }
 
 // handleFlowMeta is 下载批次核销明细 / 下载批次退款明细 (seed 003 §3.2.12,
-// 3.2.13): a 30-second download url and the file's SHA1. The simulator
-// serves the file as soon as something was redeemed (or refunded), without
-// waiting for the day after the stock ends.
+// 3.2.13): a 30-second download url and the file's SHA1, in an unsigned
+// answer as WeChat Pay's. A file exists from 10:00 Beijing time the day
+// after the stock ended (FlowsAvailable), on the simulator's calendar, and
+// only when something was redeemed (refunded); before that, 404
+// RESOURCE_NOT_EXISTS 账单文件不存在. Options.EarlyFlows drops the wait.
 func (s *Server) handleFlowMeta(c *call, kind flowKind) {
 	stockID := c.r.PathValue("stock_id")
 	s.mu.Lock()
 	st, ok := s.stocks[stockID]
 	var rows []wxpay.FlowRow
+	ready := s.early
 	if ok && st.Kind == KindFavor {
 		rows = s.flowRowsLocked(stockID, kind)
+		if s.statusLocked(st) == StatusExpired && !s.clock().Before(FlowsAvailable(s.stopTimeLocked(st))) {
+			ready = true
+		}
 	}
 	s.mu.Unlock()
 	switch {
@@ -189,7 +195,7 @@ func (s *Server) handleFlowMeta(c *call, kind flowKind) {
 	case c.mchid != st.CreatorMchID:
 		s.writeError(c, errf(http.StatusForbidden, "NO_AUTH", "无权限"))
 		return
-	case len(rows) == 0:
+	case !ready || len(rows) == 0:
 		s.writeError(c, errf(http.StatusNotFound, "RESOURCE_NOT_EXISTS", "账单文件不存在").with("stock_id", stockID))
 		return
 	}
@@ -218,7 +224,7 @@ func (s *Server) handleFlowMeta(c *call, kind flowKind) {
 		"url":        s.base(c.r) + "/v3/billdownload/file?token=" + token,
 		"hash_type":  "SHA1",
 		"hash_value": hex.EncodeToString(sum[:]),
-	}, sigValid)
+	}, sigNone)
 }
 
 // handleDownload serves a flow file: the request is signed like any other,
@@ -243,6 +249,13 @@ func (s *Server) handleDownload(c *call) {
 	h.Set(wxpay.HeaderRequestID, c.requestID)
 	c.w.WriteHeader(http.StatusOK)
 	_, _ = c.w.Write(d.data)
+}
+
+// FlowsAvailable is when WeChat Pay publishes the flow files of a stock
+// that ended at end: 10:00 Beijing time the next day.
+func FlowsAvailable(end time.Time) time.Time {
+	d := end.In(beijing())
+	return time.Date(d.Year(), d.Month(), d.Day()+1, 10, 0, 0, 0, beijing())
 }
 
 func (s *Server) base(r *http.Request) string {

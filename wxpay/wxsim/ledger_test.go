@@ -21,6 +21,7 @@ func TestLedgerSurvivesRestart(t *testing.T) {
 			{ID: "P", Kind: wxsim.KindProduct, Budget: 5},
 		},
 		LedgerPath: path,
+		EarlyFlows: true, // files before the stock ends: this is about the ledger
 	}
 	ctx := context.Background()
 

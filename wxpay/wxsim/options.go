@@ -58,6 +58,11 @@ type StockSpec struct {
 	CreatorMchID  string `json:"creator_mchid,omitempty"`  // default the keys' merchant
 	CouponValue   int64  `json:"coupon_value,omitempty"`   // fen; default 100
 	CouponMinimum int64  `json:"coupon_minimum,omitempty"` // fen; default CouponValue+1
+	// Merchants are the merchant ids where the coupons can be used
+	// (§3.2.9); default the creator. Items are the goods ids they apply to
+	// (§3.2.10); default none.
+	Merchants []string `json:"available_merchants,omitempty"`
+	Items     []string `json:"available_items,omitempty"`
 }
 
 // ParseStockSpec parses the CLI form ID:BUDGET:PER_USER.
@@ -172,6 +177,17 @@ type Options struct {
 	BaseURL string
 	// FlowURLTTL is how long a download url stays valid (default 30s).
 	FlowURLTTL time.Duration
-	Now        func() time.Time // default time.Now
-	Logger     *slog.Logger     // default discards
+	// EarlyFlows serves use-flow and refund-flow files as soon as something
+	// was redeemed (or refunded), instead of from 10:00 Beijing time the day
+	// after the stock ends as WeChat Pay does: for tests about what comes
+	// after the download.
+	EarlyFlows bool
+	// ClockOffset moves the simulator's calendar: stock ends, create, issue
+	// and redemption times, and flow files' availability, so that a test
+	// can step past "the day after the stock ends". Signature timestamps
+	// stay on Now, or no client would accept an answer. SetClockOffset
+	// changes it while running.
+	ClockOffset time.Duration
+	Now         func() time.Time // default time.Now
+	Logger      *slog.Logger     // default discards
 }

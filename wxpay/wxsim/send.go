@@ -455,7 +455,7 @@ func (s *Server) indexLocked(cp *coupon) {
 	if cp.Kind == KindProduct {
 		s.productReq[key(cp.StockID, cp.OutRequestNo)] = cp
 		s.productCodes[key(cp.StockID, cp.CouponCode)] = true
-	} else {
+	} else if cp.OutRequestNo != "" { // "": granted, not sent by the merchant
 		s.favorReq[key(cp.MchID, cp.OutRequestNo)] = cp
 	}
 	s.issuedByStock[cp.StockID]++
@@ -473,7 +473,7 @@ func (s *Server) unindexLocked(cp *coupon) {
 	if cp.Kind == KindProduct {
 		delete(s.productReq, key(cp.StockID, cp.OutRequestNo))
 		delete(s.productCodes, key(cp.StockID, cp.CouponCode))
-	} else {
+	} else if cp.OutRequestNo != "" {
 		delete(s.favorReq, key(cp.MchID, cp.OutRequestNo))
 	}
 	s.issuedByStock[cp.StockID]--
@@ -492,7 +492,7 @@ func (s *Server) commit(cp *coupon) bool {
 		s.mu.Unlock()
 		return false
 	}
-	s.stats.count(cp.IssuedAt, "issued", 1)
+	s.stats.count(s.now(), "issued", 1)
 	return true
 }
 

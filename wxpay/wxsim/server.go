@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +26,8 @@ type Server struct {
 	now       func() time.Time
 	baseURL   string
 	flowTTL   time.Duration
+	early     bool
+	offset    atomic.Int64 // ClockOffset, nanoseconds
 	cbTries   int
 	cbBackoff time.Duration
 	handler   http.Handler
@@ -131,6 +134,7 @@ func New(opts Options) (*Server, error) {
 		now:            opts.Now,
 		baseURL:        strings.TrimRight(opts.BaseURL, "/"),
 		flowTTL:        opts.FlowURLTTL,
+		early:          opts.EarlyFlows,
 		cbTries:        opts.CallbackAttempts,
 		cbBackoff:      opts.CallbackBackoff,
 		stocks:         map[string]*stock{},
@@ -152,6 +156,7 @@ func New(opts Options) (*Server, error) {
 		cbq:            &callbackQueue{wake: make(chan struct{}, 1)},
 		done:           make(chan struct{}),
 	}
+	s.offset.Store(int64(opts.ClockOffset))
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -338,7 +343,7 @@ func (s *Server) AddStock(spec StockSpec) error {
 	if spec.Name == "" {
 		spec.Name = "模拟批次" + spec.ID
 	}
-	now := s.now()
+	now := s.clock()
 	st := &stock{
 		StockSpec:   spec,
 		description: "模拟器批次",
@@ -372,7 +377,7 @@ func (s *Server) SetStockStatus(stockID string, status Status) error {
 	if !ok {
 		return fmt.Errorf("stock %s: %w", stockID, ErrNotFound)
 	}
-	now := s.now()
+	now := s.clock()
 	if status == StatusRunning && st.startedAt.IsZero() {
 		st.startedAt = now
 	}
@@ -407,7 +412,7 @@ type StockState struct {
 
 // statusLocked is the effective status: a stock past its end is expired.
 func (s *Server) statusLocked(st *stock) Status {
-	if st.Status != StatusExpired && !st.endAt.IsZero() && s.now().After(st.endAt) {
+	if st.Status != StatusExpired && !st.endAt.IsZero() && s.clock().After(st.endAt) {
 		return StatusExpired
 	}
 	return st.Status
@@ -511,7 +516,19 @@ func (s *Server) allowLocked(mchid string, now time.Time) bool {
 
 // stamp is the time recorded in the ledger: UTC, without a monotonic
 // reading, so that it reloads equal.
-func (s *Server) stamp() time.Time { return s.now().UTC() }
+func (s *Server) stamp() time.Time { return s.clock().UTC() }
+
+// clock is the simulator's calendar: Now moved by the clock offset. Stock
+// times, ledger times and flow availability follow it; signatures, rate
+// buckets, stats and download urls stay on Now.
+func (s *Server) clock() time.Time { return s.now().Add(time.Duration(s.offset.Load())) }
+
+// SetClockOffset moves the simulator's calendar by d from Now (see
+// Options.ClockOffset).
+func (s *Server) SetClockOffset(d time.Duration) { s.offset.Store(int64(d)) }
+
+// ClockOffset is the current calendar offset.
+func (s *Server) ClockOffset() time.Duration { return time.Duration(s.offset.Load()) }
 
 // random helpers draw from the seeded generator.
 func (s *Server) chance(p float64) bool {

@@ -2,6 +2,7 @@ package wxsim
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -90,7 +91,7 @@ func (s *Server) handleStockCreate(c *call) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	now := s.clock()
 	if id, ok := s.stockCreateReq[key(c.mchid, in.OutRequestNo)]; ok {
 		st := s.stocks[id]
 		s.writeJSON(c, http.StatusOK, map[string]string{"stock_id": id, "create_time": wireTime(st.createdAt)}, sigValid)
@@ -124,19 +125,23 @@ func (s *Server) handleStockCreate(c *call) {
 }
 
 // handleStockAction is start, pause and restart (seed 003 §3.2.2, 3.2.4,
-// 3.2.5). Repeating an action on a stock already in its target state
-// succeeds.
+// 3.2.5) and stop. Repeating an action on a stock already in its target
+// state succeeds. Stop ends the stock for good ("stoped"): a stopped stock
+// is never restarted, and sends answer 活动已结束或未激活.
 func (s *Server) handleStockAction(c *call) {
 	action := c.r.PathValue("action")
-	var from, to Status
+	var from []Status
+	var to Status
 	var timeField string
 	switch action {
 	case "start":
-		from, to, timeField = StatusUnactivated, StatusRunning, "start_time"
+		from, to, timeField = []Status{StatusUnactivated}, StatusRunning, "start_time"
 	case "pause":
-		from, to, timeField = StatusRunning, StatusPaused, "pause_time"
+		from, to, timeField = []Status{StatusRunning}, StatusPaused, "pause_time"
 	case "restart":
-		from, to, timeField = StatusPaused, StatusRunning, "restart_time"
+		from, to, timeField = []Status{StatusPaused}, StatusRunning, "restart_time"
+	case "stop":
+		from, to, timeField = []Status{StatusUnactivated, StatusRunning, StatusPaused}, StatusExpired, "stop_time"
 	default:
 		s.writeError(c, errf(http.StatusNotFound, "NOT_FOUND", "请求的资源不存在").with("url", c.r.URL.Path))
 		return
@@ -160,13 +165,19 @@ func (s *Server) handleStockAction(c *call) {
 		s.writeError(c, e)
 		return
 	}
-	now := s.now()
+	now := s.clock()
 	switch cur := s.statusLocked(st); {
 	case cur == to:
-	case cur == from:
+		if to == StatusExpired {
+			now = s.stopTimeLocked(st)
+		}
+	case slices.Contains(from, cur):
 		st.Status = to
-		if action == "start" {
+		switch action {
+		case "start":
 			st.startedAt = now
+		case "stop":
+			st.stoppedAt = now
 		}
 	default:
 		s.writeError(c, errf(http.StatusBadRequest, "INVALID_REQUEST", "批次当前状态不支持此操作").
@@ -174,6 +185,15 @@ func (s *Server) handleStockAction(c *call) {
 		return
 	}
 	s.writeJSON(c, http.StatusOK, map[string]string{"stock_id": stockID, timeField: wireTime(now)}, sigValid)
+}
+
+// stopTimeLocked is when an ended stock ended: stopped (or expired by the
+// admin API), or else past its availability.
+func (s *Server) stopTimeLocked(st *stock) time.Time {
+	if st.Status == StatusExpired && !st.stoppedAt.IsZero() {
+		return st.stoppedAt
+	}
+	return st.endAt
 }
 
 // ownStockLocked finds a 代金券 stock the caller created.
@@ -241,11 +261,7 @@ func (s *Server) stockJSONLocked(st *stock) map[string]any {
 		v["start_time"] = wireTime(st.startedAt)
 	}
 	if s.statusLocked(st) == StatusExpired {
-		stop := st.stoppedAt
-		if stop.IsZero() {
-			stop = st.endAt
-		}
-		v["stop_time"] = wireTime(stop)
+		v["stop_time"] = wireTime(s.stopTimeLocked(st))
 	}
 	return v
 }
@@ -281,6 +297,18 @@ func (s *Server) handleStockList(c *call) {
 		return
 	}
 	status := q.Get("status")
+	var createStart, createEnd time.Time
+	for _, f := range []struct {
+		name string
+		t    *time.Time
+	}{{"create_start_time", &createStart}, {"create_end_time", &createEnd}} {
+		if v := q.Get(f.name); v != "" {
+			if *f.t, err = time.Parse(time.RFC3339, v); err != nil {
+				s.writeError(c, paramError(f.name, "输入时间格式错误").with("location", "query"))
+				return
+			}
+		}
+	}
 	if creator != c.mchid {
 		s.writeError(c, errf(http.StatusForbidden, "NO_AUTH", "无权限"))
 		return
@@ -293,6 +321,9 @@ func (s *Server) handleStockList(c *call) {
 			continue
 		}
 		if status != "" && s.statusLocked(st).wire() != status {
+			continue
+		}
+		if (!createStart.IsZero() && st.createdAt.Before(createStart)) || (!createEnd.IsZero() && st.createdAt.After(createEnd)) {
 			continue
 		}
 		all = append(all, s.stockJSONLocked(st))
