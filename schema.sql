@@ -228,7 +228,7 @@ UPDATE recipients SET first_attempt_at = created_at WHERE attempts > 0;
 -- The one definition of "in doubt": the last answer did not say whether
 -- WeChat Pay issued the coupon. Such a row is never counted as not issued.
 ALTER TABLE recipients ADD COLUMN in_doubt boolean NOT NULL
-    GENERATED ALWAYS AS (status IN ('pending', 'review') AND outcome IN ('unknown', 'unclassified')) STORED;
+    GENERATED ALWAYS AS (status IN ('pending', 'review') AND coalesce(outcome, '') IN ('unknown', 'unclassified')) STORED;
 -- What settlement found (evidence, or why a person must look), beside
 -- WeChat Pay's own last code and message.
 ALTER TABLE recipients ADD COLUMN note text;
