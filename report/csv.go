@@ -16,20 +16,25 @@ import (
 var ReconcileCSVHeader = []string{
 	"batch_id", "stock_id", "issued", "used", "refunded", "net_used", "use_rate", "used_amount", "unknown_coupons",
 	"refunded_amount", "net_used_amount", "orders", "order_amount", "refunds_without_use", "used_before_issue",
-	"callback_only", "file_only", "recipients", "batch_name",
+	"callback_only", "file_only", "recipients", "batch_name", "usage_source", "in_doubt", "cancelled", "review",
+	"pending", "failed",
 }
 
 // BatchCSVHeader is the batch CSV's header: one line per recipient.
 var BatchCSVHeader = []string{
 	"batch_id", "openid", "out_request_no", "status", "outcome", "coupon_id", "issued_at", "class", "uses", "used_at",
 	"used_amount", "order_amount", "transaction_id", "consume_mchid", "refunds", "refunded_at", "refunded_amount",
-	"callback_at",
+	"callback_at", "in_doubt", "note", "usage_source",
 }
 
 // WriteCSV renders the report for machines: a reconciliation report as one
 // line per batch and stock (batch_id empty on the line of coupons issuer
 // never issued), a batch report as one line per recipient. Amounts are
 // yuan with two decimals, use_rate a fraction with four, times RFC 3339.
+// usage_source says where used comes from: flow_files, or callbacks (used
+// so far, order_amount empty: callbacks carry none). in_doubt, cancelled,
+// review, pending and failed split the recipients not issued; rows in
+// doubt are never counted as failed or cancelled.
 func (r *Report) WriteCSV(ctx context.Context, w io.Writer) error {
 	cw := csv.NewWriter(w)
 	if r.Batch != nil {
@@ -45,7 +50,8 @@ func (r *Report) WriteCSV(ctx context.Context, w io.Writer) error {
 				strconv.FormatInt(rec.BatchID, 10), rec.OpenID, rec.OutRequestNo, rec.Status, rec.Outcome, rec.CouponID,
 				r.rfc3339(rec.IssuedAt), rec.Class, itoa(rec.Uses), r.rfc3339(rec.UsedAt), wxpay.FormatYuan(rec.UsedAmount),
 				order, rec.TransactionID, rec.ConsumeMchID, itoa(rec.Refunds), r.rfc3339(rec.RefundedAt),
-				wxpay.FormatYuan(rec.RefundedAmount), r.rfc3339(rec.CallbackAt),
+				wxpay.FormatYuan(rec.RefundedAmount), r.rfc3339(rec.CallbackAt), strconv.FormatBool(rec.InDoubt), rec.Note,
+				rec.UsageSource,
 			})
 		})
 		if err != nil {
@@ -61,12 +67,17 @@ func (r *Report) WriteCSV(ctx context.Context, w io.Writer) error {
 				batch = strconv.FormatInt(l.BatchID, 10)
 			}
 			rate := l.UseRate()
+			orderAmount := ""
+			if l.OrderAmountKnown() {
+				orderAmount = wxpay.FormatYuan(l.OrderAmount)
+			}
 			err := cw.Write([]string{
 				batch, l.StockID, itoa(l.Issued), itoa(l.Used), itoa(l.Refunded), itoa(l.NetUsed), rate,
 				wxpay.FormatYuan(l.UsedAmount), itoa(l.UnknownCoupons), wxpay.FormatYuan(l.RefundedAmount),
-				wxpay.FormatYuan(l.NetUsedAmount()), itoa(l.Orders), wxpay.FormatYuan(l.OrderAmount),
+				wxpay.FormatYuan(l.NetUsedAmount()), itoa(l.Orders), orderAmount,
 				itoa(l.RefundsWithoutUse), itoa(l.UsedBeforeIssue), itoa(l.CallbackOnly), itoa(l.FileOnly),
-				itoa(l.Recipients), l.BatchName,
+				itoa(l.Recipients), l.BatchName, l.UsageSource, itoa(l.InDoubt), itoa(l.Cancelled), itoa(l.Review),
+				itoa(l.Pending), itoa(l.Failed),
 			})
 			if err != nil {
 				return err

@@ -11,6 +11,27 @@
 // files that issuer never issued are counted on a line of their stock with
 // no batch.
 //
+// # Usage source
+//
+// Until a use-flow file is loaded for a stock, its usage is "used so far":
+// the COUPON.USE callbacks stored in coupon_use_callbacks (UsageCallbacks).
+// Once one is loaded the files are authoritative (UsageFlowFiles) and the
+// callbacks are only compared with them. Every line carries its source.
+//
+// # Recipients not issued
+//
+// A recipient in doubt (recipients.in_doubt: its last answer did not say
+// whether WeChat Pay issued it) is counted as in doubt, never as pending,
+// failed or not issued; cancelled rows are never pending. Rows in doubt and
+// in review are the first section of the problems.
+//
+// # One snapshot
+//
+// A Report reads everything in one read-only REPEATABLE READ transaction,
+// kept open until Close, and every format renders that snapshot: the text,
+// the CSV and every sheet of the workbook agree. The package must not write
+// to the database.
+//
 // # Problems
 //
 // A report lists, for review: flow files rejected (a 总条数 footer that
@@ -18,13 +39,14 @@
 // files issuer never issued, refunds without a use, coupons used before
 // issuer recorded them as issued, COUPON.USE callbacks whose use is not in
 // the use-flow and uses in the use-flow with no callback (once callbacks are
-// being stored for the stock), and recipients sent to review.
+// being stored for the stock); first of all, recipients in doubt or in
+// review, with their notes.
 //
 // # As of a day
 //
 // Options.AsOf limits a report to rows first seen in files fetched for that
-// day or before, so a report can be reproduced later; without it every row
-// counts.
+// day or before, and callbacks received by the end of that day, so a report
+// can be reproduced later; without it every row counts.
 //
 // # Formats
 //

@@ -2,6 +2,7 @@ package report
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -36,12 +37,24 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("format %q: want text, csv or xlsx", s)
 }
 
+// Usage sources: where a stock's "used" figures come from.
+const (
+	// UsageFlowFiles: a use-flow file is loaded for the stock; its rows are
+	// authoritative, and stored callbacks are only checked against them.
+	UsageFlowFiles = "flow_files"
+	// UsageCallbacks: no use-flow file is loaded for the stock yet (the
+	// campaign is running); usage so far is what stored COUPON.USE
+	// callbacks report. Refunds and order amounts are only in the files.
+	UsageCallbacks = "callbacks"
+)
+
 // Options scope a report.
 type Options struct {
 	// StockID limits a reconciliation report to one stock.
 	StockID string
 	// AsOf (YYYY-MM-DD) counts only rows first seen in files fetched for
-	// that day or before; "" counts every row.
+	// that day or before, and callbacks received by the end of that day;
+	// "" counts every row.
 	AsOf string
 	// Location gives the days of the daily redemptions and the times shown;
 	// an IANA zone (time.Local counts as UTC). Default Asia/Shanghai.
@@ -54,18 +67,30 @@ type Options struct {
 // Line is the figures of one batch, or of the coupons of a stock that no
 // batch issued (BatchID 0). Amounts are in fen.
 type Line struct {
-	BatchID        int64
-	BatchName      string
-	StockID        string
-	Recipients     int
-	Issued         int
-	Used           int // coupons with a use in the use-flow
+	BatchID    int64
+	BatchName  string
+	StockID    string
+	Recipients int
+	Issued     int
+	// UsageSource says where Used, UsedAmount and Orders come from:
+	// UsageFlowFiles, or UsageCallbacks (used so far).
+	UsageSource    string
+	Used           int // coupons with a use
 	Refunded       int // used coupons with a refund in the refund-flow
 	NetUsed        int // coupons used more often than refunded
 	UsedAmount     int64
 	RefundedAmount int64
-	Orders         int // distinct payment transactions
-	OrderAmount    int64
+	Orders         int   // distinct payment transactions
+	OrderAmount    int64 // only known from the use-flow: see OrderAmountKnown
+	// Recipients that are not issued: in doubt (WeChat Pay may have issued
+	// them: pending or in review), in review for another reason, pending
+	// (not sent yet, or refused with a retryable answer), failed, and
+	// cancelled (never issued, terminal).
+	InDoubt   int
+	Review    int
+	Pending   int
+	Failed    int
+	Cancelled int
 	// Problems counted on this line.
 	UnknownCoupons    int
 	RefundsWithoutUse int
@@ -76,6 +101,10 @@ type Line struct {
 
 // NetUsedAmount is the discount used, less what refunds gave back.
 func (l Line) NetUsedAmount() int64 { return l.UsedAmount - l.RefundedAmount }
+
+// OrderAmountKnown says whether OrderAmount is a figure: callbacks carry
+// no order amount.
+func (l Line) OrderAmountKnown() bool { return l.UsageSource != UsageCallbacks }
 
 // add sums o into l, for stock totals.
 func (l *Line) add(o Line) {
@@ -88,6 +117,11 @@ func (l *Line) add(o Line) {
 	l.RefundedAmount += o.RefundedAmount
 	l.Orders += o.Orders
 	l.OrderAmount += o.OrderAmount
+	l.InDoubt += o.InDoubt
+	l.Review += o.Review
+	l.Pending += o.Pending
+	l.Failed += o.Failed
+	l.Cancelled += o.Cancelled
 	l.UnknownCoupons += o.UnknownCoupons
 	l.RefundsWithoutUse += o.RefundsWithoutUse
 	l.UsedBeforeIssue += o.UsedBeforeIssue
@@ -130,7 +164,7 @@ func ratio(num, den, decimals int) string {
 
 // Class is how many recipients ended one way.
 type Class struct {
-	Key   string // used, refunded, unused, issued, pending, review, failed:<outcome>
+	Key   string // used, refunded, unused, issued, in_doubt, review, pending, cancelled, failed:<outcome>
 	Label string // 已核销, 已退款, …
 	Count int
 }
@@ -141,8 +175,10 @@ var classOrder = []struct{ key, label string }{
 	{"refunded", "已退款 refunded"},
 	{"unused", "未使用 unused"},
 	{"issued", "已发放 issued"},
-	{"pending", "待发放 pending"},
+	{"in_doubt", "待确认 in doubt"},
 	{"review", "待复核 review"},
+	{"pending", "待发放 pending"},
+	{"cancelled", "已取消 cancelled"},
 }
 
 func classLabel(key string) string {
@@ -183,38 +219,71 @@ type File struct {
 
 // Problem is one thing for an analyst to review.
 type Problem struct {
-	Kind     string     `db:"kind"`
-	StockID  string     `db:"stock_id"`
-	BatchID  *int64     `db:"batch_id"`
-	CouponID string     `db:"coupon_id"`
-	OpenID   string     `db:"openid"`
-	At       *time.Time `db:"at"`
-	Amount   *int64     `db:"amount"` // fen
-	Detail   string     `db:"detail"`
+	Kind         string     `db:"kind"`
+	StockID      string     `db:"stock_id"`
+	BatchID      *int64     `db:"batch_id"`
+	CouponID     string     `db:"coupon_id"`
+	OpenID       string     `db:"openid"`
+	OutRequestNo string     `db:"out_request_no"` // of a recipient in doubt or in review
+	At           *time.Time `db:"at"`
+	Amount       *int64     `db:"amount"` // fen
+	Detail       string     `db:"detail"`
+	// Note is the recipient's note: settlement evidence, or why a person
+	// must look.
+	Note string `db:"note"`
 }
 
-// Problem kinds, in the order reports list them.
-var problemKinds = []string{"footer_mismatch", "file_rejected", "unknown_coupon", "refund_without_use",
-	"used_before_issue", "callback_not_in_file", "use_without_callback", "review"}
+// Problem kinds, in the order reports list them. The recipients kinds come
+// first: rows WeChat Pay may have issued, which no figure counts as "not
+// issued".
+var (
+	recipientKinds = []string{"in_doubt", "review"}
+	otherKinds     = []string{"footer_mismatch", "file_rejected", "unknown_coupon", "refund_without_use",
+		"used_before_issue", "callback_not_in_file", "use_without_callback"}
+	problemKinds = append(slices.Clone(recipientKinds), otherKinds...)
+)
 
-// Report is a batch or reconciliation report, ready to write.
+// IsRecipientProblem says whether a problem kind is a recipient in doubt or
+// in review, the first section of the problems.
+func IsRecipientProblem(kind string) bool { return slices.Contains(recipientKinds, kind) }
+
+// Report is a batch or reconciliation report, ready to write. Every figure
+// and row in it, and every recipient EachRecipient streams, comes from one
+// snapshot of the database (a read-only REPEATABLE READ transaction), so
+// its formats and the sheets of one workbook agree with each other while
+// issuing and callbacks go on. Close releases the snapshot.
 type Report struct {
 	Title    string
-	Batch    *queue.Batch // the batch of a batch report
+	Batch    *queue.Batch // the batch of a batch report, its counts from the snapshot
 	Stocks   []string
 	AsOf     string // "" for every row
 	Location *time.Location
+	// Usage is each stock's usage source, UsageFlowFiles or UsageCallbacks.
+	Usage    map[string]string
 	Lines    []Line
 	Classes  []Class
 	Days     []Day
 	Files    []File
-	Problems []Problem
+	Problems []Problem // listed, at most Options.MaxProblems, recipients kinds first
 	// ProblemCounts counts every problem by kind, listed or not.
 	ProblemCounts map[string]int
 
-	db          *sqlx.DB
+	tx          *sqlx.Tx
 	scope       scope
 	maxProblems int
+}
+
+// Close ends the report's snapshot. A closed report still writes text, and
+// the reconciliation CSV; the rest stream recipients from the snapshot.
+func (r *Report) Close() error {
+	if r.tx == nil {
+		return nil
+	}
+	err := r.tx.Rollback()
+	if errors.Is(err, sql.ErrTxDone) {
+		return nil
+	}
+	return err
 }
 
 // ProblemsTotal counts every problem.
@@ -226,24 +295,73 @@ func (r *Report) ProblemsTotal() int {
 	return n
 }
 
-// scope is what a report's queries take: $1 stocks, $2 as-of day, $3 batch
-// (0 for every favor batch of the stocks), $4 time zone.
-type scope struct {
-	stocks []string
-	asOf   string
-	batch  int64
-	tz     string
+// Section is the problems of one section: recipients in doubt or in review,
+// or the others.
+type Section struct {
+	Kinds  []string
+	Listed []Problem
+	Total  int // listed or not
 }
 
-func (s scope) args() []any { return []any{pq.Array(s.stocks), s.asOf, s.batch, s.tz} }
+// Unlisted counts the section's problems not in Listed.
+func (s Section) Unlisted() int { return s.Total - len(s.Listed) }
 
-// Batch builds the report of one batch.
-func Batch(ctx context.Context, db *sqlx.DB, id int64, opts Options) (*Report, error) {
-	b, err := queue.NewStore(db).Batch(ctx, id)
+// RecipientProblems is the first section: recipients in doubt or in review.
+func (r *Report) RecipientProblems() Section { return r.section(recipientKinds) }
+
+// OtherProblems is the second section: files, coupons and callbacks.
+func (r *Report) OtherProblems() Section { return r.section(otherKinds) }
+
+func (r *Report) section(kinds []string) Section {
+	s := Section{Kinds: kinds}
+	for _, p := range r.Problems {
+		if slices.Contains(kinds, p.Kind) {
+			s.Listed = append(s.Listed, p)
+		}
+	}
+	for _, k := range kinds {
+		s.Total += r.ProblemCounts[k]
+	}
+	return s
+}
+
+// scope is what a report's queries take: $1 stocks, $2 as-of day, $3 batch
+// (0 for every favor batch of the stocks), $4 time zone, $5 the end of the
+// as-of day (NULL without one), callbacks received before it count.
+type scope struct {
+	stocks   []string
+	asOf     string
+	batch    int64
+	tz       string
+	received *time.Time
+}
+
+func (s scope) args() []any {
+	return []any{pq.Array(s.stocks), s.asOf, s.batch, s.tz, s.received}
+}
+
+// snapshot begins the read-only transaction every query of a report runs
+// in: REPEATABLE READ, so they all see the database as of the first one.
+func snapshot(ctx context.Context, db *sqlx.DB) (*sqlx.Tx, error) {
+	return db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+}
+
+// Batch builds the report of one batch. Close the report when written.
+func Batch(ctx context.Context, db *sqlx.DB, id int64, opts Options) (_ *Report, err error) {
+	tx, err := snapshot(ctx, db)
 	if err != nil {
 		return nil, fmt.Errorf("report batch %d: %w", id, err)
 	}
-	r, err := newReport(db, []string{b.StockID}, id, opts)
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	b, err := batchOf(ctx, tx, id)
+	if err != nil {
+		return nil, fmt.Errorf("report batch %d: %w", id, err)
+	}
+	r, err := newReport(tx, []string{b.StockID}, id, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -255,14 +373,58 @@ func Batch(ctx context.Context, db *sqlx.DB, id int64, opts Options) (*Report, e
 	return r, nil
 }
 
+// batchOf reads a batch and its counts by status in the snapshot.
+func batchOf(ctx context.Context, tx *sqlx.Tx, id int64) (*queue.Batch, error) {
+	var b queue.Batch
+	err := tx.GetContext(ctx, &b, `SELECT id, name, stock_id, kind, mchid, appid, stock_creator_mchid, status,
+		halt_reason, source_file, source_sha256, lines, accepted, duplicates, rejected, blank, created_at, updated_at
+		FROM batches WHERE id = $1`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("batch %d: %w", id, queue.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	b.Counts = map[string]int{}
+	for _, st := range queue.RecipientStatuses {
+		b.Counts[st] = 0
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT status, count(*), count(*) FILTER (WHERE in_doubt)
+		FROM recipients WHERE batch_id = $1 GROUP BY status`, id)
+	if err != nil {
+		return nil, fmt.Errorf("counts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st string
+		var n, doubt int
+		if err := rows.Scan(&st, &n, &doubt); err != nil {
+			return nil, fmt.Errorf("counts: %w", err)
+		}
+		b.Counts[st] = n
+		b.InDoubt += doubt
+	}
+	return &b, rows.Err()
+}
+
 // ErrNoData is returned for a stock with neither batches nor flow files.
 var ErrNoData = errors.New("no 代金券 batches and no flow files")
 
 // Reconciliation builds the report of every 代金券 stock issuer issued from
-// or fetched files for, or of Options.StockID.
-func Reconciliation(ctx context.Context, db *sqlx.DB, opts Options) (*Report, error) {
+// or fetched files for, or of Options.StockID. Close the report when
+// written.
+func Reconciliation(ctx context.Context, db *sqlx.DB, opts Options) (_ *Report, err error) {
+	tx, err := snapshot(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("report reconcile: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
 	var stocks []string
-	err := db.SelectContext(ctx, &stocks, `
+	err = tx.SelectContext(ctx, &stocks, `
 		SELECT stock_id FROM batches WHERE kind = 'favor' AND ($1 = '' OR stock_id = $1)
 		UNION
 		SELECT stock_id FROM flow_files WHERE $1 = '' OR stock_id = $1
@@ -273,7 +435,7 @@ func Reconciliation(ctx context.Context, db *sqlx.DB, opts Options) (*Report, er
 	if opts.StockID != "" && len(stocks) == 0 {
 		return nil, fmt.Errorf("report reconcile: stock %s: %w", opts.StockID, ErrNoData)
 	}
-	r, err := newReport(db, stocks, 0, opts)
+	r, err := newReport(tx, stocks, 0, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +449,7 @@ func Reconciliation(ctx context.Context, db *sqlx.DB, opts Options) (*Report, er
 	return r, nil
 }
 
-func newReport(db *sqlx.DB, stocks []string, batch int64, opts Options) (*Report, error) {
+func newReport(tx *sqlx.Tx, stocks []string, batch int64, opts Options) (*Report, error) {
 	loc := opts.Location
 	if loc == nil {
 		var err error
@@ -299,11 +461,15 @@ func newReport(db *sqlx.DB, stocks []string, batch int64, opts Options) (*Report
 		loc = time.UTC
 	}
 	asOf := "9999-12-31"
+	var received *time.Time
 	if opts.AsOf != "" {
-		if _, err := time.Parse(time.DateOnly, opts.AsOf); err != nil {
+		day, err := time.ParseInLocation(time.DateOnly, opts.AsOf, loc)
+		if err != nil {
 			return nil, fmt.Errorf("report: date %q is not YYYY-MM-DD", opts.AsOf)
 		}
 		asOf = opts.AsOf
+		end := day.AddDate(0, 0, 1)
+		received = &end
 	}
 	if stocks == nil {
 		stocks = []string{}
@@ -313,27 +479,54 @@ func newReport(db *sqlx.DB, stocks []string, batch int64, opts Options) (*Report
 		maxProblems = 100000
 	}
 	return &Report{
-		Stocks: stocks, AsOf: opts.AsOf, Location: loc, ProblemCounts: map[string]int{}, db: db,
-		scope: scope{stocks: stocks, asOf: asOf, batch: batch, tz: loc.String()}, maxProblems: maxProblems,
+		Stocks: stocks, AsOf: opts.AsOf, Location: loc, Usage: map[string]string{}, ProblemCounts: map[string]int{},
+		tx:    tx,
+		scope: scope{stocks: stocks, asOf: asOf, batch: batch, tz: loc.String(), received: received}, maxProblems: maxProblems,
 	}, nil
 }
 
-// baseCTE defines, for the scope: u and f, the uses and refunds per coupon
-// as of the day; rc, the recipients; c, each recipient with its coupon's
-// uses, refunds and class.
+// baseCTE defines, for the scope:
+//
+//	lastfile  per stock, when its last use-flow counted was downloaded; a
+//	          stock without one is still being redeemed: its usage so far
+//	          comes from callbacks
+//	cb        the stored COUPON.USE callbacks, per coupon
+//	fu, f     the uses and refunds in the files, per coupon, as of the day
+//	u         usage per coupon, from the source of its stock
+//	rc, c     the recipients; each with its coupon's uses, refunds and class
+//	problems  everything to review, recipients in doubt or in review first
 const baseCTE = `
-WITH p AS (SELECT $1::text[] AS stocks, $2::date AS asof, $3::bigint AS batch, $4::text AS tz),
-u AS (
+WITH lastfile AS (
+	SELECT stock_id, max(downloaded_at) AS at FROM flow_files
+	WHERE kind = 'use' AND status = 'loaded' AND stock_id = ANY($1::text[]) AND file_date <= $2::date
+	GROUP BY stock_id),
+cbrows AS (
+	SELECT stock_id, coupon_id, notification_id, consume_time, received_at, coupon_amount, transaction_id, consume_mchid
+	FROM coupon_use_callbacks
+	WHERE stock_id = ANY($1::text[]) AND ($5::timestamptz IS NULL OR received_at < $5::timestamptz)),
+cb AS (
+	SELECT stock_id, coupon_id, min(consume_time) AS consume_time, min(received_at) AS received_at,
+	       min(notification_id) AS id, min(coupon_amount) AS amount, min(transaction_id) AS transaction_id,
+	       min(consume_mchid) AS consume_mchid
+	FROM cbrows GROUP BY stock_id, coupon_id),
+cbfirst AS (
+	SELECT stock_id, min(coalesce(consume_time, received_at)) AS at FROM cbrows GROUP BY stock_id),
+fu AS (
 	SELECT stock_id, coupon_id, count(*) AS n, sum(amount) AS amount, min(used_at) AS first_at
 	FROM flow_uses WHERE stock_id = ANY($1::text[]) AND first_date <= $2::date
 	GROUP BY stock_id, coupon_id),
+u AS (
+	SELECT fu.*, 'flow_files' AS src FROM fu WHERE EXISTS (SELECT 1 FROM lastfile lf WHERE lf.stock_id = fu.stock_id)
+	UNION ALL
+	SELECT cb.stock_id, cb.coupon_id, 1, coalesce(cb.amount, 0), coalesce(cb.consume_time, cb.received_at), 'callbacks'
+	FROM cb WHERE NOT EXISTS (SELECT 1 FROM lastfile lf WHERE lf.stock_id = cb.stock_id)),
 f AS (
 	SELECT stock_id, coupon_id, count(*) AS n, sum(amount) AS amount, min(refunded_at) AS first_at, max(refunded_at) AS last_at
 	FROM flow_refunds WHERE stock_id = ANY($1::text[]) AND first_date <= $2::date
 	GROUP BY stock_id, coupon_id),
 rc AS (
 	SELECT r.id, r.batch_id, b.stock_id, b.kind, r.openid, r.out_request_no, r.status, r.outcome, r.coupon_id,
-	       r.issued_at, r.last_attempt_at, r.wx_code, r.wx_message
+	       r.issued_at, r.last_attempt_at, r.attempts, r.wx_code, r.wx_message, r.in_doubt, r.note
 	FROM recipients r JOIN batches b ON b.id = r.batch_id
 	WHERE b.stock_id = ANY($1::text[])
 	  AND CASE WHEN $3::bigint = 0 THEN b.kind = 'favor' ELSE b.id = $3::bigint END),
@@ -345,8 +538,10 @@ c AS (
 	         WHEN rc.status = 'issued' AND coalesce(u.n, 0) > coalesce(f.n, 0) THEN 'used'
 	         WHEN rc.status = 'issued' AND u.n > 0 THEN 'refunded'
 	         WHEN rc.status = 'issued' THEN 'unused'
-	         WHEN rc.status IN ('pending', 'in_flight') THEN 'pending'
+	         WHEN rc.in_doubt THEN 'in_doubt'
 	         WHEN rc.status = 'review' THEN 'review'
+	         WHEN rc.status IN ('pending', 'in_flight') THEN 'pending'
+	         WHEN rc.status = 'cancelled' THEN 'cancelled'
 	         ELSE 'failed:' || coalesce(rc.outcome, 'unknown')
 	       END AS class
 	FROM rc
@@ -357,69 +552,70 @@ unk AS (
 	SELECT k.stock_id, k.coupon_id FROM k
 	WHERE NOT EXISTS (SELECT 1 FROM recipients r JOIN batches b ON b.id = r.batch_id
 	                  WHERE r.coupon_id = k.coupon_id AND b.stock_id = k.stock_id)),
-lastfile AS (
-	SELECT stock_id, max(downloaded_at) AS at FROM flow_files
-	WHERE kind = 'use' AND status = 'loaded' AND stock_id = ANY($1::text[]) AND file_date <= $2::date
-	GROUP BY stock_id),
-cb AS (
-	SELECT stock_id, coupon_id, min(consume_time) AS consume_time, min(received_at) AS received_at,
-	       min(notification_id) AS id
-	FROM coupon_use_callbacks WHERE stock_id = ANY($1::text[])
-	GROUP BY stock_id, coupon_id),
-cbfirst AS (
-	SELECT stock_id, min(coalesce(consume_time, received_at)) AS at FROM coupon_use_callbacks
-	WHERE stock_id = ANY($1::text[]) GROUP BY stock_id),
 problems AS (
-	SELECT 1 AS ord, CASE WHEN ff.error LIKE '%总条数%' THEN 'footer_mismatch' ELSE 'file_rejected' END AS kind,
-	       ff.stock_id, NULL::bigint AS batch_id, '' AS coupon_id, '' AS openid, ff.downloaded_at AS at,
-	       NULL::bigint AS amount,
+	SELECT CASE WHEN c.in_doubt THEN 0 ELSE 1 END AS ord, CASE WHEN c.in_doubt THEN 'in_doubt' ELSE 'review' END AS kind,
+	       c.stock_id, c.batch_id, coalesce(c.coupon_id, '') AS coupon_id, c.openid, c.out_request_no,
+	       c.last_attempt_at AS at, NULL::bigint AS amount,
+	       CASE
+	         WHEN c.in_doubt AND c.status = 'review' THEN 'in doubt, in review: '
+	         WHEN c.in_doubt THEN 'in doubt, pending (sent again with the same out_request_no): '
+	         ELSE 'in review: '
+	       END || 'last answer ' || coalesce(c.outcome, 'none') ||
+	       coalesce(' (' || nullif(trim(coalesce(c.wx_code, '') || ' ' || coalesce(c.wx_message, '')), '') || ')', '') ||
+	       ' after ' || c.attempts || CASE WHEN c.attempts = 1 THEN ' attempt' ELSE ' attempts' END ||
+	       CASE WHEN c.in_doubt THEN '; WeChat Pay may have issued it' ELSE '' END AS detail,
+	       coalesce(c.note, '') AS note
+	FROM c WHERE c.in_doubt OR c.status = 'review'
+	UNION ALL
+	SELECT 2, CASE WHEN ff.error LIKE '%总条数%' THEN 'footer_mismatch' ELSE 'file_rejected' END,
+	       ff.stock_id, NULL::bigint, '', '', '', ff.downloaded_at, NULL::bigint,
 	       ff.kind || '-flow of ' || to_char(ff.file_date, 'YYYY-MM-DD') || ' rejected, nothing loaded: ' || ff.error ||
-	       ' (sha1 ' || ff.sha1 || ', kept at ' || ff.path || ')' AS detail
+	       ' (sha1 ' || ff.sha1 || ', kept at ' || ff.path || ')', ''
 	FROM flow_files ff WHERE ff.status = 'rejected' AND ff.stock_id = ANY($1::text[]) AND ff.file_date <= $2::date
 	  AND NOT EXISTS (SELECT 1 FROM flow_files g  -- a good file fetched since replaces it
 	                  WHERE g.stock_id = ff.stock_id AND g.kind = ff.kind AND g.status = 'loaded'
 	                    AND g.file_date <= $2::date AND g.downloaded_at > ff.downloaded_at)
 	UNION ALL
-	SELECT 2, 'unknown_coupon', unk.stock_id, NULL, unk.coupon_id, '', coalesce(u.first_at, f.first_at),
+	SELECT 3, 'unknown_coupon', unk.stock_id, NULL, unk.coupon_id, '', '', coalesce(u.first_at, f.first_at),
 	       coalesce(u.amount, f.amount),
 	       CASE WHEN u.coupon_id IS NULL THEN 'in the refund-flow; issuer never issued it'
-	            ELSE 'in the use-flow; issuer never issued it' END
+	            WHEN u.src = 'callbacks' THEN 'a COUPON.USE callback reports its use; issuer never issued it'
+	            ELSE 'in the use-flow; issuer never issued it' END, ''
 	FROM unk LEFT JOIN u USING (stock_id, coupon_id) LEFT JOIN f USING (stock_id, coupon_id)
 	WHERE $3::bigint = 0
 	UNION ALL
-	SELECT 3, 'refund_without_use', f.stock_id, rc.batch_id, f.coupon_id, coalesce(rc.openid, ''), f.first_at, f.amount,
-	       'refunded; the use-flow has no use of it'
+	SELECT 4, 'refund_without_use', f.stock_id, rc.batch_id, f.coupon_id, coalesce(rc.openid, ''), '', f.first_at, f.amount,
+	       CASE WHEN lf.stock_id IS NULL THEN 'refunded; no COUPON.USE callback reports a use of it'
+	            ELSE 'refunded; the use-flow has no use of it' END, ''
 	FROM f LEFT JOIN u USING (stock_id, coupon_id)
+	LEFT JOIN lastfile lf ON lf.stock_id = f.stock_id
 	LEFT JOIN rc ON rc.stock_id = f.stock_id AND rc.coupon_id = f.coupon_id
 	WHERE u.coupon_id IS NULL AND ($3::bigint = 0 OR rc.id IS NOT NULL)
 	UNION ALL
-	SELECT 4, 'used_before_issue', c.stock_id, c.batch_id, c.coupon_id, c.openid, c.used_at, c.used_amount,
+	SELECT 5, 'used_before_issue', c.stock_id, c.batch_id, c.coupon_id, c.openid, '', c.used_at, c.used_amount,
 	       'used ' || to_char(c.used_at AT TIME ZONE $4::text, 'YYYY-MM-DD HH24:MI:SS') || ', issued ' ||
-	       to_char(c.issued_at AT TIME ZONE $4::text, 'YYYY-MM-DD HH24:MI:SS')
+	       to_char(c.issued_at AT TIME ZONE $4::text, 'YYYY-MM-DD HH24:MI:SS'), ''
 	FROM c WHERE c.used_at < date_trunc('second', c.issued_at)
 	UNION ALL
-	SELECT 5, 'callback_not_in_file', cb.stock_id, rc.batch_id, cb.coupon_id, coalesce(rc.openid, ''), cb.consume_time,
-	       NULL::bigint, 'COUPON.USE callback ' || cb.id || ' reports a use; the use-flow has none'
+	SELECT 6, 'callback_not_in_file', cb.stock_id, rc.batch_id, cb.coupon_id, coalesce(rc.openid, ''), '', cb.consume_time,
+	       NULL::bigint, 'COUPON.USE callback ' || cb.id || ' reports a use; the use-flow has none', ''
 	FROM cb JOIN lastfile lf ON lf.stock_id = cb.stock_id AND cb.received_at <= lf.at
-	LEFT JOIN u ON u.stock_id = cb.stock_id AND u.coupon_id = cb.coupon_id
+	LEFT JOIN fu ON fu.stock_id = cb.stock_id AND fu.coupon_id = cb.coupon_id
 	LEFT JOIN rc ON rc.stock_id = cb.stock_id AND rc.coupon_id = cb.coupon_id
-	WHERE u.coupon_id IS NULL AND ($3::bigint = 0 OR rc.id IS NOT NULL)
+	WHERE fu.coupon_id IS NULL AND ($3::bigint = 0 OR rc.id IS NOT NULL)
 	UNION ALL
-	SELECT 6, 'use_without_callback', u.stock_id, rc.batch_id, u.coupon_id, coalesce(rc.openid, ''), u.first_at, u.amount,
-	       'in the use-flow; no COUPON.USE callback stored for it'
-	FROM u JOIN cbfirst cf ON cf.stock_id = u.stock_id AND u.first_at >= cf.at
-	LEFT JOIN cb ON cb.stock_id = u.stock_id AND cb.coupon_id = u.coupon_id
-	LEFT JOIN rc ON rc.stock_id = u.stock_id AND rc.coupon_id = u.coupon_id
-	WHERE cb.coupon_id IS NULL AND ($3::bigint = 0 OR rc.id IS NOT NULL)
-	UNION ALL
-	SELECT 7, 'review', c.stock_id, c.batch_id, coalesce(c.coupon_id, ''), c.openid, c.last_attempt_at, NULL::bigint,
-	       'sent to review after ' || coalesce(c.outcome, 'no outcome') ||
-	       coalesce(': ' || nullif(trim(coalesce(c.wx_code, '') || ' ' || coalesce(c.wx_message, '')), ''), '')
-	FROM c WHERE c.status = 'review')
+	SELECT 7, 'use_without_callback', fu.stock_id, rc.batch_id, fu.coupon_id, coalesce(rc.openid, ''), '', fu.first_at, fu.amount,
+	       'in the use-flow; no COUPON.USE callback stored for it', ''
+	FROM fu JOIN lastfile lf ON lf.stock_id = fu.stock_id
+	JOIN cbfirst cf ON cf.stock_id = fu.stock_id AND fu.first_at >= cf.at
+	LEFT JOIN cb ON cb.stock_id = fu.stock_id AND cb.coupon_id = fu.coupon_id
+	LEFT JOIN rc ON rc.stock_id = fu.stock_id AND rc.coupon_id = fu.coupon_id
+	WHERE cb.coupon_id IS NULL AND ($3::bigint = 0 OR rc.id IS NOT NULL))
 `
 
+// load reads the report's figures and listed problems, in the snapshot.
 func (r *Report) load(ctx context.Context) error {
-	for _, step := range []func(context.Context) error{r.loadLines, r.loadClasses, r.loadDays, r.loadFiles, r.loadProblems} {
+	for _, step := range []func(context.Context) error{r.loadUsage, r.loadLines, r.loadClasses, r.loadDays, r.loadFiles, r.loadProblems} {
 		if err := step(ctx); err != nil {
 			return err
 		}
@@ -428,7 +624,7 @@ func (r *Report) load(ctx context.Context) error {
 }
 
 func (r *Report) query(ctx context.Context, sql string, fn func(*sqlx.Rows) error) error {
-	rows, err := r.db.QueryxContext(ctx, baseCTE+sql, r.scope.args()...)
+	rows, err := r.tx.QueryxContext(ctx, baseCTE+sql, r.scope.args()...)
 	if err != nil {
 		return err
 	}
@@ -441,6 +637,35 @@ func (r *Report) query(ctx context.Context, sql string, fn func(*sqlx.Rows) erro
 	return rows.Err()
 }
 
+func (r *Report) loadUsage(ctx context.Context) error {
+	if !r.reconciled() {
+		return nil // 商品券: no usage is reported
+	}
+	for _, s := range r.Stocks {
+		r.Usage[s] = UsageCallbacks
+	}
+	return r.query(ctx, `SELECT stock_id FROM lastfile`, func(rows *sqlx.Rows) error {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return fmt.Errorf("usage source: %w", err)
+		}
+		r.Usage[s] = UsageFlowFiles
+		return nil
+	})
+}
+
+// UsageFromCallbacks lists the report's stocks whose usage so far comes from
+// callbacks.
+func (r *Report) UsageFromCallbacks() []string {
+	var out []string
+	for _, s := range r.Stocks {
+		if r.Usage[s] == UsageCallbacks {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 func (r *Report) loadLines(ctx context.Context) error {
 	byKey := map[string]*Line{}
 	key := func(batch int64, stock string) string { return strconv.FormatInt(batch, 10) + "/" + stock }
@@ -449,7 +674,7 @@ func (r *Report) loadLines(ctx context.Context) error {
 		if l, ok := byKey[k]; ok {
 			return l
 		}
-		l := &Line{BatchID: batch, StockID: stock}
+		l := &Line{BatchID: batch, StockID: stock, UsageSource: r.Usage[stock]}
 		byKey[k] = l
 		return l
 	}
@@ -457,41 +682,53 @@ func (r *Report) loadLines(ctx context.Context) error {
 		SELECT c.batch_id, c.stock_id, count(*), count(*) FILTER (WHERE c.status = 'issued'),
 		       count(*) FILTER (WHERE c.uses > 0), count(*) FILTER (WHERE c.uses > 0 AND c.refunds > 0),
 		       count(*) FILTER (WHERE c.uses > c.refunds), sum(c.used_amount),
-		       coalesce(sum(c.refunded_amount) FILTER (WHERE c.uses > 0), 0)
+		       coalesce(sum(c.refunded_amount) FILTER (WHERE c.uses > 0), 0),
+		       count(*) FILTER (WHERE c.class = 'in_doubt'), count(*) FILTER (WHERE c.class = 'review'),
+		       count(*) FILTER (WHERE c.class = 'pending'), count(*) FILTER (WHERE c.class LIKE 'failed:%'),
+		       count(*) FILTER (WHERE c.class = 'cancelled')
 		FROM c GROUP BY c.batch_id, c.stock_id
 		UNION ALL
 		SELECT 0, unk.stock_id, 0, 0, count(u.coupon_id), count(u.coupon_id) FILTER (WHERE f.coupon_id IS NOT NULL),
 		       count(*) FILTER (WHERE coalesce(u.n, 0) > coalesce(f.n, 0)), coalesce(sum(u.amount), 0),
-		       coalesce(sum(f.amount) FILTER (WHERE u.coupon_id IS NOT NULL), 0)
+		       coalesce(sum(f.amount) FILTER (WHERE u.coupon_id IS NOT NULL), 0), 0, 0, 0, 0, 0
 		FROM unk LEFT JOIN u USING (stock_id, coupon_id) LEFT JOIN f USING (stock_id, coupon_id)
 		WHERE $3::bigint = 0
 		GROUP BY unk.stock_id`, func(rows *sqlx.Rows) error {
 		var batch int64
 		var stock string
 		var l Line
-		if err := rows.Scan(&batch, &stock, &l.Recipients, &l.Issued, &l.Used, &l.Refunded, &l.NetUsed, &l.UsedAmount, &l.RefundedAmount); err != nil {
+		if err := rows.Scan(&batch, &stock, &l.Recipients, &l.Issued, &l.Used, &l.Refunded, &l.NetUsed, &l.UsedAmount,
+			&l.RefundedAmount, &l.InDoubt, &l.Review, &l.Pending, &l.Failed, &l.Cancelled); err != nil {
 			return err
 		}
-		*get(batch, stock) = Line{BatchID: batch, StockID: stock, Recipients: l.Recipients, Issued: l.Issued, Used: l.Used,
-			Refunded: l.Refunded, NetUsed: l.NetUsed, UsedAmount: l.UsedAmount, RefundedAmount: l.RefundedAmount}
+		l.BatchID, l.StockID, l.UsageSource = batch, stock, r.Usage[stock]
+		*get(batch, stock) = l
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("lines: %w", err)
 	}
-	err = r.query(ctx, `
+	// Orders: distinct payment transactions, from the use-flow (with their
+	// amounts) or, during the campaign, from the callbacks (without).
+	err = r.query(ctx, `,
+		uses AS (
+			SELECT x.stock_id, x.coupon_id, x.transaction_id, x.order_amount, x.used_at
+			FROM flow_uses x JOIN lastfile USING (stock_id)
+			WHERE x.stock_id = ANY($1::text[]) AND x.first_date <= $2::date
+			UNION ALL
+			SELECT x.stock_id, x.coupon_id, x.transaction_id, NULL, coalesce(x.consume_time, x.received_at)
+			FROM cbrows x WHERE x.transaction_id <> '' AND NOT EXISTS (SELECT 1 FROM lastfile lf WHERE lf.stock_id = x.stock_id))
 		SELECT batch_id, stock_id, count(*), coalesce(sum(order_amount), 0) FROM (
-			SELECT DISTINCT ON (rc.batch_id, fu.transaction_id) rc.batch_id, rc.stock_id, fu.order_amount
-			FROM rc JOIN flow_uses fu ON fu.stock_id = rc.stock_id AND fu.coupon_id = rc.coupon_id
-			WHERE fu.first_date <= $2::date
-			ORDER BY rc.batch_id, fu.transaction_id, fu.used_at) o
+			SELECT DISTINCT ON (rc.batch_id, x.transaction_id) rc.batch_id, rc.stock_id, x.order_amount
+			FROM rc JOIN uses x ON x.stock_id = rc.stock_id AND x.coupon_id = rc.coupon_id
+			ORDER BY rc.batch_id, x.transaction_id, x.used_at) o
 		GROUP BY batch_id, stock_id
 		UNION ALL
 		SELECT 0, stock_id, count(*), coalesce(sum(order_amount), 0) FROM (
-			SELECT DISTINCT ON (fu.stock_id, fu.transaction_id) fu.stock_id, fu.order_amount
-			FROM unk JOIN flow_uses fu USING (stock_id, coupon_id)
-			WHERE fu.first_date <= $2::date AND $3::bigint = 0
-			ORDER BY fu.stock_id, fu.transaction_id, fu.used_at) o
+			SELECT DISTINCT ON (x.stock_id, x.transaction_id) x.stock_id, x.order_amount
+			FROM unk JOIN uses x USING (stock_id, coupon_id)
+			WHERE $3::bigint = 0
+			ORDER BY x.stock_id, x.transaction_id, x.used_at) o
 		GROUP BY stock_id`, func(rows *sqlx.Rows) error {
 		var batch int64
 		var stock string
@@ -507,28 +744,32 @@ func (r *Report) loadLines(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("orders: %w", err)
 	}
-	err = r.query(ctx, `SELECT kind, stock_id, coalesce(batch_id, 0), count(*) FROM problems
-		WHERE kind IN ('unknown_coupon', 'refund_without_use', 'used_before_issue', 'callback_not_in_file', 'use_without_callback')
-		GROUP BY 1, 2, 3`, func(rows *sqlx.Rows) error {
+	// Every problem counted once, by kind and line: the per-line counts and
+	// the report's totals are the same numbers.
+	err = r.query(ctx, `SELECT kind, stock_id, coalesce(batch_id, 0), count(*) FROM problems GROUP BY 1, 2, 3`, func(rows *sqlx.Rows) error {
 		var kind, stock string
 		var batch int64
 		var n int
 		if err := rows.Scan(&kind, &stock, &batch, &n); err != nil {
 			return err
 		}
-		l := get(batch, stock)
+		r.ProblemCounts[kind] += n
+		var field *int
 		switch kind {
 		case "unknown_coupon":
-			l.UnknownCoupons += n
+			field = &get(batch, stock).UnknownCoupons
 		case "refund_without_use":
-			l.RefundsWithoutUse += n
+			field = &get(batch, stock).RefundsWithoutUse
 		case "used_before_issue":
-			l.UsedBeforeIssue += n
+			field = &get(batch, stock).UsedBeforeIssue
 		case "callback_not_in_file":
-			l.CallbackOnly += n
+			field = &get(batch, stock).CallbackOnly
 		case "use_without_callback":
-			l.FileOnly += n
+			field = &get(batch, stock).FileOnly
+		default:
+			return nil
 		}
+		*field += n
 		return nil
 	})
 	if err != nil {
@@ -546,7 +787,7 @@ func (r *Report) loadLines(ctx context.Context) error {
 			ID   int64  `db:"id"`
 			Name string `db:"name"`
 		}
-		if err := r.db.SelectContext(ctx, &bs, `SELECT id, name FROM batches WHERE id = ANY($1)`, pq.Array(ids)); err != nil {
+		if err := r.tx.SelectContext(ctx, &bs, `SELECT id, name FROM batches WHERE id = ANY($1)`, pq.Array(ids)); err != nil {
 			return fmt.Errorf("batch names: %w", err)
 		}
 		for _, b := range bs {
@@ -608,7 +849,11 @@ func (r *Report) loadDays(ctx context.Context) error {
 	err := r.query(ctx, `
 		SELECT d, sum(uses)::int, sum(used)::bigint, sum(refunds)::int, sum(refunded)::bigint FROM (
 			SELECT (x.used_at AT TIME ZONE $4::text)::date AS d, 1 AS uses, x.amount AS used, 0 AS refunds, 0 AS refunded
-			FROM flow_uses x WHERE x.stock_id = ANY($1::text[]) AND x.first_date <= $2::date
+			FROM flow_uses x JOIN lastfile USING (stock_id) WHERE x.stock_id = ANY($1::text[]) AND x.first_date <= $2::date
+			  AND ($3::bigint = 0 OR EXISTS (SELECT 1 FROM rc WHERE rc.stock_id = x.stock_id AND rc.coupon_id = x.coupon_id))
+			UNION ALL
+			SELECT (x.first_at AT TIME ZONE $4::text)::date, 1, x.amount, 0, 0
+			FROM u x WHERE x.src = 'callbacks'
 			  AND ($3::bigint = 0 OR EXISTS (SELECT 1 FROM rc WHERE rc.stock_id = x.stock_id AND rc.coupon_id = x.coupon_id))
 			UNION ALL
 			SELECT (x.refunded_at AT TIME ZONE $4::text)::date, 0, 0, 1, x.amount
@@ -631,7 +876,7 @@ func (r *Report) loadDays(ctx context.Context) error {
 }
 
 func (r *Report) loadFiles(ctx context.Context) error {
-	err := r.db.SelectContext(ctx, &r.Files, `
+	err := r.tx.SelectContext(ctx, &r.Files, `
 		SELECT stock_id, kind, to_char(file_date, 'YYYY-MM-DD') AS file_date, sha1, path, bytes, rows, new_rows,
 		       status, coalesce(error, '') AS error, downloaded_at
 		FROM flow_files WHERE stock_id = ANY($1) AND file_date <= $2
@@ -669,21 +914,13 @@ func (r *Report) LatestFiles() []File {
 	return out
 }
 
+// loadProblems lists the problems, up to maxProblems; loadLines counted
+// them all.
 func (r *Report) loadProblems(ctx context.Context) error {
-	err := r.query(ctx, `SELECT kind, count(*) FROM problems GROUP BY kind`, func(rows *sqlx.Rows) error {
-		var k string
-		var n int
-		if err := rows.Scan(&k, &n); err != nil {
-			return err
-		}
-		r.ProblemCounts[k] = n
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("problems: %w", err)
-	}
-	err = r.query(ctx, `SELECT kind, stock_id, batch_id, coupon_id, openid, at, amount, detail FROM problems
-		ORDER BY ord, stock_id, batch_id NULLS FIRST, coupon_id, at, detail LIMIT `+strconv.Itoa(r.maxProblems), func(rows *sqlx.Rows) error {
+	err := r.query(ctx, `SELECT kind, stock_id, batch_id, coupon_id, openid, out_request_no, at, amount, detail, note
+		FROM problems
+		ORDER BY ord, stock_id, batch_id NULLS FIRST, coupon_id, at, openid, out_request_no, detail
+		LIMIT `+strconv.Itoa(r.maxProblems), func(rows *sqlx.Rows) error {
 		var p Problem
 		if err := rows.StructScan(&p); err != nil {
 			return err
@@ -700,18 +937,22 @@ func (r *Report) loadProblems(ctx context.Context) error {
 // Recipient is one recipient of the report's batches and what became of
 // its coupon. Amounts are in fen.
 type Recipient struct {
-	BatchID        int64      `db:"batch_id"`
-	OpenID         string     `db:"openid"`
-	OutRequestNo   string     `db:"out_request_no"`
-	Status         string     `db:"status"`
-	Outcome        string     `db:"outcome"`
-	CouponID       string     `db:"coupon_id"`
-	IssuedAt       *time.Time `db:"issued_at"`
-	Class          string     `db:"class"`
+	BatchID      int64      `db:"batch_id"`
+	OpenID       string     `db:"openid"`
+	OutRequestNo string     `db:"out_request_no"`
+	Status       string     `db:"status"`
+	Outcome      string     `db:"outcome"`
+	CouponID     string     `db:"coupon_id"`
+	IssuedAt     *time.Time `db:"issued_at"`
+	Class        string     `db:"class"`
+	// InDoubt: the last answer did not say whether WeChat Pay issued it.
+	InDoubt        bool       `db:"in_doubt"`
+	Note           string     `db:"note"`
+	UsageSource    string     `db:"usage_source"` // where Uses and UsedAt come from
 	Uses           int        `db:"uses"`
 	UsedAt         *time.Time `db:"used_at"` // the first use
 	UsedAmount     int64      `db:"used_amount"`
-	OrderAmount    *int64     `db:"order_amount"` // of the first use's order
+	OrderAmount    *int64     `db:"order_amount"` // of the first use's order; only in the use-flow
 	TransactionID  string     `db:"transaction_id"`
 	ConsumeMchID   string     `db:"consume_mchid"`
 	Refunds        int        `db:"refunds"`
@@ -721,20 +962,24 @@ type Recipient struct {
 }
 
 // EachRecipient streams the recipients of the report's batches, batch by
-// batch in import order, to fn.
+// batch in import order, to fn, from the report's snapshot.
 func (r *Report) EachRecipient(ctx context.Context, fn func(*Recipient) error) error {
 	err := r.query(ctx, `,
-		fu AS (
+		fo AS (
 			SELECT DISTINCT ON (stock_id, coupon_id) stock_id, coupon_id, order_amount, transaction_id, consume_mchid
 			FROM flow_uses WHERE stock_id = ANY($1::text[]) AND first_date <= $2::date
 			ORDER BY stock_id, coupon_id, used_at)
 		SELECT c.batch_id, c.openid, c.out_request_no, c.status, coalesce(c.outcome, '') AS outcome,
-		       coalesce(c.coupon_id, '') AS coupon_id, c.issued_at, c.class, c.uses, c.used_at, c.used_amount,
-		       fu.order_amount, coalesce(fu.transaction_id, '') AS transaction_id,
-		       coalesce(fu.consume_mchid, '') AS consume_mchid, c.refunds, c.refunded_at, c.refunded_amount,
-		       cb.consume_time AS callback_at
+		       coalesce(c.coupon_id, '') AS coupon_id, c.issued_at, c.class, c.in_doubt, coalesce(c.note, '') AS note,
+		       CASE WHEN lf.stock_id IS NULL THEN 'callbacks' ELSE 'flow_files' END AS usage_source,
+		       c.uses, c.used_at, c.used_amount,
+		       CASE WHEN lf.stock_id IS NOT NULL THEN fo.order_amount END AS order_amount,
+		       coalesce(CASE WHEN lf.stock_id IS NULL THEN cb.transaction_id ELSE fo.transaction_id END, '') AS transaction_id,
+		       coalesce(CASE WHEN lf.stock_id IS NULL THEN cb.consume_mchid ELSE fo.consume_mchid END, '') AS consume_mchid,
+		       c.refunds, c.refunded_at, c.refunded_amount, cb.consume_time AS callback_at
 		FROM c
-		LEFT JOIN fu ON fu.stock_id = c.stock_id AND fu.coupon_id = c.coupon_id
+		LEFT JOIN lastfile lf ON lf.stock_id = c.stock_id
+		LEFT JOIN fo ON fo.stock_id = c.stock_id AND fo.coupon_id = c.coupon_id
 		LEFT JOIN cb ON cb.stock_id = c.stock_id AND cb.coupon_id = c.coupon_id
 		ORDER BY c.batch_id, c.id`, func(rows *sqlx.Rows) error {
 		var rec Recipient

@@ -127,6 +127,24 @@ func (b *testBundle) opts(asOf string) report.Options {
 	return report.Options{AsOf: asOf, Location: b.loc}
 }
 
+// reconciliation builds a reconciliation report, closed when the test ends.
+func reconciliation(t *testing.T, db *sqlx.DB, opts report.Options) *report.Report {
+	t.Helper()
+	r, err := report.Reconciliation(context.Background(), db, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, r.Close()) })
+	return r
+}
+
+// batchReport builds a batch report, closed when the test ends.
+func batchReport(t *testing.T, db *sqlx.DB, id int64, opts report.Options) *report.Report {
+	t.Helper()
+	r, err := report.Batch(context.Background(), db, id, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, r.Close()) })
+	return r
+}
+
 func render(t *testing.T, r *report.Report, f report.Format) string {
 	t.Helper()
 	var buf bytes.Buffer
@@ -149,32 +167,26 @@ func checkGolden(t *testing.T, name, got string) {
 func TestReportGolden(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	ctx := context.Background()
 
-	rec, err := report.Reconciliation(ctx, b.db, b.opts(""))
-	require.NoError(t, err)
+	rec := reconciliation(t, b.db, b.opts(""))
 	checkGolden(t, "reconcile.txt", render(t, rec, report.Text))
 	checkGolden(t, "reconcile.csv", render(t, rec, report.CSV))
 
-	asOf, err := report.Reconciliation(ctx, b.db, b.opts("2025-03-01"))
-	require.NoError(t, err)
+	asOf := reconciliation(t, b.db, b.opts("2025-03-01"))
 	checkGolden(t, "reconcile_2025-03-01.txt", render(t, asOf, report.Text))
 
-	batch, err := report.Batch(ctx, b.db, b.batch1, b.opts(""))
-	require.NoError(t, err)
+	batch := batchReport(t, b.db, b.batch1, b.opts(""))
 	checkGolden(t, "batch1.txt", render(t, batch, report.Text))
 	checkGolden(t, "batch1.csv", render(t, batch, report.CSV))
 
-	product, err := report.Batch(ctx, b.db, b.product, b.opts(""))
-	require.NoError(t, err)
+	product := batchReport(t, b.db, b.product, b.opts(""))
 	checkGolden(t, "batch_product.txt", render(t, product, report.Text))
 }
 
 func TestReportFigures(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	rec, err := report.Reconciliation(context.Background(), b.db, b.opts(""))
-	require.NoError(t, err)
+	rec := reconciliation(t, b.db, b.opts(""))
 	require.Len(t, rec.Lines, 3)
 	l1, l2, unknown := rec.Lines[0], rec.Lines[1], rec.Lines[2]
 
@@ -204,22 +216,25 @@ func TestReportFigures(t *testing.T) {
 	require.Equal(t, int64(50+500), unknown.UsedAmount)
 
 	require.Equal(t, map[string]int{"footer_mismatch": 1, "unknown_coupon": 3, "refund_without_use": 1, "used_before_issue": 1,
-		"callback_not_in_file": 1, "use_without_callback": 4, "review": 1}, rec.ProblemCounts)
+		"callback_not_in_file": 1, "use_without_callback": 4, "in_doubt": 1}, rec.ProblemCounts)
 
 	classes := map[string]int{}
 	for _, c := range rec.Classes {
 		classes[c.Key] = c.Count
 	}
-	require.Equal(t, map[string]int{"used": 2, "refunded": 1, "unused": 1, "pending": 1, "review": 1, "failed:user_limited": 1}, classes)
+	require.Equal(t, map[string]int{"used": 2, "refunded": 1, "unused": 1, "pending": 1, "in_doubt": 1, "failed:user_limited": 1}, classes,
+		"oE's last answer was SYSTEM_ERROR: in doubt, not failed")
+	require.Equal(t, 1, l1.InDoubt)
+	require.Equal(t, 1, l1.Failed)
+	require.Equal(t, report.UsageFlowFiles, l1.UsageSource)
 
 	// As of the first day, only that day's file counts.
-	asOf, err := report.Reconciliation(context.Background(), b.db, b.opts("2025-03-01"))
-	require.NoError(t, err)
+	asOf := reconciliation(t, b.db, b.opts("2025-03-01"))
 	require.Equal(t, 2, asOf.Lines[0].Used)
 	require.Equal(t, 0, asOf.Lines[0].Refunded)
 	require.Zero(t, asOf.ProblemCounts["footer_mismatch"])
 
-	_, err = report.Reconciliation(context.Background(), b.db, report.Options{StockID: "404"})
+	_, err := report.Reconciliation(context.Background(), b.db, report.Options{StockID: "404"})
 	require.ErrorIs(t, err, report.ErrNoData)
 
 	// A good use-flow fetched after the rejected one replaces it.
@@ -230,8 +245,7 @@ func TestReportFigures(t *testing.T) {
 	_, err = jobs.LoadFlowFile(context.Background(), b.db, &jobs.FlowFile{StockID: stock, Kind: wxpay.FlowUse, Date: "2025-03-03",
 		SHA1: hex.EncodeToString(sum[:]), Path: good, Bytes: int64(len(raw)), DownloadedAt: time.Date(2025, 3, 3, 10, 30, 0, 0, b.loc)})
 	require.NoError(t, err)
-	rec, err = report.Reconciliation(context.Background(), b.db, b.opts(""))
-	require.NoError(t, err)
+	rec = reconciliation(t, b.db, b.opts(""))
 	require.Zero(t, rec.ProblemCounts["footer_mismatch"])
 	require.Equal(t, 3, rec.Lines[0].Used, "98674559 is no coupon of issuer's")
 }
@@ -259,8 +273,7 @@ func TestReportUseRate(t *testing.T) {
 func TestReportXLSX(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	rec, err := report.Reconciliation(context.Background(), b.db, b.opts(""))
-	require.NoError(t, err)
+	rec := reconciliation(t, b.db, b.opts(""))
 	raw := render(t, rec, report.XLSX)
 
 	f, err := excelize.OpenReader(strings.NewReader(raw))
@@ -305,14 +318,16 @@ func TestReportXLSX(t *testing.T) {
 	requireNumber(t, f, report.SheetRecipients, 11, 2, "10") // 优惠金额 10.00
 	requireNumber(t, f, report.SheetRecipients, 10, 2, "")   // 消耗时间, a date-time
 
-	// Problems: every kind, amounts typed.
-	rows, err = f.GetRows(report.SheetProblems)
-	require.NoError(t, err)
+	// Problems: every kind, the recipients in doubt first.
+	sections := problemSections(t, f)
+	require.Len(t, sections, 2)
+	require.Equal(t, "In doubt or in review", sections[0].title)
+	require.Equal(t, []string{"in_doubt"}, sections[0].kinds)
 	kinds := map[string]bool{}
-	for _, r := range rows[1:] {
-		kinds[r[0]] = true
+	for _, k := range sections[1].kinds {
+		kinds[k] = true
 	}
-	for _, k := range []string{"footer_mismatch", "unknown_coupon", "refund_without_use", "used_before_issue", "callback_not_in_file", "use_without_callback", "review"} {
+	for _, k := range []string{"footer_mismatch", "unknown_coupon", "refund_without_use", "used_before_issue", "callback_not_in_file", "use_without_callback"} {
 		require.True(t, kinds[k], k)
 	}
 

@@ -26,7 +26,8 @@ func (r *Report) WriteText(w io.Writer) error {
 		for _, st := range queue.RecipientStatuses {
 			parts = append(parts, fmt.Sprintf("%s %d", st, b.Counts[st]))
 		}
-		fmt.Fprintf(bw, "Recipients %d from %s: %s\n", b.Accepted, b.SourceFile, strings.Join(parts, ", "))
+		fmt.Fprintf(bw, "Recipients %d from %s: %s; in doubt %d (pending or review: WeChat Pay may have issued them)\n",
+			b.Accepted, b.SourceFile, strings.Join(parts, ", "), b.InDoubt)
 		if b.HaltReason != nil {
 			fmt.Fprintf(bw, "Halted: %s\n", *b.HaltReason)
 		}
@@ -54,12 +55,17 @@ func (r *Report) WriteText(w io.Writer) error {
 	if len(r.Lines) == 0 {
 		fmt.Fprintln(bw, "no recipients and no flow rows")
 	} else {
-		t := textable.New("BATCH", "NAME", "STOCK", "ISSUED>", "USED>", "REFUNDED>", "NET USED>", "USE RATE>",
-			"优惠金额（元）>", "REFUNDED AMOUNT>", "NET AMOUNT>", "ORDERS>", "订单总金额（元）>", "UNKNOWN>", "OTHER PROBLEMS>")
+		t := textable.New("BATCH", "NAME", "STOCK", "ISSUED>", "IN DOUBT>", "USED>", "USED FROM", "REFUNDED>", "NET USED>",
+			"USE RATE>", "优惠金额（元）>", "REFUNDED AMOUNT>", "NET AMOUNT>", "ORDERS>", "订单总金额（元）>", "UNKNOWN>",
+			"OTHER PROBLEMS>")
 		row := func(batch, name string, l Line, rate string) {
-			t.Add(batch, name, l.StockID, itoa(l.Issued), itoa(l.Used), itoa(l.Refunded), itoa(l.NetUsed), rate,
-				wxpay.FormatYuan(l.UsedAmount), wxpay.FormatYuan(l.RefundedAmount), wxpay.FormatYuan(l.NetUsedAmount()),
-				itoa(l.Orders), wxpay.FormatYuan(l.OrderAmount), itoa(l.UnknownCoupons),
+			orderAmount := "-"
+			if l.OrderAmountKnown() {
+				orderAmount = wxpay.FormatYuan(l.OrderAmount)
+			}
+			t.Add(batch, name, l.StockID, itoa(l.Issued), itoa(l.InDoubt), itoa(l.Used), usageLabel(l.UsageSource),
+				itoa(l.Refunded), itoa(l.NetUsed), rate, wxpay.FormatYuan(l.UsedAmount), wxpay.FormatYuan(l.RefundedAmount),
+				wxpay.FormatYuan(l.NetUsedAmount()), itoa(l.Orders), orderAmount, itoa(l.UnknownCoupons),
 				itoa(l.RefundsWithoutUse+l.UsedBeforeIssue+l.CallbackOnly+l.FileOnly))
 		}
 		for i, l := range r.Lines {
@@ -85,11 +91,17 @@ func (r *Report) WriteText(w io.Writer) error {
 						}
 					}
 				}
-				total.StockID = l.StockID
+				total.StockID, total.UsageSource = l.StockID, l.UsageSource
 				row("total", "", total, issued.UseRatePercent())
 			}
 		}
 		t.Write(bw)
+		if r.reconciled() {
+			for _, s := range r.UsageFromCallbacks() {
+				fmt.Fprintf(bw, "Stock %s: no use-flow file loaded yet; USED is used so far, from stored COUPON.USE callbacks. "+
+					"Refunds and order amounts come with the files.\n", s)
+			}
+		}
 	}
 
 	section(bw, "Outcomes by class")
@@ -105,7 +117,7 @@ func (r *Report) WriteText(w io.Writer) error {
 
 	section(bw, "Daily redemptions (amounts in yuan)")
 	if len(r.Days) == 0 {
-		fmt.Fprintln(bw, "no redemptions in the files")
+		fmt.Fprintln(bw, "no redemptions recorded")
 	} else {
 		t := textable.New("DAY", "USES>", "优惠金额（元）>", "REFUNDS>", "REFUNDED AMOUNT>")
 		for _, d := range r.Days {
@@ -114,41 +126,80 @@ func (r *Report) WriteText(w io.Writer) error {
 		t.Write(bw)
 	}
 
+	r.writeTextProblems(bw)
+	return bw.Flush()
+}
+
+// writeTextProblems lists the problems in two sections, recipients in doubt
+// or in review first, at most textProblems rows each; a "(more)" line
+// counts the rest of a section.
+func (r *Report) writeTextProblems(w io.Writer) {
 	total := r.ProblemsTotal()
 	if total == 0 {
-		section(bw, "Problems: none")
-	} else {
-		var counts []string
-		for _, k := range problemKinds {
-			if n := r.ProblemCounts[k]; n > 0 {
-				counts = append(counts, fmt.Sprintf("%s %d", k, n))
-			}
+		section(w, "Problems: none")
+		return
+	}
+	var counts []string
+	for _, k := range problemKinds {
+		if n := r.ProblemCounts[k]; n > 0 {
+			counts = append(counts, fmt.Sprintf("%s %d", k, n))
 		}
-		head := fmt.Sprintf("Problems: %d (%s)", total, strings.Join(counts, ", "))
-		if total > textProblems {
-			head += fmt.Sprintf("; the first %d — the xlsx report's Problems sheet lists them all", textProblems)
+	}
+	section(w, fmt.Sprintf("Problems: %d (%s)", total, strings.Join(counts, ", ")))
+	more := func(s Section, shown int) {
+		if n := s.Total - shown; n > 0 {
+			fmt.Fprintf(w, "(more) %d not listed here; the xlsx report's Problems sheet lists %d of this section\n", n, len(s.Listed))
 		}
-		section(bw, head)
+	}
+	if s := r.RecipientProblems(); s.Total > 0 {
+		section(w, fmt.Sprintf("In doubt or in review: %d — rows in doubt may have been issued by WeChat Pay; they are never counted as not issued", s.Total))
+		t := textable.New("KIND", "STOCK", "BATCH", "OPENID", "OUT_REQUEST_NO", "LAST ATTEMPT", "COUPON", "DETAIL", "NOTE")
+		shown := min(len(s.Listed), textProblems)
+		for _, p := range s.Listed[:shown] {
+			t.Add(p.Kind, p.StockID, r.batchText(p.BatchID), p.OpenID, p.OutRequestNo, r.timeText(p.At), p.CouponID, p.Detail, p.Note)
+		}
+		t.Write(w)
+		more(s, shown)
+	}
+	if s := r.OtherProblems(); s.Total > 0 {
+		section(w, fmt.Sprintf("Other problems: %d", s.Total))
 		t := textable.New("KIND", "STOCK", "BATCH", "COUPON", "OPENID", "TIME", "AMOUNT>", "DETAIL")
-		for i, p := range r.Problems {
-			if i == textProblems {
-				break
-			}
-			batch, at, amount := "", "", ""
-			if p.BatchID != nil {
-				batch = strconv.FormatInt(*p.BatchID, 10)
-			}
-			if p.At != nil {
-				at = p.At.In(r.Location).Format(time.DateTime)
-			}
+		shown := min(len(s.Listed), textProblems)
+		for _, p := range s.Listed[:shown] {
+			amount := ""
 			if p.Amount != nil {
 				amount = wxpay.FormatYuan(*p.Amount)
 			}
-			t.Add(p.Kind, p.StockID, batch, p.CouponID, p.OpenID, at, amount, p.Detail)
+			t.Add(p.Kind, p.StockID, r.batchText(p.BatchID), p.CouponID, p.OpenID, r.timeText(p.At), amount, p.Detail)
 		}
-		t.Write(bw)
+		t.Write(w)
+		more(s, shown)
 	}
-	return bw.Flush()
+}
+
+func (r *Report) batchText(id *int64) string {
+	if id == nil {
+		return ""
+	}
+	return strconv.FormatInt(*id, 10)
+}
+
+func (r *Report) timeText(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.In(r.Location).Format(time.DateTime)
+}
+
+// usageLabel names a usage source for people.
+func usageLabel(src string) string {
+	switch src {
+	case UsageCallbacks:
+		return "callbacks (so far)"
+	case UsageFlowFiles:
+		return "flow files"
+	}
+	return "-"
 }
 
 // scopeLine says which rows count and how times are shown.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/xuri/excelize/v2"
@@ -146,6 +147,13 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 	row := 3
 	if truncated > 0 {
 		s.set(1, row, fmt.Sprintf("The Recipients sheet stops at Excel's limit: %d recipients more are in the CSV report.", truncated), 0)
+		row++
+	}
+	if r.reconciled() {
+		if cbs := r.UsageFromCallbacks(); len(cbs) > 0 {
+			s.set(1, row, fmt.Sprintf("No use-flow file loaded yet for stock %s: used is used so far, from stored COUPON.USE callbacks "+
+				"(usage_source callbacks); refunds and order amounts come with the files.", strings.Join(cbs, ", ")), 0)
+		}
 	}
 
 	row = 5
@@ -153,7 +161,8 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 	row++
 	s.header(row, st.header, "batch_id", "batch_name", "stock_id", "recipients", "issued", "used", "refunded",
 		"net_used", "use_rate", "优惠金额（元）", "refunded_amount", "net_used_amount", "orders", "订单总金额（元）",
-		"unknown_coupons", "refunds_without_use", "used_before_issue", "callback_only", "file_only")
+		"unknown_coupons", "refunds_without_use", "used_before_issue", "callback_only", "file_only", "usage_source",
+		"in_doubt", "cancelled", "review", "pending", "failed")
 	for _, l := range r.Lines {
 		row++
 		var batch, name any = l.BatchID, l.BatchName
@@ -164,12 +173,18 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 		if l.Issued > 0 && l.BatchID != 0 && r.reconciled() {
 			rate = styled{float64(l.Used) / float64(l.Issued), st.percent}
 		}
+		var orderAmount any
+		if l.OrderAmountKnown() {
+			orderAmount = styled{yuan(l.OrderAmount), st.yuan}
+		}
 		s.row(row, batch, name, l.StockID, styled{l.Recipients, st.int}, styled{l.Issued, st.int},
 			styled{l.Used, st.int}, styled{l.Refunded, st.int}, styled{l.NetUsed, st.int}, rate,
 			styled{yuan(l.UsedAmount), st.yuan}, styled{yuan(l.RefundedAmount), st.yuan},
-			styled{yuan(l.NetUsedAmount()), st.yuan}, styled{l.Orders, st.int}, styled{yuan(l.OrderAmount), st.yuan},
+			styled{yuan(l.NetUsedAmount()), st.yuan}, styled{l.Orders, st.int}, orderAmount,
 			styled{l.UnknownCoupons, st.int}, styled{l.RefundsWithoutUse, st.int}, styled{l.UsedBeforeIssue, st.int},
-			styled{l.CallbackOnly, st.int}, styled{l.FileOnly, st.int})
+			styled{l.CallbackOnly, st.int}, styled{l.FileOnly, st.int}, l.UsageSource,
+			styled{l.InDoubt, st.int}, styled{l.Cancelled, st.int}, styled{l.Review, st.int},
+			styled{l.Pending, st.int}, styled{l.Failed, st.int})
 	}
 
 	// Outcomes by class, with a bar chart beside.
@@ -234,7 +249,7 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 			return fmt.Errorf("daily chart: %w", err)
 		}
 	} else {
-		s.set(1, row+1, "no redemptions in the files", 0)
+		s.set(1, row+1, "no redemptions recorded", 0)
 	}
 	row = max(row, dayTop+chartRows)
 
@@ -271,7 +286,7 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 	if s.err != nil {
 		return s.err
 	}
-	widths := []float64{22, 24, 14, 11, 11, 11, 11, 19, 11, 16, 17, 17, 10, 16, 17, 20, 18, 14, 10}
+	widths := []float64{22, 24, 14, 11, 11, 11, 11, 19, 11, 16, 17, 17, 10, 16, 17, 20, 18, 14, 10, 14, 10, 10, 10, 10, 10}
 	for i, wd := range widths {
 		col, _ := excelize.ColumnNumberToName(i + 1)
 		if err := f.SetColWidth(SheetSummary, col, col, wd); err != nil {
@@ -298,7 +313,7 @@ func (r *Report) recipientsSheet(ctx context.Context, f *excelize.File, st xlsxS
 	if err != nil {
 		return 0, err
 	}
-	widths := []float64{9, 32, 30, 10, 18, 14, 20, 16, 6, 20, 15, 17, 32, 13, 8, 20, 15, 20}
+	widths := []float64{9, 32, 30, 10, 18, 14, 20, 16, 6, 20, 15, 17, 32, 13, 8, 20, 15, 20, 9, 60, 13}
 	for i, wd := range widths {
 		if err := sw.SetColWidth(i+1, i+1, wd); err != nil {
 			return 0, err
@@ -309,7 +324,7 @@ func (r *Report) recipientsSheet(ctx context.Context, f *excelize.File, st xlsxS
 	}
 	header := []string{"batch_id", "openid", "out_request_no", "status", "outcome", "优惠id", "issued_at", "class",
 		"uses", "消耗时间", "优惠金额（元）", "订单总金额（元）", "支付单号", "消耗商户号", "refunds", "退款时间",
-		"refunded_amount", "callback_consume_time"}
+		"refunded_amount", "callback_consume_time", "in_doubt", "note", "usage_source"}
 	if err := sw.SetRow("A1", headerCells(header, st.header)); err != nil {
 		return 0, err
 	}
@@ -339,7 +354,8 @@ func (r *Report) recipientsSheet(ctx context.Context, f *excelize.File, st xlsxS
 		return sw.SetRow("A"+strconv.Itoa(row), []any{
 			rec.BatchID, rec.OpenID, rec.OutRequestNo, rec.Status, rec.Outcome, rec.CouponID, timeCell(rec.IssuedAt),
 			classLabel(rec.Class), rec.Uses, timeCell(rec.UsedAt), used, order, rec.TransactionID, rec.ConsumeMchID,
-			rec.Refunds, timeCell(rec.RefundedAt), refunded, timeCell(rec.CallbackAt),
+			rec.Refunds, timeCell(rec.RefundedAt), refunded, timeCell(rec.CallbackAt), rec.InDoubt, rec.Note,
+			rec.UsageSource,
 		})
 	})
 	if err != nil {
@@ -356,50 +372,77 @@ func headerCells(titles []string, style int) []any {
 	return out
 }
 
+// problemsSheet lists the problems in two sections, each with its title,
+// header and a "(more)" line when not every row is listed: recipients in
+// doubt or in review first, then files, coupons and callbacks.
 func (r *Report) problemsSheet(f *excelize.File, st xlsxStyles) error {
 	sw, err := f.NewStreamWriter(SheetProblems)
 	if err != nil {
 		return err
 	}
-	for i, wd := range []float64{22, 14, 9, 14, 32, 20, 15, 90} {
+	for i, wd := range []float64{22, 14, 9, 14, 32, 20, 15, 90, 30, 60} {
 		if err := sw.SetColWidth(i+1, i+1, wd); err != nil {
 			return err
 		}
 	}
-	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
-		return err
-	}
-	if err := sw.SetRow("A1", headerCells([]string{"kind", "stock_id", "batch_id", "优惠id", "openid", "time",
-		"优惠金额（元）", "detail"}, st.header)); err != nil {
-		return err
-	}
-	row := 1
-	for _, p := range r.Problems {
+	header := headerCells([]string{"kind", "stock_id", "batch_id", "优惠id", "openid", "time", "优惠金额（元）", "detail",
+		"out_request_no", "note"}, st.header)
+	row := 0
+	put := func(cells []any) error {
 		row++
-		var batch, at, amount any
-		if p.BatchID != nil {
-			batch = *p.BatchID
-		}
-		if p.At != nil {
-			at = excelize.Cell{Value: p.At.In(r.Location), StyleID: st.datetime}
-		}
-		if p.Amount != nil {
-			amount = excelize.Cell{Value: yuan(*p.Amount), StyleID: st.yuan}
-		}
-		if err := sw.SetRow("A"+strconv.Itoa(row), []any{p.Kind, p.StockID, batch, p.CouponID, p.OpenID, at, amount, p.Detail}); err != nil {
-			return err
-		}
+		return sw.SetRow("A"+strconv.Itoa(row), cells)
 	}
-	if total := r.ProblemsTotal(); total > len(r.Problems) {
-		row++
-		msg := fmt.Sprintf("%d more problems not listed", total-len(r.Problems))
-		if err := sw.SetRow("A"+strconv.Itoa(row), []any{"(more)", nil, nil, nil, nil, nil, nil, msg}); err != nil {
+	title := func(text string) error {
+		return put([]any{excelize.Cell{Value: text, StyleID: st.title}})
+	}
+	if r.ProblemsTotal() == 0 {
+		if err := title("Problems: none"); err != nil {
 			return err
 		}
+		return sw.Flush()
 	}
-	if len(r.Problems) == 0 {
-		if err := sw.SetRow("A2", []any{"none"}); err != nil {
+	sections := []struct {
+		title string
+		sec   Section
+	}{
+		{"In doubt or in review: %d — rows in doubt may have been issued by WeChat Pay; never count them as not issued", r.RecipientProblems()},
+		{"Other problems: %d", r.OtherProblems()},
+	}
+	for i, s := range sections {
+		if i > 0 {
+			row++ // a blank row between sections
+		}
+		if err := title(fmt.Sprintf(s.title, s.sec.Total)); err != nil {
 			return err
+		}
+		if s.sec.Total == 0 {
+			if err := put([]any{"none"}); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := put(header); err != nil {
+			return err
+		}
+		for _, p := range s.sec.Listed {
+			var batch, at, amount any
+			if p.BatchID != nil {
+				batch = *p.BatchID
+			}
+			if p.At != nil {
+				at = excelize.Cell{Value: p.At.In(r.Location), StyleID: st.datetime}
+			}
+			if p.Amount != nil {
+				amount = excelize.Cell{Value: yuan(*p.Amount), StyleID: st.yuan}
+			}
+			if err := put([]any{p.Kind, p.StockID, batch, p.CouponID, p.OpenID, at, amount, p.Detail, p.OutRequestNo, p.Note}); err != nil {
+				return err
+			}
+		}
+		if n := s.sec.Unlisted(); n > 0 {
+			if err := put([]any{"(more)", nil, nil, nil, nil, nil, nil, fmt.Sprintf("%d more problems of this section not listed", n)}); err != nil {
+				return err
+			}
 		}
 	}
 	return sw.Flush()

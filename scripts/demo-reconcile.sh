@@ -29,6 +29,38 @@ used=$(sim redeem 0.30)
 refunded=$(sim refund 0.1667) # of those used: ~5% of those issued
 echo "simulator: $used coupons used, $refunded refunded"
 
+# The reports count usage so far from stored COUPON.USE callbacks until the
+# use-flow is loaded, and compare the two after: they are written once every
+# notification the simulator queued is delivered (or given up on) and every
+# delivered one is stored. The wait is bounded: CALLBACK_WAIT seconds.
+sim_stat() { # sim_stat NAME → the simulator's counter
+  curl -fsS "${SIM_ADMIN}stats" | tr -d ' \n' | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"
+}
+stored_callbacks() {
+  psql -X -q -t -A "$ISSUER_DATABASE_URL" -c "SELECT count(*) FROM coupon_use_callbacks"
+}
+step "wait until the simulator's COUPON.USE callbacks are all stored"
+deadline=$((SECONDS + ${CALLBACK_WAIT:-120}))
+while :; do
+  queued=$(sim_stat redeemed) delivered=$(sim_stat callbacks) failed=$(sim_stat callback_failures) stored=$(stored_callbacks)
+  if [ $((delivered + failed)) -ge "$queued" ] && [ "$stored" -ge "$delivered" ]; then
+    break
+  fi
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    echo "timed out after ${CALLBACK_WAIT:-120}s waiting for COUPON.USE callbacks: the simulator queued $queued," \
+      "delivered $delivered, gave up on $failed; $stored stored. Reports now would undercount usage; see $OUT/daemon.log." >&2
+    exit 1
+  fi
+  sleep 0.5
+done
+echo "simulator: $queued callbacks queued, $delivered delivered, $failed given up; $stored stored by the daemon"
+if [ "$failed" -gt 0 ]; then
+  echo "the reports list the uses of the $failed callbacks given up on as use_without_callback"
+fi
+
+step "before the files: usage so far, from the callbacks"
+$issuer report reconcile --stock "$FAVOR_STOCK"
+
 step "the stock ends; WeChat Pay publishes its files from 10:00 the next day: move the simulator's calendar 36h on"
 curl -fsS -X POST "${SIM_ADMIN}stocks/$FAVOR_STOCK/expire"
 curl -fsS -X PUT -H 'Content-Type: application/json' -d '{"offset":"36h"}' "${SIM_ADMIN}clock" >/dev/null

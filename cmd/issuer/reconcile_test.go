@@ -116,6 +116,7 @@ func TestReconcileAndReportEndToEnd(t *testing.T) {
 		"refunded_amount": wxpay.FormatYuan(refundedAmount), "net_used_amount": wxpay.FormatYuan(usedAmount - refundedAmount),
 		"orders": strconv.Itoa(len(orders)), "order_amount": wxpay.FormatYuan(orderAmount), "refunds_without_use": "0",
 		"used_before_issue": "0", "callback_only": "0", "file_only": "0", "recipients": "200", "batch_name": "春节满减",
+		"usage_source": "flow_files", "in_doubt": "0", "cancelled": "0", "review": "0", "pending": "0", "failed": "0",
 	}
 	require.Equal(t, want, lines["1"])
 	require.Equal(t, "300.00", lines["1"]["used_amount"], "60 coupons of 5.00 yuan")

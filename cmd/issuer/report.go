@@ -93,6 +93,8 @@ func runReport(ctx context.Context, e *env, c *command, args []string, batch boo
 	if err != nil {
 		return err
 	}
+	// The report holds its snapshot open while it writes.
+	defer rep.Close()
 	if *out == "" {
 		return rep.Write(ctx, e.stdout, f)
 	}
