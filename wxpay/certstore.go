@@ -75,7 +75,8 @@ type CertStore struct {
 	pinned      map[string]bool // added by the operator, kept across downloads
 	fetch       func(context.Context) (http.Header, []byte, error)
 	flight      *certFlight
-	lastAttempt time.Time
+	lastFailure time.Time // of any download
+	lastUnknown time.Time // of the last download an unknown serial started
 	lastErr     error
 	stats       CertStoreStats
 	started     bool
@@ -287,18 +288,24 @@ func (s *CertStore) refresh(ctx context.Context, force, unknownSerial bool) erro
 			return errors.New("platform certificates: no client to download with")
 		}
 		now := s.now()
-		if !force && !s.lastAttempt.IsZero() && now.Sub(s.lastAttempt) < s.backoff {
-			err := errCertBackoff
-			if s.lastErr != nil {
-				err = fmt.Errorf("%w (it failed: %v)", errCertBackoff, s.lastErr)
-			}
+		// Backoff: after a failed download, and between downloads that
+		// unknown serials start. A scheduled download does not count, so
+		// a rotation just after one is still picked up.
+		switch {
+		case force:
+		case !s.lastFailure.IsZero() && now.Sub(s.lastFailure) < s.backoff:
+			err := fmt.Errorf("%w (it failed: %v)", errCertBackoff, s.lastErr)
 			s.mu.Unlock()
 			return err
+		case unknownSerial && !s.lastUnknown.IsZero() && now.Sub(s.lastUnknown) < s.backoff:
+			s.mu.Unlock()
+			return errCertBackoff
 		}
 		f = &certFlight{done: make(chan struct{})}
-		s.flight, s.lastAttempt = f, now
+		s.flight = f
 		s.stats.Downloads++
 		if unknownSerial {
+			s.lastUnknown = now
 			s.stats.UnknownSerial++
 		}
 		fetch := s.fetch
@@ -309,6 +316,7 @@ func (s *CertStore) refresh(ctx context.Context, force, unknownSerial bool) erro
 			s.mu.Lock()
 			s.flight, s.lastErr, f.err = nil, err, err
 			if err != nil {
+				s.lastFailure = s.now()
 				s.stats.Failures++
 			}
 			s.mu.Unlock()

@@ -323,6 +323,10 @@ func (c *Client) MchID() string { return c.mchID }
 // AppID is the default appid of sends.
 func (c *Client) AppID() string { return c.appID }
 
+// Verifier authenticates the Client's answers; callbacks should use the
+// same one, so that both follow certificate rotations together.
+func (c *Client) Verifier() *Verifier { return c.verifier }
+
 func parseBaseURL(s string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimRight(s, "/"))
 	if err != nil {
