@@ -135,7 +135,9 @@ func TestDecodeCertificatesRefusals(t *testing.T) {
 		{name: "serial mismatch", policy: good, now: certsFixtureNow, want: "does not match",
 			body: mutate(func(e *wxpay.CertificateEntry) { e.SerialNo = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1" })},
 		{name: "tampered ciphertext", policy: good, now: certsFixtureNow, want: "decrypt",
-			body: mutate(func(e *wxpay.CertificateEntry) { e.EncryptCertificate.Ciphertext = "A" + e.EncryptCertificate.Ciphertext[1:] })},
+			body: mutate(func(e *wxpay.CertificateEntry) {
+				e.EncryptCertificate.Ciphertext = "A" + e.EncryptCertificate.Ciphertext[1:]
+			})},
 		{name: "other algorithm", policy: good, now: certsFixtureNow, want: "algorithm",
 			body: mutate(func(e *wxpay.CertificateEntry) { e.EncryptCertificate.Algorithm = "AEAD_SM4_GCM" })},
 		{name: "expired", policy: good, body: f.body, now: certsFixtureNow.AddDate(6, 0, 0), want: "expired"},
