@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/issuer-dev/issuer/wxpay"
 	"github.com/issuer-dev/issuer/wxpay/wxsim"
 )
 
@@ -41,12 +42,14 @@ func (f stockFlags) Set(v string) error {
 func cmdSimKeys() *command {
 	c := &command{
 		name:  "sim keys",
-		usage: "[--base-url URL] DIR",
+		usage: "[--base-url URL] [--mode public-key|certificate] DIR",
 		short: "write a merchant and platform key set, ids.json and issuer.yaml for the simulator",
 	}
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
 		baseURL := fs.String("base-url", "http://"+wxsim.DefaultAddr, "wxpay.base_url written into issuer.yaml")
+		mode := fs.String("mode", string(wxsim.SignPublicKey), "`public-key` layout, or certificate: adds a CA ("+wxsim.FileCACert+
+			"), a platform certificate and an issuer.yaml verifying with downloaded platform certificates")
 		rest, err := parseFlags(e, fs, args)
 		if err != nil {
 			return err
@@ -55,13 +58,27 @@ func cmdSimKeys() *command {
 			return usagef("sim keys: want one DIR, got %d arguments", len(rest))
 		}
 		dir := rest[0]
+		signMode, err := wxsim.ParseSignMode(*mode)
+		if err != nil {
+			return usagef("sim keys: --mode: %v", err)
+		}
 		keys, err := wxsim.NewKeys()
 		if err != nil {
 			return fmt.Errorf("sim keys: %w", err)
 		}
+		if signMode == wxsim.SignCertificate {
+			if err := keys.AddCertificates(time.Now()); err != nil {
+				return fmt.Errorf("sim keys: %w", err)
+			}
+		}
 		cfg := wxsim.ConfigOptions{DatabaseURL: e.getenv("ISSUER_DATABASE_URL"), BaseURL: *baseURL}
 		if err := keys.Save(dir, cfg); err != nil {
 			return fmt.Errorf("sim keys: %w", err)
+		}
+		if keys.PlatformCert != nil {
+			fmt.Fprintf(e.stdout, "wrote keys for mchid %s (platform certificate %s, CA %s) to %s\n",
+				keys.MchID, wxpay.CertificateSerial(keys.PlatformCert), wxsim.FileCACert, dir)
+			return nil
 		}
 		fmt.Fprintf(e.stdout, "wrote keys for mchid %s (public key id %s) to %s\n", keys.MchID, keys.PublicKeyID, dir)
 		return nil
@@ -73,7 +90,7 @@ func cmdSim() *command {
 	c := &command{
 		name: "sim",
 		usage: "--keys DIR [--addr A] [--stock ID:BUDGET:PER_USER]... [--product-stock ID:BUDGET:PER_USER]... " +
-			"[--limit QPS] [--ledger FILE] [--callback-url U] [--seed N] [fault flags]",
+			"[--limit QPS] [--ledger FILE] [--callback-url U] [--seed N] [--sign-mode auto|public-key|certificate] [fault flags]",
 		short: "run the WeChat Pay API v3 simulator (admin API under /sim/ on loopback)",
 	}
 	c.run = func(ctx context.Context, e *env, args []string) error {
@@ -87,6 +104,7 @@ func cmdSim() *command {
 		ledger := fs.String("ledger", "", "persist the ledger to `FILE` (append + fsync) and reload it on start")
 		callbackURL := fs.String("callback-url", "", "POST COUPON.USE notifications to `URL`")
 		seed := fs.Uint64("seed", 0, "seed for faults and redemptions (0 = random)")
+		signModeFlag := fs.String("sign-mode", "auto", "sign answers with the `public-key` or the platform certificate; auto: certificate when DIR has one")
 		var f faultFlags
 		f.register(fs)
 		rest, err := parseFlags(e, fs, args)
@@ -103,6 +121,12 @@ func cmdSim() *command {
 		if err != nil {
 			return usagef("sim: %v", err)
 		}
+		var signMode wxsim.SignMode
+		if *signModeFlag != "auto" {
+			if signMode, err = wxsim.ParseSignMode(*signModeFlag); err != nil {
+				return usagef("sim: --sign-mode: %v", err)
+			}
+		}
 		keys, err := wxsim.LoadKeys(*keysDir)
 		if err != nil {
 			return fmt.Errorf("sim: %w", err)
@@ -115,6 +139,7 @@ func cmdSim() *command {
 			CallbackURL: *callbackURL,
 			Faults:      faults,
 			Seed:        *seed,
+			SignMode:    signMode,
 			Logger:      e.logger,
 		})
 		if err != nil {
@@ -126,7 +151,7 @@ func cmdSim() *command {
 		}
 		url := srv.URL()
 		e.logger.Info("sim listening", "addr", strings.TrimPrefix(url, "http://"), "mchid", keys.MchID,
-			"stocks", len(specs), "limit", *limit, "ledger", *ledger)
+			"stocks", len(specs), "limit", *limit, "ledger", *ledger, "sign_mode", srv.SignMode())
 		fmt.Fprintf(e.stdout, "admin %s\n", wxsim.AdminURL(url))
 		<-ctx.Done()
 		e.logger.Info("sim stopping")
