@@ -3,6 +3,7 @@ package wxpay
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,7 +48,8 @@ type Options struct {
 	Verifier *Verifier
 	// PublicKeyID is sent as Wechatpay-Serial: the WeChat Pay public key id
 	// (or platform certificate serial) the answers are verified with.
-	// Defaults to Verifier.Serial().
+	// Defaults to Verifier.Serial(), asked per request, so that in
+	// certificate mode it follows rotations.
 	PublicKeyID string
 
 	// HTTPClient, when set, is used as is (its Timeout should be zero; the
@@ -65,9 +67,18 @@ type Options struct {
 	Logger *slog.Logger // failovers are logged at Warn
 }
 
+// Verification modes: how answers and callbacks are authenticated.
+const (
+	VerifyPublicKey   = "public_key"  // the WeChat Pay public key (PUB_KEY_ID_…)
+	VerifyCertificate = "certificate" // platform certificates, downloaded and rotated
+	VerifyBoth        = "both"        // either, while WeChat Pay migrates a merchant
+)
+
 // KeyFiles names the merchant's key material on disk, as in the config.
-// Give either PublicKeyID and PublicKeyFile (WeChat Pay public-key mode) or
-// PlatformCertFiles (platform-certificate mode).
+// Public-key mode needs PublicKeyID and PublicKeyFile; certificate mode the
+// APIv3 key and the WeChat Pay CA (PlatformCAFile, or the explicit
+// InsecureSkipPlatformCA); combined mode both. PlatformCertFiles alone,
+// without an APIv3 key, is a fixed set of certificates that never rotates.
 type KeyFiles struct {
 	MchID             string
 	AppID             string
@@ -76,10 +87,35 @@ type KeyFiles struct {
 	PublicKeyID       string // PUB_KEY_ID_…
 	PublicKeyFile     string // PKIX PEM
 	PlatformCertFiles []string
+
+	// Verify is VerifyPublicKey, VerifyCertificate or VerifyBoth; "" means
+	// public key when PublicKeyID is set, certificates otherwise.
+	Verify                 string
+	APIv3Key               string // the key itself: it decrypts the certificates
+	PlatformCAFile         string // PEM of the CA that issues platform certificates
+	InsecureSkipPlatformCA bool
+	PlatformCertDir        string        // optional cache of downloaded certificates
+	PlatformCertRefresh    time.Duration // default DefaultCertRefresh
+	Logger                 *slog.Logger
+}
+
+// Mode resolves Verify's default.
+func (f KeyFiles) Mode() string {
+	switch {
+	case f.Verify != "":
+		return f.Verify
+	case f.PublicKeyID != "" || f.PublicKeyFile != "":
+		return VerifyPublicKey
+	default:
+		return VerifyCertificate
+	}
 }
 
 // LoadOptions reads the key files and returns Options with MchID, AppID,
-// Signer, Verifier and PublicKeyID set; the caller adds URLs and limits.
+// Signer, Verifier and PublicKeyID set; the caller adds URLs and limits. In
+// certificate and combined modes the Verifier has a CertStore: the Client
+// downloads into it when it must, and Start on the store adds the
+// scheduled refresh (Close it when done).
 func LoadOptions(f KeyFiles) (Options, error) {
 	if f.MchID == "" || f.CertSerialNo == "" || f.PrivateKeyFile == "" {
 		return Options{}, errors.New("load keys: mchid, cert_serial_no and private_key_file are required")
@@ -93,17 +129,23 @@ func LoadOptions(f KeyFiles) (Options, error) {
 		AppID:  f.AppID,
 		Signer: &Signer{MchID: f.MchID, SerialNo: f.CertSerialNo, Key: key},
 	}
-	switch {
-	case f.PublicKeyFile != "" || f.PublicKeyID != "":
+	loadPublic := func() (*Verifier, error) {
 		if f.PublicKeyFile == "" || f.PublicKeyID == "" {
-			return Options{}, errors.New("load keys: public_key_id and public_key_file go together")
+			return nil, errors.New("load keys: public_key_id and public_key_file go together")
 		}
 		pub, err := LoadPublicKey(f.PublicKeyFile)
 		if err != nil {
-			return Options{}, fmt.Errorf("load keys: %w", err)
+			return nil, fmt.Errorf("load keys: %w", err)
 		}
-		o.Verifier = NewPublicKeyVerifier(f.PublicKeyID, pub)
-	case len(f.PlatformCertFiles) > 0:
+		return NewPublicKeyVerifier(f.PublicKeyID, pub), nil
+	}
+	switch mode := f.Mode(); {
+	case mode == VerifyPublicKey:
+		if o.Verifier, err = loadPublic(); err != nil {
+			return Options{}, err
+		}
+		o.PublicKeyID = o.Verifier.Serial()
+	case mode == VerifyCertificate && f.APIv3Key == "" && len(f.PlatformCertFiles) > 0:
 		certs, err := LoadCertificates(f.PlatformCertFiles...)
 		if err != nil {
 			return Options{}, fmt.Errorf("load keys: %w", err)
@@ -112,11 +154,62 @@ func LoadOptions(f KeyFiles) (Options, error) {
 		if o.Verifier.Serial() == "" {
 			return Options{}, errors.New("load keys: no RSA platform certificate")
 		}
+		o.PublicKeyID = o.Verifier.Serial()
+	case mode == VerifyCertificate || mode == VerifyBoth:
+		store, err := f.certStore()
+		if err != nil {
+			return Options{}, err
+		}
+		if mode == VerifyCertificate {
+			o.Verifier = NewCertStoreVerifier(store)
+			break // PublicKeyID stays empty: the serial follows rotations
+		}
+		pv, err := loadPublic()
+		if err != nil {
+			return Options{}, err
+		}
+		o.Verifier = NewCombinedVerifier(f.PublicKeyID, pv.keys[strings.ToUpper(f.PublicKeyID)].pub, store)
+		o.PublicKeyID = f.PublicKeyID
 	default:
-		return Options{}, errors.New("load keys: need public_key_id and public_key_file, or platform certificates")
+		return Options{}, fmt.Errorf("load keys: verify mode %q, want %s, %s or %s", mode, VerifyPublicKey, VerifyCertificate, VerifyBoth)
 	}
-	o.PublicKeyID = o.Verifier.Serial()
 	return o, nil
+}
+
+func (f KeyFiles) certStore() (*CertStore, error) {
+	if f.APIv3Key == "" {
+		return nil, errors.New("load keys: platform certificates need the APIv3 key (apiv3_key_file)")
+	}
+	policy := CertPolicy{APIv3Key: f.APIv3Key, InsecureSkipChain: f.InsecureSkipPlatformCA}
+	if f.PlatformCAFile != "" {
+		cas, err := LoadCertificates(f.PlatformCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("load keys: platform CA: %w", err)
+		}
+		policy.Roots = x509.NewCertPool()
+		for _, ca := range cas {
+			policy.Roots.AddCert(ca)
+		}
+	} else if !f.InsecureSkipPlatformCA {
+		return nil, errors.New("load keys: platform certificates need the WeChat Pay CA (platform_ca_file), or the chain check skipped explicitly")
+	}
+	store, err := NewCertStore(CertStoreOptions{
+		CertPolicy: policy, Refresh: f.PlatformCertRefresh, CacheDir: f.PlatformCertDir, Logger: f.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load keys: %w", err)
+	}
+	if len(f.PlatformCertFiles) > 0 {
+		certs, err := LoadCertificates(f.PlatformCertFiles...)
+		if err == nil {
+			err = store.Add(certs...)
+		}
+		if err != nil {
+			store.Close()
+			return nil, fmt.Errorf("load keys: %w", err)
+		}
+	}
+	return store, nil
 }
 
 // Client calls WeChat Pay API v3. It is safe for concurrent use.
@@ -175,8 +268,8 @@ func New(o Options) (*Client, error) {
 			return nil, fmt.Errorf("new wxpay client: backup base url: %w", err)
 		}
 	}
-	if c.serial == "" {
-		c.serial = o.Verifier.Serial()
+	if st := o.Verifier.CertStore(); st != nil {
+		st.bind(c.fetchCertificates)
 	}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
@@ -229,6 +322,10 @@ func (c *Client) MchID() string { return c.mchID }
 
 // AppID is the default appid of sends.
 func (c *Client) AppID() string { return c.appID }
+
+// Verifier authenticates the Client's answers; callbacks should use the
+// same one, so that both follow certificate rotations together.
+func (c *Client) Verifier() *Verifier { return c.verifier }
 
 func parseBaseURL(s string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimRight(s, "/"))
@@ -290,12 +387,16 @@ func (c *Client) send(ctx context.Context, origins []*url.URL, method, uri strin
 		return nil, fmt.Errorf("%s %s: %w", method, uri, err)
 	}
 	authz := auth.String()
+	serial := c.serial
+	if serial == "" {
+		serial = c.verifier.Serial()
+	}
 	var lastErr error
 	lastURL := ""
 	for i, origin := range origins {
 		target := origin.Scheme + "://" + origin.Host + uri
 		lastURL = target
-		x, err := c.attempt(ctx, method, target, authz, body)
+		x, err := c.attempt(ctx, method, target, authz, serial, body)
 		if err == nil {
 			return x, nil
 		}
@@ -314,7 +415,7 @@ func (c *Client) send(ctx context.Context, origins []*url.URL, method, uri strin
 	return nil, &TransportError{URL: lastURL, MaybeSent: false, Err: lastErr}
 }
 
-func (c *Client) attempt(ctx context.Context, method, target, authz string, body []byte) (*exchange, error) {
+func (c *Client) attempt(ctx context.Context, method, target, authz, serial string, body []byte) (*exchange, error) {
 	actx, cancel := context.WithCancel(ctx)
 	timer := time.AfterFunc(c.timeout, cancel)
 	var rd io.Reader
@@ -333,8 +434,8 @@ func (c *Client) attempt(ctx context.Context, method, target, authz string, body
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.serial != "" {
-		req.Header.Set(HeaderSerial, c.serial)
+	if serial != "" {
+		req.Header.Set(HeaderSerial, serial)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -367,6 +468,13 @@ func connectFailure(err error) bool {
 // gateways produce them, but marked (APIError.Signed) so that Classify never
 // lets an unauthenticated answer finish a recipient.
 func (c *Client) do(ctx context.Context, method, uri string, body []byte, optionalSig bool) (*response, error) {
+	if c.verifier.needsCertificates() {
+		// Nothing is sent whose answer could not be verified: that would
+		// only manufacture a coupon in doubt.
+		if err := c.verifier.certs.ensure(ctx); err != nil {
+			return nil, fmt.Errorf("%s %s: not sent: %w", method, uri, err)
+		}
+	}
 	x, err := c.send(ctx, c.origins(), method, uri, body)
 	if err != nil {
 		return nil, err
@@ -387,7 +495,7 @@ func (c *Client) do(ctx context.Context, method, uri string, body []byte, option
 	signed := r.header.Get(HeaderSignature) != "" || r.header.Get(HeaderSerial) != "" ||
 		r.header.Get(HeaderTimestamp) != "" || r.header.Get(HeaderNonce) != ""
 	if (ok && !optionalSig) || signed {
-		if err := c.verifier.Verify(r.header, b, c.now()); err != nil {
+		if err := c.verifier.VerifyContext(ctx, r.header, b, c.now()); err != nil {
 			return r, fmt.Errorf("%s %s: answer %d (request id %s): %w", method, uri, r.status, r.requestID, err)
 		}
 	}

@@ -18,6 +18,16 @@
 // or more away, and WeChat Pay's deliberate WECHATPAY/SIGNTEST/ probes; every
 // failure wraps ErrSignature.
 //
+// In certificate mode (NewCertStoreVerifier) and during a migration
+// (NewCombinedVerifier, public key and certificates) the platform
+// certificates live in a CertStore: the Client downloads them from
+// /v3/certificates when it needs one, when an answer names an unknown
+// serial (at most once per backoff, one download shared by all waiting) and,
+// after CertStore.Start, on a schedule. CertPolicy says which certificates
+// to believe: decrypted with the APIv3 key, matching serial, within dates,
+// issued by the configured WeChat Pay CA, and carried by an answer signed by
+// one of them or by one trusted before.
+//
 // # Client
 //
 // New builds a Client from Options (LoadOptions reads the key files named in

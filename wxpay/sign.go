@@ -1,6 +1,7 @@
 package wxpay
 
 import (
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -267,10 +268,13 @@ type verifyKey struct {
 }
 
 // Verifier checks WeChat Pay's signatures on responses and callbacks. It is
-// immutable after construction and safe for concurrent use.
+// safe for concurrent use. Its fixed keys never change after construction;
+// in certificate and combined modes the platform certificates come from a
+// CertStore, which follows WeChat Pay's rotations.
 type Verifier struct {
 	keys    map[string]verifyKey // by upper-cased serial or public key id
 	primary string               // serial/id to announce in Wechatpay-Serial
+	certs   *CertStore           // nil in public-key mode and for fixed certificates
 }
 
 // NewPublicKeyVerifier verifies with a WeChat Pay public key (public-key
@@ -283,9 +287,10 @@ func NewPublicKeyVerifier(keyID string, pub *rsa.PublicKey) *Verifier {
 	}
 }
 
-// NewCertificateVerifier verifies with platform certificates (certificate
-// mode), looked up by serial number. Only RSA certificates are kept; the
-// newest certificate becomes the primary serial.
+// NewCertificateVerifier verifies with a fixed set of platform
+// certificates, looked up by serial number. Only RSA certificates are kept;
+// the newest certificate becomes the primary serial. Certificates do not
+// follow rotations: prefer NewCertStoreVerifier.
 func NewCertificateVerifier(certs ...*x509.Certificate) *Verifier {
 	v := &Verifier{keys: make(map[string]verifyKey, len(certs))}
 	var newest time.Time
@@ -303,6 +308,31 @@ func NewCertificateVerifier(certs ...*x509.Certificate) *Verifier {
 	return v
 }
 
+// NewCertStoreVerifier verifies with the platform certificates of store
+// (certificate mode). Requests announce the newest certificate's serial.
+func NewCertStoreVerifier(store *CertStore) *Verifier {
+	return &Verifier{keys: map[string]verifyKey{}, certs: store}
+}
+
+// NewCombinedVerifier accepts answers signed with the WeChat Pay public key
+// and with the platform certificates of store, as during a migration from
+// certificates to the public key: WeChat Pay may sign with either until it
+// is done. Requests announce the public key id.
+func NewCombinedVerifier(keyID string, pub *rsa.PublicKey, store *CertStore) *Verifier {
+	v := NewPublicKeyVerifier(keyID, pub)
+	v.certs = store
+	return v
+}
+
+// CertStore is the store of platform certificates the verifier uses, or
+// nil.
+func (v *Verifier) CertStore() *CertStore { return v.certs }
+
+// needsCertificates reports whether answers can only be verified with
+// platform certificates (certificate mode): then a request is not sent
+// before one is at hand.
+func (v *Verifier) needsCertificates() bool { return v.certs != nil && v.primary == "" }
+
 // CertificateSerial renders a certificate serial as WeChat Pay does: upper
 // case hex without separators.
 func CertificateSerial(c *x509.Certificate) string {
@@ -310,12 +340,25 @@ func CertificateSerial(c *x509.Certificate) string {
 }
 
 // Serial is the serial or public key id a merchant announces in its
-// requests' Wechatpay-Serial header.
-func (v *Verifier) Serial() string { return v.primary }
+// requests' Wechatpay-Serial header: the public key id in public-key and
+// combined modes, the newest valid platform certificate's serial in
+// certificate mode ("" while none is known).
+func (v *Verifier) Serial() string {
+	if v.primary == "" && v.certs != nil {
+		return v.certs.NewestSerial()
+	}
+	return v.primary
+}
 
 // Verify checks the Wechatpay-* signature headers of a response or callback
 // against body. Every failure wraps ErrSignature.
 func (v *Verifier) Verify(h http.Header, body []byte, now time.Time) error {
+	return v.VerifyContext(context.Background(), h, body, now)
+}
+
+// VerifyContext is Verify; ctx bounds the wait when an unknown serial makes
+// the certificate store download.
+func (v *Verifier) VerifyContext(ctx context.Context, h http.Header, body []byte, now time.Time) error {
 	ts, nonce, sig, serial := h.Get(HeaderTimestamp), h.Get(HeaderNonce), h.Get(HeaderSignature), h.Get(HeaderSerial)
 	switch {
 	case ts == "":
@@ -344,6 +387,13 @@ func (v *Verifier) Verify(h http.Header, body []byte, now time.Time) error {
 		return fmt.Errorf("%w: no verifier", ErrSignature)
 	}
 	k, ok := v.keys[strings.ToUpper(serial)]
+	if !ok && v.certs != nil {
+		var err error
+		if k, err = v.certs.key(ctx, serial, now); err != nil {
+			return err
+		}
+		ok = true
+	}
 	if !ok {
 		return fmt.Errorf("%w: unknown serial %q", ErrSignature, clip(serial))
 	}

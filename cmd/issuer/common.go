@@ -86,15 +86,33 @@ func (e *env) printJSON(v any) error {
 // wxOptions loads the merchant's key files into client options; maxConns
 // sizes the connection pool (the issue job's concurrency).
 func (e *env) wxOptions(cfg *config.Config, maxConns int) (wxpay.Options, error) {
-	if err := cfg.Require("wxpay.mchid", "wxpay.appid", "wxpay.cert_serial_no", "wxpay.private_key_file",
-		"wxpay.public_key_id", "wxpay.public_key_file"); err != nil {
+	required := []string{"wxpay.mchid", "wxpay.appid", "wxpay.cert_serial_no", "wxpay.private_key_file"}
+	mode := cfg.WXPay.VerifyMode()
+	if mode != wxpay.VerifyCertificate {
+		required = append(required, "wxpay.public_key_id", "wxpay.public_key_file")
+	}
+	if mode != wxpay.VerifyPublicKey {
+		required = append(required, "wxpay.apiv3_key_file")
+	}
+	if err := cfg.Require(required...); err != nil {
 		return wxpay.Options{}, err
 	}
 	w := cfg.WXPay
-	opts, err := wxpay.LoadOptions(wxpay.KeyFiles{
+	files := wxpay.KeyFiles{
 		MchID: w.MchID, AppID: w.AppID, CertSerialNo: w.CertSerialNo, PrivateKeyFile: w.PrivateKeyFile,
 		PublicKeyID: w.PublicKeyID, PublicKeyFile: w.PublicKeyFile,
-	})
+		Verify: mode, PlatformCAFile: w.PlatformCAFile, InsecureSkipPlatformCA: w.InsecureSkipPlatformCA,
+		PlatformCertDir: w.PlatformCertDir, PlatformCertRefresh: w.PlatformCertRefresh, Logger: e.logger,
+	}
+	if mode != wxpay.VerifyPublicKey {
+		// Platform certificates arrive encrypted with the APIv3 key.
+		key, err := readSecretFile(w.APIv3KeyFile)
+		if err != nil {
+			return wxpay.Options{}, fmt.Errorf("config: wxpay.apiv3_key_file: %w", err)
+		}
+		files.APIv3Key = key
+	}
+	opts, err := wxpay.LoadOptions(files)
 	if err != nil {
 		return wxpay.Options{}, fmt.Errorf("wxpay keys: %w", err)
 	}

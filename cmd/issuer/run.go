@@ -165,6 +165,12 @@ func (d *daemon) run(ctx context.Context) error {
 	log := d.e.logger
 	defer d.db.Close()
 	defer d.client.Close()
+	if certs := d.client.Verifier().CertStore(); certs != nil {
+		// Platform certificates: download now and every
+		// wxpay.platform_cert_refresh; Close ends the loop.
+		certs.Start(ctx)
+		defer certs.Close()
+	}
 
 	// runCtx ends on a signal, or when the HTTP server fails.
 	runCtx, stopRun := context.WithCancel(ctx)

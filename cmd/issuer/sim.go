@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/issuer-dev/issuer/wxpay"
 	"github.com/issuer-dev/issuer/wxpay/wxsim"
 )
 
@@ -42,12 +43,14 @@ func (f stockFlags) Set(v string) error {
 func cmdSimKeys() *command {
 	c := &command{
 		name:  "sim keys",
-		usage: "[--base-url URL] DIR",
+		usage: "[--base-url URL] [--mode public-key|certificate] DIR",
 		short: "write a merchant and platform key set, ids.json and issuer.yaml for the simulator",
 	}
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
 		baseURL := fs.String("base-url", "http://"+wxsim.DefaultAddr, "wxpay.base_url written into issuer.yaml")
+		mode := fs.String("mode", string(wxsim.SignPublicKey), "`public-key` layout, or certificate: adds a CA ("+wxsim.FileCACert+
+			"), a platform certificate and an issuer.yaml verifying with downloaded platform certificates")
 		rest, err := parseFlags(e, fs, args)
 		if err != nil {
 			return err
@@ -56,13 +59,27 @@ func cmdSimKeys() *command {
 			return usagef("sim keys: want one DIR, got %d arguments", len(rest))
 		}
 		dir := rest[0]
+		signMode, err := wxsim.ParseSignMode(*mode)
+		if err != nil {
+			return usagef("sim keys: --mode: %v", err)
+		}
 		keys, err := wxsim.NewKeys()
 		if err != nil {
 			return fmt.Errorf("sim keys: %w", err)
 		}
+		if signMode == wxsim.SignCertificate {
+			if err := keys.AddCertificates(time.Now()); err != nil {
+				return fmt.Errorf("sim keys: %w", err)
+			}
+		}
 		cfg := wxsim.ConfigOptions{DatabaseURL: e.getenv("ISSUER_DATABASE_URL"), BaseURL: *baseURL}
 		if err := keys.Save(dir, cfg); err != nil {
 			return fmt.Errorf("sim keys: %w", err)
+		}
+		if keys.PlatformCert != nil {
+			fmt.Fprintf(e.stdout, "wrote keys for mchid %s (platform certificate %s, CA %s) to %s\n",
+				keys.MchID, wxpay.CertificateSerial(keys.PlatformCert), wxsim.FileCACert, dir)
+			return nil
 		}
 		fmt.Fprintf(e.stdout, "wrote keys for mchid %s (public key id %s) to %s\n", keys.MchID, keys.PublicKeyID, dir)
 		return nil
@@ -74,7 +91,7 @@ func cmdSim() *command {
 	c := &command{
 		name: "sim",
 		usage: "--keys DIR [--addr A] [--stock ID:BUDGET:PER_USER]... [--product-stock ID:BUDGET:PER_USER]... " +
-			"[--limit QPS] [--ledger FILE] [--callback-url U] [--seed N] [--base-url URL] [--clock-offset D] [--early-flows] [fault flags]",
+			"[--limit QPS] [--ledger FILE] [--callback-url U] [--seed N] [--base-url URL] [--clock-offset D] [--early-flows] [--sign-mode auto|public-key|certificate] [fault flags]",
 		short: "run the WeChat Pay API v3 simulator (admin API under /sim/ on loopback)",
 	}
 	c.run = func(ctx context.Context, e *env, args []string) error {
@@ -91,6 +108,7 @@ func cmdSim() *command {
 		baseURL := fs.String("base-url", "", "`URL` whose host the flow-file download urls name (a simulator behind a proxy); default the request's host")
 		clockOffset := fs.Duration("clock-offset", 0, "move the simulator's calendar by `D` (stock ends, flow files from 10:00 the day after); PUT /sim/clock changes it")
 		earlyFlows := fs.Bool("early-flows", false, "serve flow files as soon as something is redeemed, without waiting for the stock to end")
+		signModeFlag := fs.String("sign-mode", "auto", "sign answers with the `public-key` or the platform certificate; auto: certificate when DIR has one")
 		var f faultFlags
 		f.register(fs)
 		rest, err := parseFlags(e, fs, args)
@@ -112,6 +130,12 @@ func cmdSim() *command {
 		if err != nil {
 			return usagef("sim: %v", err)
 		}
+		var signMode wxsim.SignMode
+		if *signModeFlag != "auto" {
+			if signMode, err = wxsim.ParseSignMode(*signModeFlag); err != nil {
+				return usagef("sim: --sign-mode: %v", err)
+			}
+		}
 		keys, err := wxsim.LoadKeys(*keysDir)
 		if err != nil {
 			return fmt.Errorf("sim: %w", err)
@@ -127,6 +151,7 @@ func cmdSim() *command {
 			BaseURL:     *baseURL,
 			ClockOffset: *clockOffset,
 			EarlyFlows:  *earlyFlows,
+			SignMode:    signMode,
 			Logger:      e.logger,
 		})
 		if err != nil {
@@ -138,7 +163,7 @@ func cmdSim() *command {
 		}
 		url := srv.URL()
 		e.logger.Info("sim listening", "addr", strings.TrimPrefix(url, "http://"), "mchid", keys.MchID,
-			"stocks", len(specs), "limit", *limit, "ledger", *ledger)
+			"stocks", len(specs), "limit", *limit, "ledger", *ledger, "sign_mode", srv.SignMode())
 		fmt.Fprintf(e.stdout, "admin %s\n", wxsim.AdminURL(url))
 		<-ctx.Done()
 		e.logger.Info("sim stopping")

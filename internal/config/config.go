@@ -75,6 +75,31 @@ type WXPay struct {
 	APIv3KeyFile   string        `yaml:"apiv3_key_file"`
 	APIv2KeyFile   string        `yaml:"apiv2_key_file"`
 	Timeout        time.Duration `yaml:"timeout"`
+
+	// How answers and callbacks are verified: public_key, certificate or
+	// both (a migration); default public_key when public_key_id is set,
+	// else certificate. Certificate modes download platform certificates
+	// with the APIv3 key and check them against PlatformCAFile; only
+	// InsecureSkipPlatformCA, set explicitly, drops that check.
+	Verify                 string        `yaml:"verify"`
+	PlatformCAFile         string        `yaml:"platform_ca_file"`
+	InsecureSkipPlatformCA bool          `yaml:"insecure_skip_platform_ca"`
+	PlatformCertDir        string        `yaml:"platform_cert_dir"`
+	PlatformCertRefresh    time.Duration `yaml:"platform_cert_refresh"`
+}
+
+// VerifyMode resolves wxpay.verify's default.
+func (w WXPay) VerifyMode() string {
+	switch {
+	case w.Verify != "":
+		return w.Verify
+	case w.PublicKeyID != "" || w.PublicKeyFile != "":
+		return "public_key"
+	case w.PlatformCAFile != "" || w.InsecureSkipPlatformCA:
+		return "certificate"
+	default:
+		return "public_key"
+	}
 }
 
 // Issue tunes the issue job.
@@ -178,8 +203,9 @@ func Defaults() Config {
 	return Config{
 		Timezone: "Asia/Shanghai",
 		WXPay: WXPay{
-			BaseURL: DefaultBaseURL,
-			Timeout: 10 * time.Second,
+			BaseURL:             DefaultBaseURL,
+			Timeout:             10 * time.Second,
+			PlatformCertRefresh: 12 * time.Hour,
 		},
 		Issue: Issue{
 			Concurrency:     32,
@@ -542,6 +568,12 @@ func setValue(v reflect.Value, raw string) error {
 	switch v.Kind() {
 	case reflect.String:
 		v.SetString(raw)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return fmt.Errorf("not true or false: %q", raw)
+		}
+		v.SetBool(b)
 	case reflect.Int:
 		n, err := strconv.Atoi(raw)
 		if err != nil {
@@ -668,12 +700,31 @@ func (c *Config) validate() (warnings []string, problems []Problem) {
 	if c.WXPay.Timeout <= 0 {
 		bad("wxpay.timeout", "must be positive")
 	}
+	switch mode := c.WXPay.VerifyMode(); mode {
+	case "public_key":
+	case "certificate", "both":
+		if c.WXPay.PlatformCAFile == "" && !c.WXPay.InsecureSkipPlatformCA {
+			bad("wxpay.platform_ca_file", "required when wxpay.verify is %s (the WeChat Pay CA that platform certificates must chain to); set wxpay.insecure_skip_platform_ca: true only to skip that check knowingly", mode)
+		}
+		if c.WXPay.APIv3KeyFile == "" {
+			bad("wxpay.apiv3_key_file", "required when wxpay.verify is %s (it decrypts the downloaded platform certificates)", mode)
+		}
+		if c.WXPay.InsecureSkipPlatformCA {
+			warnings = append(warnings, "wxpay.insecure_skip_platform_ca: platform certificates are not checked against the WeChat Pay CA")
+		}
+	default:
+		bad("wxpay.verify", "must be public_key, certificate or both, got %q", mode)
+	}
+	if c.WXPay.PlatformCertRefresh < time.Minute {
+		bad("wxpay.platform_cert_refresh", "must be at least 1m, got %s", c.WXPay.PlatformCertRefresh)
+	}
 	for _, f := range []struct{ key, path string }{
 		{"wxpay.private_key_file", c.WXPay.PrivateKeyFile},
 		{"wxpay.public_key_file", c.WXPay.PublicKeyFile},
 		{"wxpay.apiv3_key_file", c.WXPay.APIv3KeyFile},
 		{"wxpay.apiv2_key_file", c.WXPay.APIv2KeyFile},
 		{"plugin.token_file", c.Plugin.TokenFile},
+		{"wxpay.platform_ca_file", c.WXPay.PlatformCAFile},
 	} {
 		if f.path == "" {
 			continue
@@ -690,7 +741,7 @@ func (c *Config) validate() (warnings []string, problems []Problem) {
 			} else {
 				fh.Close()
 			}
-			if st.Mode().Perm()&0o077 != 0 && f.key != "wxpay.public_key_file" {
+			if st.Mode().Perm()&0o077 != 0 && f.key != "wxpay.public_key_file" && f.key != "wxpay.platform_ca_file" {
 				warnings = append(warnings, fmt.Sprintf("%s: %s is readable by group or others (mode %04o); chmod 600 it", f.key, f.path, st.Mode().Perm()))
 			}
 		}

@@ -56,7 +56,7 @@ func (s *Server) adminRoutes() http.Handler {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /sim/{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, adminHelp)
+		io.WriteString(w, adminHelp+CertificatesAdminHelp)
 	})
 	m.HandleFunc("GET /sim/ledger", func(w http.ResponseWriter, r *http.Request) {
 		adminJSON(w, http.StatusOK, s.Ledger(r.URL.Query().Get("stock")))
@@ -171,6 +171,7 @@ func (s *Server) adminRoutes() http.Handler {
 	m.HandleFunc("PUT /sim/callback", setCallback)
 	m.HandleFunc("POST /sim/callback", setCallback)
 	s.adminMoreRoutes(m)
+	s.certAdminRoutes(m)
 	return m
 }
 

@@ -131,7 +131,8 @@ func (s *Server) post(url string, body []byte) (int, error) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Mozilla/4.0")
-	if err := wxpay.SignResponse(req.Header, s.keys.PlatformKey, s.keys.PublicKeyID, body, s.now(), ""); err != nil {
+	key, serial := s.signer()
+	if err := wxpay.SignResponse(req.Header, key, serial, body, s.now(), ""); err != nil {
 		return 0, err
 	}
 	resp, err := s.cbClient.Do(req)

@@ -91,6 +91,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET "+wxpay.PathStockItems, func(c *call) { s.handleStockScope(c, true) })
 	handle("GET "+wxpay.PathCallbacks, s.handleCallbackQuery)
 	handle("POST "+wxpay.PathCallbacks, s.handleCallbackSet)
+	handle("GET "+wxpay.PathCertificates, s.handleCertificates)
 	handle("/", func(c *call) {
 		s.writeError(c, errf(http.StatusNotFound, "NOT_FOUND", "请求的资源不存在").with("url", c.r.URL.Path))
 	})
@@ -221,14 +222,15 @@ func (s *Server) writeError(c *call, e *apiError) {
 // sign sets the Wechatpay-* headers, honestly or not.
 func (s *Server) sign(h http.Header, body []byte, mode sigMode) error {
 	now := s.now()
-	if err := wxpay.SignResponse(h, s.keys.PlatformKey, s.keys.PublicKeyID, body, now, ""); err != nil {
+	key, serial := s.signer()
+	if err := wxpay.SignResponse(h, key, serial, body, now, ""); err != nil {
 		return err
 	}
 	switch mode {
 	case sigForged:
 		// A well-formed signature over other bytes: only verification
 		// against the body catches it.
-		sig, err := wxpay.SignSHA256RSA(s.keys.PlatformKey, wxpay.ResponseMessage(h.Get(wxpay.HeaderTimestamp), h.Get(wxpay.HeaderNonce), append(body, ' ')))
+		sig, err := wxpay.SignSHA256RSA(key, wxpay.ResponseMessage(h.Get(wxpay.HeaderTimestamp), h.Get(wxpay.HeaderNonce), append(body, ' ')))
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package wxsim
 
 import (
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -56,6 +57,12 @@ type Keys struct {
 
 	APIv3Key string // 32 bytes
 	APIv2Key string
+
+	// Certificate layout only (AddCertificates): the simulated WeChat Pay
+	// CA and the platform certificate of PlatformKey it issued.
+	CA           *x509.Certificate
+	CAKey        crypto.Signer
+	PlatformCert *x509.Certificate
 }
 
 // ids is the ids.json document.
@@ -170,6 +177,11 @@ func (k *Keys) Save(dir string, c ConfigOptions) error {
 		{FileIDs, append(idsJSON, '\n')},
 		{FileConfig, k.config(abs, c)},
 	}
+	extra, err := k.certFiles()
+	if err != nil {
+		return err
+	}
+	files = append(files, extra...)
 	for _, f := range files {
 		if _, err := os.Lstat(filepath.Join(abs, f.name)); err == nil {
 			return fmt.Errorf("save keys: %s already exists", filepath.Join(abs, f.name))
@@ -206,6 +218,12 @@ func (k *Keys) config(dir string, c ConfigOptions) []byte {
 	b.WriteString("  public_key_file: " + path(FilePlatformPublic) + "\n")
 	b.WriteString("  apiv3_key_file: " + path(FileAPIv3Key) + "\n")
 	b.WriteString("  apiv2_key_file: " + path(FileAPIv2Key) + "\n")
+	if k.CA != nil {
+		b.WriteString("  # Certificate mode: answers are verified with platform certificates\n")
+		b.WriteString("  # downloaded from /v3/certificates and checked against this CA.\n")
+		b.WriteString("  verify: \"certificate\"\n")
+		b.WriteString("  platform_ca_file: " + path(FileCACert) + "\n")
+	}
 	return []byte(b.String())
 }
 
@@ -256,6 +274,9 @@ func LoadKeys(dir string) (*Keys, error) {
 		return nil, fmt.Errorf("load keys: %s holds %d bytes, want 32", FileAPIv3Key, len(k.APIv3Key))
 	}
 	if k.APIv2Key, err = readKeyFile(filepath.Join(dir, FileAPIv2Key)); err != nil {
+		return nil, fmt.Errorf("load keys: %w", err)
+	}
+	if err := k.loadCertFiles(dir); err != nil {
 		return nil, fmt.Errorf("load keys: %w", err)
 	}
 	return k, nil
@@ -344,7 +365,7 @@ func randomDigits(n int) string {
 // merchant against a simulator at baseURL, with the key files in dir (as
 // written by GenerateKeys or Save).
 func (k *Keys) IssuerEnv(dir, baseURL string) map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"ISSUER_WXPAY_BASE_URL":         baseURL,
 		"ISSUER_WXPAY_MCHID":            k.MchID,
 		"ISSUER_WXPAY_APPID":            k.AppID,
@@ -355,4 +376,9 @@ func (k *Keys) IssuerEnv(dir, baseURL string) map[string]string {
 		"ISSUER_WXPAY_APIV3_KEY_FILE":   filepath.Join(dir, FileAPIv3Key),
 		"ISSUER_WXPAY_APIV2_KEY_FILE":   filepath.Join(dir, FileAPIv2Key),
 	}
+	if k.CA != nil {
+		env["ISSUER_WXPAY_VERIFY"] = "certificate"
+		env["ISSUER_WXPAY_PLATFORM_CA_FILE"] = filepath.Join(dir, FileCACert)
+	}
+	return env
 }

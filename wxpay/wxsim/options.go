@@ -190,4 +190,9 @@ type Options struct {
 	ClockOffset time.Duration
 	Now         func() time.Time // default time.Now
 	Logger      *slog.Logger     // default discards
+
+	// SignMode is what answers and callbacks are signed with; default
+	// SignCertificate when Keys has a platform certificate, else
+	// SignPublicKey. SetSignMode switches it while running.
+	SignMode SignMode
 }

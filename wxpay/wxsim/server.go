@@ -56,8 +56,9 @@ type Server struct {
 	rngMu sync.Mutex
 	rng   *mrand.Rand
 
-	stats *statsBook
-	cbq   *callbackQueue
+	stats  *statsBook
+	cbq    *callbackQueue
+	pcerts *platformCerts // what answers are signed with (certs.go)
 
 	// done is closed by Close: hanging handlers return, callback workers
 	// stop, backoffs end.
@@ -183,6 +184,10 @@ func New(opts Options) (*Server, error) {
 	s.rng = mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
 	k := opts.Keys
+	var err error
+	if s.pcerts, err = newPlatformCerts(k, opts.SignMode); err != nil {
+		return nil, fmt.Errorf("wxsim: %w", err)
+	}
 	s.merchants[k.MchID] = Merchant{MchID: k.MchID, AppID: k.AppID, SerialNo: k.CertSerialNo, PublicKey: k.MerchantPublic}
 	for _, m := range opts.Merchants {
 		if m.MchID == "" || m.SerialNo == "" || m.PublicKey == nil {
