@@ -120,7 +120,7 @@ func (s *Settle) one(ctx context.Context, log *slog.Logger, row queue.ReviewRow)
 		if err != nil {
 			return "", err
 		}
-		st.Candidates = candidates(row, coupons, s.Grace, log)
+		st.Candidates, st.Created = candidates(row, coupons, s.Grace, log)
 	}
 	v, note, ok, err := s.Store.Settle(ctx, st)
 	if err != nil {
@@ -136,7 +136,7 @@ func (s *Settle) one(ctx context.Context, log *slog.Logger, row queue.ReviewRow)
 
 // candidates keeps the user's coupons of the row's stock that were created
 // while the row was being sent.
-func candidates(row queue.ReviewRow, coupons []wxpay.Coupon, grace time.Duration, log *slog.Logger) []string {
+func candidates(row queue.ReviewRow, coupons []wxpay.Coupon, grace time.Duration, log *slog.Logger) ([]string, map[string]string) {
 	var from, to time.Time
 	if row.FirstAttemptAt != nil {
 		from = row.FirstAttemptAt.Add(-clockSkew)
@@ -145,10 +145,12 @@ func candidates(row queue.ReviewRow, coupons []wxpay.Coupon, grace time.Duration
 		to = row.LastAttemptAt.Add(grace + clockSkew)
 	}
 	var out []string
+	created := map[string]string{}
 	for _, c := range coupons {
 		if c.StockID != row.StockID {
 			continue
 		}
+		created[c.CouponID] = c.CreateTime
 		created, err := time.Parse(time.RFC3339, c.CreateTime)
 		if err != nil {
 			// A coupon whose creation time cannot be read might be this
@@ -163,7 +165,7 @@ func candidates(row queue.ReviewRow, coupons []wxpay.Coupon, grace time.Duration
 		}
 		out = append(out, c.CouponID)
 	}
-	return out
+	return out, created
 }
 
 // CancelResult is what cancelling a batch did.

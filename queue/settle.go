@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/lib/pq"
@@ -208,6 +209,9 @@ const (
 type Settlement struct {
 	Row        ReviewRow
 	Candidates []string // coupon ids
+	// Created holds each candidate's create_time as WeChat Pay gave it:
+	// the evidence a verdict is logged and noted with.
+	Created map[string]string
 	// Undecidable, when set, keeps the row in review with this note (for
 	// example: 商品券 have no query to ask).
 	Undecidable string
@@ -247,7 +251,8 @@ func (s *Store) Settle(ctx context.Context, st Settlement) (v Verdict, note stri
 		v, note = VerdictInDoubt, st.Undecidable
 		res, err = tx.ExecContext(ctx, `UPDATE recipients SET note = $2, updated_at = now() WHERE id = $1 AND status = 'review'`, st.Row.ID, note)
 	case len(free) == 1:
-		v, note = VerdictIssued, fmt.Sprintf("confirmed by query: the user holds coupon %s of stock %s, created while this row was being sent", free[0], st.Row.StockID)
+		v, note = VerdictIssued, fmt.Sprintf("confirmed by query: the user holds coupon %s of stock %s, created %s, while this row was being sent",
+			free[0], st.Row.StockID, st.Created[free[0]])
 		res, err = tx.ExecContext(ctx, `UPDATE recipients SET status = 'issued', outcome = $3, coupon_id = $2, note = $4,
 			issued_at = coalesce(issued_at, now()), updated_at = now() WHERE id = $1 AND status = 'review'`,
 			st.Row.ID, free[0], OutcomeConfirmedByQuery, note)
@@ -269,8 +274,12 @@ func (s *Store) Settle(ctx context.Context, st Settlement) (v Verdict, note stri
 		}
 	default:
 		v = VerdictInDoubt
-		note = fmt.Sprintf("the user holds %d coupons of stock %s created while this row was being sent and owned by no other row (%v): "+
-			"check in the merchant platform which one this out_request_no created", len(free), st.Row.StockID, free)
+		var ids []string
+		for _, c := range free {
+			ids = append(ids, fmt.Sprintf("%s created %s", c, st.Created[c]))
+		}
+		note = fmt.Sprintf("the user holds %d coupons of stock %s created while this row was being sent and owned by no other row (%s): "+
+			"check in the merchant platform which one out_request_no %s created", len(free), st.Row.StockID, strings.Join(ids, "; "), st.Row.OutRequestNo)
 		res, err = tx.ExecContext(ctx, `UPDATE recipients SET note = $2, updated_at = now() WHERE id = $1 AND status = 'review'`, st.Row.ID, note)
 	}
 	if err != nil {
