@@ -525,6 +525,9 @@ func otherEnv() []string {
 	return []string{
 		"ISSUER_CONFIG", // the config file, when --config is absent
 		"ISSUER_BENCH",  // make bench: print figures instead of skipping
+		// make test: fail rather than skip when promtool or Chromium is
+		// missing; where browser tests find Chromium and keep screenshots
+		"ISSUER_REQUIRE_PROMTOOL", "ISSUER_REQUIRE_CHROMIUM", "ISSUER_CHROMIUM", "ISSUER_SCREENSHOTS",
 		// scripts/with-postgres.sh: the ephemeral cluster of the tests
 		"ISSUER_PGBIN", "ISSUER_PGDATA", "ISSUER_PGPORT", "ISSUER_PGSOCKET", "ISSUER_PGUSER",
 	}
