@@ -116,7 +116,9 @@ func (s *Server) AddTemplates(fsys fs.FS, patterns ...string) error {
 func (s *Server) AddMessages(lang string, msgs map[string]string) { s.cat.Add(lang, msgs) }
 
 // T returns key's text in the request's language.
-func (s *Server) T(r *http.Request, key string, args ...any) string { return s.cat.T(Lang(r), key, args...) }
+func (s *Server) T(r *http.Request, key string, args ...any) string {
+	return s.cat.T(Lang(r), key, args...)
+}
 
 // NavItem is a link in the navigation bar, shown to actors who may perform
 // Action and only once a page is registered at Path.
