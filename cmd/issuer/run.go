@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/issuer-dev/issuer/alert"
+	"github.com/issuer-dev/issuer/console"
 	"github.com/issuer-dev/issuer/httpapi"
 	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/jobs"
@@ -127,8 +128,15 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error)
 	d.runs = &jobs.Runs{DB: db, Instance: d.instance, Logger: e.logger,
 		Singletons: map[string]bool{jobReconcile: true, jobHousekeeping: true}, OnFinish: d.metrics.jobFinished}
 
+	con, err := newConsole(e, cfg, db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	d.server = &http.Server{
-		Handler: httpapi.New(httpapi.Config{
+		// The machine endpoints keep their own rules; everything else is
+		// the console and the API, behind the login.
+		Handler: console.WithMachine(httpapi.New(httpapi.Config{
 			Ready:    func(ctx context.Context) error { return db.PingContext(ctx) },
 			Gatherer: reg,
 			Verifier: keys.Verifier, APIv3Key: secrets["wxpay.apiv3_key_file"],
@@ -137,7 +145,7 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error)
 			},
 			PluginToken: secrets["plugin.token_file"], APIv2Key: secrets["wxpay.apiv2_key_file"], PluginMerchant: cfg.WXPay.MchID,
 			Logger: e.logger, Metrics: httpMetrics,
-		}),
+		}), con),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      15 * time.Second,
