@@ -320,3 +320,8 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 	a, _ := ActorFrom(r.Context())
 	WriteJSON(w, http.StatusOK, map[string]string{"name": a.Name, "role": string(a.Role)})
 }
+
+// MaxUploadBytes is the cap for upload request bodies (console.max_upload_mb);
+// upload handlers wrap r.Body in http.MaxBytesReader with it and answer 413
+// past it.
+func (s *Server) MaxUploadBytes() int64 { return s.cfg.MaxUploadBytes }
