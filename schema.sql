@@ -234,3 +234,77 @@ ALTER TABLE recipients ADD COLUMN in_doubt boolean NOT NULL
 ALTER TABLE recipients ADD COLUMN note text;
 -- Rows waiting for a person or a settlement query, by batch.
 CREATE INDEX recipients_review ON recipients (batch_id, id) WHERE status = 'review';
+
+-- (5–15 are placeholders so that 16 applies on this branch; at merge the
+-- real sections take their place and these lines go.)
+
+-- migration: 5 console
+-- Accounts of the console and the HTTP API. A name is what the audit log
+-- and batch approvals show, so it is plain and never reused for someone
+-- else: disabling keeps the row.
+CREATE TABLE users (
+    id            bigserial   PRIMARY KEY,
+    name          text        COLLATE "C" NOT NULL UNIQUE CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$'),
+    role          text        NOT NULL CHECK (role IN ('analyst', 'operator', 'admin')),
+    password_hash text        NOT NULL,              -- PHC string: $argon2id$v=19$m=…,t=…,p=…$salt$hash
+    disabled      boolean     NOT NULL DEFAULT false,
+    created_at    timestamptz NOT NULL,
+    last_login_at timestamptz
+);
+
+-- Console sessions. Only the SHA-256 of the cookie's 256-bit id is kept, so
+-- a copy of this table logs nobody in. A session ends after session_idle
+-- without a request or at expires_at (session_max after login), whichever
+-- comes first; logout and disabling the user delete it.
+CREATE TABLE sessions (
+    id_hash      bytea       PRIMARY KEY CHECK (length(id_hash) = 32),
+    user_id      bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at   timestamptz NOT NULL,
+    last_seen_at timestamptz NOT NULL,
+    expires_at   timestamptz NOT NULL,
+    address      text        NOT NULL
+);
+CREATE INDEX sessions_user ON sessions (user_id);
+
+-- API tokens, shown once and kept as SHA-256. prefix identifies a token in
+-- listings without revealing it.
+CREATE TABLE api_tokens (
+    id           bigserial   PRIMARY KEY,
+    user_id      bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    hash         bytea       NOT NULL UNIQUE CHECK (length(hash) = 32),
+    prefix       text        NOT NULL,
+    created_at   timestamptz NOT NULL,
+    last_used_at timestamptz,
+    revoked_at   timestamptz
+);
+CREATE INDEX api_tokens_user ON api_tokens (user_id);
+
+-- Failed logins per account name and per client address; a key that
+-- reaches its limit is locked until locked_until, for longer each time.
+CREATE TABLE login_throttle (
+    kind            text        NOT NULL CHECK (kind IN ('account', 'address')),
+    key             text        COLLATE "C" NOT NULL,
+    failures        integer     NOT NULL DEFAULT 0,
+    last_failure_at timestamptz NOT NULL,
+    locked_until    timestamptz,
+    PRIMARY KEY (kind, key)
+);
+
+-- Every state-changing act, by whom and from where, including the refused
+-- and failed ones. Rows are only ever inserted.
+CREATE TABLE audit_log (
+    id       bigserial   PRIMARY KEY,
+    at       timestamptz NOT NULL,
+    actor    text        NOT NULL,
+    role     text        NOT NULL,
+    action   text        NOT NULL,
+    batch_id bigint,
+    stock_id text        COLLATE "C" NOT NULL DEFAULT '',
+    source   text        NOT NULL,
+    outcome  text        NOT NULL CHECK (outcome IN ('ok', 'denied', 'error')),
+    message  text        NOT NULL DEFAULT '',
+    detail   jsonb
+);
+CREATE INDEX audit_log_at ON audit_log (at DESC, id DESC);
+CREATE INDEX audit_log_actor ON audit_log (actor, at DESC);
+CREATE INDEX audit_log_batch ON audit_log (batch_id, at DESC) WHERE batch_id IS NOT NULL;

@@ -62,6 +62,7 @@ func commands() []*command {
 	cmds = append(cmds, batchCommands()...)
 	cmds = append(cmds, extraCommands()...)
 	cmds = append(cmds, reviewCommands()...)
+	cmds = append(cmds, userCommands()...)
 	return cmds
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/issuer-dev/issuer/alert"
+	"github.com/issuer-dev/issuer/console"
 	"github.com/issuer-dev/issuer/httpapi"
 	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/jobs"
@@ -127,6 +128,11 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error)
 	d.runs = &jobs.Runs{DB: db, Instance: d.instance, Logger: e.logger,
 		Singletons: map[string]bool{jobReconcile: true, jobHousekeeping: true}, OnFinish: d.metrics.jobFinished}
 
+	con, err := newConsole(e, cfg, db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	hc := httpapi.Config{
 		Ready:    func(ctx context.Context) error { return db.PingContext(ctx) },
 		Gatherer: reg,
@@ -138,7 +144,9 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error)
 		Logger: e.logger, Metrics: httpMetrics, Alerts: d.notifier,
 		CallbacksElsewhere: cfg.HTTP.CallbackAddr != "",
 	}
-	d.server = newHTTPServer(httpapi.New(hc))
+	// The machine endpoints keep their own rules; everything else is the
+	// console and the API, behind the login.
+	d.server = newHTTPServer(console.WithMachine(httpapi.New(hc), con))
 	if d.listener, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
 		return nil, fmt.Errorf("http.addr: %w", err)
 	}

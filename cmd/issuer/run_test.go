@@ -168,6 +168,11 @@ func TestRunGracefulShutdown(t *testing.T) {
 	require.Equal(t, 200, code, body)
 	code, body = get(t, "http://"+p.addr+"/readyz")
 	require.Equal(t, 200, code, body)
+	// Beside them, the console and the API, behind the login.
+	code, body = get(t, "http://"+p.addr+"/login")
+	require.Equal(t, 200, code, body)
+	code, body = get(t, "http://"+p.addr+"/api/v1/audit")
+	require.Equal(t, 401, code, body)
 
 	waitFor(t, "issuing to start", func() bool {
 		return b.count(t, `SELECT count(*) FROM recipients WHERE status = 'issued'`) > 300

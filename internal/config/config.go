@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -51,6 +52,7 @@ type Config struct {
 	Alerts      Alerts    `yaml:"alerts"`
 	Reconcile   Reconcile `yaml:"reconcile"`
 	Callbacks   Callbacks `yaml:"callbacks"`
+	Console     Console   `yaml:"console"`
 
 	// Location is Timezone loaded; set by Validate.
 	Location *time.Location `yaml:"-"`
@@ -190,6 +192,50 @@ type Reconcile struct {
 	Dir string `yaml:"dir"`
 }
 
+// Console configures the web console and the HTTP API on http.addr.
+type Console struct {
+	SessionIdle time.Duration `yaml:"session_idle"` // a session ends after this long unused
+	SessionMax  time.Duration `yaml:"session_max"`  // and this long after login
+	MaxUploadMB int           `yaml:"max_upload_mb"`
+	// PublicURL is how people reach the console; an https URL marks the
+	// session cookie Secure even behind a proxy that terminates TLS.
+	PublicURL string `yaml:"public_url"`
+	// ProxyUserHeader, when set, names a header carrying the account a
+	// reverse proxy has authenticated; it is believed only from
+	// TrustedProxies (comma-separated CIDRs).
+	ProxyUserHeader string `yaml:"proxy_user_header"`
+	TrustedProxies  string `yaml:"trusted_proxies"`
+	// LockoutAfter failed logins lock an account for Lockout, doubling
+	// with each further failure.
+	LockoutAfter int           `yaml:"lockout_after"`
+	Lockout      time.Duration `yaml:"lockout"`
+}
+
+// TrustedProxyPrefixes parses TrustedProxies.
+func (c Console) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(c.TrustedProxies, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, fmt.Errorf("not an address or CIDR: %q", f)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("not an address or CIDR: %q", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
 // WeChat Pay's domains. The backup is only a default while base_url is the
 // primary: a merchant pointing issuer elsewhere (a proxy, the simulator)
 // must not fail over to the real API.
@@ -221,6 +267,8 @@ func Defaults() Config {
 		},
 		HTTP:      HTTP{Addr: "127.0.0.1:8080"},
 		Reconcile: Reconcile{Dir: "flowfiles"},
+		Console: Console{SessionIdle: 30 * time.Minute, SessionMax: 12 * time.Hour, MaxUploadMB: 512,
+			LockoutAfter: 5, Lockout: time.Minute},
 	}
 }
 
@@ -818,6 +866,31 @@ func (c *Config) validate() (warnings []string, problems []Problem) {
 	}
 	if c.Issue.ShutdownTimeout <= 0 {
 		bad("issue.shutdown_timeout", "must be positive")
+	}
+	if c.Console.SessionIdle <= 0 {
+		bad("console.session_idle", "must be positive")
+	}
+	if c.Console.SessionMax < c.Console.SessionIdle {
+		bad("console.session_max", "must be at least console.session_idle (%s)", c.Console.SessionIdle)
+	}
+	if c.Console.MaxUploadMB < 1 || c.Console.MaxUploadMB > 100*1024 {
+		bad("console.max_upload_mb", "must be 1..102400, got %d", c.Console.MaxUploadMB)
+	}
+	if c.Console.PublicURL != "" {
+		if p, err := url.Parse(c.Console.PublicURL); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			bad("console.public_url", "not an http(s) URL: %q", RedactURL(c.Console.PublicURL))
+		}
+	}
+	if proxies, err := c.Console.TrustedProxyPrefixes(); err != nil {
+		bad("console.trusted_proxies", "%v", err)
+	} else if c.Console.ProxyUserHeader != "" && len(proxies) == 0 {
+		bad("console.proxy_user_header", "needs console.trusted_proxies: the header is believed only from them")
+	}
+	if c.Console.LockoutAfter < 1 {
+		bad("console.lockout_after", "must be at least 1")
+	}
+	if c.Console.Lockout <= 0 {
+		bad("console.lockout", "must be positive")
 	}
 	return warnings, problems
 }

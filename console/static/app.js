@@ -1,0 +1,15 @@
+// Small progressive enhancements; every page works without them.
+"use strict";
+document.addEventListener("submit", function (e) {
+  var msg = e.target.getAttribute("data-confirm");
+  if (msg && !window.confirm(msg)) {
+    e.preventDefault();
+  }
+});
+document.addEventListener("click", function (e) {
+  var id = e.target.getAttribute && e.target.getAttribute("data-copy");
+  var el = id && document.getElementById(id);
+  if (el && navigator.clipboard) {
+    navigator.clipboard.writeText(el.textContent);
+  }
+});
