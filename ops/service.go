@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/issuer-dev/issuer/audit"
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/queue"
@@ -28,20 +29,9 @@ func invalidf(format string, args ...any) error {
 	return &InvalidError{Msg: fmt.Sprintf(format, args...)}
 }
 
-// AuditEntry is one act, allowed or refused, as the audit log keeps it.
-type AuditEntry struct {
-	Time    time.Time
-	Actor   auth.Actor
-	Action  auth.Action
-	BatchID int64
-	StockID string
-	Outcome string // ok, denied, error
-	Detail  string
-}
-
-// Auditor keeps the audit log.
+// Auditor keeps the audit log (audit.Store).
 type Auditor interface {
-	Record(ctx context.Context, e AuditEntry) error
+	Record(ctx context.Context, e audit.Entry) error
 }
 
 // WXClient is the part of the WeChat Pay client the operations use.
@@ -96,24 +86,22 @@ func describe(a auth.Actor) string {
 // audit records an act and its outcome. The audit log is not allowed to
 // fail an act that already happened, so a failure to record is logged.
 func (s *Service) audit(ctx context.Context, a auth.Actor, act auth.Action, t target, err error, detail string) {
-	outcome := "ok"
+	e := audit.Entry{Time: time.Now(), Actor: a.Name, Role: string(a.Role), Action: string(act), StockID: t.stock,
+		Source: a.Source, Outcome: audit.OK, Detail: audit.Text(detail)}
+	if t.batch != 0 {
+		e.BatchID = &t.batch
+	}
 	switch {
 	case errors.Is(err, ErrForbidden):
-		outcome = "denied"
+		e.Outcome, e.Message = audit.Denied, err.Error()
 	case err != nil:
-		outcome = "error"
-		if detail == "" {
-			detail = err.Error()
-		} else {
-			detail += ": " + err.Error()
-		}
+		e.Outcome, e.Message = audit.Error, err.Error()
 	}
 	s.Logger.Info("audit", "actor", a.Name, "role", a.Role, "source", a.Source, "action", act,
-		"batch", t.batch, "stock", t.stock, "outcome", outcome, "detail", detail)
+		"batch", t.batch, "stock", t.stock, "outcome", e.Outcome, "detail", detail, "err", e.Message)
 	if s.Audit == nil {
 		return
 	}
-	e := AuditEntry{Time: time.Now(), Actor: a, Action: act, BatchID: t.batch, StockID: t.stock, Outcome: outcome, Detail: detail}
 	if rerr := s.Audit.Record(context.WithoutCancel(ctx), e); rerr != nil {
 		s.Logger.Error("audit log: could not record an act", "action", act, "actor", a.Name, "err", rerr)
 	}

@@ -61,4 +61,19 @@ func TestReviewCommands(t *testing.T) {
 	r = b.issuer(t, "", "review", "list")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Contains(t, r.stdout, "no recipients in review")
+
+	// CLI acts are audited as the OS user.
+	var acts []struct {
+		Actor   string `db:"actor"`
+		Action  string `db:"action"`
+		BatchID *int64 `db:"batch_id"`
+		Outcome string `db:"outcome"`
+	}
+	require.NoError(t, b.schema.DB.Select(&acts, `SELECT actor, action, batch_id, outcome FROM audit_log ORDER BY id`))
+	require.Len(t, acts, 2)
+	require.Equal(t, "import", acts[0].Action)
+	require.Equal(t, int64(1), *acts[0].BatchID)
+	require.Equal(t, "settle", acts[1].Action)
+	require.Regexp(t, `^cli:`, acts[0].Actor)
+	require.Equal(t, "ok", acts[1].Outcome)
 }

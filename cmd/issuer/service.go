@@ -4,6 +4,7 @@ import (
 	"context"
 	"os/user"
 
+	"github.com/issuer-dev/issuer/audit"
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/ops"
@@ -22,7 +23,7 @@ func (e *env) withService(ctx context.Context, fn func(*ops.Service) error) erro
 		return err
 	}
 	defer db.Close()
-	return fn(ops.New(db, cfg, e.wxFactory(cfg), nil, e.logger))
+	return fn(ops.New(db, cfg, e.wxFactory(cfg), audit.NewStore(db, nil), e.logger))
 }
 
 // wxFactory makes WeChat Pay clients from the config on demand.
