@@ -10,12 +10,12 @@ import (
 	"github.com/issuer-dev/issuer/queue"
 )
 
-// Batches lists every batch, newest first, with its counts.
-func (s *Service) Batches(ctx context.Context, a auth.Actor) ([]*queue.Batch, error) {
+// Batches lists the batches f selects, newest first, with their counts.
+func (s *Service) Batches(ctx context.Context, a auth.Actor, f queue.BatchFilter) ([]*queue.Batch, error) {
 	if err := s.read(ctx, a, auth.ActRead, target{}); err != nil {
 		return nil, err
 	}
-	return s.Queue.Batches(ctx)
+	return s.Queue.Batches(ctx, f)
 }
 
 // Batch returns one batch with its counts.

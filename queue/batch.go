@@ -86,10 +86,37 @@ func (s *Store) DB() *sqlx.DB { return s.db }
 const batchColumns = `id, name, stock_id, kind, mchid, appid, stock_creator_mchid, status, halt_reason,
 	source_file, source_sha256, lines, accepted, duplicates, rejected, blank, created_at, updated_at`
 
-// Batches lists all batches, newest first, with recipient counts by status.
-func (s *Store) Batches(ctx context.Context) ([]*Batch, error) {
+// BatchFilter selects and pages batches, newest first.
+type BatchFilter struct {
+	Status        string    // one batch status; "" for all
+	StockID       string    // "" for all
+	CreatedFrom   time.Time // created at or after; zero for no bound
+	CreatedBefore time.Time // created before; zero for no bound
+	BeforeID      int64     // paging: only batches with a smaller id; 0 for the newest
+	Limit         int       // 0 for all
+}
+
+// Batches lists the batches f selects, newest first, with recipient
+// counts by status.
+func (s *Store) Batches(ctx context.Context, f BatchFilter) ([]*Batch, error) {
+	var from, before *time.Time
+	if !f.CreatedFrom.IsZero() {
+		from = &f.CreatedFrom
+	}
+	if !f.CreatedBefore.IsZero() {
+		before = &f.CreatedBefore
+	}
+	var limit *int
+	if f.Limit > 0 {
+		limit = &f.Limit
+	}
 	var out []*Batch
-	if err := s.db.SelectContext(ctx, &out, `SELECT `+batchColumns+` FROM batches ORDER BY id DESC`); err != nil {
+	err := s.db.SelectContext(ctx, &out, `SELECT `+batchColumns+` FROM batches
+		WHERE ($1 = '' OR status = $1) AND ($2 = '' OR stock_id = $2)
+		  AND ($3::timestamptz IS NULL OR created_at >= $3) AND ($4::timestamptz IS NULL OR created_at < $4)
+		  AND ($5 = 0 OR id < $5)
+		ORDER BY id DESC LIMIT $6`, f.Status, f.StockID, from, before, f.BeforeID, limit)
+	if err != nil {
 		return nil, fmt.Errorf("list batches: %w", err)
 	}
 	if err := s.fillCounts(ctx, out); err != nil {

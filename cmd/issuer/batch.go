@@ -57,7 +57,7 @@ func cmdBatchList() *command {
 			return err
 		}
 		return e.withService(ctx, func(s *ops.Service) error {
-			batches, err := s.Batches(ctx, e.actor())
+			batches, err := s.Batches(ctx, e.actor(), queue.BatchFilter{})
 			if err != nil {
 				return err
 			}
