@@ -39,8 +39,8 @@ func TestVerifyMode(t *testing.T) {
 		{name: "explicit opt-out warns", env: with("ISSUER_WXPAY_VERIFY", "certificate", "ISSUER_WXPAY_APIV3_KEY_FILE", v3,
 			"ISSUER_WXPAY_INSECURE_SKIP_PLATFORM_CA", "true"), mode: "certificate", warnings: 1},
 		{name: "opt-out is a boolean", env: with("ISSUER_WXPAY_INSECURE_SKIP_PLATFORM_CA", "maybe"), err: "not true or false"},
-		{name: "unknown mode", env: with("ISSUER_WXPAY_VERIFY", "pubkey"), err: "wxpay.verify: must be public_key, certificate or both"},
-		{name: "refresh floor", env: with("ISSUER_WXPAY_PLATFORM_CERT_REFRESH", "10s"), err: "wxpay.platform_cert_refresh: must be at least 1m"},
+		{name: "unknown mode", env: with("ISSUER_WXPAY_VERIFY", "pubkey"), err: "ISSUER_WXPAY_VERIFY: must be public_key, certificate or both"},
+		{name: "refresh floor", env: with("ISSUER_WXPAY_PLATFORM_CERT_REFRESH", "10s"), err: "ISSUER_WXPAY_PLATFORM_CERT_REFRESH: must be at least 1m"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
