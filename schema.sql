@@ -308,3 +308,52 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_at ON audit_log (at DESC, id DESC);
 CREATE INDEX audit_log_actor ON audit_log (actor, at DESC);
 CREATE INDEX audit_log_batch ON audit_log (batch_id, at DESC) WHERE batch_id IS NOT NULL;
+
+-- migration: 6 counters
+-- Recipients by batch and status, kept exact by statement-level triggers
+-- on recipients, so that pages and APIs never count a batch's rows: a
+-- statement's old rows count -1 and its new rows +1 under their (batch,
+-- status), summed per statement (no join: a million-row statement costs
+-- one hash aggregate). Counter rows are touched in (batch_id, status)
+-- order, so concurrent statements cannot deadlock on them.
+CREATE TABLE batch_counts (
+    batch_id bigint NOT NULL,
+    status   text   NOT NULL,
+    n        bigint NOT NULL DEFAULT 0,
+    in_doubt bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (batch_id, status)
+);
+INSERT INTO batch_counts (batch_id, status, n, in_doubt)
+    SELECT batch_id, status, count(*), count(*) FILTER (WHERE in_doubt) FROM recipients GROUP BY 1, 2;
+
+CREATE FUNCTION batch_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO batch_counts AS c (batch_id, status, n, in_doubt)
+            SELECT batch_id, status, count(*), count(*) FILTER (WHERE in_doubt)
+            FROM new_rows GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (batch_id, status) DO UPDATE SET n = c.n + excluded.n, in_doubt = c.in_doubt + excluded.in_doubt;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO batch_counts AS c (batch_id, status, n, in_doubt)
+            SELECT batch_id, status, -count(*), -count(*) FILTER (WHERE in_doubt)
+            FROM old_rows GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (batch_id, status) DO UPDATE SET n = c.n + excluded.n, in_doubt = c.in_doubt + excluded.in_doubt;
+    ELSE
+        INSERT INTO batch_counts AS c (batch_id, status, n, in_doubt)
+            SELECT batch_id, status, sum(dn), sum(dd) FROM (
+                SELECT batch_id, status, -1 AS dn, -(in_doubt::int) AS dd FROM old_rows
+                UNION ALL
+                SELECT batch_id, status, 1, in_doubt::int FROM new_rows
+            ) d
+            GROUP BY 1, 2 HAVING sum(dn) <> 0 OR sum(dd) <> 0 ORDER BY 1, 2
+        ON CONFLICT (batch_id, status) DO UPDATE SET n = c.n + excluded.n, in_doubt = c.in_doubt + excluded.in_doubt;
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER recipients_count_insert AFTER INSERT ON recipients
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION batch_counts_apply();
+CREATE TRIGGER recipients_count_update AFTER UPDATE ON recipients
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION batch_counts_apply();
+CREATE TRIGGER recipients_count_delete AFTER DELETE ON recipients
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION batch_counts_apply();

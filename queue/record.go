@@ -153,8 +153,8 @@ func (s *Store) CompleteFinished(ctx context.Context, batches []int64) ([]int64,
 // batches, or in batch when not 0.
 func (s *Store) Remaining(ctx context.Context, batch int64) (int, error) {
 	var n int
-	err := s.db.GetContext(ctx, &n, `SELECT count(*) FROM recipients r JOIN batches b ON b.id = r.batch_id
-		WHERE r.status IN ('pending', 'in_flight') AND b.status IN ('pending', 'running') AND ($1 = 0 OR r.batch_id = $1)`, batch)
+	err := s.db.GetContext(ctx, &n, `SELECT coalesce(sum(c.n), 0) FROM batch_counts c JOIN batches b ON b.id = c.batch_id
+		WHERE c.status IN ('pending', 'in_flight') AND b.status IN ('pending', 'running') AND ($1 = 0 OR c.batch_id = $1)`, batch)
 	if err != nil {
 		return 0, fmt.Errorf("count remaining: %w", err)
 	}

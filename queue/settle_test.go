@@ -2,6 +2,8 @@ package queue_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -189,4 +191,66 @@ func TestSettleVerdicts(t *testing.T) {
 		require.Equal(t, queue.VerdictInDoubt, v)
 		require.Equal(t, "look it up", note)
 	})
+}
+
+// The counters stay exact under concurrent claims, records, rescues,
+// cancels and settlements across batches.
+func TestCountersExactUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 300)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			owner := fmt.Sprint("w", w)
+			for i := 0; ; i++ {
+				rows, err := b.store.Claim(ctx, queue.ClaimOptions{Owner: owner, Limit: 9, Lease: time.Minute})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(rows) == 0 {
+					return
+				}
+				var res []queue.Result
+				for j, r := range rows {
+					switch (i + j) % 4 {
+					case 0:
+						res = append(res, queue.Result{ID: r.ID, Status: queue.StatusIssued, Answered: true, Outcome: "issued", CouponID: fmt.Sprint("C", r.ID)})
+					case 1:
+						res = append(res, queue.Result{ID: r.ID, Status: queue.StatusFailed, Answered: true, Outcome: "invalid_user"})
+					case 2:
+						res = append(res, queue.Result{ID: r.ID, Status: queue.StatusReview, Answered: true, Outcome: "unknown"})
+					default:
+						// in doubt, due again later: the loop ends before it
+						res = append(res, queue.Result{ID: r.ID, Status: queue.StatusPending, Answered: true, Outcome: "unknown",
+							NextAttemptAt: time.Now().Add(time.Hour)})
+					}
+				}
+				if _, _, err := b.store.Record(ctx, owner, res); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	drift, err := b.store.CountDrift(ctx)
+	require.NoError(t, err)
+	require.Empty(t, drift)
+	bt, err := b.store.Batch(ctx, b.batch)
+	require.NoError(t, err)
+	require.Equal(t, 300, bt.Counts[queue.StatusIssued]+bt.Counts[queue.StatusFailed]+bt.Counts[queue.StatusReview]+bt.Counts[queue.StatusPending])
+	require.Equal(t, bt.Counts[queue.StatusReview]+bt.Counts[queue.StatusPending], bt.InDoubt)
+
+	_, err = b.store.Cancel(ctx, b.batch)
+	require.NoError(t, err)
+	drift, err = b.store.CountDrift(ctx)
+	require.NoError(t, err)
+	require.Empty(t, drift)
+	bt, err = b.store.Batch(ctx, b.batch)
+	require.NoError(t, err)
+	require.Zero(t, bt.Counts[queue.StatusPending])
 }

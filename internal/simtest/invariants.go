@@ -1,11 +1,13 @@
 package simtest
 
 import (
+	"context"
 	"testing"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
+	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/wxpay/wxsim"
 )
 
@@ -61,5 +63,9 @@ func (s *Sim) CheckExactlyOnce(tb testing.TB, db *sqlx.DB, stock string) []Issue
 			require.True(tb, seenNo[r.OutRequestNo], "row %s is issued but the ledger has no coupon for it", r.OutRequestNo)
 		}
 	}
+	// The per-batch counters agree with the rows.
+	drift, err := queue.NewStore(db).CountDrift(context.Background())
+	require.NoError(tb, err)
+	require.Empty(tb, drift, "batch counters drifted from the rows")
 	return rows
 }
