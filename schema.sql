@@ -357,3 +357,68 @@ CREATE TRIGGER recipients_count_update AFTER UPDATE ON recipients
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION batch_counts_apply();
 CREATE TRIGGER recipients_count_delete AFTER DELETE ON recipients
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION batch_counts_apply();
+
+-- migration: 7 guards
+-- Money guards, enforced where issuing happens (the claim and the queue's
+-- state changes), so that no front end and no second instance can go
+-- around them.
+-- awaiting_approval: never claimed until an operator other than the
+-- uploader approves it; rejected: ended by an operator, nothing sent.
+ALTER TABLE batches DROP CONSTRAINT batches_status_check;
+ALTER TABLE batches ADD CONSTRAINT batches_status_check CHECK (status IN
+    ('pending', 'awaiting_approval', 'running', 'paused', 'halted', 'completed', 'cancelled', 'rejected'));
+ALTER TABLE batches
+    ADD COLUMN uploaded_by text NOT NULL DEFAULT '',
+    -- Face value of the accepted rows at import, fen: each row's
+    -- coupon_value, else the stock's face value (face_value_fen).
+    ADD COLUMN amount_fen bigint NOT NULL DEFAULT 0,
+    ADD COLUMN face_value_fen bigint CHECK (face_value_fen > 0),
+    ADD COLUMN approved_by text,
+    ADD COLUMN approved_at timestamptz,
+    ADD COLUMN approved_amount_fen bigint,
+    ADD COLUMN rejected_by text,
+    ADD COLUMN rejected_at timestamptz,
+    ADD COLUMN reject_reason text,
+    -- Spend cap: face value reserved by rows being sent, in doubt or issued
+    -- never exceeds it; the CHECK makes that true whatever the caller.
+    ADD COLUMN max_amount_fen bigint CHECK (max_amount_fen > 0),
+    ADD COLUMN reserved_fen bigint NOT NULL DEFAULT 0 CHECK (reserved_fen >= 0),
+    ADD COLUMN start_at timestamptz,
+    -- Daily send window in window_tz, minutes after midnight; start > end
+    -- spans midnight.
+    ADD COLUMN window_start smallint CHECK (window_start BETWEEN 0 AND 1439),
+    ADD COLUMN window_end smallint CHECK (window_end BETWEEN 0 AND 1439),
+    ADD COLUMN window_tz text,
+    ADD COLUMN priority integer NOT NULL DEFAULT 0,
+    ADD COLUMN repeats integer NOT NULL DEFAULT 0,
+    -- Imported with --paused: approval leaves it paused, not pending.
+    ADD COLUMN start_paused boolean NOT NULL DEFAULT false,
+    ADD CONSTRAINT batches_cap_check CHECK (max_amount_fen IS NULL OR reserved_fen <= max_amount_fen),
+    ADD CONSTRAINT batches_window_check CHECK ((window_start IS NULL) = (window_end IS NULL) AND (window_start IS NULL) = (window_tz IS NULL));
+CREATE INDEX batches_file ON batches (stock_id, source_sha256);
+-- The face value this row holds reserved against its batch's cap.
+ALTER TABLE recipients ADD COLUMN reserved_fen bigint NOT NULL DEFAULT 0 CHECK (reserved_fen >= 0);
+
+-- The one definition of "in doubt", as a function the queue's statements
+-- share with the generated column.
+CREATE FUNCTION recipient_in_doubt(status text, outcome text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN status IN ('pending', 'review') AND coalesce(outcome, '') IN ('unknown', 'unclassified');
+ALTER TABLE recipients DROP COLUMN in_doubt;
+ALTER TABLE recipients ADD COLUMN in_doubt boolean NOT NULL GENERATED ALWAYS AS (recipient_in_doubt(status, outcome)) STORED;
+
+-- Minutes after midnight of t in time zone tz.
+CREATE FUNCTION minute_of_day(t timestamptz, tz text) RETURNS integer
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN (extract(hour FROM t AT TIME ZONE tz) * 60 + extract(minute FROM t AT TIME ZONE tz))::integer;
+
+-- Whether a batch may be claimed at t: runnable, started, inside its window.
+CREATE FUNCTION batch_open(status text, start_at timestamptz, window_start smallint, window_end smallint,
+                           window_tz text, t timestamptz) RETURNS boolean
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN status IN ('pending', 'running')
+        AND (start_at IS NULL OR start_at <= t)
+        AND (window_start IS NULL OR window_start = window_end OR (
+            CASE WHEN window_start < window_end
+                THEN minute_of_day(t, window_tz) >= window_start AND minute_of_day(t, window_tz) < window_end
+                ELSE minute_of_day(t, window_tz) >= window_start OR minute_of_day(t, window_tz) < window_end END));

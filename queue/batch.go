@@ -15,12 +15,17 @@ import (
 
 // Batch statuses.
 const (
-	BatchPending   = "pending"
-	BatchRunning   = "running"
-	BatchPaused    = "paused"
-	BatchHalted    = "halted"
-	BatchCompleted = "completed"
-	BatchCancelled = "cancelled"
+	BatchPending = "pending"
+	// BatchAwaitingApproval is never claimed until an operator other than
+	// its uploader approves it.
+	BatchAwaitingApproval = "awaiting_approval"
+	BatchRunning          = "running"
+	BatchPaused           = "paused"
+	BatchHalted           = "halted"
+	BatchCompleted        = "completed"
+	BatchCancelled        = "cancelled"
+	// BatchRejected was refused at approval; nothing of it was sent.
+	BatchRejected = "rejected"
 )
 
 // Recipient statuses.
@@ -59,6 +64,8 @@ type Batch struct {
 	CreatedAt         time.Time      `db:"created_at" json:"created_at"`
 	UpdatedAt         time.Time      `db:"updated_at" json:"updated_at"`
 	Counts            map[string]int `db:"-" json:"counts"`
+	Repeats           int            `db:"repeats" json:"repeats"`
+	Guards
 	// InDoubt counts rows whose last answer did not say what happened:
 	// WeChat Pay may have issued them. They are pending (retried with the
 	// same out_request_no) or in review (settled by query), never "not
@@ -84,7 +91,35 @@ func NewStore(db *sqlx.DB) *Store { return &Store{db: db} }
 func (s *Store) DB() *sqlx.DB { return s.db }
 
 const batchColumns = `id, name, stock_id, kind, mchid, appid, stock_creator_mchid, status, halt_reason,
-	source_file, source_sha256, lines, accepted, duplicates, rejected, blank, created_at, updated_at`
+	source_file, source_sha256, lines, accepted, duplicates, rejected, blank, created_at, updated_at, repeats,
+	uploaded_by, amount_fen, face_value_fen, approved_by, approved_at, approved_amount_fen, rejected_by, rejected_at,
+	reject_reason, max_amount_fen, reserved_fen, start_at, window_start, window_end, window_tz, priority`
+
+// Guards are a batch's money guards and who passed them; in JSON only
+// those that are set.
+type Guards struct {
+	UploadedBy        string     `db:"uploaded_by" json:"uploaded_by,omitempty"`
+	AmountFen         int64      `db:"amount_fen" json:"amount_fen"`                   // face value of the accepted rows
+	FaceValueFen      *int64     `db:"face_value_fen" json:"face_value_fen,omitempty"` // the stock's, for rows without coupon_value
+	ApprovedBy        *string    `db:"approved_by" json:"approved_by,omitempty"`
+	ApprovedAt        *time.Time `db:"approved_at" json:"approved_at,omitempty"`
+	ApprovedAmountFen *int64     `db:"approved_amount_fen" json:"approved_amount_fen,omitempty"` // what the approver saw
+	RejectedBy        *string    `db:"rejected_by" json:"rejected_by,omitempty"`
+	RejectedAt        *time.Time `db:"rejected_at" json:"rejected_at,omitempty"`
+	RejectReason      *string    `db:"reject_reason" json:"reject_reason,omitempty"`
+	MaxAmountFen      *int64     `db:"max_amount_fen" json:"max_amount_fen,omitempty"` // spend cap
+	ReservedFen       int64      `db:"reserved_fen" json:"reserved_fen"`               // in flight, in doubt or issued, against the cap
+	StartAt           *time.Time `db:"start_at" json:"start_at,omitempty"`
+	WindowStart       *int       `db:"window_start" json:"-"`
+	WindowEnd         *int       `db:"window_end" json:"-"`
+	WindowTZ          *string    `db:"window_tz" json:"window_tz,omitempty"`
+	Window            string     `db:"-" json:"window,omitempty"` // HH:MM-HH:MM
+	Priority          int        `db:"priority" json:"priority"`
+	// NextSendAt is when the batch will next be claimable judging by its
+	// status, start time and window (not by its rows); nil when it will not
+	// send without an operator (paused, halted, awaiting approval, ended).
+	NextSendAt *time.Time `db:"-" json:"next_send_at,omitempty"`
+}
 
 // BatchFilter selects and pages batches, newest first.
 type BatchFilter struct {
@@ -147,7 +182,9 @@ func (s *Store) fillCounts(ctx context.Context, batches []*Batch) error {
 	}
 	byID := map[int64]*Batch{}
 	ids := make([]int64, 0, len(batches))
+	now := time.Now()
 	for _, b := range batches {
+		b.fillGuards(now)
 		b.Counts = map[string]int{}
 		for _, st := range RecipientStatuses {
 			b.Counts[st] = 0

@@ -32,48 +32,94 @@ type ClaimOptions struct {
 	Limit int           // at most this many: the free worker slots
 	Lease time.Duration // how long before another process may rescue the row
 	Batch int64         // only this batch; 0 means every runnable batch
+	// At is the time start times and send windows are judged at; zero
+	// means the database's now (tests inject a clock).
+	At time.Time
 }
 
-// Claim leases up to Limit due, pending recipients of runnable batches
-// (pending or running) with FOR UPDATE SKIP LOCKED, so concurrent claimers
-// never get the same row. Leasing, counting the attempt and marking the
-// batch running happen in the one statement, so a row is either claimed
-// with its attempt counted or not claimed at all.
+// openSQL is whether batch b may be claimed at $at: runnable (pending or
+// running, so never awaiting approval, paused, halted or ended), past its
+// start time and inside its send window (schema: batch_open).
+const openSQL = `batch_open(b.status, b.start_at, b.window_start, b.window_end, b.window_tz, coalesce($5::timestamptz, now()))`
+
+// Claim leases up to Limit due, pending recipients of open batches with
+// FOR UPDATE SKIP LOCKED, so concurrent claimers never get the same row.
+// Leasing, counting the attempt, reserving face value against a spend cap
+// and marking the batch running happen in the one statement, so a row is
+// either claimed with all of that done or not claimed at all.
+//
+// Higher priority batches are taken first; batches of equal priority take
+// turns row by row, so a small urgent list is not stuck behind a huge one.
+//
+// The spend cap: a row that holds no reservation needs its face value
+// reserved on its batch, and the batch row is updated only while reserved
+// plus what this claim needs stays within the cap. The update re-checks
+// that against the batch as it is when the row lock is granted, so two
+// claimers (two instances) can never reserve past the cap together: the
+// loser claims nothing of that batch this time and sees the room left on
+// its next claim. The same re-check refuses a batch cancelled, paused or
+// sent for approval since this statement's snapshot.
 func (s *Store) Claim(ctx context.Context, o ClaimOptions) ([]Claimed, error) {
 	if o.Limit <= 0 {
 		return nil, nil
 	}
+	var at *time.Time
+	if !o.At.IsZero() {
+		at = &o.At
+	}
 	var rows []Claimed
 	err := s.db.SelectContext(ctx, &rows, `
-		WITH picked AS (
-			-- Per runnable batch, walk its claim index in order: the cost is
-			-- batches × limit whatever the table size or its statistics
-			-- (a million freshly imported rows must not be sorted per claim).
-			SELECT c.id FROM batches b
+		WITH cand AS (
+			-- Per open batch, walk its claim index in order: the cost is
+			-- batches × limit whatever the table size or its statistics.
+			SELECT b.id AS batch_id, b.status AS batch_status, b.priority, c.id, c.rn,
+				c.need, sum(c.need) OVER (PARTITION BY b.id ORDER BY c.rn) AS need_so_far,
+				b.max_amount_fen - b.reserved_fen AS room
+			FROM batches b
 			CROSS JOIN LATERAL (
-				SELECT r.id, r.next_attempt_at FROM recipients r
-				WHERE r.batch_id = b.id AND r.status = 'pending' AND r.next_attempt_at <= now()
-				ORDER BY r.next_attempt_at, r.id
-				LIMIT $2
-				FOR UPDATE SKIP LOCKED
+				SELECT x.id, x.need, row_number() OVER (ORDER BY x.next_attempt_at, x.id) AS rn FROM (
+					SELECT r.id, r.next_attempt_at,
+						-- A row of unknown value never fits under a cap (import
+						-- refuses a cap without a face value; this is the backstop).
+						CASE WHEN b.max_amount_fen IS NULL OR r.reserved_fen > 0 THEN 0
+							ELSE coalesce(r.coupon_value, b.face_value_fen, b.max_amount_fen + 1) END AS need
+					FROM recipients r
+					WHERE r.batch_id = b.id AND r.status = 'pending' AND r.next_attempt_at <= now()
+					ORDER BY r.next_attempt_at, r.id
+					LIMIT $2
+					FOR UPDATE SKIP LOCKED
+				) x
 			) c
-			WHERE b.status IN ('pending', 'running') AND ($4 = 0 OR b.id = $4)
-			ORDER BY c.next_attempt_at, c.id
+			WHERE `+openSQL+` AND ($4 = 0 OR b.id = $4)
+		), picked AS (
+			SELECT * FROM cand
+			WHERE room IS NULL OR need_so_far <= room
+			ORDER BY priority DESC, rn, batch_id
 			LIMIT $2
-		), started AS (
-			UPDATE batches SET status = 'running', updated_at = now()
-			WHERE status = 'pending' AND id IN (SELECT r.batch_id FROM recipients r JOIN picked USING (id))
+		), per_batch AS (
+			SELECT batch_id, min(batch_status) AS batch_status, sum(need) AS need FROM picked GROUP BY batch_id
+		), touched AS (
+			UPDATE batches b SET status = 'running', reserved_fen = b.reserved_fen + pb.need, updated_at = now()
+			FROM per_batch pb
+			WHERE b.id = pb.batch_id AND (pb.batch_status = 'pending' OR pb.need > 0)
+			  AND b.status IN ('pending', 'running')
+			  AND (b.max_amount_fen IS NULL OR b.reserved_fen + pb.need <= b.max_amount_fen)
+			RETURNING b.id
+		), claimable AS (
+			SELECT p.id, p.need FROM picked p JOIN per_batch pb USING (batch_id)
+			WHERE p.batch_id IN (SELECT id FROM touched) OR (pb.batch_status = 'running' AND pb.need = 0)
 		)
 		UPDATE recipients r SET status = 'in_flight', lease_owner = $1,
 			lease_expires_at = now() + $3 * interval '1 millisecond',
 			attempts = r.attempts + 1, last_attempt_at = now(),
-			first_attempt_at = coalesce(r.first_attempt_at, now()), updated_at = now()
-		FROM picked, batches b
-		WHERE r.id = picked.id AND b.id = r.batch_id
+			first_attempt_at = coalesce(r.first_attempt_at, now()),
+			reserved_fen = r.reserved_fen + claimable.need, updated_at = now()
+		FROM claimable, batches b
+		WHERE r.id = claimable.id AND b.id = r.batch_id
 		RETURNING r.id, r.batch_id, b.kind, b.stock_id, r.mchid, b.appid, b.stock_creator_mchid,
 			r.openid, r.out_request_no, r.coupon_value, r.coupon_minimum, r.coupon_code,
 			r.coupon_type, r.member_card_id, r.attempts`,
-		o.Owner, o.Limit, o.Lease.Milliseconds(), o.Batch)
+		o.Owner, o.Limit, o.Lease.Milliseconds(), o.Batch, at)
 	if err != nil {
 		return nil, fmt.Errorf("claim: %w", err)
 	}

@@ -64,22 +64,38 @@ func (s *Store) Record(ctx context.Context, owner string, results []Result) (bat
 		}
 		answered[i] = r.Answered
 	}
+	// A definite "not issued" (failed, refused, throttled, released unsent)
+	// gives the row's reservation back to its batch's spend cap; issued
+	// keeps it (it is spend), and so does a row in doubt until settled.
 	rows, err := s.db.QueryContext(ctx, `
-		UPDATE recipients r SET
-			status = u.status,
-			outcome = CASE WHEN u.answered THEN u.outcome ELSE r.outcome END,
-			coupon_id = coalesce(u.coupon_id, r.coupon_id),
-			coupon_code = coalesce(u.coupon_code, r.coupon_code),
-			wx_code = CASE WHEN u.answered THEN u.wx_code ELSE r.wx_code END,
-			wx_message = CASE WHEN u.answered THEN u.wx_message ELSE r.wx_message END,
-			attempts = r.attempts - u.uncount,
-			next_attempt_at = coalesce(u.next_at::timestamptz, now()),
-			issued_at = CASE WHEN u.status = 'issued' THEN coalesce(r.issued_at, now()) ELSE r.issued_at END,
-			lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
-		FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::bool[])
-			AS u(id, status, outcome, coupon_id, coupon_code, wx_code, wx_message, uncount, next_at, answered)
-		WHERE r.id = u.id AND r.status = 'in_flight' AND r.lease_owner = $1
-		RETURNING r.batch_id`,
+		WITH u AS (
+			SELECT u.*, CASE WHEN u.answered THEN u.outcome ELSE r.outcome END AS new_outcome
+			FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::bool[])
+				AS u(id, status, outcome, coupon_id, coupon_code, wx_code, wx_message, uncount, next_at, answered)
+			JOIN recipients r ON r.id = u.id
+		), upd AS (
+			UPDATE recipients r SET
+				status = u.status,
+				outcome = u.new_outcome,
+				coupon_id = coalesce(u.coupon_id, r.coupon_id),
+				coupon_code = coalesce(u.coupon_code, r.coupon_code),
+				wx_code = CASE WHEN u.answered THEN u.wx_code ELSE r.wx_code END,
+				wx_message = CASE WHEN u.answered THEN u.wx_message ELSE r.wx_message END,
+				attempts = r.attempts - u.uncount,
+				next_attempt_at = coalesce(u.next_at::timestamptz, now()),
+				issued_at = CASE WHEN u.status = 'issued' THEN coalesce(r.issued_at, now()) ELSE r.issued_at END,
+				reserved_fen = CASE WHEN u.status <> 'issued' AND NOT recipient_in_doubt(u.status, u.new_outcome) THEN 0
+					ELSE r.reserved_fen END,
+				lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+			FROM u, recipients old
+			WHERE r.id = u.id AND old.id = u.id AND r.status = 'in_flight' AND r.lease_owner = $1
+			RETURNING r.batch_id, old.reserved_fen - r.reserved_fen AS released
+		), released AS (
+			UPDATE batches b SET reserved_fen = b.reserved_fen - x.fen
+			FROM (SELECT batch_id, sum(released) AS fen FROM upd GROUP BY batch_id HAVING sum(released) > 0) x
+			WHERE b.id = x.batch_id
+		)
+		SELECT batch_id FROM upd`,
 		owner, pq.Array(ids), pq.Array(statuses), pq.Array(outcomes), pq.Array(couponIDs), pq.Array(couponCodes),
 		pq.Array(codes), pq.Array(messages), pq.Array(uncount), pq.Array(nextAt), pq.Array(answered))
 	if err != nil {

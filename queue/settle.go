@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"database/sql/driver"
+
 	"github.com/lib/pq"
 )
 
@@ -262,11 +264,22 @@ func (s *Store) Settle(ctx context.Context, st Settlement) (v Verdict, note stri
 		if len(owned) > 0 {
 			note += fmt.Sprintf(" (coupons %v belong to other rows)", owned)
 		}
-		res, err = tx.ExecContext(ctx, `UPDATE recipients r SET
-				status = CASE WHEN b.status = 'cancelled' THEN 'cancelled' ELSE 'pending' END,
-				outcome = $2, note = $3, attempts = CASE WHEN b.status = 'cancelled' THEN r.attempts ELSE 0 END,
-				next_attempt_at = now(), updated_at = now()
-			FROM batches b WHERE b.id = r.batch_id AND r.id = $1 AND r.status = 'review'`, st.Row.ID, OutcomeNotIssuedByQuery, note)
+		// Not issued: its reservation goes back to the batch's spend cap.
+		var n int64
+		err = tx.GetContext(ctx, &n, `WITH upd AS (
+				UPDATE recipients r SET
+					status = CASE WHEN b.status = 'cancelled' THEN 'cancelled' ELSE 'pending' END,
+					outcome = $2, note = $3, attempts = CASE WHEN b.status = 'cancelled' THEN r.attempts ELSE 0 END,
+					next_attempt_at = now(), reserved_fen = 0, updated_at = now()
+				FROM batches b, recipients old
+				WHERE b.id = r.batch_id AND old.id = r.id AND r.id = $1 AND r.status = 'review'
+				RETURNING r.batch_id, old.reserved_fen AS released
+			), released AS (
+				UPDATE batches b SET reserved_fen = b.reserved_fen - upd.released FROM upd
+				WHERE b.id = upd.batch_id AND upd.released > 0
+			)
+			SELECT count(*) FROM upd`, st.Row.ID, OutcomeNotIssuedByQuery, note)
+		res = driver.RowsAffected(n)
 		if err == nil {
 			// The row is to be sent again: a batch that had finished runs again.
 			_, err = tx.ExecContext(ctx, `UPDATE batches SET status = 'pending', updated_at = now()
