@@ -13,8 +13,11 @@ func constant(limit float64) func(time.Duration) float64 {
 
 func newAdaptive(cfg Config) func(Clock) Strategy {
 	return func(c Clock) Strategy {
-		cfg.Clock = c
-		return New(cfg)
+		// Parallel subtests share this closure: configure a copy, never the
+		// captured cfg.
+		own := cfg
+		own.Clock = c
+		return New(own)
 	}
 }
 
