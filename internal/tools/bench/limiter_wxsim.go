@@ -1,0 +1,5 @@
+package main
+
+import "context"
+
+func benchLimiterWxsim(ctx context.Context) error { return nil }
