@@ -27,10 +27,10 @@ type Config struct {
 	// after a throttle, as a fraction. Default 0.03.
 	Margin float64
 	// Probe is how fast the rate climbs past the estimated limit once it
-	// is back there, as a fraction of the estimate per second. Default 0.01:
-	// slow, because a server bucket with depth hides an overshoot until it
-	// runs dry, and then every request in flight beyond the limit fails. The
-	// climb accelerates the longer it finds no limit.
+	// is back there, as a fraction of the estimate per second. Default 0.02:
+	// small, because every request in flight when the server's bucket runs
+	// dry beyond the limit fails. The climb turns into a doubling as soon as
+	// the server is seen to accept more than the estimate allows.
 	Probe float64
 	// Burst is how much unused sending time the bucket banks, at the current
 	// rate, and never less than one request. Default 5ms: enough to absorb
@@ -42,17 +42,20 @@ const (
 	defaultMax    = 500.0
 	defaultMin    = 1.0
 	defaultMargin = 0.03
-	defaultProbe  = 0.01
+	defaultProbe  = 0.02
 	defaultBurst  = 5 * time.Millisecond
 
-	// Before the first throttle the rate doubles this often (slow start).
+	// Before the first throttle, and once the server is seen to accept
+	// more than the estimate, the rate doubles this often (slow start).
 	slowStartDoubling = time.Second
 	// After a cut the rate climbs back to the estimate in this long, fast at
 	// first and flattening out near it (the concave half of CUBIC).
-	recoverTime = 2 * time.Second
-	// Probing past the estimate doubles its pace after about this long, so
-	// that a raised limit is found in tens of seconds.
-	probeAccel = 20 * time.Second
+	recoverTime = time.Second
+	// The server is taken to accept more than the estimate once the sends
+	// it accepted since its bucket was last seen empty exceed the estimate's
+	// worth by this share of it, and by evidenceTokens.
+	evidenceShare  = 0.03
+	evidenceTokens = 4
 	// One congestion event cuts by at most this factor (and Margin): the
 	// acceptance it is sized from may be caught mid-change or, against a
 	// bucket with no depth, say little. A deep fall takes a few events.
@@ -99,11 +102,22 @@ type Limiter struct {
 	ceiling float64
 
 	congested  bool      // left slow start
+	slowAt     time.Time // slow start: origin and rate it doubles from
+	slowFrom   float64
 	estimate   float64   // estimated hidden limit (requests/s)
 	curveAt    time.Time // origin of the probe curve: the last cut
 	curveFrom  float64   // rate the last cut set
 	epoch      time.Time // throttles of sends before this are old news
 	lastQueued time.Time
+
+	// Evidence that the limit rose: the server's bucket was empty when the
+	// send that triggered the last cut reached it (at emptyAt); since then
+	// it can have accepted at most the limit's worth per second. Accepted
+	// counts the sends after emptyAt it did accept, up to the latest such
+	// send, lastAccepted.
+	emptyAt      time.Time
+	accepted     float64
+	lastAccepted time.Time
 
 	inflight sendLog // unanswered sends, oldest first
 	latency  float64 // mean seconds from grant to answer
@@ -139,6 +153,7 @@ func New(cfg Config) *Limiter {
 	l.initial = clamp(positiveOr(cfg.Initial, l.max/5), l.min, l.max)
 	l.ceiling = l.max
 	l.rate = l.initial
+	l.slowAt, l.slowFrom = now, l.initial
 	l.bucket = rate.NewLimiter(rate.Limit(l.rate), l.burstFor(l.rate))
 	l.sends = newWindow(now, sendSpan, 10)
 	return l
@@ -263,8 +278,10 @@ func (l *Limiter) Observe(throttled bool) {
 			// request sent before the cut may be matched to a later send;
 			// answers to later sends are rare this soon.
 		default:
-			l.congestionLocked(now)
+			l.congestionLocked(now, sentAt, matched)
 		}
+	} else if matched && l.congested && sentAt.After(l.emptyAt) {
+		l.evidenceLocked(now, sentAt)
 	}
 	l.updateLocked(now)
 }
@@ -306,7 +323,7 @@ func (l *Limiter) expireLocked(now time.Time) {
 // still show the calm before, so a cut is always at least Margin; the next
 // throttle of a request sent after this cut is a new event that sees more of
 // the congestion, so a large drop of the limit converges in about a second.
-func (l *Limiter) congestionLocked(now time.Time) {
+func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 	base := l.rate
 	if now.Sub(l.lastQueued) > saturatedWithin {
 		base = min(base, l.sends.rate(now)) // demand-paced: cut what was really sent
@@ -315,6 +332,35 @@ func (l *Limiter) congestionLocked(now time.Time) {
 	accepted, measured := l.answers.acceptedRate(n)
 	target, estimate := sizeCut(base, accepted, measured, l.margin)
 	l.cutLocked(now, target, estimate)
+	if !matched {
+		sentAt = now
+	}
+	l.emptyAt, l.accepted, l.lastAccepted = sentAt, 0, sentAt
+}
+
+// evidenceLocked counts one accepted send made after the server's bucket was
+// last seen empty. Since then the server can have accepted at most the
+// limit's worth of sends per second of sending; if it accepted clearly more
+// than the estimate's worth, the limit is higher than the estimate (it rose,
+// or the cut undershot), and the rate doubles from where it is until the
+// next throttle says where the limit now is. Without this a raised limit
+// would be found only as fast as the cautious probe climbs.
+//
+// The test works whatever the depth of the server's bucket: just after it
+// ran dry it holds only what the limit refilled since, which is what the
+// estimate's worth counts. A deep bucket that was never seen empty gives no
+// evidence either way.
+func (l *Limiter) evidenceLocked(now, sentAt time.Time) {
+	l.accepted++
+	if sentAt.After(l.lastAccepted) {
+		l.lastAccepted = sentAt
+	}
+	allowed := l.estimate * l.lastAccepted.Sub(l.emptyAt).Seconds()
+	if l.accepted <= allowed*(1+evidenceShare)+evidenceTokens {
+		return
+	}
+	l.congested = false
+	l.slowAt, l.slowFrom = now, max(l.rate, l.estimate)
 }
 
 // sizeCut returns the rate to cut to and the estimated limit to climb back
@@ -384,7 +430,7 @@ func (l *Limiter) Stats() Stats {
 func (l *Limiter) targetLocked(now time.Time) float64 {
 	var r float64
 	if !l.congested {
-		r = l.initial * math.Exp2(now.Sub(l.start).Seconds()/slowStartDoubling.Seconds())
+		r = l.slowFrom * math.Exp2(now.Sub(l.slowAt).Seconds()/slowStartDoubling.Seconds())
 	} else {
 		r = l.curveLocked(now.Sub(l.curveAt).Seconds())
 	}
@@ -397,16 +443,18 @@ func (l *Limiter) targetLocked(now time.Time) float64 {
 }
 
 // curveLocked is the rate t seconds after the last cut: a cubic rise from
-// the cut to the estimate over recoverTime, flat as it arrives, then a climb
-// past it that starts at Probe per second and accelerates.
+// the cut to the estimate over recoverTime, flat as it arrives, then a
+// steady climb past it at Probe per second. The climb finds the server's
+// bucket empty again within a few percent of the limit when the limit has
+// not moved, so it costs few throttles; when the limit has risen, the
+// evidence test turns it into a doubling.
 func (l *Limiter) curveLocked(t float64) float64 {
 	if k := recoverTime.Seconds(); t < k {
 		x := 1 - t/k
 		return l.estimate - (l.estimate-l.curveFrom)*x*x*x
 	}
 	t -= recoverTime.Seconds()
-	a := probeAccel.Seconds()
-	return l.estimate * (1 + l.probe*(t+t*t*t/(a*a)))
+	return l.estimate * (1 + l.probe*t)
 }
 
 func (l *Limiter) updateLocked(now time.Time) {

@@ -395,7 +395,7 @@ func TestLimiterCurve(t *testing.T) {
 
 	require.InDelta(t, 194, l.curveLocked(0), 1e-9)
 	require.InDelta(t, 200, l.curveLocked(k), 1e-9)
-	require.InDelta(t, 200*(1+0.01*(10+1000.0/400)), l.curveLocked(k+10), 1e-9)
+	require.InDelta(t, 200*(1+0.02*10), l.curveLocked(k+10), 1e-9)
 	prev := 0.0
 	for t10 := range 600 {
 		r := l.curveLocked(float64(t10) / 10)

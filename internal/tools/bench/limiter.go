@@ -52,6 +52,7 @@ type matrixPoint struct {
 	whole   float64
 	steady  float64
 	thr     float64
+	thrS    float64 // throttled share in steady state
 	halve   time.Duration
 	double  time.Duration
 	changed float64 // throttled share over the changing run
@@ -72,8 +73,8 @@ func (p *matrixPoint) run() {
 	}
 	r := ratelimit.Simulate(p.st.new, cfg)
 	p.whole = r.Goodput
-	p.steady, p.thr = r.Between(matrixSteady, matrixRun)
-	_, p.thr = r.Between(0, matrixRun)
+	p.steady, p.thrS = r.Between(matrixSteady, matrixRun)
+	p.thr = r.ThrottledShare
 
 	cfg.Duration = matrixChange
 	cfg.Limit = func(t time.Duration) float64 {
@@ -137,13 +138,13 @@ func benchLimiter(ctx context.Context, args []string) error {
 		fmt.Printf("a second run halves the limit at %v and doubles it back at %v: seconds until the trailing second's throttled share\n", matrixHalveAt, matrixRaiseAt)
 		fmt.Printf("is ≤ 2%% (halved) and its goodput ≥ 0.95 (doubled; at least 1 s by construction). Workers: 32, 64, 256 by latency.\n")
 		for _, st := range limiterStrategies() {
-			fmt.Printf("\n### %s\n\n| limit | depth | latency | whole | steady | throttled | halved → ≤2%% | doubled → ≥0.95 |\n|---:|---:|---|---:|---:|---:|---:|---:|\n", st.name)
+			fmt.Printf("\n### %s\n\n| limit | depth | latency | whole | steady | throttled | steady throttled | halved → ≤2%% | doubled → ≥0.95 |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|\n", st.name)
 			for _, p := range points {
 				if p.st.name != st.name {
 					continue
 				}
-				fmt.Printf("| %.0f/s | %s | %s | %.3f | %.3f | %.2f%% | %.1f s | %.1f s |\n", p.limit, depthName(p.depth), p.lat.name,
-					p.whole, p.steady, 100*p.thr, p.halve.Seconds(), p.double.Seconds())
+				fmt.Printf("| %.0f/s | %s | %s | %.3f | %.3f | %.2f%% | %.2f%% | %.1f s | %.1f s |\n", p.limit, depthName(p.depth), p.lat.name,
+					p.whole, p.steady, 100*p.thr, 100*p.thrS, p.halve.Seconds(), p.double.Seconds())
 			}
 		}
 	}
