@@ -48,6 +48,11 @@ const (
 	// Before the first throttle, and once the server is seen to accept
 	// more than the estimate, the rate doubles this often (slow start).
 	slowStartDoubling = time.Second
+	// Once the server is seen to accept more than the estimate, the rate
+	// doubles this often: gentler than a cold start, because the server's
+	// bucket may have refilled while the rate sat under a limit that rose,
+	// and hides an overshoot until it runs dry.
+	evidenceDoubling = 2 * time.Second
 	// After a cut the rate climbs back to the estimate in this long, fast at
 	// first and flattening out near it (the concave half of CUBIC).
 	recoverTime = time.Second
@@ -69,7 +74,8 @@ const (
 	// the latest sending, within a count of answers that keeps it from being
 	// noise or history.
 	acceptedSpan     = 500 * time.Millisecond
-	minAcceptedCount = 16
+	minAcceptedCount = 8
+	minShareCount    = 4
 	answerHistory    = 256
 
 	// A send unanswered for latencyExpiry mean latencies is taken as lost
@@ -101,14 +107,15 @@ type Limiter struct {
 	rate    float64
 	ceiling float64
 
-	congested  bool      // left slow start
-	slowAt     time.Time // slow start: origin and rate it doubles from
-	slowFrom   float64
-	estimate   float64   // estimated hidden limit (requests/s)
-	curveAt    time.Time // origin of the probe curve: the last cut
-	curveFrom  float64   // rate the last cut set
-	epoch      time.Time // throttles of sends before this are old news
-	lastQueued time.Time
+	congested    bool      // left slow start
+	slowAt       time.Time // slow start: origin and rate it doubles from
+	slowFrom     float64
+	slowDoubling time.Duration
+	estimate     float64   // estimated hidden limit (requests/s)
+	curveAt      time.Time // origin of the probe curve: the last cut
+	curveFrom    float64   // rate the last cut set
+	epoch        time.Time // throttles of sends before this are old news
+	lastQueued   time.Time
 
 	// Evidence that the limit rose: the server's bucket was empty when the
 	// send that triggered the last cut reached it (at emptyAt); since then
@@ -153,7 +160,7 @@ func New(cfg Config) *Limiter {
 	l.initial = clamp(positiveOr(cfg.Initial, l.max/5), l.min, l.max)
 	l.ceiling = l.max
 	l.rate = l.initial
-	l.slowAt, l.slowFrom = now, l.initial
+	l.slowAt, l.slowFrom, l.slowDoubling = now, l.initial, slowStartDoubling
 	l.bucket = rate.NewLimiter(rate.Limit(l.rate), l.burstFor(l.rate))
 	l.sends = newWindow(now, sendSpan, 10)
 	return l
@@ -271,12 +278,12 @@ func (l *Limiter) Observe(throttled bool) {
 	if throttled {
 		l.stats.Throttled++
 		switch {
-		case matched && sentAt.Before(l.epoch):
-		case !matched && now.Sub(l.epoch) < unmatchedGuard:
-		case now.Sub(l.epoch).Seconds() < stragglerGuard*l.latency:
+		case matched && sentAt.Before(l.epoch),
+			!matched && now.Sub(l.epoch) < unmatchedGuard,
 			// Answers come back out of order, so a slow answer to a
 			// request sent before the cut may be matched to a later send;
 			// answers to later sends are rare this soon.
+			now.Sub(l.epoch).Seconds() < stragglerGuard*l.latency:
 		default:
 			l.congestionLocked(now, sentAt, matched)
 		}
@@ -329,11 +336,27 @@ func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 		base = min(base, l.sends.rate(now)) // demand-paced: cut what was really sent
 	}
 	n := clamp(int(base*acceptedSpan.Seconds()), minAcceptedCount, answerHistory)
-	accepted, measured := l.answers.acceptedRate(n)
+	var accepted float64
+	var measured bool
+	onset := l.congested && now.Sub(l.emptyAt) < acceptedSpan
+	if onset {
+		// Still the onset the last cut saw: the server's bucket has been
+		// empty since emptyAt, so what it accepted of the sends since then
+		// is its refill, the limit, undiluted by the calm before.
+		accepted, measured = l.answers.acceptedSince(l.emptyAt, base, n)
+	} else {
+		accepted, measured = l.answers.acceptedRate(n)
+	}
 	target, estimate := sizeCut(base, accepted, measured, l.margin)
 	l.cutLocked(now, target, estimate)
 	if !matched {
 		sentAt = now
+	}
+	if onset {
+		// The bucket has stayed empty since the earlier trigger: keep
+		// measuring from there. The count restarts, which only delays
+		// evidence of a higher limit.
+		sentAt = l.emptyAt
 	}
 	l.emptyAt, l.accepted, l.lastAccepted = sentAt, 0, sentAt
 }
@@ -356,11 +379,14 @@ func (l *Limiter) evidenceLocked(now, sentAt time.Time) {
 		l.lastAccepted = sentAt
 	}
 	allowed := l.estimate * l.lastAccepted.Sub(l.emptyAt).Seconds()
-	if l.accepted <= allowed*(1+evidenceShare)+evidenceTokens {
+	// Answers are matched to sends in order, so with jittered round trips
+	// up to a round trip's worth of them may be matched to the wrong side
+	// of emptyAt.
+	if l.accepted <= allowed*(1+evidenceShare)+evidenceTokens+l.estimate*l.latency {
 		return
 	}
 	l.congested = false
-	l.slowAt, l.slowFrom = now, max(l.rate, l.estimate)
+	l.slowAt, l.slowFrom, l.slowDoubling = now, max(l.rate, l.estimate), evidenceDoubling
 }
 
 // sizeCut returns the rate to cut to and the estimated limit to climb back
@@ -430,7 +456,7 @@ func (l *Limiter) Stats() Stats {
 func (l *Limiter) targetLocked(now time.Time) float64 {
 	var r float64
 	if !l.congested {
-		r = l.slowFrom * math.Exp2(now.Sub(l.slowAt).Seconds()/slowStartDoubling.Seconds())
+		r = l.slowFrom * math.Exp2(now.Sub(l.slowAt).Seconds()/l.slowDoubling.Seconds())
 	} else {
 		r = l.curveLocked(now.Sub(l.curveAt).Seconds())
 	}
@@ -535,6 +561,36 @@ func (a *answerLog) push(x answer) {
 // acceptedRate is the rate, per second of send time, at which the last n
 // answered sends got through; false when fewer than minAcceptedCount answers
 // are known.
+// acceptedSince is the rate at which the latest sends made at or after t,
+// up to n of them, got through: per second of send time when there are
+// enough of them, else as the accepted share of base.
+func (a *answerLog) acceptedSince(t time.Time, base float64, n int) (float64, bool) {
+	n = min(n, a.n)
+	count, accepted := 0, 0
+	var first, last time.Time
+	for i := 1; i <= n; i++ {
+		x := a.buf[(a.next-i+answerHistory)%answerHistory]
+		if x.sentAt.Before(t) {
+			break
+		}
+		if count == 0 {
+			last = x.sentAt
+		}
+		first = x.sentAt
+		count++
+		if !x.throttled {
+			accepted++
+		}
+	}
+	switch span := last.Sub(first).Seconds(); {
+	case count >= minAcceptedCount && span > 0:
+		return float64(accepted) * float64(count-1) / float64(count) / span, true
+	case count >= minShareCount:
+		return base * float64(accepted) / float64(count), true
+	}
+	return 0, false
+}
+
 func (a *answerLog) acceptedRate(n int) (float64, bool) {
 	n = min(n, a.n)
 	if n < minAcceptedCount {

@@ -271,8 +271,8 @@ func TestLimiterObserve(t *testing.T) {
 		},
 		{
 			name:      "cut is at least the margin",
-			sends:     10, // too few answers to measure
-			throttled: func(i int) bool { return i == 9 },
+			sends:     5, // too few answers to measure
+			throttled: func(i int) bool { return i == 4 },
 			wantRate:  0.97 * 100,
 		},
 	}
@@ -301,9 +301,9 @@ func TestLimiterObserve(t *testing.T) {
 		for i := range 40 {
 			b.lim.Observe(i == 39)
 		}
-		// The last 16 answers span 0.75 s of sending; 14 of the last 15
-		// got through.
-		require.InDelta(t, 0.97*14/0.75, b.lim.Stats().Rate, 1e-6)
+		// The last 10 answers (half a second's worth at 20/s) span 0.45 s
+		// of sending; 8 of the last 9 got through.
+		require.InDelta(t, 0.97*8/0.45, b.lim.Stats().Rate, 1e-6)
 	})
 
 	t.Run("unanswered sends expire", func(t *testing.T) {
