@@ -65,6 +65,12 @@ const (
 	// acceptance it is sized from may be caught mid-change or, against a
 	// bucket with no depth, say little. A deep fall takes a few events.
 	minCutFactor = 0.7
+	// A cut whose accepted rate is under minCutFactor of the rate is
+	// ambiguous: a limit that fell a long way, or a bucket with no depth
+	// that throttles every other request as soon as the rate passes the
+	// limit. It cuts by this factor; the next throttle, a round trip or two
+	// later, tells which it was.
+	ambiguousCutFactor = 0.85
 	// Callers queued this recently: the limiter, not demand, sets the pace.
 	saturatedWithin = time.Second
 
@@ -403,7 +409,7 @@ func sizeCut(base, accepted float64, measured bool, margin float64) (target, est
 		// request sent after this cut will cut again, or a bucket with no
 		// depth throttles every other request just over its limit; then
 		// the rate climbs back to just under where it was.
-		return base * minCutFactor * (1 - margin), base * (1 - margin)
+		return base * ambiguousCutFactor * (1 - margin), base * (1 - margin)
 	}
 }
 
