@@ -211,3 +211,20 @@ CREATE TABLE instances (
     heartbeat_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX instances_mchid ON instances (mchid, heartbeat_at);
+
+-- migration: 4 reserved
+-- migration: 5 reserved
+-- migration: 6 reserved
+-- migration: 7 reserved
+-- migration: 8 reserved
+-- migration: 9 reserved
+-- migration: 10 reserved
+-- migration: 11 ratelimit
+-- The hidden rate limit of each merchant as its limiters last measured it
+-- (requests/s, the whole merchant's, not one instance's share): a new pass
+-- or a restarted daemon starts near it instead of at issue.rate.initial.
+CREATE TABLE rate_estimates (
+    mchid      text             PRIMARY KEY,
+    estimate   double precision NOT NULL CHECK (estimate > 0),
+    updated_at timestamptz      NOT NULL DEFAULT now()
+);

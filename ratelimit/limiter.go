@@ -20,6 +20,11 @@ type Config struct {
 	Max float64
 	// Clock is the time source; nil means real time.
 	Clock Clock
+	// Learned, when set, is the limit (requests/s) measured before, for
+	// example by the last pass (see Keeper). The limiter then starts just
+	// under it, past slow start, and probes from there; throttling that
+	// contradicts it cuts as usual. Initial is ignored.
+	Learned float64
 
 	// Min is the floor (requests/s) no cut goes below. Default 1.
 	Min float64
@@ -167,8 +172,16 @@ func New(cfg Config) *Limiter {
 	l.ceiling = l.max
 	l.rate = l.initial
 	l.slowAt, l.slowFrom, l.slowDoubling = now, l.initial, slowStartDoubling
-	l.bucket = rate.NewLimiter(rate.Limit(l.rate), l.burstFor(l.rate))
 	l.sends = newWindow(now, sendSpan, 10)
+	if cfg.Learned > 0 && !math.IsInf(cfg.Learned, 1) {
+		// Start where a cut to the learned limit would have left the rate.
+		l.congested = true
+		l.estimate = clamp(cfg.Learned, l.min, l.max)
+		l.initial = clamp(l.estimate*(1-l.margin), l.min, l.max)
+		l.rate = l.initial
+		l.curveAt, l.curveFrom, l.epoch, l.emptyAt = now, l.rate, now, now
+	}
+	l.bucket = rate.NewLimiter(rate.Limit(l.rate), l.burstFor(l.rate))
 	return l
 }
 
