@@ -87,6 +87,7 @@ const (
 	acceptedSpan     = 500 * time.Millisecond
 	minAcceptedCount = 8
 	minShareCount    = 4
+	onsetFloor       = 0.5
 	answerHistory    = 256
 
 	// A send unanswered for latencyExpiry mean latencies is taken as lost
@@ -122,6 +123,9 @@ type Limiter struct {
 	slowAt       time.Time // slow start: origin and rate it doubles from
 	slowFrom     float64
 	slowDoubling time.Duration
+	slowUntil    float64   // when set, the doubling slows to evidenceDoubling from there
+	peak         float64   // highest estimate so far
+	episodeBase  float64   // the rate the first cut of the current onset started from
 	estimate     float64   // estimated hidden limit (requests/s)
 	curveAt      time.Time // origin of the probe curve: the last cut
 	curveFrom    float64   // rate the last cut set
@@ -363,10 +367,26 @@ func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 		// empty since emptyAt, so what it accepted of the sends since then
 		// is its refill, the limit, undiluted by the calm before.
 		accepted, measured = l.answers.acceptedSince(l.emptyAt, base, n)
+		if measured && accepted == 0 {
+			// Nothing got through since the bucket was seen empty: an
+			// outage, or a fixed window spent until the next second. No
+			// rate would do better, and the cut already made stands; the
+			// next episode measures afresh.
+			return
+		}
 	} else {
 		accepted, measured = l.answers.acceptedRate(n)
 	}
 	target, estimate := sizeCut(base, accepted, measured, l.margin)
+	if onset {
+		// One onset cuts at most to onsetFloor of the rate it started
+		// from: answers matched to the wrong side of emptyAt, or a fixed
+		// window spent until the next second, can make the limit look
+		// lower than it is. A deeper fall is cut again by the next episode.
+		target, estimate = max(target, l.episodeBase*onsetFloor), max(estimate, l.episodeBase*onsetFloor)
+	} else {
+		l.episodeBase = base
+	}
 	l.cutLocked(now, target, estimate)
 	if !matched {
 		sentAt = now
@@ -406,6 +426,11 @@ func (l *Limiter) evidenceLocked(now, sentAt time.Time) {
 	}
 	l.congested = false
 	l.slowAt, l.slowFrom, l.slowDoubling = now, max(l.rate, l.estimate), evidenceDoubling
+	if l.slowFrom < l.peak/2 {
+		// Far under a limit seen lately (after an outage, say): climb back
+		// to half of it at the cold-start pace, then gently.
+		l.slowDoubling, l.slowUntil = slowStartDoubling/2, l.peak/2
+	}
 }
 
 // sizeCut returns the rate to cut to and the estimated limit to climb back
@@ -432,6 +457,7 @@ func (l *Limiter) cutLocked(now time.Time, target, estimate float64) {
 	target = max(target, l.min)
 	l.congested = true
 	l.estimate = max(estimate, target)
+	l.peak = max(l.peak, l.estimate)
 	l.curveAt, l.curveFrom, l.epoch = now, target, now
 	l.stats.Cuts++
 	l.stats.LastCut = now
@@ -476,6 +502,10 @@ func (l *Limiter) targetLocked(now time.Time) float64 {
 	var r float64
 	if !l.congested {
 		r = l.slowFrom * math.Exp2(now.Sub(l.slowAt).Seconds()/l.slowDoubling.Seconds())
+		if l.slowUntil > 0 && r >= l.slowUntil {
+			l.slowAt, l.slowFrom, l.slowDoubling, l.slowUntil = now, l.slowUntil, evidenceDoubling, 0
+			r = l.slowFrom
+		}
 	} else {
 		r = l.curveLocked(now.Sub(l.curveAt).Seconds())
 	}
