@@ -107,6 +107,14 @@ func runAll(points []*matrixPoint) {
 	wg.Wait()
 }
 
+// seconds prints a recovery time, "never" when it took the whole span.
+func seconds(d, span time.Duration) string {
+	if d >= span {
+		return "never"
+	}
+	return fmt.Sprintf("%.1f s", d.Seconds())
+}
+
 func depthName(d time.Duration) string {
 	if d < time.Millisecond {
 		return "1 token"
@@ -143,8 +151,8 @@ func benchLimiter(ctx context.Context, args []string) error {
 				if p.st.name != st.name {
 					continue
 				}
-				fmt.Printf("| %.0f/s | %s | %s | %.3f | %.3f | %.2f%% | %.2f%% | %.1f s | %.1f s |\n", p.limit, depthName(p.depth), p.lat.name,
-					p.whole, p.steady, 100*p.thr, 100*p.thrS, p.halve.Seconds(), p.double.Seconds())
+				fmt.Printf("| %.0f/s | %s | %s | %.3f | %.3f | %.2f%% | %.2f%% | %s | %s |\n", p.limit, depthName(p.depth), p.lat.name,
+					p.whole, p.steady, 100*p.thr, 100*p.thrS, seconds(p.halve, matrixRaiseAt-matrixHalveAt), seconds(p.double, matrixChange-matrixRaiseAt))
 			}
 		}
 	}
