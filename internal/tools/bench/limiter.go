@@ -174,16 +174,29 @@ func benchStrict() {
 		lat         latencyCase
 		steady, thr float64
 		new         func(ratelimit.Clock) ratelimit.Strategy
-		fixedOf     float64
+		leg         float64
 	}
 	var rows []*row
-	for _, limit := range []float64{50, 300, 450} {
-		for _, lat := range latencyCases {
-			rows = append(rows, &row{name: "issuer adaptive", limit: limit, lat: lat, new: limiterStrategies()[0].new})
-			for _, f := range []float64{0.9, 0.95, 0.98, 1.0} {
-				r := limit * f
-				rows = append(rows, &row{name: fmt.Sprintf("fixed %.2f×limit", f), limit: limit, lat: lat, fixedOf: f,
-					new: func(c ratelimit.Clock) ratelimit.Strategy { return ratelimit.NewFixed(r, c) }})
+	// Judged on send, the latency is the server's own work after
+	// admission; judged half a round trip later, a jittered network
+	// bunches arrivals that were sent evenly, which a bucket one token deep
+	// punishes.
+	for _, leg := range []float64{0, 0.5} {
+		fractions := []float64{0.9, 0.95, 0.98, 1.0}
+		if leg > 0 {
+			fractions = []float64{0.1, 0.15, 0.2, 0.5, 1.0}
+		}
+		for _, limit := range []float64{50, 300, 450} {
+			for _, lat := range latencyCases {
+				if leg > 0 && lat.jitter == 0 {
+					continue // no jitter, no bunching: as judged on send
+				}
+				rows = append(rows, &row{name: "issuer adaptive", limit: limit, lat: lat, leg: leg, new: limiterStrategies()[0].new})
+				for _, f := range fractions {
+					r := limit * f
+					rows = append(rows, &row{name: fmt.Sprintf("fixed %.2f×limit", f), limit: limit, lat: lat, leg: leg,
+						new: func(c ratelimit.Clock) ratelimit.Strategy { return ratelimit.NewFixed(r, c) }})
+				}
 			}
 		}
 	}
@@ -194,7 +207,7 @@ func benchStrict() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			res := ratelimit.Simulate(r.new, ratelimit.SimConfig{
-				Limit: func(time.Duration) float64 { return r.limit }, ServerBurst: time.Nanosecond,
+				Limit: func(time.Duration) float64 { return r.limit }, ServerBurst: time.Nanosecond, RequestLeg: r.leg,
 				Workers: r.lat.workers, Latency: r.lat.latency, Jitter: r.lat.jitter, Duration: matrixRun, Seed: 1,
 			})
 			r.steady, r.thr = res.Between(matrixSteady, matrixRun)
@@ -202,8 +215,12 @@ func benchStrict() {
 	}
 	wg.Wait()
 	fmt.Printf("\n## Strict pacing (a server bucket one token deep; steady state, from %v on)\n\n", matrixSteady)
-	fmt.Printf("| limit | latency | sender | goodput ÷ limit | throttled |\n|---:|---|---|---:|---:|\n")
+	fmt.Printf("| judged | limit | latency | sender | goodput ÷ limit | throttled |\n|---|---:|---|---|---:|---:|\n")
 	for _, r := range rows {
-		fmt.Printf("| %.0f/s | %s | %s | %.3f | %.2f%% |\n", r.limit, r.lat.name, r.name, r.steady, 100*r.thr)
+		judged := "on send"
+		if r.leg > 0 {
+			judged = "on arrival"
+		}
+		fmt.Printf("| %s | %.0f/s | %s | %s | %.3f | %.2f%% |\n", judged, r.limit, r.lat.name, r.name, r.steady, 100*r.thr)
 	}
 }
