@@ -422,3 +422,13 @@ CREATE FUNCTION batch_open(status text, start_at timestamptz, window_start small
             CASE WHEN window_start < window_end
                 THEN minute_of_day(t, window_tz) >= window_start AND minute_of_day(t, window_tz) < window_end
                 ELSE minute_of_day(t, window_tz) >= window_start OR minute_of_day(t, window_tz) < window_end END));
+
+-- migration: 8 ratelimit
+-- The hidden rate limit of each merchant as its limiters last measured it
+-- (requests/s, the whole merchant's, not one instance's share): a new pass
+-- or a restarted daemon starts near it instead of at issue.rate.initial.
+CREATE TABLE rate_estimates (
+    mchid      text             PRIMARY KEY,
+    estimate   double precision NOT NULL CHECK (estimate > 0),
+    updated_at timestamptz      NOT NULL DEFAULT now()
+);

@@ -56,6 +56,7 @@ type AWSAdaptive struct {
 	timeWindow   float64
 	sends        window
 	stats        Stats
+	ceiling      float64 // SetCeiling; 0 = none beyond max
 }
 
 // NewAWSAdaptive returns the AWS adaptive baseline.
@@ -178,13 +179,47 @@ func (a *AWSAdaptive) Observe(throttled bool) {
 		calculated = awsScale*dt*dt*dt + a.lastMaxRate
 	}
 	newRate := min(calculated, 2*a.measured)
-	if a.max > 0 {
-		newRate = min(newRate, a.max)
+	if c := a.capLocked(); c > 0 {
+		newRate = min(newRate, c)
 	}
 	a.refillLocked(now)
 	a.fillRate = max(newRate, awsMinFill)
 	a.maxCapacity = max(newRate, awsMinCapacity)
 	a.capacity = min(a.capacity, a.maxCapacity)
+}
+
+// capLocked is the cap on the rate: Max and the ceiling; 0 for none.
+func (a *AWSAdaptive) capLocked() float64 {
+	switch {
+	case a.ceiling > 0 && a.max > 0:
+		return min(a.ceiling, a.max)
+	case a.ceiling > 0:
+		return a.ceiling
+	}
+	return a.max
+}
+
+// SetCeiling caps the rate at ceiling, for a per-merchant budget shared
+// among instances (the SDKs have no such thing; every strategy here honours
+// it).
+func (a *AWSAdaptive) SetCeiling(ceiling float64) {
+	if math.IsNaN(ceiling) || ceiling <= 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.ceiling = ceiling
+	c := a.capLocked()
+	if a.gate == nil {
+		a.gate = rate.NewLimiter(rate.Limit(c), 1)
+	} else {
+		a.gate.SetLimitAt(a.clock.Now(), rate.Limit(c))
+	}
+	if a.enabled {
+		a.fillRate = max(min(a.fillRate, c), awsMinFill)
+		a.maxCapacity = max(min(a.maxCapacity, c), awsMinCapacity)
+		a.capacity = min(a.capacity, a.maxCapacity)
+	}
 }
 
 func (a *AWSAdaptive) updateMeasuredLocked(now float64) {
@@ -204,8 +239,8 @@ func (a *AWSAdaptive) Stats() Stats {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s := a.stats
-	s.Ceiling = a.max
-	s.Rate = a.max
+	s.Ceiling = a.capLocked()
+	s.Rate = s.Ceiling
 	if a.enabled {
 		s.Rate = a.fillRate
 	}

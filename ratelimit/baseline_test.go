@@ -88,3 +88,37 @@ func TestAWSAdaptive(t *testing.T) {
 		require.Greater(t, clock.Fired()-before, 2*len(g.order))
 	})
 }
+
+func TestSetCeilingEveryStrategy(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name string
+		new  func(Clock) Ceilinged
+	}{
+		{"adaptive", func(c Clock) Ceilinged { return New(Config{Initial: 100, Max: 500, Clock: c}) }},
+		{"fixed", func(c Clock) Ceilinged { return NewFixed(500, c) }},
+		{"aws", func(c Clock) Ceilinged { return NewAWSAdaptive(AWSConfig{Max: 500, Clock: c}) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := Simulate(func(c Clock) Strategy {
+				s := tt.new(c)
+				s.SetCeiling(150)
+				return s
+			}, SimConfig{Limit: constant(1000), Duration: 10 * time.Second})
+			require.LessOrEqual(t, r.PeakRate, 150.0+2)
+			require.InDelta(t, 150, r.Final.Ceiling, 1e-9)
+		})
+	}
+
+	t.Run("fixed: a ceiling above the rate restores it", func(t *testing.T) {
+		t.Parallel()
+		f := NewFixed(100, newVirtualClock(testStart))
+		f.SetCeiling(50)
+		require.InDelta(t, 50, f.Stats().Rate, 1e-9)
+		f.SetCeiling(1000)
+		require.InDelta(t, 100, f.Stats().Rate, 1e-9)
+	})
+}

@@ -34,21 +34,38 @@
 // the last cut belongs to an episode already handled; only a throttle of a
 // later request is a new congestion event. An event measures the rate at
 // which the latest sends got through, per second of send time: while the
-// server throttles, its bucket is empty, so that is the hidden limit. The
-// rate drops to Margin below it (always by at least Margin, by at most 30%
-// per event, so a deep fall takes a few round trips), climbs back to it
-// along a concave cubic over two seconds, then probes past it slowly (Probe
-// per second, accelerating the longer it finds no limit): a server bucket
-// with depth hides an overshoot until it runs dry. Before the first throttle
-// the rate doubles every second. As in the AWS algorithm, the rate never runs
-// ahead of twice the measured send rate.
+// server throttles, its bucket is empty, so that is the hidden limit. During
+// the onset of an episode the measurement starts at the send the server
+// first throttled, so the calm before does not dilute it and a cold start or
+// a fallen limit is cut to in a round trip or two (one onset cuts at most by
+// half; when nothing at all gets through, an outage or a spent fixed window,
+// it holds). The rate drops to Margin below the measured limit and climbs
+// back to it over a second, then probes past it by Probe per second: small,
+// because every request in flight when the server runs dry beyond its limit
+// is throttled, and the server's bucket, which the cut left nearly empty,
+// runs dry within a few percent of the limit.
+//
+// A raised limit is found from evidence, whatever the depth of the server's
+// bucket: since the send that found it empty, the server can have accepted
+// at most the limit's worth per second. Once it accepted clearly more than
+// the estimate's worth, the rate doubles every two seconds (every half second
+// while under half the highest limit seen, after an outage) until the next
+// throttle says where the limit is. Before the first throttle the rate
+// doubles every second; Config.Learned (a limit measured before, kept by
+// Keeper in PostgreSQL) skips that. As in the AWS algorithm, the rate never
+// runs ahead of twice the measured send rate.
 //
 // # Baselines and simulation
 //
 // Fixed (plain x/time/rate) and AWSAdaptive (the AWS SDKs' adaptive retry
 // mode) implement Strategy as well, and Simulate runs any Strategy in virtual
-// time against a model of the hidden limit: workers are real goroutines
+// time against a model of the hidden limit whose shape is a parameter (token
+// bucket of any depth or fixed windows, latency fixed, jittered or
+// long-tailed, limits that change, outages): workers are real goroutines
 // calling Wait and Observe, time moves only when all of them are parked, and
-// a run is deterministic. ISSUER_BENCH=1 go test -run TestPrintComparison -v
-// prints the comparison.
+// a run is deterministic. `go run ./internal/tools/bench limiter` (part of
+// make bench) prints the matrix.
+//
+// Every strategy honours SetCeiling (Ceilinged), the per-instance share of
+// the merchant's budget the daemon sets.
 package ratelimit

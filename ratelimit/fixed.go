@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"math"
 	"sync"
 
 	"golang.org/x/time/rate"
@@ -11,12 +12,13 @@ import (
 // baseline that trusts the documented limit.
 type Fixed struct {
 	clock  Clock
-	rate   float64
 	bucket *rate.Limiter
 
-	mu    sync.Mutex
-	sends window
-	stats Stats
+	mu      sync.Mutex
+	rate    float64 // the configured rate
+	ceiling float64 // the last SetCeiling, or rate
+	sends   window
+	stats   Stats
 }
 
 // NewFixed returns a Fixed limiter at r requests/s with a burst of one.
@@ -25,10 +27,11 @@ func NewFixed(r float64, clock Clock) *Fixed {
 	clock = clockOrReal(clock)
 	r = positiveOr(r, defaultMax)
 	return &Fixed{
-		clock:  clock,
-		rate:   r,
-		bucket: rate.NewLimiter(rate.Limit(r), 1),
-		sends:  newWindow(clock.Now(), sendSpan, 10),
+		clock:   clock,
+		rate:    r,
+		ceiling: r,
+		bucket:  rate.NewLimiter(rate.Limit(r), 1),
+		sends:   newWindow(clock.Now(), sendSpan, 10),
 	}
 }
 
@@ -74,12 +77,25 @@ func (f *Fixed) Observe(throttled bool) {
 	}
 }
 
+// SetCeiling caps the rate at ceiling, for a per-merchant budget shared
+// among instances; a ceiling above the configured rate restores it. Callers
+// already sleeping on a reservation keep it.
+func (f *Fixed) SetCeiling(ceiling float64) {
+	if math.IsNaN(ceiling) || ceiling <= 0 {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ceiling = min(ceiling, f.rate)
+	f.bucket.SetLimitAt(f.clock.Now(), rate.Limit(f.ceiling))
+}
+
 // Stats returns a snapshot.
 func (f *Fixed) Stats() Stats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s := f.stats
-	s.Rate, s.Ceiling = f.rate, f.rate
+	s.Rate, s.Ceiling = f.ceiling, f.ceiling
 	s.SendRate = f.sends.rate(f.clock.Now())
 	return s
 }

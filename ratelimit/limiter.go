@@ -20,6 +20,11 @@ type Config struct {
 	Max float64
 	// Clock is the time source; nil means real time.
 	Clock Clock
+	// Learned, when set, is the limit (requests/s) measured before, for
+	// example by the last pass (see Keeper). The limiter then starts just
+	// under it, past slow start, and probes from there; throttling that
+	// contradicts it cuts as usual. Initial is ignored.
+	Learned float64
 
 	// Min is the floor (requests/s) no cut goes below. Default 1.
 	Min float64
@@ -27,10 +32,10 @@ type Config struct {
 	// after a throttle, as a fraction. Default 0.03.
 	Margin float64
 	// Probe is how fast the rate climbs past the estimated limit once it
-	// is back there, as a fraction of the estimate per second. Default 0.01:
-	// slow, because a server bucket with depth hides an overshoot until it
-	// runs dry, and then every request in flight beyond the limit fails. The
-	// climb accelerates the longer it finds no limit.
+	// is back there, as a fraction of the estimate per second. Default 0.02:
+	// small, because every request in flight when the server's bucket runs
+	// dry beyond the limit fails. The climb turns into a doubling as soon as
+	// the server is seen to accept more than the estimate allows.
 	Probe float64
 	// Burst is how much unused sending time the bucket banks, at the current
 	// rate, and never less than one request. Default 5ms: enough to absorb
@@ -42,21 +47,35 @@ const (
 	defaultMax    = 500.0
 	defaultMin    = 1.0
 	defaultMargin = 0.03
-	defaultProbe  = 0.01
+	defaultProbe  = 0.02
 	defaultBurst  = 5 * time.Millisecond
 
-	// Before the first throttle the rate doubles this often (slow start).
+	// Before the first throttle, and once the server is seen to accept
+	// more than the estimate, the rate doubles this often (slow start).
 	slowStartDoubling = time.Second
+	// Once the server is seen to accept more than the estimate, the rate
+	// doubles this often: gentler than a cold start, because the server's
+	// bucket may have refilled while the rate sat under a limit that rose,
+	// and hides an overshoot until it runs dry.
+	evidenceDoubling = 2 * time.Second
 	// After a cut the rate climbs back to the estimate in this long, fast at
 	// first and flattening out near it (the concave half of CUBIC).
-	recoverTime = 2 * time.Second
-	// Probing past the estimate doubles its pace after about this long, so
-	// that a raised limit is found in tens of seconds.
-	probeAccel = 20 * time.Second
+	recoverTime = time.Second
+	// The server is taken to accept more than the estimate once the sends
+	// it accepted since its bucket was last seen empty exceed the estimate's
+	// worth by this share of it, and by evidenceTokens.
+	evidenceShare  = 0.03
+	evidenceTokens = 4
 	// One congestion event cuts by at most this factor (and Margin): the
 	// acceptance it is sized from may be caught mid-change or, against a
 	// bucket with no depth, say little. A deep fall takes a few events.
 	minCutFactor = 0.7
+	// A cut whose accepted rate is under minCutFactor of the rate is
+	// ambiguous: a limit that fell a long way, or a bucket with no depth
+	// that throttles every other request as soon as the rate passes the
+	// limit. It cuts by this factor; the next throttle, a round trip or two
+	// later, tells which it was.
+	ambiguousCutFactor = 0.85
 	// Callers queued this recently: the limiter, not demand, sets the pace.
 	saturatedWithin = time.Second
 
@@ -66,7 +85,9 @@ const (
 	// the latest sending, within a count of answers that keeps it from being
 	// noise or history.
 	acceptedSpan     = 500 * time.Millisecond
-	minAcceptedCount = 16
+	minAcceptedCount = 8
+	minShareCount    = 4
+	onsetFloor       = 0.5
 	answerHistory    = 256
 
 	// A send unanswered for latencyExpiry mean latencies is taken as lost
@@ -98,12 +119,27 @@ type Limiter struct {
 	rate    float64
 	ceiling float64
 
-	congested  bool      // left slow start
-	estimate   float64   // estimated hidden limit (requests/s)
-	curveAt    time.Time // origin of the probe curve: the last cut
-	curveFrom  float64   // rate the last cut set
-	epoch      time.Time // throttles of sends before this are old news
-	lastQueued time.Time
+	congested    bool      // left slow start
+	slowAt       time.Time // slow start: origin and rate it doubles from
+	slowFrom     float64
+	slowDoubling time.Duration
+	slowUntil    float64   // when set, the doubling slows to evidenceDoubling from there
+	peak         float64   // highest estimate so far
+	episodeBase  float64   // the rate the first cut of the current onset started from
+	estimate     float64   // estimated hidden limit (requests/s)
+	curveAt      time.Time // origin of the probe curve: the last cut
+	curveFrom    float64   // rate the last cut set
+	epoch        time.Time // throttles of sends before this are old news
+	lastQueued   time.Time
+
+	// Evidence that the limit rose: the server's bucket was empty when the
+	// send that triggered the last cut reached it (at emptyAt); since then
+	// it can have accepted at most the limit's worth per second. Accepted
+	// counts the sends after emptyAt it did accept, up to the latest such
+	// send, lastAccepted.
+	emptyAt      time.Time
+	accepted     float64
+	lastAccepted time.Time
 
 	inflight sendLog // unanswered sends, oldest first
 	latency  float64 // mean seconds from grant to answer
@@ -139,8 +175,17 @@ func New(cfg Config) *Limiter {
 	l.initial = clamp(positiveOr(cfg.Initial, l.max/5), l.min, l.max)
 	l.ceiling = l.max
 	l.rate = l.initial
-	l.bucket = rate.NewLimiter(rate.Limit(l.rate), l.burstFor(l.rate))
+	l.slowAt, l.slowFrom, l.slowDoubling = now, l.initial, slowStartDoubling
 	l.sends = newWindow(now, sendSpan, 10)
+	if cfg.Learned > 0 && !math.IsInf(cfg.Learned, 1) {
+		// Start where a cut to the learned limit would have left the rate.
+		l.congested = true
+		l.estimate = clamp(cfg.Learned, l.min, l.max)
+		l.initial = clamp(l.estimate*(1-l.margin), l.min, l.max)
+		l.rate = l.initial
+		l.curveAt, l.curveFrom, l.epoch, l.emptyAt = now, l.rate, now, now
+	}
+	l.bucket = rate.NewLimiter(rate.Limit(l.rate), l.burstFor(l.rate))
 	return l
 }
 
@@ -256,15 +301,17 @@ func (l *Limiter) Observe(throttled bool) {
 	if throttled {
 		l.stats.Throttled++
 		switch {
-		case matched && sentAt.Before(l.epoch):
-		case !matched && now.Sub(l.epoch) < unmatchedGuard:
-		case now.Sub(l.epoch).Seconds() < stragglerGuard*l.latency:
+		case matched && sentAt.Before(l.epoch),
+			!matched && now.Sub(l.epoch) < unmatchedGuard,
 			// Answers come back out of order, so a slow answer to a
 			// request sent before the cut may be matched to a later send;
 			// answers to later sends are rare this soon.
+			now.Sub(l.epoch).Seconds() < stragglerGuard*l.latency:
 		default:
-			l.congestionLocked(now)
+			l.congestionLocked(now, sentAt, matched)
 		}
+	} else if matched && l.congested && sentAt.After(l.emptyAt) {
+		l.evidenceLocked(now, sentAt)
 	}
 	l.updateLocked(now)
 }
@@ -306,15 +353,84 @@ func (l *Limiter) expireLocked(now time.Time) {
 // still show the calm before, so a cut is always at least Margin; the next
 // throttle of a request sent after this cut is a new event that sees more of
 // the congestion, so a large drop of the limit converges in about a second.
-func (l *Limiter) congestionLocked(now time.Time) {
+func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 	base := l.rate
 	if now.Sub(l.lastQueued) > saturatedWithin {
 		base = min(base, l.sends.rate(now)) // demand-paced: cut what was really sent
 	}
 	n := clamp(int(base*acceptedSpan.Seconds()), minAcceptedCount, answerHistory)
-	accepted, measured := l.answers.acceptedRate(n)
+	var accepted float64
+	var measured bool
+	onset := l.congested && now.Sub(l.emptyAt) < acceptedSpan
+	if onset {
+		// Still the onset the last cut saw: the server's bucket has been
+		// empty since emptyAt, so what it accepted of the sends since then
+		// is its refill, the limit, undiluted by the calm before.
+		accepted, measured = l.answers.acceptedSince(l.emptyAt, base, n)
+		if measured && accepted == 0 {
+			// Nothing got through since the bucket was seen empty: an
+			// outage, or a fixed window spent until the next second. No
+			// rate would do better, and the cut already made stands; the
+			// next episode measures afresh.
+			return
+		}
+	} else {
+		accepted, measured = l.answers.acceptedRate(n)
+	}
 	target, estimate := sizeCut(base, accepted, measured, l.margin)
+	if onset {
+		// One onset cuts at most to onsetFloor of the rate it started
+		// from: answers matched to the wrong side of emptyAt, or a fixed
+		// window spent until the next second, can make the limit look
+		// lower than it is. A deeper fall is cut again by the next episode.
+		target, estimate = max(target, l.episodeBase*onsetFloor), max(estimate, l.episodeBase*onsetFloor)
+	} else {
+		l.episodeBase = base
+	}
 	l.cutLocked(now, target, estimate)
+	if !matched {
+		sentAt = now
+	}
+	if onset {
+		// The bucket has stayed empty since the earlier trigger: keep
+		// measuring from there. The count restarts, which only delays
+		// evidence of a higher limit.
+		sentAt = l.emptyAt
+	}
+	l.emptyAt, l.accepted, l.lastAccepted = sentAt, 0, sentAt
+}
+
+// evidenceLocked counts one accepted send made after the server's bucket was
+// last seen empty. Since then the server can have accepted at most the
+// limit's worth of sends per second of sending; if it accepted clearly more
+// than the estimate's worth, the limit is higher than the estimate (it rose,
+// or the cut undershot), and the rate doubles from where it is until the
+// next throttle says where the limit now is. Without this a raised limit
+// would be found only as fast as the cautious probe climbs.
+//
+// The test works whatever the depth of the server's bucket: just after it
+// ran dry it holds only what the limit refilled since, which is what the
+// estimate's worth counts. A deep bucket that was never seen empty gives no
+// evidence either way.
+func (l *Limiter) evidenceLocked(now, sentAt time.Time) {
+	l.accepted++
+	if sentAt.After(l.lastAccepted) {
+		l.lastAccepted = sentAt
+	}
+	allowed := l.estimate * l.lastAccepted.Sub(l.emptyAt).Seconds()
+	// Answers are matched to sends in order, so with jittered round trips
+	// up to a round trip's worth of them may be matched to the wrong side
+	// of emptyAt.
+	if l.accepted <= allowed*(1+evidenceShare)+evidenceTokens+l.estimate*l.latency {
+		return
+	}
+	l.congested = false
+	l.slowAt, l.slowFrom, l.slowDoubling = now, max(l.rate, l.estimate), evidenceDoubling
+	if l.slowFrom < l.peak/2 {
+		// Far under a limit seen lately (after an outage, say): climb back
+		// to half of it at the cold-start pace, then gently.
+		l.slowDoubling, l.slowUntil = slowStartDoubling/2, l.peak/2
+	}
 }
 
 // sizeCut returns the rate to cut to and the estimated limit to climb back
@@ -331,7 +447,7 @@ func sizeCut(base, accepted float64, measured bool, margin float64) (target, est
 		// request sent after this cut will cut again, or a bucket with no
 		// depth throttles every other request just over its limit; then
 		// the rate climbs back to just under where it was.
-		return base * minCutFactor * (1 - margin), base * (1 - margin)
+		return base * ambiguousCutFactor * (1 - margin), base * (1 - margin)
 	}
 }
 
@@ -341,6 +457,7 @@ func (l *Limiter) cutLocked(now time.Time, target, estimate float64) {
 	target = max(target, l.min)
 	l.congested = true
 	l.estimate = max(estimate, target)
+	l.peak = max(l.peak, l.estimate)
 	l.curveAt, l.curveFrom, l.epoch = now, target, now
 	l.stats.Cuts++
 	l.stats.LastCut = now
@@ -384,7 +501,11 @@ func (l *Limiter) Stats() Stats {
 func (l *Limiter) targetLocked(now time.Time) float64 {
 	var r float64
 	if !l.congested {
-		r = l.initial * math.Exp2(now.Sub(l.start).Seconds()/slowStartDoubling.Seconds())
+		r = l.slowFrom * math.Exp2(now.Sub(l.slowAt).Seconds()/l.slowDoubling.Seconds())
+		if l.slowUntil > 0 && r >= l.slowUntil {
+			l.slowAt, l.slowFrom, l.slowDoubling, l.slowUntil = now, l.slowUntil, evidenceDoubling, 0
+			r = l.slowFrom
+		}
 	} else {
 		r = l.curveLocked(now.Sub(l.curveAt).Seconds())
 	}
@@ -397,16 +518,18 @@ func (l *Limiter) targetLocked(now time.Time) float64 {
 }
 
 // curveLocked is the rate t seconds after the last cut: a cubic rise from
-// the cut to the estimate over recoverTime, flat as it arrives, then a climb
-// past it that starts at Probe per second and accelerates.
+// the cut to the estimate over recoverTime, flat as it arrives, then a
+// steady climb past it at Probe per second. The climb finds the server's
+// bucket empty again within a few percent of the limit when the limit has
+// not moved, so it costs few throttles; when the limit has risen, the
+// evidence test turns it into a doubling.
 func (l *Limiter) curveLocked(t float64) float64 {
 	if k := recoverTime.Seconds(); t < k {
 		x := 1 - t/k
 		return l.estimate - (l.estimate-l.curveFrom)*x*x*x
 	}
 	t -= recoverTime.Seconds()
-	a := probeAccel.Seconds()
-	return l.estimate * (1 + l.probe*(t+t*t*t/(a*a)))
+	return l.estimate * (1 + l.probe*t)
 }
 
 func (l *Limiter) updateLocked(now time.Time) {
@@ -487,6 +610,36 @@ func (a *answerLog) push(x answer) {
 // acceptedRate is the rate, per second of send time, at which the last n
 // answered sends got through; false when fewer than minAcceptedCount answers
 // are known.
+// acceptedSince is the rate at which the latest sends made at or after t,
+// up to n of them, got through: per second of send time when there are
+// enough of them, else as the accepted share of base.
+func (a *answerLog) acceptedSince(t time.Time, base float64, n int) (float64, bool) {
+	n = min(n, a.n)
+	count, accepted := 0, 0
+	var first, last time.Time
+	for i := 1; i <= n; i++ {
+		x := a.buf[(a.next-i+answerHistory)%answerHistory]
+		if x.sentAt.Before(t) {
+			break
+		}
+		if count == 0 {
+			last = x.sentAt
+		}
+		first = x.sentAt
+		count++
+		if !x.throttled {
+			accepted++
+		}
+	}
+	switch span := last.Sub(first).Seconds(); {
+	case count >= minAcceptedCount && span > 0:
+		return float64(accepted) * float64(count-1) / float64(count) / span, true
+	case count >= minShareCount:
+		return base * float64(accepted) / float64(count), true
+	}
+	return 0, false
+}
+
 func (a *answerLog) acceptedRate(n int) (float64, bool) {
 	n = min(n, a.n)
 	if n < minAcceptedCount {

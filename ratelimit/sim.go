@@ -2,32 +2,79 @@ package ratelimit
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"time"
 )
 
 // SimConfig describes a virtual-time run of a Strategy against a model of
-// WeChat Pay's hidden limit: a token bucket that answers "throttled" when
-// empty. Workers loop Wait → send → wait for the answer → Observe, as the
-// issue job's workers do.
+// WeChat Pay's hidden limit. Workers loop Wait → send → wait for the answer →
+// Observe, as the issue job's workers do: a worker is busy for the whole
+// round trip, so concurrency bounds the rate as it does in production. The
+// server judges a request when it arrives, RequestLeg of the round trip after
+// the send.
+//
+// The server's shape is a parameter, because real servers differ and change:
+// a token bucket of any depth (from one token, strict pacing, to seconds), or
+// fixed per-second windows; a limit that changes over time; outages that
+// answer every send with 429 or 500.
 type SimConfig struct {
 	// Limit is the hidden limit (requests/s) at each moment of the run.
 	// Required.
 	Limit func(elapsed time.Duration) float64
-	// ServerBurst is the depth of the server's bucket, in time at its
-	// current limit. Default 100ms.
+	// Shape is how the server enforces Limit. Default TokenBucket.
+	Shape SimShape
+	// ServerBurst is the depth of the server's token bucket, in time at its
+	// current limit, and never less than one token: a nanosecond is strict
+	// pacing. Default 100ms.
 	ServerBurst time.Duration
+	// Outage, when set, is what the server answers every request arriving at
+	// that moment instead of judging it: http.StatusTooManyRequests (a
+	// throttle), http.StatusInternalServerError (an answer that says nothing,
+	// so the sender reports nothing to the strategy), or 0 for none.
+	Outage func(elapsed time.Duration) int
 	// Workers is the number of concurrent senders. Default 64.
 	Workers int
-	// Latency is the round trip of one request. Default 50ms.
+	// Latency is the mean round trip of one request. Default 50ms.
 	Latency time.Duration
-	// Jitter spreads latency uniformly over Latency·[1−Jitter, 1+Jitter].
+	// Jitter spreads latency uniformly over Latency·[1−Jitter, 1+Jitter];
+	// with LongTail it is the σ of a log-normal round trip instead.
 	Jitter float64
+	// LongTail draws round trips from a log-normal distribution with mean
+	// Latency and σ Jitter (default 0.8), capped at 20×Latency: most answers
+	// are quick, a few are very slow.
+	LongTail bool
+	// RequestLeg is the share of each round trip before the server judges
+	// the request, in [0, 1]. 0 (the default) judges it on send, as wxsim
+	// does: the latency is the server's own work after admission. A larger
+	// share lets jittered latency reorder and bunch arrivals, as a network
+	// does.
+	RequestLeg float64
 	// Duration of the run in virtual time. Default 60s.
 	Duration time.Duration
 	// Seed drives the jitter; equal configs give equal results.
 	Seed uint64
+}
+
+// SimShape is how a simulated server enforces its limit.
+type SimShape int
+
+const (
+	// TokenBucket refills at the limit up to ServerBurst's worth of tokens;
+	// a request that finds no whole token is throttled.
+	TokenBucket SimShape = iota
+	// FixedWindow admits at most the limit's worth of requests in each
+	// calendar second, whatever their spacing within it.
+	FixedWindow
+)
+
+func (s SimShape) String() string {
+	if s == FixedWindow {
+		return "fixed window"
+	}
+	return "token bucket"
 }
 
 // SimResult is what a simulated run measured, by send time.
@@ -36,6 +83,7 @@ type SimResult struct {
 	Sent      int     // requests that reached the server
 	Accepted  int     // answered without throttling
 	Throttled int     // answered 429
+	Failed    int     // answered 500 during an outage
 	Capacity  float64 // requests the hidden limit allowed over the run (∫ limit dt)
 	// Goodput is Accepted ÷ Capacity: the share of the hidden limit used.
 	Goodput float64
@@ -52,8 +100,8 @@ type SimResult struct {
 const simSlotWidth = 100 * time.Millisecond
 
 type simSlot struct {
-	sent, throttled int
-	capacity        float64 // requests the hidden limit allowed in the slot
+	sent, throttled, failed int
+	capacity                float64 // requests the hidden limit allowed in the slot
 }
 
 // Simulate runs the strategy built by newStrategy on a virtual clock and
@@ -75,7 +123,12 @@ func Simulate(newStrategy func(Clock) Strategy, cfg SimConfig) SimResult {
 	if cfg.Duration <= 0 {
 		cfg.Duration = time.Minute
 	}
-	cfg.Jitter = clamp(cfg.Jitter, 0, 1)
+	if cfg.LongTail {
+		cfg.Jitter = positiveOr(cfg.Jitter, 0.8)
+	} else {
+		cfg.Jitter = clamp(cfg.Jitter, 0, 1)
+	}
+	cfg.RequestLeg = clamp(cfg.RequestLeg, 0, 1)
 
 	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	end := start.Add(cfg.Duration)
@@ -119,6 +172,9 @@ type simModel struct {
 	tokens float64
 	last   time.Time
 	slots  []simSlot
+
+	window      int64 // FixedWindow: the current second and its count
+	windowCount int
 }
 
 func (m *simModel) work(ctx context.Context, clock Clock, s Strategy) {
@@ -126,38 +182,85 @@ func (m *simModel) work(ctx context.Context, clock Clock, s Strategy) {
 		if err := s.Wait(ctx); err != nil {
 			return
 		}
-		throttled, latency := m.send(clock.Now())
-		if err := sleep(ctx, clock, latency); err != nil {
+		sentAt := clock.Now()
+		latency := m.latency()
+		leg := time.Duration(m.cfg.RequestLeg * float64(latency))
+		if leg > 0 {
+			if err := sleep(ctx, clock, leg); err != nil {
+				return
+			}
+		}
+		status := m.judge(sentAt, clock.Now())
+		if err := sleep(ctx, clock, latency-leg); err != nil {
 			return
 		}
-		s.Observe(throttled)
+		if status != http.StatusInternalServerError { // a 500 says nothing
+			s.Observe(status == http.StatusTooManyRequests)
+		}
 	}
 }
 
-// send lets the server's bucket judge one request and draws its latency.
-func (m *simModel) send(now time.Time) (throttled bool, latency time.Duration) {
+// latency draws one round trip.
+func (m *simModel) latency() time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	limit := m.cfg.Limit(now.Sub(m.start))
+	mean := float64(m.cfg.Latency)
+	switch {
+	case m.cfg.LongTail:
+		sigma := m.cfg.Jitter
+		return time.Duration(min(20*mean, mean*math.Exp(sigma*m.rng.NormFloat64()-sigma*sigma/2)))
+	case m.cfg.Jitter > 0:
+		return time.Duration(mean * (1 + m.cfg.Jitter*(2*m.rng.Float64()-1)))
+	}
+	return m.cfg.Latency
+}
+
+// judge lets the server decide on one request sent at sentAt that arrives
+// now, and counts it against the slot of its send time.
+func (m *simModel) judge(sentAt, now time.Time) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	elapsed := now.Sub(m.start)
+	status := http.StatusOK
+	if m.cfg.Outage != nil {
+		status = max(status, m.cfg.Outage(elapsed))
+	}
+	if status == http.StatusOK && !m.admitLocked(elapsed, now) {
+		status = http.StatusTooManyRequests
+	}
+	if sentAt.Before(m.end) {
+		slot := &m.slots[sentAt.Sub(m.start)/simSlotWidth]
+		slot.sent++
+		switch status {
+		case http.StatusTooManyRequests:
+			slot.throttled++
+		case http.StatusInternalServerError:
+			slot.failed++
+		}
+	}
+	return status
+}
+
+func (m *simModel) admitLocked(elapsed time.Duration, now time.Time) bool {
+	limit := m.cfg.Limit(elapsed)
+	if m.cfg.Shape == FixedWindow {
+		if w := int64(elapsed / time.Second); w != m.window {
+			m.window, m.windowCount = w, 0
+		}
+		if float64(m.windowCount+1) > limit {
+			return false
+		}
+		m.windowCount++
+		return true
+	}
 	depth := max(1, limit*m.cfg.ServerBurst.Seconds())
 	m.tokens = min(depth, m.tokens+now.Sub(m.last).Seconds()*limit)
 	m.last = now
-	throttled = m.tokens < 1
-	if !throttled {
-		m.tokens--
+	if m.tokens < 1 {
+		return false
 	}
-	if now.Before(m.end) {
-		slot := &m.slots[now.Sub(m.start)/simSlotWidth]
-		slot.sent++
-		if throttled {
-			slot.throttled++
-		}
-	}
-	latency = m.cfg.Latency
-	if m.cfg.Jitter > 0 {
-		latency = time.Duration(float64(latency) * (1 + m.cfg.Jitter*(2*m.rng.Float64()-1)))
-	}
-	return throttled, latency
+	m.tokens--
+	return true
 }
 
 func (m *simModel) result(final Stats) SimResult {
@@ -167,6 +270,9 @@ func (m *simModel) result(final Stats) SimResult {
 	const step = time.Millisecond
 	for t := time.Duration(0); t < m.cfg.Duration; t += step {
 		c := m.cfg.Limit(t) * step.Seconds()
+		if m.cfg.Outage != nil && m.cfg.Outage(t) != 0 {
+			c = 0
+		}
 		m.slots[t/simSlotWidth].capacity += c
 		r.Capacity += c
 	}
@@ -175,13 +281,14 @@ func (m *simModel) result(final Stats) SimResult {
 	for i, s := range m.slots {
 		r.Sent += s.sent
 		r.Throttled += s.throttled
+		r.Failed += s.failed
 		window += s.sent
 		if i >= perSecond {
 			window -= m.slots[i-perSecond].sent
 		}
 		r.PeakRate = max(r.PeakRate, float64(window))
 	}
-	r.Accepted = r.Sent - r.Throttled
+	r.Accepted = r.Sent - r.Throttled - r.Failed
 	if r.Capacity > 0 {
 		r.Goodput = float64(r.Accepted) / r.Capacity
 	}
@@ -229,18 +336,39 @@ func (r SimResult) Recovery(change time.Duration, threshold float64) time.Durati
 // Between measures goodput and throttled share over [from, to) of the run,
 // for figures that leave out a warm-up.
 func (r SimResult) Between(from, to time.Duration) (goodput, throttledShare float64) {
-	var sent, throttled int
+	var sent, throttled, failed int
 	var capacity float64
 	for i := max(0, int(from/simSlotWidth)); i < min(len(r.slots), int(to/simSlotWidth)); i++ {
 		sent += r.slots[i].sent
 		throttled += r.slots[i].throttled
+		failed += r.slots[i].failed
 		capacity += r.slots[i].capacity
 	}
 	if capacity > 0 {
-		goodput = float64(sent-throttled) / capacity
+		goodput = float64(sent-throttled-failed) / capacity
 	}
 	if sent > 0 {
 		throttledShare = float64(throttled) / float64(sent)
 	}
 	return goodput, throttledShare
+}
+
+// Reach measures how long after a rise of the hidden limit at change the
+// goodput over a trailing second first comes to level: at least a second,
+// the rest of the run if it never does.
+func (r SimResult) Reach(change time.Duration, level float64) time.Duration {
+	perSecond := int(time.Second / simSlotWidth)
+	first := int(change / simSlotWidth)
+	for i := first + perSecond - 1; i < len(r.slots); i++ {
+		var accepted int
+		var capacity float64
+		for j := i - perSecond + 1; j <= i; j++ {
+			accepted += r.slots[j].sent - r.slots[j].throttled - r.slots[j].failed
+			capacity += r.slots[j].capacity
+		}
+		if capacity > 0 && float64(accepted) >= level*capacity {
+			return time.Duration(i+1)*simSlotWidth - change
+		}
+	}
+	return r.Duration - change
 }

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"net/http"
 	"testing"
 	"time"
 
@@ -173,4 +174,142 @@ func TestSimResultRecovery(t *testing.T) {
 			require.Equal(t, tt.want, tt.result.Recovery(tt.change, 0.02))
 		})
 	}
+}
+
+// TestSimulateShapes checks the limiter's behaviour against each shape of
+// the server's limit, in virtual time: the figures are deterministic, so
+// they are asserted as they are, against the targets of the limiter matrix
+// (make bench) where the shape is one of its points.
+func TestSimulateShapes(t *testing.T) {
+	t.Parallel()
+
+	const run, steadyFrom = 30 * time.Second, 10 * time.Second
+	jittered := func(cfg SimConfig) SimConfig {
+		cfg.Latency, cfg.Jitter, cfg.Duration, cfg.Seed = 30*time.Millisecond, 2.0/3, run, 1
+		return cfg
+	}
+	window := func(code int, from, to time.Duration) func(time.Duration) int {
+		return func(e time.Duration) int {
+			if e >= from && e < to {
+				return code
+			}
+			return 0
+		}
+	}
+	// riding is the matrix target: ≥ 0.97 of the limit in steady state,
+	// ≥ 0.95 over the whole run from a cold start, ≤ 1% throttled.
+	riding := func(t *testing.T, r SimResult) {
+		t.Helper()
+		steady, _ := r.Between(steadyFrom, run)
+		require.GreaterOrEqual(t, steady, 0.97)
+		require.GreaterOrEqual(t, r.Goodput, 0.95)
+		require.LessOrEqual(t, r.ThrottledShare, 0.01)
+	}
+	tests := []struct {
+		name  string
+		cfg   SimConfig
+		check func(t *testing.T, r SimResult)
+	}{
+		{
+			name:  "token bucket 50ms deep",
+			cfg:   jittered(SimConfig{Limit: constant(300), ServerBurst: 50 * time.Millisecond}),
+			check: riding,
+		},
+		{
+			name:  "token bucket 1s deep",
+			cfg:   jittered(SimConfig{Limit: constant(450), ServerBurst: time.Second}),
+			check: riding,
+		},
+		{
+			name:  "long-tailed latency",
+			cfg:   SimConfig{Limit: constant(300), ServerBurst: 50 * time.Millisecond, LongTail: true, Latency: 50 * time.Millisecond, Workers: 256, Duration: run},
+			check: riding,
+		},
+		{
+			name: "strict pacing: a bucket one token deep",
+			cfg:  SimConfig{Limit: constant(300), ServerBurst: time.Nanosecond, Latency: 5 * time.Millisecond, Workers: 32, Duration: run},
+			check: func(t *testing.T, r SimResult) {
+				steady, throttled := r.Between(steadyFrom, run)
+				require.GreaterOrEqual(t, steady, 0.97)
+				require.LessOrEqual(t, throttled, 0.01)
+			},
+		},
+		{
+			name: "fixed windows: every second starts afresh",
+			cfg:  jittered(SimConfig{Limit: constant(300), Shape: FixedWindow}),
+			check: func(t *testing.T, r SimResult) {
+				// A window spent mid-second looks like an outage until the
+				// next one; the limiter holds rather than collapses.
+				steady, throttled := r.Between(steadyFrom, run)
+				require.GreaterOrEqual(t, steady, 0.8)
+				require.LessOrEqual(t, throttled, 0.02)
+			},
+		},
+		{
+			name: "halving: back under 2% throttled within 3s",
+			cfg:  jittered(SimConfig{Limit: halving(450, 15*time.Second), ServerBurst: 50 * time.Millisecond}),
+			check: func(t *testing.T, r SimResult) {
+				require.LessOrEqual(t, r.Recovery(15*time.Second, 0.02), 3*time.Second)
+				require.InDelta(t, 225, r.Final.Estimate, 15)
+			},
+		},
+		{
+			name: "doubling: back to 0.95 of the limit within 10s",
+			cfg: jittered(SimConfig{Limit: func(e time.Duration) float64 {
+				if e < 15*time.Second {
+					return 150
+				}
+				return 300
+			}, ServerBurst: time.Second}),
+			check: func(t *testing.T, r SimResult) {
+				require.LessOrEqual(t, r.Reach(15*time.Second, 0.95), 10*time.Second)
+			},
+		},
+		{
+			name: "an outage answering 500 teaches nothing",
+			cfg:  jittered(SimConfig{Limit: constant(300), ServerBurst: 50 * time.Millisecond, Outage: window(http.StatusInternalServerError, 10*time.Second, 11*time.Second)}),
+			check: func(t *testing.T, r SimResult) {
+				require.Positive(t, r.Failed)
+				require.LessOrEqual(t, r.Reach(11*time.Second, 0.95), time.Second)
+			},
+		},
+		{
+			name: "an outage answering 429: held, then climbed back",
+			cfg:  jittered(SimConfig{Limit: constant(300), ServerBurst: 50 * time.Millisecond, Outage: window(http.StatusTooManyRequests, 10*time.Second, 11*time.Second)}),
+			check: func(t *testing.T, r SimResult) {
+				// A 429 outage looks like a limit that fell to nothing: one
+				// onset cuts at most by half, and once answers come back
+				// the rate doubles at the cold-start pace up to half the
+				// limit seen before.
+				require.Greater(t, r.Final.Estimate, 150.0)
+				require.LessOrEqual(t, r.Reach(11*time.Second, 0.95), 12*time.Second)
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := Simulate(newAdaptive(Config{Initial: 100, Max: 500}), tt.cfg)
+			require.Equal(t, r.Accepted+r.Throttled+r.Failed, r.Sent)
+			tt.check(t, r)
+		})
+	}
+}
+
+func TestLimiterLearned(t *testing.T) {
+	t.Parallel()
+
+	// Started from a learned limit the limiter skips slow start: from the
+	// first second it rides the limit, with no more throttling than usual.
+	learned := newAdaptive(Config{Initial: 100, Max: 500, Learned: 300})
+	r := Simulate(learned, SimConfig{Limit: constant(300), ServerBurst: 50 * time.Millisecond, Latency: 30 * time.Millisecond,
+		Jitter: 2.0 / 3, Duration: 10 * time.Second, Seed: 1})
+	require.GreaterOrEqual(t, r.Goodput, 0.97)
+	require.LessOrEqual(t, r.ThrottledShare, 0.01)
+
+	// A learned limit that throttling contradicts is cut at once.
+	r = Simulate(learned, SimConfig{Limit: constant(150), ServerBurst: 50 * time.Millisecond, Latency: 30 * time.Millisecond,
+		Jitter: 2.0 / 3, Duration: 10 * time.Second, Seed: 1})
+	require.InDelta(t, 150, r.Final.Estimate, 15)
+	require.LessOrEqual(t, r.Recovery(0, 0.02), 3*time.Second)
 }

@@ -34,8 +34,21 @@ type Stats struct {
 	LastCut   time.Time
 }
 
+// Ceilinged is a Strategy whose rate can be capped at run time: the daemon
+// gives each live instance its share of the merchant's budget. Every
+// strategy in this package implements it.
+type Ceilinged interface {
+	Strategy
+	// SetCeiling caps the rate (requests/s); NaN and values ≤ 0 are
+	// ignored by the baselines, clamped to Config.Min by Limiter.
+	SetCeiling(ceiling float64)
+}
+
 var (
-	_ Strategy = (*Limiter)(nil)
-	_ Strategy = (*Fixed)(nil)
-	_ Strategy = (*AWSAdaptive)(nil)
+	_ Ceilinged = (*Limiter)(nil)
+	_ Ceilinged = (*Fixed)(nil)
+	_ Ceilinged = (*AWSAdaptive)(nil)
+	_ Strategy  = (*Limiter)(nil)
+	_ Strategy  = (*Fixed)(nil)
+	_ Strategy  = (*AWSAdaptive)(nil)
 )

@@ -7,4 +7,5 @@ echo "# issuer benchmarks ($(nproc) cores, $(go version | cut -d' ' -f3))"
 go run ./internal/tools/bench import
 go run ./internal/tools/bench crypto
 go run ./internal/tools/bench reconcile
+go run ./internal/tools/bench limiter
 go run ./internal/tools/bench issue

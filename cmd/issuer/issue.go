@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
@@ -55,11 +56,17 @@ func cmdIssue() *command {
 				return err
 			}
 		}
-		limiter := newLimiter(cfg)
+		keeper := newKeeper(e, cfg, db)
+		limiter := newLimiter(ctx, cfg, keeper)
+		keepCtx, stopKeeping := context.WithCancel(ctx)
+		kept := make(chan struct{})
+		go func() { keeper.Run(keepCtx, limiter); close(kept) }()
 		job := newIssueJob(e, cfg, store, client, limiter, leaseOwner())
 		progress, finish := e.progressReporter()
 		job.Progress = progress
 		sum, err := job.Run(ctx, jobs.IssueOptions{Batch: *batch, MaxDuration: *maxDur})
+		stopKeeping()
+		<-kept
 		finish()
 		if sum != nil {
 			printSummary(e.stdout, sum, limiter.Stats())
@@ -73,8 +80,9 @@ func cmdIssue() *command {
 	return c
 }
 
-// newLimiter builds the configured rate limiting strategy.
-func newLimiter(cfg *config.Config) ratelimit.Strategy {
+// newLimiter builds the configured rate limiting strategy; the adaptive one
+// starts near the merchant's learned limit.
+func newLimiter(ctx context.Context, cfg *config.Config, keeper *ratelimit.Keeper) ratelimit.Strategy {
 	r := cfg.Issue.Rate
 	switch r.Strategy {
 	case "fixed":
@@ -82,8 +90,13 @@ func newLimiter(cfg *config.Config) ratelimit.Strategy {
 	case "aws":
 		return ratelimit.NewAWSAdaptive(ratelimit.AWSConfig{Max: r.Max})
 	default:
-		return ratelimit.New(ratelimit.Config{Initial: r.Initial, Max: r.Max})
+		return ratelimit.New(keeper.Seed(ctx, ratelimit.Config{Initial: r.Initial, Max: r.Max}))
 	}
+}
+
+// newKeeper keeps the merchant's learned limit in the database.
+func newKeeper(e *env, cfg *config.Config, db *sqlx.DB) *ratelimit.Keeper {
+	return &ratelimit.Keeper{Store: &ratelimit.EstimateStore{DB: db}, MchID: cfg.WXPay.MchID, Logger: e.logger}
 }
 
 // newIssueJob wires the issue job from config; owner names this process

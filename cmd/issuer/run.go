@@ -62,6 +62,7 @@ type daemon struct {
 	client   *wxpay.Client
 	store    *queue.Store
 	limiter  ratelimit.Strategy
+	keeper   *ratelimit.Keeper
 	instance string
 	metrics  *daemonMetrics
 	notifier *alert.Notifier
@@ -112,7 +113,8 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error)
 		return nil, err
 	}
 	db.SetMaxOpenConns(16)
-	d := &daemon{e: e, cfg: cfg, db: db, client: client, store: queue.NewStore(db), limiter: newLimiter(cfg), instance: leaseOwner()}
+	d := &daemon{e: e, cfg: cfg, db: db, client: client, store: queue.NewStore(db), keeper: newKeeper(e, cfg, db), instance: leaseOwner()}
+	d.limiter = newLimiter(ctx, cfg, d.keeper)
 	reg := prometheus.NewRegistry()
 	ac.Source = d.instance
 	d.notifier = alert.New(ac)
@@ -204,12 +206,15 @@ func (d *daemon) run(ctx context.Context) error {
 	go func() {
 		d.instances.Run(runCtx, func(live int) {
 			d.metrics.instances.Set(float64(live))
+			d.keeper.SetInstances(live)
 			if l, ok := d.limiter.(interface{ SetCeiling(float64) }); ok {
 				l.SetCeiling(d.cfg.Issue.Rate.Max / float64(live))
 			}
 		})
 		close(heartbeatDone)
 	}()
+	keeperDone := make(chan struct{})
+	go func() { d.keeper.Run(runCtx, d.limiter); close(keeperDone) }()
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- d.server.Serve(d.listener) }()
 	if d.cbServer != nil {
@@ -251,6 +256,7 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 	}
 	<-heartbeatDone
+	<-keeperDone
 	stopBG()
 	<-notifierDone
 	if failed == nil {

@@ -91,7 +91,7 @@ func cmdSim() *command {
 	c := &command{
 		name: "sim",
 		usage: "--keys DIR [--addr A] [--stock ID:BUDGET:PER_USER]... [--product-stock ID:BUDGET:PER_USER]... " +
-			"[--limit QPS] [--ledger FILE] [--callback-url U] [--seed N] [--base-url URL] [--clock-offset D] [--early-flows] [--sign-mode auto|public-key|certificate] [fault flags]",
+			"[--limit QPS] [--limit-kind bucket|window] [--limit-depth D] [--limit-steps S] [--latency-tail σ] [--ledger FILE] [--callback-url U] [--seed N] [--base-url URL] [--clock-offset D] [--early-flows] [--sign-mode auto|public-key|certificate] [fault flags]",
 		short: "run the WeChat Pay API v3 simulator (admin API under /sim/ on loopback)",
 	}
 	c.run = func(ctx context.Context, e *env, args []string) error {
@@ -102,6 +102,10 @@ func cmdSim() *command {
 		fs.Var(stockFlags{kind: wxsim.KindFavor, specs: &specs}, "stock", "代金券 stock `ID:BUDGET:PER_USER` (repeatable; PER_USER 0 = no limit)")
 		fs.Var(stockFlags{kind: wxsim.KindProduct, specs: &specs}, "product-stock", "商品券 stock `ID:BUDGET:PER_USER` (repeatable)")
 		limit := fs.Float64("limit", 0, "hidden per-merchant send limit in requests/s (0 = off)")
+		shapeKind := fs.String("limit-kind", wxsim.ShapeBucket, "how the limit counts: bucket (token bucket) or window (per calendar second)")
+		depth := fs.Duration("limit-depth", time.Second, "depth of the limit's bucket in time at the limit (under one token's worth: strict pacing)")
+		longTail := fs.Float64("latency-tail", 0, "σ of a log-normal factor on each send's latency (0 = none)")
+		steps := fs.String("limit-steps", "", "limit changes `AFTER:FACTOR[:OUTAGE],...` from start, e.g. 20s:0.5,40s:1,50s:1:429,51s:1")
 		ledger := fs.String("ledger", "", "persist the ledger to `FILE` (append + fsync) and reload it on start")
 		callbackURL := fs.String("callback-url", "", "POST COUPON.USE notifications to `URL`")
 		seed := fs.Uint64("seed", 0, "seed for faults and redemptions (0 = random)")
@@ -136,6 +140,14 @@ func cmdSim() *command {
 				return usagef("sim: --sign-mode: %v", err)
 			}
 		}
+		shapeSteps, err := wxsim.ParseSteps(*steps)
+		if err != nil {
+			return usagef("sim: --limit-steps: %v", err)
+		}
+		shape := wxsim.Shape{Kind: *shapeKind, Depth: wxsim.Duration(*depth), LongTail: *longTail, Steps: shapeSteps}
+		if err := shape.Validate(); err != nil {
+			return usagef("sim: %v", err)
+		}
 		keys, err := wxsim.LoadKeys(*keysDir)
 		if err != nil {
 			return fmt.Errorf("sim: %w", err)
@@ -144,6 +156,7 @@ func cmdSim() *command {
 			Keys:        keys,
 			Stocks:      specs,
 			Limit:       *limit,
+			Shape:       shape,
 			LedgerPath:  *ledger,
 			CallbackURL: *callbackURL,
 			Faults:      faults,

@@ -42,6 +42,7 @@ const adminHelp = `issuer simulator admin API (loopback only)
 GET  /sim/ledger[?stock=ID]        coupons issued, in order
 GET  /sim/stats                    totals, per-second accepted/throttled
 GET  /sim/limit  PUT /sim/limit    {"qps": N}  per-merchant send limit, 0 = off
+GET  /sim/shape  PUT /sim/shape    {"kind","depth","long_tail","steps":[{"after","factor","outage"}]}
 GET  /sim/stocks POST /sim/stocks  {"stock_id","kind","budget","per_user_limit",...}
 POST /sim/stocks/{id}/{pause|resume|expire|activate}
 GET  /sim/faults PUT /sim/faults   {"before_500","after_500","hang_after","reset_after","forged_sig","probe","latency","jitter","hang_max"}
@@ -79,6 +80,7 @@ func (s *Server) adminRoutes() http.Handler {
 		adminJSON(w, http.StatusOK, limitBody{QPS: s.Limit()})
 	}
 	m.HandleFunc("PUT /sim/limit", setLimit)
+	s.shapeRoutes(m) // shape.go
 	m.HandleFunc("POST /sim/limit", setLimit)
 	m.HandleFunc("GET /sim/stocks", func(w http.ResponseWriter, r *http.Request) {
 		adminJSON(w, http.StatusOK, s.Stocks())

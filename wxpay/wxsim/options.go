@@ -157,8 +157,12 @@ type Options struct {
 
 	Stocks []StockSpec
 	// Limit is the hidden per-merchant token bucket on coupon sends, in
-	// requests per second (burst: one second's worth); 0 disables it.
+	// requests per second (burst: one second's worth unless Shape says
+	// otherwise); 0 disables it.
 	Limit float64
+	// Shape is how the limit behaves: bucket depth or fixed windows, a long
+	// latency tail, changes over time and outages. See Shape.
+	Shape Shape
 	// LedgerPath, when set, persists the ledger (append + fsync before the
 	// answer) and reloads it on start.
 	LedgerPath string

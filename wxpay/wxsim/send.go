@@ -103,6 +103,7 @@ func (s *Server) drawFaults() draw {
 	if f.Jitter > 0 {
 		d.latency += time.Duration(s.randN(int64(f.Jitter)))
 	}
+	d.latency = s.tailLatency(d.latency)
 	if d.hangMax <= 0 {
 		d.hangMax = defaultHangMax
 	}
@@ -114,8 +115,14 @@ func (s *Server) drawFaults() draw {
 func (s *Server) admit(c *call, kind Kind) (draw, bool) {
 	now := s.now()
 	s.mu.Lock()
+	outage := s.outageLocked(now)
 	ok := s.allowLocked(c.mchid, now)
 	s.mu.Unlock()
+	if outage == http.StatusInternalServerError {
+		s.stats.countFault("outage_500")
+		s.writeError(c, errf(http.StatusInternalServerError, "SYSTEM_ERROR", msgSystemError))
+		return draw{}, false
+	}
 	if !ok {
 		s.stats.count(now, "throttled", 1)
 		if kind == KindProduct {

@@ -49,6 +49,7 @@ type Server struct {
 	nextTxn        uint64
 	limit          float64
 	buckets        map[string]*bucket
+	shape          shapeState
 	faults         Faults
 	callbackURL    string
 	downloads      map[string]download
@@ -128,6 +129,9 @@ func New(opts Options) (*Server, error) {
 	if opts.Limit < 0 {
 		return nil, errors.New("wxsim: negative limit")
 	}
+	if err := opts.Shape.Validate(); err != nil {
+		return nil, fmt.Errorf("wxsim: %w", err)
+	}
 	s := &Server{
 		keys:           opts.Keys,
 		merchants:      map[string]Merchant{},
@@ -164,6 +168,7 @@ func New(opts Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.shape = shapeState{Shape: opts.Shape, since: s.now()}
 	if s.flowTTL <= 0 {
 		s.flowTTL = defaultFlowTTL
 	}
@@ -497,26 +502,9 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
-// allowLocked takes a token from mchid's bucket.
+// allowLocked takes a token from mchid's bucket, as shaped (shape.go).
 func (s *Server) allowLocked(mchid string, now time.Time) bool {
-	if s.limit <= 0 {
-		return true
-	}
-	burst := max(1, s.limit)
-	b := s.buckets[mchid]
-	if b == nil {
-		b = &bucket{tokens: burst, last: now}
-		s.buckets[mchid] = b
-	}
-	if dt := now.Sub(b.last).Seconds(); dt > 0 {
-		b.tokens = min(burst, b.tokens+dt*s.limit)
-	}
-	b.last = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return true
-	}
-	return false
+	return s.shapedAllowLocked(mchid, now)
 }
 
 // stamp is the time recorded in the ledger: UTC, without a monotonic

@@ -26,6 +26,8 @@ func main() {
 	switch os.Args[1] {
 	case "issue":
 		err = benchIssue(ctx, os.Args[2:])
+	case "limiter":
+		err = benchLimiter(ctx, os.Args[2:])
 	case "import":
 		err = benchImport(ctx, os.Args[2:])
 	case "crypto":
