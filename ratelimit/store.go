@@ -100,6 +100,9 @@ func (k *Keeper) instances() float64 { return float64(max(1, k.live.Load())) }
 // Seed returns cfg set to start from the merchant's learned limit, if one
 // is stored; a failure to read it is logged and leaves cfg as it is.
 func (k *Keeper) Seed(ctx context.Context, cfg Config) Config {
+	if k == nil {
+		return cfg // nothing learned is kept: start at cfg.Initial
+	}
 	l, ok, err := k.Store.Load(ctx, k.MchID)
 	if err != nil {
 		k.log().Warn("rate limiter starts without the learned limit", "err", err)

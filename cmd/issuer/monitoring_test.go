@@ -54,7 +54,7 @@ func registeredNames(t *testing.T) map[string]bool {
 	t.Helper()
 	reg := &describingRegisterer{Registry: prometheus.NewRegistry()}
 	cfg := config.Defaults()
-	_, _, err := registerMetrics(reg, queue.NewStore(nil), newLimiter(&cfg), alert.New(alert.Config{}),
+	_, _, err := registerMetrics(reg, queue.NewStore(nil), newLimiter(context.Background(), &cfg, nil), alert.New(alert.Config{}),
 		func(context.Context, string) (time.Time, bool, error) { return time.Time{}, false, nil })
 	require.NoError(t, err)
 	names := map[string]bool{"up": true} // Prometheus's own, per target
