@@ -383,7 +383,7 @@ func TestPagesRender(t *testing.T) {
 	for _, lang := range []string{"en", "zh"} {
 		list := b.get(t, ann, "/batches?lang="+lang, nil)
 		require.Equal(t, http.StatusOK, list.status)
-		require.Contains(t, list.body, `<svg class="bar"`)
+		require.Contains(t, list.body, `<svg class="pbar"`)
 		require.Contains(t, list.body, "Asia/Shanghai", "times are labelled with the zone")
 		page := b.get(t, ann, "/batches/"+strconv.FormatInt(id, 10)+"?lang="+lang, nil)
 		require.Equal(t, http.StatusOK, page.status)

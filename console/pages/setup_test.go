@@ -226,7 +226,13 @@ func csvOf(prefix string, n int, extra ...string) string {
 // importBatch imports n recipients of stock S1 as the CLI would.
 func (b *testBundle) importBatch(t *testing.T, name string, n int) int64 {
 	t.Helper()
-	rep, err := b.svc.Import(context.Background(), b.cli, ops.ImportRequest{Reader: strings.NewReader(csvOf("o"+name, n)),
+	prefix := "o" + strings.Map(func(r rune) rune {
+		if r < 128 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return r
+		}
+		return -1
+	}, name)
+	rep, err := b.svc.Import(context.Background(), b.cli, ops.ImportRequest{Reader: strings.NewReader(csvOf(prefix, n)),
 		Source: name + ".csv", StockID: "S1", Name: name})
 	require.NoError(t, err)
 	return rep.BatchID

@@ -30,7 +30,7 @@ func bar(segs []Segment, title string) template.HTML {
 		total += s.Count
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="bar" viewBox="0 0 1000 12" preserveAspectRatio="none" role="img" aria-label="%s"><title>%s</title>`,
+	fmt.Fprintf(&b, `<svg class="pbar" viewBox="0 0 1000 12" preserveAspectRatio="none" role="img" aria-label="%s"><title>%s</title>`,
 		html.EscapeString(title), html.EscapeString(title))
 	b.WriteString(`<rect class="seg-bg" x="0" y="0" width="1000" height="12"/>`)
 	x := 0.0

@@ -36,7 +36,7 @@
     segs.forEach(function (s) { total += s[1]; });
     segs.forEach(function (s) {
       set('[data-seg-count="' + s[0] + '"]', String(s[1]));
-      var rect = root.querySelector('svg.bar [data-seg="' + s[0] + '"]');
+      var rect = root.querySelector('svg.pbar [data-seg="' + s[0] + '"]');
       if (!rect || total === 0) {
         return;
       }
@@ -67,7 +67,9 @@
   function update(p) {
     var b = p.batch;
     if (status !== null && b.status !== status) {
-      window.location.reload(); // the actions a status allows change with it
+      // The actions a status allows change with it; the notice of the
+      // last action is old news.
+      window.location.replace(window.location.pathname);
       return false;
     }
     status = b.status;
