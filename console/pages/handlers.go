@@ -27,14 +27,14 @@ const maxListed = 100
 func (p *Pages) pageRoutes() {
 	p.con.Page("GET /batches", auth.ActRead, p.batchesPage)
 	p.con.Handle("GET /batches/{id}", auth.ActRead, http.HandlerFunc(p.batchPage))
+	// As in the API, ops authorizes (and audits refusals of) the acts it has.
 	for _, a := range []struct {
 		name string
 		act  auth.Action
-	}{{"pause", auth.ActPause}, {"resume", auth.ActResume}, {"cancel", auth.ActCancel},
-		{"approve", auth.ActApprove}, {"reject", auth.ActReject}} {
+	}{{"pause", ""}, {"resume", ""}, {"cancel", ""}, {"approve", auth.ActApprove}, {"reject", auth.ActReject}} {
 		p.con.Handle("POST /batches/{id}/"+a.name, a.act, p.pageAction(a.name))
 	}
-	p.con.Handle("POST /batches/{id}/settle", auth.ActSettle, http.HandlerFunc(p.pageSettle))
+	p.con.Handle("POST /batches/{id}/settle", "", http.HandlerFunc(p.pageSettle))
 	p.con.Page("GET /upload", auth.ActImport, p.uploadPage)
 	p.con.Handle("POST /upload", auth.ActImport, http.HandlerFunc(p.uploadDryRun))
 	p.con.Handle("POST /upload/{token}/create", auth.ActImport, http.HandlerFunc(p.uploadCreate))
@@ -293,6 +293,10 @@ func (p *Pages) pageSettle(w http.ResponseWriter, r *http.Request) {
 	sum, err := p.svc.ResolveReview(r.Context(), actor(r), id)
 	if err != nil {
 		status := errStatus(err)
+		if status == http.StatusForbidden {
+			p.fail(w, r, err)
+			return
+		}
 		p.renderBatch(w, r, status, "", p.errMessage(r, status, err))
 		return
 	}

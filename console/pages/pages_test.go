@@ -71,6 +71,15 @@ func TestRoles(t *testing.T) {
 		requireJSONError(t, b.post(t, ann, "/api/v1/review/resolve", nil, nil), http.StatusForbidden)
 		require.Equal(t, http.StatusForbidden, b.post(t, ann, "/batches/"+id+"/settle", nil, nil).status)
 		require.Equal(t, "pending", b.batch(t, mustID(t, id)).Status)
+		for _, action := range []string{"pause", "resume", "cancel", "settle"} {
+			n := 0
+			for _, r := range b.auditRows(t, action) {
+				if r.Actor == "ann" && r.Outcome == audit.Denied {
+					n++
+				}
+			}
+			require.Positive(t, n, "every refused %s is in the audit log", action)
+		}
 	})
 	t.Run("AnalystMayReadUploadExport", func(t *testing.T) {
 		for _, path := range []string{"/batches", "/batches/" + id, "/upload", "/reconciliation", "/operations"} {
@@ -173,9 +182,11 @@ func TestBatchesAPI(t *testing.T) {
 		}
 		require.Equal(t, outcomes, got, action)
 	}
-	// The analyst's refused resume is recorded as denied: by the route
-	// before ops (console's requireAction) it never reaches ops, so the
-	// console's check is what refuses; ops records its own refusals.
+	denied := false
+	for _, r := range b.auditRows(t, "resume") {
+		denied = denied || r.Actor == "ann" && r.Outcome == audit.Denied
+	}
+	require.True(t, denied, "a refused act is recorded as denied")
 }
 
 func TestUploadAPI(t *testing.T) {
