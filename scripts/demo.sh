@@ -103,5 +103,8 @@ kill -TERM $daemon_pid
 wait $daemon_pid && echo "daemon exited 0"
 tail -n 2 "$out/daemon.log"
 
+step "the console's pages: screenshots in $out/screenshots/"
+scripts/screenshots.sh "$out/screenshots" || echo "screenshots skipped: see the message above" >&2
+
 step "done: everything the demo wrote is in $out/"
 ls "$out"

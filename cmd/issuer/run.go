@@ -14,6 +14,7 @@ import (
 
 	"github.com/issuer-dev/issuer/alert"
 	"github.com/issuer-dev/issuer/console"
+	"github.com/issuer-dev/issuer/console/pages"
 	"github.com/issuer-dev/issuer/httpapi"
 	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/jobs"
@@ -69,6 +70,7 @@ type daemon struct {
 	runs     *jobs.Runs
 	listener net.Listener
 	server   *http.Server
+	pages    *pages.Pages // uploads waiting for create or drop
 	// cbListener and cbServer serve POST /callbacks/wxpay alone when
 	// http.callback_addr is set; nil otherwise.
 	cbListener net.Listener
@@ -130,7 +132,7 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error)
 	d.runs = &jobs.Runs{DB: db, Instance: d.instance, Logger: e.logger,
 		Singletons: map[string]bool{jobReconcile: true, jobHousekeeping: true}, OnFinish: d.metrics.jobFinished}
 
-	con, err := newConsole(e, cfg, db)
+	con, pg, err := newConsole(e, cfg, db)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -149,6 +151,7 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error)
 	// The machine endpoints keep their own rules; everything else is the
 	// console and the API, behind the login.
 	d.server = newHTTPServer(console.WithMachine(httpapi.New(hc), con))
+	d.pages = pg
 	if d.listener, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
 		return nil, fmt.Errorf("http.addr: %w", err)
 	}
@@ -250,6 +253,7 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := d.server.Shutdown(sctx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
+	d.pages.Close()
 	if d.cbServer != nil {
 		if err := d.cbServer.Shutdown(sctx); err != nil {
 			log.Warn("http shutdown (callbacks)", "err", err)

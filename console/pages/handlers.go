@@ -1,0 +1,594 @@
+package pages
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/issuer-dev/issuer/auth"
+	"github.com/issuer-dev/issuer/intake"
+	"github.com/issuer-dev/issuer/ops"
+	"github.com/issuer-dev/issuer/queue"
+	"github.com/issuer-dev/issuer/report"
+)
+
+// listPageSize is the batches per page of /batches.
+const listPageSize = 50
+
+// maxListed bounds the review rows and problems a page lists.
+const maxListed = 100
+
+func (p *Pages) pageRoutes() {
+	p.con.Page("GET /batches", auth.ActRead, p.batchesPage)
+	p.con.Handle("GET /batches/{id}", auth.ActRead, http.HandlerFunc(p.batchPage))
+	// As in the API, ops authorizes (and audits refusals of) the acts it has.
+	for _, a := range []struct {
+		name string
+		act  auth.Action
+	}{{"pause", ""}, {"resume", ""}, {"cancel", ""}, {"approve", auth.ActApprove}, {"reject", auth.ActReject}} {
+		p.con.Handle("POST /batches/{id}/"+a.name, a.act, p.pageAction(a.name))
+	}
+	p.con.Handle("POST /batches/{id}/settle", "", http.HandlerFunc(p.pageSettle))
+	p.con.Page("GET /upload", auth.ActImport, p.uploadPage)
+	p.con.Handle("POST /upload", auth.ActImport, http.HandlerFunc(p.uploadDryRun))
+	p.con.Handle("POST /upload/{token}/create", auth.ActImport, http.HandlerFunc(p.uploadCreate))
+	p.con.Handle("POST /upload/{token}/drop", auth.ActImport, http.HandlerFunc(p.uploadDrop))
+	p.con.Handle("GET /upload/{token}/rejects.csv", auth.ActImport, http.HandlerFunc(p.uploadRejects))
+	p.con.Page("GET /reconciliation", auth.ActRead, p.reconPage)
+	p.con.Page("GET /operations", auth.ActRead, p.operationsPage)
+}
+
+// batchRow is a batch as the list shows it.
+type batchRow struct {
+	*queue.Batch
+	Bar      template.HTML
+	Done     int
+	Total    int
+	Uploader string
+	Created  string
+}
+
+type batchesData struct {
+	Rows     []batchRow
+	Statuses []string
+	Legend   []string
+	Filter   struct{ Status, Stock, From, To string }
+	NextURL  string
+	FirstURL string
+	Zone     string
+}
+
+// legend is the progress bar's segments in order.
+var legend = []string{"issued", "failed", "review", "in_doubt", "pending", "cancelled"}
+
+// BatchStatuses lists every batch status the contract names.
+var BatchStatuses = []string{"pending", "awaiting_approval", "running", "paused", "halted", "completed", "cancelled", "rejected"}
+
+func (p *Pages) batchesPage(w http.ResponseWriter, r *http.Request) {
+	f, err := p.batchFilter(r, listPageSize+1)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	if f.Limit > listPageSize+1 {
+		f.Limit = listPageSize + 1
+	}
+	bs, err := p.svc.Batches(r.Context(), actor(r), f)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	d := batchesData{Statuses: BatchStatuses, Legend: legend, Zone: p.zone()}
+	d.Filter.Status, d.Filter.Stock, d.Filter.From, d.Filter.To = q.Get("status"), q.Get("stock"), q.Get("from"), q.Get("to")
+	link := func(before int64) string {
+		v := url.Values{}
+		for _, k := range []string{"status", "stock", "from", "to"} {
+			if q.Get(k) != "" {
+				v.Set(k, q.Get(k))
+			}
+		}
+		if before > 0 {
+			v.Set("before_id", strconv.FormatInt(before, 10))
+		}
+		if len(v) == 0 {
+			return "/batches"
+		}
+		return "/batches?" + v.Encode()
+	}
+	if len(bs) > listPageSize {
+		bs = bs[:listPageSize]
+		d.NextURL = link(bs[len(bs)-1].ID)
+	}
+	if f.BeforeID > 0 {
+		d.FirstURL = link(0)
+	}
+	ids := make([]int64, len(bs))
+	for i, b := range bs {
+		ids[i] = b.ID
+	}
+	extras, err := p.svc.BatchExtras(r.Context(), actor(r), ids)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	for _, b := range bs {
+		e := extras[b.ID]
+		row := batchRow{Batch: b, Uploader: e.Uploader, Created: p.when(b.CreatedAt)}
+		for _, n := range b.Counts {
+			row.Total += n
+		}
+		row.Done = b.Counts[queue.StatusIssued]
+		row.Bar = bar(segments(b.Counts, b.InDoubt, e.PendingInDoubt), fmt.Sprintf("%d / %d", row.Done, row.Total))
+		d.Rows = append(d.Rows, row)
+	}
+	p.con.Render(w, r, http.StatusOK, "batches", d)
+}
+
+type batchData struct {
+	Batch       *queue.Batch
+	Progress    progressAnswer
+	Bar         template.HTML
+	Chart       template.HTML
+	Segments    []Segment
+	Statuses    []string
+	Outcomes    []outcomeCount
+	Uploader    string
+	Created     string
+	Money       struct{ Issued, Pending, InDoubt string }
+	Review      []reviewRow
+	ReviewMore  int
+	Lookup      *ops.Recipient
+	LookupErr   string
+	OpenID      string
+	Notice      string
+	Error       string
+	CanApprove  bool
+	Live        bool
+	LastAttempt string
+	HaltKey     string
+}
+
+type outcomeCount struct {
+	Outcome string
+	Count   int
+}
+
+type reviewRow struct {
+	queue.ReviewRow
+	Last string
+}
+
+func (p *Pages) batchPage(w http.ResponseWriter, r *http.Request) {
+	notice := ""
+	switch ok := r.URL.Query().Get("ok"); ok {
+	case "pause", "resume", "cancel", "approve", "reject", "import":
+		notice = p.con.T(r, "batch.ok_"+ok)
+	}
+	p.renderBatch(w, r, http.StatusOK, notice, "")
+}
+
+func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, notice, errMsg string) {
+	id, err := pathID(r)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	ctx, a := r.Context(), actor(r)
+	pr, err := p.svc.BatchProgress(ctx, a, id)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	b := pr.Batch
+	d := batchData{Batch: b, Progress: p.progressAnswer(pr), Statuses: queue.RecipientStatuses, Created: p.when(b.CreatedAt),
+		Notice: notice, Error: errMsg, CanApprove: p.canApprove(),
+		Live: b.Status != queue.BatchCompleted && b.Status != queue.BatchCancelled && b.Status != "rejected" || pr.Remaining > 0}
+	if pr.Halt != nil {
+		d.HaltKey = "halt.other"
+		switch o := pr.Halt.Outcome; {
+		case o == "budget_exhausted" || o == "stock_unavailable" || o == "config_error":
+			d.HaltKey = "halt." + o
+		case strings.HasPrefix(o, "spend_cap"):
+			d.HaltKey = "halt.spend_cap"
+		}
+	}
+	d.Segments = segments(pr.Counts, pr.InDoubt, pr.PendingInDoubt)
+	d.Bar = bar(d.Segments, fmt.Sprintf("%d / %d", pr.Counts[queue.StatusIssued], pr.Total))
+	rates := make([]float64, len(pr.Series))
+	for i, pt := range pr.Series {
+		rates[i] = pt.Rate
+	}
+	peak := 0.0
+	for _, v := range rates {
+		peak = max(peak, v)
+	}
+	d.Chart = lineChart("rate-chart", rates, fmt.Sprintf("%.1f/s", peak))
+	for o, n := range pr.Outcomes {
+		if o != "" {
+			d.Outcomes = append(d.Outcomes, outcomeCount{o, n})
+		}
+	}
+	sortOutcomes(d.Outcomes)
+	d.Money.Issued, d.Money.Pending, d.Money.InDoubt = yuan(pr.Money.IssuedFen), yuan(pr.Money.PendingFen), yuan(pr.Money.InDoubtFen)
+	extras, err := p.svc.BatchExtras(ctx, a, []int64{id})
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	d.Uploader = extras[id].Uploader
+	rows, err := p.svc.Review(ctx, a, id)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	if len(rows) > maxListed {
+		d.ReviewMore = len(rows) - maxListed
+		rows = rows[:maxListed]
+	}
+	for _, row := range rows {
+		d.Review = append(d.Review, reviewRow{ReviewRow: row, Last: p.whenPtr(row.LastAttemptAt)})
+	}
+	if d.OpenID = strings.TrimSpace(r.URL.Query().Get("openid")); d.OpenID != "" {
+		rec, err := p.svc.LookupRecipient(ctx, a, id, d.OpenID)
+		switch {
+		case err == nil:
+			d.Lookup = rec
+			d.LastAttempt = p.whenPtr(rec.LastAttemptAt)
+		case errors.Is(err, queue.ErrNotFound):
+			d.LookupErr = "not_found"
+		default:
+			d.LookupErr = p.errMessage(r, errStatus(err), err)
+		}
+	}
+	p.con.Render(w, r, status, "batch", d)
+}
+
+func sortOutcomes(o []outcomeCount) {
+	for i := 1; i < len(o); i++ {
+		for j := i; j > 0 && (o[j].Count > o[j-1].Count || o[j].Count == o[j-1].Count && o[j].Outcome < o[j-1].Outcome); j-- {
+			o[j], o[j-1] = o[j-1], o[j]
+		}
+	}
+}
+
+// pageAction is a batch action from the batch page's buttons.
+func (p *Pages) pageAction(action string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r)
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		reason := strings.TrimSpace(r.PostFormValue("reason"))
+		if action == "reject" && reason == "" {
+			p.renderBatch(w, r, http.StatusBadRequest, "", p.con.T(r, "batch.reason_required"))
+			return
+		}
+		if _, err := p.batchAction(r.Context(), actor(r), action, id, reason); err != nil {
+			status := errStatus(err)
+			if status == http.StatusForbidden {
+				p.fail(w, r, err)
+				return
+			}
+			p.renderBatch(w, r, status, "", p.errMessage(r, status, err))
+			return
+		}
+		http.Redirect(w, r, fmt.Sprintf("/batches/%d?ok=%s", id, action), http.StatusSeeOther)
+	})
+}
+
+func (p *Pages) pageSettle(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	sum, err := p.svc.ResolveReview(r.Context(), actor(r), id)
+	if err != nil {
+		status := errStatus(err)
+		if status == http.StatusForbidden {
+			p.fail(w, r, err)
+			return
+		}
+		p.renderBatch(w, r, status, "", p.errMessage(r, status, err))
+		return
+	}
+	p.renderBatch(w, r, http.StatusOK, p.con.T(r, "batch.settled", sum.Checked, sum.Issued, sum.NotIssued,
+		sum.StillInDoubt, sum.Waiting), "")
+}
+
+type uploadData struct {
+	Token   string
+	Report  *intake.Report
+	Rejects []rejectLine
+	Over    bool // more rejects than the form allowed
+	Form    struct{ Stock, Kind, Name, MaxRejects string }
+	Error   string
+	Name    string
+}
+
+func (p *Pages) uploadPage(w http.ResponseWriter, r *http.Request) {
+	var d uploadData
+	d.Form.Kind = intake.KindFavor
+	d.Form.MaxRejects = "0"
+	p.con.Render(w, r, http.StatusOK, "upload", d)
+}
+
+// uploadDryRun spools the file, checks every line without storing any,
+// and keeps the file for create or drop.
+func (p *Pages) uploadDryRun(w http.ResponseWriter, r *http.Request) {
+	var d uploadData
+	u, err := p.receive(w, r)
+	if err != nil {
+		status := errStatus(err)
+		d.Error = p.errMessage(r, status, err)
+		p.con.Render(w, r, status, "upload", d)
+		return
+	}
+	pu := &pendingUpload{upload: *u, owner: actor(r).Name}
+	d.Form.Stock, d.Form.Kind, d.Form.Name, d.Form.MaxRejects = u.fields["stock"], u.fields["kind"], u.fields["name"], u.fields["max_rejects"]
+	f, err := readImportFields(u.fields)
+	if err != nil {
+		pu.remove()
+		status := errStatus(err)
+		d.Error = p.errMessage(r, status, err)
+		p.con.Render(w, r, status, "upload", d)
+		return
+	}
+	allowed := f.maxRejects
+	f.dryRun, f.maxRejects = true, dryRunAll
+	rf, err := os.CreateTemp(p.opts.TempDir, "rejects-*.csv")
+	if err != nil {
+		pu.remove()
+		p.fail(w, r, fmt.Errorf("rejects file: %w", err))
+		return
+	}
+	pu.rejectsPath = rf.Name()
+	_, _ = rf.WriteString("\uFEFF") // Excel reads UTF-8 with a byte-order mark
+	cw := csv.NewWriter(rf)
+	_ = cw.Write([]string{"line", "reason", "raw"})
+	rep, rejects, err := p.runImport(r, u.path, u.filename, f, cw)
+	cw.Flush()
+	if cerr := rf.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		pu.remove()
+		status := errStatus(err)
+		d.Error = p.errMessage(r, status, err)
+		p.con.Render(w, r, status, "upload", d)
+		return
+	}
+	f.dryRun, f.maxRejects = false, allowed
+	pu.fields, pu.report, pu.rejects, pu.created = f, rep, rejects, timeNow()
+	d.Report, d.Rejects, d.Over, d.Name = rep, rejects, rep.Rejected > allowed, u.filename
+	d.Token = p.keep(pu)
+	p.con.Render(w, r, http.StatusOK, "upload", d)
+}
+
+func (p *Pages) uploadCreate(w http.ResponseWriter, r *http.Request) {
+	a := actor(r)
+	u, ok := p.take(r.PathValue("token"), a.Name, true)
+	if !ok {
+		p.con.Fail(w, r, http.StatusNotFound, p.con.T(r, "upload.expired"))
+		return
+	}
+	defer u.remove()
+	f := u.fields
+	// Accepting the rejected lines the dry run showed is an explicit
+	// choice on the page.
+	if r.PostFormValue("accept_rejects") == "true" {
+		f.maxRejects = max(f.maxRejects, u.report.Rejected)
+	}
+	rep, _, err := p.runImport(r, u.path, u.filename, f, nil)
+	if err != nil {
+		var d uploadData
+		status := errStatus(err)
+		d.Error = p.errMessage(r, status, err)
+		d.Form.Stock, d.Form.Kind, d.Form.Name = f.stock, f.kind, f.name
+		p.con.Render(w, r, status, "upload", d)
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/batches/%d?ok=import", rep.BatchID), http.StatusSeeOther)
+}
+
+func (p *Pages) uploadDrop(w http.ResponseWriter, r *http.Request) {
+	if u, ok := p.take(r.PathValue("token"), actor(r).Name, true); ok {
+		u.remove()
+	}
+	http.Redirect(w, r, "/upload", http.StatusSeeOther)
+}
+
+func (p *Pages) uploadRejects(w http.ResponseWriter, r *http.Request) {
+	u, ok := p.take(r.PathValue("token"), actor(r).Name, false)
+	if !ok {
+		p.con.Fail(w, r, http.StatusNotFound, p.con.T(r, "upload.expired"))
+		return
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="rejects.csv"`)
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	http.ServeFile(w, r, u.rejectsPath)
+}
+
+type reconLine struct {
+	report.Line
+	Source     string
+	UseRate    string
+	Used       string
+	Refunded   string
+	NetUsed    string
+	OrderTotal string
+}
+
+type reconData struct {
+	Stock     string
+	Lines     []reconLine
+	Totals    []reconLine
+	Days      template.HTML
+	DaysTable []dayRow
+	Problems  []problemRow
+	Counts    []outcomeCount
+	More      int
+	Files     []fileRow
+	NoFiles   []string // stocks without a loaded use-flow file yet
+	Query     string
+	Zone      string
+}
+
+type dayRow struct {
+	Date                       string
+	Uses, Refunds              int
+	UsedAmount, RefundedAmount string
+}
+
+type problemRow struct {
+	report.Problem
+	At     string
+	Amount string
+	Batch  string
+}
+
+type fileRow struct {
+	report.File
+	Downloaded string
+}
+
+func (p *Pages) reconPage(w http.ResponseWriter, r *http.Request) {
+	stock := strings.TrimSpace(r.URL.Query().Get("stock"))
+	rep, err := p.svc.ReconcileReport(r.Context(), actor(r), report.Options{StockID: stock, Location: p.opts.Location, MaxProblems: maxListed})
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	defer rep.Close()
+	d := reconData{Stock: stock, Zone: p.zone()}
+	if stock != "" {
+		d.Query = "&stock=" + url.QueryEscape(stock)
+	}
+	totals := map[string]*report.Line{}
+	var order []string
+	for _, l := range rep.Lines {
+		d.Lines = append(d.Lines, p.reconLine(l, rep.Usage[l.StockID]))
+		t, ok := totals[l.StockID]
+		if !ok {
+			t = &report.Line{StockID: l.StockID}
+			totals[l.StockID] = t
+			order = append(order, l.StockID)
+		}
+		sumLine(t, l)
+	}
+	for _, s := range order {
+		d.Totals = append(d.Totals, p.reconLine(*totals[s], rep.Usage[s]))
+		if rep.Usage[s] == report.UsageCallbacks {
+			d.NoFiles = append(d.NoFiles, s)
+		}
+	}
+	var bars []Bar
+	for _, day := range rep.Days {
+		label := day.Date.Format("01-02")
+		bars = append(bars, Bar{Label: label, Value: float64(day.Uses), Text: strconv.Itoa(day.Uses)})
+		d.DaysTable = append(d.DaysTable, dayRow{Date: day.Date.Format("2006-01-02"), Uses: day.Uses, Refunds: day.Refunds,
+			UsedAmount: yuan(day.UsedAmount), RefundedAmount: yuan(day.RefundedAmount)})
+	}
+	d.Days = barChart(bars)
+	for _, pr := range rep.Problems {
+		row := problemRow{Problem: pr, At: p.whenPtr(pr.At), Amount: "—", Batch: "—"}
+		if pr.Amount != nil {
+			row.Amount = yuan(*pr.Amount)
+		}
+		if pr.BatchID != nil {
+			row.Batch = strconv.FormatInt(*pr.BatchID, 10)
+		}
+		d.Problems = append(d.Problems, row)
+	}
+	for k, n := range rep.ProblemCounts {
+		if n > 0 {
+			d.Counts = append(d.Counts, outcomeCount{k, n})
+		}
+	}
+	sortOutcomes(d.Counts)
+	d.More = rep.ProblemsTotal() - len(rep.Problems)
+	for _, f := range rep.LatestFiles() {
+		d.Files = append(d.Files, fileRow{File: f, Downloaded: p.when(f.DownloadedAt)})
+	}
+	p.con.Render(w, r, http.StatusOK, "reconciliation", d)
+}
+
+func sumLine(t *report.Line, l report.Line) {
+	t.Recipients += l.Recipients
+	t.Issued += l.Issued
+	t.Used += l.Used
+	t.Refunded += l.Refunded
+	t.NetUsed += l.NetUsed
+	t.UsedAmount += l.UsedAmount
+	t.RefundedAmount += l.RefundedAmount
+	t.Orders += l.Orders
+	t.OrderAmount += l.OrderAmount
+	t.InDoubt += l.InDoubt
+	t.Review += l.Review
+	t.Pending += l.Pending
+	t.Failed += l.Failed
+	t.Cancelled += l.Cancelled
+	t.UnknownCoupons += l.UnknownCoupons
+}
+
+func (p *Pages) reconLine(l report.Line, source string) reconLine {
+	rl := reconLine{Line: l, Source: source, UseRate: l.UseRatePercent(), Used: yuan(l.UsedAmount),
+		Refunded: yuan(l.RefundedAmount), NetUsed: yuan(l.NetUsedAmount()), OrderTotal: "—"}
+	if source != report.UsageCallbacks {
+		rl.OrderTotal = yuan(l.OrderAmount)
+	}
+	return rl
+}
+
+type opsData struct {
+	*ops.Overview
+	Instances []instanceRow
+	Runs      []runRow
+	Review    []reviewRow
+	More      int
+	Oldest    struct{ InDoubt, Review string }
+	Zone      string
+}
+
+type instanceRow struct {
+	ops.Instance
+	Started, Heartbeat string
+}
+
+type runRow struct {
+	ops.JobRun
+	Started, Finished, Counts string
+}
+
+func (p *Pages) operationsPage(w http.ResponseWriter, r *http.Request) {
+	o, err := p.svc.Operations(r.Context(), actor(r), 50, maxListed)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	d := opsData{Overview: o, Zone: p.zone()}
+	for _, in := range o.Instances {
+		d.Instances = append(d.Instances, instanceRow{Instance: in, Started: p.when(in.StartedAt), Heartbeat: p.when(in.HeartbeatAt)})
+	}
+	for _, run := range o.Runs {
+		counts := string(run.Counts)
+		if counts == "{}" || counts == "null" {
+			counts = ""
+		}
+		d.Runs = append(d.Runs, runRow{JobRun: run, Started: p.when(run.StartedAt), Finished: p.whenPtr(run.FinishedAt), Counts: counts})
+	}
+	for _, row := range o.Review {
+		d.Review = append(d.Review, reviewRow{ReviewRow: row, Last: p.whenPtr(row.LastAttemptAt)})
+	}
+	d.More = o.ReviewTotal - len(o.Review)
+	d.Oldest.InDoubt, d.Oldest.Review = p.when(o.Unsettled.OldestInDoubt), p.when(o.Unsettled.OldestReview)
+	p.con.Render(w, r, http.StatusOK, "operations", d)
+}

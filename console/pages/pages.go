@@ -1,0 +1,211 @@
+package pages
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/issuer-dev/issuer/auth"
+	"github.com/issuer-dev/issuer/console"
+	"github.com/issuer-dev/issuer/intake"
+	"github.com/issuer-dev/issuer/ops"
+	"github.com/issuer-dev/issuer/queue"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// Options configure the pages.
+type Options struct {
+	// Location is the time zone pages show times in (config timezone).
+	Location *time.Location
+	// TempDir holds uploads between the dry run and the create; default
+	// a directory under os.TempDir().
+	TempDir string
+	// UploadTTL is how long an uploaded file waits for create or drop
+	// (default an hour); PendingMax bounds the files waiting (default 20,
+	// the oldest goes first).
+	UploadTTL  time.Duration
+	PendingMax int
+	// TransferTimeout bounds an upload or a download (default 30
+	// minutes): the daemon's server has short read and write timeouts,
+	// which these routes extend.
+	TransferTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+// Pages serves the batch, upload, reconciliation and operations pages and
+// their API. Close removes the uploads still waiting.
+type Pages struct {
+	con  *console.Server
+	svc  *ops.Service
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string]*pendingUpload
+}
+
+// Register adds the pages and routes to con.
+func Register(con *console.Server, svc *ops.Service, opts Options) (*Pages, error) {
+	if opts.Location == nil {
+		opts.Location = time.UTC
+		if svc.Config != nil && svc.Config.Location != nil {
+			opts.Location = svc.Config.Location
+		}
+	}
+	if opts.TempDir == "" {
+		opts.TempDir = filepath.Join(os.TempDir(), "issuer-uploads")
+	}
+	if opts.UploadTTL <= 0 {
+		opts.UploadTTL = time.Hour
+	}
+	if err := os.MkdirAll(opts.TempDir, 0o700); err != nil {
+		return nil, fmt.Errorf("pages: upload directory: %w", err)
+	}
+	removeStale(opts.TempDir, opts.UploadTTL)
+	// Each process keeps its uploads in a directory of its own, removed
+	// by Close; one left by a process that died goes at the next start.
+	dir, err := os.MkdirTemp(opts.TempDir, "run-")
+	if err != nil {
+		return nil, fmt.Errorf("pages: upload directory: %w", err)
+	}
+	opts.TempDir = dir
+	if opts.PendingMax <= 0 {
+		opts.PendingMax = 20
+	}
+	if opts.TransferTimeout <= 0 {
+		opts.TransferTimeout = 30 * time.Minute
+	}
+	p := &Pages{con: con, svc: svc, opts: opts, log: opts.Logger, pending: map[string]*pendingUpload{}}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if err := con.AddTemplates(templateFS, "templates/*.html"); err != nil {
+		return nil, err
+	}
+	for lang, msgs := range messages {
+		con.AddMessages(lang, msgs)
+	}
+	p.apiRoutes()
+	p.pageRoutes()
+	return p, nil
+}
+
+// Close removes every upload still waiting for create or drop.
+func (p *Pages) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for tok, u := range p.pending {
+		u.remove()
+		delete(p.pending, tok)
+	}
+	_ = os.RemoveAll(p.opts.TempDir)
+}
+
+// removeStale removes the upload directories of processes that ended
+// without Close, once they are older than any upload may wait.
+func removeStale(dir string, ttl time.Duration) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		info, err := e.Info()
+		if err == nil && e.IsDir() && strings.HasPrefix(e.Name(), "run-") && time.Since(info.ModTime()) > 2*ttl {
+			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+func actor(r *http.Request) auth.Actor {
+	a, _ := console.ActorFrom(r.Context())
+	return a
+}
+
+// errStatus maps an operation's error to the contract's status.
+func errStatus(err error) int {
+	var inv *ops.InvalidError
+	var fatal *intake.FatalError
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.Is(err, ops.ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, queue.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, queue.ErrState):
+		return http.StatusConflict
+	case errors.Is(err, intake.ErrTooManyRejects), errors.As(err, &fatal):
+		return http.StatusUnprocessableEntity
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge
+	case errors.As(err, &inv), errors.Is(err, errBadRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, errNotImplemented):
+		return http.StatusNotImplemented
+	}
+	return http.StatusInternalServerError
+}
+
+var (
+	errBadRequest     = errors.New("bad request")
+	errNotImplemented = errors.New("not implemented")
+)
+
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+}
+
+// errMessage is what a person is told: the error itself for the statuses
+// that describe the request, never an internal error's text.
+func (p *Pages) errMessage(r *http.Request, status int, err error) string {
+	if status == http.StatusInternalServerError {
+		p.log.Error("console request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		return "internal error"
+	}
+	return strings.TrimPrefix(err.Error(), errBadRequest.Error()+": ")
+}
+
+// fail answers err as JSON for /api/… and as the error page otherwise.
+func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := errStatus(err)
+	p.con.Fail(w, r, status, p.errMessage(r, status, err))
+}
+
+// when formats t in the configured zone.
+func (p *Pages) when(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.In(p.opts.Location).Format("2006-01-02 15:04:05")
+}
+
+func (p *Pages) whenPtr(t *time.Time) string {
+	if t == nil {
+		return "—"
+	}
+	return p.when(*t)
+}
+
+// zone labels times: the configured zone's name.
+func (p *Pages) zone() string { return p.opts.Location.String() }
+
+// yuan renders fen as 元 with two decimals.
+func yuan(fen int64) string {
+	sign := ""
+	if fen < 0 {
+		sign, fen = "-", -fen
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, fen/100, fen%100)
+}
+
+// safeHTML marks markup this package built from numbers and escaped text.
+func safeHTML(s string) template.HTML { return template.HTML(s) } //nolint:gosec // built by bar and chart only
+
+// timeNow is the wall clock, for upload expiry.
+func timeNow() time.Time { return time.Now() }

@@ -1,0 +1,320 @@
+package pages
+
+import (
+	"crypto/rand"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/issuer-dev/issuer/console"
+	"github.com/issuer-dev/issuer/intake"
+	"github.com/issuer-dev/issuer/ops"
+)
+
+// maxRejectsShown is how many rejected lines an answer lists.
+const maxRejectsShown = 100
+
+// maxFieldBytes bounds a form field other than the file.
+const maxFieldBytes = 64 << 10
+
+// upload is a multipart request whose file is spooled to disk.
+type upload struct {
+	path     string // the file on disk; remove it when done
+	filename string
+	fields   map[string]string
+}
+
+func (u *upload) remove() {
+	if u.path != "" {
+		_ = os.Remove(u.path)
+	}
+}
+
+// receive streams the request's parts: the file part to a temporary file,
+// every other part into fields. Past the upload limit it answers an error
+// for which errStatus says 413, and the partial file is gone.
+func (p *Pages) receive(w http.ResponseWriter, r *http.Request) (_ *upload, err error) {
+	p.extendDeadlines(w, true)
+	r.Body = http.MaxBytesReader(w, r.Body, p.con.MaxUploadBytes())
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, badRequest("want a multipart/form-data upload: %v", err)
+	}
+	u := &upload{fields: map[string]string{}}
+	defer func() {
+		if err != nil {
+			u.remove()
+		}
+	}()
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, p.readErr(err)
+		}
+		name := part.FormName()
+		if name == "file" {
+			if u.path != "" {
+				return nil, badRequest("one file per upload")
+			}
+			f, err := os.CreateTemp(p.opts.TempDir, "upload-*.csv")
+			if err != nil {
+				return nil, fmt.Errorf("spool upload: %w", err)
+			}
+			u.path, u.filename = f.Name(), filepath.Base(part.FileName())
+			_, err = io.Copy(f, part)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return nil, p.readErr(err)
+			}
+			continue
+		}
+		b, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
+		if err != nil {
+			return nil, p.readErr(err)
+		}
+		if len(b) > maxFieldBytes {
+			return nil, badRequest("form field %q is too long", name)
+		}
+		u.fields[name] = string(b)
+	}
+	if u.path == "" {
+		return nil, badRequest("the upload has no file part named \"file\"")
+	}
+	if u.filename == "" || u.filename == "." {
+		u.filename = "upload.csv"
+	}
+	return u, nil
+}
+
+func (p *Pages) readErr(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return fmt.Errorf("the upload is larger than %d MB (console.max_upload_mb): %w", tooBig.Limit>>20, err)
+	}
+	return badRequest("reading the upload: %v", err)
+}
+
+// importFields are the form fields of an import.
+type importFields struct {
+	stock, kind, name, encoding string
+	maxRejects                  int
+	dryRun                      bool
+}
+
+// guardFields are the money guards' import fields (see the contract's
+// "Money guards"). The operations layer does not take them yet, and a
+// guard silently dropped would spend money the uploader meant to cap, so
+// an import that sets one is refused until ops.ImportRequest carries it.
+var guardFields = []string{"paused", "start_at", "window", "max_amount_yuan", "priority", "allow_duplicate", "allow_repeats"}
+
+func parseBool(name, v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "false", "0", "off", "no":
+		return false, nil
+	case "true", "1", "on", "yes":
+		return true, nil
+	}
+	return false, badRequest("%s must be true or false", name)
+}
+
+func readImportFields(fields map[string]string) (importFields, error) {
+	f := importFields{stock: strings.TrimSpace(fields["stock"]), kind: strings.TrimSpace(fields["kind"]),
+		name: strings.TrimSpace(fields["name"]), encoding: strings.TrimSpace(fields["encoding"])}
+	if v := strings.TrimSpace(fields["max_rejects"]); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return f, badRequest("max_rejects must be a number ≥ 0")
+		}
+		f.maxRejects = n
+	}
+	var err error
+	if f.dryRun, err = parseBool("dry_run", fields["dry_run"]); err != nil {
+		return f, err
+	}
+	for _, g := range guardFields {
+		v := strings.TrimSpace(fields[g])
+		if v == "" || v == "false" || v == "0" {
+			continue
+		}
+		// TODO(merge): pass the guards through once ops.ImportRequest has them.
+		return f, fmt.Errorf("%w: %s is not supported by this version's import; nothing was stored", errNotImplemented, g)
+	}
+	return f, nil
+}
+
+// importAnswer is the contract's import --json object.
+type importAnswer struct {
+	*intake.Report
+	Status  string       `json:"status,omitempty"`
+	Rejects []rejectLine `json:"rejects,omitempty"`
+}
+
+type rejectLine struct {
+	Line   int    `json:"line"`
+	Reason string `json:"reason"`
+}
+
+// runImport imports the spooled file; firstRejects gets the first rejected
+// lines and, when rejects is set, every rejected line is written there.
+func (p *Pages) runImport(r *http.Request, path, filename string, f importFields, rejects *csv.Writer) (*intake.Report, []rejectLine, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open upload: %w", err)
+	}
+	defer file.Close()
+	var first []rejectLine
+	req := ops.ImportRequest{Reader: file, Source: filename, StockID: f.stock, Kind: f.kind, Name: f.name,
+		Encoding: f.encoding, MaxRejects: f.maxRejects, DryRun: f.dryRun,
+		OnReject: func(rj intake.Reject) {
+			if len(first) < maxRejectsShown {
+				first = append(first, rejectLine{Line: rj.Line, Reason: rj.Reason})
+			}
+			if rejects != nil {
+				_ = rejects.Write([]string{strconv.Itoa(rj.Line), cell(rj.Reason), cell(rj.Raw)})
+			}
+		}}
+	if req.Name == "" {
+		req.Name = strings.TrimSuffix(filename, filepath.Ext(filename))
+	}
+	rep, err := p.svc.Import(r.Context(), actor(r), req)
+	return rep, first, err
+}
+
+// cell keeps a spreadsheet from reading a field as a formula.
+func cell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+func (p *Pages) apiImport(w http.ResponseWriter, r *http.Request) {
+	u, err := p.receive(w, r)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	defer u.remove()
+	f, err := readImportFields(u.fields)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	rep, rejects, err := p.runImport(r, u.path, u.filename, f, nil)
+	switch {
+	case errors.Is(err, intake.ErrTooManyRejects):
+		console.WriteJSON(w, http.StatusUnprocessableEntity, struct {
+			importAnswer
+			Error string `json:"error"`
+		}{importAnswer{Report: rep, Rejects: nonNil(rejects)}, err.Error()})
+		return
+	case err != nil:
+		p.fail(w, r, err)
+		return
+	}
+	a := importAnswer{Report: rep, Rejects: rejects}
+	if f.dryRun {
+		console.WriteJSON(w, http.StatusOK, a)
+		return
+	}
+	if b, err := p.svc.Batch(r.Context(), actor(r), rep.BatchID); err == nil {
+		a.Status = b.Status
+	}
+	w.Header().Set("Location", fmt.Sprintf("/api/v1/batches/%d", rep.BatchID))
+	console.WriteJSON(w, http.StatusCreated, a)
+}
+
+func nonNil(r []rejectLine) []rejectLine {
+	if r == nil {
+		return []rejectLine{}
+	}
+	return r
+}
+
+// pendingUpload is a file that passed through a dry run and waits for its
+// uploader to create the batch or drop it.
+type pendingUpload struct {
+	upload
+	owner       string
+	fields      importFields
+	report      *intake.Report
+	rejects     []rejectLine
+	rejectsPath string
+	created     time.Time
+}
+
+func (u *pendingUpload) remove() {
+	u.upload.remove()
+	if u.rejectsPath != "" {
+		_ = os.Remove(u.rejectsPath)
+	}
+}
+
+func newToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return fmt.Sprintf("%x", b)
+}
+
+// keep stores u under a new token, dropping expired uploads and, past
+// PendingMax, the oldest.
+func (p *Pages) keep(u *pendingUpload) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pruneLocked(time.Now())
+	for len(p.pending) >= p.opts.PendingMax {
+		var oldest string
+		for tok, x := range p.pending {
+			if oldest == "" || x.created.Before(p.pending[oldest].created) {
+				oldest = tok
+			}
+		}
+		p.pending[oldest].remove()
+		delete(p.pending, oldest)
+	}
+	tok := newToken()
+	p.pending[tok] = u
+	return tok
+}
+
+func (p *Pages) pruneLocked(now time.Time) {
+	for tok, u := range p.pending {
+		if now.Sub(u.created) > p.opts.UploadTTL {
+			u.remove()
+			delete(p.pending, tok)
+		}
+	}
+}
+
+// take finds the upload under tok for its owner; with remove it is no
+// longer kept (the caller then removes its files).
+func (p *Pages) take(tok, owner string, remove bool) (*pendingUpload, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pruneLocked(time.Now())
+	u, ok := p.pending[tok]
+	if !ok || u.owner != owner {
+		return nil, false
+	}
+	if remove {
+		delete(p.pending, tok)
+	}
+	return u, true
+}
+
+// dryRunAll is the MaxRejects of the page's dry run: every line is
+// checked and counted, so the page can show the whole accounting.
+const dryRunAll = math.MaxInt32

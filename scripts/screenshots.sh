@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# screenshots.sh [DIR]
+#
+# Saves PNGs of the console's main pages (batches, upload dry run, batch,
+# reconciliation, operations, users, audit) in DIR (default
+# out/screenshots), rendered by headless Chromium against a private
+# database schema and the WeChat Pay simulator. Installs Chromium and a
+# CJK font with apt-get when missing and running as root. Run it under
+# scripts/with-postgres.sh (make demo does).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=$(realpath -m "${1:-out/screenshots}")
+mkdir -p "$dir"
+
+scripts/need.sh chromium chromium
+# Chinese text needs a CJK font; without one every character is a box.
+if ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "screenshots: no CJK font; installing Debian's fonts-wqy-zenhei" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq --no-install-recommends fonts-wqy-zenhei >&2
+  else
+    echo "screenshots: no CJK font; Chinese renders as boxes. Install one: sudo apt-get install -y fonts-wqy-zenhei" >&2
+  fi
+fi
+
+ISSUER_SCREENSHOTS=$dir ISSUER_REQUIRE_CHROMIUM=1 go test -count=1 -run '^TestScreenshots$' ./console/pages/ >&2
+ls "$dir"
