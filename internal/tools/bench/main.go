@@ -28,6 +28,8 @@ func main() {
 		err = benchIssue(ctx, os.Args[2:])
 	case "import":
 		err = benchImport(ctx, os.Args[2:])
+	case "import-costs":
+		err = benchImportCosts(ctx, os.Args[2:])
 	case "crypto":
 		err = benchCrypto(ctx, os.Args[2:])
 	case "reconcile":
