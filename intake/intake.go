@@ -3,12 +3,16 @@
 //
 // Every input line is accounted for: accepted, duplicate (the same openid
 // again in the file), rejected (with its line number and why) or blank, so
-// lines = accepted + duplicates + rejected + blank. The file is streamed in
-// constant memory: rows are checked in Go, COPYed into a temporary staging
-// table, and moved into recipients with one INSERT … SELECT that drops
-// duplicate openids and generates out_request_no from a Postgres sequence,
-// inside the transaction that creates the batch. Either the batch and all
-// its rows commit, or nothing does.
+// lines = accepted + duplicates + rejected + blank. The file is streamed:
+// rows are checked in Go and COPYed inside the transaction that creates the
+// batch, so either the batch and all its rows commit, or nothing does.
+//
+// A file without an out_request_no column (the usual case) is COPYed
+// straight into recipients: openids are deduplicated in Go by fingerprint
+// and ids and out_request_no come from sequence ranges reserved in bulk
+// (see direct.go). A file that supplies out_request_no goes through a
+// temporary staging table instead, where clashes with earlier lines and
+// stored rows are found in SQL and rejected line by line.
 package intake
 
 import (
@@ -97,7 +101,14 @@ func (e *FatalError) Error() string {
 // Import reads a CSV from r and stores it as a new batch. On any error
 // nothing is stored. The returned report is complete also when the error is
 // ErrTooManyRejects.
+//
+// Import uses a second connection from db, briefly, to reserve sequence
+// numbers outside the import's transaction.
 func Import(ctx context.Context, db *sqlx.DB, r io.Reader, opts Options) (*Report, error) {
+	return importWith(ctx, db, r, opts, newFingerprints())
+}
+
+func importWith(ctx context.Context, db *sqlx.DB, r io.Reader, opts Options, seen *fingerprints) (*Report, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
@@ -115,21 +126,21 @@ func Import(ctx context.Context, db *sqlx.DB, r io.Reader, opts Options) (*Repor
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after commit
 
-	// Room to keep the staging table and the line sort in memory; temp_buffers
-	// only takes effect before the session's first temporary table.
-	if _, err := tx.ExecContext(ctx, `SET LOCAL temp_buffers = '256MB'; SET LOCAL work_mem = '128MB'`); err != nil {
-		return nil, fmt.Errorf("import: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, stageDDL); err != nil {
-		return nil, fmt.Errorf("import: staging table: %w", err)
-	}
-	imp := &importer{opts: opts, rep: rep, enc: enc}
-	staged, anySupplied, err := imp.stage(ctx, tx, newLineReader(text))
+	imp := &importer{opts: opts, rep: rep, enc: enc, seen: seen}
+	lr := newLineReader(text)
+	cols, err := imp.header(lr)
 	if err != nil {
 		return rep, err
 	}
-	rep.SHA256 = hex.EncodeToString(hasher.Sum(nil))
-	if err := imp.load(ctx, tx, staged, anySupplied); err != nil {
+	sum := func() string { return hex.EncodeToString(hasher.Sum(nil)) }
+	if cols.outRequestNo < 0 {
+		// Every out_request_no is generated: no clash to look for in SQL,
+		// so rows go straight into recipients.
+		err = imp.direct(ctx, db, tx, lr, cols, sum)
+	} else {
+		err = imp.staged(ctx, tx, lr, cols, sum)
+	}
+	if err != nil {
 		return rep, err
 	}
 	if rep.Rejected > opts.MaxRejects {
@@ -193,6 +204,7 @@ type importer struct {
 	opts Options
 	rep  *Report
 	enc  string
+	seen *fingerprints // openids of the direct path
 }
 
 func (imp *importer) reject(line int, raw []byte, reason string) {
@@ -202,19 +214,18 @@ func (imp *importer) reject(line int, raw []byte, reason string) {
 	}
 }
 
-// stage reads the header and every line, checks rows and COPYs the good
-// ones into import_stage.
-func (imp *importer) stage(ctx context.Context, tx *sqlx.Tx, lr *lineReader) (staged int, anySupplied bool, err error) {
+// header reads lines up to the header (the first non-blank line) and
+// parses it.
+func (imp *importer) header(lr *lineReader) (columns, error) {
 	src := imp.opts.Source
-	var cols columns
 	var fields []string
-	for { // header: the first non-blank line
+	for {
 		line, n, err := lr.read()
 		if err == io.EOF {
-			return 0, false, &FatalError{Source: src, Msg: "empty file: a header row with an openid column is required"}
+			return columns{}, &FatalError{Source: src, Msg: "empty file: a header row with an openid column is required"}
 		}
 		if err != nil {
-			return 0, false, imp.readErr(n, err)
+			return columns{}, imp.readErr(n, err)
 		}
 		if isBlank(line) {
 			imp.rep.Blank++
@@ -222,24 +233,25 @@ func (imp *importer) stage(ctx context.Context, tx *sqlx.Tx, lr *lineReader) (st
 			continue
 		}
 		if fields, err = splitFields(fields[:0], line); err != nil {
-			return 0, false, &FatalError{Source: src, Line: n, Msg: "header: " + err.Error()}
+			return columns{}, &FatalError{Source: src, Line: n, Msg: "header: " + err.Error()}
 		}
-		if cols, err = parseHeader(fields, imp.opts.Kind); err != nil {
-			return 0, false, &FatalError{Source: src, Line: n, Msg: err.Error()}
+		cols, err := parseHeader(fields, imp.opts.Kind)
+		if err != nil {
+			return columns{}, &FatalError{Source: src, Line: n, Msg: err.Error()}
 		}
-		break
+		return cols, nil
 	}
+}
 
-	stmt, err := tx.PrepareContext(ctx, "COPY import_stage ("+strings.Join(stageColumns, ", ")+") FROM STDIN")
-	if err != nil {
-		return 0, false, fmt.Errorf("import: copy: %w", err)
-	}
-	defer stmt.Close()
+// rows reads every line after the header, accounts for blank and rejected
+// ones and calls fn with each good row and its line number.
+func (imp *importer) rows(ctx context.Context, lr *lineReader, cols columns, fn func(n int, r *row) error) error {
+	var fields []string
 	var row row
 	for {
 		line, n, err := lr.read()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if errors.Is(err, errLineTooLong) {
 			imp.rep.Lines++
@@ -247,7 +259,7 @@ func (imp *importer) stage(ctx context.Context, tx *sqlx.Tx, lr *lineReader) (st
 			continue
 		}
 		if err != nil {
-			return 0, false, imp.readErr(n, err)
+			return imp.readErr(n, err)
 		}
 		imp.rep.Lines++
 		if isBlank(line) {
@@ -271,22 +283,52 @@ func (imp *importer) stage(ctx context.Context, tx *sqlx.Tx, lr *lineReader) (st
 			imp.reject(n, line, reason)
 			continue
 		}
+		if err := fn(n, &row); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// staged is the path for files with an out_request_no column: rows are
+// COPYed into a temporary staging table, where supplied numbers are
+// checked for clashes in SQL, and then moved into recipients.
+func (imp *importer) staged(ctx context.Context, tx *sqlx.Tx, lr *lineReader, cols columns, sum func() string) error {
+	// Room to keep the staging table and the line sort in memory; temp_buffers
+	// only takes effect before the session's first temporary table.
+	if _, err := tx.ExecContext(ctx, `SET LOCAL temp_buffers = '256MB'; SET LOCAL work_mem = '128MB'`); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, stageDDL); err != nil {
+		return fmt.Errorf("import: staging table: %w", err)
+	}
+	stmt, err := tx.PrepareContext(ctx, "COPY import_stage ("+strings.Join(stageColumns, ", ")+") FROM STDIN")
+	if err != nil {
+		return fmt.Errorf("import: copy: %w", err)
+	}
+	defer stmt.Close()
+	staged, anySupplied := 0, false
+	err = imp.rows(ctx, lr, cols, func(n int, row *row) error {
 		if row.outRequestNo != nil {
 			anySupplied = true
 		}
 		if _, err := stmt.ExecContext(ctx, n, row.openid, row.outRequestNo, row.couponValue, row.couponMinimum,
 			row.couponCode, row.couponType, row.memberCardID); err != nil {
-			return 0, false, fmt.Errorf("import: copy line %d: %w", n, err)
+			return fmt.Errorf("import: copy line %d: %w", n, err)
 		}
 		staged++
-		if err := ctx.Err(); err != nil {
-			return 0, false, err
-		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if _, err := stmt.ExecContext(ctx); err != nil {
-		return 0, false, fmt.Errorf("import: copy: %w", err)
+		return fmt.Errorf("import: copy: %w", err)
 	}
-	return staged, anySupplied, nil
+	imp.rep.SHA256 = sum()
+	return imp.load(ctx, tx, staged, anySupplied)
 }
 
 func (imp *importer) readErr(line int, err error) error {
@@ -368,14 +410,19 @@ func (imp *importer) load(ctx context.Context, tx *sqlx.Tx, staged int, anySuppl
 	// Every staged line is accepted, rejected for a clash, or a duplicate
 	// (including later lines of an openid whose first line was rejected).
 	imp.rep.Duplicates = staged - imp.rep.Accepted - len(rejectedOpenids)
+	return imp.finish(ctx, tx)
+}
+
+// finish refreshes statistics and stores the accounting on the batch.
+func (imp *importer) finish(ctx context.Context, tx *sqlx.Tx) error {
 	// Fresh statistics: a large import otherwise leaves the planner
 	// believing the table is as small as it was.
 	if _, err := tx.ExecContext(ctx, `ANALYZE recipients`); err != nil {
 		return fmt.Errorf("import: analyze: %w", err)
 	}
-	_, err = tx.ExecContext(ctx, `
-		UPDATE batches SET lines = $2, accepted = $3, duplicates = $4, rejected = $5, blank = $6 WHERE id = $1`,
-		imp.rep.BatchID, imp.rep.Lines, imp.rep.Accepted, imp.rep.Duplicates, imp.rep.Rejected, imp.rep.Blank)
+	_, err := tx.ExecContext(ctx, `
+		UPDATE batches SET lines = $2, accepted = $3, duplicates = $4, rejected = $5, blank = $6, source_sha256 = $7 WHERE id = $1`,
+		imp.rep.BatchID, imp.rep.Lines, imp.rep.Accepted, imp.rep.Duplicates, imp.rep.Rejected, imp.rep.Blank, imp.rep.SHA256)
 	if err != nil {
 		return fmt.Errorf("import: record counts: %w", err)
 	}

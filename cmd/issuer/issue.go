@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"text/tabwriter"
 	"time"
 
@@ -25,15 +26,23 @@ import (
 func cmdIssue() *command {
 	c := &command{
 		name:  "issue",
-		usage: "[--batch ID] [--max-duration D]",
+		usage: "[--batch ID] [--max-duration D] [--cpuprofile FILE]",
 		short: "issue pending coupons: one pass until nothing is claimable now",
 	}
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
 		batch := fs.Int64("batch", 0, "only this batch (default: every runnable batch)")
 		maxDur := fs.Duration("max-duration", 0, "stop claiming after this long; in-flight calls still finish (0: no limit)")
+		cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the pass to `FILE` (go tool pprof)")
 		if _, err := parseFlags(e, fs, args); err != nil {
 			return err
+		}
+		if *cpuProfile != "" {
+			stop, err := startCPUProfile(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer stop()
 		}
 		cfg, err := e.loadConfig()
 		if err != nil {
@@ -78,6 +87,23 @@ func cmdIssue() *command {
 		return err
 	}
 	return c
+}
+
+// startCPUProfile profiles the process into path until the returned
+// function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // newLimiter builds the configured rate limiting strategy; the adaptive one

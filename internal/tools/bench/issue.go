@@ -77,6 +77,7 @@ func benchIssue(ctx context.Context, args []string) error {
 	rows := fs.Int("rows", 20_000, "recipients per goodput run")
 	memRows := fs.Int("mem-rows", 1_000_000, "pending rows for the memory run")
 	only := fs.String("only", "p1,halve,p2,p5", "which figures")
+	cpuSeconds := fs.Int("cpu-seconds", 20, "length of each fixed-rate CPU run (P2)")
 	limits := fs.String("limits", "200,400", "hidden limits for P1")
 	strategies := fs.String("strategies", "adaptive,fixed,aws", "limiters for P1")
 	_ = fs.Parse(args)
@@ -115,26 +116,9 @@ func benchIssue(ctx context.Context, args []string) error {
 		}
 	}
 	if want("p2") {
-		n := 10_000
-		rig, err := newIssueRig(ctx, 0, wxsim.Faults{})
-		if err != nil {
+		if err := benchCPU(ctx, *bin, *cpuSeconds); err != nil {
 			return err
 		}
-		err = rig.importRows(ctx, *bin, n)
-		var m measurement
-		if err == nil {
-			m, err = rig.issue(ctx, *bin, "ISSUER_ISSUE_RATE_STRATEGY=fixed", "ISSUER_ISSUE_RATE_MAX=100000", "ISSUER_ISSUE_RATE_INITIAL=100000")
-		}
-		issued := rig.sim.Stats().Issued
-		rig.cleanup()
-		if err != nil {
-			return err
-		}
-		fmt.Printf("\n## P2 CPU per issued coupon (simulator limit off, %d coupons)\n\n", n)
-		fmt.Printf("| coupons | runner CPU (user+sys) | CPU per coupon | wall | throughput |\n|---:|---:|---:|---:|---:|\n")
-		fmt.Printf("| %d | %.2f s | %.3f ms | %.1f s | %.0f/s |\n", issued, m.cpu().Seconds(),
-			m.cpu().Seconds()*1000/float64(max(issued, 1)), m.wall.Seconds(), float64(issued)/m.wall.Seconds())
-		fmt.Printf("\n(RSA-2048 signing of each request and verifying its answer is the floor: see the crypto table.)\n")
 	}
 	if want("p5") {
 		fmt.Printf("\n## P5 memory: peak RSS of `issuer issue` (30 s pass, limit off) by pending rows\n\n| pending rows | peak RSS | issued in the pass |\n|---:|---:|---:|\n")

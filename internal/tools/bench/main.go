@@ -30,6 +30,8 @@ func main() {
 		err = benchLimiter(ctx, os.Args[2:])
 	case "import":
 		err = benchImport(ctx, os.Args[2:])
+	case "import-costs":
+		err = benchImportCosts(ctx, os.Args[2:])
 	case "crypto":
 		err = benchCrypto(ctx, os.Args[2:])
 	case "reconcile":

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/issuer-dev/issuer/wxpay"
+	"github.com/issuer-dev/issuer/wxpay/wxsim"
+)
+
+// signingFloor is the CPU one coupon cannot go below: signing its request
+// (RSA-2048) and verifying the answer's signature. It is measured as this
+// thread's CPU time, so that the machine's load inflates it about as much
+// as it inflates the issuer it is compared with.
+func signingFloor(keys *wxsim.Keys, n int) (time.Duration, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	body := []byte(`{"stock_id":"9856000","out_request_no":"1900000109202611220000000001","appid":"wx233544546545989","stock_creator_mchid":"1900000109"}`)
+	msg := []byte("POST\n/v3/marketing/favor/users/o1/coupons\n1700000000\nNONCE\n" + string(body) + "\n")
+	sig, err := wxpay.SignSHA256RSA(keys.PlatformKey, msg)
+	if err != nil {
+		return 0, err
+	}
+	start := threadCPU()
+	for range n {
+		if _, err := wxpay.SignSHA256RSA(keys.MerchantKey, msg); err != nil {
+			return 0, err
+		}
+		if err := wxpay.VerifySHA256RSA(keys.PlatformPublic, msg, sig); err != nil {
+			return 0, err
+		}
+	}
+	return (threadCPU() - start) / time.Duration(n), nil
+}
+
+func threadCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// simProcess runs `issuer sim` as a child, so that the simulator's CPU is
+// its own and not counted in the issuer's.
+func simProcess(ctx context.Context, bin, keysDir string) (baseURL string, stop func(), err error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.CommandContext(ctx, bin, "sim", "--keys", keysDir, "--addr", addr, "--stock", "9856000:100000000:0", "--seed", "1")
+	cmd.Stdout, cmd.Stderr = nil, nil
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop = func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return "http://" + addr, stop, nil
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", nil, fmt.Errorf("issuer sim did not start listening on %s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// benchCPU is P2: the issuer's own CPU (user + sys from its rusage) per
+// issued coupon at fixed rates, beside the signing floor.
+func benchCPU(ctx context.Context, bin string, seconds int) error {
+	dir, err := os.MkdirTemp("", "issuer-bench-cpu-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	keysDir := filepath.Join(dir, "keys")
+	keys, err := wxsim.GenerateKeys(keysDir)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\n## P2 CPU per issued coupon: `issuer issue` against `issuer sim` (its own process, limit off), fixed rate, concurrency 32\n\n")
+	fmt.Printf("| rate | coupons | wall | issuer CPU (user+sys) | CPU per coupon | signing floor (sign + verify) | ÷ floor |\n|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, rate := range []int{50, 200, 0} {
+		n := 10_000
+		if rate > 0 {
+			n = rate * seconds
+		}
+		baseURL, stop, err := simProcess(ctx, bin, keysDir)
+		if err != nil {
+			return err
+		}
+		dbURL, _, dropSchema, err := benchSchema(ctx, "cpu")
+		if err != nil {
+			stop()
+			return err
+		}
+		env := []string{"ISSUER_DATABASE_URL=" + dbURL, "ISSUER_CONFIG=", "ISSUER_WXPAY_TIMEOUT=5s"}
+		for k, v := range keys.IssuerEnv(keysDir, baseURL) {
+			env = append(env, k+"="+v)
+		}
+		r := 100_000
+		if rate > 0 {
+			r = rate
+		}
+		rig := &issueRig{env: env, dir: dir}
+		err = rig.importRows(ctx, bin, n)
+		var m measurement
+		if err == nil {
+			m, err = rig.issue(ctx, bin, "ISSUER_ISSUE_RATE_STRATEGY=fixed", "ISSUER_ISSUE_RATE_MAX="+strconv.Itoa(r), "ISSUER_ISSUE_RATE_INITIAL="+strconv.Itoa(r))
+		}
+		dropSchema()
+		stop()
+		if err != nil {
+			return err
+		}
+		floor, err := signingFloor(keys, 300)
+		if err != nil {
+			return err
+		}
+		label := fmt.Sprintf("%d/s", rate)
+		if rate == 0 {
+			label = fmt.Sprintf("max (%.0f/s)", float64(n)/m.wall.Seconds())
+		}
+		per := m.cpu() / time.Duration(n)
+		fmt.Printf("| %s | %d | %.1f s | %.2f s | %.3f ms | %.3f ms | %.2f× |\n", label, n, m.wall.Seconds(), m.cpu().Seconds(),
+			float64(per.Microseconds())/1000, float64(floor.Microseconds())/1000, per.Seconds()/floor.Seconds())
+	}
+	return nil
+}
