@@ -52,6 +52,9 @@ type Options struct {
 	// DryRun checks and accounts for every line exactly as an import
 	// would, then stores nothing (the report's BatchID is 0).
 	DryRun bool
+	// Guards are the batch's money guards, applied in the importing
+	// transaction (see guards.go).
+	Guards Guards
 
 	// OnReject is called for each rejected line as it is found, so the
 	// caller can print and save them without the import holding them all.
@@ -75,8 +78,13 @@ type Report struct {
 	Duplicates int    `json:"duplicates"`
 	Rejected   int    `json:"rejected"`
 	Blank      int    `json:"blank"`
-	Encoding   string `json:"encoding"`
-	SHA256     string `json:"sha256"`
+	// Repeats are openids that already have a coupon of the stock issued
+	// or on its way in another batch: skipped (Guards.AllowRepeats keeps
+	// them).
+	Repeats  int    `json:"repeats"`
+	Status   string `json:"status"` // the new batch's status
+	Encoding string `json:"encoding"`
+	SHA256   string `json:"sha256"`
 }
 
 // ErrTooManyRejects means the file had more rejected lines than allowed;
@@ -147,9 +155,17 @@ func importWith(ctx context.Context, db *sqlx.DB, r io.Reader, opts Options, see
 		rep.BatchID = 0
 		return rep, fmt.Errorf("%w: %d rejected, --max-rejects is %d; nothing stored", ErrTooManyRejects, rep.Rejected, opts.MaxRejects)
 	}
+	if err := imp.guard(ctx, tx); err != nil {
+		rep.BatchID = 0
+		return rep, err
+	}
 	if rep.Accepted == 0 {
 		rep.BatchID = 0
-		return rep, &FatalError{Source: opts.Source, Msg: "no recipients in file; nothing stored"}
+		msg := "no recipients in file; nothing stored"
+		if rep.Repeats > 0 {
+			msg = fmt.Sprintf("every recipient already has a coupon of stock %s issued or on its way in another batch (%d repeats); nothing stored", opts.StockID, rep.Repeats)
+		}
+		return rep, &FatalError{Source: opts.Source, Msg: msg}
 	}
 	if opts.DryRun {
 		rep.BatchID = 0

@@ -122,7 +122,7 @@ func TestImport(t *testing.T) {
 			require.NotZero(t, rep.BatchID)
 			require.Equal(t, rep.Lines, rep.Accepted+rep.Duplicates+rep.Rejected+rep.Blank, "every line accounted for")
 			got := *rep
-			got.BatchID, got.SHA256, got.Encoding = 0, "", ""
+			got.BatchID, got.SHA256, got.Encoding, got.Status = 0, "", "", ""
 			require.Equal(t, tt.want, got)
 			if tt.encoding != "" {
 				require.Equal(t, tt.encoding, rep.Encoding)
@@ -217,6 +217,7 @@ func TestImportOutRequestNo(t *testing.T) {
 		}
 		var rejects []intake.Reject
 		o := opts(intake.KindFavor, &rejects)
+		o.Guards.AllowDuplicate, o.Guards.AllowRepeats = true, true // the same list twice, on purpose
 		for range 2 { // two batches: numbers stay unique across them
 			rep, err := intake.Import(context.Background(), b.db, strings.NewReader(body.String()), o)
 			require.NoError(t, err)
@@ -251,7 +252,7 @@ func TestImportOutRequestNo(t *testing.T) {
 
 func stripIDs(r *intake.Report) intake.Report {
 	c := *r
-	c.BatchID, c.SHA256, c.Encoding = 0, "", ""
+	c.BatchID, c.SHA256, c.Encoding, c.Status = 0, "", "", ""
 	return c
 }
 

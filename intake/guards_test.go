@@ -1,0 +1,109 @@
+package intake_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/issuer-dev/issuer/intake"
+	"github.com/issuer-dev/issuer/queue"
+)
+
+func TestImportGuards(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	imp := func(t *testing.T, b *testBundle, body string, g intake.Guards) (*intake.Report, error) {
+		t.Helper()
+		var rejects []intake.Reject
+		o := opts(intake.KindFavor, &rejects)
+		o.Guards = g
+		return intake.Import(ctx, b.db, strings.NewReader(body), o)
+	}
+
+	t.Run("DuplicateFileRefused", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		first, err := imp(t, b, "openid\noA\noB\n", intake.Guards{})
+		require.NoError(t, err)
+		_, err = imp(t, b, "openid\noA\noB\n", intake.Guards{})
+		require.ErrorIs(t, err, intake.ErrDuplicateFile)
+		require.ErrorContains(t, err, "batch "+itoa(int(first.BatchID)))
+		var n int
+		require.NoError(t, b.db.Get(&n, `SELECT count(*) FROM batches`))
+		require.Equal(t, 1, n, "nothing stored")
+		// On purpose: stored, and its openids are all repeats unless allowed.
+		rep, err := imp(t, b, "openid\noA\noB\n", intake.Guards{AllowDuplicate: true, AllowRepeats: true})
+		require.NoError(t, err)
+		require.Equal(t, 2, rep.Accepted)
+		// A cancelled batch's file may be imported again.
+		_, err = queue.NewStore(b.db).Cancel(ctx, first.BatchID)
+		require.NoError(t, err)
+		_, err = queue.NewStore(b.db).Cancel(ctx, rep.BatchID)
+		require.NoError(t, err)
+		_, err = imp(t, b, "openid\noA\noB\n", intake.Guards{AllowRepeats: true})
+		require.NoError(t, err)
+	})
+
+	t.Run("RepeatsSkippedAndCounted", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		_, err := imp(t, b, "openid\noA\noB\noC\n", intake.Guards{})
+		require.NoError(t, err)
+		rep, err := imp(t, b, "openid\noB\noD\noD\n\noC\noE\n", intake.Guards{})
+		require.NoError(t, err)
+		require.Equal(t, intake.Report{Lines: 6, Accepted: 2, Duplicates: 1, Repeats: 2, Blank: 1}, stripIDs(rep))
+		require.Equal(t, rep.Lines, rep.Accepted+rep.Duplicates+rep.Repeats+rep.Rejected+rep.Blank)
+		bt, err := queue.NewStore(b.db).Batch(ctx, rep.BatchID)
+		require.NoError(t, err)
+		require.Equal(t, 2, bt.Accepted)
+		require.Equal(t, 2, bt.Repeats)
+		require.Equal(t, 2, bt.Counts[queue.StatusPending])
+		// All repeats: nothing to store.
+		_, err = imp(t, b, "openid\noA\n", intake.Guards{})
+		require.ErrorContains(t, err, "repeats")
+	})
+
+	t.Run("ApprovalThresholds", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		rep, err := imp(t, b, "openid,coupon_value\noA,500\noB,500\n", intake.Guards{ApprovalMinAmountFen: 1000, UploadedBy: "ann"})
+		require.NoError(t, err)
+		require.Equal(t, queue.BatchAwaitingApproval, rep.Status, "at the amount threshold")
+		rep, err = imp(t, b, "openid\noC\noD\n", intake.Guards{ApprovalMinCoupons: 3, FaceValueFen: 500, Paused: true})
+		require.NoError(t, err)
+		require.Equal(t, queue.BatchPaused, rep.Status, "under both thresholds, created paused")
+		bt, err := queue.NewStore(b.db).Batch(ctx, rep.BatchID)
+		require.NoError(t, err)
+		require.Equal(t, int64(1000), bt.AmountFen, "rows without coupon_value count at the stock's face value")
+	})
+
+	t.Run("CapNeedsKnownValues", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		_, err := imp(t, b, "openid\noA\n", intake.Guards{MaxAmountFen: 1000})
+		require.ErrorContains(t, err, "face value is unknown")
+	})
+
+	t.Run("WhenToSendStored", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		shanghai, err := time.LoadLocation("Asia/Shanghai")
+		require.NoError(t, err)
+		w, err := queue.ParseWindow("22:00-06:00", shanghai)
+		require.NoError(t, err)
+		start := time.Now().Add(48 * time.Hour).Truncate(time.Second)
+		rep, err := imp(t, b, "openid\noA\n", intake.Guards{StartAt: start, Window: &w, Priority: 5, MaxAmountFen: 100000, FaceValueFen: 500})
+		require.NoError(t, err)
+		bt, err := queue.NewStore(b.db).Batch(ctx, rep.BatchID)
+		require.NoError(t, err)
+		require.Equal(t, "22:00-06:00", bt.Window)
+		require.Equal(t, 5, bt.Priority)
+		require.True(t, start.Equal(*bt.StartAt))
+		require.NotNil(t, bt.NextSendAt)
+		require.False(t, bt.NextSendAt.Before(start), "not before its start time")
+		require.True(t, w.Contains(*bt.NextSendAt), "inside its window")
+	})
+}
