@@ -72,12 +72,12 @@ type Reject struct {
 
 // Report accounts for every line of the input.
 type Report struct {
-	BatchID    int64  `json:"batch_id"`
-	Lines      int    `json:"lines"`
-	Accepted   int    `json:"accepted"`
-	Duplicates int    `json:"duplicates"`
-	Rejected   int    `json:"rejected"`
-	Blank      int    `json:"blank"`
+	BatchID    int64 `json:"batch_id"`
+	Lines      int   `json:"lines"`
+	Accepted   int   `json:"accepted"`
+	Duplicates int   `json:"duplicates"`
+	Rejected   int   `json:"rejected"`
+	Blank      int   `json:"blank"`
 	// Repeats are openids that already have a coupon of the stock issued
 	// or on its way in another batch: skipped (Guards.AllowRepeats keeps
 	// them).

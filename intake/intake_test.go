@@ -218,7 +218,7 @@ func TestImportOutRequestNo(t *testing.T) {
 		var rejects []intake.Reject
 		o := opts(intake.KindFavor, &rejects)
 		o.Guards.AllowDuplicate, o.Guards.AllowRepeats = true, true // the same list twice, on purpose
-		for range 2 { // two batches: numbers stay unique across them
+		for range 2 {                                               // two batches: numbers stay unique across them
 			rep, err := intake.Import(context.Background(), b.db, strings.NewReader(body.String()), o)
 			require.NoError(t, err)
 			require.Equal(t, 2000, rep.Accepted)
