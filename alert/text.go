@@ -2,10 +2,11 @@ package alert
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/issuer-dev/issuer/internal/money"
 )
 
 // The robots' Chinese text. Every alert says what happened, which batch
@@ -58,12 +59,12 @@ func title(a Alert) string {
 // meaning is what the alert means in money.
 func meaning(a Alert) string {
 	if s := a.Stakes; s != nil {
-		parts := []string{fmt.Sprintf("已发 %d 张,面额 %s", s.IssuedCoupons, yuan(s.IssuedFen))}
+		parts := []string{fmt.Sprintf("已发 %d 张,面额 %s", s.IssuedCoupons, money.YuanGrouped(s.IssuedFen))}
 		if s.PendingCoupons > 0 {
-			parts = append(parts, fmt.Sprintf("尚未发出 %d 张,面额 %s", s.PendingCoupons, yuan(s.PendingFen)))
+			parts = append(parts, fmt.Sprintf("尚未发出 %d 张,面额 %s", s.PendingCoupons, money.YuanGrouped(s.PendingFen)))
 		}
 		if s.InDoubtCoupons > 0 {
-			parts = append(parts, fmt.Sprintf("结果不明 %d 张,面额 %s(可能已发出,核实前不得当作未发)", s.InDoubtCoupons, yuan(s.InDoubtFen)))
+			parts = append(parts, fmt.Sprintf("结果不明 %d 张,面额 %s(可能已发出,核实前不得当作未发)", s.InDoubtCoupons, money.YuanGrouped(s.InDoubtFen)))
 		}
 		return strings.Join(parts, ";")
 	}
@@ -163,12 +164,12 @@ func line(i int, a Alert) string {
 		fmt.Fprintf(&b, " · %s", truncate(a.Message, 160))
 	}
 	if s := a.Stakes; s != nil {
-		fmt.Fprintf(&b, " · 已发 %s", yuan(s.IssuedFen))
+		fmt.Fprintf(&b, " · 已发 %s", money.YuanGrouped(s.IssuedFen))
 		if s.PendingCoupons > 0 {
-			fmt.Fprintf(&b, ",未发 %s", yuan(s.PendingFen))
+			fmt.Fprintf(&b, ",未发 %s", money.YuanGrouped(s.PendingFen))
 		}
 		if s.InDoubtCoupons > 0 {
-			fmt.Fprintf(&b, ",不明 %s", yuan(s.InDoubtFen))
+			fmt.Fprintf(&b, ",不明 %s", money.YuanGrouped(s.InDoubtFen))
 		}
 	}
 	if a.Suppressed > 0 {
@@ -215,23 +216,6 @@ func folded(alerts []Alert, loc *time.Location) (string, string) {
 	}
 	b.WriteString("\n")
 	return head, b.String()
-}
-
-// yuan formats fen as ¥1,234.50.
-func yuan(fen int64) string {
-	sign := ""
-	if fen < 0 {
-		sign, fen = "-", -fen
-	}
-	whole := strconv.FormatInt(fen/100, 10)
-	var b strings.Builder
-	for i, r := range whole {
-		if i > 0 && (len(whole)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return fmt.Sprintf("%s¥%s.%02d", sign, b.String(), fen%100)
 }
 
 // truncate cuts s to at most n runes.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/issuer-dev/issuer/auth"
+	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/queue"
 )
 
@@ -19,7 +20,7 @@ func (s *Service) ApproveBatch(ctx context.Context, a auth.Actor, id int64) (*qu
 		if err != nil {
 			return "", selfApproval(err)
 		}
-		return fmt.Sprintf("approved %d recipients worth %s yuan", b.Accepted, yuan(b.AmountFen)), nil
+		return fmt.Sprintf("approved %d recipients worth %s yuan", b.Accepted, money.Yuan(b.AmountFen)), nil
 	})
 	return b, err
 }
@@ -59,13 +60,4 @@ func selfApproval(err error) error {
 		return fmt.Errorf("%w: %w", ErrForbidden, err)
 	}
 	return err
-}
-
-// yuan renders fen as yuan with two decimals.
-func yuan(fen int64) string {
-	sign := ""
-	if fen < 0 {
-		sign, fen = "-", -fen
-	}
-	return fmt.Sprintf("%s%d.%02d", sign, fen/100, fen%100)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/intake"
+	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/report"
@@ -216,7 +217,7 @@ func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, 
 		}
 	}
 	sortOutcomes(d.Outcomes)
-	d.Money.Issued, d.Money.Pending, d.Money.InDoubt = yuan(pr.Money.IssuedFen), yuan(pr.Money.PendingFen), yuan(pr.Money.InDoubtFen)
+	d.Money.Issued, d.Money.Pending, d.Money.InDoubt = money.Yuan(pr.Money.IssuedFen), money.Yuan(pr.Money.PendingFen), money.Yuan(pr.Money.InDoubtFen)
 	extras, err := p.svc.BatchExtras(ctx, a, []int64{id})
 	if err != nil {
 		p.fail(w, r, err)
@@ -495,13 +496,13 @@ func (p *Pages) reconPage(w http.ResponseWriter, r *http.Request) {
 		label := day.Date.Format("01-02")
 		bars = append(bars, Bar{Label: label, Value: float64(day.Uses), Text: strconv.Itoa(day.Uses)})
 		d.DaysTable = append(d.DaysTable, dayRow{Date: day.Date.Format("2006-01-02"), Uses: day.Uses, Refunds: day.Refunds,
-			UsedAmount: yuan(day.UsedAmount), RefundedAmount: yuan(day.RefundedAmount)})
+			UsedAmount: money.Yuan(day.UsedAmount), RefundedAmount: money.Yuan(day.RefundedAmount)})
 	}
 	d.Days = barChart(bars)
 	for _, pr := range rep.Problems {
 		row := problemRow{Problem: pr, At: p.whenPtr(pr.At), Amount: "—", Batch: "—"}
 		if pr.Amount != nil {
-			row.Amount = yuan(*pr.Amount)
+			row.Amount = money.Yuan(*pr.Amount)
 		}
 		if pr.BatchID != nil {
 			row.Batch = strconv.FormatInt(*pr.BatchID, 10)
@@ -540,10 +541,10 @@ func sumLine(t *report.Line, l report.Line) {
 }
 
 func (p *Pages) reconLine(l report.Line, source string) reconLine {
-	rl := reconLine{Line: l, Source: source, UseRate: l.UseRatePercent(), Used: yuan(l.UsedAmount),
-		Refunded: yuan(l.RefundedAmount), NetUsed: yuan(l.NetUsedAmount()), OrderTotal: "—"}
+	rl := reconLine{Line: l, Source: source, UseRate: l.UseRatePercent(), Used: money.Yuan(l.UsedAmount),
+		Refunded: money.Yuan(l.RefundedAmount), NetUsed: money.Yuan(l.NetUsedAmount()), OrderTotal: "—"}
 	if source != report.UsageCallbacks {
-		rl.OrderTotal = yuan(l.OrderAmount)
+		rl.OrderTotal = money.Yuan(l.OrderAmount)
 	}
 	return rl
 }

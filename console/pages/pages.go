@@ -195,14 +195,6 @@ func (p *Pages) whenPtr(t *time.Time) string {
 // zone labels times: the configured zone's name.
 func (p *Pages) zone() string { return p.opts.Location.String() }
 
-// yuan renders fen as 元 with two decimals.
-func yuan(fen int64) string {
-	sign := ""
-	if fen < 0 {
-		sign, fen = "-", -fen
-	}
-	return fmt.Sprintf("%s%d.%02d", sign, fen/100, fen%100)
-}
 
 // safeHTML marks markup this package built from numbers and escaped text.
 func safeHTML(s string) template.HTML { return template.HTML(s) } //nolint:gosec // built by bar and chart only

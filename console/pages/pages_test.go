@@ -101,9 +101,10 @@ func TestRoles(t *testing.T) {
 		require.Contains(t, page, `id="btn-cancel"`)
 		require.Contains(t, page, `data-confirm=`, "cancel asks first")
 	})
-	t.Run("ApprovalNotInThisVersion", func(t *testing.T) {
-		requireJSONError(t, b.post(t, otto, "/api/v1/batches/"+id+"/approve", nil, nil), http.StatusNotImplemented)
-		requireJSONError(t, b.postJSON(t, otto, "/api/v1/batches/"+id+"/reject", map[string]string{"reason": "no"}, nil), http.StatusNotImplemented)
+	t.Run("ApprovalOnlyAwaitingApproval", func(t *testing.T) {
+		// The batch is not awaiting approval: a state that forbids → 409.
+		requireJSONError(t, b.post(t, otto, "/api/v1/batches/"+id+"/approve", nil, nil), http.StatusConflict)
+		requireJSONError(t, b.postJSON(t, otto, "/api/v1/batches/"+id+"/reject", map[string]string{"reason": "no"}, nil), http.StatusConflict)
 		requireJSONError(t, b.postJSON(t, otto, "/api/v1/batches/"+id+"/reject", map[string]string{}, nil), http.StatusBadRequest)
 	})
 }

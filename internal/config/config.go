@@ -22,6 +22,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -53,6 +54,7 @@ type Config struct {
 	Reconcile   Reconcile `yaml:"reconcile"`
 	Callbacks   Callbacks `yaml:"callbacks"`
 	Console     Console   `yaml:"console"`
+	Approval    Approval  `yaml:"approval"`
 
 	// Location is Timezone loaded; set by Validate.
 	Location *time.Location `yaml:"-"`
@@ -63,6 +65,16 @@ type Config struct {
 	// the ISSUER_* variable. Keys left at their default are absent.
 	where map[string]string
 }
+
+// Approval holds the maker-checker thresholds: a batch at or over either
+// waits for an operator other than its uploader (0 turns one off).
+type Approval struct {
+	MinCoupons    int     `yaml:"min_coupons"`
+	MinAmountYuan float64 `yaml:"min_amount_yuan"`
+}
+
+// MinAmountFen is MinAmountYuan in fen.
+func (a Approval) MinAmountFen() int64 { return int64(math.Round(a.MinAmountYuan * 100)) }
 
 // WXPay holds the merchant's WeChat Pay identity and key files.
 type WXPay struct {
@@ -855,6 +867,12 @@ func (c *Config) validate() (warnings []string, problems []Problem) {
 	case "adaptive", "fixed", "aws":
 	default:
 		bad("issue.rate.strategy", "must be adaptive, fixed or aws, got %q", c.Issue.Rate.Strategy)
+	}
+	if c.Approval.MinCoupons < 0 {
+		bad("approval.min_coupons", "must not be negative (0 turns it off), got %d", c.Approval.MinCoupons)
+	}
+	if c.Approval.MinAmountYuan < 0 || math.IsNaN(c.Approval.MinAmountYuan) || math.IsInf(c.Approval.MinAmountYuan, 0) {
+		bad("approval.min_amount_yuan", "must be a positive amount in yuan, or 0 to turn it off")
 	}
 	if c.Issue.MaxAttempts < 1 {
 		bad("issue.max_attempts", "must be at least 1, got %d", c.Issue.MaxAttempts)
