@@ -195,7 +195,6 @@ func (p *Pages) whenPtr(t *time.Time) string {
 // zone labels times: the configured zone's name.
 func (p *Pages) zone() string { return p.opts.Location.String() }
 
-
 // safeHTML marks markup this package built from numbers and escaped text.
 func safeHTML(s string) template.HTML { return template.HTML(s) } //nolint:gosec // built by bar and chart only
 
