@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
+	"time"
 
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/intake"
+	"github.com/issuer-dev/issuer/internal/money"
+	"github.com/issuer-dev/issuer/queue"
 )
 
 // ImportRequest is one recipient list to import as a new batch.
@@ -21,6 +25,16 @@ type ImportRequest struct {
 	MaxRejects   int
 	// DryRun checks and counts every line and stores nothing.
 	DryRun bool
+
+	// The money guards, as people type them; Import parses them the same
+	// way for every front end.
+	Paused         bool   // created paused
+	StartAt        string // not claimed before: RFC 3339, or YYYY-MM-DD HH:MM[:SS] in the configured time zone
+	Window         string // claimed only inside HH:MM-HH:MM daily, in the configured time zone
+	MaxAmountYuan  string // spend cap in yuan (face value issued, in flight or in doubt)
+	Priority       int    // higher is claimed first
+	AllowDuplicate bool   // store a file already imported as a live batch of the stock
+	AllowRepeats   bool   // keep openids that already have a coupon of the stock
 	// OnReject sees each rejected line as it is found (streamed, never
 	// all held); OnProgress the bytes read so far.
 	OnReject   func(intake.Reject)
@@ -44,30 +58,36 @@ func (s *Service) Import(ctx context.Context, a auth.Actor, req ImportRequest) (
 	if req.Kind != intake.KindFavor && req.Kind != intake.KindProduct {
 		return nil, invalidf("import: kind must be favor or product, got %q", req.Kind)
 	}
+	// Authorized before anything is asked of WeChat Pay.
+	if err := s.authorize(ctx, a, auth.ActImport, target{stock: req.StockID}); err != nil {
+		return nil, err
+	}
+	g, err := s.importGuards(ctx, a, req)
+	if err != nil {
+		return nil, err
+	}
 	var rep *intake.Report
 	run := func() (string, error) {
 		var err error
 		rep, err = intake.Import(ctx, s.DB, req.Reader, intake.Options{
 			StockID: req.StockID, Kind: req.Kind, Name: req.Name, MchID: s.Config.WXPay.MchID, AppID: s.Config.WXPay.AppID,
 			CreatorMchID: req.CreatorMchID, Encoding: req.Encoding, MaxRejects: req.MaxRejects, Source: req.Source,
-			Location: s.Config.Location, DryRun: req.DryRun, OnReject: req.OnReject, OnProgress: req.OnProgress,
+			Location: s.Config.Location, DryRun: req.DryRun, OnReject: req.OnReject, OnProgress: req.OnProgress, Guards: g,
 		})
 		if rep == nil {
 			return "", err
 		}
-		return fmt.Sprintf("%s: lines %d = accepted %d + duplicates %d + rejected %d + blank %d (sha256 %s)",
-			req.Source, rep.Lines, rep.Accepted, rep.Duplicates, rep.Rejected, rep.Blank, rep.SHA256), err
+		return fmt.Sprintf("%s: lines %d = accepted %d + duplicates %d + repeats %d + rejected %d + blank %d (sha256 %s); status %s%s",
+			req.Source, rep.Lines, rep.Accepted, rep.Duplicates, rep.Repeats, rep.Rejected, rep.Blank, rep.SHA256, rep.Status,
+			guardNote(g)), err
 	}
 	if req.DryRun {
-		// A dry run stores nothing: authorized, not audited.
-		if err := s.read(ctx, a, auth.ActImport, target{stock: req.StockID}); err != nil {
-			return nil, err
-		}
+		// A dry run stores nothing: not audited.
 		_, err := run()
 		return rep, err
 	}
 	t := &target{stock: req.StockID}
-	err := s.act(ctx, a, auth.ActImport, t, func() (string, error) {
+	err = s.act(ctx, a, auth.ActImport, t, func() (string, error) {
 		d, err := run()
 		if rep != nil {
 			t.batch = rep.BatchID
@@ -75,4 +95,94 @@ func (s *Service) Import(ctx context.Context, a auth.Actor, req ImportRequest) (
 		return d, err
 	})
 	return rep, err
+}
+
+// importGuards parses the request's guards and fills in what the batch's
+// amount needs: the stock's face value, asked of WeChat Pay once, when a
+// spend cap or an approval amount depends on it.
+func (s *Service) importGuards(ctx context.Context, a auth.Actor, req ImportRequest) (intake.Guards, error) {
+	g := intake.Guards{UploadedBy: a.Name, Paused: req.Paused, Priority: req.Priority,
+		AllowDuplicate: req.AllowDuplicate, AllowRepeats: req.AllowRepeats,
+		ApprovalMinCoupons: s.Config.Approval.MinCoupons, ApprovalMinAmountFen: s.Config.Approval.MinAmountFen()}
+	loc := s.Config.Location
+	if req.StartAt != "" {
+		t, err := ParseTime(req.StartAt, loc)
+		if err != nil {
+			return g, invalidf("start at: %v", err)
+		}
+		g.StartAt = t
+	}
+	if req.Window != "" {
+		w, err := queue.ParseWindow(req.Window, loc)
+		if err != nil {
+			return g, invalidf("%v", err)
+		}
+		g.Window = &w
+	}
+	if req.MaxAmountYuan != "" {
+		fen, err := money.ParseYuan(req.MaxAmountYuan)
+		if err != nil {
+			return g, invalidf("max amount: %v", err)
+		}
+		g.MaxAmountFen = fen
+	}
+	if req.Kind == intake.KindFavor && (g.MaxAmountFen > 0 || g.ApprovalMinAmountFen > 0) && s.WX != nil {
+		wx, err := s.WX()
+		if err != nil {
+			return g, err
+		}
+		defer wx.Close()
+		creator := req.CreatorMchID
+		if creator == "" {
+			creator = s.Config.WXPay.MchID
+		}
+		st, err := wx.QueryStock(ctx, req.StockID, creator)
+		if err != nil {
+			return g, fmt.Errorf("import: the face value of stock %s, which the batch's amount needs: %w", req.StockID, err)
+		}
+		if r := st.StockUseRule; r != nil && r.FixedNormalCoupon != nil {
+			g.FaceValueFen = r.FixedNormalCoupon.CouponAmount
+		}
+	}
+	return g, nil
+}
+
+func guardNote(g intake.Guards) string {
+	var parts []string
+	if g.MaxAmountFen > 0 {
+		parts = append(parts, "spend cap "+money.Yuan(g.MaxAmountFen)+" yuan")
+	}
+	if !g.StartAt.IsZero() {
+		parts = append(parts, "starts "+g.StartAt.Format(time.RFC3339))
+	}
+	if g.Window != nil {
+		parts = append(parts, "window "+g.Window.String())
+	}
+	if g.Priority != 0 {
+		parts = append(parts, fmt.Sprintf("priority %d", g.Priority))
+	}
+	if g.AllowDuplicate {
+		parts = append(parts, "duplicate file allowed")
+	}
+	if g.AllowRepeats {
+		parts = append(parts, "repeats allowed")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(parts, ", ")
+}
+
+// ParseTime reads a time as people give it: RFC 3339, or YYYY-MM-DD HH:MM,
+// YYYY-MM-DD HH:MM:SS or YYYY-MM-DD in loc.
+func ParseTime(s string, loc *time.Location) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q: want RFC 3339 or YYYY-MM-DD HH:MM in %s", s, loc)
 }

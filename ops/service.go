@@ -37,6 +37,7 @@ type Auditor interface {
 // WXClient is the part of the WeChat Pay client the operations use.
 type WXClient interface {
 	AllUserCoupons(ctx context.Context, req wxpay.UserCouponsRequest) ([]wxpay.Coupon, error)
+	QueryStock(ctx context.Context, stockID, creatorMchID string) (*wxpay.Stock, error)
 	Close()
 }
 

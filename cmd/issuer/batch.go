@@ -9,14 +9,16 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/internal/textable"
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/queue"
 )
 
 func batchCommands() []*command {
-	cmds := []*command{cmdBatchList(), cmdBatchShow(), cmdBatchExport()}
+	cmds := []*command{cmdBatchList(), cmdBatchShow(), cmdBatchExport(), cmdBatchApprove(), cmdBatchReject(), cmdBatchPriority()}
 	for _, action := range []string{"pause", "resume", "cancel"} {
 		cmds = append(cmds, cmdBatchAction(action))
 	}
@@ -133,6 +135,39 @@ func printBatch(w io.Writer, b *queue.Batch) {
 	if b.InDoubt > 0 {
 		fmt.Fprintf(tw, "in doubt\t%d (the last answer did not say whether WeChat Pay issued them: they are retried with the same out_request_no, or settled by `issuer review resolve`; never counted as not issued)\n", b.InDoubt)
 	}
+	if b.UploadedBy != "" {
+		fmt.Fprintf(tw, "uploaded by\t%s\n", b.UploadedBy)
+	}
+	fmt.Fprintf(tw, "amount\t%s yuan of face value\n", money.Yuan(b.AmountFen))
+	if b.ApprovedBy != nil {
+		fmt.Fprintf(tw, "approved\tby %s at %s (%s yuan)\n", *b.ApprovedBy, b.ApprovedAt.Format(time.RFC3339), money.Yuan(*b.ApprovedAmountFen))
+	}
+	if b.RejectedBy != nil {
+		fmt.Fprintf(tw, "rejected\tby %s at %s: %s\n", *b.RejectedBy, b.RejectedAt.Format(time.RFC3339), *b.RejectReason)
+	}
+	if b.MaxAmountFen != nil {
+		fmt.Fprintf(tw, "spend cap\t%s yuan; %s yuan issued, in flight or in doubt\n", money.Yuan(*b.MaxAmountFen), money.Yuan(b.ReservedFen))
+	}
+	if b.StartAt != nil {
+		fmt.Fprintf(tw, "starts\t%s\n", b.StartAt.Format(time.RFC3339))
+	}
+	if b.Window != "" {
+		fmt.Fprintf(tw, "window\t%s (%s)\n", b.Window, *b.WindowTZ)
+	}
+	if b.Priority != 0 {
+		fmt.Fprintf(tw, "priority\t%d\n", b.Priority)
+	}
+	if b.Repeats > 0 {
+		fmt.Fprintf(tw, "repeats\t%d openids skipped: they already have a coupon of this stock issued or on its way\n", b.Repeats)
+	}
+	switch {
+	case b.NextSendAt != nil:
+		fmt.Fprintf(tw, "next send\t%s\n", b.NextSendAt.Format(time.RFC3339))
+	case b.Status == queue.BatchAwaitingApproval:
+		fmt.Fprintf(tw, "next send\twhen approved: issuer batch approve %d --as NAME (not %s)\n", b.ID, b.UploadedBy)
+	case b.Status == queue.BatchPaused || b.Status == queue.BatchHalted:
+		fmt.Fprintf(tw, "next send\twhen resumed: issuer batch resume %d\n", b.ID)
+	}
 	fmt.Fprintf(tw, "created\t%s\n", b.CreatedAt.Format("2006-01-02 15:04:05 MST"))
 	tw.Flush()
 }
@@ -226,4 +261,99 @@ func writeFileAtomic(path string, fn func(io.Writer) error) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+func cmdBatchApprove() *command {
+	c := &command{name: "batch approve", usage: "ID --as NAME", short: "approve a batch awaiting approval (an operator other than its uploader)"}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		fs := newFlags(e, c)
+		as := fs.String("as", "", "the approving operator or admin account `NAME`; required")
+		pos, err := parseFlags(e, fs, args)
+		if err != nil {
+			return err
+		}
+		id, err := batchID(c.name, pos)
+		if err != nil {
+			return err
+		}
+		if *as == "" {
+			return usagef("batch approve: --as NAME is required: the approving account, who must not be the uploader")
+		}
+		return e.withService(ctx, func(s *ops.Service) error {
+			actor, err := e.actorAs(ctx, s, *as)
+			if err != nil {
+				return err
+			}
+			b, err := s.ApproveBatch(ctx, actor, id)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "batch %d approved by %s (%d recipients, %s yuan): it is %s\n", b.ID, *as, b.Accepted, money.Yuan(b.AmountFen), b.Status)
+			return nil
+		})
+	}
+	return c
+}
+
+func cmdBatchReject() *command {
+	c := &command{name: "batch reject", usage: "ID --as NAME --reason R", short: "reject a batch awaiting approval; nothing of it is sent"}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		fs := newFlags(e, c)
+		as := fs.String("as", "", "the rejecting operator or admin account `NAME`; required")
+		reason := fs.String("reason", "", "why, for the uploader and the audit log; required")
+		pos, err := parseFlags(e, fs, args)
+		if err != nil {
+			return err
+		}
+		id, err := batchID(c.name, pos)
+		if err != nil {
+			return err
+		}
+		if *as == "" || *reason == "" {
+			return usagef("batch reject: --as NAME and --reason R are required")
+		}
+		return e.withService(ctx, func(s *ops.Service) error {
+			actor, err := e.actorAs(ctx, s, *as)
+			if err != nil {
+				return err
+			}
+			b, err := s.RejectBatch(ctx, actor, id, *reason)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "batch %d is %s by %s: %s\n", b.ID, b.Status, *as, *reason)
+			return nil
+		})
+	}
+	return c
+}
+
+func cmdBatchPriority() *command {
+	c := &command{name: "batch priority", usage: "ID N", short: "change a batch's priority: higher is issued first"}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		pos, err := parseFlags(e, newFlags(e, c), args)
+		if err != nil {
+			return err
+		}
+		if len(pos) != 2 {
+			return usagef("batch priority: want ID and N")
+		}
+		id, err := batchID(c.name, pos[:1])
+		if err != nil {
+			return err
+		}
+		n, err := strconv.Atoi(pos[1])
+		if err != nil {
+			return usagef("batch priority: %q is not a whole number", pos[1])
+		}
+		return e.withService(ctx, func(s *ops.Service) error {
+			b, err := s.SetBatchPriority(ctx, e.actor(), id, n)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "batch %d has priority %d\n", b.ID, b.Priority)
+			return nil
+		})
+	}
+	return c
 }

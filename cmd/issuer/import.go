@@ -15,12 +15,14 @@ import (
 
 	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/ops"
+	"github.com/issuer-dev/issuer/queue"
 )
 
 func cmdImport() *command {
 	c := &command{
-		name:  "import",
-		usage: "--stock ID [--kind favor|product] [--name N] [--encoding auto|utf-8|gbk] [--max-rejects N] [--rejects FILE] [--json] FILE|-",
+		name: "import",
+		usage: "--stock ID [--kind favor|product] [--name N] [--encoding auto|utf-8|gbk] [--max-rejects N] [--rejects FILE] [--json] " +
+			"[--paused] [--start-at T] [--window HH:MM-HH:MM] [--max-amount-yuan Y] [--priority N] [--allow-duplicate] [--allow-repeats] [--as NAME] FILE|-",
 		short: "import a CSV recipient list as a new batch, all or nothing",
 	}
 	c.run = func(ctx context.Context, e *env, args []string) error {
@@ -33,6 +35,14 @@ func cmdImport() *command {
 		rejectsFile := fs.String("rejects", "", "write rejected lines (line, raw, reason) as CSV to FILE")
 		creator := fs.String("creator-mchid", "", "stock_creator_mchid when the stock belongs to another merchant (default wxpay.mchid)")
 		asJSON := fs.Bool("json", false, "print the accounting as one JSON object")
+		paused := fs.Bool("paused", false, "create the batch paused (issuer batch resume ID starts it)")
+		startAt := fs.String("start-at", "", "do not issue before `T`: RFC 3339, or YYYY-MM-DD HH:MM in the configured timezone")
+		window := fs.String("window", "", "issue only inside `HH:MM-HH:MM` each day in the configured timezone (22:00-06:00 spans midnight)")
+		maxAmount := fs.String("max-amount-yuan", "", "spend cap: never issue more than `Y` yuan of face value")
+		priority := fs.Int("priority", 0, "higher is issued first; equal priorities share the rate")
+		allowDup := fs.Bool("allow-duplicate", false, "store a file already imported as a live batch of this stock")
+		allowRepeats := fs.Bool("allow-repeats", false, "keep openids that already have a coupon of this stock issued or on its way")
+		as := fs.String("as", "", "import as account `NAME` (the uploader an approver must differ from); default cli:<os user>")
 		pos, err := parseFlags(e, fs, args)
 		if err != nil {
 			return err
@@ -80,10 +90,15 @@ func cmdImport() *command {
 
 		var rep *intake.Report
 		err = e.withService(ctx, func(s *ops.Service) error {
-			var err error
-			rep, err = s.Import(ctx, e.actor(), ops.ImportRequest{
+			actor, err := e.actorAs(ctx, s, *as)
+			if err != nil {
+				return err
+			}
+			rep, err = s.Import(ctx, actor, ops.ImportRequest{
 				Reader: in, Source: source, StockID: *stock, Kind: *kind, Name: batchName, Encoding: *encoding,
 				CreatorMchID: *creator, MaxRejects: *maxRejects,
+				Paused: *paused, StartAt: *startAt, Window: *window, MaxAmountYuan: *maxAmount, Priority: *priority,
+				AllowDuplicate: *allowDup, AllowRepeats: *allowRepeats,
 				OnReject: func(r intake.Reject) {
 					fmt.Fprintf(e.stderr, "%s:%d: %s\n", source, r.Line, r.Reason)
 					rejects.add(r)
@@ -110,18 +125,25 @@ func cmdImport() *command {
 		}
 		if rep != nil && (err == nil || errors.Is(err, intake.ErrTooManyRejects)) {
 			if *asJSON {
-				if jerr := e.printJSON(map[string]any{
+				out := map[string]any{
 					"batch_id": nullableID(rep.BatchID), "lines": rep.Lines, "accepted": rep.Accepted,
-					"duplicates": rep.Duplicates, "rejected": rep.Rejected, "blank": rep.Blank,
-				}); jerr != nil {
+					"duplicates": rep.Duplicates, "repeats": rep.Repeats, "rejected": rep.Rejected, "blank": rep.Blank,
+				}
+				if rep.BatchID != 0 {
+					out["status"] = rep.Status
+				}
+				if jerr := e.printJSON(out); jerr != nil {
 					return jerr
 				}
 			} else {
 				if rep.BatchID != 0 {
-					fmt.Fprintf(e.stdout, "batch %d (%s, stock %s, %s)\n", rep.BatchID, batchName, *stock, rep.Encoding)
+					fmt.Fprintf(e.stdout, "batch %d (%s, stock %s, %s) is %s\n", rep.BatchID, batchName, *stock, rep.Encoding, rep.Status)
 				}
-				fmt.Fprintf(e.stdout, "lines %d = accepted %d + duplicates %d + rejected %d + blank %d\n",
-					rep.Lines, rep.Accepted, rep.Duplicates, rep.Rejected, rep.Blank)
+				fmt.Fprintf(e.stdout, "lines %d = accepted %d + duplicates %d + repeats %d + rejected %d + blank %d\n",
+					rep.Lines, rep.Accepted, rep.Duplicates, rep.Repeats, rep.Rejected, rep.Blank)
+				if rep.Status == queue.BatchAwaitingApproval {
+					fmt.Fprintf(e.stdout, "it waits for approval by an operator other than its uploader: issuer batch approve %d --as NAME\n", rep.BatchID)
+				}
 			}
 		}
 		return err

@@ -183,7 +183,7 @@ func TestImportAndBatchCommands(t *testing.T) {
 	require.Contains(t, r.stderr, csvPath+`:6: openid "bad id" contains " "`)
 	var rep map[string]any
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
-	require.Equal(t, map[string]any{"batch_id": nil, "lines": 5.0, "accepted": 2.0, "duplicates": 1.0, "rejected": 1.0, "blank": 1.0}, rep)
+	require.Equal(t, map[string]any{"batch_id": nil, "lines": 5.0, "accepted": 2.0, "duplicates": 1.0, "repeats": 0.0, "rejected": 1.0, "blank": 1.0}, rep)
 	r = b.issuer(t, "", "batch", "list", "--json")
 	require.Equal(t, "[]\n", r.stdout)
 

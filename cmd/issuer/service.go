@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os/user"
 
 	"github.com/issuer-dev/issuer/audit"
@@ -35,9 +37,37 @@ func (e *env) wxFactory(cfg *config.Config) func() (ops.WXClient, error) {
 // the merchant's keys and the database URL can already do everything, so
 // the CLI acts with the admin role, recorded as cli:<os user>.
 func (e *env) actor() auth.Actor {
-	name := "cli"
-	if u, err := user.Current(); err == nil {
-		name = "cli:" + u.Username
+	name := e.getenv("USER")
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
 	}
-	return auth.Actor{Name: name, Role: auth.RoleAdmin, Source: name}
+	if name == "" {
+		name = "unknown"
+	}
+	return auth.Actor{Name: "cli:" + name, Role: auth.RoleAdmin, Source: "cli:" + name}
+}
+
+// actorAs is the account NAME acting through the CLI (--as NAME): its own
+// role, not the CLI's, so that maker-checker rules hold from the shell too.
+// Without a name it is the CLI's actor.
+func (e *env) actorAs(ctx context.Context, s *ops.Service, name string) (auth.Actor, error) {
+	cli := e.actor()
+	if name == "" {
+		return cli, nil
+	}
+	users, err := auth.NewStore(s.DB, nil, auth.Options{})
+	if err != nil {
+		return auth.Actor{}, err
+	}
+	u, err := users.User(ctx, name)
+	if errors.Is(err, auth.ErrNotFound) {
+		return auth.Actor{}, fmt.Errorf("--as %s: no such account (issuer user list)", name)
+	}
+	if err != nil {
+		return auth.Actor{}, fmt.Errorf("--as %s: %w", name, err)
+	}
+	if u.Disabled {
+		return auth.Actor{}, fmt.Errorf("--as %s: the account is disabled", name)
+	}
+	return auth.Actor{Name: u.Name, Role: u.Role, Source: cli.Source}, nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"strconv"
 	"strings"
 	"time"
@@ -36,19 +35,6 @@ func newAuthStore(cfg *config.Config, db *sqlx.DB) (*auth.Store, *audit.Store, e
 		return nil, nil, err
 	}
 	return store, log, nil
-}
-
-// cliActor is who runs the CLI. Whoever holds the database URL can do
-// anything, so the CLI acts as an admin; the audit log names the OS user.
-func cliActor(e *env) auth.Actor {
-	name := e.getenv("USER")
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		name = u.Username
-	}
-	if name == "" {
-		name = "unknown"
-	}
-	return auth.Actor{Name: "cli:" + name, Role: auth.RoleAdmin, Source: "cli:" + name}
 }
 
 // withAuth loads config, opens the database and runs fn with the store.
@@ -114,7 +100,7 @@ func cmdUserAdd() *command {
 			return fmt.Errorf("user add: password from %s: %w", where, err)
 		}
 		return withAuth(ctx, e, func(s *auth.Store) error {
-			u, err := s.AddUser(ctx, cliActor(e), pos[0], r, pw)
+			u, err := s.AddUser(ctx, e.actor(), pos[0], r, pw)
 			if err != nil {
 				return err
 			}
@@ -183,7 +169,7 @@ func cmdUserSetDisabled(disabled bool) *command {
 			return usagef("%s: want exactly one NAME", c.name)
 		}
 		return withAuth(ctx, e, func(s *auth.Store) error {
-			if err := s.SetDisabled(ctx, cliActor(e), pos[0], disabled); err != nil {
+			if err := s.SetDisabled(ctx, e.actor(), pos[0], disabled); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "%sd %s\n", strings.TrimPrefix(c.name, "user "), pos[0])
@@ -218,7 +204,7 @@ func cmdUserToken() *command {
 		return withAuth(ctx, e, func(s *auth.Store) error {
 			switch {
 			case *revoke != 0:
-				if err := s.RevokeToken(ctx, cliActor(e), name, *revoke); err != nil {
+				if err := s.RevokeToken(ctx, e.actor(), name, *revoke); err != nil {
 					return err
 				}
 				fmt.Fprintf(e.stdout, "revoked token %d of %s\n", *revoke, name)
@@ -242,7 +228,7 @@ func cmdUserToken() *command {
 				t.Write(e.stdout)
 				return nil
 			}
-			tok, secret, err := s.CreateToken(ctx, cliActor(e), name)
+			tok, secret, err := s.CreateToken(ctx, e.actor(), name)
 			if err != nil {
 				return err
 			}
