@@ -14,6 +14,7 @@ import (
 
 	"github.com/issuer-dev/issuer/alert"
 	"github.com/issuer-dev/issuer/console"
+	"github.com/issuer-dev/issuer/daemon"
 	"github.com/issuer-dev/issuer/httpapi"
 	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/jobs"
@@ -55,7 +56,8 @@ func cmdRun() *command {
 	return c
 }
 
-type daemon struct {
+// runner is the daemon's wiring: what `issuer run` opened and starts.
+type runner struct {
 	e        *env
 	cfg      *config.Config
 	db       *sqlx.DB
@@ -65,18 +67,18 @@ type daemon struct {
 	instance string
 	metrics  *daemonMetrics
 	notifier *alert.Notifier
-	runs     *jobs.Runs
+	runs     *daemon.Runs
 	listener net.Listener
 	server   *http.Server
 	// cbListener and cbServer serve POST /callbacks/wxpay alone when
 	// http.callback_addr is set; nil otherwise.
 	cbListener net.Listener
 	cbServer   *http.Server
-	instances  *jobs.Instances
-	sched      *jobs.Scheduler
+	instances  *daemon.Instances
+	sched      *daemon.Scheduler
 }
 
-func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error) {
+func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*runner, error) {
 	// cfg has passed config.CheckRun: schedules, webhook, key files.
 	ac, err := alertConfig(cfg)
 	if err != nil {
@@ -112,7 +114,7 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error)
 		return nil, err
 	}
 	db.SetMaxOpenConns(16)
-	d := &daemon{e: e, cfg: cfg, db: db, client: client, store: queue.NewStore(db), limiter: newLimiter(cfg), instance: leaseOwner()}
+	d := &runner{e: e, cfg: cfg, db: db, client: client, store: queue.NewStore(db), limiter: newLimiter(cfg), instance: leaseOwner()}
 	reg := prometheus.NewRegistry()
 	ac.Source = d.instance
 	d.notifier = alert.New(ac)
@@ -123,9 +125,9 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error)
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	d.instances = &jobs.Instances{DB: db, ID: d.instance, MchID: cfg.WXPay.MchID, Hostname: host, PID: os.Getpid(),
+	d.instances = &daemon.Instances{DB: db, ID: d.instance, MchID: cfg.WXPay.MchID, Hostname: host, PID: os.Getpid(),
 		Version: buildVersion(), Logger: e.logger}
-	d.runs = &jobs.Runs{DB: db, Instance: d.instance, Logger: e.logger,
+	d.runs = &daemon.Runs{DB: db, Instance: d.instance, Logger: e.logger,
 		Singletons: map[string]bool{jobReconcile: true, jobHousekeeping: true}, OnFinish: d.metrics.jobFinished}
 
 	con, err := newConsole(e, cfg, db)
@@ -158,9 +160,9 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error)
 		}
 	}
 
-	d.sched = jobs.NewScheduler(cfg.Location, nil, e.logger)
+	d.sched = daemon.NewScheduler(cfg.Location, nil, e.logger)
 	d.sched.LastSuccess = d.runs.LastSuccess
-	d.sched.OnRun = func(ctx context.Context, name string, at time.Time, catchUp bool, fn jobs.RunFunc) {
+	d.sched.OnRun = func(ctx context.Context, name string, at time.Time, catchUp bool, fn daemon.RunFunc) {
 		_ = d.runs.Execute(ctx, name, at, catchUp, fn) // logged and recorded there
 	}
 	return d, nil
@@ -169,7 +171,7 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error)
 // run serves until ctx is cancelled (SIGTERM, SIGINT), then stops
 // scheduling and claiming, lets in-flight calls finish and record within
 // issue.shutdown_timeout, stops the HTTP server and returns.
-func (d *daemon) run(ctx context.Context) error {
+func (d *runner) run(ctx context.Context) error {
 	log := d.e.logger
 	defer d.db.Close()
 	defer d.client.Close()
@@ -185,7 +187,7 @@ func (d *daemon) run(ctx context.Context) error {
 	defer stopRun()
 	for _, j := range []struct {
 		name, spec string
-		fn         jobs.RunFunc
+		fn         daemon.RunFunc
 	}{
 		{jobIssue, d.cfg.Schedules.Issue, d.issue},
 		{jobReconcile, d.cfg.Schedules.Reconcile, d.reconcile},
@@ -259,7 +261,7 @@ func (d *daemon) run(ctx context.Context) error {
 	return failed
 }
 
-func (d *daemon) issue(ctx context.Context, _ time.Time) (map[string]int64, error) {
+func (d *runner) issue(ctx context.Context, _ time.Time) (map[string]int64, error) {
 	job := newIssueJob(d.e, d.cfg, d.store, d.client, d.limiter, d.instance)
 	job.OnAnswer = d.metrics.answer
 	job.OnAlert = func(a jobs.Alert) {
@@ -278,7 +280,7 @@ func (d *daemon) issue(ctx context.Context, _ time.Time) (map[string]int64, erro
 		}
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		return counts, fmt.Errorf("issue: %w; in-flight calls finished and were recorded", jobs.ErrInterrupted)
+		return counts, fmt.Errorf("issue: %w; in-flight calls finished and were recorded", daemon.ErrInterrupted)
 	}
 	return counts, err
 }
@@ -294,7 +296,7 @@ func alertSeverity(kind string) string {
 	}
 }
 
-func (d *daemon) reconcile(ctx context.Context, _ time.Time) (map[string]int64, error) {
+func (d *runner) reconcile(ctx context.Context, _ time.Time) (map[string]int64, error) {
 	job := &jobs.Reconcile{DB: d.db, Source: d.client, Dir: d.cfg.Reconcile.Dir, Location: d.cfg.Location, Logger: d.e.logger}
 	sum, err := job.Run(ctx, jobs.ReconcileOptions{})
 	counts := map[string]int64{}
@@ -313,20 +315,19 @@ func (d *daemon) reconcile(ctx context.Context, _ time.Time) (map[string]int64, 
 // housekeeping rescues rows whose lease expired (their process died),
 // settles rows in review by asking WeChat Pay, prunes old bookkeeping and
 // reminds operators of rows still awaiting review.
-func (d *daemon) housekeeping(ctx context.Context, _ time.Time) (map[string]int64, error) {
+func (d *runner) housekeeping(ctx context.Context, _ time.Time) (map[string]int64, error) {
 	rescued, review, err := d.store.RescueExpired(ctx, d.cfg.Issue.MaxAttempts)
 	if err != nil {
 		return nil, err
 	}
-	pruned, err := d.instances.Prune(ctx, 24*time.Hour)
+	pruned, err := d.instances.Prune(ctx, daemon.InstancesKept)
 	if err != nil {
 		return nil, err
 	}
-	res, err := d.db.ExecContext(ctx, `DELETE FROM job_runs WHERE started_at < now() - interval '90 days'`)
+	oldRuns, err := d.runs.Prune(ctx, daemon.RunsKept)
 	if err != nil {
-		return nil, fmt.Errorf("prune job runs: %w", err)
+		return nil, err
 	}
-	oldRuns, _ := res.RowsAffected()
 	// A cancel cut short (a crash, Ctrl-C) may have left rows pending in a
 	// cancelled batch; rows in review are asked about again.
 	sealed, err := d.store.SealCancelled(ctx, 0)
@@ -355,7 +356,7 @@ func (d *daemon) housekeeping(ctx context.Context, _ time.Time) (map[string]int6
 // withStakes adds the batch's stock and money figures to a halt alert: a
 // halt happens once per batch, so the short query is affordable, and a
 // failure only leaves the figures out.
-func (d *daemon) withStakes(ctx context.Context, a *alert.Alert) {
+func (d *runner) withStakes(ctx context.Context, a *alert.Alert) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	p, err := d.store.BatchProgress(ctx, a.BatchID)

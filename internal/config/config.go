@@ -36,7 +36,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/issuer-dev/issuer/jobs"
+	"github.com/issuer-dev/issuer/daemon"
 	"github.com/issuer-dev/issuer/wxpay"
 )
 
@@ -989,7 +989,7 @@ func (c *Config) checkRun() (warnings []string, problems []Problem) {
 		{"schedules.reconcile", c.Schedules.Reconcile},
 		{"schedules.housekeeping", c.Schedules.Housekeeping},
 	} {
-		if _, err := jobs.ParseSpec(s.spec); err != nil {
+		if _, err := daemon.ParseSpec(s.spec); err != nil {
 			bad(s.key, "%v; want five cron fields (minute hour day-of-month month day-of-week) or a descriptor such as @every 30s or @daily", err)
 		}
 	}
