@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -351,7 +350,7 @@ func (j *Reconcile) fetch(ctx context.Context, stockID string, kind wxpay.FlowKi
 		}
 		if err != nil {
 			res.Outcome, res.Err = FlowFailed, err
-			if throttled(err) && attempt < attempts {
+			if wxpay.IsThrottle(err) && attempt < attempts {
 				if b, ok := pacer.(interface{ Backoff() }); ok {
 					b.Backoff()
 				}
@@ -398,11 +397,6 @@ func notFoundMessage(err error) string {
 		return e.Code + " " + e.Message
 	}
 	return err.Error()
-}
-
-func throttled(err error) bool {
-	var e *wxpay.APIError
-	return errors.As(err, &e) && e.Status == http.StatusTooManyRequests
 }
 
 // download streams the file into a temporary file beside its final place
