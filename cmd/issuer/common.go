@@ -106,7 +106,7 @@ func (e *env) wxOptions(cfg *config.Config, maxConns int) (wxpay.Options, error)
 	}
 	if mode != wxpay.VerifyPublicKey {
 		// Platform certificates arrive encrypted with the APIv3 key.
-		key, err := readSecretFile(w.APIv3KeyFile)
+		key, err := config.ReadSecretFile(w.APIv3KeyFile)
 		if err != nil {
 			return wxpay.Options{}, fmt.Errorf("config: wxpay.apiv3_key_file: %w", err)
 		}

@@ -58,11 +58,13 @@ func cmdRun() *command {
 
 // runner is the daemon's wiring: what `issuer run` opened and starts.
 type runner struct {
-	e        *env
-	cfg      *config.Config
-	db       *sqlx.DB
-	client   *wxpay.Client
-	store    *queue.Store
+	e      *env
+	cfg    *config.Config
+	db     *sqlx.DB
+	client *wxpay.Client
+	store  *queue.Store
+	// ops configures the jobs the schedule runs as the operations do.
+	ops      *ops.Service
 	limiter  ratelimit.Strategy
 	instance string
 	metrics  *daemonMetrics
@@ -104,7 +106,7 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*runner, error)
 			e.logger.Warn("not configured: the endpoint that needs it answers unavailable", "key", key)
 			continue
 		}
-		if secrets[key], err = readSecretFile(path); err != nil {
+		if secrets[key], err = config.ReadSecretFile(path); err != nil {
 			return nil, fmt.Errorf("config: %s: %w", key, err)
 		}
 	}
@@ -115,6 +117,7 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*runner, error)
 	}
 	db.SetMaxOpenConns(16)
 	d := &runner{e: e, cfg: cfg, db: db, client: client, store: queue.NewStore(db), limiter: newLimiter(cfg), instance: leaseOwner()}
+	d.ops = ops.New(db, cfg, nil, nil, e.logger)
 	reg := prometheus.NewRegistry()
 	ac.Source = d.instance
 	d.notifier = alert.New(ac)
@@ -297,7 +300,7 @@ func alertSeverity(kind string) string {
 }
 
 func (d *runner) reconcile(ctx context.Context, _ time.Time) (map[string]int64, error) {
-	job := &jobs.Reconcile{DB: d.db, Source: d.client, Dir: d.cfg.Reconcile.Dir, Location: d.cfg.Location, Logger: d.e.logger}
+	job := ops.NewReconcile(d.ops, d.client)
 	sum, err := job.Run(ctx, jobs.ReconcileOptions{})
 	counts := map[string]int64{}
 	if sum != nil {
@@ -334,7 +337,7 @@ func (d *runner) housekeeping(ctx context.Context, _ time.Time) (map[string]int6
 	if err != nil {
 		return nil, err
 	}
-	settled, err := ops.NewSettle(ops.New(d.db, d.cfg, nil, nil, d.e.logger), d.client).Run(ctx, 0)
+	settled, err := ops.NewSettle(d.ops, d.client).Run(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -391,12 +394,12 @@ func alertConfig(cfg *config.Config) (alert.Config, error) {
 		ch := alert.Channel{Name: c.Name, Type: c.Type, URL: c.URL, MinSeverity: c.MinSeverity, Mention: c.Mention, Format: c.Format}
 		var err error
 		if c.URLFile != "" {
-			if ch.URL, err = readSecretFile(c.URLFile); err != nil {
+			if ch.URL, err = config.ReadSecretFile(c.URLFile); err != nil {
 				return ac, fmt.Errorf("config: %s.url_file: %w", key, err)
 			}
 		}
 		if c.SecretFile != "" {
-			if ch.Secret, err = readSecretFile(c.SecretFile); err != nil {
+			if ch.Secret, err = config.ReadSecretFile(c.SecretFile); err != nil {
 				return ac, fmt.Errorf("config: %s.secret_file: %w", key, err)
 			}
 		}

@@ -1165,3 +1165,18 @@ func writeChannel(b *strings.Builder, indent string, ch AlertChannel) {
 	}
 	fmt.Fprintf(b, "%s  mention: [%s]\n", indent, strings.Join(mention, ", "))
 }
+
+// ReadSecretFile reads a key or token file named by the configuration.
+// Surrounding whitespace (an editor's trailing newline) is not part of the
+// secret; errors name the file, never its content.
+func ReadSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err // *fs.PathError names the file
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return s, nil
+}
