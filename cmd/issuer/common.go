@@ -141,3 +141,10 @@ func newWXClient(opts wxpay.Options) (*wxpay.Client, error) {
 	}
 	return c, nil
 }
+
+// Pool sizes, named once.
+const (
+	daemonDBConns = 16 // `issuer run`: claims, records, heartbeats, the HTTP API and console
+	issueDBConns  = 8  // `issuer issue`: claims and records
+	opsWXConns    = 2  // an operation's WeChat Pay calls (settling, stocks, reconcile)
+)

@@ -80,7 +80,16 @@ type runner struct {
 	sched      *daemon.Scheduler
 }
 
-func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*runner, error) {
+func newDaemon(ctx context.Context, e *env, cfg *config.Config) (_ *runner, err error) {
+	// What is opened is closed again, in reverse, if a later step fails.
+	var opened []func()
+	defer func() {
+		if err != nil {
+			for i := len(opened) - 1; i >= 0; i-- {
+				opened[i]()
+			}
+		}
+	}()
 	// cfg has passed config.CheckRun: schedules, webhook, key files.
 	ac, err := alertConfig(cfg)
 	if err != nil {
@@ -93,10 +102,14 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*runner, error)
 	if err != nil {
 		return nil, err
 	}
+	if certs := keys.Verifier.CertStore(); certs != nil {
+		opened = append(opened, certs.Close)
+	}
 	client, err := newWXClient(keys)
 	if err != nil {
 		return nil, err
 	}
+	opened = append(opened, client.Close)
 	secrets := map[string]string{}
 	for key, path := range map[string]string{
 		"wxpay.apiv3_key_file": cfg.WXPay.APIv3KeyFile, "wxpay.apiv2_key_file": cfg.WXPay.APIv2KeyFile,
@@ -115,7 +128,8 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*runner, error)
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(16)
+	opened = append(opened, func() { db.Close() })
+	db.SetMaxOpenConns(daemonDBConns)
 	d := &runner{e: e, cfg: cfg, db: db, client: client, store: queue.NewStore(db), limiter: newLimiter(cfg), instance: leaseOwner()}
 	d.ops = ops.New(db, cfg, nil, nil, e.logger)
 	reg := prometheus.NewRegistry()
@@ -135,17 +149,14 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*runner, error)
 
 	con, err := newConsole(e, cfg, db)
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	hc := httpapi.Config{
 		Ready:    func(ctx context.Context) error { return db.PingContext(ctx) },
 		Gatherer: reg,
 		Verifier: keys.Verifier, APIv3Key: secrets["wxpay.apiv3_key_file"],
-		StoreCouponUse: func(ctx context.Context, n *wxpay.Notification, use *wxpay.CouponUse) (bool, error) {
-			return jobs.StoreCouponUse(ctx, db, n, use)
-		},
-		PluginToken: secrets["plugin.token_file"], APIv2Key: secrets["wxpay.apiv2_key_file"], PluginMerchant: cfg.WXPay.MchID,
+		StoreCouponUse: jobs.NewFlowStore(db).StoreCouponUse,
+		PluginToken:    secrets["plugin.token_file"], APIv2Key: secrets["wxpay.apiv2_key_file"], PluginMerchant: cfg.WXPay.MchID,
 		Logger: e.logger, Metrics: httpMetrics, Alerts: d.notifier,
 		CallbacksElsewhere: cfg.HTTP.CallbackAddr != "",
 	}
@@ -155,12 +166,13 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*runner, error)
 	if d.listener, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
 		return nil, fmt.Errorf("http.addr: %w", err)
 	}
+	opened = append(opened, func() { d.listener.Close() })
 	if cfg.HTTP.CallbackAddr != "" {
 		d.cbServer = newHTTPServer(httpapi.NewCallbacks(hc))
 		if d.cbListener, err = net.Listen("tcp", cfg.HTTP.CallbackAddr); err != nil {
-			d.listener.Close()
 			return nil, fmt.Errorf("http.callback_addr: %w", err)
 		}
+		opened = append(opened, func() { d.cbListener.Close() })
 	}
 
 	d.sched = daemon.NewScheduler(cfg.Location, nil, e.logger)
@@ -278,6 +290,7 @@ func (d *runner) issue(ctx context.Context, _ time.Time) (map[string]int64, erro
 	counts := map[string]int64{}
 	if sum != nil {
 		counts["claimed"] = sum.Claimed
+		counts["loop_errors"] = sum.LoopErrors
 		for o, n := range sum.Outcomes {
 			counts[string(o)] = n
 		}

@@ -67,7 +67,7 @@ func (e *env) offlineService(cfg *config.Config) *ops.Service {
 
 // wxFactory makes WeChat Pay clients from the config on demand.
 func (e *env) wxFactory(cfg *config.Config) func() (ops.WXClient, error) {
-	return func() (ops.WXClient, error) { return e.wxClient(cfg, 2) }
+	return func() (ops.WXClient, error) { return e.wxClient(cfg, opsWXConns) }
 }
 
 // actor is who runs a CLI command: whoever holds a shell on the host with

@@ -37,6 +37,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/issuer-dev/issuer/daemon"
+	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/wxpay"
 )
 
@@ -256,9 +257,9 @@ func Defaults() Config {
 		Issue: Issue{
 			Concurrency:     32,
 			Rate:            Rate{Initial: 100, Max: 500, Strategy: "adaptive"},
-			MaxAttempts:     10,
+			MaxAttempts:     jobs.DefaultMaxAttempts,
 			Lease:           2 * time.Minute,
-			ShutdownTimeout: 30 * time.Second,
+			ShutdownTimeout: jobs.DefaultShutdownTimeout,
 		},
 		Schedules: Schedule{
 			Issue:        "@every 1m",
