@@ -28,10 +28,11 @@ demo: build ## run the whole pipeline on sample data; writes ./out/
 bench: build ## print the performance figures (import, issue, reconcile, crypto)
 	$(WITH_PG) scripts/bench.sh
 
-lint: ## gofmt, go vet, staticcheck
+lint: ## gofmt, go vet, staticcheck, go mod tidy
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	@$(GO) mod tidy -diff || { echo "go mod tidy: go.mod or go.sum is not tidy (diff above)"; exit 1; }
 
 clean: ## remove build output and demo output
 	rm -rf bin out

@@ -2,6 +2,7 @@ package intake
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,7 +49,7 @@ func parseHeader(fields []string, kind string) (columns, error) {
 			return c, fmt.Errorf("header: unknown column %q in column %d; accepted columns for %s stocks: %s",
 				f, i+1, kind, strings.Join(acceptedColumns(kind), ", "))
 		}
-		if !contains(columnKinds[name], kind) {
+		if !slices.Contains(columnKinds[name], kind) {
 			return c, fmt.Errorf("header: column %q applies to %s stocks, not %s", name, strings.Join(columnKinds[name], "/"), kind)
 		}
 		if *p >= 0 {
@@ -65,7 +66,7 @@ func parseHeader(fields []string, kind string) (columns, error) {
 func acceptedColumns(kind string) []string {
 	var out []string
 	for name, kinds := range columnKinds {
-		if contains(kinds, kind) {
+		if slices.Contains(kinds, kind) {
 			out = append(out, name)
 		}
 	}
@@ -76,15 +77,6 @@ func acceptedColumns(kind string) []string {
 		return out[i] < out[j]
 	})
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // row is one checked recipient; nil pointers are SQL NULLs.

@@ -23,7 +23,7 @@ type Policy struct {
 
 func (p Policy) withDefaults() Policy {
 	if p.MaxAttempts <= 0 {
-		p.MaxAttempts = 10
+		p.MaxAttempts = DefaultMaxAttempts
 	}
 	if p.MaxUnclassified <= 0 {
 		p.MaxUnclassified = 3
@@ -125,3 +125,14 @@ func nextMidnight(now time.Time, loc *time.Location) time.Time {
 func release(row queue.Claimed) queue.Result {
 	return queue.Result{ID: row.ID, Status: queue.StatusPending, Uncount: true}
 }
+
+// Defaults of the issue job, also the configuration's (issue.max_attempts,
+// issue.shutdown_timeout): named once, here.
+const (
+	// DefaultMaxAttempts is how many sends with no clear answer a row gets
+	// before it goes to review.
+	DefaultMaxAttempts = 10
+	// DefaultShutdownTimeout bounds how long in-flight sends may finish
+	// and record after a stop.
+	DefaultShutdownTimeout = 30 * time.Second
+)

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/issuer-dev/issuer/alert"
 	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/wxpay"
 )
@@ -61,7 +62,7 @@ type Issue struct {
 
 // Alert is something an operator must look at.
 type Alert struct {
-	Kind    string // batch_halted, merchant_halted, review
+	Kind    string // alert.KindBatchHalted, KindMerchantHalted or KindReview
 	BatchID int64
 	MchID   string
 	Message string
@@ -93,13 +94,17 @@ type Summary struct {
 	Completed  []int64
 	Stale      int64 // results that found their lease taken over
 	Unrecorded int64 // results that could not be recorded (rows stay leased and will be re-sent)
+	// LoopErrors counts database errors of the claim loop's bookkeeping
+	// (rescuing expired leases, asking when rows are next due) that were
+	// logged and retried.
+	LoopErrors int64
 }
 
 // ErrMerchantHalted is returned when a configuration error stopped the pass.
 var ErrMerchantHalted = errors.New("merchant halted by a configuration error")
 
 type counters struct {
-	claimed, sent, issued, throttled, inFlight, terminal, stale, unrecorded atomic.Int64
+	claimed, sent, issued, throttled, inFlight, terminal, stale, unrecorded, loopErrors atomic.Int64
 	// recording counts results handed to the recorder and not yet written:
 	// until they are, the database does not show what the pass has done.
 	recording atomic.Int64
@@ -221,7 +226,7 @@ func (j *Issue) Run(ctx context.Context, opts IssueOptions) (*Summary, error) {
 	}
 
 	sum := &Summary{Duration: time.Since(start), Claimed: c.claimed.Load(), Sent: c.sent.Load(),
-		Stale: c.stale.Load(), Unrecorded: c.unrecorded.Load(), Outcomes: c.outcomes, Halted: c.halted}
+		Stale: c.stale.Load(), Unrecorded: c.unrecorded.Load(), LoopErrors: c.loopErrors.Load(), Outcomes: c.outcomes, Halted: c.halted}
 	if len(touched) > 0 {
 		finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		done, err := j.Store.CompleteFinished(finishCtx, touched)
@@ -261,6 +266,14 @@ func (j *Issue) claimLoop(ctx context.Context, log *slog.Logger, opts IssueOptio
 	free := j.Concurrency
 	refill := max(1, j.Concurrency/4)
 	failures := 0
+	// dueFailures backs off the bookkeeping queries apart from claims, so
+	// that a persistent failure there neither spins nor goes unseen while
+	// claims succeed.
+	dueFailures := 0
+	loopError := func(what string, err error) {
+		c.loopErrors.Add(1)
+		log.Warn(what+" failed; retrying", "err", err, "failures", dueFailures)
+	}
 	lastRescue := time.Now()
 	for {
 		// Collect freed slots without blocking.
@@ -287,7 +300,11 @@ func (j *Issue) claimLoop(ctx context.Context, log *slog.Logger, opts IssueOptio
 		}
 		if time.Since(lastRescue) > j.Lease/2 {
 			lastRescue = time.Now()
-			if n, review, err := j.Store.RescueExpired(ctx, policy.MaxAttempts); err == nil && n+review > 0 {
+			n, review, err := j.Store.RescueExpired(ctx, policy.MaxAttempts)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				loopError("rescue expired leases", err)
+			case n+review > 0:
 				log.Warn("rescued rows whose lease expired", "requeued", n, "review", review)
 			}
 		}
@@ -307,7 +324,7 @@ func (j *Issue) claimLoop(ctx context.Context, log *slog.Logger, opts IssueOptio
 				return fmt.Errorf("issue: %w", err)
 			}
 			log.Warn("claim failed; retrying", "err", err, "failures", failures)
-			if !sleep(ctx, time.Duration(failures)*250*time.Millisecond) {
+			if sleepCtx(ctx, time.Duration(failures)*250*time.Millisecond) != nil {
 				return ctx.Err()
 			}
 			continue
@@ -327,22 +344,27 @@ func (j *Issue) claimLoop(ctx context.Context, log *slog.Logger, opts IssueOptio
 				}
 				continue
 			}
-			if _, _, err := j.Store.RescueExpired(ctx, policy.MaxAttempts); err != nil {
-				log.Warn("rescue expired leases", "err", err)
+			if _, _, err := j.Store.RescueExpired(ctx, policy.MaxAttempts); err != nil && ctx.Err() == nil {
+				loopError("rescue expired leases", err)
 			}
 			due, ok, err := j.Store.NextDue(ctx, opts.Batch)
 			if err != nil {
-				failures++
-				if !sleep(ctx, 250*time.Millisecond) {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				dueFailures++
+				loopError("next due", err)
+				if sleepCtx(ctx, min(time.Duration(dueFailures)*250*time.Millisecond, 10*time.Second)) != nil {
 					return ctx.Err()
 				}
 				continue
 			}
+			dueFailures = 0
 			wait := time.Until(due)
 			if !ok || wait > horizon {
 				return nil // nothing claimable now or soon: the pass is done
 			}
-			if !sleep(ctx, max(wait, 10*time.Millisecond)) {
+			if sleepCtx(ctx, max(wait, 10*time.Millisecond)) != nil {
 				return ctx.Err()
 			}
 			continue
@@ -367,9 +389,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
-
-// sleep is sleepCtx reporting whether it waited the whole time.
-func sleep(ctx context.Context, d time.Duration) bool { return sleepCtx(ctx, d) == nil }
 
 // userSet holds the (stock, openid) pairs being sent by this process.
 type userSet struct {
@@ -446,7 +465,7 @@ func (j *Issue) handle(claimCtx, sendCtx context.Context, log *slog.Logger, poli
 	case r.Status == queue.StatusReview:
 		log.Error("recipient needs review: it may or may not have been issued", "batch", row.BatchID, "openid", row.OpenID,
 			"out_request_no", row.OutRequestNo, "attempts", row.Attempts, "last", r.WxMessage)
-		j.alert(Alert{Kind: "review", BatchID: row.BatchID, MchID: row.MchID,
+		j.alert(Alert{Kind: alert.KindReview, BatchID: row.BatchID, MchID: row.MchID,
 			Message: fmt.Sprintf("openid %s out_request_no %s after %d attempts: %s", row.OpenID, row.OutRequestNo, row.Attempts, r.WxMessage)})
 	}
 	results <- r
@@ -481,7 +500,7 @@ func (j *Issue) halt(log *slog.Logger, row queue.Claimed, h halt, halted *haltSe
 		c.mu.Lock()
 		c.halted = append(c.halted, fmt.Sprintf("merchant %s (batches %v): %s", row.MchID, ids, h.reason))
 		c.mu.Unlock()
-		j.alert(Alert{Kind: "merchant_halted", MchID: row.MchID, Message: h.reason})
+		j.alert(Alert{Kind: alert.KindMerchantHalted, MchID: row.MchID, Message: h.reason})
 		return
 	}
 	ok, err := j.Store.Halt(ctx, row.BatchID, h.reason)
@@ -493,7 +512,7 @@ func (j *Issue) halt(log *slog.Logger, row queue.Claimed, h halt, halted *haltSe
 		c.mu.Lock()
 		c.halted = append(c.halted, fmt.Sprintf("batch %d: %s", row.BatchID, h.reason))
 		c.mu.Unlock()
-		j.alert(Alert{Kind: "batch_halted", BatchID: row.BatchID, MchID: row.MchID, Message: h.reason})
+		j.alert(Alert{Kind: alert.KindBatchHalted, BatchID: row.BatchID, MchID: row.MchID, Message: h.reason})
 	}
 }
 
@@ -544,7 +563,7 @@ func (j *Issue) record(ctx context.Context, log *slog.Logger, results <-chan que
 	buf := make([]queue.Result, 0, maxBatch)
 	shutdown := j.ShutdownTimeout
 	if shutdown <= 0 {
-		shutdown = 30 * time.Second
+		shutdown = DefaultShutdownTimeout
 	}
 	flush := func() {
 		started := time.Now()

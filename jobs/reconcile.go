@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,7 +33,7 @@ type Pacer interface {
 
 // Reconcile fetches the use-flow and refund-flow files of every 代金券 stock
 // the merchant issued from, checks their SHA1, keeps the raw file under Dir
-// and loads its rows into flow_uses and flow_refunds (see LoadFlowFile).
+// and loads its rows into flow_uses and flow_refunds (see FlowStore.Load).
 //
 // WeChat Pay publishes a stock's files from 10:00 (Beijing time) the day
 // after the stock ends; until then, and when nothing was redeemed, it
@@ -123,10 +122,6 @@ const flowPublishHour = 10
 // DateLayout is the layout of file days (ReconcileOptions.Date).
 const DateLayout = "2006-01-02"
 
-// beijing is China Standard Time, WeChat Pay's clock; fixed, as China has
-// no daylight saving.
-func beijing() *time.Location { return time.FixedZone("CST", 8*3600) }
-
 // Run fetches, verifies and loads what is due. It returns an error naming
 // every file that failed or was rejected, after trying all of them.
 func (j *Reconcile) Run(ctx context.Context, opts ReconcileOptions) (*ReconcileSummary, error) {
@@ -136,7 +131,7 @@ func (j *Reconcile) Run(ctx context.Context, opts ReconcileOptions) (*ReconcileS
 	now := j.now()
 	loc := j.Location
 	if loc == nil {
-		loc = beijing()
+		loc = wxpay.Beijing()
 	}
 	date := opts.Date
 	if date == "" {
@@ -268,7 +263,7 @@ func (j *Reconcile) notDue(ctx context.Context, st *stockRef, kind wxpay.FlowKin
 		return "", err
 	}
 	if st.info.Status != wxpay.StockStopped && now.Before(end) {
-		return fmt.Sprintf("stock is %s until %s", st.info.Status, end.In(beijing()).Format(time.DateTime)), nil
+		return fmt.Sprintf("stock is %s until %s", st.info.Status, end.In(wxpay.Beijing()).Format(time.DateTime)), nil
 	}
 	due := FlowsDue(end)
 	if now.Before(due) {
@@ -276,11 +271,9 @@ func (j *Reconcile) notDue(ctx context.Context, st *stockRef, kind wxpay.FlowKin
 	}
 	switch kind {
 	case wxpay.FlowUse:
-		var loaded bool
-		err := j.DB.GetContext(ctx, &loaded, `SELECT EXISTS (SELECT 1 FROM flow_files
-			WHERE stock_id = $1 AND kind = 'use' AND status = 'loaded' AND downloaded_at >= $2)`, st.ID, due)
+		loaded, err := NewFlowStore(j.DB).UseFlowLoadedSince(ctx, st.ID, due)
 		if err != nil {
-			return "", fmt.Errorf("flow files: %w", err)
+			return "", err
 		}
 		if loaded {
 			return "the final use-flow is loaded", nil
@@ -293,11 +286,9 @@ func (j *Reconcile) notDue(ctx context.Context, st *stockRef, kind wxpay.FlowKin
 		if now.After(due.Add(window)) {
 			return fmt.Sprintf("refund window ended %s", due.Add(window).Format(time.DateOnly)), nil
 		}
-		var recorded bool
-		err := j.DB.GetContext(ctx, &recorded, `SELECT EXISTS (SELECT 1 FROM flow_files
-			WHERE stock_id = $1 AND kind = 'refund' AND status = 'loaded' AND file_date = $2)`, st.ID, date)
+		recorded, err := NewFlowStore(j.DB).RefundFlowLoadedFor(ctx, st.ID, date)
 		if err != nil {
-			return "", fmt.Errorf("flow files: %w", err)
+			return "", err
 		}
 		if recorded {
 			return "already loaded for " + date, nil
@@ -323,7 +314,7 @@ func stockEnd(s *wxpay.Stock) (time.Time, error) {
 // FlowsDue is when WeChat Pay publishes the flow files of a stock that
 // ended at end: 10:00 Beijing time the next day.
 func FlowsDue(end time.Time) time.Time {
-	d := end.In(beijing())
+	d := end.In(wxpay.Beijing())
 	return time.Date(d.Year(), d.Month(), d.Day()+1, flowPublishHour, 0, 0, 0, d.Location())
 }
 
@@ -351,7 +342,7 @@ func (j *Reconcile) fetch(ctx context.Context, stockID string, kind wxpay.FlowKi
 		}
 		if err != nil {
 			res.Outcome, res.Err = FlowFailed, err
-			if throttled(err) && attempt < attempts {
+			if wxpay.IsThrottle(err) && attempt < attempts {
 				if b, ok := pacer.(interface{ Backoff() }); ok {
 					b.Backoff()
 				}
@@ -368,7 +359,7 @@ func (j *Reconcile) fetch(ctx context.Context, stockID string, kind wxpay.FlowKi
 			}
 			return res
 		}
-		changed, err := LoadFlowFile(ctx, j.DB, f)
+		changed, err := NewFlowStore(j.DB).Load(ctx, f)
 		res.File = f
 		var bad *FlowFileError
 		switch {
@@ -398,11 +389,6 @@ func notFoundMessage(err error) string {
 		return e.Code + " " + e.Message
 	}
 	return err.Error()
-}
-
-func throttled(err error) bool {
-	var e *wxpay.APIError
-	return errors.As(err, &e) && e.Status == http.StatusTooManyRequests
 }
 
 // download streams the file into a temporary file beside its final place

@@ -83,6 +83,12 @@ func (t flowTable) key() string { return "stock_id, coupon_id, transaction_id, "
 // as it streams into COPY, in constant memory. A malformed file is recorded
 // as rejected, with no rows, and the error is a *FlowFileError.
 func LoadFlowFile(ctx context.Context, db *sqlx.DB, f *FlowFile) (changed bool, err error) {
+	return NewFlowStore(db).Load(ctx, f)
+}
+
+// Load is LoadFlowFile on the store's database.
+func (s *FlowStore) Load(ctx context.Context, f *FlowFile) (changed bool, err error) {
+	db := s.DB
 	tbl, err := tableFor(f.Kind)
 	if err != nil {
 		return false, err
@@ -139,7 +145,7 @@ func LoadFlowFile(ctx context.Context, db *sqlx.DB, f *FlowFile) (changed bool, 
 	var bad *FlowFileError
 	if errors.As(err, &bad) {
 		tx.Rollback() //nolint:errcheck // replaced by the rejection record
-		return true, recordRejected(ctx, db, f, bad)
+		return true, s.recordRejected(ctx, f, bad)
 	}
 	if err != nil {
 		return false, err
@@ -171,9 +177,9 @@ func insertFile(ctx context.Context, tx *sqlx.Tx, f *FlowFile) error {
 
 // recordRejected records a malformed file, in its own transaction since
 // the load's was rolled back, and returns bad.
-func recordRejected(ctx context.Context, db *sqlx.DB, f *FlowFile, bad *FlowFileError) error {
+func (s *FlowStore) recordRejected(ctx context.Context, f *FlowFile, bad *FlowFileError) error {
 	f.Status, f.Error, f.Rows, f.NewRows = FileRejected, bad.Err.Error(), 0, 0
-	tx, err := db.BeginTxx(ctx, nil)
+	tx, err := s.DB.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("load flow file: %w", err)
 	}

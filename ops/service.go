@@ -12,6 +12,7 @@ import (
 	"github.com/issuer-dev/issuer/audit"
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/config"
+	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/wxpay"
 )
@@ -34,12 +35,26 @@ type Auditor interface {
 	Record(ctx context.Context, e audit.Entry) error
 }
 
-// WXClient is the part of the WeChat Pay client the operations use.
+// WXClient is the part of the WeChat Pay client (*wxpay.Client) the
+// operations use.
 type WXClient interface {
 	AllUserCoupons(ctx context.Context, req wxpay.UserCouponsRequest) ([]wxpay.Coupon, error)
+	CreateStock(ctx context.Context, req wxpay.CreateStockRequest) (*wxpay.CreateStockResult, error)
+	StartStock(ctx context.Context, stockID, creatorMchID string) (*wxpay.StockAction, error)
+	PauseStock(ctx context.Context, stockID, creatorMchID string) (*wxpay.StockAction, error)
+	RestartStock(ctx context.Context, stockID, creatorMchID string) (*wxpay.StockAction, error)
+	StopStock(ctx context.Context, stockID, creatorMchID string) (*wxpay.StockAction, error)
 	QueryStock(ctx context.Context, stockID, creatorMchID string) (*wxpay.Stock, error)
+	ListStocks(ctx context.Context, req wxpay.ListStocksRequest) (*wxpay.StockList, error)
+	AllStockMerchants(ctx context.Context, stockID, creatorMchID string) (*wxpay.StockScope, error)
+	AllStockItems(ctx context.Context, stockID, creatorMchID string) (*wxpay.StockScope, error)
+	Callback(ctx context.Context, mchid string) (*wxpay.CallbackSetting, error)
+	SetCallback(ctx context.Context, req wxpay.CallbackRequest) (*wxpay.CallbackSetting, error)
+	jobs.FlowSource // reconciliation
 	Close()
 }
+
+var _ WXClient = (*wxpay.Client)(nil)
 
 // Service performs the operations on one database and one merchant.
 type Service struct {

@@ -452,6 +452,7 @@ func Reconciliation(ctx context.Context, db *sqlx.DB, opts Options) (_ *Report, 
 func newReport(tx *sqlx.Tx, stocks []string, batch int64, opts Options) (*Report, error) {
 	loc := opts.Location
 	if loc == nil {
+		// An IANA name, which PostgreSQL knows (not wxpay.Beijing's CST).
 		var err error
 		if loc, err = time.LoadLocation("Asia/Shanghai"); err != nil {
 			loc = time.FixedZone("Asia/Shanghai", 8*3600)

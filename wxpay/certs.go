@@ -221,8 +221,8 @@ func EncryptCertificate(apiv3Key string, c *x509.Certificate, effective, expire 
 	}
 	return CertificateEntry{
 		SerialNo:      CertificateSerial(c),
-		EffectiveTime: effective.In(shanghai()).Format(time.RFC3339),
-		ExpireTime:    expire.In(shanghai()).Format(time.RFC3339),
+		EffectiveTime: effective.In(Beijing()).Format(time.RFC3339),
+		ExpireTime:    expire.In(Beijing()).Format(time.RFC3339),
 		EncryptCertificate: NotificationResource{
 			Algorithm: AEADAlgorithm, Nonce: nonce, AssociatedData: CertificateAssociatedData, Ciphertext: ct,
 		},

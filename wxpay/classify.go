@@ -303,3 +303,29 @@ func containsAny(s string, subs ...string) bool {
 	}
 	return false
 }
+
+// MaybeDone reports whether a call that failed with err may nevertheless
+// have taken effect at WeChat Pay: the answer was lost after the request
+// may have arrived, it was not authenticated or not readable, or it was a
+// 5xx. Such a call is in doubt, never "failed": ask again with the same
+// request number before doing anything else. A definite refusal (4xx)
+// or a request that never left is not in doubt.
+func MaybeDone(err error) bool {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status >= 500
+	}
+	var te *TransportError
+	if errors.As(err, &te) {
+		return te.MaybeSent
+	}
+	return errors.Is(err, ErrSignature) || errors.Is(err, ErrMalformedResponse)
+}
+
+// IsThrottle reports whether err is WeChat Pay's rate limit on any call:
+// HTTP 429, or a frequency code (FREQUENCY_LIMITED and its kin) whatever
+// the status. Nothing was done; slow down and ask again.
+func IsThrottle(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && classifyCode(KindFavor, ae.Status, ae.Code, ae.Message) == OutcomeThrottled
+}

@@ -255,3 +255,26 @@ func TestClassifyCoversSeedCodes(t *testing.T) {
 		require.True(t, covered[c], "seed code %s has no classification row", c)
 	}
 }
+
+func TestMaybeDoneAndIsThrottle(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name               string
+		err                error
+		maybeDone, throttl bool
+	}{
+		{"5xx", &wxpay.APIError{Status: 500, Code: "SYSTEM_ERROR"}, true, false},
+		{"4xx refusal", &wxpay.APIError{Status: 400, Code: "PARAM_ERROR"}, false, false},
+		{"429", fmt.Errorf("list: %w", &wxpay.APIError{Status: 429}), false, true},
+		{"frequency code on 403", &wxpay.APIError{Status: 403, Code: "FREQUENCY_LIMITED"}, false, true},
+		{"frequency message", &wxpay.APIError{Status: 400, Code: "INVALID_REQUEST", Message: "请求过于频繁"}, false, true},
+		{"lost answer", &wxpay.TransportError{MaybeSent: true, Err: errors.New("reset")}, true, false},
+		{"never connected", &wxpay.TransportError{Err: errors.New("refused")}, false, false},
+		{"unsigned", fmt.Errorf("x: %w", wxpay.ErrSignature), true, false},
+		{"unreadable", wxpay.ErrMalformedResponse, true, false},
+		{"invalid request", wxpay.ErrInvalidRequest, false, false},
+	} {
+		require.Equal(t, tc.maybeDone, wxpay.MaybeDone(tc.err), tc.name)
+		require.Equal(t, tc.throttl, wxpay.IsThrottle(tc.err), tc.name)
+	}
+}

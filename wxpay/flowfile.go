@@ -64,9 +64,12 @@ type FlowRow struct {
 	Line int
 }
 
-// shanghai is China Standard Time. China has had no daylight saving since
-// 1991, so a fixed zone is exact and needs no tzdata on the host.
-func shanghai() *time.Location { return time.FixedZone("CST", 8*3600) }
+// Beijing is WeChat Pay's clock, China Standard Time: the zone of flow
+// files, the day a file is published and the simulator's calendar. China
+// has had no daylight saving since 1991, so a fixed zone is exact and
+// needs no tzdata on the host. Its name, CST, is for Go only: PostgreSQL
+// reads "CST" as US Central, so SQL is given an IANA name instead.
+func Beijing() *time.Location { return time.FixedZone("CST", 8*3600) }
 
 // FlowReader reads a use-flow or refund-flow file row by row, without
 // holding it in memory. Columns are found by header name, so their order
@@ -97,7 +100,7 @@ func NewFlowReader(r io.Reader) (*FlowReader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("flow file: header: %w", err)
 	}
-	fr := &FlowReader{csv: cr, loc: shanghai(), cols: make(map[string]int, len(header)), kind: FlowUse}
+	fr := &FlowReader{csv: cr, loc: Beijing(), cols: make(map[string]int, len(header)), kind: FlowUse}
 	for i, h := range header {
 		name := normalizeColumn(h)
 		if _, dup := fr.cols[name]; dup {
@@ -291,7 +294,7 @@ func FlowHeader(k FlowKind) []string {
 // the 总条数 footer with the row count.
 func WriteFlowFile(w io.Writer, k FlowKind, rows []FlowRow) error {
 	bw := bufio.NewWriter(w)
-	loc := shanghai()
+	loc := Beijing()
 	bw.WriteString(strings.Join(FlowHeader(k), ","))
 	bw.WriteString("\r\n")
 	for _, r := range rows {

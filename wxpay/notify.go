@@ -98,7 +98,7 @@ func NewCouponUseNotification(id string, createTime time.Time, use *CouponUse, a
 	}
 	n := Notification{
 		ID:           id,
-		CreateTime:   createTime.In(shanghai()).Format(time.RFC3339),
+		CreateTime:   createTime.In(Beijing()).Format(time.RFC3339),
 		EventType:    EventCouponUse,
 		ResourceType: "encrypt-resource",
 		Summary:      "代金券核销通知",

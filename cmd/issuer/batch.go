@@ -25,20 +25,6 @@ func batchCommands() []*command {
 	return cmds
 }
 
-// withStore loads config, opens the database and runs fn with a queue store.
-func (e *env) withStore(ctx context.Context, fn func(*queue.Store) error) error {
-	cfg, err := e.loadConfig()
-	if err != nil {
-		return err
-	}
-	db, err := e.openDB(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return fn(queue.NewStore(db))
-}
-
 func batchID(name string, pos []string) (int64, error) {
 	if len(pos) != 1 {
 		return 0, usagef("%s: want exactly one batch ID", name)

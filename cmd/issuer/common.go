@@ -106,7 +106,7 @@ func (e *env) wxOptions(cfg *config.Config, maxConns int) (wxpay.Options, error)
 	}
 	if mode != wxpay.VerifyPublicKey {
 		// Platform certificates arrive encrypted with the APIv3 key.
-		key, err := readSecretFile(w.APIv3KeyFile)
+		key, err := config.ReadSecretFile(w.APIv3KeyFile)
 		if err != nil {
 			return wxpay.Options{}, fmt.Errorf("config: wxpay.apiv3_key_file: %w", err)
 		}
@@ -141,3 +141,10 @@ func newWXClient(opts wxpay.Options) (*wxpay.Client, error) {
 	}
 	return c, nil
 }
+
+// Pool sizes, named once.
+const (
+	daemonDBConns = 16 // `issuer run`: claims, records, heartbeats, the HTTP API and console
+	issueDBConns  = 8  // `issuer issue`: claims and records
+	opsWXConns    = 2  // an operation's WeChat Pay calls (settling, stocks, reconcile)
+)

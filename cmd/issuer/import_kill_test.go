@@ -21,8 +21,7 @@ func TestImportKilledMidCopy(t *testing.T) {
 		t.Skip("builds the binary and imports a large file")
 	}
 	b := setup(t)
-	bin, err := binary()
-	require.NoError(t, err)
+	bin := issuerBinary(t)
 
 	path := filepath.Join(b.dir, "big.csv")
 	f, err := os.Create(path)

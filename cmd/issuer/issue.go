@@ -58,7 +58,7 @@ func cmdIssue() *command {
 			return err
 		}
 		defer db.Close()
-		db.SetMaxOpenConns(8)
+		db.SetMaxOpenConns(issueDBConns)
 		store := queue.NewStore(db)
 		if *batch != 0 {
 			if _, err := store.Batch(ctx, *batch); err != nil {

@@ -45,8 +45,7 @@ func TestIssueSurvivesSIGKILL(t *testing.T) {
 	r := b.issuer(t, list.String(), "import", "--stock", "9856000", "-")
 	require.Equal(t, 0, r.code, r.stderr)
 
-	bin, err := binary()
-	require.NoError(t, err)
+	bin := issuerBinary(t)
 	env := os.Environ()
 	for k, v := range b.env {
 		env = append(env, k+"="+v)

@@ -62,20 +62,50 @@ func (b *testBundle) write(t *testing.T, name, body string) string {
 	return p
 }
 
-// binary builds cmd/issuer once per test run, for tests that need a real
-// process (signals, SIGKILL).
-var binary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "issuer-bin-")
-	if err != nil {
-		return "", err
+// binaryBuild builds cmd/issuer once per test run, and only for the tests
+// that need a real process (signals, SIGKILL): `go test -run TestUsage`
+// builds nothing.
+type binaryBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func (b *binaryBuild) get() (string, error) {
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "issuer-bin-")
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path = filepath.Join(dir, "issuer")
+		out, err := exec.Command("go", "build", "-o", b.path, ".").CombinedOutput()
+		if err != nil {
+			b.err = &buildError{out: string(out), err: err}
+		}
+	})
+	return b.path, b.err
+}
+
+// cleanup removes the binary if one was built.
+func (b *binaryBuild) cleanup() {
+	b.once.Do(func() {}) // nothing builds after this
+	if b.path != "" {
+		os.RemoveAll(filepath.Dir(b.path))
 	}
-	path := filepath.Join(dir, "issuer")
-	out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput()
-	if err != nil {
-		return "", &buildError{out: string(out), err: err}
-	}
-	return path, nil
-})
+}
+
+// theBinary is the test binary's one build; TestMain removes it.
+var theBinary binaryBuild
+
+// issuerBinary returns the path of cmd/issuer built for this test run,
+// building it on first use.
+func issuerBinary(t *testing.T) string {
+	t.Helper()
+	p, err := theBinary.get()
+	require.NoError(t, err)
+	return p
+}
 
 type buildError struct {
 	out string
@@ -86,9 +116,7 @@ func (e *buildError) Error() string { return e.err.Error() + ": " + e.out }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if p, err := binary(); err == nil && code >= 0 {
-		os.RemoveAll(filepath.Dir(p))
-	}
+	theBinary.cleanup()
 	os.Exit(code)
 }
 

@@ -3,9 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
+	"github.com/issuer-dev/issuer/internal/config"
+	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/wxpay"
 )
 
@@ -55,56 +56,28 @@ func cmdPluginSign() *command {
 		if err != nil {
 			return err
 		}
-		switch {
-		case len(pos) != 0:
+		if len(pos) != 0 {
 			return usagef("plugin-sign: unexpected argument %q", pos[0])
-		case *merchant == "":
-			return usagef("plugin-sign: --merchant is required")
-		case len(coupons) == 0:
-			return usagef("plugin-sign: at least one --coupon is required")
-		case len(coupons) > wxpay.MaxPluginCoupons:
-			return usagef("plugin-sign: %d coupons; the plugin sends at most %d per call", len(coupons), wxpay.MaxPluginCoupons)
 		}
+		req := ops.PluginSign{Merchant: *merchant, Coupons: coupons, KeyFile: *keyFile}
 		// Everything wrong with the arguments is a usage error, found
-		// before any key is read.
-		if _, err := wxpay.PluginParams(*merchant, coupons); err != nil {
-			return usagef("plugin-sign: %v", err)
+		// before any config or key is read.
+		if err := req.Check(); err != nil {
+			return opsUsage(err)
 		}
-		path := *keyFile
-		if path == "" {
-			cfg, err := e.loadConfig()
-			if err != nil {
+		// The config is needed only for its key file, so that plugin-sign
+		// with --key-file works on a machine without one.
+		var cfg *config.Config
+		if req.KeyFile == "" {
+			if cfg, err = e.loadConfig(); err != nil {
 				return err
 			}
-			if err := cfg.Require("wxpay.apiv2_key_file"); err != nil {
-				return fmt.Errorf("plugin-sign: %w; or give --key-file", err)
-			}
-			path = cfg.WXPay.APIv2KeyFile
 		}
-		key, err := readSecretFile(path)
+		p, err := e.offlineService(cfg).SignPlugin(ctx, e.actor(), req)
 		if err != nil {
-			return fmt.Errorf("plugin-sign: apiv2 key: %w", err)
-		}
-		p, err := wxpay.SignPlugin(key, *merchant, coupons)
-		if err != nil {
-			return fmt.Errorf("plugin-sign: %w", err)
+			return opsUsage(err)
 		}
 		return e.printJSON(p)
 	}
 	return c
-}
-
-// readSecretFile reads a key file. Surrounding whitespace (an editor's
-// trailing newline) is not part of the key; errors name the file, never
-// its content.
-func readSecretFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err // *fs.PathError names the file
-	}
-	s := strings.TrimSpace(string(b))
-	if s == "" {
-		return "", fmt.Errorf("%s is empty", path)
-	}
-	return s, nil
 }

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"text/tabwriter"
-	"time"
 
 	"github.com/issuer-dev/issuer/jobs"
+	"github.com/issuer-dev/issuer/ops"
 )
 
 func cmdReconcile() *command {
@@ -27,36 +27,19 @@ func cmdReconcile() *command {
 		if len(pos) > 0 {
 			return usagef("reconcile: unexpected argument %q", pos[0])
 		}
-		if *date != "" {
-			if _, err := time.Parse(jobs.DateLayout, *date); err != nil {
-				return usagef("reconcile: --date %q is not YYYY-MM-DD", *date)
+		return e.withService(ctx, func(s *ops.Service) error {
+			// The table printed below says what the job's info lines would.
+			logger := e.logger
+			if !logger.Enabled(ctx, slog.LevelDebug) {
+				logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			}
-		}
-		cfg, err := e.loadConfig()
-		if err != nil {
-			return err
-		}
-		client, err := e.wxClient(cfg, 2)
-		if err != nil {
-			return err
-		}
-		defer client.Close()
-		db, err := e.openDB(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		// The table printed below says what the job's info lines would.
-		logger := e.logger
-		if !logger.Enabled(ctx, slog.LevelDebug) {
-			logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		}
-		job := &jobs.Reconcile{DB: db, Source: client, Dir: cfg.Reconcile.Dir, Location: cfg.Location, Logger: logger}
-		sum, err := job.Run(ctx, jobs.ReconcileOptions{StockID: *stock, Date: *date})
-		if sum != nil {
-			printReconcile(e, sum)
-		}
-		return err
+			sum, err := s.Reconcile(ctx, e.actor(), ops.ReconcileRequest{
+				ReconcileOptions: jobs.ReconcileOptions{StockID: *stock, Date: *date}, Logger: logger})
+			if sum != nil {
+				printReconcile(e, sum)
+			}
+			return opsUsage(err)
+		})
 	}
 	return c
 }

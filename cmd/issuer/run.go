@@ -15,6 +15,7 @@ import (
 	"github.com/issuer-dev/issuer/alert"
 	"github.com/issuer-dev/issuer/console"
 	"github.com/issuer-dev/issuer/console/pages"
+	"github.com/issuer-dev/issuer/daemon"
 	"github.com/issuer-dev/issuer/httpapi"
 	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/jobs"
@@ -56,18 +57,21 @@ func cmdRun() *command {
 	return c
 }
 
-type daemon struct {
-	e        *env
-	cfg      *config.Config
-	db       *sqlx.DB
-	client   *wxpay.Client
-	store    *queue.Store
+// runner is the daemon's wiring: what `issuer run` opened and starts.
+type runner struct {
+	e      *env
+	cfg    *config.Config
+	db     *sqlx.DB
+	client *wxpay.Client
+	store  *queue.Store
+	// ops configures the jobs the schedule runs as the operations do.
+	ops      *ops.Service
 	limiter  ratelimit.Strategy
 	keeper   *ratelimit.Keeper
 	instance string
 	metrics  *daemonMetrics
 	notifier *alert.Notifier
-	runs     *jobs.Runs
+	runs     *daemon.Runs
 	listener net.Listener
 	server   *http.Server
 	pages    *pages.Pages // uploads waiting for create or drop
@@ -75,11 +79,20 @@ type daemon struct {
 	// http.callback_addr is set; nil otherwise.
 	cbListener net.Listener
 	cbServer   *http.Server
-	instances  *jobs.Instances
-	sched      *jobs.Scheduler
+	instances  *daemon.Instances
+	sched      *daemon.Scheduler
 }
 
-func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error) {
+func newDaemon(ctx context.Context, e *env, cfg *config.Config) (_ *runner, err error) {
+	// What is opened is closed again, in reverse, if a later step fails.
+	var opened []func()
+	defer func() {
+		if err != nil {
+			for i := len(opened) - 1; i >= 0; i-- {
+				opened[i]()
+			}
+		}
+	}()
 	// cfg has passed config.CheckRun: schedules, webhook, key files.
 	ac, err := alertConfig(cfg)
 	if err != nil {
@@ -92,10 +105,14 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error)
 	if err != nil {
 		return nil, err
 	}
+	if certs := keys.Verifier.CertStore(); certs != nil {
+		opened = append(opened, certs.Close)
+	}
 	client, err := newWXClient(keys)
 	if err != nil {
 		return nil, err
 	}
+	opened = append(opened, client.Close)
 	secrets := map[string]string{}
 	for key, path := range map[string]string{
 		"wxpay.apiv3_key_file": cfg.WXPay.APIv3KeyFile, "wxpay.apiv2_key_file": cfg.WXPay.APIv2KeyFile,
@@ -105,7 +122,7 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error)
 			e.logger.Warn("not configured: the endpoint that needs it answers unavailable", "key", key)
 			continue
 		}
-		if secrets[key], err = readSecretFile(path); err != nil {
+		if secrets[key], err = config.ReadSecretFile(path); err != nil {
 			return nil, fmt.Errorf("config: %s: %w", key, err)
 		}
 	}
@@ -114,9 +131,11 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error)
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(16)
-	d := &daemon{e: e, cfg: cfg, db: db, client: client, store: queue.NewStore(db), keeper: newKeeper(e, cfg, db), instance: leaseOwner()}
+	opened = append(opened, func() { db.Close() })
+	db.SetMaxOpenConns(daemonDBConns)
+	d := &runner{e: e, cfg: cfg, db: db, client: client, store: queue.NewStore(db), keeper: newKeeper(e, cfg, db), instance: leaseOwner()}
 	d.limiter = newLimiter(ctx, cfg, d.keeper)
+	d.ops = ops.New(db, cfg, nil, nil, e.logger)
 	reg := prometheus.NewRegistry()
 	ac.Source = d.instance
 	d.notifier = alert.New(ac)
@@ -127,24 +146,21 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error)
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	d.instances = &jobs.Instances{DB: db, ID: d.instance, MchID: cfg.WXPay.MchID, Hostname: host, PID: os.Getpid(),
+	d.instances = &daemon.Instances{DB: db, ID: d.instance, MchID: cfg.WXPay.MchID, Hostname: host, PID: os.Getpid(),
 		Version: buildVersion(), Logger: e.logger}
-	d.runs = &jobs.Runs{DB: db, Instance: d.instance, Logger: e.logger,
+	d.runs = &daemon.Runs{DB: db, Instance: d.instance, Logger: e.logger,
 		Singletons: map[string]bool{jobReconcile: true, jobHousekeeping: true}, OnFinish: d.metrics.jobFinished}
 
 	con, pg, err := newConsole(e, cfg, db)
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	hc := httpapi.Config{
 		Ready:    func(ctx context.Context) error { return db.PingContext(ctx) },
 		Gatherer: reg,
 		Verifier: keys.Verifier, APIv3Key: secrets["wxpay.apiv3_key_file"],
-		StoreCouponUse: func(ctx context.Context, n *wxpay.Notification, use *wxpay.CouponUse) (bool, error) {
-			return jobs.StoreCouponUse(ctx, db, n, use)
-		},
-		PluginToken: secrets["plugin.token_file"], APIv2Key: secrets["wxpay.apiv2_key_file"], PluginMerchant: cfg.WXPay.MchID,
+		StoreCouponUse: jobs.NewFlowStore(db).StoreCouponUse,
+		PluginToken:    secrets["plugin.token_file"], APIv2Key: secrets["wxpay.apiv2_key_file"], PluginMerchant: cfg.WXPay.MchID,
 		Logger: e.logger, Metrics: httpMetrics, Alerts: d.notifier,
 		CallbacksElsewhere: cfg.HTTP.CallbackAddr != "",
 	}
@@ -155,17 +171,18 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error)
 	if d.listener, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
 		return nil, fmt.Errorf("http.addr: %w", err)
 	}
+	opened = append(opened, func() { d.listener.Close() })
 	if cfg.HTTP.CallbackAddr != "" {
 		d.cbServer = newHTTPServer(httpapi.NewCallbacks(hc))
 		if d.cbListener, err = net.Listen("tcp", cfg.HTTP.CallbackAddr); err != nil {
-			d.listener.Close()
 			return nil, fmt.Errorf("http.callback_addr: %w", err)
 		}
+		opened = append(opened, func() { d.cbListener.Close() })
 	}
 
-	d.sched = jobs.NewScheduler(cfg.Location, nil, e.logger)
+	d.sched = daemon.NewScheduler(cfg.Location, nil, e.logger)
 	d.sched.LastSuccess = d.runs.LastSuccess
-	d.sched.OnRun = func(ctx context.Context, name string, at time.Time, catchUp bool, fn jobs.RunFunc) {
+	d.sched.OnRun = func(ctx context.Context, name string, at time.Time, catchUp bool, fn daemon.RunFunc) {
 		_ = d.runs.Execute(ctx, name, at, catchUp, fn) // logged and recorded there
 	}
 	return d, nil
@@ -174,7 +191,7 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (*daemon, error)
 // run serves until ctx is cancelled (SIGTERM, SIGINT), then stops
 // scheduling and claiming, lets in-flight calls finish and record within
 // issue.shutdown_timeout, stops the HTTP server and returns.
-func (d *daemon) run(ctx context.Context) error {
+func (d *runner) run(ctx context.Context) error {
 	log := d.e.logger
 	defer d.db.Close()
 	defer d.client.Close()
@@ -190,7 +207,7 @@ func (d *daemon) run(ctx context.Context) error {
 	defer stopRun()
 	for _, j := range []struct {
 		name, spec string
-		fn         jobs.RunFunc
+		fn         daemon.RunFunc
 	}{
 		{jobIssue, d.cfg.Schedules.Issue, d.issue},
 		{jobReconcile, d.cfg.Schedules.Reconcile, d.reconcile},
@@ -269,7 +286,7 @@ func (d *daemon) run(ctx context.Context) error {
 	return failed
 }
 
-func (d *daemon) issue(ctx context.Context, _ time.Time) (map[string]int64, error) {
+func (d *runner) issue(ctx context.Context, _ time.Time) (map[string]int64, error) {
 	job := newIssueJob(d.e, d.cfg, d.store, d.client, d.limiter, d.instance)
 	job.OnAnswer = d.metrics.answer
 	job.OnAlert = func(a jobs.Alert) {
@@ -283,12 +300,13 @@ func (d *daemon) issue(ctx context.Context, _ time.Time) (map[string]int64, erro
 	counts := map[string]int64{}
 	if sum != nil {
 		counts["claimed"] = sum.Claimed
+		counts["loop_errors"] = sum.LoopErrors
 		for o, n := range sum.Outcomes {
 			counts[string(o)] = n
 		}
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		return counts, fmt.Errorf("issue: %w; in-flight calls finished and were recorded", jobs.ErrInterrupted)
+		return counts, fmt.Errorf("issue: %w; in-flight calls finished and were recorded", daemon.ErrInterrupted)
 	}
 	return counts, err
 }
@@ -304,8 +322,8 @@ func alertSeverity(kind string) string {
 	}
 }
 
-func (d *daemon) reconcile(ctx context.Context, _ time.Time) (map[string]int64, error) {
-	job := &jobs.Reconcile{DB: d.db, Source: d.client, Dir: d.cfg.Reconcile.Dir, Location: d.cfg.Location, Logger: d.e.logger}
+func (d *runner) reconcile(ctx context.Context, _ time.Time) (map[string]int64, error) {
+	job := ops.NewReconcile(d.ops, d.client)
 	sum, err := job.Run(ctx, jobs.ReconcileOptions{})
 	counts := map[string]int64{}
 	if sum != nil {
@@ -323,27 +341,26 @@ func (d *daemon) reconcile(ctx context.Context, _ time.Time) (map[string]int64, 
 // housekeeping rescues rows whose lease expired (their process died),
 // settles rows in review by asking WeChat Pay, prunes old bookkeeping and
 // reminds operators of rows still awaiting review.
-func (d *daemon) housekeeping(ctx context.Context, _ time.Time) (map[string]int64, error) {
+func (d *runner) housekeeping(ctx context.Context, _ time.Time) (map[string]int64, error) {
 	rescued, review, err := d.store.RescueExpired(ctx, d.cfg.Issue.MaxAttempts)
 	if err != nil {
 		return nil, err
 	}
-	pruned, err := d.instances.Prune(ctx, 24*time.Hour)
+	pruned, err := d.instances.Prune(ctx, daemon.InstancesKept)
 	if err != nil {
 		return nil, err
 	}
-	res, err := d.db.ExecContext(ctx, `DELETE FROM job_runs WHERE started_at < now() - interval '90 days'`)
+	oldRuns, err := d.runs.Prune(ctx, daemon.RunsKept)
 	if err != nil {
-		return nil, fmt.Errorf("prune job runs: %w", err)
+		return nil, err
 	}
-	oldRuns, _ := res.RowsAffected()
 	// A cancel cut short (a crash, Ctrl-C) may have left rows pending in a
 	// cancelled batch; rows in review are asked about again.
 	sealed, err := d.store.SealCancelled(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
-	settled, err := ops.NewSettle(ops.New(d.db, d.cfg, nil, nil, d.e.logger), d.client).Run(ctx, 0)
+	settled, err := ops.NewSettle(d.ops, d.client).Run(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -365,7 +382,7 @@ func (d *daemon) housekeeping(ctx context.Context, _ time.Time) (map[string]int6
 // withStakes adds the batch's stock and money figures to a halt alert: a
 // halt happens once per batch, so the short query is affordable, and a
 // failure only leaves the figures out.
-func (d *daemon) withStakes(ctx context.Context, a *alert.Alert) {
+func (d *runner) withStakes(ctx context.Context, a *alert.Alert) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	p, err := d.store.BatchProgress(ctx, a.BatchID)
@@ -400,12 +417,12 @@ func alertConfig(cfg *config.Config) (alert.Config, error) {
 		ch := alert.Channel{Name: c.Name, Type: c.Type, URL: c.URL, MinSeverity: c.MinSeverity, Mention: c.Mention, Format: c.Format}
 		var err error
 		if c.URLFile != "" {
-			if ch.URL, err = readSecretFile(c.URLFile); err != nil {
+			if ch.URL, err = config.ReadSecretFile(c.URLFile); err != nil {
 				return ac, fmt.Errorf("config: %s.url_file: %w", key, err)
 			}
 		}
 		if c.SecretFile != "" {
-			if ch.Secret, err = readSecretFile(c.SecretFile); err != nil {
+			if ch.Secret, err = config.ReadSecretFile(c.SecretFile); err != nil {
 				return ac, fmt.Errorf("config: %s.secret_file: %w", key, err)
 			}
 		}

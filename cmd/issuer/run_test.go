@@ -75,8 +75,7 @@ type daemonProc struct {
 
 func (b *daemonBundle) start(t *testing.T, extra ...string) *daemonProc {
 	t.Helper()
-	bin, err := binary()
-	require.NoError(t, err)
+	bin := issuerBinary(t)
 	cmd := exec.Command(bin, "run")
 	cmd.Env = append(os.Environ(), "ISSUER_CONFIG=")
 	for k, v := range b.env {

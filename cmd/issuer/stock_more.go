@@ -6,51 +6,24 @@ import (
 	"io"
 	"time"
 
-	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/internal/textable"
+	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/wxpay"
 )
 
-// The rest of seed 003 on the command line: stop a stock, its scope
-// (§3.2.9, §3.2.10), a user's coupons (§3.2.11) and the notification
-// address (§3.2.14). Like the other stock commands they need the merchant
-// keys, never the database.
-
-func cmdStockStop() *command {
-	c := &command{name: "stock stop", usage: "ID", short: "stop a stock for good: it can never be restarted (issued coupons stay usable)"}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		pos, err := parseFlags(e, newFlags(e, c), args)
-		if err != nil {
-			return err
-		}
-		id, err := stockID(c.name, pos)
-		if err != nil {
-			return err
-		}
-		return e.withWX(ctx, func(_ *config.Config, client *wxpay.Client) error {
-			a, err := client.StopStock(ctx, id, "")
-			if err != nil {
-				return wxFail(c.name+" "+id, err)
-			}
-			fmt.Fprintf(e.stdout, "stock %s stopped", a.StockID)
-			if a.Time != "" {
-				fmt.Fprintf(e.stdout, " at %s", a.Time)
-			}
-			fmt.Fprintln(e.stdout)
-			return nil
-		})
-	}
-	return c
-}
+// The rest of seed 003 on the command line: a stock's scope (§3.2.9,
+// §3.2.10), a user's coupons (§3.2.11) and the notification address
+// (§3.2.14). Like the other stock commands they need the merchant keys,
+// never the database.
 
 // cmdStockScope is `stock merchants` and `stock items`.
 func cmdStockScope(what string) *command {
 	c := &command{name: "stock " + what, usage: "ID [--json]"}
 	column := "MERCHANT"
-	fetch := (*wxpay.Client).AllStockMerchants
+	fetch := (*ops.Service).StockMerchants
 	c.short = "list the merchants where a stock's coupons can be used"
 	if what == "items" {
-		column, fetch = "ITEM", (*wxpay.Client).AllStockItems
+		column, fetch = "ITEM", (*ops.Service).StockItems
 		c.short = "list the goods ids a stock's coupons apply to (单品券)"
 	}
 	c.run = func(ctx context.Context, e *env, args []string) error {
@@ -60,24 +33,24 @@ func cmdStockScope(what string) *command {
 		if err != nil {
 			return err
 		}
-		id, err := stockID(c.name, pos)
+		id, err := stockArg(c.name, pos)
 		if err != nil {
 			return err
 		}
-		return e.withWX(ctx, func(_ *config.Config, client *wxpay.Client) error {
-			s, err := fetch(client, ctx, id, "")
+		return e.withWXService(ctx, func(s *ops.Service) error {
+			sc, err := fetch(s, ctx, e.actor(), id)
 			if err != nil {
-				return wxFail(c.name+" "+id, err)
+				return err
 			}
 			if *asJSON {
-				return e.printJSON(s)
+				return e.printJSON(sc)
 			}
 			t := textable.New("#>", column)
-			for i, v := range s.Data {
+			for i, v := range sc.Data {
 				t.Add(fmt.Sprint(i+1), v)
 			}
 			t.Write(e.stdout)
-			if len(s.Data) == 0 {
+			if len(sc.Data) == 0 {
 				fmt.Fprintf(e.stderr, "stock %s: no %s listed\n", id, what)
 			}
 			return nil
@@ -98,29 +71,18 @@ func cmdCoupons() *command {
 		if err != nil {
 			return err
 		}
-		switch {
-		case len(pos) != 0:
+		if len(pos) != 0 {
 			return usagef("coupons: unexpected argument %q", pos[0])
-		case *openid == "":
-			return usagef("coupons: --openid is required")
-		case *stock != "":
-			if _, err := stockID("coupons --stock", []string{*stock}); err != nil {
-				return err
-			}
 		}
-		return e.withWX(ctx, func(cfg *config.Config, client *wxpay.Client) error {
-			// By creator: the only filter that lists used coupons and
-			// honours stock_id (seed 003 §3.2.11).
-			list, err := client.AllUserCoupons(ctx, wxpay.UserCouponsRequest{
-				OpenID: *openid, StockID: *stock, CreatorMchID: cfg.WXPay.MchID,
-			})
+		return e.withWXService(ctx, func(s *ops.Service) error {
+			list, err := s.UserCoupons(ctx, e.actor(), *openid, *stock)
 			if err != nil {
-				return wxFail("coupons of "+*openid, err)
+				return opsUsage(err)
 			}
 			if *asJSON {
 				return e.printJSON(list)
 			}
-			printCoupons(e.stdout, list, cfg.Location)
+			printCoupons(e.stdout, list, s.Config.Location)
 			return nil
 		})
 	}
@@ -151,23 +113,19 @@ func cmdCallbackShow() *command {
 		if len(pos) != 0 {
 			return usagef("callback show: unexpected argument %q", pos[0])
 		}
-		return e.withWX(ctx, func(cfg *config.Config, client *wxpay.Client) error {
-			s, err := client.Callback(ctx, "")
+		return e.withWXService(ctx, func(s *ops.Service) error {
+			cb, err := s.NotifyURL(ctx, e.actor())
 			if err != nil {
-				return wxFail(c.name, err)
+				return err
 			}
 			if *asJSON {
 				return e.printJSON(struct {
 					NotifyURL string `json:"notify_url"`
 					MchID     string `json:"mchid"`
-				}{s.NotifyURL, s.MchID})
+				}{cb.NotifyURL, cb.MchID})
 			}
-			u := s.NotifyURL
-			if u == "" {
-				u = "(none)"
-			}
-			fmt.Fprintf(e.stdout, "mchid       %s\nnotify_url  %s\n", s.MchID, u)
-			if p := cfg.Callbacks.PublicURL; p != "" && p != s.NotifyURL {
+			fmt.Fprintf(e.stdout, "mchid       %s\nnotify_url  %s\n", cb.MchID, orNone(cb.NotifyURL))
+			if p := s.Config.Callbacks.PublicURL; p != "" && p != cb.NotifyURL {
 				fmt.Fprintf(e.stderr, "callbacks.public_url is %s: `issuer run` will register it\n", p)
 			}
 			return nil
@@ -186,17 +144,14 @@ func cmdCallbackSet() *command {
 		if len(pos) != 1 {
 			return usagef("callback set: want exactly one URL")
 		}
-		if err := wxpay.ValidNotifyURL(pos[0]); err != nil {
-			return usagef("callback set: %v", err)
-		}
-		return e.withWX(ctx, func(_ *config.Config, client *wxpay.Client) error {
-			s, err := client.SetCallback(ctx, wxpay.CallbackRequest{NotifyURL: pos[0]})
+		return e.withWXService(ctx, func(s *ops.Service) error {
+			cb, err := s.SetNotifyURL(ctx, e.actor(), pos[0])
 			if err != nil {
-				return wxFail(c.name, err)
+				return opsUsage(err)
 			}
-			fmt.Fprintf(e.stdout, "notifications for %s go to %s", s.MchID, s.NotifyURL)
-			if s.UpdateTime != "" {
-				fmt.Fprintf(e.stdout, " (updated %s)", s.UpdateTime)
+			fmt.Fprintf(e.stdout, "notifications for %s go to %s", cb.MchID, cb.NotifyURL)
+			if cb.UpdateTime != "" {
+				fmt.Fprintf(e.stdout, " (updated %s)", cb.UpdateTime)
 			}
 			fmt.Fprintln(e.stdout)
 			return nil

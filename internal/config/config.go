@@ -37,6 +37,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/issuer-dev/issuer/daemon"
 	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/wxpay"
 )
@@ -268,9 +269,9 @@ func Defaults() Config {
 		Issue: Issue{
 			Concurrency:     32,
 			Rate:            Rate{Initial: 100, Max: 500, Strategy: "adaptive"},
-			MaxAttempts:     10,
+			MaxAttempts:     jobs.DefaultMaxAttempts,
 			Lease:           2 * time.Minute,
-			ShutdownTimeout: 30 * time.Second,
+			ShutdownTimeout: jobs.DefaultShutdownTimeout,
 		},
 		Schedules: Schedule{
 			Issue:        "@every 1m",
@@ -1007,7 +1008,7 @@ func (c *Config) checkRun() (warnings []string, problems []Problem) {
 		{"schedules.reconcile", c.Schedules.Reconcile},
 		{"schedules.housekeeping", c.Schedules.Housekeeping},
 	} {
-		if _, err := jobs.ParseSpec(s.spec); err != nil {
+		if _, err := daemon.ParseSpec(s.spec); err != nil {
 			bad(s.key, "%v; want five cron fields (minute hour day-of-month month day-of-week) or a descriptor such as @every 30s or @daily", err)
 		}
 	}
@@ -1182,4 +1183,19 @@ func writeChannel(b *strings.Builder, indent string, ch AlertChannel) {
 		fmt.Fprintf(b, "%s  %s: %q\n", indent, kv[0], kv[1])
 	}
 	fmt.Fprintf(b, "%s  mention: [%s]\n", indent, strings.Join(mention, ", "))
+}
+
+// ReadSecretFile reads a key or token file named by the configuration.
+// Surrounding whitespace (an editor's trailing newline) is not part of the
+// secret; errors name the file, never its content.
+func ReadSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err // *fs.PathError names the file
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return s, nil
 }

@@ -48,7 +48,7 @@ func (s *Server) Redeem(stockID string, fraction float64) (int, error) {
 		uses[i] = &Use{
 			At:            now,
 			ConsumeMchID:  creator,
-			TransactionID: fmt.Sprintf("4200%06d%s%010d", s.randN(1_000_000), now.In(beijing()).Format("20060102"), s.nextTxn),
+			TransactionID: fmt.Sprintf("4200%06d%s%010d", s.randN(1_000_000), now.In(wxpay.Beijing()).Format("20060102"), s.nextTxn),
 			OrderAmount:   cp.CouponMinimum + s.randN(5000),
 		}
 		recs[i] = ledgerRecord{Type: recordUse, CouponID: cp.CouponID, Use: uses[i]}
@@ -254,8 +254,8 @@ func (s *Server) handleDownload(c *call) {
 // FlowsAvailable is when WeChat Pay publishes the flow files of a stock
 // that ended at end: 10:00 Beijing time the next day.
 func FlowsAvailable(end time.Time) time.Time {
-	d := end.In(beijing())
-	return time.Date(d.Year(), d.Month(), d.Day()+1, 10, 0, 0, 0, beijing())
+	d := end.In(wxpay.Beijing())
+	return time.Date(d.Year(), d.Month(), d.Day()+1, 10, 0, 0, 0, wxpay.Beijing())
 }
 
 func (s *Server) base(r *http.Request) string {

@@ -254,14 +254,12 @@ func decode(body []byte, v any) *apiError {
 	return nil
 }
 
-func beijing() *time.Location { return time.FixedZone("CST", 8*3600) }
-
 // wireTime renders t as WeChat Pay does in answers.
 func wireTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.In(beijing()).Format(time.RFC3339)
+	return t.In(wxpay.Beijing()).Format(time.RFC3339)
 }
 
 func key(parts ...string) string { return strings.Join(parts, "\x00") }

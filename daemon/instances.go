@@ -1,4 +1,4 @@
-package jobs
+package daemon
 
 import (
 	"context"
@@ -94,3 +94,8 @@ func (in *Instances) Prune(ctx context.Context, olderThan time.Duration) (int64,
 	}
 	return res.RowsAffected()
 }
+
+// InstancesKept is how long a stopped instance's row stays in instances
+// before housekeeping prunes it: a day, so that yesterday's crash can
+// still be seen.
+const InstancesKept = 24 * time.Hour

@@ -1,4 +1,4 @@
-package jobs
+package daemon
 
 import (
 	"context"
@@ -177,4 +177,19 @@ func (r *Runs) LastSuccess(ctx context.Context, name string) (time.Time, bool, e
 		return time.Time{}, false, err
 	}
 	return *t, true, nil
+}
+
+// RunsKept is how long job_runs keeps a run: long enough to look back over
+// a quarter's nightly reconciliations.
+const RunsKept = 90 * 24 * time.Hour
+
+// Prune removes runs started more than olderThan ago (housekeeping) and
+// returns how many.
+func (r *Runs) Prune(ctx context.Context, olderThan time.Duration) (int64, error) {
+	res, err := r.DB.ExecContext(ctx, `DELETE FROM job_runs WHERE started_at < now() - $1 * interval '1 millisecond'`,
+		olderThan.Milliseconds())
+	if err != nil {
+		return 0, fmt.Errorf("prune job runs: %w", err)
+	}
+	return res.RowsAffected()
 }

@@ -1,4 +1,4 @@
-package jobs_test
+package daemon_test
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/issuer-dev/issuer/daemon"
 	"github.com/issuer-dev/issuer/internal/dbtest"
-	"github.com/issuer-dev/issuer/jobs"
 )
 
 // fakeClock moves only when the test says so.
@@ -90,10 +90,10 @@ func TestSchedulerFires(t *testing.T) {
 	// 10:29 in Shanghai
 	start := time.Date(2026, 11, 22, 10, 29, 0, 0, shanghai)
 	clock := newFakeClock(start)
-	s := jobs.NewScheduler(shanghai, clock, nil)
+	s := daemon.NewScheduler(shanghai, clock, nil)
 	runs := make(chan run, 10)
 	ctx, cancel := context.WithCancel(context.Background())
-	record := func(name string) jobs.RunFunc {
+	record := func(name string) daemon.RunFunc {
 		return func(ctx context.Context, at time.Time) (map[string]int64, error) {
 			runs <- run{name, at}
 			return nil, nil
@@ -124,7 +124,7 @@ func TestSchedulerFires(t *testing.T) {
 func TestSchedulerSurvivesPanicAndSkipsOverlap(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	s := jobs.NewScheduler(time.UTC, clock, nil)
+	s := daemon.NewScheduler(time.UTC, clock, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	var mu sync.Mutex
 	calls := map[string]int{}
@@ -171,8 +171,8 @@ func TestCatchUpAndSingleton(t *testing.T) {
 	ctx := context.Background()
 	day := time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
 
-	runsA := &jobs.Runs{DB: db, Instance: "a", Singletons: map[string]bool{"reconcile": true}}
-	runsB := &jobs.Runs{DB: db, Instance: "b", Singletons: map[string]bool{"reconcile": true}}
+	runsA := &daemon.Runs{DB: db, Instance: "a", Singletons: map[string]bool{"reconcile": true}}
+	runsB := &daemon.Runs{DB: db, Instance: "b", Singletons: map[string]bool{"reconcile": true}}
 	var mu sync.Mutex
 	ran := 0
 	fn := func(ctx context.Context, at time.Time) (map[string]int64, error) {
@@ -183,7 +183,7 @@ func TestCatchUpAndSingleton(t *testing.T) {
 	}
 	// Two instances fire the same activation: it runs once.
 	require.NoError(t, runsA.Execute(ctx, "reconcile", day, false, fn))
-	require.ErrorIs(t, runsB.Execute(ctx, "reconcile", day, false, fn), jobs.ErrSkipped)
+	require.ErrorIs(t, runsB.Execute(ctx, "reconcile", day, false, fn), daemon.ErrSkipped)
 	require.Equal(t, 1, ran)
 
 	// A failed activation is retried by whoever fires it next.
@@ -200,10 +200,10 @@ func TestCatchUpAndSingleton(t *testing.T) {
 	// Catch-up after downtime: the daemon was down over the 10:30 run of
 	// the 24th; on start at 12:00 it runs once at once, for that activation.
 	clock := newFakeClock(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC))
-	s := jobs.NewScheduler(time.UTC, clock, nil)
+	s := daemon.NewScheduler(time.UTC, clock, nil)
 	s.LastSuccess = runsA.LastSuccess
 	caught := make(chan time.Time, 2)
-	s.OnRun = func(ctx context.Context, name string, at time.Time, catchUp bool, fn jobs.RunFunc) {
+	s.OnRun = func(ctx context.Context, name string, at time.Time, catchUp bool, fn daemon.RunFunc) {
 		require.True(t, catchUp)
 		_ = runsA.Execute(ctx, name, at, catchUp, fn)
 		caught <- at
@@ -224,7 +224,7 @@ func TestCatchUpAndSingleton(t *testing.T) {
 func TestPanicRecorded(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t).DB
-	r := &jobs.Runs{DB: db, Instance: "a"}
+	r := &daemon.Runs{DB: db, Instance: "a"}
 	require.Panics(t, func() {
 		_ = r.Execute(context.Background(), "boom", time.Now(), false, func(ctx context.Context, at time.Time) (map[string]int64, error) {
 			panic("boom")
@@ -239,8 +239,8 @@ func TestInstancesShareBudget(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t).DB
 	ctx := context.Background()
-	a := &jobs.Instances{DB: db, ID: "a", MchID: "m", Hostname: "h", PID: 1, Version: "v", Interval: time.Second}
-	b := &jobs.Instances{DB: db, ID: "b", MchID: "m", Hostname: "h", PID: 2, Version: "v", Interval: time.Second}
+	a := &daemon.Instances{DB: db, ID: "a", MchID: "m", Hostname: "h", PID: 1, Version: "v", Interval: time.Second}
+	b := &daemon.Instances{DB: db, ID: "b", MchID: "m", Hostname: "h", PID: 2, Version: "v", Interval: time.Second}
 	n, err := a.Beat(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)

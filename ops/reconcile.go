@@ -1,0 +1,61 @@
+package ops
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/issuer-dev/issuer/auth"
+	"github.com/issuer-dev/issuer/jobs"
+)
+
+// ReconcileRequest scopes a reconciliation run started by a person.
+type ReconcileRequest struct {
+	jobs.ReconcileOptions
+	// Logger is the job's log; default the service's.
+	Logger *slog.Logger
+}
+
+// Reconcile fetches, verifies and loads the flow files that are due now —
+// with StockID, that stock's files whatever the schedule. The summary
+// accounts for every file, also when the error names some that failed.
+func (s *Service) Reconcile(ctx context.Context, a auth.Actor, req ReconcileRequest) (*jobs.ReconcileSummary, error) {
+	if req.Date != "" {
+		if _, err := time.Parse(jobs.DateLayout, req.Date); err != nil {
+			return nil, invalidf("reconcile: --date %q is not YYYY-MM-DD", req.Date)
+		}
+	}
+	if s.WX == nil {
+		return nil, fmt.Errorf("reconcile asks WeChat Pay: configure the merchant keys (wxpay.*)")
+	}
+	var sum *jobs.ReconcileSummary
+	err := s.act(ctx, a, auth.ActReconcile, &target{stock: req.StockID}, func() (string, error) {
+		wx, err := s.WX()
+		if err != nil {
+			return "", err
+		}
+		defer wx.Close()
+		job := NewReconcile(s, wx)
+		if req.Logger != nil {
+			job.Logger = req.Logger
+		}
+		sum, err = job.Run(ctx, req.ReconcileOptions)
+		if sum == nil {
+			return "", err
+		}
+		counts := map[jobs.FlowOutcome]int{}
+		for _, r := range sum.Results {
+			counts[r.Outcome]++
+		}
+		return fmt.Sprintf("flow files for %s: %d loaded, %d unchanged, %d not yet, %d failed or rejected",
+			sum.Date, counts[jobs.FlowLoaded], counts[jobs.FlowUnchanged], counts[jobs.FlowNotYet], sum.Failures()), err
+	})
+	return sum, err
+}
+
+// NewReconcile is the reconciliation job as every caller configures it
+// (the daemon's schedule and Reconcile).
+func NewReconcile(s *Service, src jobs.FlowSource) *jobs.Reconcile {
+	return &jobs.Reconcile{DB: s.DB, Source: src, Dir: s.Config.Reconcile.Dir, Location: s.Config.Location, Logger: s.Logger}
+}
