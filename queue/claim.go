@@ -78,23 +78,37 @@ func (s *Store) Claim(ctx context.Context, o ClaimOptions) ([]Claimed, error) {
 				b.max_amount_fen - b.reserved_fen AS room
 			FROM batches b
 			CROSS JOIN LATERAL (
-				SELECT x.id, x.need, row_number() OVER (ORDER BY x.next_attempt_at, x.id) AS rn FROM (
-					SELECT r.id, r.next_attempt_at,
-						-- A row of unknown value never fits under a cap (import
-						-- refuses a cap without a face value; this is the backstop).
-						CASE WHEN b.max_amount_fen IS NULL OR r.reserved_fen > 0 THEN 0
-							ELSE coalesce(r.coupon_value, b.face_value_fen, b.max_amount_fen + 1) END AS need
+				-- Rows holding a reservation (sent before, in doubt) come
+				-- first: behind a cap with no room left they are the only
+				-- ones that may go, and must not starve behind rows that
+				-- do not fit.
+				SELECT x.id, x.need, row_number() OVER (ORDER BY x.arm, x.next_attempt_at, x.id) AS rn FROM (
+					SELECT * FROM (SELECT 0 AS arm, r.id, r.next_attempt_at, 0::bigint AS need
 					FROM recipients r
-					WHERE r.batch_id = b.id AND r.status = 'pending' AND r.next_attempt_at <= now()
+					WHERE r.batch_id = b.id AND r.status = 'pending' AND r.reserved_fen > 0 AND r.next_attempt_at <= now()
 					ORDER BY r.next_attempt_at, r.id
 					LIMIT $2
-					FOR UPDATE SKIP LOCKED
+					FOR UPDATE SKIP LOCKED) held
+					UNION ALL
+					SELECT * FROM (SELECT 1 AS arm, r.id, r.next_attempt_at,
+						-- A row of unknown value never fits under a cap (import
+						-- refuses a cap without a face value; this is the backstop).
+						CASE WHEN b.max_amount_fen IS NULL THEN 0
+							ELSE coalesce(r.coupon_value, b.face_value_fen, b.max_amount_fen + 1) END
+					FROM recipients r
+					WHERE r.batch_id = b.id AND r.status = 'pending' AND r.reserved_fen = 0 AND r.next_attempt_at <= now()
+					ORDER BY r.next_attempt_at, r.id
+					LIMIT $2
+					FOR UPDATE SKIP LOCKED) fresh
 				) x
 			) c
 			WHERE `+openSQL+` AND ($4 = 0 OR b.id = $4)
 		), picked AS (
+			-- A row that already holds its reservation (sent before, in
+			-- doubt) needs no room; one that needs room is taken while the
+			-- rows before it in this batch's order fit.
 			SELECT * FROM cand
-			WHERE room IS NULL OR need_so_far <= room
+			WHERE room IS NULL OR need = 0 OR need_so_far <= room
 			ORDER BY priority DESC, rn, batch_id
 			LIMIT $2
 		), per_batch AS (
