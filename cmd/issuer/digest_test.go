@@ -18,6 +18,7 @@ import (
 	"github.com/issuer-dev/issuer/daemon"
 	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/ops"
+	"github.com/issuer-dev/issuer/wxpay/wxsim"
 )
 
 // wecomRobot is a local 企业微信 group robot: it records the markdown of
@@ -161,4 +162,37 @@ func TestReportDigestCommand(t *testing.T) {
 	require.Len(t, got, 1)
 	require.True(t, strings.HasPrefix(got[0], "**发券日报 2026-11-21**\n"), got[0])
 	require.Contains(t, got[0], "`issuer batch resume 1`")
+}
+
+// TestRunConsoleStocks: the daemon's console acts on stocks with the
+// daemon's WeChat Pay client.
+func TestRunConsoleStocks(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("runs the daemon")
+	}
+	b := setupDaemon(t, wxsim.Options{Stocks: []wxsim.StockSpec{{ID: "9856000", Budget: 10, Status: wxsim.StatusUnactivated}}}, 0)
+	r := b.issuer(t, "correct horse battery\n", "user", "add", "olga", "--role", "operator")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = b.issuer(t, "", "user", "token", "olga")
+	require.Equal(t, 0, r.code, r.stderr)
+	token := strings.TrimSpace(r.stdout)
+	p := b.start(t)
+	call := func(method, path string) (int, string) {
+		req, err := http.NewRequest(method, "http://"+p.addr+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body)
+	}
+	code, body := call(http.MethodPost, "/api/v1/stocks/9856000/start")
+	require.Equal(t, http.StatusOK, code, body)
+	code, body = call(http.MethodGet, "/api/v1/stocks/9856000")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"status":"running"`)
+	_, err := p.stop(t)
+	require.NoError(t, err)
 }

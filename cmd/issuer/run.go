@@ -151,7 +151,7 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (_ *runner, err 
 	d.runs = &daemon.Runs{DB: db, Instance: d.instance, Logger: e.logger,
 		Singletons: singletonJobs(), OnFinish: d.metrics.jobFinished}
 
-	con, pg, err := newConsole(e, cfg, db)
+	con, pg, err := newConsole(e, cfg, db, lend(client))
 	if err != nil {
 		return nil, err
 	}
