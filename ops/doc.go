@@ -2,7 +2,7 @@
 // issuer: import a recipient list, list, show, pause, resume, cancel and
 // export batches, settle rows in review, reports, 代金券 stocks (create,
 // start, pause, restart, stop, show, list, scope, a user's coupons, the
-// notification address), plugin signing, reconciliation on demand. The CLI, the HTTP API and the console all call these methods and
+// notification address), plugin signing, reconciliation on demand, the morning digest. The CLI, the HTTP API and the console all call these methods and
 // nothing else, so each operation is authorized, audited and done one way.
 //
 // Every method takes the acting auth.Actor, checks it against the

@@ -27,7 +27,7 @@ func (s *Service) Reconcile(ctx context.Context, a auth.Actor, req ReconcileRequ
 		}
 	}
 	if s.WX == nil {
-		return nil, fmt.Errorf("reconcile asks WeChat Pay: configure the merchant keys (wxpay.*)")
+		return nil, fmt.Errorf("reconcile asks WeChat Pay: %w", ErrNoWX)
 	}
 	var sum *jobs.ReconcileSummary
 	err := s.act(ctx, a, auth.ActReconcile, &target{stock: req.StockID}, func() (string, error) {

@@ -229,7 +229,11 @@ func (s *Service) ChangeStock(ctx context.Context, a auth.Actor, action StockAct
 			}
 			var err error
 			if res, err = call(ctx, id, ""); err != nil {
-				return string(action), wxErr(op+" "+id, err)
+				err = wxErr(op+" "+id, err)
+				if wxpay.MaybeDone(err) {
+					err = fmt.Errorf("%w\nthe %s may have taken effect: check `issuer stock show %s` before trying again", err, action, id)
+				}
+				return string(action), err
 			}
 			return string(action) + " at " + res.Time, nil
 		})
@@ -394,10 +398,14 @@ func ValidStockID(op, id string) error {
 	return nil
 }
 
+// ErrNoWX: the operation asks WeChat Pay and the merchant keys are not
+// configured.
+var ErrNoWX = errors.New("configure the merchant keys (wxpay.*)")
+
 // withWX runs fn with a WeChat Pay client made for it.
 func (s *Service) withWX(fn func(WXClient) (string, error)) (string, error) {
 	if s.WX == nil {
-		return "", errors.New("stock operations ask WeChat Pay: configure the merchant keys (wxpay.*)")
+		return "", fmt.Errorf("stock operations ask WeChat Pay: %w", ErrNoWX)
 	}
 	wx, err := s.WX()
 	if err != nil {

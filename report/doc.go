@@ -48,6 +48,15 @@
 // day or before, and callbacks received by the end of that day, so a report
 // can be reproduced later; without it every row counts.
 //
+// # The morning digest
+//
+// BuildDigest reads one day's issuing (issued, failed and in doubt per
+// batch, the spend), the redemptions and anomalies of the reconciliation as
+// of that day, and what waits for a person (approvals, halts, rows to
+// settle), in one snapshot; digest.go states what "on the day" means for
+// each figure. It renders as Chinese markdown for the alert channels and
+// as tables for a terminal.
+//
 // # Formats
 //
 // Text is aligned tables for a terminal (column widths count CJK characters

@@ -423,12 +423,7 @@ func Reconciliation(ctx context.Context, db *sqlx.DB, opts Options) (_ *Report, 
 			_ = tx.Rollback()
 		}
 	}()
-	var stocks []string
-	err = tx.SelectContext(ctx, &stocks, `
-		SELECT stock_id FROM batches WHERE kind = 'favor' AND ($1 = '' OR stock_id = $1)
-		UNION
-		SELECT stock_id FROM flow_files WHERE $1 = '' OR stock_id = $1
-		ORDER BY 1`, opts.StockID)
+	stocks, err := reconciledStocks(ctx, tx, opts.StockID)
 	if err != nil {
 		return nil, fmt.Errorf("report reconcile: %w", err)
 	}
@@ -447,6 +442,18 @@ func Reconciliation(ctx context.Context, db *sqlx.DB, opts Options) (_ *Report, 
 		return nil, fmt.Errorf("report reconcile: %w", err)
 	}
 	return r, nil
+}
+
+// reconciledStocks lists the 代金券 stocks issuer issued from or fetched
+// flow files for, or only stock when set.
+func reconciledStocks(ctx context.Context, tx *sqlx.Tx, stock string) ([]string, error) {
+	var stocks []string
+	err := tx.SelectContext(ctx, &stocks, `
+		SELECT stock_id FROM batches WHERE kind = 'favor' AND ($1 = '' OR stock_id = $1)
+		UNION
+		SELECT stock_id FROM flow_files WHERE $1 = '' OR stock_id = $1
+		ORDER BY 1`, stock)
+	return stocks, err
 }
 
 func newReport(tx *sqlx.Tx, stocks []string, batch int64, opts Options) (*Report, error) {

@@ -9,12 +9,14 @@ import (
 	"github.com/issuer-dev/issuer/console/pages"
 	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/ops"
+	"github.com/issuer-dev/issuer/wxpay"
 )
 
 // newConsole builds the web console and HTTP API the daemon serves beside
 // its machine endpoints, with the batch, upload, reconciliation and
-// operations pages; close the Pages when the server has stopped.
-func newConsole(e *env, cfg *config.Config, db *sqlx.DB) (*console.Server, *pages.Pages, error) {
+// operations pages; close the Pages when the server has stopped. wx makes
+// the WeChat Pay clients of the stock, coupon and reconcile operations.
+func newConsole(e *env, cfg *config.Config, db *sqlx.DB, wx func() (ops.WXClient, error)) (*console.Server, *pages.Pages, error) {
 	store, log, err := newAuthStore(cfg, db)
 	if err != nil {
 		return nil, nil, err
@@ -31,10 +33,21 @@ func newConsole(e *env, cfg *config.Config, db *sqlx.DB) (*console.Server, *page
 	if err != nil {
 		return nil, nil, err
 	}
-	svc := ops.New(db, cfg, e.wxFactory(cfg), log, e.logger)
+	svc := ops.New(db, cfg, wx, log, e.logger)
 	pg, err := pages.Register(con, svc, pages.Options{Location: cfg.Location, Logger: e.logger})
 	if err != nil {
 		return nil, nil, err
 	}
 	return con, pg, nil
+}
+
+// lentClient lends the daemon's WeChat Pay client to the console's
+// operations: one connection pool and one platform certificate store for
+// the process. The daemon closes it when it stops, so Close does nothing.
+type lentClient struct{ *wxpay.Client }
+
+func (lentClient) Close() {}
+
+func lend(c *wxpay.Client) func() (ops.WXClient, error) {
+	return func() (ops.WXClient, error) { return lentClient{c}, nil }
 }

@@ -10,6 +10,6 @@ func extraCommands() []*command {
 		cmdStockCreate(), cmdStockAction(ops.StockStart), cmdStockAction(ops.StockPause), cmdStockAction(ops.StockRestart), cmdStockShow(), cmdStockList(),
 		cmdStockAction(ops.StockStop), cmdStockScope("merchants"), cmdStockScope("items"), cmdCoupons(), cmdCallbackShow(), cmdCallbackSet(),
 		cmdPluginSign(),
-		cmdReconcile(), cmdReportBatch(), cmdReportReconcile(),
+		cmdReconcile(), cmdReportBatch(), cmdReportReconcile(), cmdReportDigest(),
 	}
 }

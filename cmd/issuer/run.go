@@ -149,9 +149,9 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (_ *runner, err 
 	d.instances = &daemon.Instances{DB: db, ID: d.instance, MchID: cfg.WXPay.MchID, Hostname: host, PID: os.Getpid(),
 		Version: buildVersion(), Logger: e.logger}
 	d.runs = &daemon.Runs{DB: db, Instance: d.instance, Logger: e.logger,
-		Singletons: map[string]bool{jobReconcile: true, jobHousekeeping: true}, OnFinish: d.metrics.jobFinished}
+		Singletons: singletonJobs(), OnFinish: d.metrics.jobFinished}
 
-	con, pg, err := newConsole(e, cfg, db)
+	con, pg, err := newConsole(e, cfg, db, lend(client))
 	if err != nil {
 		return nil, err
 	}
@@ -212,6 +212,7 @@ func (d *runner) run(ctx context.Context) error {
 		{jobIssue, d.cfg.Schedules.Issue, d.issue},
 		{jobReconcile, d.cfg.Schedules.Reconcile, d.reconcile},
 		{jobHousekeeping, d.cfg.Schedules.Housekeeping, d.housekeeping},
+		{jobDigest, d.cfg.Schedules.Digest, digestJob(d.ops, d.notifier, log)},
 	} {
 		if err := d.sched.Add(runCtx, j.name, j.spec, j.fn); err != nil {
 			return err
@@ -244,7 +245,7 @@ func (d *runner) run(ctx context.Context) error {
 	go func() { d.sched.Run(runCtx); close(schedDone) }()
 	log.Info("issuer running", "instance", d.instance, "http", d.listener.Addr().String(),
 		"issue", d.cfg.Schedules.Issue, "reconcile", d.cfg.Schedules.Reconcile, "housekeeping", d.cfg.Schedules.Housekeeping,
-		"timezone", d.cfg.Timezone)
+		"digest", d.cfg.Schedules.Digest, "timezone", d.cfg.Timezone)
 	fmt.Fprintf(d.e.stdout, "listening on http://%s\n", d.listener.Addr())
 	if d.cbListener != nil {
 		log.Info("callbacks on their own listener", "http", d.cbListener.Addr().String())

@@ -1,5 +1,5 @@
-// Package pages is the console's batch, upload, reconciliation and
-// operations pages and the HTTP API under /api/v1 for batches, uploads,
+// Package pages is the console's batch, upload, reconciliation,
+// operations and stock pages and the HTTP API under /api/v1 for batches, uploads,
 // reports and rows in review.
 //
 // It parses requests, calls the operations layer (package ops) with the
@@ -22,6 +22,10 @@
 //	GET  /upload/{token}/rejects.csv   the dry run's rejected lines
 //	GET  /reconciliation               per stock and batch
 //	GET  /operations                   instances, job runs, rows in review
+//	POST /reconciliation/fetch         operator: fetch flow files now (stock=ID optional)
+//	GET  /stocks, /stocks/{id}         代金券 stocks at WeChat Pay
+//	POST /stocks/{id}/start|pause|restart|stop
+//	GET  /coupons                      ?openid=&stock=: a user's coupons
 //
 //	GET  /api/v1/batches                    ?status=&stock=&from=&to=&before_id=&limit=
 //	POST /api/v1/batches                    multipart upload (the import --json object)
@@ -34,4 +38,9 @@
 //	GET  /api/v1/reconcile/report           ?format=…&stock=
 //	GET  /api/v1/review                     ?batch=
 //	POST /api/v1/review/resolve             {"batch":ID} or batch=ID; 0 or absent for all
+//	GET  /api/v1/stocks                     ?status=&limit=: the stock list --json array
+//	GET  /api/v1/stocks/{id}                the stock show --json object
+//	POST /api/v1/stocks/{id}/start|pause|restart|stop
+//	GET  /api/v1/coupons                    ?openid=&stock=: the coupons --json array
+//	POST /api/v1/reconcile                  {"stock","date"}, both optional: fetch flow files now
 package pages

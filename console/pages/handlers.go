@@ -441,6 +441,8 @@ type reconData struct {
 	NoFiles   []string // stocks without a loaded use-flow file yet
 	Query     string
 	Zone      string
+	Notice    string // what fetching flow files did
+	Error     string
 }
 
 type dayRow struct {
@@ -462,14 +464,32 @@ type fileRow struct {
 }
 
 func (p *Pages) reconPage(w http.ResponseWriter, r *http.Request) {
-	stock := strings.TrimSpace(r.URL.Query().Get("stock"))
+	p.renderRecon(w, r, http.StatusOK, strings.TrimSpace(r.URL.Query().Get("stock")), "", "")
+}
+
+// renderRecon renders the reconciliation page of stock ("" for all) with
+// a notice or an error from fetching flow files.
+func (p *Pages) renderRecon(w http.ResponseWriter, r *http.Request, status int, stock, notice, errMsg string) {
 	rep, err := p.svc.ReconcileReport(r.Context(), actor(r), report.Options{StockID: stock, Location: p.opts.Location, MaxProblems: maxListed})
+	if errors.Is(err, report.ErrNoData) {
+		// A stock with nothing yet: the page still offers to fetch its
+		// files, and says what a fetch did.
+		if status == http.StatusOK && notice == "" {
+			status = http.StatusNotFound
+		}
+		if errMsg != "" {
+			err = fmt.Errorf("%s · %w", errMsg, err)
+		}
+		p.con.Render(w, r, status, "reconciliation", reconData{Stock: stock, Zone: p.zone(), Notice: notice,
+			Error: strings.TrimPrefix(err.Error(), "report reconcile: ")})
+		return
+	}
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
 	defer rep.Close()
-	d := reconData{Stock: stock, Zone: p.zone()}
+	d := reconData{Stock: stock, Zone: p.zone(), Notice: notice, Error: errMsg}
 	if stock != "" {
 		d.Query = "&stock=" + url.QueryEscape(stock)
 	}
@@ -519,7 +539,7 @@ func (p *Pages) reconPage(w http.ResponseWriter, r *http.Request) {
 	for _, f := range rep.LatestFiles() {
 		d.Files = append(d.Files, fileRow{File: f, Downloaded: p.when(f.DownloadedAt)})
 	}
-	p.con.Render(w, r, http.StatusOK, "reconciliation", d)
+	p.con.Render(w, r, status, "reconciliation", d)
 }
 
 func sumLine(t *report.Line, l report.Line) {

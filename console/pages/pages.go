@@ -18,6 +18,7 @@ import (
 	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/queue"
+	"github.com/issuer-dev/issuer/report"
 )
 
 //go:embed templates/*.html
@@ -92,11 +93,14 @@ func Register(con *console.Server, svc *ops.Service, opts Options) (*Pages, erro
 	if err := con.AddTemplates(templateFS, "templates/*.html"); err != nil {
 		return nil, err
 	}
-	for lang, msgs := range messages {
-		con.AddMessages(lang, msgs)
+	for _, m := range []map[string]map[string]string{messages, stockMessages} {
+		for lang, msgs := range m {
+			con.AddMessages(lang, msgs)
+		}
 	}
 	p.apiRoutes()
 	p.pageRoutes()
+	p.stockRoutes()
 	return p, nil
 }
 
@@ -133,10 +137,13 @@ func errStatus(err error) int {
 	var inv *ops.InvalidError
 	var fatal *intake.FatalError
 	var tooBig *http.MaxBytesError
+	if status, ok := errStatusWX(err); ok {
+		return status
+	}
 	switch {
 	case errors.Is(err, ops.ErrForbidden):
 		return http.StatusForbidden
-	case errors.Is(err, queue.ErrNotFound):
+	case errors.Is(err, queue.ErrNotFound), errors.Is(err, report.ErrNoData):
 		return http.StatusNotFound
 	case errors.Is(err, queue.ErrState):
 		return http.StatusConflict

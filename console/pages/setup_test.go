@@ -35,6 +35,10 @@ import (
 
 const password = "correct horse battery"
 
+// simStock is the simulator's stock for the stock pages: created, not yet
+// started.
+const simStock = "9856000"
+
 type testBundle struct {
 	schema  *dbtest.Schema
 	auth    *auth.Store
@@ -79,10 +83,12 @@ func setup(t *testing.T, opts ...func(*options)) *testBundle {
 	b := &testBundle{schema: s, auth: store, audit: log, cli: auth.Actor{Name: "cli:root", Role: auth.RoleAdmin, Source: "cli:root"}}
 	var wx func() (ops.WXClient, error)
 	if o.sim {
-		b.sim = simtest.Start(t, wxsim.Options{Stocks: []wxsim.StockSpec{{ID: "S1", Kind: wxsim.KindFavor, Budget: 100000}}})
+		b.sim = simtest.Start(t, wxsim.Options{Stocks: []wxsim.StockSpec{{ID: "S1", Kind: wxsim.KindFavor, Budget: 100000},
+			{ID: simStock, Kind: wxsim.KindFavor, Budget: 10, Status: wxsim.StatusUnactivated, CouponValue: 500}}})
 		cfg.WXPay.MchID, cfg.WXPay.AppID = b.sim.Keys.MchID, b.sim.Keys.AppID
 		wx = func() (ops.WXClient, error) { return b.sim.Client(t, 4), nil }
 	}
+	cfg.Reconcile.Dir = t.TempDir()
 	b.svc = ops.New(s.DB, &cfg, wx, log, nil)
 	b.tempDir = t.TempDir()
 	b.pages, err = pages.Register(con, b.svc, pages.Options{TempDir: b.tempDir})

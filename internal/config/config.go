@@ -143,6 +143,9 @@ type Schedule struct {
 	Issue        string `yaml:"issue"`
 	Reconcile    string `yaml:"reconcile"`
 	Housekeeping string `yaml:"housekeeping"`
+	// Digest sends the morning digest of the day before to the alert
+	// channels.
+	Digest string `yaml:"digest"`
 }
 
 // HTTP configures the daemon's listener.
@@ -277,6 +280,7 @@ func Defaults() Config {
 			Issue:        "@every 1m",
 			Reconcile:    "30 10 * * *",
 			Housekeeping: "0 4 * * *",
+			Digest:       "0 9 * * *",
 		},
 		HTTP:      HTTP{Addr: "127.0.0.1:8080"},
 		Reconcile: Reconcile{Dir: "flowfiles"},
@@ -1007,6 +1011,7 @@ func (c *Config) checkRun() (warnings []string, problems []Problem) {
 		{"schedules.issue", c.Schedules.Issue},
 		{"schedules.reconcile", c.Schedules.Reconcile},
 		{"schedules.housekeeping", c.Schedules.Housekeeping},
+		{"schedules.digest", c.Schedules.Digest},
 	} {
 		if _, err := daemon.ParseSpec(s.spec); err != nil {
 			bad(s.key, "%v; want five cron fields (minute hour day-of-month month day-of-week) or a descriptor such as @every 30s or @daily", err)

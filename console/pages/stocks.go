@@ -1,0 +1,465 @@
+package pages
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/issuer-dev/issuer/auth"
+	"github.com/issuer-dev/issuer/console"
+	"github.com/issuer-dev/issuer/internal/money"
+	"github.com/issuer-dev/issuer/jobs"
+	"github.com/issuer-dev/issuer/ops"
+	"github.com/issuer-dev/issuer/wxpay"
+)
+
+// The Stocks page, a user's coupons, the reconciliation's "fetch now" and
+// their API. Stock information and acts go to WeChat Pay through ops,
+// which authorizes and audits them; the routes check only that someone is
+// signed in, so a refusal is in the audit log too.
+
+// stockActions are the stock acts the pages offer, in the order shown.
+var stockActions = []ops.StockAction{ops.StockStart, ops.StockPause, ops.StockRestart, ops.StockStop}
+
+// maxStocksListed bounds the stocks one page lists.
+const maxStocksListed = 100
+
+func (p *Pages) stockRoutes() {
+	h := func(pattern string, act auth.Action, fn http.HandlerFunc) { p.con.Handle(pattern, act, fn) }
+	h("GET /api/v1/stocks", "", p.apiStocks)
+	h("GET /api/v1/stocks/{id}", "", p.apiStock)
+	h("GET /api/v1/coupons", "", p.apiCoupons)
+	h("POST /api/v1/reconcile", "", p.apiReconcile)
+	p.con.Page("GET /stocks", auth.ActReadStockInfo, p.stocksPage)
+	h("GET /stocks/{id}", auth.ActReadStockInfo, p.stockPage)
+	h("GET /coupons", auth.ActReadStockInfo, p.couponsPage)
+	for _, a := range stockActions {
+		h("POST /api/v1/stocks/{id}/"+string(a), "", p.apiStockAction(a))
+		h("POST /stocks/{id}/"+string(a), "", p.pageStockAction(a))
+	}
+	h("POST /reconciliation/fetch", "", p.pageFetch)
+	p.con.AddNav(console.NavItem{Path: "/stocks", Key: "nav.stocks", Action: auth.ActReadStockInfo})
+}
+
+// stockID reads the path's stock id; ops checks its form.
+func stockID(r *http.Request) string { return r.PathValue("id") }
+
+func (p *Pages) stockFilter(r *http.Request) (ops.StockFilter, error) {
+	q := r.URL.Query()
+	f := ops.StockFilter{Status: q.Get("status")}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return f, badRequest("limit must be a positive number")
+		}
+		f.Limit = n
+	}
+	return f, nil
+}
+
+func (p *Pages) apiStocks(w http.ResponseWriter, r *http.Request) {
+	f, err := p.stockFilter(r)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	l, err := p.svc.Stocks(r.Context(), actor(r), f)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	// As `stock list --json` prints them: the stocks as WeChat Pay has them.
+	console.WriteJSON(w, http.StatusOK, l.Stocks)
+}
+
+func (p *Pages) apiStock(w http.ResponseWriter, r *http.Request) {
+	st, err := p.svc.Stock(r.Context(), actor(r), stockID(r))
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	console.WriteJSON(w, http.StatusOK, st)
+}
+
+// stockActionAnswer is what a stock act answers.
+type stockActionAnswer struct {
+	StockID string `json:"stock_id"`
+	Action  string `json:"action"`
+	Time    string `json:"time"` // start_time, pause_time, restart_time or stop time, as WeChat Pay answered
+}
+
+func (p *Pages) apiStockAction(action ops.StockAction) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		res, err := p.svc.ChangeStock(r.Context(), actor(r), action, stockID(r))
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		console.WriteJSON(w, http.StatusOK, stockActionAnswer{StockID: res.StockID, Action: string(action), Time: res.Time})
+	}
+}
+
+func (p *Pages) apiCoupons(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	list, err := p.svc.UserCoupons(r.Context(), actor(r), strings.TrimSpace(q.Get("openid")), strings.TrimSpace(q.Get("stock")))
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []wxpay.Coupon{}
+	}
+	console.WriteJSON(w, http.StatusOK, list)
+}
+
+// reconcileAnswer is a reconciliation run as the API answers it.
+type reconcileAnswer struct {
+	Date     string         `json:"date"`
+	Results  []reconcileRow `json:"results"`
+	Failures int            `json:"failures"`
+	Error    string         `json:"error,omitempty"`
+}
+
+type reconcileRow struct {
+	StockID string `json:"stock_id"`
+	Kind    string `json:"kind"`
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason,omitempty"`
+	Error   string `json:"error,omitempty"`
+	FileDay string `json:"file_date,omitempty"`
+	SHA1    string `json:"sha1,omitempty"`
+	Rows    int    `json:"rows"`
+	NewRows int    `json:"new_rows"`
+}
+
+func newReconcileAnswer(sum *jobs.ReconcileSummary) reconcileAnswer {
+	a := reconcileAnswer{Date: sum.Date, Results: []reconcileRow{}, Failures: sum.Failures()}
+	for _, res := range sum.Results {
+		row := reconcileRow{StockID: res.StockID, Kind: string(res.Kind), Outcome: string(res.Outcome), Reason: res.Reason}
+		if res.Err != nil {
+			row.Error = res.Err.Error()
+		}
+		if f := res.File; f != nil {
+			row.FileDay, row.SHA1, row.Rows, row.NewRows = f.Date, f.SHA1, f.Rows, f.NewRows
+		}
+		a.Results = append(a.Results, row)
+	}
+	return a
+}
+
+// apiReconcile fetches flow files now: JSON {"stock","date"} or form
+// fields of the same names, both optional.
+func (p *Pages) apiReconcile(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Stock string `json:"stock"`
+		Date  string `json:"date"`
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&body); err != nil && !errors.Is(err, io.EOF) {
+			p.fail(w, r, badRequest(`reconcile takes JSON {"stock":ID,"date":"YYYY-MM-DD"}, both optional`))
+			return
+		}
+	} else {
+		body.Stock, body.Date = r.FormValue("stock"), r.FormValue("date")
+	}
+	req := ops.ReconcileRequest{ReconcileOptions: jobs.ReconcileOptions{StockID: strings.TrimSpace(body.Stock), Date: strings.TrimSpace(body.Date)}}
+	if req.StockID != "" {
+		if err := ops.ValidStockID("reconcile --stock", req.StockID); err != nil {
+			p.fail(w, r, err)
+			return
+		}
+	}
+	p.extendDeadlines(w, false)
+	sum, err := p.svc.Reconcile(r.Context(), actor(r), req)
+	if sum == nil {
+		p.fail(w, r, err)
+		return
+	}
+	a := newReconcileAnswer(sum)
+	status := http.StatusOK
+	if err != nil {
+		// Some files failed; the summary says which, and what was loaded.
+		status = http.StatusBadGateway
+		a.Error = err.Error()
+	}
+	console.WriteJSON(w, status, a)
+}
+
+type stockRow struct {
+	wxpay.Stock
+	Value, Budget, Begin, End string
+}
+
+func (p *Pages) stockRow(st wxpay.Stock) stockRow {
+	row := stockRow{Stock: st, Value: "—", Budget: "—", Begin: p.wxTime(st.AvailableBeginTime), End: p.wxTime(st.AvailableEndTime)}
+	if u := st.StockUseRule; u != nil {
+		row.Budget = money.Yuan(u.MaxAmount)
+		if c := u.FixedNormalCoupon; c != nil {
+			row.Value = money.Yuan(c.CouponAmount)
+		}
+	}
+	return row
+}
+
+// wxTime shows a WeChat Pay time (RFC 3339) in the configured zone.
+func (p *Pages) wxTime(s string) string {
+	if s == "" {
+		return "—"
+	}
+	t, err := time.Parse(time.RFC3339, s) // RFC 3339 accepts the fraction WeChat Pay may add
+	if err != nil {
+		return s
+	}
+	return p.when(t)
+}
+
+type stocksData struct {
+	Stocks   []stockRow
+	Total    int
+	Statuses []string
+	Status   string
+	Zone     string
+	Error    string
+}
+
+func (p *Pages) stocksPage(w http.ResponseWriter, r *http.Request) {
+	f, err := p.stockFilter(r)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	if f.Limit == 0 || f.Limit > maxStocksListed {
+		f.Limit = maxStocksListed
+	}
+	d := stocksData{Statuses: ops.StockStatuses(), Status: f.Status, Zone: p.zone()}
+	l, err := p.svc.Stocks(r.Context(), actor(r), f)
+	status := http.StatusOK
+	if err != nil {
+		// The page still offers the coupons lookup; the error says why
+		// there is no list.
+		status = errStatus(err)
+		if status == http.StatusForbidden {
+			p.fail(w, r, err)
+			return
+		}
+		d.Error = p.errMessage(r, status, err)
+	} else {
+		d.Total = l.Total
+		for _, st := range l.Stocks {
+			d.Stocks = append(d.Stocks, p.stockRow(st))
+		}
+	}
+	p.con.Render(w, r, status, "stocks", d)
+}
+
+type stockData struct {
+	Stock   *stockRow
+	Actions []string
+	Notice  string
+	Error   string
+	Zone    string
+}
+
+// actionsFor are the acts a stock's status allows, as WeChat Pay's state
+// machine has them; WeChat Pay checks again.
+func actionsFor(status string) []string {
+	switch status {
+	case wxpay.StockUnactivated:
+		return []string{string(ops.StockStart)}
+	case wxpay.StockRunning:
+		return []string{string(ops.StockPause), string(ops.StockStop)}
+	case wxpay.StockPaused:
+		return []string{string(ops.StockRestart), string(ops.StockStop)}
+	}
+	return nil
+}
+
+func (p *Pages) stockPage(w http.ResponseWriter, r *http.Request) {
+	notice := ""
+	if ok := r.URL.Query().Get("ok"); slices.Contains(stockActions, ops.StockAction(ok)) {
+		notice = p.con.T(r, "stock.ok_"+ok)
+	}
+	p.renderStock(w, r, http.StatusOK, notice, "")
+}
+
+func (p *Pages) renderStock(w http.ResponseWriter, r *http.Request, status int, notice, errMsg string) {
+	d := stockData{Notice: notice, Error: errMsg, Zone: p.zone()}
+	st, err := p.svc.Stock(r.Context(), actor(r), stockID(r))
+	if err != nil {
+		if errMsg == "" {
+			p.fail(w, r, err)
+			return
+		}
+		// The act's error is what matters; the stock could not be read
+		// after it.
+		d.Error += " · " + p.errMessage(r, errStatus(err), err)
+	} else {
+		row := p.stockRow(*st)
+		d.Stock = &row
+		d.Actions = actionsFor(st.Status)
+	}
+	p.con.Render(w, r, status, "stock", d)
+}
+
+func (p *Pages) pageStockAction(action ops.StockAction) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := stockID(r)
+		if _, err := p.svc.ChangeStock(r.Context(), actor(r), action, id); err != nil {
+			status := errStatus(err)
+			if status == http.StatusForbidden {
+				p.fail(w, r, err)
+				return
+			}
+			p.renderStock(w, r, status, "", p.errMessage(r, status, err))
+			return
+		}
+		http.Redirect(w, r, "/stocks/"+url.PathEscape(id)+"?ok="+string(action), http.StatusSeeOther)
+	}
+}
+
+type couponRow struct {
+	wxpay.Coupon
+	Value, Created, Used string
+}
+
+type couponsData struct {
+	OpenID, Stock string
+	Coupons       []couponRow
+	Searched      bool
+	Error         string
+	Zone          string
+}
+
+func (p *Pages) couponsPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	d := couponsData{OpenID: strings.TrimSpace(q.Get("openid")), Stock: strings.TrimSpace(q.Get("stock")), Zone: p.zone()}
+	status := http.StatusOK
+	if d.OpenID != "" {
+		list, err := p.svc.UserCoupons(r.Context(), actor(r), d.OpenID, d.Stock)
+		if err != nil {
+			status = errStatus(err)
+			if status == http.StatusForbidden {
+				p.fail(w, r, err)
+				return
+			}
+			d.Error = p.errMessage(r, status, err)
+		}
+		d.Searched = err == nil
+		for _, c := range list {
+			row := couponRow{Coupon: c, Value: "—", Created: p.wxTime(c.CreateTime), Used: "—"}
+			if n := c.NormalCouponInformation; n != nil {
+				row.Value = money.Yuan(n.CouponAmount)
+			}
+			if u := c.ConsumeInformation; u != nil {
+				row.Used = p.wxTime(u.ConsumeTime)
+			}
+			d.Coupons = append(d.Coupons, row)
+		}
+	}
+	p.con.Render(w, r, status, "coupons", d)
+}
+
+// pageFetch is the reconciliation page's "fetch flow files now": the
+// page's stock whatever the schedule, or every stock's files that are due.
+func (p *Pages) pageFetch(w http.ResponseWriter, r *http.Request) {
+	stock := strings.TrimSpace(r.PostFormValue("stock"))
+	p.extendDeadlines(w, false)
+	sum, err := p.svc.Reconcile(r.Context(), actor(r), ops.ReconcileRequest{ReconcileOptions: jobs.ReconcileOptions{StockID: stock}})
+	if err != nil && sum == nil {
+		status := errStatus(err)
+		if status == http.StatusForbidden {
+			p.fail(w, r, err)
+			return
+		}
+		p.renderRecon(w, r, status, stock, "", p.errMessage(r, status, err))
+		return
+	}
+	counts := map[jobs.FlowOutcome]int{}
+	for _, res := range sum.Results {
+		counts[res.Outcome]++
+	}
+	notice := p.con.T(r, "recon.fetched", sum.Date, counts[jobs.FlowLoaded], counts[jobs.FlowUnchanged],
+		counts[jobs.FlowNotYet]+counts[jobs.FlowNotDue]+counts[jobs.FlowSkipped], sum.Failures())
+	errMsg := ""
+	status := http.StatusOK
+	if err != nil {
+		status = http.StatusBadGateway
+		errMsg = err.Error()
+	}
+	p.renderRecon(w, r, status, stock, notice, errMsg)
+}
+
+// stockMessages are the texts of the pages in this file.
+var stockMessages = map[string]map[string]string{
+	"en": {
+		"nav.stocks": "Stocks", "stocks.title": "Stocks (代金券)", "stocks.all": "all",
+		"stocks.total": "%d stocks at WeChat Pay", "stocks.empty": "No stocks.", "stocks.name": "Name",
+		"stocks.value": "Coupon (元)", "stocks.budget": "Budget (元)", "stocks.distributed": "Distributed",
+		"stocks.max": "Max coupons", "stocks.begin": "Available from", "stocks.end": "until",
+		"stocks.coupons": "A user's coupons", "stocks.coupons_help": "Asks WeChat Pay which of the merchant's coupons a user holds (used ones too); it never sends a coupon.",
+		"stocks.openid": "openid", "stocks.stock_optional": "stock (optional)", "stocks.find": "Find",
+		"stock.title": "Stock %s", "stock.status": "Status", "stock.created": "Created", "stock.per_user": "Per user",
+		"stock.no_cash": "No cash", "stock.batches": "Batches of this stock", "stock.reconciliation": "Reconciliation",
+		"stock.start": "Start", "stock.pause": "Pause", "stock.restart": "Restart", "stock.stop": "Stop for good",
+		"stock.start_confirm":   "Start this stock? Coupons can be sent from it at once.",
+		"stock.pause_confirm":   "Pause this stock? Every send from it fails until it is restarted; running batches of it halt.",
+		"stock.restart_confirm": "Restart this stock? Halted batches of it can then be resumed.",
+		"stock.stop_confirm":    "Stop this stock for good? It cannot be started again; coupons already issued stay usable.",
+		"stock.ok_start":        "Stock started.", "stock.ok_pause": "Stock paused.", "stock.ok_restart": "Stock restarted.",
+		"stock.ok_stop": "Stock stopped.",
+		"coupons.title": "Coupons of %s", "coupons.none": "This user holds no coupon of the merchant's stocks.",
+		"coupons.coupon": "Coupon", "coupons.used": "Used at",
+		"recon.fetch": "Fetch flow files now", "recon.fetch_help": "Downloads, verifies and loads the flow files that are due (this stock's whatever the schedule when a stock is chosen).",
+		"recon.fetched": "Flow files for %s: %d loaded, %d unchanged, %d not yet or not due, %d failed or rejected.",
+	},
+	"zh": {
+		"nav.stocks": "券批次", "stocks.title": "券批次(代金券)", "stocks.all": "全部",
+		"stocks.total": "微信支付共 %d 个券批次", "stocks.empty": "没有券批次。", "stocks.name": "名称",
+		"stocks.value": "面额(元)", "stocks.budget": "预算(元)", "stocks.distributed": "已发放",
+		"stocks.max": "最多张数", "stocks.begin": "可用时间从", "stocks.end": "至",
+		"stocks.coupons": "查询用户的券", "stocks.coupons_help": "向微信支付查询用户持有的本商户代金券(含已使用),绝不会发券。",
+		"stocks.openid": "openid", "stocks.stock_optional": "券批次号(可选)", "stocks.find": "查询",
+		"stock.title": "券批次 %s", "stock.status": "状态", "stock.created": "创建时间", "stock.per_user": "每人限领",
+		"stock.no_cash": "免充值", "stock.batches": "本券批次的发券批次", "stock.reconciliation": "对账",
+		"stock.start": "激活", "stock.pause": "暂停", "stock.restart": "重启", "stock.stop": "永久停止",
+		"stock.start_confirm":   "确定激活此券批次吗?激活后即可从中发券。",
+		"stock.pause_confirm":   "确定暂停此券批次吗?重启前从中发券都会失败,进行中的发券批次会中止。",
+		"stock.restart_confirm": "确定重启此券批次吗?之后可以恢复已中止的发券批次。",
+		"stock.stop_confirm":    "确定永久停止此券批次吗?停止后不能再激活;已发出的券仍可使用。",
+		"stock.ok_start":        "券批次已激活。", "stock.ok_pause": "券批次已暂停。", "stock.ok_restart": "券批次已重启。",
+		"stock.ok_stop": "券批次已停止。",
+		"coupons.title": "%s 的券", "coupons.none": "该用户没有本商户券批次的券。",
+		"coupons.coupon": "券", "coupons.used": "核销时间",
+		"recon.fetch": "立即下载明细文件", "recon.fetch_help": "下载、校验并加载到期的核销与退款明细文件(选定券批次时不论计划立即下载该券批次的文件)。",
+		"recon.fetched": "%s 的明细文件:加载 %d 个,未变 %d 个,尚未提供或未到期 %d 个,失败或被拒 %d 个。",
+	},
+}
+
+// errStatusWX maps WeChat Pay's answers to the API's statuses: a refusal
+// of the request as the state forbids (409) or not found (404), no answer
+// or a failed one (502), no merchant keys (503).
+func errStatusWX(err error) (int, bool) {
+	var we ops.WXError
+	var te *wxpay.TransportError
+	switch {
+	case errors.Is(err, ops.ErrNoWX):
+		return http.StatusServiceUnavailable, true
+	case wxpay.MaybeDone(err), errors.As(err, &te):
+		return http.StatusBadGateway, true
+	case errors.As(err, &we):
+		switch {
+		case we.Status == http.StatusNotFound:
+			return http.StatusNotFound, true
+		case we.Status >= 400 && we.Status < 500:
+			return http.StatusConflict, true
+		}
+		return http.StatusBadGateway, true
+	}
+	return 0, false
+}
