@@ -16,6 +16,7 @@ import (
 
 	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/internal/dbtest"
+	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/report"
 	"github.com/issuer-dev/issuer/wxpay"
@@ -204,8 +205,13 @@ func requireAgree(t *testing.T, r *report.Report) {
 	defer f.Close()
 
 	txt, sum := textLines(t, text), summaryLines(t, f)
-	recs, err := csv.NewReader(strings.NewReader(csvOut)).ReadAll()
+	recs, err := csv.NewReader(excelcsv.SkipBOM(strings.NewReader(csvOut))).ReadAll()
 	require.NoError(t, err)
+	for _, rec := range recs {
+		for i := range rec {
+			rec[i] = excelcsv.Bare(rec[i])
+		}
+	}
 	var csvLines map[string]map[string]string
 	if r.Batch == nil {
 		csvLines = map[string]map[string]string{}
@@ -530,6 +536,6 @@ func TestReportWhileCallbacksStream(t *testing.T) {
 	requireAgree(t, now)
 	var buf bytes.Buffer
 	require.NoError(t, now.Write(ctx, &buf, report.CSV))
-	require.True(t, strings.HasPrefix(buf.String(),
+	require.True(t, strings.HasPrefix(strings.TrimPrefix(buf.String(), excelcsv.BOM),
 		"batch_id,stock_id,issued,used,refunded,net_used,use_rate,used_amount,unknown_coupons,"), "the CSV contract")
 }

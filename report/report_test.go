@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha1"
+	"encoding/csv"
 	"encoding/hex"
 	"flag"
 	"os"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/internal/dbtest"
+	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/report"
 	"github.com/issuer-dev/issuer/wxpay"
@@ -181,6 +183,23 @@ func TestReportGolden(t *testing.T) {
 
 	product := batchReport(t, b.db, b.product, b.opts(""))
 	checkGolden(t, "batch_product.txt", render(t, product, report.Text))
+
+	// For scripts: the same lines without the byte-order mark and tabs.
+	var plain bytes.Buffer
+	require.NoError(t, batch.WritePlainCSV(context.Background(), &plain))
+	bare := func(s string) [][]string {
+		recs, err := csv.NewReader(excelcsv.SkipBOM(strings.NewReader(s))).ReadAll()
+		require.NoError(t, err)
+		for _, rec := range recs {
+			for i := range rec {
+				rec[i] = excelcsv.Bare(rec[i])
+			}
+		}
+		return recs
+	}
+	require.Equal(t, bare(render(t, batch, report.CSV)), bare(plain.String()))
+	require.False(t, strings.HasPrefix(plain.String(), excelcsv.BOM))
+	require.NotContains(t, plain.String(), "\t")
 }
 
 func TestReportFigures(t *testing.T) {
