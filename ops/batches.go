@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -42,6 +43,11 @@ func (s *Service) setStatus(ctx context.Context, a auth.Actor, act auth.Action, 
 	err := s.act(ctx, a, act, &target{batch: id}, func() (string, error) {
 		var err error
 		b, err = s.Queue.SetBatchStatus(ctx, id, action)
+		if errors.Is(err, queue.ErrState) {
+			if cur, gerr := s.Queue.Batch(ctx, id); gerr == nil {
+				err = refuse(cur, action)
+			}
+		}
 		if err != nil {
 			return "", err
 		}
@@ -67,6 +73,11 @@ func (s *Service) CancelBatch(ctx context.Context, a auth.Actor, id int64) (*Can
 		defer done()
 		var err error
 		res.CancelResult, err = settle.Cancel(ctx, id)
+		if errors.Is(err, queue.ErrState) {
+			if cur, gerr := s.Queue.Batch(ctx, id); gerr == nil {
+				err = refuse(cur, "cancel")
+			}
+		}
 		if err != nil {
 			return "", err
 		}

@@ -283,7 +283,7 @@ func TestImportAndBatchCommands(t *testing.T) {
 		want string
 	}{
 		{[]string{"batch", "pause", id}, 0, "batch " + id + " is paused"},
-		{[]string{"batch", "pause", id}, 1, "batch " + id + " is paused; pause applies to [pending running] batches"},
+		{[]string{"batch", "pause", id}, 1, "batch " + id + " is already paused; resume it with `issuer batch resume " + id + "`"},
 		{[]string{"batch", "resume", id}, 0, "batch " + id + " is pending"},
 		{[]string{"batch", "cancel", id}, 0, "batch " + id + " is cancelled"},
 		{[]string{"batch", "resume", id}, 1, "batch " + id + " is cancelled"},
