@@ -58,7 +58,8 @@ func cmdBatchList() *command {
 				}
 				return e.printJSON(batches)
 			}
-			t := textable.New("ID>", "NAME", "STOCK", "KIND", "STATUS", "RECIPIENTS>", "PENDING>", "IN_FLIGHT>", "ISSUED>", "FAILED>", "REVIEW>", "CANCELLED>", "IN_DOUBT>", "CREATED")
+			loc := s.Config.Location
+			t := textable.New("ID>", "NAME", "STOCK", "KIND", "STATUS", "RECIPIENTS>", "PENDING>", "IN_FLIGHT>", "ISSUED>", "FAILED>", "REVIEW>", "CANCELLED>", "IN_DOUBT>", "CREATED ("+zoneName(orUTC(loc))+")")
 			for _, b := range batches {
 				status := b.Status
 				if b.HaltReason != nil {
@@ -68,7 +69,7 @@ func cmdBatchList() *command {
 					strconv.Itoa(b.Counts[queue.StatusPending]), strconv.Itoa(b.Counts[queue.StatusInFlight]),
 					strconv.Itoa(b.Counts[queue.StatusIssued]), strconv.Itoa(b.Counts[queue.StatusFailed]),
 					strconv.Itoa(b.Counts[queue.StatusReview]), strconv.Itoa(b.Counts[queue.StatusCancelled]),
-					strconv.Itoa(b.InDoubt), b.CreatedAt.Format("2006-01-02 15:04"))
+					strconv.Itoa(b.InDoubt), b.CreatedAt.In(orUTC(loc)).Format("2006-01-02 15:04"))
 			}
 			t.Write(e.stdout)
 			return nil
@@ -98,14 +99,16 @@ func cmdBatchShow() *command {
 			if *asJSON {
 				return e.printJSON(b)
 			}
-			printBatch(e.stdout, b)
+			printBatch(e.stdout, b, s.Config.Location)
 			return nil
 		})
 	}
 	return c
 }
 
-func printBatch(w io.Writer, b *queue.Batch) {
+// printBatch shows b to a person: every time in the configured zone,
+// which it names.
+func printBatch(w io.Writer, b *queue.Batch, loc *time.Location) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "batch\t%d  %s\n", b.ID, b.Name)
 	fmt.Fprintf(tw, "stock\t%s (%s), creator %s, appid %s\n", b.StockID, b.Kind, b.StockCreatorMchID, b.AppID)
@@ -129,16 +132,16 @@ func printBatch(w io.Writer, b *queue.Batch) {
 	}
 	fmt.Fprintf(tw, "amount\t%s yuan of face value\n", money.Yuan(b.AmountFen))
 	if b.ApprovedBy != nil {
-		fmt.Fprintf(tw, "approved\tby %s at %s (%s yuan)\n", *b.ApprovedBy, b.ApprovedAt.Format(time.RFC3339), money.Yuan(*b.ApprovedAmountFen))
+		fmt.Fprintf(tw, "approved\tby %s at %s (%s yuan)\n", *b.ApprovedBy, humanTime(*b.ApprovedAt, loc), money.Yuan(*b.ApprovedAmountFen))
 	}
 	if b.RejectedBy != nil {
-		fmt.Fprintf(tw, "rejected\tby %s at %s: %s\n", *b.RejectedBy, b.RejectedAt.Format(time.RFC3339), *b.RejectReason)
+		fmt.Fprintf(tw, "rejected\tby %s at %s: %s\n", *b.RejectedBy, humanTime(*b.RejectedAt, loc), *b.RejectReason)
 	}
 	if b.MaxAmountFen != nil {
 		fmt.Fprintf(tw, "spend cap\t%s yuan; %s yuan issued, in flight or in doubt\n", money.Yuan(*b.MaxAmountFen), money.Yuan(b.ReservedFen))
 	}
 	if b.StartAt != nil {
-		fmt.Fprintf(tw, "starts\t%s\n", b.StartAt.Format(time.RFC3339))
+		fmt.Fprintf(tw, "starts\t%s\n", humanTime(*b.StartAt, loc))
 	}
 	if b.Window != "" {
 		fmt.Fprintf(tw, "window\t%s (%s)\n", b.Window, *b.WindowTZ)
@@ -151,14 +154,24 @@ func printBatch(w io.Writer, b *queue.Batch) {
 	}
 	switch {
 	case b.NextSendAt != nil:
-		fmt.Fprintf(tw, "next send\t%s\n", b.NextSendAt.Format(time.RFC3339))
+		fmt.Fprintf(tw, "next send\t%s\n", humanTime(*b.NextSendAt, loc))
 	case b.Status == queue.BatchAwaitingApproval:
 		fmt.Fprintf(tw, "next send\twhen approved: issuer batch approve %d --as NAME (not %s)\n", b.ID, b.UploadedBy)
 	case b.Status == queue.BatchPaused || b.Status == queue.BatchHalted:
 		fmt.Fprintf(tw, "next send\twhen resumed: issuer batch resume %d\n", b.ID)
 	}
-	fmt.Fprintf(tw, "created\t%s\n", b.CreatedAt.Format("2006-01-02 15:04:05 MST"))
+	if why := ops.NextStep(b); why != "" && b.Status == queue.BatchHalted {
+		fmt.Fprintf(tw, "to do\t%s\n", why)
+	}
+	fmt.Fprintf(tw, "created\t%s\n", humanTime(b.CreatedAt, loc))
 	tw.Flush()
+}
+
+func orUTC(loc *time.Location) *time.Location {
+	if loc == nil {
+		return time.UTC
+	}
+	return loc
 }
 
 func shortHash(h string) string {

@@ -141,7 +141,11 @@ func TestIssueSaysWhatToDo(t *testing.T) {
 	// Go values never show: no [1 2], no map[…], no <nil>.
 	r = b.issuer(t, "", "batch", "list")
 	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "CREATED (Asia/Shanghai)")
 	for _, bad := range []string{"[", "map[", "<nil>", "0001-01-01"} {
 		require.NotContains(t, r.stdout+r.stderr, bad)
 	}
+	r = b.issuer(t, "", "batch", "show", "1")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Regexp(t, `created\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d Asia/Shanghai\n`, r.stdout)
 }

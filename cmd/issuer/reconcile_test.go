@@ -235,7 +235,12 @@ func TestReconcileNotYetAndErrors(t *testing.T) {
 	// The stock is running: its files are not due.
 	r = b.issuer(t, "", "reconcile")
 	require.Equal(t, 0, r.code, r.stderr)
-	require.Regexp(t, `use-flow\s+not_due\s+.*running until`, r.stdout)
+	require.Regexp(t, `use-flow\s+not_due\s+.*running until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d Asia/Shanghai`, r.stdout)
+
+	// A stock WeChat Pay does not know is not "not published yet".
+	r = b.issuer(t, "", "reconcile", "--stock", "111")
+	require.Equal(t, 1, r.code, r.stdout)
+	require.Contains(t, r.stderr, "stock 111 does not exist for this merchant")
 
 	r = b.issuer(t, "", "report", "reconcile", "--stock", "9856000")
 	require.Equal(t, 0, r.code, r.stderr)
