@@ -52,7 +52,7 @@ func problemSections(t *testing.T, f *excelize.File) []problemSection {
 		require.NotEmpty(t, out, "a row before the first section: %v", row)
 		s := &out[len(out)-1]
 		switch row[0] {
-		case "kind", "none":
+		case "问题", "none": // the header, or an empty section
 		case "(more)":
 			_, err := fmt.Sscanf(row[7], "%d more", &s.more)
 			require.NoError(t, err, row[7])
@@ -146,13 +146,14 @@ func summaryLines(t *testing.T, f *excelize.File) map[string]map[string]string {
 			continue
 		}
 		header := rows[i+1]
+		fields := report.Fields(report.SummaryColumns)
 		for _, r := range rows[i+2:] {
 			if len(r) == 0 {
 				break
 			}
 			m := map[string]string{}
 			for j, h := range header {
-				m[h] = cellAt(r, j)
+				m[fields[h]] = cellAt(r, j)
 			}
 			out[m["batch_id"]] = m
 		}
@@ -167,7 +168,11 @@ type recipientTally struct{ rows, used, inDoubt, cancelled int }
 func tally(t *testing.T, header []string, rows [][]string) map[string]*recipientTally {
 	t.Helper()
 	idx := map[string]int{}
+	fields := report.Fields(report.RecipientColumns)
 	for i, h := range header {
+		if f, ok := fields[h]; ok {
+			h = f // a sheet's Chinese title
+		}
 		idx[h] = i
 	}
 	out := map[string]*recipientTally{}
@@ -251,7 +256,6 @@ func requireAgree(t *testing.T, r *report.Report) {
 			}
 			got := sum[id][k]
 			if k == "used_amount" {
-				k, got = "优惠金额（元）", sum[id]["优惠金额（元）"]
 				fv, err := strconv.ParseFloat(got, 64)
 				require.NoError(t, err)
 				got = fmt.Sprintf("%.2f", fv)
