@@ -156,6 +156,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if e.configPath == "" {
 		e.configPath = getenv("ISSUER_CONFIG")
 	}
+	if e.configPath == "" {
+		e.configPath = discoverConfig(configSearchPath)
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usagef("--log-level: %v", err)
@@ -263,6 +266,22 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// configSearchPath is where issuer looks for its config when neither
+// --config nor ISSUER_CONFIG names one: the working directory, then the
+// system-wide place the packaged service uses.
+var configSearchPath = []string{"issuer.yaml", "/etc/issuer/issuer.yaml"}
+
+// discoverConfig returns the first of paths that is a regular file, or ""
+// (then the config comes from ISSUER_* variables alone).
+func discoverConfig(paths []string) string {
+	for _, p := range paths {
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			return p
+		}
+	}
+	return ""
 }
 
 // groupCommands lists the two-word commands whose first word is word.

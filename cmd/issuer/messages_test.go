@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -148,4 +149,22 @@ func TestIssueSaysWhatToDo(t *testing.T) {
 	r = b.issuer(t, "", "batch", "show", "1")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Regexp(t, `created\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d Asia/Shanghai\n`, r.stdout)
+}
+
+// Without --config and ISSUER_CONFIG, ./issuer.yaml, then the system one.
+func TestDiscoverConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	local, system := filepath.Join(dir, "issuer.yaml"), filepath.Join(dir, "etc", "issuer.yaml")
+	search := []string{local, system}
+	require.Empty(t, discoverConfig(search))
+	require.NoError(t, os.MkdirAll(filepath.Dir(system), 0o755))
+	require.NoError(t, os.WriteFile(system, []byte("database_url: postgres://x/y\n"), 0o600))
+	require.Equal(t, system, discoverConfig(search))
+	require.NoError(t, os.WriteFile(local, []byte("database_url: postgres://x/z\n"), 0o600))
+	require.Equal(t, local, discoverConfig(search))
+	require.NoError(t, os.Remove(local))
+	require.NoError(t, os.Mkdir(local, 0o755))
+	require.Equal(t, system, discoverConfig(search), "a directory is not a config")
+	require.Equal(t, []string{"issuer.yaml", "/etc/issuer/issuer.yaml"}, configSearchPath)
 }

@@ -712,7 +712,7 @@ func (c *Config) validate() (warnings []string, problems []Problem) {
 		problems = append(problems, Problem{Key: key, Where: c.where[key], Msg: fmt.Sprintf(format, args...)})
 	}
 	if c.DatabaseURL == "" {
-		bad("database_url", "required: give a config file that sets it (--config FILE, or ISSUER_CONFIG=FILE), or set ISSUER_DATABASE_URL")
+		bad("database_url", "required: give a config file that sets it (--config FILE, or ISSUER_CONFIG=FILE; with neither, issuer reads ./issuer.yaml, then /etc/issuer/issuer.yaml), or set ISSUER_DATABASE_URL")
 	} else if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		bad("database_url", "must be a postgres:// URL")
 	}
