@@ -29,6 +29,9 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
+// xlsxOut keeps the test workbooks for a look (scripts/report-screenshots.sh).
+var xlsxOut = flag.String("xlsx-out", "", "write the test workbooks to `DIR`")
+
 const stock = "9856000"
 
 type testBundle struct {
@@ -294,6 +297,11 @@ func TestReportXLSX(t *testing.T) {
 	b := setup(t)
 	rec := reconciliation(t, b.db, b.opts(""))
 	raw := render(t, rec, report.XLSX)
+	if *xlsxOut != "" {
+		require.NoError(t, os.WriteFile(filepath.Join(*xlsxOut, "reconcile.xlsx"), []byte(raw), 0o644))
+		batch := batchReport(t, b.db, b.batch1, b.opts(""))
+		require.NoError(t, os.WriteFile(filepath.Join(*xlsxOut, "batch.xlsx"), []byte(render(t, batch, report.XLSX)), 0o644))
+	}
 
 	f, err := excelize.OpenReader(strings.NewReader(raw))
 	require.NoError(t, err)

@@ -225,7 +225,7 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 			Legend:    excelize.ChartLegend{Position: "none"},
 			PlotArea:  excelize.ChartPlotArea{ShowVal: true},
 			XAxis:     excelize.ChartAxis{ReverseOrder: true, Font: axisFont},
-			YAxis:     excelize.ChartAxis{Font: axisFont, MajorGridLines: true},
+			YAxis:     excelize.ChartAxis{Font: axisFont, MajorGridLines: true, MajorUnit: countUnit(maxClass(r.Classes))},
 			GapWidth:  new(uint(60)),
 			Dimension: excelize.ChartDimension{Width: 640, Height: 340},
 		})
@@ -265,7 +265,7 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 			VaryColors: new(false),
 			Legend:     excelize.ChartLegend{Position: "bottom"},
 			XAxis:      excelize.ChartAxis{Font: axisFont},
-			YAxis:      excelize.ChartAxis{Font: axisFont, MajorGridLines: true},
+			YAxis:      excelize.ChartAxis{Font: axisFont, MajorGridLines: true, MajorUnit: countUnit(maxDay(r.Days))},
 			GapWidth:   new(dayGap(len(r.Days))),
 			Dimension:  excelize.ChartDimension{Width: 640, Height: 340},
 		})
@@ -378,6 +378,31 @@ func (r *Report) recipientsSheet(ctx context.Context, f *excelize.File, st xlsxS
 	return over, sw.Flush()
 }
 
+// countUnit is the step of a count axis: whole coupons when the counts are
+// small (no 0.5 ticks), else the spreadsheet's choice (0).
+func countUnit(maxCount int) float64 {
+	if maxCount <= 10 {
+		return 1
+	}
+	return 0
+}
+
+func maxClass(cs []Class) int {
+	m := 0
+	for _, c := range cs {
+		m = max(m, c.Count)
+	}
+	return m
+}
+
+func maxDay(ds []Day) int {
+	m := 0
+	for _, d := range ds {
+		m = max(m, d.Uses, d.Refunds)
+	}
+	return m
+}
+
 // dayGap is the daily chart's gap between days, in percent of a bar: wide
 // when there are few days, so that one day is two slim bars rather than
 // two slabs filling the chart.
@@ -453,7 +478,14 @@ func guideSheet(f *excelize.File, st xlsxStyles) error {
 			s.err = f.SetColWidth(SheetGuide, col, col, wd)
 		}
 	}
-	return s.err
+	if s.err != nil {
+		return s.err
+	}
+	// Printed, the three columns stay on one page wide.
+	if err := f.SetSheetProps(SheetGuide, &excelize.SheetPropsOptions{FitToPage: new(true)}); err != nil {
+		return err
+	}
+	return f.SetPageLayout(SheetGuide, &excelize.PageLayoutOptions{Orientation: new("landscape"), FitToWidth: new(1), FitToHeight: new(0)})
 }
 
 func headerCells(titles []string, style int) []any {
