@@ -5,6 +5,7 @@
 
 GO          ?= go
 BIN         := bin/issuer
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 WITH_PG     := scripts/with-postgres.sh
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
@@ -16,7 +17,7 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  make %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build bin/issuer
-	$(GO) build -o $(BIN) ./cmd/issuer
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/issuer
 
 test: ## run every test (race detector on) against a real PostgreSQL; promtool checks the alert rules
 	scripts/need.sh promtool prometheus

@@ -85,6 +85,9 @@ func TestCallbackStoresOnceAcrossRedeliveries(t *testing.T) {
 	require.Equal(t, 9, calls)
 	require.Len(t, uses, 1)
 	require.Equal(t, n.use, uses[n.id])
+	// One line per callback at info, not two.
+	require.Equal(t, 9, strings.Count(b.logs.String(), "level=INFO"), b.logs.String())
+	require.Equal(t, 1, strings.Count(b.logs.String(), "level=INFO msg=\"coupon use stored\""))
 
 	families := b.scrape(t)
 	require.Equal(t, 1.0, counter(t, families, "issuer_callbacks_total", map[string]string{"result": httpapi.CallbackStored}))

@@ -151,7 +151,10 @@ func build(cfg Config, callbacksOnly bool) http.Handler {
 		})
 	}
 
-	// Probes and scrapes come every few seconds: log them at debug.
+	// Probes and scrapes come every few seconds: log them at debug. So is
+	// a callback's request line: the handler logs the one line a callback
+	// is worth at info (what was stored), and failures at error; a 5xx
+	// still raises the request line to warn.
 	endpoints := []struct {
 		pattern string
 		route   route
@@ -160,7 +163,7 @@ func build(cfg Config, callbacksOnly bool) http.Handler {
 		{"GET /healthz", route{handlerHealthz, slog.LevelDebug}, h.healthz},
 		{"GET /readyz", route{handlerReadyz, slog.LevelDebug}, h.readyz},
 		{"GET /metrics", route{handlerMetrics, slog.LevelDebug}, h.serveMetrics},
-		{"POST /callbacks/wxpay", route{handlerCallback, slog.LevelInfo}, h.callback},
+		{"POST /callbacks/wxpay", route{handlerCallback, slog.LevelDebug}, h.callback},
 		{"POST /plugin/sign", route{handlerPlugin, slog.LevelInfo}, h.pluginSign},
 	}
 	mux := http.NewServeMux()

@@ -3,6 +3,7 @@ package intake
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"unicode/utf8"
@@ -34,6 +35,10 @@ func decode(r io.Reader, enc string) (io.Reader, string, error) {
 	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
 		return nil, "", fmt.Errorf("read: %w", err)
 	}
+	if isUTF16(head) {
+		return nil, "", errors.New(`the file is UTF-16 (what Excel saves as "Unicode text" / Unicode 文本), not CSV: ` +
+			`in Excel choose File › Save As › "CSV UTF-8 (逗号分隔)" (or "CSV (逗号分隔)") and import that file`)
+	}
 	switch enc {
 	case EncodingAuto, "":
 		if validUTF8Prefix(head, len(head) == sniffBytes) {
@@ -55,6 +60,21 @@ func decode(r io.Reader, enc string) (io.Reader, string, error) {
 		return br, enc, nil
 	}
 	return transform.NewReader(br, simplifiedchinese.GB18030.NewDecoder()), enc, nil
+}
+
+// isUTF16 reports whether b starts like UTF-16 text: a UTF-16 byte-order
+// mark, or ASCII with a zero byte beside every character (no CSV of
+// openids has zero bytes otherwise).
+func isUTF16(b []byte) bool {
+	if bytes.HasPrefix(b, []byte{0xFF, 0xFE}) || bytes.HasPrefix(b, []byte{0xFE, 0xFF}) {
+		return true
+	}
+	n := min(len(b), 64)
+	if n < 4 {
+		return false
+	}
+	zeros := bytes.Count(b[:n], []byte{0})
+	return zeros*3 >= n // about every other byte
 }
 
 // validUTF8Prefix reports whether b is UTF-8, allowing a rune cut off at

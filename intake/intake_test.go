@@ -154,6 +154,12 @@ func TestImportFatal(t *testing.T) {
 	}{
 		{name: "UnknownColumn", file: "unknown_column.csv", want: `unknown_column.csv:1: header: unknown column "open_id" in column 1; accepted columns for favor stocks: openid, coupon_minimum, coupon_value, out_request_no`},
 		{name: "UnknownColumnGBK", file: "gbk_unknown_column.csv", want: `header: unknown column "备注" in column 2`},
+		// What a new user's file usually is instead of a CSV with a header.
+		{name: "NoHeader", file: "no_header.csv", want: `no_header.csv:1: header: the first line "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o" looks like a recipient, not a header: the file needs a header line`},
+		{name: "Semicolons", file: "semicolons.csv", want: `header: the columns are separated by semicolons, not commas: save the file as CSV (comma-separated, in Excel "CSV UTF-8 (逗号分隔)")`},
+		{name: "Tabs", file: "tabs.csv", want: `header: the columns are separated by tabs, not commas`},
+		{name: "UTF16", file: "utf16.txt", want: `the file is UTF-16 (what Excel saves as "Unicode text" / Unicode 文本), not CSV: in Excel choose File › Save As › "CSV UTF-8 (逗号分隔)"`},
+		{name: "UTF16NoBOM", file: "utf16_nobom.txt", want: `the file is UTF-16`},
 		{name: "Empty", body: "", want: "empty file"},
 		{name: "OnlyBlank", body: "\n\n", want: "empty file"},
 		{name: "NoOpenID", body: "coupon_value\n1\n", want: "no openid column"},

@@ -46,6 +46,9 @@ func parseHeader(fields []string, kind string) (columns, error) {
 		name := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(f, "\uFEFF")))
 		p, ok := idx[name]
 		if !ok {
+			if why := headerMistake(fields); why != "" {
+				return c, fmt.Errorf("header: %s", why)
+			}
 			return c, fmt.Errorf("header: unknown column %q in column %d; accepted columns for %s stocks: %s",
 				f, i+1, kind, strings.Join(acceptedColumns(kind), ", "))
 		}
@@ -61,6 +64,45 @@ func parseHeader(fields []string, kind string) (columns, error) {
 		return c, fmt.Errorf("header: no openid column; accepted columns for %s stocks: %s", kind, strings.Join(acceptedColumns(kind), ", "))
 	}
 	return c, nil
+}
+
+// headerMistake names the likely cause of a first line that is not a
+// header issuer knows, and the fix; "" when it sees none. The usual ones:
+// a list saved with semicolons or tabs between the columns (Excel in a
+// European locale, or "Text (Tab delimited)"), and a list of openids with
+// no header line at all.
+func headerMistake(fields []string) string {
+	line := strings.Join(fields, ",")
+	for _, sep := range []struct{ char, name string }{{"\t", "tabs"}, {";", "semicolons"}} {
+		if !strings.Contains(line, sep.char) {
+			continue
+		}
+		for _, f := range strings.Split(line, sep.char) {
+			if _, known := columnKinds[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(f, "\uFEFF")))]; known {
+				return fmt.Sprintf("the columns are separated by %s, not commas: save the file as CSV (comma-separated, "+
+					"in Excel \"CSV UTF-8 (逗号分隔)\") and import it again", sep.name)
+			}
+		}
+	}
+	if looksLikeOpenID(strings.TrimPrefix(strings.TrimSpace(fields[0]), "\uFEFF")) {
+		return fmt.Sprintf("the first line %q looks like a recipient, not a header: the file needs a header line; "+
+			"add a first line naming the columns (openid, or openid,coupon_value,… for more columns) and import it again", line)
+	}
+	return ""
+}
+
+// looksLikeOpenID reports whether s has an openid's shape: 16 to 64
+// letters, digits, '-' or '_' (WeChat's are 28, starting with o).
+func looksLikeOpenID(s string) bool {
+	if len(s) < 16 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func acceptedColumns(kind string) []string {

@@ -2,10 +2,12 @@ package ops
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
 	"github.com/issuer-dev/issuer/auth"
+	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/queue"
 )
@@ -41,6 +43,11 @@ func (s *Service) setStatus(ctx context.Context, a auth.Actor, act auth.Action, 
 	err := s.act(ctx, a, act, &target{batch: id}, func() (string, error) {
 		var err error
 		b, err = s.Queue.SetBatchStatus(ctx, id, action)
+		if errors.Is(err, queue.ErrState) {
+			if cur, gerr := s.Queue.Batch(ctx, id); gerr == nil {
+				err = refuse(cur, action)
+			}
+		}
 		if err != nil {
 			return "", err
 		}
@@ -66,6 +73,11 @@ func (s *Service) CancelBatch(ctx context.Context, a auth.Actor, id int64) (*Can
 		defer done()
 		var err error
 		res.CancelResult, err = settle.Cancel(ctx, id)
+		if errors.Is(err, queue.ErrState) {
+			if cur, gerr := s.Queue.Batch(ctx, id); gerr == nil {
+				err = refuse(cur, "cancel")
+			}
+		}
 		if err != nil {
 			return "", err
 		}
@@ -80,10 +92,27 @@ func (s *Service) CancelBatch(ctx context.Context, a auth.Actor, id int64) (*Can
 	return &res, nil
 }
 
-// ExportBatch writes the batch's recipients as the contract's CSV.
+// ExportBatch writes the batch's recipients as the contract's CSV, with a
+// UTF-8 byte-order mark first so that Excel reads wx_message right.
 func (s *Service) ExportBatch(ctx context.Context, a auth.Actor, id int64, w io.Writer) error {
+	return s.ExportBatchCSV(ctx, a, id, w, false)
+}
+
+// ExportBatchCSV is ExportBatch; plain leaves out the byte-order mark. The
+// columns are a contract with scripts, so their values stay bare either
+// way (see internal/excelcsv): an analyst who opens the file in Excel
+// gets the same rows with ids kept as text from `report batch`.
+func (s *Service) ExportBatchCSV(ctx context.Context, a auth.Actor, id int64, w io.Writer, plain bool) error {
 	if err := s.read(ctx, a, auth.ActExport, target{batch: id}); err != nil {
 		return err
+	}
+	// The batch is looked up first so that an unknown id writes nothing,
+	// not even the mark.
+	if _, err := s.Queue.Batch(ctx, id); err != nil {
+		return err
+	}
+	if err := excelcsv.WriteBOM(w, plain); err != nil {
+		return fmt.Errorf("export batch %d: %w", id, err)
 	}
 	return s.Queue.Export(ctx, id, w)
 }

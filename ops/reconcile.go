@@ -8,6 +8,8 @@ import (
 
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/jobs"
+	"github.com/issuer-dev/issuer/queue"
+	"github.com/issuer-dev/issuer/wxpay"
 )
 
 // ReconcileRequest scopes a reconciliation run started by a person.
@@ -44,6 +46,9 @@ func (s *Service) Reconcile(ctx context.Context, a auth.Actor, req ReconcileRequ
 		if sum == nil {
 			return "", err
 		}
+		if err == nil && req.StockID != "" && allNotYet(sum) {
+			err = stockExists(ctx, wx, req.StockID)
+		}
 		counts := map[jobs.FlowOutcome]int{}
 		for _, r := range sum.Results {
 			counts[r.Outcome]++
@@ -52,6 +57,30 @@ func (s *Service) Reconcile(ctx context.Context, a auth.Actor, req ReconcileRequ
 			sum.Date, counts[jobs.FlowLoaded], counts[jobs.FlowUnchanged], counts[jobs.FlowNotYet], sum.Failures()), err
 	})
 	return sum, err
+}
+
+// allNotYet reports whether WeChat Pay had no file for any result: the
+// files are not published yet, or the stock does not exist.
+func allNotYet(sum *jobs.ReconcileSummary) bool {
+	for _, r := range sum.Results {
+		if r.Outcome != jobs.FlowNotYet {
+			return false
+		}
+	}
+	return len(sum.Results) > 0
+}
+
+// stockExists tells a stock WeChat Pay does not know (a mistyped --stock)
+// from one whose files are simply not published yet: both answer 404 for
+// the files.
+func stockExists(ctx context.Context, wx WXClient, id string) error {
+	_, err := wx.QueryStock(ctx, id, "")
+	if wxpay.IsNotFound(err) {
+		return fmt.Errorf("reconcile: stock %s does not exist for this merchant (WeChat Pay knows no such stock): check --stock: %w", id, queue.ErrNotFound)
+	}
+	// Any other answer (the stock exists, or the query failed) leaves the
+	// files' "not yet" as it is.
+	return nil
 }
 
 // NewReconcile is the reconciliation job as every caller configures it

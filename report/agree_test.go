@@ -16,6 +16,7 @@ import (
 
 	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/internal/dbtest"
+	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/report"
 	"github.com/issuer-dev/issuer/wxpay"
@@ -51,7 +52,7 @@ func problemSections(t *testing.T, f *excelize.File) []problemSection {
 		require.NotEmpty(t, out, "a row before the first section: %v", row)
 		s := &out[len(out)-1]
 		switch row[0] {
-		case "kind", "none":
+		case "问题", "none": // the header, or an empty section
 		case "(more)":
 			_, err := fmt.Sscanf(row[7], "%d more", &s.more)
 			require.NoError(t, err, row[7])
@@ -145,13 +146,14 @@ func summaryLines(t *testing.T, f *excelize.File) map[string]map[string]string {
 			continue
 		}
 		header := rows[i+1]
+		fields := report.Fields(report.SummaryColumns)
 		for _, r := range rows[i+2:] {
 			if len(r) == 0 {
 				break
 			}
 			m := map[string]string{}
 			for j, h := range header {
-				m[h] = cellAt(r, j)
+				m[fields[h]] = cellAt(r, j)
 			}
 			out[m["batch_id"]] = m
 		}
@@ -166,7 +168,11 @@ type recipientTally struct{ rows, used, inDoubt, cancelled int }
 func tally(t *testing.T, header []string, rows [][]string) map[string]*recipientTally {
 	t.Helper()
 	idx := map[string]int{}
+	fields := report.Fields(report.RecipientColumns)
 	for i, h := range header {
+		if f, ok := fields[h]; ok {
+			h = f // a sheet's Chinese title
+		}
 		idx[h] = i
 	}
 	out := map[string]*recipientTally{}
@@ -204,8 +210,13 @@ func requireAgree(t *testing.T, r *report.Report) {
 	defer f.Close()
 
 	txt, sum := textLines(t, text), summaryLines(t, f)
-	recs, err := csv.NewReader(strings.NewReader(csvOut)).ReadAll()
+	recs, err := csv.NewReader(excelcsv.SkipBOM(strings.NewReader(csvOut))).ReadAll()
 	require.NoError(t, err)
+	for _, rec := range recs {
+		for i := range rec {
+			rec[i] = excelcsv.Bare(rec[i])
+		}
+	}
 	var csvLines map[string]map[string]string
 	if r.Batch == nil {
 		csvLines = map[string]map[string]string{}
@@ -245,7 +256,6 @@ func requireAgree(t *testing.T, r *report.Report) {
 			}
 			got := sum[id][k]
 			if k == "used_amount" {
-				k, got = "优惠金额（元）", sum[id]["优惠金额（元）"]
 				fv, err := strconv.ParseFloat(got, 64)
 				require.NoError(t, err)
 				got = fmt.Sprintf("%.2f", fv)
@@ -530,6 +540,6 @@ func TestReportWhileCallbacksStream(t *testing.T) {
 	requireAgree(t, now)
 	var buf bytes.Buffer
 	require.NoError(t, now.Write(ctx, &buf, report.CSV))
-	require.True(t, strings.HasPrefix(buf.String(),
+	require.True(t, strings.HasPrefix(strings.TrimPrefix(buf.String(), excelcsv.BOM),
 		"batch_id,stock_id,issued,used,refunded,net_used,use_rate,used_amount,unknown_coupons,"), "the CSV contract")
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/wxpay"
 )
 
@@ -35,7 +36,27 @@ var BatchCSVHeader = []string{
 // so far, order_amount empty: callbacks carry none). in_doubt, cancelled,
 // review, pending and failed split the recipients not issued; rows in
 // doubt are never counted as failed or cancelled.
+//
+// The file is for Excel as much as for programs: it begins with a UTF-8
+// byte-order mark, and the batch report's long digit ids (out_request_no,
+// coupon_id, transaction_id, consume_mchid) carry a leading tab so that
+// Excel keeps them as text (see internal/excelcsv). The reconciliation
+// report's columns are a contract and stay bare. WritePlainCSV leaves out
+// the mark and the tabs.
 func (r *Report) WriteCSV(ctx context.Context, w io.Writer) error {
+	return r.writeCSV(ctx, w, false)
+}
+
+// WritePlainCSV is WriteCSV for scripts: no byte-order mark, bare values.
+func (r *Report) WritePlainCSV(ctx context.Context, w io.Writer) error {
+	return r.writeCSV(ctx, w, true)
+}
+
+func (r *Report) writeCSV(ctx context.Context, w io.Writer, plain bool) error {
+	if err := excelcsv.WriteBOM(w, plain); err != nil {
+		return fmt.Errorf("report csv: %w", err)
+	}
+	text := func(s string) string { return excelcsv.Text(s, plain) }
 	cw := csv.NewWriter(w)
 	if r.Batch != nil {
 		if err := cw.Write(BatchCSVHeader); err != nil {
@@ -47,9 +68,9 @@ func (r *Report) WriteCSV(ctx context.Context, w io.Writer) error {
 				order = wxpay.FormatYuan(*rec.OrderAmount)
 			}
 			return cw.Write([]string{
-				strconv.FormatInt(rec.BatchID, 10), rec.OpenID, rec.OutRequestNo, rec.Status, rec.Outcome, rec.CouponID,
+				strconv.FormatInt(rec.BatchID, 10), rec.OpenID, text(rec.OutRequestNo), rec.Status, rec.Outcome, text(rec.CouponID),
 				r.rfc3339(rec.IssuedAt), rec.Class, itoa(rec.Uses), r.rfc3339(rec.UsedAt), wxpay.FormatYuan(rec.UsedAmount),
-				order, rec.TransactionID, rec.ConsumeMchID, itoa(rec.Refunds), r.rfc3339(rec.RefundedAt),
+				order, text(rec.TransactionID), text(rec.ConsumeMchID), itoa(rec.Refunds), r.rfc3339(rec.RefundedAt),
 				wxpay.FormatYuan(rec.RefundedAmount), r.rfc3339(rec.CallbackAt), strconv.FormatBool(rec.InDoubt), rec.Note,
 				rec.UsageSource,
 			})

@@ -62,8 +62,13 @@
 // Text is aligned tables for a terminal (column widths count CJK characters
 // as two). CSV is for machines: the reconciliation report is one line per
 // batch and stock (header ReconcileCSVHeader), the batch report one line per
-// recipient. XLSX is for analysts: a Summary sheet with the figures and two
-// native Excel charts (outcomes by class, daily redemptions), a Recipients
-// sheet and a Problems sheet; numbers, amounts and times are typed cells, and
-// columns taken from WeChat Pay's files keep their Chinese titles.
+// recipient; it is shaped for Excel too (internal/excelcsv: a byte-order
+// mark, long digit ids kept as text), and WritePlainCSV is the bare form
+// for scripts. XLSX is for analysts: a Summary sheet with the figures and
+// two native Excel charts (outcomes by class, daily redemptions; the days
+// are text categories), a Recipients sheet with filter buttons, a Problems
+// sheet, a 说明 sheet explaining every column (Column: Chinese title, field
+// name, meaning) and an 审计 sheet with the flow files' digests and server
+// paths, which the Summary leaves out. Numbers, amounts and times are typed
+// cells; every column has a Chinese title.
 package report

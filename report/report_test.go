@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha1"
+	"encoding/csv"
 	"encoding/hex"
 	"flag"
 	"os"
@@ -20,12 +21,16 @@ import (
 
 	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/internal/dbtest"
+	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/report"
 	"github.com/issuer-dev/issuer/wxpay"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// xlsxOut keeps the test workbooks for a look (scripts/report-screenshots.sh).
+var xlsxOut = flag.String("xlsx-out", "", "write the test workbooks to `DIR`")
 
 const stock = "9856000"
 
@@ -181,6 +186,23 @@ func TestReportGolden(t *testing.T) {
 
 	product := batchReport(t, b.db, b.product, b.opts(""))
 	checkGolden(t, "batch_product.txt", render(t, product, report.Text))
+
+	// For scripts: the same lines without the byte-order mark and tabs.
+	var plain bytes.Buffer
+	require.NoError(t, batch.WritePlainCSV(context.Background(), &plain))
+	bare := func(s string) [][]string {
+		recs, err := csv.NewReader(excelcsv.SkipBOM(strings.NewReader(s))).ReadAll()
+		require.NoError(t, err)
+		for _, rec := range recs {
+			for i := range rec {
+				rec[i] = excelcsv.Bare(rec[i])
+			}
+		}
+		return recs
+	}
+	require.Equal(t, bare(render(t, batch, report.CSV)), bare(plain.String()))
+	require.False(t, strings.HasPrefix(plain.String(), excelcsv.BOM))
+	require.NotContains(t, plain.String(), "\t")
 }
 
 func TestReportFigures(t *testing.T) {
@@ -275,18 +297,24 @@ func TestReportXLSX(t *testing.T) {
 	b := setup(t)
 	rec := reconciliation(t, b.db, b.opts(""))
 	raw := render(t, rec, report.XLSX)
+	if *xlsxOut != "" {
+		require.NoError(t, os.WriteFile(filepath.Join(*xlsxOut, "reconcile.xlsx"), []byte(raw), 0o644))
+		batch := batchReport(t, b.db, b.batch1, b.opts(""))
+		require.NoError(t, os.WriteFile(filepath.Join(*xlsxOut, "batch.xlsx"), []byte(render(t, batch, report.XLSX)), 0o644))
+	}
 
 	f, err := excelize.OpenReader(strings.NewReader(raw))
 	require.NoError(t, err)
 	defer f.Close()
-	require.Equal(t, []string{report.SheetSummary, report.SheetRecipients, report.SheetProblems}, f.GetSheetList())
+	require.Equal(t, []string{report.SheetSummary, report.SheetRecipients, report.SheetProblems, report.SheetGuide, report.SheetAudit},
+		f.GetSheetList())
 
 	// Summary: the per-batch table, typed.
 	cell := findCell(t, f, report.SheetSummary, "Per batch")
 	col, row, err := excelize.CellNameToCoordinates(cell)
 	require.NoError(t, err)
 	header := rowValues(t, f, report.SheetSummary, row+1)
-	require.Equal(t, []string{"batch_id", "batch_name", "stock_id", "recipients", "issued", "used", "refunded", "net_used", "use_rate", "优惠金额（元）"}, header[:10])
+	require.Equal(t, []string{"批次ID", "批次名称", "批次号", "收券人数", "已发放", "已核销", "已退款", "净核销", "核销率", "优惠金额（元）"}, header[:10])
 	first := row + 2
 	requireNumber(t, f, report.SheetSummary, col, first, strconv.FormatInt(b.batch1, 10))
 	requireNumber(t, f, report.SheetSummary, col+4, first, "3")      // issued
@@ -299,21 +327,51 @@ func TestReportXLSX(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "25.00", v, "shown with two decimals")
 
-	// Daily redemptions: dates typed as dates, counts as numbers.
+	// Daily redemptions: days as text labels (the chart's categories, with
+	// no date format to misread), counts as numbers.
 	cell = findCell(t, f, report.SheetSummary, "Daily redemptions")
 	_, row, _ = excelize.CellNameToCoordinates(cell)
-	day, err := f.GetCellValue(report.SheetSummary, cellName(1, row+2))
-	require.NoError(t, err)
-	require.Equal(t, "2020-03-11", day)
-	requireNumber(t, f, report.SheetSummary, 1, row+2, "")
+	require.Equal(t, report.Titles(report.DayColumns), rowValues(t, f, report.SheetSummary, row+1)[:5])
+	requireString(t, f, report.SheetSummary, 1, row+2, "2020-03-11")
 	requireNumber(t, f, report.SheetSummary, 2, row+2, "1")
+
+	// Flow files: no server paths or digests for analysts; the audit
+	// sheet keeps them.
+	for _, hidden := range []string{"flowfiles", "sha1", "SHA1"} {
+		cells, err := f.SearchSheet(report.SheetSummary, hidden, true)
+		require.NoError(t, err)
+		require.Empty(t, cells, hidden)
+	}
+	audit, err := f.GetRows(report.SheetAudit)
+	require.NoError(t, err)
+	require.Equal(t, report.Titles(report.AuditFileColumns), audit[1])
+	require.Len(t, audit[2], len(report.AuditFileColumns))
+	require.Len(t, audit[2][9], 40, "a SHA1 in hex")
+
+	// Every column explained on the 说明 sheet.
+	guide, err := f.GetRows(report.SheetGuide)
+	require.NoError(t, err)
+	explained := map[string]bool{}
+	for _, g := range guide {
+		if len(g) == 3 && g[2] != "" {
+			explained[g[0]] = true
+		}
+	}
+	for _, cols := range [][]report.Column{report.SummaryColumns, report.DayColumns, report.RecipientColumns, report.ProblemColumns, report.AuditFileColumns} {
+		for _, c := range cols {
+			require.True(t, explained[c.Title], c.Title)
+		}
+	}
 
 	// Recipients: one row per recipient, Chinese titles for the file's columns.
 	rows, err := f.GetRows(report.SheetRecipients)
 	require.NoError(t, err)
 	require.Len(t, rows, 1+7)
-	require.Contains(t, rows[0], "消耗时间")
-	require.Contains(t, rows[0], "优惠金额（元）")
+	require.Equal(t, report.Titles(report.RecipientColumns), rows[0], "a Chinese title on every column")
+	tables, err := f.GetTables(report.SheetRecipients)
+	require.NoError(t, err)
+	require.Len(t, tables, 1, "the header has filter buttons")
+	require.Equal(t, "A1:U8", tables[0].Range)
 	require.Equal(t, "oA", rows[1][1])
 	requireNumber(t, f, report.SheetRecipients, 11, 2, "10") // 优惠金额 10.00
 	requireNumber(t, f, report.SheetRecipients, 10, 2, "")   // 消耗时间, a date-time
@@ -340,6 +398,16 @@ func TestReportXLSX(t *testing.T) {
 	require.Contains(t, joined, "Outcomes by class")
 	require.Contains(t, joined, "Daily redemptions")
 	require.Contains(t, joined, "Summary!$A$")
+	// The daily chart's categories are text with no date format, its axis
+	// labels dark, and one day is not two slabs.
+	daily := charts[1]
+	if !strings.Contains(daily, "Daily redemptions") {
+		daily = charts[0]
+	}
+	require.NotContains(t, daily, "yyyy-mm-dd")
+	require.Contains(t, daily, `<gapWidth val="250">`, "four days: bars of a sensible width")
+	require.NotContains(t, joined, `val="D9D9D9"`, "no 15% grey labels")
+	require.Contains(t, joined, `val="262626"`)
 }
 
 // chartsOf returns the chart parts of an xlsx file.

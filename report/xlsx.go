@@ -17,7 +17,15 @@ const (
 	SheetSummary    = "Summary"
 	SheetRecipients = "Recipients"
 	SheetProblems   = "Problems"
+	// SheetGuide explains every column of the other sheets, in Chinese.
+	SheetGuide = "说明"
+	// SheetAudit keeps what analysts need not see and auditors do: the
+	// flow files' digests and where the server keeps them.
+	SheetAudit = "审计"
 )
+
+// axisFont is the charts' axis labels: dark enough to read when printed.
+var axisFont = excelize.Font{Color: "262626", Size: 9}
 
 // maxSheetRows is Excel's row limit, header included.
 const maxSheetRows = 1 << 20
@@ -65,7 +73,7 @@ func (r *Report) WriteXLSX(ctx context.Context, w io.Writer) error {
 	if err := f.SetSheetName("Sheet1", SheetSummary); err != nil {
 		return fmt.Errorf("report xlsx: %w", err)
 	}
-	for _, name := range []string{SheetRecipients, SheetProblems} {
+	for _, name := range []string{SheetRecipients, SheetProblems, SheetGuide, SheetAudit} {
 		if _, err := f.NewSheet(name); err != nil {
 			return fmt.Errorf("report xlsx: %w", err)
 		}
@@ -78,6 +86,12 @@ func (r *Report) WriteXLSX(ctx context.Context, w io.Writer) error {
 		return fmt.Errorf("report xlsx: %w", err)
 	}
 	if err := r.summarySheet(f, st, truncated); err != nil {
+		return fmt.Errorf("report xlsx: %w", err)
+	}
+	if err := guideSheet(f, st); err != nil {
+		return fmt.Errorf("report xlsx: %w", err)
+	}
+	if err := r.auditSheet(f, st); err != nil {
 		return fmt.Errorf("report xlsx: %w", err)
 	}
 	f.SetActiveSheet(0)
@@ -144,7 +158,12 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 	s := &sheetWriter{f: f, sheet: SheetSummary}
 	s.set(1, 1, r.Title, st.title)
 	s.set(1, 2, r.scopeLine()+" Amounts in yuan.", 0)
-	row := 3
+	if b := r.Batch; b != nil {
+		// Id and name in cells of their own, for filters and lookups.
+		s.row(3, styled{"批次ID", st.header}, b.ID, styled{"批次名称", st.header}, b.Name,
+			styled{"批次号", st.header}, b.StockID, styled{"状态", st.header}, b.Status)
+	}
+	row := 4
 	if truncated > 0 {
 		s.set(1, row, fmt.Sprintf("The Recipients sheet stops at Excel's limit: %d recipients more are in the CSV report.", truncated), 0)
 		row++
@@ -156,18 +175,15 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 		}
 	}
 
-	row = 5
+	row = 6
 	s.set(1, row, "Per batch", st.title)
 	row++
-	s.header(row, st.header, "batch_id", "batch_name", "stock_id", "recipients", "issued", "used", "refunded",
-		"net_used", "use_rate", "优惠金额（元）", "refunded_amount", "net_used_amount", "orders", "订单总金额（元）",
-		"unknown_coupons", "refunds_without_use", "used_before_issue", "callback_only", "file_only", "usage_source",
-		"in_doubt", "cancelled", "review", "pending", "failed")
+	s.header(row, st.header, Titles(SummaryColumns)...)
 	for _, l := range r.Lines {
 		row++
 		var batch, name any = l.BatchID, l.BatchName
 		if l.BatchID == 0 {
-			batch, name = nil, "(not issued by issuer)"
+			batch, name = nil, "（非 issuer 发放）"
 		}
 		var rate any
 		if l.Issued > 0 && l.BatchID != 0 && r.reconciled() {
@@ -192,7 +208,7 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 	classTop := row
 	s.set(1, row, "Outcomes by class", st.title)
 	row++
-	s.header(row, st.header, "class", "recipients")
+	s.header(row, st.header, Titles(ClassColumns)...)
 	first := row + 1
 	for _, c := range r.Classes {
 		row++
@@ -208,7 +224,9 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 			Title:     excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: "Outcomes by class"}}},
 			Legend:    excelize.ChartLegend{Position: "none"},
 			PlotArea:  excelize.ChartPlotArea{ShowVal: true},
-			XAxis:     excelize.ChartAxis{ReverseOrder: true, Font: excelize.Font{Color: "404040", Size: 9}},
+			XAxis:     excelize.ChartAxis{ReverseOrder: true, Font: axisFont},
+			YAxis:     excelize.ChartAxis{Font: axisFont, MajorGridLines: true, MajorUnit: countUnit(maxClass(r.Classes))},
+			GapWidth:  new(uint(60)),
 			Dimension: excelize.ChartDimension{Width: 640, Height: 340},
 		})
 		if err != nil {
@@ -222,11 +240,15 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 	dayTop := row
 	s.set(1, row, "Daily redemptions", st.title)
 	row++
-	s.header(row, st.header, "day", "uses", "优惠金额（元）", "refunds", "refunded_amount")
+	s.header(row, st.header, Titles(DayColumns)...)
 	first = row + 1
 	for _, d := range r.Days {
 		row++
-		s.row(row, styled{d.Date, st.date}, styled{d.Uses, st.int}, styled{yuan(d.UsedAmount), st.yuan},
+		// The day is text, not a date cell: the chart's categories are
+		// its labels as they are, with no number format to misread (a
+		// date format on text categories showed 2026-01-01 for every
+		// day of 2026-12). ISO days sort and filter as text just as well.
+		s.row(row, d.Date.Format(time.DateOnly), styled{d.Uses, st.int}, styled{yuan(d.UsedAmount), st.yuan},
 			styled{d.Refunds, st.int}, styled{yuan(d.RefundedAmount), st.yuan})
 	}
 	if s.err != nil {
@@ -242,7 +264,9 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 			Title:      excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: "Daily redemptions"}}},
 			VaryColors: new(false),
 			Legend:     excelize.ChartLegend{Position: "bottom"},
-			XAxis:      excelize.ChartAxis{NumFmt: excelize.ChartNumFmt{CustomNumFmt: "yyyy-mm-dd"}},
+			XAxis:      excelize.ChartAxis{Font: axisFont},
+			YAxis:      excelize.ChartAxis{Font: axisFont, MajorGridLines: true, MajorUnit: countUnit(maxDay(r.Days))},
+			GapWidth:   new(dayGap(len(r.Days))),
 			Dimension:  excelize.ChartDimension{Width: 640, Height: 340},
 		})
 		if err != nil {
@@ -256,29 +280,11 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 	row += 2
 	s.set(1, row, "Flow files", st.title)
 	row++
-	// The long values span merged cells under the per-batch table's
-	// narrower columns.
-	spans := [][2]int{{9, 10}, {11, 13}, {14, 19}} // error, sha1, kept_at
-	merge := func(row int) {
-		for _, sp := range spans {
-			if s.err == nil {
-				s.err = f.MergeCell(SheetSummary, cellName(sp[0], row), cellName(sp[1], row))
-			}
-		}
-	}
-	s.header(row, st.header, "stock_id", "file", "day", "rows", "new_rows", "status", "bytes", "downloaded_at")
-	for i, title := range []string{"error", "sha1", "kept_at"} {
-		s.set(spans[i][0], row, title, st.header)
-		s.set(spans[i][1], row, nil, st.header)
-	}
-	merge(row)
+	// Digests and server paths are on the audit sheet, not here.
+	s.header(row, st.header, Titles(FileColumns)...)
 	for _, fl := range r.Files {
 		row++
-		day, _ := time.Parse(time.DateOnly, fl.Date)
-		s.row(row, fl.StockID, fl.Kind+"-flow", styled{day, st.date}, styled{fl.Rows, st.int},
-			styled{fl.NewRows, st.int}, fl.Status, styled{fl.Bytes, st.int},
-			styled{fl.DownloadedAt.In(r.Location), st.datetime}, fl.Error, nil, fl.SHA1, nil, nil, fl.Path)
-		merge(row)
+		s.row(row, r.fileCells(fl, st)...)
 	}
 	if len(r.Files) == 0 {
 		s.set(1, row+1, "none fetched yet", 0)
@@ -322,9 +328,7 @@ func (r *Report) recipientsSheet(ctx context.Context, f *excelize.File, st xlsxS
 	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
 		return 0, err
 	}
-	header := []string{"batch_id", "openid", "out_request_no", "status", "outcome", "优惠id", "issued_at", "class",
-		"uses", "消耗时间", "优惠金额（元）", "订单总金额（元）", "支付单号", "消耗商户号", "refunds", "退款时间",
-		"refunded_amount", "callback_consume_time", "in_doubt", "note", "usage_source"}
+	header := Titles(RecipientColumns)
 	if err := sw.SetRow("A1", headerCells(header, st.header)); err != nil {
 		return 0, err
 	}
@@ -361,7 +365,127 @@ func (r *Report) recipientsSheet(ctx context.Context, f *excelize.File, st xlsxS
 	if err != nil {
 		return 0, err
 	}
+	if row > 1 {
+		// A table gives the header its filter buttons (and keeps them
+		// when rows are sorted).
+		last, _ := excelize.CoordinatesToCellName(len(header), row)
+		err := sw.AddTable(&excelize.Table{Range: "A1:" + last, Name: "Recipients", StyleName: "TableStyleLight1",
+			ShowRowStripes: new(false)})
+		if err != nil {
+			return 0, err
+		}
+	}
 	return over, sw.Flush()
+}
+
+// countUnit is the step of a count axis: whole coupons when the counts are
+// small (no 0.5 ticks), else the spreadsheet's choice (0).
+func countUnit(maxCount int) float64 {
+	if maxCount <= 10 {
+		return 1
+	}
+	return 0
+}
+
+func maxClass(cs []Class) int {
+	m := 0
+	for _, c := range cs {
+		m = max(m, c.Count)
+	}
+	return m
+}
+
+func maxDay(ds []Day) int {
+	m := 0
+	for _, d := range ds {
+		m = max(m, d.Uses, d.Refunds)
+	}
+	return m
+}
+
+// dayGap is the daily chart's gap between days, in percent of a bar: wide
+// when there are few days, so that one day is two slim bars rather than
+// two slabs filling the chart.
+func dayGap(days int) uint {
+	switch {
+	case days <= 2:
+		return 500 // Excel's maximum
+	case days <= 7:
+		return 250
+	}
+	return 80
+}
+
+// fileCells is a flow file's row of the Flow files table.
+func (r *Report) fileCells(fl File, st xlsxStyles) []any {
+	day, _ := time.Parse(time.DateOnly, fl.Date)
+	return []any{fl.StockID, fl.Kind + "-flow", styled{day, st.date}, styled{fl.Rows, st.int},
+		styled{fl.NewRows, st.int}, fl.Status, styled{fl.Bytes, st.int},
+		styled{fl.DownloadedAt.In(r.Location), st.datetime}, fl.Error}
+}
+
+// auditSheet lists the flow files with their SHA1 digests and the paths
+// the server keeps them at: for auditors, not for the analysts' summary.
+func (r *Report) auditSheet(f *excelize.File, st xlsxStyles) error {
+	s := &sheetWriter{f: f, sheet: SheetAudit}
+	s.set(1, 1, "Flow files: digests and where the server keeps them", st.title)
+	s.header(2, st.header, Titles(AuditFileColumns)...)
+	for i, fl := range r.Files {
+		s.row(3+i, append(r.fileCells(fl, st), fl.SHA1, fl.Path)...)
+	}
+	if len(r.Files) == 0 {
+		s.set(1, 3, "none fetched yet", 0)
+	}
+	for i, wd := range []float64{12, 13, 12, 9, 9, 10, 10, 19, 30, 42, 60} {
+		col, _ := excelize.ColumnNumberToName(i + 1)
+		if s.err == nil {
+			s.err = f.SetColWidth(SheetAudit, col, col, wd)
+		}
+	}
+	return s.err
+}
+
+// guideSheet explains every column of every sheet, briefly, in Chinese.
+func guideSheet(f *excelize.File, st xlsxStyles) error {
+	s := &sheetWriter{f: f, sheet: SheetGuide}
+	s.set(1, 1, "各列说明", st.title)
+	s.set(1, 2, "金额单位为元；时间为配置的时区。待确认的收券人可能已经发放，绝不要算作未发放。", 0)
+	row := 4
+	for _, t := range []struct {
+		sheet, table string
+		cols         []Column
+	}{
+		{SheetSummary, "Per batch 按批次", SummaryColumns},
+		{SheetSummary, "Outcomes by class 按结果", ClassColumns},
+		{SheetSummary, "Daily redemptions 每日核销", DayColumns},
+		{SheetSummary, "Flow files 账单文件", FileColumns},
+		{SheetRecipients, "收券人明细", RecipientColumns},
+		{SheetProblems, "问题", ProblemColumns},
+		{SheetAudit, "账单文件（审计）", AuditFileColumns[len(FileColumns):]},
+	} {
+		s.set(1, row, t.sheet+" · "+t.table, st.title)
+		row++
+		s.header(row, st.header, "列名", "字段", "说明")
+		for _, c := range t.cols {
+			row++
+			s.row(row, c.Title, c.Field, c.Desc)
+		}
+		row += 2
+	}
+	for i, wd := range []float64{22, 22, 90} {
+		col, _ := excelize.ColumnNumberToName(i + 1)
+		if s.err == nil {
+			s.err = f.SetColWidth(SheetGuide, col, col, wd)
+		}
+	}
+	if s.err != nil {
+		return s.err
+	}
+	// Printed, the three columns stay on one page wide.
+	if err := f.SetSheetProps(SheetGuide, &excelize.SheetPropsOptions{FitToPage: new(true)}); err != nil {
+		return err
+	}
+	return f.SetPageLayout(SheetGuide, &excelize.PageLayoutOptions{Orientation: new("landscape"), FitToWidth: new(1), FitToHeight: new(0)})
 }
 
 func headerCells(titles []string, style int) []any {
@@ -385,8 +509,7 @@ func (r *Report) problemsSheet(f *excelize.File, st xlsxStyles) error {
 			return err
 		}
 	}
-	header := headerCells([]string{"kind", "stock_id", "batch_id", "优惠id", "openid", "time", "优惠金额（元）", "detail",
-		"out_request_no", "note"}, st.header)
+	header := headerCells(Titles(ProblemColumns), st.header)
 	row := 0
 	put := func(cells []any) error {
 		row++

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/internal/textable"
 	"github.com/issuer-dev/issuer/ops"
@@ -55,7 +58,8 @@ func cmdBatchList() *command {
 				}
 				return e.printJSON(batches)
 			}
-			t := textable.New("ID>", "NAME", "STOCK", "KIND", "STATUS", "RECIPIENTS>", "PENDING>", "IN_FLIGHT>", "ISSUED>", "FAILED>", "REVIEW>", "CANCELLED>", "IN_DOUBT>", "CREATED")
+			loc := s.Config.Location
+			t := textable.New("ID>", "NAME", "STOCK", "KIND", "STATUS", "RECIPIENTS>", "PENDING>", "IN_FLIGHT>", "ISSUED>", "FAILED>", "REVIEW>", "CANCELLED>", "IN_DOUBT>", "CREATED ("+zoneName(orUTC(loc))+")")
 			for _, b := range batches {
 				status := b.Status
 				if b.HaltReason != nil {
@@ -65,7 +69,7 @@ func cmdBatchList() *command {
 					strconv.Itoa(b.Counts[queue.StatusPending]), strconv.Itoa(b.Counts[queue.StatusInFlight]),
 					strconv.Itoa(b.Counts[queue.StatusIssued]), strconv.Itoa(b.Counts[queue.StatusFailed]),
 					strconv.Itoa(b.Counts[queue.StatusReview]), strconv.Itoa(b.Counts[queue.StatusCancelled]),
-					strconv.Itoa(b.InDoubt), b.CreatedAt.Format("2006-01-02 15:04"))
+					strconv.Itoa(b.InDoubt), b.CreatedAt.In(orUTC(loc)).Format("2006-01-02 15:04"))
 			}
 			t.Write(e.stdout)
 			return nil
@@ -95,14 +99,16 @@ func cmdBatchShow() *command {
 			if *asJSON {
 				return e.printJSON(b)
 			}
-			printBatch(e.stdout, b)
+			printBatch(e.stdout, b, s.Config.Location)
 			return nil
 		})
 	}
 	return c
 }
 
-func printBatch(w io.Writer, b *queue.Batch) {
+// printBatch shows b to a person: every time in the configured zone,
+// which it names.
+func printBatch(w io.Writer, b *queue.Batch, loc *time.Location) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "batch\t%d  %s\n", b.ID, b.Name)
 	fmt.Fprintf(tw, "stock\t%s (%s), creator %s, appid %s\n", b.StockID, b.Kind, b.StockCreatorMchID, b.AppID)
@@ -126,16 +132,16 @@ func printBatch(w io.Writer, b *queue.Batch) {
 	}
 	fmt.Fprintf(tw, "amount\t%s yuan of face value\n", money.Yuan(b.AmountFen))
 	if b.ApprovedBy != nil {
-		fmt.Fprintf(tw, "approved\tby %s at %s (%s yuan)\n", *b.ApprovedBy, b.ApprovedAt.Format(time.RFC3339), money.Yuan(*b.ApprovedAmountFen))
+		fmt.Fprintf(tw, "approved\tby %s at %s (%s yuan)\n", *b.ApprovedBy, humanTime(*b.ApprovedAt, loc), money.Yuan(*b.ApprovedAmountFen))
 	}
 	if b.RejectedBy != nil {
-		fmt.Fprintf(tw, "rejected\tby %s at %s: %s\n", *b.RejectedBy, b.RejectedAt.Format(time.RFC3339), *b.RejectReason)
+		fmt.Fprintf(tw, "rejected\tby %s at %s: %s\n", *b.RejectedBy, humanTime(*b.RejectedAt, loc), *b.RejectReason)
 	}
 	if b.MaxAmountFen != nil {
 		fmt.Fprintf(tw, "spend cap\t%s yuan; %s yuan issued, in flight or in doubt\n", money.Yuan(*b.MaxAmountFen), money.Yuan(b.ReservedFen))
 	}
 	if b.StartAt != nil {
-		fmt.Fprintf(tw, "starts\t%s\n", b.StartAt.Format(time.RFC3339))
+		fmt.Fprintf(tw, "starts\t%s\n", humanTime(*b.StartAt, loc))
 	}
 	if b.Window != "" {
 		fmt.Fprintf(tw, "window\t%s (%s)\n", b.Window, *b.WindowTZ)
@@ -148,14 +154,24 @@ func printBatch(w io.Writer, b *queue.Batch) {
 	}
 	switch {
 	case b.NextSendAt != nil:
-		fmt.Fprintf(tw, "next send\t%s\n", b.NextSendAt.Format(time.RFC3339))
+		fmt.Fprintf(tw, "next send\t%s\n", humanTime(*b.NextSendAt, loc))
 	case b.Status == queue.BatchAwaitingApproval:
 		fmt.Fprintf(tw, "next send\twhen approved: issuer batch approve %d --as NAME (not %s)\n", b.ID, b.UploadedBy)
 	case b.Status == queue.BatchPaused || b.Status == queue.BatchHalted:
 		fmt.Fprintf(tw, "next send\twhen resumed: issuer batch resume %d\n", b.ID)
 	}
-	fmt.Fprintf(tw, "created\t%s\n", b.CreatedAt.Format("2006-01-02 15:04:05 MST"))
+	if why := ops.NextStep(b); why != "" && b.Status == queue.BatchHalted {
+		fmt.Fprintf(tw, "to do\t%s\n", why)
+	}
+	fmt.Fprintf(tw, "created\t%s\n", humanTime(b.CreatedAt, loc))
 	tw.Flush()
+}
+
+func orUTC(loc *time.Location) *time.Location {
+	if loc == nil {
+		return time.UTC
+	}
+	return loc
 }
 
 func shortHash(h string) string {
@@ -209,10 +225,11 @@ func cmdBatchAction(action string) *command {
 }
 
 func cmdBatchExport() *command {
-	c := &command{name: "batch export", usage: "ID [-o FILE]", short: "export a batch's recipients and results as CSV"}
+	c := &command{name: "batch export", usage: "ID [-o FILE] [--plain]", short: "export a batch's recipients and results as CSV"}
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
-		out := fs.String("o", "", "write to FILE instead of standard output")
+		out := fs.String("o", "", "write to `FILE` instead of standard output (mode 0640)")
+		plain := fs.Bool("plain", false, "no UTF-8 byte-order mark (by default there is one, so that Excel reads Chinese right)")
 		pos, err := parseFlags(e, fs, args)
 		if err != nil {
 			return err
@@ -223,30 +240,60 @@ func cmdBatchExport() *command {
 		}
 		return e.withService(ctx, func(s *ops.Service) error {
 			if *out == "" {
-				return s.ExportBatch(ctx, e.actor(), id, e.stdout)
+				return s.ExportBatchCSV(ctx, e.actor(), id, e.stdout, *plain)
 			}
-			return writeFileAtomic(*out, func(w io.Writer) error { return s.ExportBatch(ctx, e.actor(), id, w) })
+			return writeFileAtomic(*out, func(w io.Writer) error { return s.ExportBatchCSV(ctx, e.actor(), id, w, *plain) })
 		})
 	}
 	return c
 }
 
 // writeFileAtomic writes via a temporary file renamed into place, so a
-// failed export never leaves a truncated file where a good one was.
+// failed export never leaves a truncated file where a good one was. The
+// file is readable by its group (excelcsv.FileMode): reports and exports
+// are for analysts. Errors name path, never the temporary file.
 func writeFileAtomic(path string, fn func(io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".issuer-*")
 	if err != nil {
-		return err
+		return outputFileError(path, err)
 	}
 	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(excelcsv.FileMode); err != nil {
+		tmp.Close()
+		return outputFileError(path, err)
+	}
 	if err := fn(tmp); err != nil {
 		tmp.Close()
 		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return err
+		return outputFileError(path, err)
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return outputFileError(path, err)
+	}
+	return nil
+}
+
+// outputFileError says what is wrong with the output file path in the
+// words of the path given, not of a temporary file beside it.
+func outputFileError(path string, err error) error {
+	dir := filepath.Dir(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("cannot write %s: directory %s does not exist", path, dir)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("cannot write %s: permission denied in %s", path, dir)
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		err = le.Err
+	}
+	return fmt.Errorf("cannot write %s: %w", path, err)
 }
 
 func cmdBatchApprove() *command {

@@ -229,7 +229,7 @@ func TestConfigCheckMissingDatabaseURL(t *testing.T) {
 	b := &testBundle{env: map[string]string{}, dir: t.TempDir()}
 	r := b.issuer(t, "", "config", "check", "--offline")
 	require.Equal(t, 1, r.code)
-	require.Contains(t, r.stderr, "database_url: required: give a config file that sets it (--config FILE, or ISSUER_CONFIG=FILE), or set ISSUER_DATABASE_URL")
+	require.Contains(t, r.stderr, "database_url: required: give a config file that sets it (--config FILE, or ISSUER_CONFIG=FILE; with neither, issuer reads ./issuer.yaml, then /etc/issuer/issuer.yaml), or set ISSUER_DATABASE_URL")
 }
 
 func TestConfigCheckAccepts(t *testing.T) {

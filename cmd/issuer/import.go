@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/issuer-dev/issuer/intake"
+	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/queue"
 )
@@ -32,7 +33,8 @@ func cmdImport() *command {
 		name := fs.String("name", "", "batch name (default: the file name)")
 		encoding := fs.String("encoding", intake.EncodingAuto, "auto, utf-8 or gbk")
 		maxRejects := fs.Int("max-rejects", 0, "store the batch even with up to N rejected lines")
-		rejectsFile := fs.String("rejects", "", "write rejected lines (line, raw, reason) as CSV to FILE")
+		rejectsFile := fs.String("rejects", "", "write rejected lines (line, raw, reason) as CSV to `FILE` (mode 0640, with a UTF-8 byte-order mark for Excel)")
+		plain := fs.Bool("plain", false, "write the --rejects file without the byte-order mark")
 		creator := fs.String("creator-mchid", "", "stock_creator_mchid when the stock belongs to another merchant (default wxpay.mchid)")
 		asJSON := fs.Bool("json", false, "print the accounting as one JSON object")
 		paused := fs.Bool("paused", false, "create the batch paused (issuer batch resume ID starts it)")
@@ -78,8 +80,8 @@ func cmdImport() *command {
 
 		var rejects *rejectsWriter
 		if *rejectsFile != "" {
-			if rejects, err = newRejectsWriter(*rejectsFile); err != nil {
-				return fmt.Errorf("import: rejects file: %w", err)
+			if rejects, err = newRejectsWriter(*rejectsFile, *plain); err != nil {
+				return fmt.Errorf("import: --rejects: %w", err)
 			}
 			defer rejects.abort()
 		}
@@ -167,12 +169,13 @@ type rejectsWriter struct {
 	err error
 }
 
-func newRejectsWriter(path string) (*rejectsWriter, error) {
-	f, err := os.Create(path)
+func newRejectsWriter(path string, plain bool) (*rejectsWriter, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, excelcsv.FileMode)
 	if err != nil {
-		return nil, err
+		return nil, outputFileError(path, err)
 	}
 	r := &rejectsWriter{f: f, w: csv.NewWriter(f)}
+	r.err = excelcsv.WriteBOM(f, plain)
 	r.write([]string{"line", "raw", "reason"})
 	return r, nil
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 
 	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/jobs"
+	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/ratelimit"
 	"github.com/issuer-dev/issuer/wxpay"
@@ -61,8 +64,18 @@ func cmdIssue() *command {
 		db.SetMaxOpenConns(issueDBConns)
 		store := queue.NewStore(db)
 		if *batch != 0 {
-			if _, err := store.Batch(ctx, *batch); err != nil {
+			b, err := store.Batch(ctx, *batch)
+			if err != nil {
 				return err
+			}
+			// A batch that is not claimable would make an empty pass that
+			// looks like success; say why instead.
+			if why := ops.NextStep(b); why != "" {
+				if b.Status == queue.BatchCompleted {
+					fmt.Fprintf(e.stdout, "%s\n", why)
+					return nil
+				}
+				return fmt.Errorf("issue: %s", why)
 			}
 		}
 		keeper := newKeeper(e, cfg, db)
@@ -81,12 +94,38 @@ func cmdIssue() *command {
 			printSummary(e.stdout, sum, limiter.Stats())
 		}
 		if errors.Is(err, context.Canceled) {
-			fmt.Fprintln(e.stderr, "issuer: interrupted; in-flight calls finished and were recorded")
-			return nil
+			return fmt.Errorf("%w; in-flight calls finished and were recorded", errInterrupted)
+		}
+		if err == nil && sum != nil && len(sum.Halted) > 0 {
+			return haltedError(ctx, store, sum.Halted)
 		}
 		return err
 	}
 	return c
+}
+
+// haltedError makes a pass that halted batches exit 1 with what to do
+// about each: a halted batch is not sent again until someone acts.
+func haltedError(ctx context.Context, store *queue.Store, halted []string) error {
+	var steps []string
+	for _, h := range halted {
+		var id int64
+		step := h
+		if _, err := fmt.Sscanf(h, "batch %d:", &id); err == nil {
+			if b, err := store.Batch(ctx, id); err == nil && b.Status == queue.BatchHalted {
+				step = ops.NextStep(b)
+			}
+		}
+		steps = append(steps, step)
+	}
+	return fmt.Errorf("issue: the pass halted %d %s:\n  %s", len(halted), plural(len(halted), "batch", "batches"), strings.Join(steps, "\n  "))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // startCPUProfile profiles the process into path until the returned
@@ -207,7 +246,11 @@ func printSummary(w io.Writer, s *jobs.Summary, ls ratelimit.Stats) {
 		fmt.Fprintf(w, "HALTED %s\n", h)
 	}
 	if len(s.Completed) > 0 {
-		fmt.Fprintf(w, "completed batches: %v\n", s.Completed)
+		ids := make([]string, len(s.Completed))
+		for i, id := range s.Completed {
+			ids[i] = strconv.FormatInt(id, 10)
+		}
+		fmt.Fprintf(w, "completed %s: %s\n", plural(len(ids), "batch", "batches"), strings.Join(ids, ", "))
 	}
 	if s.Stale > 0 {
 		fmt.Fprintf(w, "%d answers arrived after their lease was taken over; the new owner resends the same out_request_no\n", s.Stale)

@@ -16,18 +16,59 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// After the first signal, restore the default action: a second one
-	// ends the process at once (leases make that safe).
-	go func() { <-ctx.Done(); stop() }()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	// The first signal cancels the command, which finishes its in-flight
+	// work; then the default action is restored, so that a second signal
+	// ends the process at once (leases make that safe). The goroutine
+	// ends with the first signal or with the command.
+	go func() {
+		select {
+		case sig := <-sigs:
+			cancel(&signalled{sig: sig})
+			signal.Stop(sigs)
+		case <-ctx.Done():
+		}
+	}()
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv, os.Environ()...)
-	stop()
+	err = afterSignal(context.Cause(ctx), err)
+	cancel(nil)
+	signal.Stop(sigs)
 	os.Exit(exitCode(err, os.Stderr))
+}
+
+// signalled is the cause of the command's cancellation by a signal.
+type signalled struct{ sig os.Signal }
+
+func (s *signalled) Error() string { return "received " + s.sig.String() }
+
+// errInterrupted makes run exit with status 130, as a shell reports a
+// command ended by Ctrl-C.
+var errInterrupted = errors.New("interrupted")
+
+// afterSignal is the command's result seen from the signal that cut it
+// short: Ctrl-C (SIGINT) is always an interruption, even when the command
+// stopped cleanly; SIGTERM is how the daemon is stopped, so a clean stop
+// is a success. A different error stands.
+func afterSignal(cause, err error) error {
+	var s *signalled
+	if !errors.As(cause, &s) {
+		return err
+	}
+	if err == nil && s.sig != os.Interrupt {
+		return nil
+	}
+	if err == nil || (errors.Is(err, context.Canceled) && !errors.Is(err, errInterrupted)) {
+		return errInterrupted
+	}
+	return err
 }
 
 // env is what every command receives: its streams, the environment and the
@@ -83,6 +124,9 @@ func exitCode(err error, stderr io.Writer) int {
 	switch {
 	case err == nil, errors.Is(err, errHelp):
 		return 0
+	case errors.Is(err, errInterrupted):
+		fmt.Fprintf(stderr, "issuer: %v\n", err)
+		return 130
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "issuer: %v\n", err)
 		return 2
@@ -101,17 +145,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&e.configPath, "config", "", "config file (default $ISSUER_CONFIG)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	fs.Usage = func() { printUsage(stderr) }
+	fs.Usage = func() {} // printed below, once, where it belongs
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printUsage(stdout)
 			return errHelp
 		}
-		printUsage(stderr)
-		return usagef("%v", err)
+		return usagef("%s; a command's flags go after the command (issuer COMMAND --help lists them)", flagError(err))
 	}
 	if e.configPath == "" {
 		e.configPath = getenv("ISSUER_CONFIG")
+	}
+	if e.configPath == "" {
+		e.configPath = discoverConfig(configSearchPath)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -133,16 +179,30 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmd, cmdArgs := lookup(rest)
 	if cmd == nil {
+		if strings.HasPrefix(rest[0], "-") {
+			return usagef("flag %s goes after the command (issuer COMMAND %s …); issuer --help lists the commands", rest[0], rest[0])
+		}
 		if group := groupCommands(rest[0]); len(group) > 0 {
 			// "issuer report" or "issuer report --help": list the group.
 			help := len(rest) > 1 && (rest[1] == "--help" || rest[1] == "-h" || rest[1] == "-help")
-			w := stderr
-			if help {
-				w = stdout
-			}
-			fmt.Fprintf(w, "Usage: issuer %s <command> [arguments]\n\nCommands:\n\n", rest[0])
+			var words []string
 			for _, c := range group {
-				fmt.Fprintf(w, "\t%-22s %s\n", c.name, c.short)
+				_, second, _ := strings.Cut(c.name, " ")
+				words = append(words, second)
+			}
+			var hint string
+			if len(rest) > 1 && !help {
+				hint = didYouMean(rest[1], words, rest[0]+" ")
+			}
+			if hint == "" {
+				w := stderr
+				if help {
+					w = stdout
+				}
+				fmt.Fprintf(w, "Usage: issuer %s <command> [arguments]\n\nCommands:\n\n", rest[0])
+				for _, c := range group {
+					fmt.Fprintf(w, "\t%-22s %s\n", c.name, c.short)
+				}
 			}
 			if help {
 				return errHelp
@@ -150,12 +210,78 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			if len(rest) == 1 {
 				return usagef("%s: which command?", rest[0])
 			}
-		} else {
-			printUsage(stderr)
+			return usagef("unknown command \"%s %s\"%s", rest[0], rest[1], hint)
 		}
-		return usagef("unknown command %q", strings.Join(rest[:min(2, len(rest))], " "))
+		var words []string
+		for _, c := range commands() {
+			first, _, _ := strings.Cut(c.name, " ")
+			words = append(words, first)
+		}
+		return usagef("unknown command %q%s; issuer --help lists the commands", rest[0], didYouMean(rest[0], words, ""))
 	}
 	return cmd.run(ctx, e, cmdArgs)
+}
+
+// didYouMean suggests the words close to the unknown word w (a typo of
+// up to two letters, or a prefix), for "unknown command" errors.
+func didYouMean(w string, words []string, prefix string) string {
+	seen := map[string]bool{}
+	var close []string
+	for _, c := range words {
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		if d := editDistance(w, c); d <= max(1, min(2, len(w)/3)) || (len(w) >= 3 && strings.HasPrefix(c, w)) {
+			close = append(close, c)
+		}
+	}
+	if len(close) == 0 {
+		return ""
+	}
+	sort.Strings(close)
+	for i, c := range close {
+		close[i] = prefix + c
+	}
+	return " (did you mean " + strings.Join(close, " or ") + "?)"
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes
+// (command names are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// configSearchPath is where issuer looks for its config when neither
+// --config nor ISSUER_CONFIG names one: the working directory, then the
+// system-wide place the packaged service uses.
+var configSearchPath = []string{"issuer.yaml", "/etc/issuer/issuer.yaml"}
+
+// discoverConfig returns the first of paths that is a regular file, or ""
+// (then the config comes from ISSUER_* variables alone).
+func discoverConfig(paths []string) string {
+	for _, p := range paths {
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			return p
+		}
+	}
+	return ""
 }
 
 // groupCommands lists the two-word commands whose first word is word.
@@ -207,6 +333,37 @@ func printUsage(w io.Writer) {
 	fmt.Fprintf(w, "\nUse \"issuer <command> --help\" for more about a command.\n")
 }
 
+// flagError words the flag package's errors with flags as people type
+// them ("unknown flag --stok", not "flag provided but not defined: -stok").
+func flagError(err error) string {
+	msg := err.Error()
+	dashed := func(name string) string {
+		name = strings.TrimLeft(name, "-")
+		if len(name) == 1 {
+			return "-" + name
+		}
+		return "--" + name
+	}
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		return "unknown flag " + dashed(name)
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		return "flag " + dashed(name) + " needs a value"
+	}
+	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
+		// invalid value "x" for flag -n: parse error
+		if i := strings.Index(rest, " for flag -"); i >= 0 {
+			name, why, _ := strings.Cut(rest[i+len(" for flag "):], ": ")
+			msg = "flag " + dashed(name) + ": " + rest[:i] + " is not a valid value"
+			if why != "parse error" && why != "" {
+				msg += ": " + why
+			}
+			return msg
+		}
+	}
+	return msg
+}
+
 // newFlags returns a FlagSet for cmd whose --help prints the command's usage.
 func newFlags(e *env, c *command) *flag.FlagSet {
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
@@ -218,10 +375,34 @@ func newFlags(e *env, c *command) *flag.FlagSet {
 		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
 		if hasFlags {
 			fmt.Fprintf(out, "\nFlags:\n")
-			fs.PrintDefaults()
+			printFlags(out, fs)
 		}
 	}
 	return fs
+}
+
+// printFlags is flag.PrintDefaults as people type the flags: --stock, not
+// -stock (the flag package accepts both); one-letter flags keep one dash.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		dash := "--"
+		if len(f.Name) == 1 {
+			dash = "-"
+		}
+		arg, usage := flag.UnquoteUsage(f)
+		line := "  " + dash + f.Name
+		if arg != "" {
+			line += " " + arg
+		}
+		line += "\n    \t" + strings.ReplaceAll(usage, "\n", "\n    \t")
+		if d := f.DefValue; d != "" && d != "false" && d != "0" && d != "0s" && d != "[]" {
+			if arg == "string" {
+				d = strconv.Quote(d)
+			}
+			line += " (default " + d + ")"
+		}
+		fmt.Fprintln(w, line)
+	})
 }
 
 // parseFlags parses args, allowing flags after positional arguments
@@ -243,7 +424,7 @@ func parseFlags(e *env, fs *flag.FlagSet, args []string) ([]string, error) {
 			}
 			fs.SetOutput(e.stderr)
 			usage()
-			return nil, usagef("%s: %v", fs.Name(), err)
+			return nil, usagef("%s: %s", fs.Name(), flagError(err))
 		}
 		args = fs.Args()
 		if len(args) == 0 {

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/issuer-dev/issuer/internal/dbtest"
+	"github.com/issuer-dev/issuer/internal/excelcsv"
 )
 
 type testBundle struct {
@@ -200,6 +201,14 @@ func TestMigrateAndUnmigrated(t *testing.T) {
 	require.NotContains(t, r.stdout, "applied")
 }
 
+// requireMode checks a file's permission bits.
+func requireMode(t *testing.T, path string, want os.FileMode) {
+	t.Helper()
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, want, st.Mode().Perm(), path)
+}
+
 func TestImportAndBatchCommands(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -223,7 +232,8 @@ func TestImportAndBatchCommands(t *testing.T) {
 	id := strconv.Itoa(int(rep["batch_id"].(float64)))
 	rej, err := os.ReadFile(rejects)
 	require.NoError(t, err)
-	require.Equal(t, "line,raw,reason\n6,\"bad id,1\",\"openid \"\"bad id\"\" contains \"\" \"\", not allowed\"\n", string(rej))
+	requireMode(t, rejects, 0o640)
+	require.Equal(t, excelcsv.BOM+"line,raw,reason\n6,\"bad id,1\",\"openid \"\"bad id\"\" contains \"\" \"\", not allowed\"\n", string(rej))
 
 	// Standard input works too.
 	r = b.issuer(t, "openid\no9\n", "import", "--stock", "S2", "--kind", "product", "--name", "stdin list", "-")
@@ -246,7 +256,8 @@ func TestImportAndBatchCommands(t *testing.T) {
 
 	r = b.issuer(t, "", "batch", "export", id)
 	require.Equal(t, 0, r.code, r.stderr)
-	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	require.True(t, strings.HasPrefix(r.stdout, excelcsv.BOM), "Excel reads a file without the mark as GBK")
+	lines := strings.Split(strings.TrimSpace(strings.TrimPrefix(r.stdout, excelcsv.BOM)), "\n")
 	require.Equal(t, "openid,out_request_no,status,outcome,coupon_id,wx_code,wx_message,attempts,last_attempt_at", lines[0])
 	require.Len(t, lines, 3)
 	require.Regexp(t, `^o1,1900000109\d{18},pending,,,,,0,$`, lines[1])
@@ -256,7 +267,15 @@ func TestImportAndBatchCommands(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	data, err := os.ReadFile(out)
 	require.NoError(t, err)
-	require.Equal(t, strings.Join(lines, "\n")+"\n", string(data))
+	require.Equal(t, excelcsv.BOM+strings.Join(lines, "\n")+"\n", string(data))
+	requireMode(t, out, 0o640)
+	r = b.issuer(t, "", "batch", "export", id, "--plain")
+	require.Equal(t, strings.Join(lines, "\n")+"\n", r.stdout)
+
+	missing := filepath.Join(b.dir, "no-such-dir", "export.csv")
+	r = b.issuer(t, "", "batch", "export", id, "-o", missing)
+	require.Equal(t, 1, r.code)
+	require.Equal(t, "issuer: cannot write "+missing+": directory "+filepath.Dir(missing)+" does not exist\n", r.stderr)
 
 	for _, step := range []struct {
 		args []string
@@ -264,7 +283,7 @@ func TestImportAndBatchCommands(t *testing.T) {
 		want string
 	}{
 		{[]string{"batch", "pause", id}, 0, "batch " + id + " is paused"},
-		{[]string{"batch", "pause", id}, 1, "batch " + id + " is paused; pause applies to [pending running] batches"},
+		{[]string{"batch", "pause", id}, 1, "batch " + id + " is already paused; resume it with `issuer batch resume " + id + "`"},
 		{[]string{"batch", "resume", id}, 0, "batch " + id + " is pending"},
 		{[]string{"batch", "cancel", id}, 0, "batch " + id + " is cancelled"},
 		{[]string{"batch", "resume", id}, 1, "batch " + id + " is cancelled"},

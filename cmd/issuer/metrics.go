@@ -30,7 +30,7 @@ func newDaemonMetrics(reg prometheus.Registerer, store *queue.Store, limiter rat
 			Name: "issuer_send_answers_total", Help: "Coupon send answers by outcome (throttled included).",
 		}, []string{"outcome"}),
 		issued: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "issuer_coupons_issued_total", Help: "Coupons confirmed issued (issued or already issued).",
+			Name: "issuer_coupons_issued_total", Help: "Coupons confirmed issued (issued or already issued) by this daemon since it started; passes of the issue command run outside it are not counted: issuer_queue_recipients{status=\"issued\"} counts every issued coupon.",
 		}),
 		jobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "issuer_job_run_duration_seconds", Help: "Duration of scheduled job runs.",

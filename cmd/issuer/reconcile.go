@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"text/tabwriter"
+	"time"
 
 	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/ops"
+	"github.com/issuer-dev/issuer/wxpay"
 )
 
 func cmdReconcile() *command {
@@ -36,7 +39,7 @@ func cmdReconcile() *command {
 			sum, err := s.Reconcile(ctx, e.actor(), ops.ReconcileRequest{
 				ReconcileOptions: jobs.ReconcileOptions{StockID: *stock, Date: *date}, Logger: logger})
 			if sum != nil {
-				printReconcile(e, sum)
+				printReconcile(e, sum, s.Config.Location)
 			}
 			return opsUsage(err)
 		})
@@ -44,7 +47,41 @@ func cmdReconcile() *command {
 	return c
 }
 
-func printReconcile(e *env, sum *jobs.ReconcileSummary) {
+// untilBeijing is the end of a stock's life as the reconcile job words
+// it, in Beijing time (WeChat Pay's) without saying so.
+var untilBeijing = regexp.MustCompile(`until (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)$`)
+
+// inZone restates a not_due reason's time in the configured zone, named.
+func inZone(reason string, loc *time.Location) string {
+	m := untilBeijing.FindStringSubmatchIndex(reason)
+	if m == nil || loc == nil {
+		return reason
+	}
+	t, err := time.ParseInLocation(time.DateTime, reason[m[2]:m[3]], wxpay.Beijing())
+	if err != nil {
+		return reason
+	}
+	return reason[:m[2]] + humanTime(t, loc)
+}
+
+// humanTime is a time for a person: in the configured zone, which it names.
+func humanTime(t time.Time, loc *time.Location) string {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return t.In(loc).Format(time.DateTime) + " " + zoneName(loc)
+}
+
+// zoneName names loc as configured (Asia/Shanghai), not by its
+// abbreviation (CST is also a US zone).
+func zoneName(loc *time.Location) string {
+	if n := loc.String(); n != "" && n != "Local" {
+		return n
+	}
+	return time.Now().In(loc).Format("-07:00")
+}
+
+func printReconcile(e *env, sum *jobs.ReconcileSummary, loc *time.Location) {
 	if len(sum.Results) == 0 {
 		fmt.Fprintln(e.stdout, "no 代金券 stock issued from yet: nothing to reconcile")
 		return
@@ -53,7 +90,7 @@ func printReconcile(e *env, sum *jobs.ReconcileSummary) {
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STOCK\tFILE\tOUTCOME\tROWS\tNEW\tSHA1\tDETAIL")
 	for _, r := range sum.Results {
-		rows, added, sha, detail := "", "", "", r.Reason
+		rows, added, sha, detail := "", "", "", inZone(r.Reason, loc)
 		if f := r.File; f != nil {
 			rows, added, sha = fmt.Sprint(f.Rows), fmt.Sprint(f.NewRows), shortHash(f.SHA1)
 			detail = "kept at " + f.Path

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/xuri/excelize/v2"
 
+	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/internal/simtest"
 	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/queue"
@@ -59,11 +60,25 @@ func reconcileSetup(t *testing.T, n int) (*testBundle, *simtest.Sim) {
 	return b, sim
 }
 
+// parseCSV reads a CSV issuer wrote as a program does: past the
+// byte-order mark, values without the tab that keeps them text in Excel.
+func parseCSV(t *testing.T, s string) [][]string {
+	t.Helper()
+	require.True(t, strings.HasPrefix(s, excelcsv.BOM), "the byte-order mark, for Excel")
+	recs, err := csv.NewReader(excelcsv.SkipBOM(strings.NewReader(s))).ReadAll()
+	require.NoError(t, err, s)
+	for _, rec := range recs {
+		for i := range rec {
+			rec[i] = excelcsv.Bare(rec[i])
+		}
+	}
+	return recs
+}
+
 // readCSV parses a report and keys its lines by batch_id.
 func readCSV(t *testing.T, s string) (header []string, lines map[string]map[string]string) {
 	t.Helper()
-	recs, err := csv.NewReader(strings.NewReader(s)).ReadAll()
-	require.NoError(t, err, s)
+	recs := parseCSV(t, s)
 	require.NotEmpty(t, recs)
 	lines = map[string]map[string]string{}
 	for _, rec := range recs[1:] {
@@ -124,8 +139,7 @@ func TestReconcileAndReportEndToEnd(t *testing.T) {
 	// The batch report: every recipient's coupon as the ledger has it.
 	r = b.issuer(t, "", "report", "batch", "1", "--format", "csv")
 	require.Equal(t, 0, r.code, r.stderr)
-	recs, err := csv.NewReader(strings.NewReader(r.stdout)).ReadAll()
-	require.NoError(t, err)
+	recs := parseCSV(t, r.stdout)
 	require.Equal(t, report.BatchCSVHeader, recs[0])
 	require.Len(t, recs, 201)
 	classes := map[string]string{}
@@ -176,11 +190,11 @@ func TestReconcileAndReportEndToEnd(t *testing.T) {
 	f, err := excelize.OpenFile(bx)
 	require.NoError(t, err)
 	defer f.Close()
-	require.Equal(t, []string{report.SheetSummary, report.SheetRecipients, report.SheetProblems}, f.GetSheetList())
+	require.Equal(t, []string{report.SheetSummary, report.SheetRecipients, report.SheetProblems, report.SheetGuide, report.SheetAudit}, f.GetSheetList())
 	cells, err := f.SearchSheet(report.SheetSummary, "春节满减")
 	require.NoError(t, err)
-	require.NotEmpty(t, cells)
-	col, row, err := excelize.CellNameToCoordinates(cells[0])
+	require.Len(t, cells, 2, "the batch's name above, and its line in the per-batch table")
+	col, row, err := excelize.CellNameToCoordinates(cells[1])
 	require.NoError(t, err)
 	issued, _ := excelize.CoordinatesToCellName(col+3, row)
 	v, err := f.GetCellValue(report.SheetSummary, issued, excelize.Options{RawCellValue: true})
@@ -221,7 +235,12 @@ func TestReconcileNotYetAndErrors(t *testing.T) {
 	// The stock is running: its files are not due.
 	r = b.issuer(t, "", "reconcile")
 	require.Equal(t, 0, r.code, r.stderr)
-	require.Regexp(t, `use-flow\s+not_due\s+.*running until`, r.stdout)
+	require.Regexp(t, `use-flow\s+not_due\s+.*running until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d Asia/Shanghai`, r.stdout)
+
+	// A stock WeChat Pay does not know is not "not published yet".
+	r = b.issuer(t, "", "reconcile", "--stock", "111")
+	require.Equal(t, 1, r.code, r.stdout)
+	require.Contains(t, r.stderr, "stock 111 does not exist for this merchant")
 
 	r = b.issuer(t, "", "report", "reconcile", "--stock", "9856000")
 	require.Equal(t, 0, r.code, r.stderr)

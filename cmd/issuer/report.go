@@ -17,7 +17,7 @@ import (
 func cmdReportBatch() *command {
 	c := &command{
 		name:  "report batch",
-		usage: "ID [--date YYYY-MM-DD] [--format text|csv|xlsx] [-o FILE]",
+		usage: "ID [--date YYYY-MM-DD] [--format text|csv|xlsx] [-o FILE] [--plain]",
 		short: "report one batch: issued, used, refunded, by class and by day, and its problems",
 	}
 	c.run = func(ctx context.Context, e *env, args []string) error {
@@ -29,7 +29,7 @@ func cmdReportBatch() *command {
 func cmdReportReconcile() *command {
 	c := &command{
 		name:  "report reconcile",
-		usage: "[--stock ID] [--date YYYY-MM-DD] [--format text|csv|xlsx] [-o FILE]",
+		usage: "[--stock ID] [--date YYYY-MM-DD] [--format text|csv|xlsx] [-o FILE] [--plain]",
 		short: "report the reconciliation of 代金券 stocks against their flow files, per batch",
 	}
 	c.run = func(ctx context.Context, e *env, args []string) error {
@@ -46,7 +46,8 @@ func runReport(ctx context.Context, e *env, c *command, args []string, batch boo
 	}
 	date := fs.String("date", "", "count only rows from flow files fetched for this day or before (default: all)")
 	format := fs.String("format", "", "text, csv or xlsx (default: from -o's extension, else text)")
-	out := fs.String("o", "", "write to FILE instead of standard output")
+	out := fs.String("o", "", "write to `FILE` instead of standard output (mode 0640; .txt, .csv or .xlsx)")
+	plain := fs.Bool("plain", false, "csv for scripts: no UTF-8 byte-order mark, and long ids without the tab that keeps them text in Excel")
 	pos, err := parseFlags(e, fs, args)
 	if err != nil {
 		return err
@@ -95,10 +96,16 @@ func runReport(ctx context.Context, e *env, c *command, args []string, batch boo
 	}
 	// The report holds its snapshot open while it writes.
 	defer rep.Close()
-	if *out == "" {
-		return rep.Write(ctx, e.stdout, f)
+	write := func(w io.Writer) error {
+		if f == report.CSV && *plain {
+			return rep.WritePlainCSV(ctx, w)
+		}
+		return rep.Write(ctx, w, f)
 	}
-	if err := writeFileAtomic(*out, func(w io.Writer) error { return rep.Write(ctx, w, f) }); err != nil {
+	if *out == "" {
+		return write(e.stdout)
+	}
+	if err := writeFileAtomic(*out, write); err != nil {
 		return fmt.Errorf("%s: %w", c.name, err)
 	}
 	fmt.Fprintf(e.stderr, "wrote %s\n", *out)
@@ -106,15 +113,20 @@ func runReport(ctx context.Context, e *env, c *command, args []string, batch boo
 }
 
 // reportFormat is --format, or else the output file's extension, or text.
+// An extension that names no format issuer writes (report.pdf) is refused
+// rather than filled with text under a misleading name.
 func reportFormat(flag, out string) (report.Format, error) {
 	if flag != "" {
 		return report.ParseFormat(flag)
 	}
-	switch strings.ToLower(filepath.Ext(out)) {
+	switch ext := strings.ToLower(filepath.Ext(out)); ext {
 	case ".xlsx":
 		return report.XLSX, nil
 	case ".csv":
 		return report.CSV, nil
+	case "", ".txt", ".text":
+		return report.Text, nil
+	default:
+		return "", fmt.Errorf("-o %s: issuer writes no %s files; use a .txt, .csv or .xlsx name, or give --format", out, ext)
 	}
-	return report.Text, nil
 }

@@ -3,8 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 )
+
+// version is set at link time: go build -ldflags "-X main.version=v1.4.0"
+// (make build does, from git describe). It is the only package-level
+// variable, and only because the linker can set nothing else; nothing
+// writes it at run time.
+var version string
 
 func cmdVersion() *command {
 	c := &command{name: "version", short: "print the version"}
@@ -12,23 +19,51 @@ func cmdVersion() *command {
 		if _, err := parseFlags(e, newFlags(e, c), args); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "issuer %s\n", buildVersion())
+		fmt.Fprintf(e.stdout, "issuer %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return nil
 	}
 	return c
 }
 
+// buildVersion is the linked version, else the module version, else the
+// commit the binary was built from (go build in a git checkout stamps it),
+// and "devel" only when none of these is known.
 func buildVersion() string {
-	version := "(devel)"
-	if info, ok := debug.ReadBuildInfo(); ok {
-		if info.Main.Version != "" {
-			version = info.Main.Version
-		}
-		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				version += "+" + s.Value[:12]
-			}
+	info, ok := debug.ReadBuildInfo()
+	return versionOf(version, info, ok)
+}
+
+func versionOf(linked string, info *debug.BuildInfo, ok bool) string {
+	if linked != "" {
+		return linked
+	}
+	if !ok {
+		return "devel"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, at string
+	dirty := false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
 		}
 	}
-	return version
+	if rev == "" {
+		return "devel"
+	}
+	v := "devel-" + rev[:min(12, len(rev))]
+	if dirty {
+		v += "-dirty"
+	}
+	if at != "" {
+		v += " " + at
+	}
+	return v
 }

@@ -459,10 +459,14 @@ func decode(path string, data []byte, cfg *Config) ([]Problem, error) {
 	case errors.As(err, &te):
 		// yaml.v3 decodes what it can and lists the rest as "line N: …".
 		for _, e := range te.Errors {
-			p := Problem{Where: path, Msg: e}
+			p := Problem{Where: path, Msg: yamlTypeMsg(e)}
 			if m := yamlLine.FindStringSubmatch(e); m != nil {
 				line, _ := strconv.Atoi(m[1])
-				p = Problem{Key: keyAt[line], Where: at(line), Msg: m[2]}
+				p = Problem{Key: keyAt[line], Where: at(line), Msg: yamlTypeMsg(m[2])}
+			}
+			// One problem a line: the walk above may have named it already.
+			if slices.ContainsFunc(problems, func(q Problem) bool { return q.Where == p.Where && p.Where != path }) {
+				continue
 			}
 			problems = append(problems, p)
 		}
@@ -473,6 +477,45 @@ func decode(path string, data []byte, cfg *Config) ([]Problem, error) {
 }
 
 var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// yamlUnmarshal is yaml.v3's type error: "cannot unmarshal !!str `abc`
+// into int".
+var yamlUnmarshal = regexp.MustCompile("^cannot unmarshal !!(\\w+) (?:`(.*)` )?into (\\S+)$")
+
+// yamlTypeMsg words a YAML type error for a person, without YAML's tags
+// and Go's type names.
+func yamlTypeMsg(msg string) string {
+	m := yamlUnmarshal.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	got := map[string]string{"seq": "a list", "map": "a mapping", "str": "text", "int": "a number",
+		"float": "a number", "bool": "true/false", "timestamp": "a date"}[m[1]]
+	if got == "" {
+		got = "a " + m[1]
+	}
+	if m[2] != "" {
+		got = fmt.Sprintf("%q", m[2])
+	}
+	want := "a value of another kind"
+	switch into := m[3]; {
+	case into == "time.Duration":
+		want = "a duration such as 30s or 5m"
+	case strings.HasPrefix(into, "int"), strings.HasPrefix(into, "uint"):
+		want = "a whole number"
+	case strings.HasPrefix(into, "float"):
+		want = "a number"
+	case into == "bool":
+		want = "true or false"
+	case into == "string":
+		want = "a single value"
+	case strings.HasPrefix(into, "[]"):
+		want = "a list"
+	case strings.HasPrefix(into, "map["), strings.Contains(into, "."):
+		want = "a mapping of keys"
+	}
+	return "want " + want + ", got " + got
+}
 
 // checkChannels checks alerts.channels: a list of mappings with known keys.
 func checkChannels(path, key string, v *yaml.Node) []Problem {
@@ -716,7 +759,7 @@ func (c *Config) validate() (warnings []string, problems []Problem) {
 		problems = append(problems, Problem{Key: key, Where: c.where[key], Msg: fmt.Sprintf(format, args...)})
 	}
 	if c.DatabaseURL == "" {
-		bad("database_url", "required: give a config file that sets it (--config FILE, or ISSUER_CONFIG=FILE), or set ISSUER_DATABASE_URL")
+		bad("database_url", "required: give a config file that sets it (--config FILE, or ISSUER_CONFIG=FILE; with neither, issuer reads ./issuer.yaml, then /etc/issuer/issuer.yaml), or set ISSUER_DATABASE_URL")
 	} else if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		bad("database_url", "must be a postgres:// URL")
 	}

@@ -144,7 +144,7 @@ func TestLoadReportsEveryProblemAtOnce(t *testing.T) {
 	}
 	require.Equal(t, []string{
 		p + `:3: unknown key "wxpay.bse_url" (did you mean "wxpay.base_url"?)`,
-		p + ":5: issue.concurrency: cannot unmarshal !!str `lots` into int",
+		p + `:5: issue.concurrency: want a whole number, got "lots"`, // no YAML tags or Go types
 		"ISSUER_ISSUE_RATE_MAXX: unknown environment variable: no configuration key has this name (did you mean ISSUER_ISSUE_RATE_MAX?)",
 		p + ":6: issue.max_attempts: must be at least 1, got 0",
 		"ISSUER_ISSUE_LEASE: must be at least 5s, got 1s",
@@ -312,5 +312,21 @@ func TestCallbacksPublicURL(t *testing.T) {
 		}
 		require.ErrorContains(t, err, "ISSUER_CALLBACKS_PUBLIC_URL: ", tc.url)
 		require.ErrorContains(t, err, tc.problem, tc.url)
+	}
+}
+
+func TestYAMLTypeMsg(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"cannot unmarshal !!str `lots` into int":            `want a whole number, got "lots"`,
+		"cannot unmarshal !!str `5 min` into time.Duration": `want a duration such as 30s or 5m, got "5 min"`,
+		"cannot unmarshal !!seq into string":                "want a single value, got a list",
+		"cannot unmarshal !!map into []string":              "want a list, got a mapping",
+		"cannot unmarshal !!str `yes` into bool":            `want true or false, got "yes"`,
+		"something else":                                    "something else",
+	} {
+		got := yamlTypeMsg(in)
+		require.Equal(t, want, got, in)
+		require.NotContains(t, got, "!!")
 	}
 }
