@@ -93,22 +93,8 @@ func (s *Service) BatchProgress(ctx context.Context, a auth.Actor, id int64) (*P
 	}
 	p.PendingInDoubt = p.Counts[queue.StatusPending] - int(qp.PendingCoupons)
 	p.Remaining = p.Counts[queue.StatusPending] + p.Counts[queue.StatusInFlight]
-	rows, err := s.DB.QueryContext(ctx, `SELECT coalesce(outcome, ''), count(*) FROM recipients
-		WHERE batch_id = $1 GROUP BY 1`, id)
-	if err != nil {
-		return nil, fmt.Errorf("batch progress: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var o string
-		var n int
-		if err := rows.Scan(&o, &n); err != nil {
-			return nil, fmt.Errorf("batch progress: %w", err)
-		}
-		p.Outcomes[o] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("batch progress: %w", err)
+	if p.Outcomes, err = s.Queue.BatchOutcomes(ctx, id); err != nil {
+		return nil, err
 	}
 	if err := s.rateSeries(ctx, id, now, p); err != nil {
 		return nil, err
@@ -253,7 +239,7 @@ func (s *Service) BatchExtras(ctx context.Context, a auth.Actor, ids []int64) (m
 		return out, nil
 	}
 	rows, err := s.DB.QueryContext(ctx, `SELECT b.id, coalesce(u.actor, ''),
-			(SELECT count(*) FROM recipients r WHERE r.batch_id = b.id AND r.status = 'pending' AND r.in_doubt)
+			coalesce((SELECT c.in_doubt FROM batch_counts c WHERE c.batch_id = b.id AND c.status = 'pending'), 0)
 		FROM unnest($2::bigint[]) AS b(id)
 		LEFT JOIN LATERAL (SELECT actor FROM audit_log WHERE action = $1 AND outcome = 'ok' AND batch_id = b.id
 			ORDER BY at, id LIMIT 1) u ON true`, string(auth.ActImport), pq.Array(ids))

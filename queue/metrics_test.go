@@ -56,6 +56,22 @@ func TestProgressAndUnsettled(t *testing.T) {
 	_, err = b.store.BatchProgress(ctx, b.batch+1000)
 	require.ErrorIs(t, err, queue.ErrNotFound)
 
+	// Outcomes come from the counters, which stay equal to a recount
+	// through updates and deletes.
+	outcomes, err := b.store.BatchOutcomes(ctx, b.batch)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{"": 3, "issued": 3, "unknown": 1, "unclassified": 1, "throttled": 1, "invalid_user": 1}, outcomes)
+	var drift int
+	recount := `SELECT count(*) FROM batch_outcome_counts c
+		FULL JOIN (SELECT batch_id, status, coalesce(outcome, '') AS outcome, count(*) AS n, coalesce(sum(coupon_value), 0) AS fen
+			FROM recipients GROUP BY 1, 2, 3) r USING (batch_id, status, outcome)
+		WHERE coalesce(c.n, 0) <> coalesce(r.n, 0) OR coalesce(c.fen, 0) <> coalesce(r.fen, 0)`
+	require.NoError(t, db.GetContext(ctx, &drift, recount))
+	require.Zero(t, drift)
+	exec(`DELETE FROM recipients WHERE batch_id = $1 AND openid IN ('o00000', 'o00008')`, b.batch)
+	require.NoError(t, db.GetContext(ctx, &drift, recount))
+	require.Zero(t, drift)
+
 	u, err := b.store.Unsettled(ctx)
 	require.NoError(t, err)
 	require.Equal(t, int64(2), u.InDoubt)

@@ -23,7 +23,7 @@
 //	GET  /reconciliation               per stock and batch
 //	GET  /operations                   instances, job runs, rows in review
 //
-//	GET  /api/v1/batches                    ?status=&stock=&from=&to=&before_id=&limit=
+//	GET  /api/v1/batches                    ?status=&stock=&from=&to=&before_id=&limit= (default 100; Link: rel="next")
 //	POST /api/v1/batches                    multipart upload (the import --json object)
 //	GET  /api/v1/batches/{id}
 //	POST /api/v1/batches/{id}/pause|resume|cancel|approve|reject
