@@ -51,8 +51,8 @@ $issuer review resolve
 sim_put faults '{}'
 sim_put limit "$limit_before"
 
-step "money guard: $ISSUER_APPROVAL_MIN_COUPONS coupons or more wait for a second person"
-sample 600 22 "$OUT/approval.csv"
+step "money guard: $ISSUER_APPROVAL_MIN_COUPONS coupons or more (approval.min_coupons) wait for a second person"
+sample "$ISSUER_APPROVAL_MIN_COUPONS" 22 "$OUT/approval.csv"
 approval_batch=$($issuer import --stock 9856002 --name "needs approval" --as otto --json "$OUT/approval.csv" | batch_id)
 $issuer batch show "$approval_batch" | head -n 3
 $issuer issue --batch "$approval_batch"
@@ -62,7 +62,7 @@ $issuer batch approve "$approval_batch" --as otto && { echo "the uploader approv
 echo "\$ issuer batch approve $approval_batch --as olga"
 $issuer batch approve "$approval_batch" --as olga
 $issuer issue --batch "$approval_batch"
-echo "approved by olga: $(count "$approval_batch" issued) of 600 issued"
+echo "approved by olga: $(count "$approval_batch" issued) of $ISSUER_APPROVAL_MIN_COUPONS issued"
 
 step "money guard: a spend cap of 50 yuan on a batch of 200 one-yuan coupons"
 sample 200 23 "$OUT/cap.csv"

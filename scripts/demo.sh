@@ -18,7 +18,7 @@ $issuer sim keys "$keys"
 
 step "start the WeChat Pay simulator: hidden limit 300/s, 2% faults (500s, resets, hangs)"
 $issuer sim --keys "$keys" --addr 127.0.0.1:0 --seed 7 \
-  --stock 9856000:20000:1 --stock 9856001:5000:1 --stock 9856002:5000:1 --product-stock 1212345:1000:1 --limit 300 \
+  --stock 9856000:20000:1 --stock 9856001:5000:1 --stock 9856002:10000:1 --product-stock 1212345:1000:1 --limit 300 \
   --fault-500-before 0.005 --fault-500-after 0.005 --fault-reset-after 0.005 --fault-hang-after 0.005 --hang-max 3s \
   >"$out/sim.out" 2>"$out/sim.log" &
 sim_pid=$!
@@ -37,8 +37,6 @@ export ISSUER_WXPAY_BASE_URL=$sim_url
 export ISSUER_WXPAY_TIMEOUT=2s
 export ISSUER_ISSUE_CONCURRENCY=32
 export ISSUER_ISSUE_RATE_INITIAL=100
-# Money guard: a batch of 500 coupons or more waits for a second person.
-export ISSUER_APPROVAL_MIN_COUPONS=500
 # ISSUER_DATABASE_URL from the environment overrides issuer.yaml's database_url.
 
 step "migrate the database"
@@ -61,7 +59,7 @@ head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$out/plugin.token"
 chmod 600 "$out/plugin.token"
 # The demo runs each issue pass itself so that every step shows its own
 # result; the daemon's scheduled pass would only race it.
-ISSUER_HTTP_ADDR=${ISSUER_DEMO_ADDR:-127.0.0.1:0} ISSUER_SCHEDULES_ISSUE='@every 1h' ISSUER_PLUGIN_TOKEN_FILE=$out/plugin.token ISSUER_RECONCILE_DIR=$out/flowfiles \
+ISSUER_HTTP_ADDR=${ISSUER_DEMO_ADDR:-127.0.0.1:0} ISSUER_SCHEDULES_ISSUE='@every 1h' ISSUER_APPROVAL_MIN_COUPONS=5000 ISSUER_PLUGIN_TOKEN_FILE=$out/plugin.token ISSUER_RECONCILE_DIR=$out/flowfiles \
   $issuer run >"$out/daemon.out" 2>"$out/daemon.log" &
 daemon_pid=$!
 trap 'kill $daemon_pid $sim_pid 2>/dev/null || true; wait 2>/dev/null || true' EXIT
@@ -106,6 +104,9 @@ step "the simulator's view: coupons issued, answers by code"
 curl -fsS "${sim_admin}stats" | sed -n '/"per_second"/q;p'
 echo "  ...}"
 
+# Money guard from here on (the lists above were imported before it was
+# set): a batch of 5,000 coupons or more waits for a second person.
+export ISSUER_APPROVAL_MIN_COUPONS=5000
 SIM_ADMIN=$sim_admin OUT=$out scripts/demo-guards.sh
 
 if [ -x scripts/demo-reconcile.sh ]; then
