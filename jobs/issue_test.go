@@ -50,6 +50,9 @@ func (b *testBundle) importList(t *testing.T, stock, kind string, openids []stri
 	body := "openid\n" + strings.Join(openids, "\n") + "\n"
 	rep, err := intake.Import(context.Background(), b.db, strings.NewReader(body), intake.Options{
 		StockID: stock, Kind: kind, MchID: b.sim.Keys.MchID, AppID: b.sim.Keys.AppID, Source: "test.csv",
+		// These tests send the same users of a stock in two batches on
+		// purpose; the import guards have tests of their own.
+		Guards: intake.Guards{AllowDuplicate: true, AllowRepeats: true},
 	})
 	require.NoError(t, err)
 	return rep.BatchID

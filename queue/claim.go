@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -156,20 +157,25 @@ func (s *Store) RescueExpired(ctx context.Context, maxAttempts int) (rescued, re
 	return rescued, review, nil
 }
 
-// NextDue returns when the next row of a runnable batch (or of batch, when
-// not 0) can be claimed: the earliest pending row's next attempt, or the
-// earliest lease to expire (its row is then rescued), and whether there is
-// one.
-func (s *Store) NextDue(ctx context.Context, batch int64) (time.Time, bool, error) {
+// NextDue returns when the next row of an open batch (or of batch, when
+// not 0) can be claimed at at (zero: now): the earliest pending row's next
+// attempt, or the earliest lease to expire (its row is then rescued), and
+// whether there is one. A batch outside its window or before its start
+// time has nothing due.
+func (s *Store) NextDue(ctx context.Context, batch int64, at time.Time) (time.Time, bool, error) {
+	var atp *time.Time
+	if !at.IsZero() {
+		atp = &at
+	}
 	var due *time.Time
 	err := s.db.GetContext(ctx, &due, `
 		SELECT least(
 			(SELECT min(c.next_attempt_at) FROM batches b CROSS JOIN LATERAL (
 				SELECT r.next_attempt_at FROM recipients r
 				WHERE r.batch_id = b.id AND r.status = 'pending' ORDER BY r.next_attempt_at LIMIT 1) c
-			 WHERE b.status IN ('pending', 'running') AND ($1 = 0 OR b.id = $1)),
+			 WHERE `+strings.ReplaceAll(openSQL, "$5", "$2")+` AND ($1 = 0 OR b.id = $1)),
 			(SELECT min(r.lease_expires_at) FROM recipients r
-			 WHERE r.status = 'in_flight' AND ($1 = 0 OR r.batch_id = $1)))`, batch)
+			 WHERE r.status = 'in_flight' AND ($1 = 0 OR r.batch_id = $1)))`, batch, atp)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("next due: %w", err)
 	}

@@ -156,7 +156,7 @@ func TestClaimSkipsPausedAndFuture(t *testing.T) {
 	rows, err := b.store.Claim(ctx, queue.ClaimOptions{Owner: "a", Limit: 10, Lease: time.Minute})
 	require.NoError(t, err)
 	require.Empty(t, rows)
-	_, ok, err := b.store.NextDue(ctx, 0)
+	_, ok, err := b.store.NextDue(ctx, 0, time.Time{})
 	require.NoError(t, err)
 	require.False(t, ok)
 
@@ -167,7 +167,7 @@ func TestClaimSkipsPausedAndFuture(t *testing.T) {
 	rows, err = b.store.Claim(ctx, queue.ClaimOptions{Owner: "a", Limit: 10, Lease: time.Minute})
 	require.NoError(t, err)
 	require.Empty(t, rows)
-	due, ok, err := b.store.NextDue(ctx, b.batch)
+	due, ok, err := b.store.NextDue(ctx, b.batch, time.Time{})
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.True(t, due.After(time.Now().Add(59*time.Minute)))

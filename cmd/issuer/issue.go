@@ -128,13 +128,19 @@ func newKeeper(e *env, cfg *config.Config, db *sqlx.DB) *ratelimit.Keeper {
 // newIssueJob wires the issue job from config; owner names this process
 // in leases.
 func newIssueJob(e *env, cfg *config.Config, store *queue.Store, sender jobs.Sender, limiter jobs.Limiter, owner string) *jobs.Issue {
-	return &jobs.Issue{
+	j := &jobs.Issue{
 		Store: store, Sender: sender, Limiter: limiter,
 		Concurrency: cfg.Issue.Concurrency, Lease: cfg.Issue.Lease, Owner: owner,
 		Policy:          jobs.Policy{MaxAttempts: cfg.Issue.MaxAttempts, Location: cfg.Location},
 		ShutdownTimeout: cfg.Issue.ShutdownTimeout,
 		Logger:          e.logger,
 	}
+	// The WeChat Pay client also answers for stocks: a pass checks each
+	// 代金券 stock before it claims for it.
+	if sc, ok := sender.(jobs.StockChecker); ok {
+		j.Stocks = sc
+	}
+	return j
 }
 
 // leaseOwner names this process in leases: host, pid and a random suffix.

@@ -1,0 +1,123 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/issuer-dev/issuer/wxpay"
+)
+
+// StockChecker is the part of the WeChat Pay client the stock guard uses.
+type StockChecker interface {
+	QueryStock(ctx context.Context, stockID, creatorMchID string) (*wxpay.Stock, error)
+}
+
+// How often a pass looks at its stocks, and how long an answer is kept:
+// long enough not to add a call per claim, short enough that a paused
+// stock stops its batches within a minute.
+const (
+	stockCheckEvery = 30 * time.Second
+	stockCacheTTL   = 30 * time.Second
+)
+
+type stockCache struct {
+	mu sync.Mutex
+	m  map[string]cachedStock
+}
+
+type cachedStock struct {
+	stock *wxpay.Stock
+	at    time.Time
+}
+
+func (sc *stockCache) get(key string, now time.Time) (*wxpay.Stock, bool) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	c, ok := sc.m[key]
+	if !ok || now.Sub(c.at) > stockCacheTTL {
+		return nil, false
+	}
+	return c.stock, true
+}
+
+func (sc *stockCache) put(key string, st *wxpay.Stock, now time.Time) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.m == nil {
+		sc.m = map[string]cachedStock{}
+	}
+	sc.m[key] = cachedStock{stock: st, at: now}
+}
+
+// checkStocks halts the open batches of 代金券 stocks that cannot issue:
+// not running (paused, stopped, not yet activated) or past their
+// available_end_time. A send to such a stock would fail anyway; halting
+// first saves attempts and says why. WeChat Pay being unreachable here
+// changes nothing: the sends find out.
+func (pr *producer) checkStocks(ctx context.Context) {
+	stocks, err := pr.j.Store.OpenFavorStocks(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			pr.loopError("open stocks", err)
+		}
+		return
+	}
+	now := time.Now()
+	for key, batches := range stocks {
+		stockID, creator, _ := strings.Cut(key, "\x00")
+		st, ok := pr.j.stockCache.get(key, now)
+		if !ok {
+			qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			st, err = pr.j.Stocks.QueryStock(qctx, stockID, creator)
+			cancel()
+			if err != nil {
+				pr.log.Warn("stock check: could not ask WeChat Pay; sending goes on", "stock", stockID, "err", err)
+				continue
+			}
+			pr.j.stockCache.put(key, st, now)
+		}
+		reason := stockUnavailable(st, now)
+		if reason == "" {
+			continue
+		}
+		for _, b := range batches {
+			if pr.opts.Batch != 0 && b != pr.opts.Batch {
+				continue
+			}
+			hctx, cancel := context.WithTimeout(pr.sendCtx, 10*time.Second)
+			ok, err := pr.j.Store.Halt(hctx, b, reason+fmt.Sprintf("; then issuer batch resume %d", b))
+			cancel()
+			if err != nil {
+				pr.log.Error("halt batch", "batch", b, "err", err)
+				continue
+			}
+			if ok {
+				pr.halts.mark(b, false)
+				pr.halted(b, stockID, "", reason+fmt.Sprintf("; then issuer batch resume %d", b))
+			}
+		}
+	}
+}
+
+// stockUnavailable says why a stock cannot issue now, or "".
+func stockUnavailable(st *wxpay.Stock, now time.Time) string {
+	if st.Status != "" && st.Status != "running" {
+		what := map[string]string{
+			"paused":      "is paused in WeChat Pay: restart it (issuer stock restart " + st.StockID + ")",
+			"stoped":      "is stopped in WeChat Pay and cannot issue again: import the list for another stock",
+			"unactivated": "is not activated yet: start it (issuer stock start " + st.StockID + ")",
+			"audit":       "is still being reviewed by WeChat Pay: wait until it runs",
+		}[st.Status]
+		if what == "" {
+			what = "is " + st.Status + " in WeChat Pay, not running"
+		}
+		return fmt.Sprintf("stock_unavailable: stock %s %s", st.StockID, what)
+	}
+	if end, err := time.Parse(time.RFC3339, st.AvailableEndTime); err == nil && now.After(end) {
+		return fmt.Sprintf("stock_unavailable: stock %s ended at %s: import the list for another stock", st.StockID, st.AvailableEndTime)
+	}
+	return ""
+}
