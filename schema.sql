@@ -435,8 +435,10 @@ CREATE TABLE rate_estimates (
 
 -- migration: 9 outcome counters
 -- Recipients by batch, status and last outcome ('' for rows never
--- answered), with the face value of those whose coupon_value is known, kept
--- exact by statement-level triggers as batch_counts is. A batch's page and
+-- answered), with the face value of those whose coupon_value is known and
+-- the number of those whose is not (they are worth the batch's
+-- face_value_fen, where known), kept exact by statement-level triggers as
+-- batch_counts is. A batch's page and
 -- the metrics read its outcomes, its money and its rows in doubt (status
 -- and outcome decide in_doubt) from here: counting a million-row batch's
 -- rows took a quarter of a second per page view.
@@ -446,32 +448,35 @@ CREATE TABLE batch_outcome_counts (
     outcome  text   NOT NULL,
     n        bigint NOT NULL DEFAULT 0,
     fen      bigint NOT NULL DEFAULT 0,
+    unvalued bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (batch_id, status, outcome)
 );
-INSERT INTO batch_outcome_counts (batch_id, status, outcome, n, fen)
-    SELECT batch_id, status, coalesce(outcome, ''), count(*), coalesce(sum(coupon_value), 0) FROM recipients GROUP BY 1, 2, 3;
+INSERT INTO batch_outcome_counts (batch_id, status, outcome, n, fen, unvalued)
+    SELECT batch_id, status, coalesce(outcome, ''), count(*), coalesce(sum(coupon_value), 0), count(*) FILTER (WHERE coupon_value IS NULL)
+    FROM recipients GROUP BY 1, 2, 3;
 
 CREATE FUNCTION batch_outcome_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO batch_outcome_counts AS c (batch_id, status, outcome, n, fen)
-            SELECT batch_id, status, coalesce(outcome, ''), count(*), coalesce(sum(coupon_value), 0)
+        INSERT INTO batch_outcome_counts AS c (batch_id, status, outcome, n, fen, unvalued)
+            SELECT batch_id, status, coalesce(outcome, ''), count(*), coalesce(sum(coupon_value), 0), count(*) FILTER (WHERE coupon_value IS NULL)
             FROM new_rows GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-        ON CONFLICT (batch_id, status, outcome) DO UPDATE SET n = c.n + excluded.n, fen = c.fen + excluded.fen;
+        ON CONFLICT (batch_id, status, outcome) DO UPDATE SET n = c.n + excluded.n, fen = c.fen + excluded.fen, unvalued = c.unvalued + excluded.unvalued;
     ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO batch_outcome_counts AS c (batch_id, status, outcome, n, fen)
-            SELECT batch_id, status, coalesce(outcome, ''), -count(*), -coalesce(sum(coupon_value), 0)
+        INSERT INTO batch_outcome_counts AS c (batch_id, status, outcome, n, fen, unvalued)
+            SELECT batch_id, status, coalesce(outcome, ''), -count(*), -coalesce(sum(coupon_value), 0), -count(*) FILTER (WHERE coupon_value IS NULL)
             FROM old_rows GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-        ON CONFLICT (batch_id, status, outcome) DO UPDATE SET n = c.n + excluded.n, fen = c.fen + excluded.fen;
+        ON CONFLICT (batch_id, status, outcome) DO UPDATE SET n = c.n + excluded.n, fen = c.fen + excluded.fen, unvalued = c.unvalued + excluded.unvalued;
     ELSE
-        INSERT INTO batch_outcome_counts AS c (batch_id, status, outcome, n, fen)
-            SELECT batch_id, status, outcome, sum(dn), sum(df) FROM (
-                SELECT batch_id, status, coalesce(outcome, '') AS outcome, -1 AS dn, -coalesce(coupon_value, 0) AS df FROM old_rows
+        INSERT INTO batch_outcome_counts AS c (batch_id, status, outcome, n, fen, unvalued)
+            SELECT batch_id, status, outcome, sum(dn), sum(df), sum(du) FROM (
+                SELECT batch_id, status, coalesce(outcome, '') AS outcome, -1 AS dn, -coalesce(coupon_value, 0) AS df,
+                    -(coupon_value IS NULL)::int AS du FROM old_rows
                 UNION ALL
-                SELECT batch_id, status, coalesce(outcome, ''), 1, coalesce(coupon_value, 0) FROM new_rows
+                SELECT batch_id, status, coalesce(outcome, ''), 1, coalesce(coupon_value, 0), (coupon_value IS NULL)::int FROM new_rows
             ) d
-            GROUP BY 1, 2, 3 HAVING sum(dn) <> 0 OR sum(df) <> 0 ORDER BY 1, 2, 3
-        ON CONFLICT (batch_id, status, outcome) DO UPDATE SET n = c.n + excluded.n, fen = c.fen + excluded.fen;
+            GROUP BY 1, 2, 3 HAVING sum(dn) <> 0 OR sum(df) <> 0 OR sum(du) <> 0 ORDER BY 1, 2, 3
+        ON CONFLICT (batch_id, status, outcome) DO UPDATE SET n = c.n + excluded.n, fen = c.fen + excluded.fen, unvalued = c.unvalued + excluded.unvalued;
     END IF;
     RETURN NULL;
 END $$;

@@ -68,7 +68,10 @@ type HaltAdvice struct {
 	Outcome string `json:"outcome"`
 	Code    string `json:"wx_code"`
 	Message string `json:"wx_message"`
-	Advice  string `json:"advice"`
+	// Detail is the rest of a reason issuer itself gave (a spend cap),
+	// which is no WeChat Pay code and message.
+	Detail string `json:"detail,omitempty"`
+	Advice string `json:"advice"`
 }
 
 // BatchProgress returns a batch's counts, sending rate and estimate.
@@ -158,7 +161,11 @@ func Halt(reason string) HaltAdvice {
 	h := HaltAdvice{Reason: reason, Outcome: reason}
 	if o, rest, ok := strings.Cut(reason, ": "); ok {
 		h.Outcome = o
-		h.Code, h.Message, _ = strings.Cut(rest, " ")
+		if strings.HasPrefix(o, "spend_cap") {
+			h.Detail = rest
+		} else {
+			h.Code, h.Message, _ = strings.Cut(rest, " ")
+		}
 	}
 	switch {
 	case h.Outcome == "budget_exhausted":

@@ -11,7 +11,8 @@ import (
 const inDoubt = inDoubtSQL
 
 // Progress is a batch's recipients by status and what they are worth.
-// Face values are in fen and count only rows whose coupon_value is known.
+// Face values are in fen: each row's coupon_value, else the batch's face
+// value (known when the import asked WeChat Pay for it), else nothing.
 type Progress struct {
 	BatchID int64
 	StockID string
@@ -73,12 +74,13 @@ func (s *Store) progress(ctx context.Context, where string, args ...any) ([]*Pro
 	// The counters (schema: batch_outcome_counts), never a count over
 	// recipients: status and outcome decide whether rows are in doubt.
 	const doubt = `recipient_in_doubt(c.status, c.outcome)`
+	const fen = `(c.fen + c.unvalued * coalesce(b.face_value_fen, 0))`
 	rows, err := s.db.QueryContext(ctx, `SELECT b.id, b.stock_id, b.status, c.status, sum(c.n)::bigint,
 			coalesce(sum(c.n) FILTER (WHERE `+doubt+`), 0)::bigint,
-			coalesce(sum(c.fen) FILTER (WHERE c.status = 'issued'), 0)::bigint,
+			coalesce(sum(`+fen+`) FILTER (WHERE c.status = 'issued'), 0)::bigint,
 			coalesce(sum(c.n) FILTER (WHERE c.status = 'pending' AND NOT `+doubt+`), 0)::bigint,
-			coalesce(sum(c.fen) FILTER (WHERE c.status = 'pending' AND NOT `+doubt+`), 0)::bigint,
-			coalesce(sum(c.fen) FILTER (WHERE `+doubt+`), 0)::bigint
+			coalesce(sum(`+fen+`) FILTER (WHERE c.status = 'pending' AND NOT `+doubt+`), 0)::bigint,
+			coalesce(sum(`+fen+`) FILTER (WHERE `+doubt+`), 0)::bigint
 		FROM batches b JOIN batch_outcome_counts c ON c.batch_id = b.id
 		WHERE `+where+` AND c.n <> 0
 		GROUP BY b.id, b.stock_id, b.status, c.status

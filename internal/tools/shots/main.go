@@ -87,6 +87,10 @@ func run(base, user, pwFile, dir, lang string, pages pageFlag, upStock, upFile s
 		chromedp.Submit(chromedp.CSS(`input[name=password]`)),
 		// .who is on signed-in pages only.
 		chromedp.WaitVisible(chromedp.CSS(`.who`)),
+		// The language cookie, so that pages reached by a form (the
+		// upload's dry run) are in it too.
+		chromedp.Navigate(base+"/lang?lang="+lang+"&next=/batches"),
+		chromedp.WaitVisible(chromedp.CSS(`main h1`)),
 	); err != nil {
 		return fmt.Errorf("sign in as %s: %w", user, err)
 	}
