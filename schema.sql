@@ -434,3 +434,63 @@ CREATE TABLE rate_estimates (
     estimate   double precision NOT NULL CHECK (estimate > 0),
     updated_at timestamptz      NOT NULL DEFAULT now()
 );
+
+-- migration: 9 outcome counters
+-- Recipients by batch, status and last outcome ('' for rows never
+-- answered), with the face value of those whose coupon_value is known and
+-- the number of those whose is not (they are worth the batch's
+-- face_value_fen, where known), kept exact by statement-level triggers as
+-- batch_counts is. A batch's page and
+-- the metrics read its outcomes, its money and its rows in doubt (status
+-- and outcome decide in_doubt) from here: counting a million-row batch's
+-- rows took a quarter of a second per page view.
+CREATE TABLE batch_outcome_counts (
+    batch_id bigint NOT NULL,
+    status   text   NOT NULL,
+    outcome  text   NOT NULL,
+    n        bigint NOT NULL DEFAULT 0,
+    fen      bigint NOT NULL DEFAULT 0,
+    unvalued bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (batch_id, status, outcome)
+);
+INSERT INTO batch_outcome_counts (batch_id, status, outcome, n, fen, unvalued)
+    SELECT batch_id, status, coalesce(outcome, ''), count(*), coalesce(sum(coupon_value), 0), count(*) FILTER (WHERE coupon_value IS NULL)
+    FROM recipients GROUP BY 1, 2, 3;
+
+CREATE FUNCTION batch_outcome_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO batch_outcome_counts AS c (batch_id, status, outcome, n, fen, unvalued)
+            SELECT batch_id, status, coalesce(outcome, ''), count(*), coalesce(sum(coupon_value), 0), count(*) FILTER (WHERE coupon_value IS NULL)
+            FROM new_rows GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (batch_id, status, outcome) DO UPDATE SET n = c.n + excluded.n, fen = c.fen + excluded.fen, unvalued = c.unvalued + excluded.unvalued;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO batch_outcome_counts AS c (batch_id, status, outcome, n, fen, unvalued)
+            SELECT batch_id, status, coalesce(outcome, ''), -count(*), -coalesce(sum(coupon_value), 0), -count(*) FILTER (WHERE coupon_value IS NULL)
+            FROM old_rows GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (batch_id, status, outcome) DO UPDATE SET n = c.n + excluded.n, fen = c.fen + excluded.fen, unvalued = c.unvalued + excluded.unvalued;
+    ELSE
+        INSERT INTO batch_outcome_counts AS c (batch_id, status, outcome, n, fen, unvalued)
+            SELECT batch_id, status, outcome, sum(dn), sum(df), sum(du) FROM (
+                SELECT batch_id, status, coalesce(outcome, '') AS outcome, -1 AS dn, -coalesce(coupon_value, 0) AS df,
+                    -(coupon_value IS NULL)::int AS du FROM old_rows
+                UNION ALL
+                SELECT batch_id, status, coalesce(outcome, ''), 1, coalesce(coupon_value, 0), (coupon_value IS NULL)::int FROM new_rows
+            ) d
+            GROUP BY 1, 2, 3 HAVING sum(dn) <> 0 OR sum(df) <> 0 OR sum(du) <> 0 ORDER BY 1, 2, 3
+        ON CONFLICT (batch_id, status, outcome) DO UPDATE SET n = c.n + excluded.n, fen = c.fen + excluded.fen, unvalued = c.unvalued + excluded.unvalued;
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER recipients_outcomes_insert AFTER INSERT ON recipients
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION batch_outcome_counts_apply();
+CREATE TRIGGER recipients_outcomes_update AFTER UPDATE ON recipients
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION batch_outcome_counts_apply();
+CREATE TRIGGER recipients_outcomes_delete AFTER DELETE ON recipients
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION batch_outcome_counts_apply();
+
+-- A batch's sending rate (answers per second over the last minutes, by
+-- each row's last attempt) reads a few minutes of this index instead of
+-- every row of the batch.
+CREATE INDEX recipients_batch_attempt ON recipients (batch_id, last_attempt_at) WHERE last_attempt_at IS NOT NULL;

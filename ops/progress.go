@@ -68,7 +68,10 @@ type HaltAdvice struct {
 	Outcome string `json:"outcome"`
 	Code    string `json:"wx_code"`
 	Message string `json:"wx_message"`
-	Advice  string `json:"advice"`
+	// Detail is the rest of a reason issuer itself gave (a spend cap),
+	// which is no WeChat Pay code and message.
+	Detail string `json:"detail,omitempty"`
+	Advice string `json:"advice"`
 }
 
 // BatchProgress returns a batch's counts, sending rate and estimate.
@@ -93,22 +96,8 @@ func (s *Service) BatchProgress(ctx context.Context, a auth.Actor, id int64) (*P
 	}
 	p.PendingInDoubt = p.Counts[queue.StatusPending] - int(qp.PendingCoupons)
 	p.Remaining = p.Counts[queue.StatusPending] + p.Counts[queue.StatusInFlight]
-	rows, err := s.DB.QueryContext(ctx, `SELECT coalesce(outcome, ''), count(*) FROM recipients
-		WHERE batch_id = $1 GROUP BY 1`, id)
-	if err != nil {
-		return nil, fmt.Errorf("batch progress: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var o string
-		var n int
-		if err := rows.Scan(&o, &n); err != nil {
-			return nil, fmt.Errorf("batch progress: %w", err)
-		}
-		p.Outcomes[o] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("batch progress: %w", err)
+	if p.Outcomes, err = s.Queue.BatchOutcomes(ctx, id); err != nil {
+		return nil, err
 	}
 	if err := s.rateSeries(ctx, id, now, p); err != nil {
 		return nil, err
@@ -172,7 +161,11 @@ func Halt(reason string) HaltAdvice {
 	h := HaltAdvice{Reason: reason, Outcome: reason}
 	if o, rest, ok := strings.Cut(reason, ": "); ok {
 		h.Outcome = o
-		h.Code, h.Message, _ = strings.Cut(rest, " ")
+		if strings.HasPrefix(o, "spend_cap") {
+			h.Detail = rest
+		} else {
+			h.Code, h.Message, _ = strings.Cut(rest, " ")
+		}
 	}
 	switch {
 	case h.Outcome == "budget_exhausted":
@@ -253,7 +246,7 @@ func (s *Service) BatchExtras(ctx context.Context, a auth.Actor, ids []int64) (m
 		return out, nil
 	}
 	rows, err := s.DB.QueryContext(ctx, `SELECT b.id, coalesce(u.actor, ''),
-			(SELECT count(*) FROM recipients r WHERE r.batch_id = b.id AND r.status = 'pending' AND r.in_doubt)
+			coalesce((SELECT c.in_doubt FROM batch_counts c WHERE c.batch_id = b.id AND c.status = 'pending'), 0)
 		FROM unnest($2::bigint[]) AS b(id)
 		LEFT JOIN LATERAL (SELECT actor FROM audit_log WHERE action = $1 AND outcome = 'ok' AND batch_id = b.id
 			ORDER BY at, id LIMIT 1) u ON true`, string(auth.ActImport), pq.Array(ids))

@@ -30,6 +30,16 @@ func (s *Service) Review(ctx context.Context, a auth.Actor, batch int64) ([]queu
 	}
 }
 
+// ReviewHead returns at most n of a batch's rows in review, oldest first:
+// a page lists a few and tells how many more from the counters, instead
+// of reading thousands of rows to show a hundred.
+func (s *Service) ReviewHead(ctx context.Context, a auth.Actor, batch int64, n int) ([]queue.ReviewRow, error) {
+	if err := s.read(ctx, a, auth.ActRead, target{batch: batch}); err != nil {
+		return nil, err
+	}
+	return s.Queue.Review(ctx, queue.ReviewFilter{Batch: batch, Limit: n})
+}
+
 // ResolveReview settles rows in review by asking WeChat Pay which coupons
 // their users hold; it never sends.
 func (s *Service) ResolveReview(ctx context.Context, a auth.Actor, batch int64) (jobs.SettleSummary, error) {

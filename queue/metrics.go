@@ -11,7 +11,8 @@ import (
 const inDoubt = inDoubtSQL
 
 // Progress is a batch's recipients by status and what they are worth.
-// Face values are in fen and count only rows whose coupon_value is known.
+// Face values are in fen: each row's coupon_value, else the batch's face
+// value (known when the import asked WeChat Pay for it), else nothing.
 type Progress struct {
 	BatchID int64
 	StockID string
@@ -70,15 +71,19 @@ func (s *Store) BatchProgress(ctx context.Context, id int64) (*Progress, error) 
 }
 
 func (s *Store) progress(ctx context.Context, where string, args ...any) ([]*Progress, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT b.id, b.stock_id, b.status, r.status, count(*),
-			count(*) FILTER (WHERE `+inDoubt+`),
-			coalesce(sum(r.coupon_value) FILTER (WHERE r.status = 'issued'), 0),
-			count(*) FILTER (WHERE r.status = 'pending' AND NOT `+inDoubt+`),
-			coalesce(sum(r.coupon_value) FILTER (WHERE r.status = 'pending' AND NOT `+inDoubt+`), 0),
-			coalesce(sum(r.coupon_value) FILTER (WHERE `+inDoubt+`), 0)
-		FROM batches b JOIN recipients r ON r.batch_id = b.id
-		WHERE `+where+`
-		GROUP BY b.id, b.stock_id, b.status, r.status
+	// The counters (schema: batch_outcome_counts), never a count over
+	// recipients: status and outcome decide whether rows are in doubt.
+	const doubt = `recipient_in_doubt(c.status, c.outcome)`
+	const fen = `(c.fen + c.unvalued * coalesce(b.face_value_fen, 0))`
+	rows, err := s.db.QueryContext(ctx, `SELECT b.id, b.stock_id, b.status, c.status, sum(c.n)::bigint,
+			coalesce(sum(c.n) FILTER (WHERE `+doubt+`), 0)::bigint,
+			coalesce(sum(`+fen+`) FILTER (WHERE c.status = 'issued'), 0)::bigint,
+			coalesce(sum(c.n) FILTER (WHERE c.status = 'pending' AND NOT `+doubt+`), 0)::bigint,
+			coalesce(sum(`+fen+`) FILTER (WHERE c.status = 'pending' AND NOT `+doubt+`), 0)::bigint,
+			coalesce(sum(`+fen+`) FILTER (WHERE `+doubt+`), 0)::bigint
+		FROM batches b JOIN batch_outcome_counts c ON c.batch_id = b.id
+		WHERE `+where+` AND c.n <> 0
+		GROUP BY b.id, b.stock_id, b.status, c.status
 		ORDER BY b.id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("batch progress: %w", err)
@@ -106,6 +111,30 @@ func (s *Store) progress(ctx context.Context, where string, args ...any) ([]*Pro
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("batch progress: %w", err)
+	}
+	return out, nil
+}
+
+// BatchOutcomes counts a batch's recipients by the outcome of their last
+// answer ("" for rows never answered), from the counters.
+func (s *Store) BatchOutcomes(ctx context.Context, id int64) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT outcome, sum(n) FROM batch_outcome_counts
+		WHERE batch_id = $1 GROUP BY outcome HAVING sum(n) <> 0`, id)
+	if err != nil {
+		return nil, fmt.Errorf("batch outcomes: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var o string
+		var n int
+		if err := rows.Scan(&o, &n); err != nil {
+			return nil, fmt.Errorf("batch outcomes: %w", err)
+		}
+		out[o] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("batch outcomes: %w", err)
 	}
 	return out, nil
 }

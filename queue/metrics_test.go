@@ -53,8 +53,31 @@ func TestProgressAndUnsettled(t *testing.T) {
 	one, err := b.store.BatchProgress(ctx, b.batch)
 	require.NoError(t, err)
 	require.Equal(t, want, one)
+	// With the stock's face value known, row 10 (pending) is worth it too.
+	exec(`UPDATE batches SET face_value_fen = 500 WHERE id = $1`, b.batch)
+	one, err = b.store.BatchProgress(ctx, b.batch)
+	require.NoError(t, err)
+	require.Equal(t, int64(1500), one.PendingFen)
+	exec(`UPDATE batches SET face_value_fen = NULL WHERE id = $1`, b.batch)
 	_, err = b.store.BatchProgress(ctx, b.batch+1000)
 	require.ErrorIs(t, err, queue.ErrNotFound)
+
+	// Outcomes come from the counters, which stay equal to a recount
+	// through updates and deletes.
+	outcomes, err := b.store.BatchOutcomes(ctx, b.batch)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{"": 3, "issued": 3, "unknown": 1, "unclassified": 1, "throttled": 1, "invalid_user": 1}, outcomes)
+	var drift int
+	recount := `SELECT count(*) FROM batch_outcome_counts c
+		FULL JOIN (SELECT batch_id, status, coalesce(outcome, '') AS outcome, count(*) AS n, coalesce(sum(coupon_value), 0) AS fen,
+				count(*) FILTER (WHERE coupon_value IS NULL) AS unvalued
+			FROM recipients GROUP BY 1, 2, 3) r USING (batch_id, status, outcome)
+		WHERE coalesce(c.n, 0) <> coalesce(r.n, 0) OR coalesce(c.fen, 0) <> coalesce(r.fen, 0) OR coalesce(c.unvalued, 0) <> coalesce(r.unvalued, 0)`
+	require.NoError(t, db.GetContext(ctx, &drift, recount))
+	require.Zero(t, drift)
+	exec(`DELETE FROM recipients WHERE batch_id = $1 AND openid IN ('o00000', 'o00008')`, b.batch)
+	require.NoError(t, db.GetContext(ctx, &drift, recount))
+	require.Zero(t, drift)
 
 	u, err := b.store.Unsettled(ctx)
 	require.NoError(t, err)

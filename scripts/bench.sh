@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Prints the performance figures. Run through `make bench`.
+# Prints the performance figures. Run through `make bench`, or
+# `scripts/with-postgres.sh scripts/bench.sh SECTION…` for some sections
+# only (import crypto reconcile limiter issue console).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${ISSUER_DATABASE_URL:?run through make bench (scripts/with-postgres.sh sets it)}"
+sections=("$@")
+[ ${#sections[@]} -gt 0 ] || sections=(import crypto reconcile limiter issue console)
 echo "# issuer benchmarks ($(nproc) cores, $(go version | cut -d' ' -f3))"
-go run ./internal/tools/bench import
-go run ./internal/tools/bench crypto
-go run ./internal/tools/bench reconcile
-go run ./internal/tools/bench limiter
-go run ./internal/tools/bench issue
+go build -o bin/issuer ./cmd/issuer
+go build -o bin/bench ./internal/tools/bench
+for s in "${sections[@]}"; do
+  bin/bench "$s"
+done

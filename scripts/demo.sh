@@ -18,7 +18,7 @@ $issuer sim keys "$keys"
 
 step "start the WeChat Pay simulator: hidden limit 300/s, 2% faults (500s, resets, hangs)"
 $issuer sim --keys "$keys" --addr 127.0.0.1:0 --seed 7 \
-  --stock 9856000:20000:1 --product-stock 1212345:1000:1 --limit 300 \
+  --stock 9856000:20000:1 --stock 9856001:5000:1 --stock 9856002:10000:1 --product-stock 1212345:1000:1 --limit 300 \
   --fault-500-before 0.005 --fault-500-after 0.005 --fault-reset-after 0.005 --fault-hang-after 0.005 --hang-max 3s \
   >"$out/sim.out" 2>"$out/sim.log" &
 sim_pid=$!
@@ -41,6 +41,43 @@ export ISSUER_ISSUE_RATE_INITIAL=100
 
 step "migrate the database"
 $issuer migrate
+
+step "accounts for the console and the API: an admin, two operators, an analyst"
+mkdir -p "$out/passwords" && chmod 700 "$out/passwords"
+printf '  %-6s %-9s %s\n' name role password
+for who in alice:admin otto:operator olga:operator ann:analyst; do
+  name=${who%%:*} role=${who#*:}
+  head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$out/passwords/$name"
+  chmod 600 "$out/passwords/$name"
+  $issuer user add "$name" --role "$role" --password-file "$out/passwords/$name" >/dev/null
+  printf '  %-6s %-9s %s\n' "$name" "$role" "$(cat "$out/passwords/$name")"
+done
+echo "(demo passwords, also in $out/passwords/; the database keeps only argon2id hashes)"
+
+step "start the daemon (issuer run): console, /api/v1, schedules, /healthz /readyz /metrics, COUPON.USE callbacks, /plugin/sign"
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$out/plugin.token"
+chmod 600 "$out/plugin.token"
+# The demo runs each issue pass itself so that every step shows its own
+# result; the daemon's scheduled pass would only race it.
+ISSUER_HTTP_ADDR=${ISSUER_DEMO_ADDR:-127.0.0.1:0} ISSUER_SCHEDULES_ISSUE='@every 1h' ISSUER_APPROVAL_MIN_COUPONS=1000 ISSUER_PLUGIN_TOKEN_FILE=$out/plugin.token ISSUER_RECONCILE_DIR=$out/flowfiles \
+  $issuer run >"$out/daemon.out" 2>"$out/daemon.log" &
+daemon_pid=$!
+trap 'kill $daemon_pid $sim_pid 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  grep -q '^listening on ' "$out/daemon.out" 2>/dev/null && break
+  sleep 0.1
+done
+daemon_url=$(sed -n 's/^listening on //p' "$out/daemon.out")
+[ -n "$daemon_url" ] || { cat "$out/daemon.log" >&2; exit 1; }
+printf '\033[1mconsole: %s  (sign in as alice, otto, olga or ann; up while the demo runs)\033[0m\n' "$daemon_url"
+echo "daemon at $daemon_url: healthz $(curl -fsS "$daemon_url/healthz"), readyz $(curl -fsS "$daemon_url/readyz")"
+# WeChat Pay (the simulator) now sends COUPON.USE notifications to the daemon.
+curl -fsS -X PUT -H 'Content-Type: application/json' -d "{\"url\":\"$daemon_url/callbacks/wxpay\"}" "${sim_admin}callback" >/dev/null
+echo "the simulator sends COUPON.USE callbacks to $daemon_url/callbacks/wxpay"
+echo "mini-program signing: POST /plugin/sign →"
+curl -fsS -H "Authorization: Bearer $(cat "$out/plugin.token")" -H 'Content-Type: application/json' \
+  -d '{"coupons":[{"stock_id":"1212345","out_request_no":"demo-0001"}]}' "$daemon_url/plugin/sign"
+echo
 
 step "generate sample recipient lists (10,000 recipients + 25 duplicate lines; a GBK file from Excel)"
 go run ./internal/tools/sample -n 10000 -dups 25 -o "$out/recipients.csv" -gbk "$out/recipients_gbk.csv" -gbk-n 500
@@ -67,27 +104,10 @@ step "the simulator's view: coupons issued, answers by code"
 curl -fsS "${sim_admin}stats" | sed -n '/"per_second"/q;p'
 echo "  ...}"
 
-step "start the daemon (issuer run): schedules, /healthz /readyz /metrics, COUPON.USE callbacks, /plugin/sign"
-head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$out/plugin.token"
-chmod 600 "$out/plugin.token"
-ISSUER_HTTP_ADDR=127.0.0.1:0 ISSUER_PLUGIN_TOKEN_FILE=$out/plugin.token ISSUER_RECONCILE_DIR=$out/flowfiles \
-  $issuer run >"$out/daemon.out" 2>"$out/daemon.log" &
-daemon_pid=$!
-trap 'kill $daemon_pid $sim_pid 2>/dev/null || true; wait 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  grep -q '^listening on ' "$out/daemon.out" 2>/dev/null && break
-  sleep 0.1
-done
-daemon_url=$(sed -n 's/^listening on //p' "$out/daemon.out")
-[ -n "$daemon_url" ] || { cat "$out/daemon.log" >&2; exit 1; }
-echo "daemon at $daemon_url: healthz $(curl -fsS "$daemon_url/healthz"), readyz $(curl -fsS "$daemon_url/readyz")"
-# WeChat Pay (the simulator) now sends COUPON.USE notifications to the daemon.
-curl -fsS -X PUT -H 'Content-Type: application/json' -d "{\"url\":\"$daemon_url/callbacks/wxpay\"}" "${sim_admin}callback" >/dev/null
-echo "the simulator sends COUPON.USE callbacks to $daemon_url/callbacks/wxpay"
-echo "mini-program signing: POST /plugin/sign →"
-curl -fsS -H "Authorization: Bearer $(cat "$out/plugin.token")" -H 'Content-Type: application/json' \
-  -d '{"coupons":[{"stock_id":"1212345","out_request_no":"demo-0001"}]}' "$daemon_url/plugin/sign"
-echo
+# Money guard from here on (the lists above were imported before it was
+# set): a batch of 1,000 coupons or more waits for a second person.
+export ISSUER_APPROVAL_MIN_COUPONS=1000
+SIM_ADMIN=$sim_admin OUT=$out scripts/demo-guards.sh
 
 if [ -x scripts/demo-reconcile.sh ]; then
   SIM_ADMIN=$sim_admin OUT=$out FAVOR_STOCK=9856000 FAVOR_BATCH=1 scripts/demo-reconcile.sh
@@ -98,13 +118,25 @@ curl -fsS "$daemon_url/metrics" | grep -E '^issuer_(coupons_issued_total|queue_r
 psql -X -q "$ISSUER_DATABASE_URL" -c "SELECT job, result, catch_up, to_char(scheduled_for AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') AS \"activation, Asia/Shanghai\", counts FROM job_runs ORDER BY id" 2>/dev/null || true
 psql -X -q -t "$ISSUER_DATABASE_URL" -c "SELECT count(*) || ' COUPON.USE callbacks stored' FROM coupon_use_callbacks" 2>/dev/null || true
 
+step "the console's pages, signed in as alice: screenshots in $out/screenshots/"
+. "$out/guards.env"
+SHOTS_URL=$daemon_url SHOTS_USER=alice SHOTS_PASSWORD_FILE=$out/passwords/alice scripts/screenshots.sh "$out/screenshots" \
+  -page batches=/batches -page batch=/batches/1 -page batch-cancelled="/batches/$CANCEL_BATCH" \
+  -page batch-approval="/batches/$APPROVAL_BATCH" -page batch-spend-cap="/batches/$CAP_BATCH" \
+  -page reconciliation=/reconciliation -page operations=/operations -page users=/users -page audit=/audit \
+  -upload-stock 9856001 -upload-file "$out/recipients_gbk.csv" ||
+  echo "screenshots skipped: see the message above" >&2
+
+if [ -n "${ISSUER_DEMO_HOLD:-}" ] && [ -t 0 ]; then
+  printf '\nthe console stays up at %s: press Enter to stop the daemon and finish\n' "$daemon_url"
+  read -r _
+fi
+
 step "stop the daemon with SIGTERM: in-flight work finishes, exit 0"
 kill -TERM $daemon_pid
 wait $daemon_pid && echo "daemon exited 0"
 tail -n 2 "$out/daemon.log"
 
-step "the console's pages: screenshots in $out/screenshots/"
-scripts/screenshots.sh "$out/screenshots" || echo "screenshots skipped: see the message above" >&2
 
 step "done: everything the demo wrote is in $out/"
 ls "$out"

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# screenshots.sh [DIR]
+# screenshots.sh [DIR [SHOTS_FLAGS…]]
 #
-# Saves PNGs of the console's main pages (batches, upload dry run, batch,
-# reconciliation, operations, users, audit) in DIR (default
-# out/screenshots), rendered by headless Chromium against a private
-# database schema and the WeChat Pay simulator. Installs Chromium and a
-# CJK font with apt-get when missing and running as root. Run it under
-# scripts/with-postgres.sh (make demo does).
+# Saves PNGs of the console's main pages in DIR (default out/screenshots),
+# rendered by headless Chromium. With SHOTS_URL, SHOTS_USER and
+# SHOTS_PASSWORD_FILE set it signs in to that running console (make demo:
+# its own daemon and data) and shoots the pages SHOTS_FLAGS name
+# (internal/tools/shots: -page NAME=/path…, -upload-stock S -upload-file F).
+# Otherwise it renders the batches, upload dry run, batch, reconciliation,
+# operations, users and audit pages of a private database schema and the
+# WeChat Pay simulator (run it under scripts/with-postgres.sh). Installs
+# Chromium and a CJK font with apt-get when missing and running as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$(realpath -m "${1:-out/screenshots}")
@@ -25,5 +28,11 @@ if ! fc-list :lang=zh 2>/dev/null | grep -q .; then
   fi
 fi
 
+if [ -n "${SHOTS_URL:-}" ]; then
+  go run ./internal/tools/shots -url "$SHOTS_URL" -user "${SHOTS_USER:?}" -password-file "${SHOTS_PASSWORD_FILE:?}" \
+    -dir "$dir" "${@:2}" >/dev/null
+  ls "$dir"
+  exit 0
+fi
 ISSUER_SCREENSHOTS=$dir ISSUER_REQUIRE_CHROMIUM=1 go test -count=1 -run '^TestScreenshots$' ./console/pages/ >&2
 ls "$dir"

@@ -20,6 +20,12 @@ import (
 // maxListLimit bounds one page of GET /api/v1/batches.
 const maxListLimit = 1000
 
+// apiListLimit is the page of GET /api/v1/batches without ?limit=: the
+// newest 100. Unbounded, the answer grew with every batch ever imported
+// (6 MB and seconds at 10,000 batches). The next page's URL is in the
+// Link header (rel="next"), so the body stays the array of batch objects.
+const apiListLimit = 100
+
 func (p *Pages) apiRoutes() {
 	h := func(pattern string, act auth.Action, fn http.HandlerFunc) { p.con.Handle(pattern, act, fn) }
 	h("GET /api/v1/batches", auth.ActRead, p.apiBatches)
@@ -98,15 +104,23 @@ func (p *Pages) parseDay(v string, end bool) (time.Time, error) {
 }
 
 func (p *Pages) apiBatches(w http.ResponseWriter, r *http.Request) {
-	f, err := p.batchFilter(r, 0)
+	f, err := p.batchFilter(r, apiListLimit)
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
+	limit := f.Limit
+	f.Limit++ // one more tells whether there is a next page
 	bs, err := p.svc.Batches(r.Context(), actor(r), f)
 	if err != nil {
 		p.fail(w, r, err)
 		return
+	}
+	if len(bs) > limit {
+		bs = bs[:limit]
+		q := r.URL.Query()
+		q.Set("before_id", strconv.FormatInt(bs[len(bs)-1].ID, 10))
+		w.Header().Set("Link", fmt.Sprintf(`<%s?%s>; rel="next"`, r.URL.Path, q.Encode()))
 	}
 	if bs == nil {
 		bs = []*queue.Batch{}

@@ -27,7 +27,7 @@
 //	POST /stocks/{id}/start|pause|restart|stop
 //	GET  /coupons                      ?openid=&stock=: a user's coupons
 //
-//	GET  /api/v1/batches                    ?status=&stock=&from=&to=&before_id=&limit=
+//	GET  /api/v1/batches                    ?status=&stock=&from=&to=&before_id=&limit= (default 100; Link: rel="next")
 //	POST /api/v1/batches                    multipart upload (the import --json object)
 //	GET  /api/v1/batches/{id}
 //	POST /api/v1/batches/{id}/pause|resume|cancel|approve|reject

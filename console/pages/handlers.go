@@ -224,15 +224,12 @@ func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, 
 		return
 	}
 	d.Uploader = extras[id].Uploader
-	rows, err := p.svc.Review(ctx, a, id)
+	rows, err := p.svc.ReviewHead(ctx, a, id, maxListed)
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
-	if len(rows) > maxListed {
-		d.ReviewMore = len(rows) - maxListed
-		rows = rows[:maxListed]
-	}
+	d.ReviewMore = max(0, pr.Counts[queue.StatusReview]-len(rows))
 	for _, row := range rows {
 		d.Review = append(d.Review, reviewRow{ReviewRow: row, Last: p.whenPtr(row.LastAttemptAt)})
 	}

@@ -18,7 +18,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench import|crypto [flags]")
+		fmt.Fprintln(os.Stderr, "usage: bench import|crypto|reconcile|limiter|issue|console [flags]")
 		os.Exit(2)
 	}
 	ctx := context.Background()
@@ -32,6 +32,8 @@ func main() {
 		err = benchImport(ctx, os.Args[2:])
 	case "import-costs":
 		err = benchImportCosts(ctx, os.Args[2:])
+	case "console":
+		err = benchConsole(ctx, os.Args[2:])
 	case "crypto":
 		err = benchCrypto(ctx, os.Args[2:])
 	case "reconcile":

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The operations half of the demo, run by scripts/demo.sh with the daemon
+# and the simulator up: a batch cancelled mid-run while WeChat Pay answers
+# "500" after issuing, its rows in doubt settled by asking WeChat Pay, then
+# the money guards (second-person approval, spend cap, duplicate file,
+# send window). Writes $OUT/guards.env naming the batches it made.
+#
+# Needs, from demo.sh: SIM_ADMIN (…/sim/), OUT, the ISSUER_* environment
+# (ISSUER_APPROVAL_MIN_COUPONS set), the accounts otto and olga, bin/issuer
+# and the simulator's stocks 9856001 and 9856002.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+: "${SIM_ADMIN:?the admin URL of the simulator, ending in /sim/}"
+: "${OUT:=out}"
+: "${ISSUER_APPROVAL_MIN_COUPONS:?set approval.min_coupons for the demo}"
+issuer=bin/issuer
+log=$OUT/guards.log # the commands' own logs (one line per row settled, per pass)
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+sim_put() { curl -fsS -X PUT -H 'Content-Type: application/json' -d "$2" "${SIM_ADMIN}$1" >/dev/null; }
+batch_id() { tr -d ' \n' | sed -n 's/.*"batch_id":\([0-9]*\).*/\1/p'; }
+count() { # count ID STATUS → rows of batch ID in STATUS
+  $issuer batch show "$1" --json | tr -d ' \n' | sed -n "s/.*\"counts\":{[^}]*\"$2\":\([0-9]*\).*/\1/p"
+}
+sample() { go run ./internal/tools/sample -n "$1" -seed "$2" -o "$3"; }
+quiet() { "$@" 2>>"$log"; }
+refused() { # refused CMD… → runs CMD, which must fail, and prints why
+  if "$@" 2>"$OUT/refused.err" >/dev/null; then echo "not refused: $*" >&2; exit 1; fi
+  grep '^issuer:' "$OUT/refused.err"
+}
+
+faults_before=$(curl -fsS "${SIM_ADMIN}faults")
+limit_before=$(curl -fsS "${SIM_ADMIN}limit")
+
+step "cancel a batch mid-run while WeChat Pay answers 500 after issuing one send in four"
+# The coupon exists but the answer does not say so: such a row is in doubt,
+# never "failed" and never sent under a new out_request_no.
+sim_put faults '{"after_500":0.25}'
+sim_put limit '{"qps":60}'
+sample 900 21 "$OUT/cancel.csv"
+cancel_batch=$(quiet $issuer import --stock 9856001 --name "cancelled mid-run" --as otto --json "$OUT/cancel.csv" | batch_id)
+$issuer issue --batch "$cancel_batch" >"$OUT/cancel-issue.out" 2>>"$log" &
+issue_pid=$!
+for _ in $(seq 1 150); do
+  [ "$(count "$cancel_batch" issued)" -ge 150 ] 2>/dev/null && break
+  sleep 0.2
+done
+echo "batch $cancel_batch: $(count "$cancel_batch" issued) issued so far; cancelling it while the pass runs"
+echo "\$ issuer batch cancel $cancel_batch"
+quiet $issuer batch cancel "$cancel_batch"
+wait $issue_pid
+$issuer batch show "$cancel_batch"
+
+step "rows in doubt anywhere: list them, then settle them by asking WeChat Pay which coupons each user holds (nothing is sent)"
+echo "\$ issuer review list"
+$issuer review list | sed -n 1,12p
+echo "\$ issuer review resolve"
+quiet $issuer review resolve
+sim_put faults '{}'
+sim_put limit "$limit_before"
+
+step "money guard: $ISSUER_APPROVAL_MIN_COUPONS coupons or more (approval.min_coupons) wait for a second person"
+sample "$ISSUER_APPROVAL_MIN_COUPONS" 22 "$OUT/approval.csv"
+approval_batch=$(quiet $issuer import --stock 9856002 --name "needs approval" --as otto --json "$OUT/approval.csv" | batch_id)
+$issuer batch show "$approval_batch" | head -n 3
+quiet $issuer issue --batch "$approval_batch" | sed -n 1p
+echo "after an issue pass: $(count "$approval_batch" issued) issued (it waits for approval)"
+echo "\$ issuer batch approve $approval_batch --as otto   # the uploader"
+refused $issuer batch approve "$approval_batch" --as otto
+echo "\$ issuer batch approve $approval_batch --as olga"
+quiet $issuer batch approve "$approval_batch" --as olga
+quiet $issuer issue --batch "$approval_batch" | sed -n 1p
+echo "approved by olga: $(count "$approval_batch" issued) of $ISSUER_APPROVAL_MIN_COUPONS issued"
+
+step "money guard: a spend cap of 50 yuan on a batch of 200 one-yuan coupons"
+sample 200 23 "$OUT/cap.csv"
+cap_batch=$(quiet $issuer import --stock 9856002 --name "spend cap 50 yuan" --max-amount-yuan 50 --as otto --json "$OUT/cap.csv" | batch_id)
+quiet $issuer issue --batch "$cap_batch" | sed -n 1p
+$issuer batch show "$cap_batch" | grep -E '^(batch|status|recipients|spend cap|amount)' 
+issued=$(count "$cap_batch" issued)
+echo "issued $issued coupons of 1 yuan: exactly the cap"
+[ "$issued" -eq 50 ] || { echo "spend cap: want 50 issued, got $issued" >&2; exit 1; }
+
+step "money guard: the same file again for the same stock is refused"
+echo "\$ issuer import --stock 9856002 $OUT/approval.csv"
+refused $issuer import --stock 9856002 --as otto "$OUT/approval.csv"
+
+step "money guard: a send window that excludes now issues nothing"
+tz=${ISSUER_TIMEZONE:-Asia/Shanghai}
+window="$(TZ=$tz date -d '+2 hours' +%H:00)-$(TZ=$tz date -d '+3 hours' +%H:00)"
+sample 100 24 "$OUT/window.csv"
+window_batch=$(quiet $issuer import --stock 9856002 --name "window $window" --window "$window" --as otto --json "$OUT/window.csv" | batch_id)
+quiet $issuer issue --batch "$window_batch" | sed -n 1p
+$issuer batch show "$window_batch" | grep -E '^(batch|status|recipients|window|next)' 
+echo "window $window ($tz): $(count "$window_batch" issued) issued now"
+
+sim_put faults "$faults_before"
+cat >"$OUT/guards.env" <<EOF
+CANCEL_BATCH=$cancel_batch
+APPROVAL_BATCH=$approval_batch
+CAP_BATCH=$cap_batch
+WINDOW_BATCH=$window_batch
+EOF
