@@ -435,7 +435,7 @@ CREATE TABLE rate_estimates (
     updated_at timestamptz      NOT NULL DEFAULT now()
 );
 
--- migration: 9 outcome counters
+-- migration: 9 outcomes
 -- Recipients by batch, status and last outcome ('' for rows never
 -- answered), with the face value of those whose coupon_value is known and
 -- the number of those whose is not (they are worth the batch's
