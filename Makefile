@@ -1,7 +1,8 @@
 # issuer — `make demo` runs the whole pipeline, `make test` runs every test.
 # Both start an ephemeral PostgreSQL (scripts/with-postgres.sh) unless
 # ISSUER_DATABASE_URL is set, and install the server with apt-get if missing;
-# `make test` also installs promtool (Debian's prometheus) for the alert rules.
+# `make test` also installs promtool (Debian's prometheus) for the alert rules
+# and Debian's chromium for the console's browser tests.
 
 GO          ?= go
 BIN         := bin/issuer
@@ -19,9 +20,10 @@ help: ## list the targets
 build: ## build bin/issuer
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/issuer
 
-test: ## run every test (race detector on) against a real PostgreSQL; promtool checks the alert rules
+test: ## run every test (race detector on) against a real PostgreSQL; promtool checks the alert rules, headless Chromium the console
 	scripts/need.sh promtool prometheus
-	ISSUER_REQUIRE_PROMTOOL=1 $(WITH_PG) $(GO) test -race -count=1 -timeout 30m ./...
+	scripts/need.sh chromium chromium
+	ISSUER_REQUIRE_PROMTOOL=1 ISSUER_REQUIRE_CHROMIUM=1 $(WITH_PG) $(GO) test -race -count=1 -timeout 30m ./...
 
 demo: build ## run the whole pipeline on sample data; writes ./out/
 	$(WITH_PG) scripts/demo.sh

@@ -3,31 +3,20 @@ package console_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/issuer-dev/issuer/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
 // browser starts headless Chromium for the test, or skips it when none is
-// installed.
+// installed (see testutil.Chromium).
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	path := os.Getenv("ISSUER_CHROMIUM")
-	if path == "" {
-		for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-			if p, err := exec.LookPath(name); err == nil {
-				path = p
-				break
-			}
-		}
-	}
-	if path == "" {
-		t.Skip("no chromium, chromium-browser or google-chrome on PATH (or ISSUER_CHROMIUM): browser tests skipped")
-	}
+	path := testutil.Chromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
 		chromedp.Flag("lang", "en-US"), chromedp.WindowSize(1280, 800))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)

@@ -3,7 +3,6 @@ package pages_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/issuer-dev/issuer/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
@@ -21,21 +21,7 @@ func browser(t *testing.T) context.Context {
 	if testing.Short() {
 		t.Skip("starts a browser")
 	}
-	path := os.Getenv("ISSUER_CHROMIUM")
-	if path == "" {
-		for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-			if p, err := exec.LookPath(name); err == nil {
-				path = p
-				break
-			}
-		}
-	}
-	if path == "" {
-		if os.Getenv("ISSUER_REQUIRE_CHROMIUM") != "" {
-			t.Fatal("ISSUER_REQUIRE_CHROMIUM is set but no chromium, chromium-browser or google-chrome is on PATH (or ISSUER_CHROMIUM)")
-		}
-		t.Skip("no chromium, chromium-browser or google-chrome on PATH (or ISSUER_CHROMIUM): browser tests skipped")
-	}
+	path := testutil.Chromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
 		chromedp.Flag("lang", "en-US"), chromedp.WindowSize(1280, 900))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)

@@ -145,7 +145,7 @@ func errStatus(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, queue.ErrNotFound), errors.Is(err, report.ErrNoData):
 		return http.StatusNotFound
-	case errors.Is(err, queue.ErrState):
+	case errors.Is(err, queue.ErrState), errors.Is(err, intake.ErrDuplicateFile):
 		return http.StatusConflict
 	case errors.Is(err, intake.ErrTooManyRejects), errors.As(err, &fatal):
 		return http.StatusUnprocessableEntity

@@ -3,6 +3,8 @@ package pages_test
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -240,11 +242,6 @@ func TestUploadAPI(t *testing.T) {
 		requireJSONError(t, a, http.StatusRequestEntityTooLarge)
 		require.Empty(t, b.batches(t))
 		require.Empty(t, b.uploadFiles(t), "the partial file is gone")
-	})
-	t.Run("GuardsNotYetSupported", func(t *testing.T) {
-		f := map[string]string{"stock": "S1", "max_amount_yuan": "100"}
-		requireJSONError(t, b.upload(t, ann, "/api/v1/batches", f, csvOf("g", 2), nil), http.StatusNotImplemented)
-		require.Empty(t, b.batches(t), "a guard the import cannot honour stores nothing")
 	})
 	t.Run("BadRequests", func(t *testing.T) {
 		requireJSONError(t, b.upload(t, ann, "/api/v1/batches", map[string]string{"kind": "favor"}, csvOf("x", 2), nil), http.StatusBadRequest)
@@ -536,4 +533,33 @@ func TestPageActions(t *testing.T) {
 	}
 	require.Contains(t, b.get(t, otto, "/batches/"+id+"?ok=cancel&lang=en", nil).body, "Batch cancelled")
 	_ = context.Background
+}
+
+// The money guards' upload fields reach the import; a duplicate file is
+// refused naming its batch; a guard that does not parse stores nothing.
+func TestUploadGuards(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ann := b.login(t, "ann")
+	f := map[string]string{"stock": "S2", "paused": "true", "priority": "3", "window": "22:00-06:00", "start_at": "2030-01-02 10:00"}
+	a := b.upload(t, ann, "/api/v1/batches", f, csvOf("g", 2), nil)
+	require.Equal(t, http.StatusCreated, a.status, a.body)
+	var rep struct {
+		BatchID int64  `json:"batch_id"`
+		Status  string `json:"status"`
+		Repeats int    `json:"repeats"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(a.body), &rep))
+	require.Equal(t, "paused", rep.Status)
+	show := b.get(t, ann, fmt.Sprintf("/api/v1/batches/%d", rep.BatchID), nil)
+	require.Contains(t, show.body, `"priority":3`)
+	require.Contains(t, show.body, `"window":"22:00-06:00"`)
+	// The same file again: refused, naming the batch it matches.
+	a = b.upload(t, ann, "/api/v1/batches", f, csvOf("g", 2), nil)
+	requireJSONError(t, a, http.StatusConflict)
+	require.Contains(t, a.body, fmt.Sprintf("batch %d", rep.BatchID))
+	// A guard that does not parse stores nothing.
+	before := len(b.batches(t))
+	requireJSONError(t, b.upload(t, ann, "/api/v1/batches", map[string]string{"stock": "S2", "window": "9-5"}, csvOf("w", 2), nil), http.StatusBadRequest)
+	require.Len(t, b.batches(t), before)
 }

@@ -112,13 +112,12 @@ type importFields struct {
 	stock, kind, name, encoding string
 	maxRejects                  int
 	dryRun                      bool
+	// The money guards (the contract's "Money guards"), as typed: ops
+	// parses them the same way for every front end.
+	paused, allowDuplicate, allowRepeats bool
+	startAt, window, maxAmountYuan       string
+	priority                            int
 }
-
-// guardFields are the money guards' import fields (see the contract's
-// "Money guards"). The operations layer does not take them yet, and a
-// guard silently dropped would spend money the uploader meant to cap, so
-// an import that sets one is refused until ops.ImportRequest carries it.
-var guardFields = []string{"paused", "start_at", "window", "max_amount_yuan", "priority", "allow_duplicate", "allow_repeats"}
 
 func parseBool(name, v string) (bool, error) {
 	switch strings.ToLower(strings.TrimSpace(v)) {
@@ -144,13 +143,17 @@ func readImportFields(fields map[string]string) (importFields, error) {
 	if f.dryRun, err = parseBool("dry_run", fields["dry_run"]); err != nil {
 		return f, err
 	}
-	for _, g := range guardFields {
-		v := strings.TrimSpace(fields[g])
-		if v == "" || v == "false" || v == "0" {
-			continue
+	for name, dst := range map[string]*bool{"paused": &f.paused, "allow_duplicate": &f.allowDuplicate, "allow_repeats": &f.allowRepeats} {
+		if *dst, err = parseBool(name, fields[name]); err != nil {
+			return f, err
 		}
-		// TODO(merge): pass the guards through once ops.ImportRequest has them.
-		return f, fmt.Errorf("%w: %s is not supported by this version's import; nothing was stored", errNotImplemented, g)
+	}
+	f.startAt, f.window, f.maxAmountYuan = strings.TrimSpace(fields["start_at"]), strings.TrimSpace(fields["window"]),
+		strings.TrimSpace(fields["max_amount_yuan"])
+	if v := strings.TrimSpace(fields["priority"]); v != "" {
+		if f.priority, err = strconv.Atoi(v); err != nil {
+			return f, badRequest("priority must be a whole number")
+		}
 	}
 	return f, nil
 }
@@ -178,6 +181,8 @@ func (p *Pages) runImport(r *http.Request, path, filename string, f importFields
 	var first []rejectLine
 	req := ops.ImportRequest{Reader: file, Source: filename, StockID: f.stock, Kind: f.kind, Name: f.name,
 		Encoding: f.encoding, MaxRejects: f.maxRejects, DryRun: f.dryRun,
+		Paused: f.paused, StartAt: f.startAt, Window: f.window, MaxAmountYuan: f.maxAmountYuan, Priority: f.priority,
+		AllowDuplicate: f.allowDuplicate, AllowRepeats: f.allowRepeats,
 		OnReject: func(rj intake.Reject) {
 			if len(first) < maxRejectsShown {
 				first = append(first, rejectLine{Line: rj.Line, Reason: rj.Reason})
