@@ -116,7 +116,7 @@ type importFields struct {
 	// parses them the same way for every front end.
 	paused, allowDuplicate, allowRepeats bool
 	startAt, window, maxAmountYuan       string
-	priority                            int
+	priority                             int
 }
 
 func parseBool(name, v string) (bool, error) {
