@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/issuer-dev/issuer/internal/textdist"
 )
 
 func main() {
@@ -232,7 +234,7 @@ func didYouMean(w string, words []string, prefix string) string {
 			continue
 		}
 		seen[c] = true
-		if d := editDistance(w, c); d <= max(1, min(2, len(w)/3)) || (len(w) >= 3 && strings.HasPrefix(c, w)) {
+		if d := textdist.Distance(w, c); d <= max(1, min(2, len(w)/3)) || (len(w) >= 3 && strings.HasPrefix(c, w)) {
 			close = append(close, c)
 		}
 	}
@@ -244,28 +246,6 @@ func didYouMean(w string, words []string, prefix string) string {
 		close[i] = prefix + c
 	}
 	return " (did you mean " + strings.Join(close, " or ") + "?)"
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes
-// (command names are ASCII).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // configSearchPath is where issuer looks for its config when neither

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/report"
 )
 
@@ -74,41 +75,40 @@ func runReport(ctx context.Context, e *env, c *command, args []string, batch boo
 			return usagef("%s: an xlsx report is binary: give -o FILE", c.name)
 		}
 	}
-	cfg, err := e.loadConfig()
-	if err != nil {
-		return err
-	}
-	db, err := e.openDB(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	opts := report.Options{AsOf: *date, Location: cfg.Location}
-	var rep *report.Report
-	if batch {
-		rep, err = report.Batch(ctx, db, id, opts)
-	} else {
-		opts.StockID = *stock
-		rep, err = report.Reconciliation(ctx, db, opts)
-	}
-	if err != nil {
-		return err
-	}
-	// The report holds its snapshot open while it writes.
-	defer rep.Close()
+	return e.withService(ctx, func(s *ops.Service) error {
+		opts := report.Options{AsOf: *date}
+		var rep *report.Report
+		var err error
+		if batch {
+			rep, err = s.BatchReport(ctx, e.actor(), id, opts)
+		} else {
+			opts.StockID = *stock
+			rep, err = s.ReconcileReportDownload(ctx, e.actor(), opts)
+		}
+		if err != nil {
+			return err
+		}
+		// The report holds its snapshot open while it writes.
+		defer rep.Close()
+		return e.writeReport(ctx, c, rep, f, *out, *plain)
+	})
+}
+
+// writeReport writes rep in format f to out, or to standard output.
+func (e *env) writeReport(ctx context.Context, c *command, rep *report.Report, f report.Format, out string, plain bool) error {
 	write := func(w io.Writer) error {
-		if f == report.CSV && *plain {
+		if f == report.CSV && plain {
 			return rep.WritePlainCSV(ctx, w)
 		}
 		return rep.Write(ctx, w, f)
 	}
-	if *out == "" {
+	if out == "" {
 		return write(e.stdout)
 	}
-	if err := writeFileAtomic(*out, write); err != nil {
+	if err := writeFileAtomic(out, write); err != nil {
 		return fmt.Errorf("%s: %w", c.name, err)
 	}
-	fmt.Fprintf(e.stderr, "wrote %s\n", *out)
+	fmt.Fprintf(e.stderr, "wrote %s\n", out)
 	return nil
 }
 

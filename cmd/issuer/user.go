@@ -17,6 +17,7 @@ import (
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/internal/textable"
+	"github.com/issuer-dev/issuer/ops"
 )
 
 // userCommands manage the accounts of the console and the HTTP API.
@@ -39,20 +40,13 @@ func newAuthStore(cfg *config.Config, db *sqlx.DB) (*auth.Store, *audit.Store, e
 
 // withAuth loads config, opens the database and runs fn with the store.
 func withAuth(ctx context.Context, e *env, fn func(*auth.Store) error) error {
-	cfg, err := e.loadConfig()
-	if err != nil {
-		return err
-	}
-	db, err := e.openDB(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	store, _, err := newAuthStore(cfg, db)
-	if err != nil {
-		return err
-	}
-	return fn(store)
+	return e.withService(ctx, func(s *ops.Service) error {
+		store, _, err := newAuthStore(s.Config, s.DB)
+		if err != nil {
+			return err
+		}
+		return fn(store)
+	})
 }
 
 func cmdUserAdd() *command {

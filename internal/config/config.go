@@ -38,6 +38,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/issuer-dev/issuer/daemon"
+	"github.com/issuer-dev/issuer/internal/textdist"
 	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/wxpay"
 )
@@ -708,7 +709,7 @@ func suggest(p string, names []string) string {
 	slices.Sort(names) // ties go to the first in order, not to map order
 	best, bestD := "", 4
 	for _, k := range names {
-		if d := editDistance(p, k); d < bestD {
+		if d := textdist.Distance(p, k); d < bestD {
 			best, bestD = k, d
 		}
 	}
@@ -721,26 +722,6 @@ func mapKeys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // Validate checks what every command needs and loads Location. It returns
