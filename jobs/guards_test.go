@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/issuer-dev/issuer/audit"
 	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/queue"
@@ -192,6 +193,7 @@ func TestStockGuardHaltsBeforeSending(t *testing.T) {
 	require.NoError(t, b.sim.Server.SetStockStatus("S1", wxsim.StatusPaused))
 	j := b.job(4)
 	j.Stocks = b.client
+	j.Audit = audit.NewStore(b.db, nil)
 	sum, err := j.Run(ctx, jobs.IssueOptions{})
 	require.NoError(t, err)
 	require.Zero(t, sum.Sent)
@@ -201,4 +203,11 @@ func TestStockGuardHaltsBeforeSending(t *testing.T) {
 	require.Contains(t, *bt.HaltReason, "stock_unavailable: stock S1 is paused")
 	require.Contains(t, *bt.HaltReason, fmt.Sprintf("issuer batch resume %d", batch))
 	require.Zero(t, b.sim.Server.Stats().Issued)
+	// The guard's decision is in the audit log.
+	entries, err := audit.NewStore(b.db, nil).List(ctx, audit.Filter{BatchID: batch})
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	require.Equal(t, "halt", entries[0].Action)
+	require.Equal(t, "system", entries[0].Role)
+	require.Contains(t, string(entries[0].Detail), "is paused")
 }

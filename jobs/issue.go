@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/issuer-dev/issuer/audit"
 	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/wxpay"
 )
@@ -61,8 +62,18 @@ type Issue struct {
 	// (default: the database's); tests inject one.
 	Now func() time.Time
 
+	// Audit, when set, keeps every halt the pass decides (an answer, a
+	// spend cap, a stock that cannot issue) in the audit log, as the acts
+	// of people are.
+	Audit Auditor
+
 	// stockCache remembers what Stocks said, across passes, briefly.
 	stockCache stockCache
+}
+
+// Auditor keeps the audit log (audit.Store).
+type Auditor interface {
+	Record(ctx context.Context, e audit.Entry) error
 }
 
 // Alert is something an operator must look at.

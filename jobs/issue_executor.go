@@ -107,6 +107,9 @@ func (x *executor) halt(row queue.Claimed, h halt) {
 			x.log.Error("halt merchant", "mchid", row.MchID, "err", err)
 		}
 		x.log.Error("configuration error: halted every batch of the merchant", "mchid", row.MchID, "batches", ids, "reason", h.reason)
+		for _, id := range ids {
+			x.audit(id, "", h.reason)
+		}
 		x.c.mu.Lock()
 		x.c.halted = append(x.c.halted, fmt.Sprintf("merchant %s (batches %v): %s", row.MchID, ids, h.reason))
 		x.c.mu.Unlock()

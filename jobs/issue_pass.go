@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/issuer-dev/issuer/alert"
+	"github.com/issuer-dev/issuer/audit"
 	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/wxpay"
 )
@@ -185,10 +186,26 @@ func (p *pass) haltSpendCapped(ctx context.Context) {
 // halted records and announces a batch a guard or an answer halted.
 func (p *pass) halted(batch int64, stock, mchid, reason string) {
 	p.log.Error("batch halted", "batch", batch, "stock", stock, "reason", reason)
+	p.audit(batch, stock, reason)
 	p.c.mu.Lock()
 	p.c.halted = append(p.c.halted, fmt.Sprintf("batch %d: %s", batch, reason))
 	p.c.mu.Unlock()
 	p.alert(Alert{Kind: alert.KindBatchHalted, BatchID: batch, MchID: mchid, Message: reason})
+}
+
+// audit keeps a halt in the audit log; the log failing does not undo it.
+func (p *pass) audit(batch int64, stock, reason string) {
+	if p.j.Audit == nil {
+		return
+	}
+	b := batch
+	e := audit.Entry{Time: time.Now(), Actor: "issuer:" + p.j.Owner, Role: "system", Action: "halt",
+		BatchID: &b, StockID: stock, Source: "issue pass", Outcome: audit.OK, Detail: audit.Text(reason)}
+	ctx, cancel := context.WithTimeout(p.sendCtx, 5*time.Second)
+	defer cancel()
+	if err := p.j.Audit.Record(ctx, e); err != nil {
+		p.log.Error("audit log: could not record a halt", "batch", batch, "err", err)
+	}
 }
 
 func (p *pass) alert(a Alert) {

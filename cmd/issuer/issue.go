@@ -18,6 +18,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/issuer-dev/issuer/audit"
 	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/ops"
@@ -173,6 +174,7 @@ func newIssueJob(e *env, cfg *config.Config, store *queue.Store, sender jobs.Sen
 		Policy:          jobs.Policy{MaxAttempts: cfg.Issue.MaxAttempts, Location: cfg.Location},
 		ShutdownTimeout: cfg.Issue.ShutdownTimeout,
 		Logger:          e.logger,
+		Audit:           audit.NewStore(store.DB(), nil),
 	}
 	// The WeChat Pay client also answers for stocks: a pass checks each
 	// 代金券 stock before it claims for it.
