@@ -493,87 +493,93 @@ func newReport(tx *sqlx.Tx, stocks []string, batch int64, opts Options) (*Report
 	}, nil
 }
 
-// baseCTE defines, for the scope:
+// baseCTE names every piece the report's queries share, for the scope:
 //
-//	lastfile  per stock, when its last use-flow counted was downloaded; a
-//	          stock without one is still being redeemed: its usage so far
-//	          comes from callbacks
-//	cb        the stored COUPON.USE callbacks, per coupon
-//	fu, f     the uses and refunds in the files, per coupon, as of the day
-//	u         usage per coupon, from the source of its stock
-//	rc, c     the recipients; each with its coupon's uses, refunds and class
-//	problems  everything to review, recipients in doubt or in review first
+//	last_use_file      per stock, when its last use-flow counted was
+//	                   downloaded; a stock without one is still being
+//	                   redeemed: its usage so far comes from callbacks
+//	callback_rows      the stored COUPON.USE callbacks in scope
+//	callback_uses      those callbacks, one per coupon
+//	first_callback     per stock, the first use a callback reported
+//	file_uses          the uses in the use-flow files, per coupon, as of the day
+//	usage              usage per coupon, from its stock's source (files, else callbacks)
+//	file_refunds       the refunds in the refund-flow files, per coupon
+//	scoped_recipients  the recipients in scope
+//	classified         each recipient with its coupon's uses, refunds and class
+//	flow_coupons       every coupon the files or callbacks mention
+//	unknown_coupons    those of them issuer never issued
+//	problems           everything to review, recipients in doubt or in review first
 const baseCTE = `
-WITH lastfile AS (
+WITH last_use_file AS (
 	SELECT stock_id, max(downloaded_at) AS at FROM flow_files
 	WHERE kind = 'use' AND status = 'loaded' AND stock_id = ANY($1::text[]) AND file_date <= $2::date
 	GROUP BY stock_id),
-cbrows AS (
+callback_rows AS (
 	SELECT stock_id, coupon_id, notification_id, consume_time, received_at, coupon_amount, transaction_id, consume_mchid
 	FROM coupon_use_callbacks
 	WHERE stock_id = ANY($1::text[]) AND ($5::timestamptz IS NULL OR received_at < $5::timestamptz)),
-cb AS (
+callback_uses AS (
 	SELECT stock_id, coupon_id, min(consume_time) AS consume_time, min(received_at) AS received_at,
 	       min(notification_id) AS id, min(coupon_amount) AS amount, min(transaction_id) AS transaction_id,
 	       min(consume_mchid) AS consume_mchid
-	FROM cbrows GROUP BY stock_id, coupon_id),
-cbfirst AS (
-	SELECT stock_id, min(coalesce(consume_time, received_at)) AS at FROM cbrows GROUP BY stock_id),
-fu AS (
+	FROM callback_rows GROUP BY stock_id, coupon_id),
+first_callback AS (
+	SELECT stock_id, min(coalesce(consume_time, received_at)) AS at FROM callback_rows GROUP BY stock_id),
+file_uses AS (
 	SELECT stock_id, coupon_id, count(*) AS n, sum(amount) AS amount, min(used_at) AS first_at
 	FROM flow_uses WHERE stock_id = ANY($1::text[]) AND first_date <= $2::date
 	GROUP BY stock_id, coupon_id),
-u AS (
-	SELECT fu.*, 'flow_files' AS src FROM fu WHERE EXISTS (SELECT 1 FROM lastfile lf WHERE lf.stock_id = fu.stock_id)
+usage AS (
+	SELECT file_uses.*, 'flow_files' AS src FROM file_uses WHERE EXISTS (SELECT 1 FROM last_use_file lf WHERE lf.stock_id = file_uses.stock_id)
 	UNION ALL
-	SELECT cb.stock_id, cb.coupon_id, 1, coalesce(cb.amount, 0), coalesce(cb.consume_time, cb.received_at), 'callbacks'
-	FROM cb WHERE NOT EXISTS (SELECT 1 FROM lastfile lf WHERE lf.stock_id = cb.stock_id)),
-f AS (
+	SELECT callback_uses.stock_id, callback_uses.coupon_id, 1, coalesce(callback_uses.amount, 0), coalesce(callback_uses.consume_time, callback_uses.received_at), 'callbacks'
+	FROM callback_uses WHERE NOT EXISTS (SELECT 1 FROM last_use_file lf WHERE lf.stock_id = callback_uses.stock_id)),
+file_refunds AS (
 	SELECT stock_id, coupon_id, count(*) AS n, sum(amount) AS amount, min(refunded_at) AS first_at, max(refunded_at) AS last_at
 	FROM flow_refunds WHERE stock_id = ANY($1::text[]) AND first_date <= $2::date
 	GROUP BY stock_id, coupon_id),
-rc AS (
+scoped_recipients AS (
 	SELECT r.id, r.batch_id, b.stock_id, b.kind, r.openid, r.out_request_no, r.status, r.outcome, r.coupon_id,
 	       r.issued_at, r.last_attempt_at, r.attempts, r.wx_code, r.wx_message, r.in_doubt, r.note
 	FROM recipients r JOIN batches b ON b.id = r.batch_id
 	WHERE b.stock_id = ANY($1::text[])
 	  AND CASE WHEN $3::bigint = 0 THEN b.kind = 'favor' ELSE b.id = $3::bigint END),
-c AS (
-	SELECT rc.*, coalesce(u.n, 0) AS uses, coalesce(u.amount, 0) AS used_amount, u.first_at AS used_at,
-	       coalesce(f.n, 0) AS refunds, coalesce(f.amount, 0) AS refunded_amount, f.last_at AS refunded_at,
+classified AS (
+	SELECT scoped_recipients.*, coalesce(usage.n, 0) AS uses, coalesce(usage.amount, 0) AS used_amount, usage.first_at AS used_at,
+	       coalesce(file_refunds.n, 0) AS refunds, coalesce(file_refunds.amount, 0) AS refunded_amount, file_refunds.last_at AS refunded_at,
 	       CASE
-	         WHEN rc.status = 'issued' AND rc.kind = 'product' THEN 'issued'
-	         WHEN rc.status = 'issued' AND coalesce(u.n, 0) > coalesce(f.n, 0) THEN 'used'
-	         WHEN rc.status = 'issued' AND u.n > 0 THEN 'refunded'
-	         WHEN rc.status = 'issued' THEN 'unused'
-	         WHEN rc.in_doubt THEN 'in_doubt'
-	         WHEN rc.status = 'review' THEN 'review'
-	         WHEN rc.status IN ('pending', 'in_flight') THEN 'pending'
-	         WHEN rc.status = 'cancelled' THEN 'cancelled'
-	         ELSE 'failed:' || coalesce(rc.outcome, 'unknown')
+	         WHEN scoped_recipients.status = 'issued' AND scoped_recipients.kind = 'product' THEN 'issued'
+	         WHEN scoped_recipients.status = 'issued' AND coalesce(usage.n, 0) > coalesce(file_refunds.n, 0) THEN 'used'
+	         WHEN scoped_recipients.status = 'issued' AND usage.n > 0 THEN 'refunded'
+	         WHEN scoped_recipients.status = 'issued' THEN 'unused'
+	         WHEN scoped_recipients.in_doubt THEN 'in_doubt'
+	         WHEN scoped_recipients.status = 'review' THEN 'review'
+	         WHEN scoped_recipients.status IN ('pending', 'in_flight') THEN 'pending'
+	         WHEN scoped_recipients.status = 'cancelled' THEN 'cancelled'
+	         ELSE 'failed:' || coalesce(scoped_recipients.outcome, 'unknown')
 	       END AS class
-	FROM rc
-	LEFT JOIN u ON u.stock_id = rc.stock_id AND u.coupon_id = rc.coupon_id
-	LEFT JOIN f ON f.stock_id = rc.stock_id AND f.coupon_id = rc.coupon_id),
-k AS (SELECT stock_id, coupon_id FROM u UNION SELECT stock_id, coupon_id FROM f),
-unk AS (
-	SELECT k.stock_id, k.coupon_id FROM k
+	FROM scoped_recipients
+	LEFT JOIN usage ON usage.stock_id = scoped_recipients.stock_id AND usage.coupon_id = scoped_recipients.coupon_id
+	LEFT JOIN file_refunds ON file_refunds.stock_id = scoped_recipients.stock_id AND file_refunds.coupon_id = scoped_recipients.coupon_id),
+flow_coupons AS (SELECT stock_id, coupon_id FROM usage UNION SELECT stock_id, coupon_id FROM file_refunds),
+unknown_coupons AS (
+	SELECT flow_coupons.stock_id, flow_coupons.coupon_id FROM flow_coupons
 	WHERE NOT EXISTS (SELECT 1 FROM recipients r JOIN batches b ON b.id = r.batch_id
-	                  WHERE r.coupon_id = k.coupon_id AND b.stock_id = k.stock_id)),
+	                  WHERE r.coupon_id = flow_coupons.coupon_id AND b.stock_id = flow_coupons.stock_id)),
 problems AS (
-	SELECT CASE WHEN c.in_doubt THEN 0 ELSE 1 END AS ord, CASE WHEN c.in_doubt THEN 'in_doubt' ELSE 'review' END AS kind,
-	       c.stock_id, c.batch_id, coalesce(c.coupon_id, '') AS coupon_id, c.openid, c.out_request_no,
-	       c.last_attempt_at AS at, NULL::bigint AS amount,
+	SELECT CASE WHEN classified.in_doubt THEN 0 ELSE 1 END AS ord, CASE WHEN classified.in_doubt THEN 'in_doubt' ELSE 'review' END AS kind,
+	       classified.stock_id, classified.batch_id, coalesce(classified.coupon_id, '') AS coupon_id, classified.openid, classified.out_request_no,
+	       classified.last_attempt_at AS at, NULL::bigint AS amount,
 	       CASE
-	         WHEN c.in_doubt AND c.status = 'review' THEN 'in doubt, in review: '
-	         WHEN c.in_doubt THEN 'in doubt, pending (sent again with the same out_request_no): '
+	         WHEN classified.in_doubt AND classified.status = 'review' THEN 'in doubt, in review: '
+	         WHEN classified.in_doubt THEN 'in doubt, pending (sent again with the same out_request_no): '
 	         ELSE 'in review: '
-	       END || 'last answer ' || coalesce(c.outcome, 'none') ||
-	       coalesce(' (' || nullif(trim(coalesce(c.wx_code, '') || ' ' || coalesce(c.wx_message, '')), '') || ')', '') ||
-	       ' after ' || c.attempts || CASE WHEN c.attempts = 1 THEN ' attempt' ELSE ' attempts' END ||
-	       CASE WHEN c.in_doubt THEN '; WeChat Pay may have issued it' ELSE '' END AS detail,
-	       coalesce(c.note, '') AS note
-	FROM c WHERE c.in_doubt OR c.status = 'review'
+	       END || 'last answer ' || coalesce(classified.outcome, 'none') ||
+	       coalesce(' (' || nullif(trim(coalesce(classified.wx_code, '') || ' ' || coalesce(classified.wx_message, '')), '') || ')', '') ||
+	       ' after ' || classified.attempts || CASE WHEN classified.attempts = 1 THEN ' attempt' ELSE ' attempts' END ||
+	       CASE WHEN classified.in_doubt THEN '; WeChat Pay may have issued it' ELSE '' END AS detail,
+	       coalesce(classified.note, '') AS note
+	FROM classified WHERE classified.in_doubt OR classified.status = 'review'
 	UNION ALL
 	SELECT 2, CASE WHEN ff.error LIKE '%总条数%' THEN 'footer_mismatch' ELSE 'file_rejected' END,
 	       ff.stock_id, NULL::bigint, '', '', '', ff.downloaded_at, NULL::bigint,
@@ -584,41 +590,41 @@ problems AS (
 	                  WHERE g.stock_id = ff.stock_id AND g.kind = ff.kind AND g.status = 'loaded'
 	                    AND g.file_date <= $2::date AND g.downloaded_at > ff.downloaded_at)
 	UNION ALL
-	SELECT 3, 'unknown_coupon', unk.stock_id, NULL, unk.coupon_id, '', '', coalesce(u.first_at, f.first_at),
-	       coalesce(u.amount, f.amount),
-	       CASE WHEN u.coupon_id IS NULL THEN 'in the refund-flow; issuer never issued it'
-	            WHEN u.src = 'callbacks' THEN 'a COUPON.USE callback reports its use; issuer never issued it'
+	SELECT 3, 'unknown_coupon', unknown_coupons.stock_id, NULL, unknown_coupons.coupon_id, '', '', coalesce(usage.first_at, file_refunds.first_at),
+	       coalesce(usage.amount, file_refunds.amount),
+	       CASE WHEN usage.coupon_id IS NULL THEN 'in the refund-flow; issuer never issued it'
+	            WHEN usage.src = 'callbacks' THEN 'a COUPON.USE callback reports its use; issuer never issued it'
 	            ELSE 'in the use-flow; issuer never issued it' END, ''
-	FROM unk LEFT JOIN u USING (stock_id, coupon_id) LEFT JOIN f USING (stock_id, coupon_id)
+	FROM unknown_coupons LEFT JOIN usage USING (stock_id, coupon_id) LEFT JOIN file_refunds USING (stock_id, coupon_id)
 	WHERE $3::bigint = 0
 	UNION ALL
-	SELECT 4, 'refund_without_use', f.stock_id, rc.batch_id, f.coupon_id, coalesce(rc.openid, ''), '', f.first_at, f.amount,
+	SELECT 4, 'refund_without_use', file_refunds.stock_id, scoped_recipients.batch_id, file_refunds.coupon_id, coalesce(scoped_recipients.openid, ''), '', file_refunds.first_at, file_refunds.amount,
 	       CASE WHEN lf.stock_id IS NULL THEN 'refunded; no COUPON.USE callback reports a use of it'
 	            ELSE 'refunded; the use-flow has no use of it' END, ''
-	FROM f LEFT JOIN u USING (stock_id, coupon_id)
-	LEFT JOIN lastfile lf ON lf.stock_id = f.stock_id
-	LEFT JOIN rc ON rc.stock_id = f.stock_id AND rc.coupon_id = f.coupon_id
-	WHERE u.coupon_id IS NULL AND ($3::bigint = 0 OR rc.id IS NOT NULL)
+	FROM file_refunds LEFT JOIN usage USING (stock_id, coupon_id)
+	LEFT JOIN last_use_file lf ON lf.stock_id = file_refunds.stock_id
+	LEFT JOIN scoped_recipients ON scoped_recipients.stock_id = file_refunds.stock_id AND scoped_recipients.coupon_id = file_refunds.coupon_id
+	WHERE usage.coupon_id IS NULL AND ($3::bigint = 0 OR scoped_recipients.id IS NOT NULL)
 	UNION ALL
-	SELECT 5, 'used_before_issue', c.stock_id, c.batch_id, c.coupon_id, c.openid, '', c.used_at, c.used_amount,
-	       'used ' || to_char(c.used_at AT TIME ZONE $4::text, 'YYYY-MM-DD HH24:MI:SS') || ', issued ' ||
-	       to_char(c.issued_at AT TIME ZONE $4::text, 'YYYY-MM-DD HH24:MI:SS'), ''
-	FROM c WHERE c.used_at < date_trunc('second', c.issued_at)
+	SELECT 5, 'used_before_issue', classified.stock_id, classified.batch_id, classified.coupon_id, classified.openid, '', classified.used_at, classified.used_amount,
+	       'used ' || to_char(classified.used_at AT TIME ZONE $4::text, 'YYYY-MM-DD HH24:MI:SS') || ', issued ' ||
+	       to_char(classified.issued_at AT TIME ZONE $4::text, 'YYYY-MM-DD HH24:MI:SS'), ''
+	FROM classified WHERE classified.used_at < date_trunc('second', classified.issued_at)
 	UNION ALL
-	SELECT 6, 'callback_not_in_file', cb.stock_id, rc.batch_id, cb.coupon_id, coalesce(rc.openid, ''), '', cb.consume_time,
-	       NULL::bigint, 'COUPON.USE callback ' || cb.id || ' reports a use; the use-flow has none', ''
-	FROM cb JOIN lastfile lf ON lf.stock_id = cb.stock_id AND cb.received_at <= lf.at
-	LEFT JOIN fu ON fu.stock_id = cb.stock_id AND fu.coupon_id = cb.coupon_id
-	LEFT JOIN rc ON rc.stock_id = cb.stock_id AND rc.coupon_id = cb.coupon_id
-	WHERE fu.coupon_id IS NULL AND ($3::bigint = 0 OR rc.id IS NOT NULL)
+	SELECT 6, 'callback_not_in_file', callback_uses.stock_id, scoped_recipients.batch_id, callback_uses.coupon_id, coalesce(scoped_recipients.openid, ''), '', callback_uses.consume_time,
+	       NULL::bigint, 'COUPON.USE callback ' || callback_uses.id || ' reports a use; the use-flow has none', ''
+	FROM callback_uses JOIN last_use_file lf ON lf.stock_id = callback_uses.stock_id AND callback_uses.received_at <= lf.at
+	LEFT JOIN file_uses ON file_uses.stock_id = callback_uses.stock_id AND file_uses.coupon_id = callback_uses.coupon_id
+	LEFT JOIN scoped_recipients ON scoped_recipients.stock_id = callback_uses.stock_id AND scoped_recipients.coupon_id = callback_uses.coupon_id
+	WHERE file_uses.coupon_id IS NULL AND ($3::bigint = 0 OR scoped_recipients.id IS NOT NULL)
 	UNION ALL
-	SELECT 7, 'use_without_callback', fu.stock_id, rc.batch_id, fu.coupon_id, coalesce(rc.openid, ''), '', fu.first_at, fu.amount,
+	SELECT 7, 'use_without_callback', file_uses.stock_id, scoped_recipients.batch_id, file_uses.coupon_id, coalesce(scoped_recipients.openid, ''), '', file_uses.first_at, file_uses.amount,
 	       'in the use-flow; no COUPON.USE callback stored for it', ''
-	FROM fu JOIN lastfile lf ON lf.stock_id = fu.stock_id
-	JOIN cbfirst cf ON cf.stock_id = fu.stock_id AND fu.first_at >= cf.at
-	LEFT JOIN cb ON cb.stock_id = fu.stock_id AND cb.coupon_id = fu.coupon_id
-	LEFT JOIN rc ON rc.stock_id = fu.stock_id AND rc.coupon_id = fu.coupon_id
-	WHERE cb.coupon_id IS NULL AND ($3::bigint = 0 OR rc.id IS NOT NULL))
+	FROM file_uses JOIN last_use_file lf ON lf.stock_id = file_uses.stock_id
+	JOIN first_callback cf ON cf.stock_id = file_uses.stock_id AND file_uses.first_at >= cf.at
+	LEFT JOIN callback_uses ON callback_uses.stock_id = file_uses.stock_id AND callback_uses.coupon_id = file_uses.coupon_id
+	LEFT JOIN scoped_recipients ON scoped_recipients.stock_id = file_uses.stock_id AND scoped_recipients.coupon_id = file_uses.coupon_id
+	WHERE callback_uses.coupon_id IS NULL AND ($3::bigint = 0 OR scoped_recipients.id IS NOT NULL))
 `
 
 // load reads the report's figures and listed problems, in the snapshot.
@@ -652,7 +658,7 @@ func (r *Report) loadUsage(ctx context.Context) error {
 	for _, s := range r.Stocks {
 		r.Usage[s] = UsageCallbacks
 	}
-	return r.query(ctx, `SELECT stock_id FROM lastfile`, func(rows *sqlx.Rows) error {
+	return r.query(ctx, `SELECT stock_id FROM last_use_file`, func(rows *sqlx.Rows) error {
 		var s string
 		if err := rows.Scan(&s); err != nil {
 			return fmt.Errorf("usage source: %w", err)
@@ -687,21 +693,21 @@ func (r *Report) loadLines(ctx context.Context) error {
 		return l
 	}
 	err := r.query(ctx, `
-		SELECT c.batch_id, c.stock_id, count(*), count(*) FILTER (WHERE c.status = 'issued'),
-		       count(*) FILTER (WHERE c.uses > 0), count(*) FILTER (WHERE c.uses > 0 AND c.refunds > 0),
-		       count(*) FILTER (WHERE c.uses > c.refunds), sum(c.used_amount),
-		       coalesce(sum(c.refunded_amount) FILTER (WHERE c.uses > 0), 0),
-		       count(*) FILTER (WHERE c.class = 'in_doubt'), count(*) FILTER (WHERE c.class = 'review'),
-		       count(*) FILTER (WHERE c.class = 'pending'), count(*) FILTER (WHERE c.class LIKE 'failed:%'),
-		       count(*) FILTER (WHERE c.class = 'cancelled')
-		FROM c GROUP BY c.batch_id, c.stock_id
+		SELECT classified.batch_id, classified.stock_id, count(*), count(*) FILTER (WHERE classified.status = 'issued'),
+		       count(*) FILTER (WHERE classified.uses > 0), count(*) FILTER (WHERE classified.uses > 0 AND classified.refunds > 0),
+		       count(*) FILTER (WHERE classified.uses > classified.refunds), sum(classified.used_amount),
+		       coalesce(sum(classified.refunded_amount) FILTER (WHERE classified.uses > 0), 0),
+		       count(*) FILTER (WHERE classified.class = 'in_doubt'), count(*) FILTER (WHERE classified.class = 'review'),
+		       count(*) FILTER (WHERE classified.class = 'pending'), count(*) FILTER (WHERE classified.class LIKE 'failed:%'),
+		       count(*) FILTER (WHERE classified.class = 'cancelled')
+		FROM classified GROUP BY classified.batch_id, classified.stock_id
 		UNION ALL
-		SELECT 0, unk.stock_id, 0, 0, count(u.coupon_id), count(u.coupon_id) FILTER (WHERE f.coupon_id IS NOT NULL),
-		       count(*) FILTER (WHERE coalesce(u.n, 0) > coalesce(f.n, 0)), coalesce(sum(u.amount), 0),
-		       coalesce(sum(f.amount) FILTER (WHERE u.coupon_id IS NOT NULL), 0), 0, 0, 0, 0, 0
-		FROM unk LEFT JOIN u USING (stock_id, coupon_id) LEFT JOIN f USING (stock_id, coupon_id)
+		SELECT 0, unknown_coupons.stock_id, 0, 0, count(usage.coupon_id), count(usage.coupon_id) FILTER (WHERE file_refunds.coupon_id IS NOT NULL),
+		       count(*) FILTER (WHERE coalesce(usage.n, 0) > coalesce(file_refunds.n, 0)), coalesce(sum(usage.amount), 0),
+		       coalesce(sum(file_refunds.amount) FILTER (WHERE usage.coupon_id IS NOT NULL), 0), 0, 0, 0, 0, 0
+		FROM unknown_coupons LEFT JOIN usage USING (stock_id, coupon_id) LEFT JOIN file_refunds USING (stock_id, coupon_id)
 		WHERE $3::bigint = 0
-		GROUP BY unk.stock_id`, func(rows *sqlx.Rows) error {
+		GROUP BY unknown_coupons.stock_id`, func(rows *sqlx.Rows) error {
 		var batch int64
 		var stock string
 		var l Line
@@ -721,20 +727,20 @@ func (r *Report) loadLines(ctx context.Context) error {
 	err = r.query(ctx, `,
 		uses AS (
 			SELECT x.stock_id, x.coupon_id, x.transaction_id, x.order_amount, x.used_at
-			FROM flow_uses x JOIN lastfile USING (stock_id)
+			FROM flow_uses x JOIN last_use_file USING (stock_id)
 			WHERE x.stock_id = ANY($1::text[]) AND x.first_date <= $2::date
 			UNION ALL
 			SELECT x.stock_id, x.coupon_id, x.transaction_id, NULL, coalesce(x.consume_time, x.received_at)
-			FROM cbrows x WHERE x.transaction_id <> '' AND NOT EXISTS (SELECT 1 FROM lastfile lf WHERE lf.stock_id = x.stock_id))
+			FROM callback_rows x WHERE x.transaction_id <> '' AND NOT EXISTS (SELECT 1 FROM last_use_file lf WHERE lf.stock_id = x.stock_id))
 		SELECT batch_id, stock_id, count(*), coalesce(sum(order_amount), 0) FROM (
-			SELECT DISTINCT ON (rc.batch_id, x.transaction_id) rc.batch_id, rc.stock_id, x.order_amount
-			FROM rc JOIN uses x ON x.stock_id = rc.stock_id AND x.coupon_id = rc.coupon_id
-			ORDER BY rc.batch_id, x.transaction_id, x.used_at) o
+			SELECT DISTINCT ON (scoped_recipients.batch_id, x.transaction_id) scoped_recipients.batch_id, scoped_recipients.stock_id, x.order_amount
+			FROM scoped_recipients JOIN uses x ON x.stock_id = scoped_recipients.stock_id AND x.coupon_id = scoped_recipients.coupon_id
+			ORDER BY scoped_recipients.batch_id, x.transaction_id, x.used_at) o
 		GROUP BY batch_id, stock_id
 		UNION ALL
 		SELECT 0, stock_id, count(*), coalesce(sum(order_amount), 0) FROM (
 			SELECT DISTINCT ON (x.stock_id, x.transaction_id) x.stock_id, x.order_amount
-			FROM unk JOIN uses x USING (stock_id, coupon_id)
+			FROM unknown_coupons JOIN uses x USING (stock_id, coupon_id)
 			WHERE $3::bigint = 0
 			ORDER BY x.stock_id, x.transaction_id, x.used_at) o
 		GROUP BY stock_id`, func(rows *sqlx.Rows) error {
@@ -822,7 +828,7 @@ func (r *Report) loadLines(ctx context.Context) error {
 
 func (r *Report) loadClasses(ctx context.Context) error {
 	counts := map[string]int{}
-	err := r.query(ctx, `SELECT class, count(*) FROM c GROUP BY class`, func(rows *sqlx.Rows) error {
+	err := r.query(ctx, `SELECT class, count(*) FROM classified GROUP BY class`, func(rows *sqlx.Rows) error {
 		var k string
 		var n int
 		if err := rows.Scan(&k, &n); err != nil {
@@ -857,16 +863,16 @@ func (r *Report) loadDays(ctx context.Context) error {
 	err := r.query(ctx, `
 		SELECT d, sum(uses)::int, sum(used)::bigint, sum(refunds)::int, sum(refunded)::bigint FROM (
 			SELECT (x.used_at AT TIME ZONE $4::text)::date AS d, 1 AS uses, x.amount AS used, 0 AS refunds, 0 AS refunded
-			FROM flow_uses x JOIN lastfile USING (stock_id) WHERE x.stock_id = ANY($1::text[]) AND x.first_date <= $2::date
-			  AND ($3::bigint = 0 OR EXISTS (SELECT 1 FROM rc WHERE rc.stock_id = x.stock_id AND rc.coupon_id = x.coupon_id))
+			FROM flow_uses x JOIN last_use_file USING (stock_id) WHERE x.stock_id = ANY($1::text[]) AND x.first_date <= $2::date
+			  AND ($3::bigint = 0 OR EXISTS (SELECT 1 FROM scoped_recipients WHERE scoped_recipients.stock_id = x.stock_id AND scoped_recipients.coupon_id = x.coupon_id))
 			UNION ALL
 			SELECT (x.first_at AT TIME ZONE $4::text)::date, 1, x.amount, 0, 0
-			FROM u x WHERE x.src = 'callbacks'
-			  AND ($3::bigint = 0 OR EXISTS (SELECT 1 FROM rc WHERE rc.stock_id = x.stock_id AND rc.coupon_id = x.coupon_id))
+			FROM usage x WHERE x.src = 'callbacks'
+			  AND ($3::bigint = 0 OR EXISTS (SELECT 1 FROM scoped_recipients WHERE scoped_recipients.stock_id = x.stock_id AND scoped_recipients.coupon_id = x.coupon_id))
 			UNION ALL
 			SELECT (x.refunded_at AT TIME ZONE $4::text)::date, 0, 0, 1, x.amount
 			FROM flow_refunds x WHERE x.stock_id = ANY($1::text[]) AND x.first_date <= $2::date
-			  AND ($3::bigint = 0 OR EXISTS (SELECT 1 FROM rc WHERE rc.stock_id = x.stock_id AND rc.coupon_id = x.coupon_id))
+			  AND ($3::bigint = 0 OR EXISTS (SELECT 1 FROM scoped_recipients WHERE scoped_recipients.stock_id = x.stock_id AND scoped_recipients.coupon_id = x.coupon_id))
 		) d GROUP BY d ORDER BY d`, func(rows *sqlx.Rows) error {
 		var d Day
 		if err := rows.Scan(&d.Date, &d.Uses, &d.UsedAmount, &d.Refunds, &d.RefundedAmount); err != nil {
@@ -977,19 +983,19 @@ func (r *Report) EachRecipient(ctx context.Context, fn func(*Recipient) error) e
 			SELECT DISTINCT ON (stock_id, coupon_id) stock_id, coupon_id, order_amount, transaction_id, consume_mchid
 			FROM flow_uses WHERE stock_id = ANY($1::text[]) AND first_date <= $2::date
 			ORDER BY stock_id, coupon_id, used_at)
-		SELECT c.batch_id, c.openid, c.out_request_no, c.status, coalesce(c.outcome, '') AS outcome,
-		       coalesce(c.coupon_id, '') AS coupon_id, c.issued_at, c.class, c.in_doubt, coalesce(c.note, '') AS note,
+		SELECT classified.batch_id, classified.openid, classified.out_request_no, classified.status, coalesce(classified.outcome, '') AS outcome,
+		       coalesce(classified.coupon_id, '') AS coupon_id, classified.issued_at, classified.class, classified.in_doubt, coalesce(classified.note, '') AS note,
 		       CASE WHEN lf.stock_id IS NULL THEN 'callbacks' ELSE 'flow_files' END AS usage_source,
-		       c.uses, c.used_at, c.used_amount,
+		       classified.uses, classified.used_at, classified.used_amount,
 		       CASE WHEN lf.stock_id IS NOT NULL THEN fo.order_amount END AS order_amount,
-		       coalesce(CASE WHEN lf.stock_id IS NULL THEN cb.transaction_id ELSE fo.transaction_id END, '') AS transaction_id,
-		       coalesce(CASE WHEN lf.stock_id IS NULL THEN cb.consume_mchid ELSE fo.consume_mchid END, '') AS consume_mchid,
-		       c.refunds, c.refunded_at, c.refunded_amount, cb.consume_time AS callback_at
-		FROM c
-		LEFT JOIN lastfile lf ON lf.stock_id = c.stock_id
-		LEFT JOIN fo ON fo.stock_id = c.stock_id AND fo.coupon_id = c.coupon_id
-		LEFT JOIN cb ON cb.stock_id = c.stock_id AND cb.coupon_id = c.coupon_id
-		ORDER BY c.batch_id, c.id`, func(rows *sqlx.Rows) error {
+		       coalesce(CASE WHEN lf.stock_id IS NULL THEN callback_uses.transaction_id ELSE fo.transaction_id END, '') AS transaction_id,
+		       coalesce(CASE WHEN lf.stock_id IS NULL THEN callback_uses.consume_mchid ELSE fo.consume_mchid END, '') AS consume_mchid,
+		       classified.refunds, classified.refunded_at, classified.refunded_amount, callback_uses.consume_time AS callback_at
+		FROM classified
+		LEFT JOIN last_use_file lf ON lf.stock_id = classified.stock_id
+		LEFT JOIN fo ON fo.stock_id = classified.stock_id AND fo.coupon_id = classified.coupon_id
+		LEFT JOIN callback_uses ON callback_uses.stock_id = classified.stock_id AND callback_uses.coupon_id = classified.coupon_id
+		ORDER BY classified.batch_id, classified.id`, func(rows *sqlx.Rows) error {
 		var rec Recipient
 		if err := rows.StructScan(&rec); err != nil {
 			return err
