@@ -126,25 +126,44 @@ func (s *Service) importGuards(ctx context.Context, a auth.Actor, req ImportRequ
 		}
 		g.MaxAmountFen = fen
 	}
-	if req.Kind == intake.KindFavor && (g.MaxAmountFen > 0 || g.ApprovalMinAmountFen > 0) && s.WX != nil {
-		wx, err := s.WX()
-		if err != nil {
-			return g, err
-		}
-		defer wx.Close()
-		creator := req.CreatorMchID
-		if creator == "" {
-			creator = s.Config.WXPay.MchID
-		}
-		st, err := wx.QueryStock(ctx, req.StockID, creator)
-		if err != nil {
+	// The stock's face value, asked once: it is what rows without a
+	// coupon_value are worth. A cap or an amount threshold cannot do
+	// without it; otherwise the batch's amount is only shown, and the
+	// import goes on without it when WeChat Pay cannot be asked.
+	needed := g.MaxAmountFen > 0 || g.ApprovalMinAmountFen > 0
+	if req.Kind == intake.KindFavor && s.WX != nil {
+		face, err := s.faceValue(ctx, req)
+		switch {
+		case err == nil:
+			g.FaceValueFen = face
+		case needed:
 			return g, fmt.Errorf("import: the face value of stock %s, which the batch's amount needs: %w", req.StockID, err)
-		}
-		if r := st.StockUseRule; r != nil && r.FixedNormalCoupon != nil {
-			g.FaceValueFen = r.FixedNormalCoupon.CouponAmount
+		default:
+			s.Logger.Warn("import: the stock's face value is unknown; the batch's amount counts only coupon_value", "stock", req.StockID, "err", err)
 		}
 	}
 	return g, nil
+}
+
+// faceValue asks WeChat Pay for a 代金券 stock's face value, in fen.
+func (s *Service) faceValue(ctx context.Context, req ImportRequest) (int64, error) {
+	wx, err := s.WX()
+	if err != nil {
+		return 0, err
+	}
+	defer wx.Close()
+	creator := req.CreatorMchID
+	if creator == "" {
+		creator = s.Config.WXPay.MchID
+	}
+	st, err := wx.QueryStock(ctx, req.StockID, creator)
+	if err != nil {
+		return 0, err
+	}
+	if r := st.StockUseRule; r != nil && r.FixedNormalCoupon != nil {
+		return r.FixedNormalCoupon.CouponAmount, nil
+	}
+	return 0, nil
 }
 
 func guardNote(g intake.Guards) string {
