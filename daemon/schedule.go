@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -38,6 +39,7 @@ type Scheduler struct {
 	logger  *slog.Logger
 	entries []*entry
 	running sync.WaitGroup
+	active  atomic.Int64 // runs under way, for Active
 	// OnRun, when set, runs each job: it is where runs are recorded and
 	// singletons decided (see Runs). Default: call the job.
 	OnRun func(ctx context.Context, name string, scheduled time.Time, catchUp bool, fn RunFunc)
@@ -162,14 +164,21 @@ func (s *Scheduler) Run(ctx context.Context) {
 
 func (s *Scheduler) fire(e *entry, at time.Time, catchUp bool) {
 	s.running.Add(1)
+	s.active.Add(1)
 	go func() {
 		defer s.running.Done()
+		defer s.active.Add(-1)
 		e.mu.Lock()
 		e.pending.at, e.pending.catchUp = at, catchUp
 		e.mu.Unlock()
 		e.job.Run()
 	}()
 }
+
+// Active counts the job runs under way: a run counts until its wrappers
+// (recover, skip-if-still-running) have returned, so when Active drops, a
+// next activation of that job will run rather than be skipped.
+func (s *Scheduler) Active() int { return int(s.active.Load()) }
 
 // previousActivation is the latest activation at or before now, looked for
 // within the last eight days (enough for any daily or weekly schedule).

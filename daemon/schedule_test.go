@@ -129,19 +129,19 @@ func TestSchedulerSurvivesPanicAndSkipsOverlap(t *testing.T) {
 	var mu sync.Mutex
 	calls := map[string]int{}
 	release := make(chan struct{})
-	started := make(chan struct{}, 10)
+	started := make(chan string, 10)
 	require.NoError(t, s.Add(ctx, "boom", "@every 1m", func(ctx context.Context, at time.Time) (map[string]int64, error) {
 		mu.Lock()
 		calls["boom"]++
 		mu.Unlock()
-		started <- struct{}{}
+		started <- "boom"
 		panic("job exploded")
 	}))
 	require.NoError(t, s.Add(ctx, "slow", "@every 1m", func(ctx context.Context, at time.Time) (map[string]int64, error) {
 		mu.Lock()
 		calls["slow"]++
 		mu.Unlock()
-		started <- struct{}{}
+		started <- "slow"
 		<-release
 		return nil, nil
 	}))
@@ -150,12 +150,19 @@ func TestSchedulerSurvivesPanicAndSkipsOverlap(t *testing.T) {
 
 	clock.waitBlocked(t)
 	clock.Advance(time.Minute)
-	<-started
-	<-started
+	first := []string{<-started, <-started}
+	require.ElementsMatch(t, []string{"boom", "slow"}, first, "the first activation runs both")
+	// The first boom run has panicked and been recovered, and its wrapper
+	// has let go of the job, before the next activation: otherwise that
+	// one would be skipped as still running, and nothing would start.
+	require.Eventually(t, func() bool { return s.Active() == 1 }, 10*time.Second, time.Millisecond, "only slow runs on")
 	clock.waitBlocked(t)
 	clock.Advance(time.Minute) // slow is still running: skipped; boom panics again
-	<-started
-	clock.waitBlocked(t)
+	require.Equal(t, "boom", <-started)
+	clock.waitBlocked(t) // the activation has fired both jobs
+	// The second slow run has been skipped (and boom's second run is over)
+	// before the first slow run may finish: only then is "skipped" sure.
+	require.Eventually(t, func() bool { return s.Active() == 1 }, 10*time.Second, time.Millisecond, "only the first slow run is left")
 	close(release)
 	cancel()
 	<-done
