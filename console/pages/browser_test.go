@@ -7,45 +7,16 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/issuer-dev/issuer/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
-// browser starts headless Chromium for the test, or skips it when none is
-// installed, unless ISSUER_REQUIRE_CHROMIUM is set.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("starts a browser")
-	}
-	path := testutil.Chromium(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.Flag("lang", "en-US"), chromedp.WindowSize(1280, 900))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	// A bound on a hung browser, not a timing assertion.
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
-	return ctx
-}
+func browser(t *testing.T) context.Context { return testutil.Browser(t, 900) }
 
-// screenshot saves the page as name.png in $ISSUER_SCREENSHOTS, or in the
-// test's temporary directory.
 func screenshot(t *testing.T, ctx context.Context, name string) string {
-	t.Helper()
-	dir := os.Getenv("ISSUER_SCREENSHOTS")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	require.NoError(t, err)
-	path := filepath.Join(dir, name+".png")
-	require.NoError(t, os.WriteFile(path, png, 0o644))
-	return path
+	return testutil.Screenshot(t, ctx, name)
 }
 
 func signIn(t *testing.T, ctx context.Context, b *testBundle, name, next string) {
