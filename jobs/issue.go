@@ -66,9 +66,6 @@ type Issue struct {
 	// spend cap, a stock that cannot issue) in the audit log, as the acts
 	// of people are.
 	Audit Auditor
-
-	// stockCache remembers what Stocks said, across passes, briefly.
-	stockCache stockCache
 }
 
 // Auditor keeps the audit log (audit.Store).

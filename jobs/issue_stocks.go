@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/issuer-dev/issuer/wxpay"
@@ -15,42 +14,11 @@ type StockChecker interface {
 	QueryStock(ctx context.Context, stockID, creatorMchID string) (*wxpay.Stock, error)
 }
 
-// How often a pass looks at its stocks, and how long an answer is kept:
-// long enough not to add a call per claim, short enough that a paused
-// stock stops its batches within a minute.
-const (
-	stockCheckEvery = 30 * time.Second
-	stockCacheTTL   = 30 * time.Second
-)
-
-type stockCache struct {
-	mu sync.Mutex
-	m  map[string]cachedStock
-}
-
-type cachedStock struct {
-	stock *wxpay.Stock
-	at    time.Time
-}
-
-func (sc *stockCache) get(key string, now time.Time) (*wxpay.Stock, bool) {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	c, ok := sc.m[key]
-	if !ok || now.Sub(c.at) > stockCacheTTL {
-		return nil, false
-	}
-	return c.stock, true
-}
-
-func (sc *stockCache) put(key string, st *wxpay.Stock, now time.Time) {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	if sc.m == nil {
-		sc.m = map[string]cachedStock{}
-	}
-	sc.m[key] = cachedStock{stock: st, at: now}
-}
+// How often a pass looks at its stocks: one call per stock every half
+// minute is no load, and a paused stock stops its batches within a minute.
+// (The daemon makes a new job each pass, so a cache kept between checks
+// would only ever hold answers as old as the interval itself.)
+const stockCheckEvery = 30 * time.Second
 
 // checkStocks halts the open batches of 代金券 stocks that cannot issue:
 // not running (paused, stopped, not yet activated) or past their
@@ -68,16 +36,12 @@ func (pr *producer) checkStocks(ctx context.Context) {
 	now := time.Now()
 	for key, batches := range stocks {
 		stockID, creator, _ := strings.Cut(key, "\x00")
-		st, ok := pr.j.stockCache.get(key, now)
-		if !ok {
-			qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			st, err = pr.j.Stocks.QueryStock(qctx, stockID, creator)
-			cancel()
-			if err != nil {
-				pr.log.Warn("stock check: could not ask WeChat Pay; sending goes on", "stock", stockID, "err", err)
-				continue
-			}
-			pr.j.stockCache.put(key, st, now)
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		st, err := pr.j.Stocks.QueryStock(qctx, stockID, creator)
+		cancel()
+		if err != nil {
+			pr.log.Warn("stock check: could not ask WeChat Pay; sending goes on", "stock", stockID, "err", err)
+			continue
 		}
 		reason := stockUnavailable(st, now)
 		if reason == "" {
