@@ -35,32 +35,41 @@ func newCompleter(p *pass) *completer {
 	return &completer{pass: p, buf: make([]queue.Result, 0, completerMaxBatch), touched: map[int64]bool{}, shutdown: shutdown}
 }
 
-// run records until the results channel closes and returns the batches
-// touched.
+// run records until the outbox closes and returns the batches touched.
 func (cp *completer) run() []int64 {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
-		select {
-		case r, ok := <-cp.results:
-			if !ok {
-				cp.flush()
+		n, closed := cp.out.state()
+		if n == 0 {
+			if closed {
 				out := make([]int64, 0, len(cp.touched))
 				for b := range cp.touched {
 					out = append(out, b)
 				}
 				return out
 			}
-			if len(cp.buf) == 0 {
-				timer.Reset(completerLinger)
-			}
-			cp.buf = append(cp.buf, r)
-			if len(cp.buf) >= completerMaxBatch {
-				cp.flush()
-			}
-		case <-timer.C:
-			cp.flush()
+			<-cp.out.wake
+			continue
 		}
+		if n < completerMaxBatch && !closed {
+			// A signal from before this look says nothing new; one after
+			// it means a statement's worth or the end.
+			select {
+			case <-cp.out.wake:
+			default:
+			}
+			if n, closed = cp.out.state(); n < completerMaxBatch && !closed {
+				timer.Reset(completerLinger)
+				select {
+				case <-timer.C:
+				case <-cp.out.wake:
+					timer.Stop()
+				}
+			}
+		}
+		cp.buf = cp.out.take(cp.buf)
+		cp.flush()
 	}
 }
 

@@ -25,9 +25,9 @@ func newExecutor(p *pass, i int) *executor {
 func (x *executor) run() {
 	for row := range x.work {
 		x.c.recording.Add(1) // exactly one result per row goes to the completer
-		x.results <- x.execute(row)
+		x.out.put(x.execute(row))
 		x.c.inFlight.Add(-1)
-		x.freed <- struct{}{}
+		x.slots.free()
 	}
 }
 

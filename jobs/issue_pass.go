@@ -36,8 +36,8 @@ type pass struct {
 	remaining int64 // rows to do when the pass started, for progress
 
 	work    chan queue.Claimed // producer → executors
-	results chan queue.Result  // executors → completer
-	freed   chan struct{}      // executors → producer: a worker is free
+	out     *outbox            // executors → completer: results
+	slots   *slots             // executors → producer: workers freed
 	flushed chan struct{}      // completer → producer: outcomes were written
 
 	c      counters
@@ -60,8 +60,8 @@ func newPass(ctx context.Context, j *Issue, opts IssueOptions) *pass {
 	}
 	p.sendCtx = context.WithoutCancel(ctx)
 	p.work = make(chan queue.Claimed)
-	p.results = make(chan queue.Result, j.Concurrency)
-	p.freed = make(chan struct{}, j.Concurrency)
+	p.out = newOutbox(completerMaxBatch, completerMaxBatch+j.Concurrency)
+	p.slots = newSlots()
 	p.flushed = make(chan struct{}, 1)
 	p.c.outcomes = map[wxpay.Outcome]int64{}
 	p.halts.batches = map[int64]bool{}
@@ -106,7 +106,7 @@ func (p *pass) run() (*Summary, error) {
 	claimErr := newProducer(p).run()
 	close(p.work)
 	executors.Wait()
-	close(p.results)
+	p.out.close()
 	touched := <-recorded
 	stopProgress()
 	return p.summarize(touched, claimErr)

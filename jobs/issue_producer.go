@@ -41,13 +41,12 @@ func (pr *producer) run() error {
 			return ctx.Err()
 		}
 		if pr.free == 0 || (pr.free < pr.refill && pr.c.inFlight.Load() > 0) {
-			select {
-			case <-pr.freed:
-				pr.free++
-				continue
-			case <-ctx.Done():
+			n, ok := pr.slots.await(pr.refill-pr.free, ctx.Done(), nil)
+			pr.free += n
+			if !ok {
 				return ctx.Err()
 			}
+			continue
 		}
 		pr.housekeep(ctx)
 		rows, err := pr.claim()
@@ -81,16 +80,7 @@ func (pr *producer) run() error {
 
 // collectFreed counts the executors freed since last time, without
 // blocking.
-func (pr *producer) collectFreed() {
-	for {
-		select {
-		case <-pr.freed:
-			pr.free++
-		default:
-			return
-		}
-	}
-}
+func (pr *producer) collectFreed() { pr.free += pr.slots.collect() }
 
 // housekeep rescues expired leases now and then, and checks the stocks
 // before claiming for them.
@@ -138,11 +128,9 @@ func (pr *producer) idle(ctx context.Context) (done bool, err error) {
 		// Answers may requeue rows (throttled, retry): look again when an
 		// executor frees up or outcomes are written — every row in flight
 		// or being recorded ends in both.
-		select {
-		case <-pr.freed:
-			pr.free++
-		case <-pr.flushed:
-		case <-ctx.Done():
+		n, ok := pr.slots.await(1, ctx.Done(), pr.flushed)
+		pr.free += n
+		if !ok {
 			return true, ctx.Err()
 		}
 		return false, nil

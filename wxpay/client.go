@@ -220,7 +220,7 @@ type Client struct {
 	verifier     *Verifier
 	serial       string
 	hc           *http.Client
-	ownTransport *http.Transport
+	ownTransport interface{ CloseIdleConnections() }
 	timeout      time.Duration
 	userAgent    string
 	now          func() time.Time
@@ -285,8 +285,9 @@ func New(o Options) (*Client, error) {
 	}
 	c.hc = o.HTTPClient
 	if c.hc == nil {
-		c.ownTransport = NewTransport(o.MaxConns)
-		c.hc = &http.Client{Transport: c.ownTransport}
+		t := newSyncTransport(o.MaxConns)
+		c.ownTransport = t
+		c.hc = &http.Client{Transport: t}
 	}
 	return c, nil
 }

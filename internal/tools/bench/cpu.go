@@ -80,7 +80,7 @@ func simProcess(ctx context.Context, bin, keysDir string) (baseURL string, stop 
 
 // benchCPU is P2: the issuer's own CPU (user + sys from its rusage) per
 // issued coupon at fixed rates, beside the signing floor.
-func benchCPU(ctx context.Context, bin string, seconds int) error {
+func benchCPU(ctx context.Context, bin string, seconds int, rates []int, profileDir string) error {
 	dir, err := os.MkdirTemp("", "issuer-bench-cpu-")
 	if err != nil {
 		return err
@@ -93,7 +93,7 @@ func benchCPU(ctx context.Context, bin string, seconds int) error {
 	}
 	fmt.Printf("\n## P2 CPU per issued coupon: `issuer issue` against `issuer sim` (its own process, limit off), fixed rate, concurrency 32\n\n")
 	fmt.Printf("| rate | coupons | wall | issuer CPU (user+sys) | CPU per coupon | signing floor (sign + verify) | ÷ floor |\n|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, rate := range []int{50, 200, 0} {
+	for _, rate := range rates {
 		n := 10_000
 		if rate > 0 {
 			n = rate * seconds
@@ -119,7 +119,12 @@ func benchCPU(ctx context.Context, bin string, seconds int) error {
 		err = rig.importRows(ctx, bin, n)
 		var m measurement
 		if err == nil {
-			m, err = rig.issue(ctx, bin, "ISSUER_ISSUE_RATE_STRATEGY=fixed", "ISSUER_ISSUE_RATE_MAX="+strconv.Itoa(r), "ISSUER_ISSUE_RATE_INITIAL="+strconv.Itoa(r))
+			args := []string{"issue"}
+			if profileDir != "" {
+				args = append(args, "--cpuprofile", filepath.Join(profileDir, fmt.Sprintf("cpu-%d.pprof", rate)))
+			}
+			m, err = measure(ctx, append(append([]string{}, rig.env...), "ISSUER_ISSUE_RATE_STRATEGY=fixed", "ISSUER_ISSUE_RATE_MAX="+strconv.Itoa(r),
+				"ISSUER_ISSUE_RATE_INITIAL="+strconv.Itoa(r)), bin, args...)
 		}
 		dropSchema()
 		stop()

@@ -78,6 +78,8 @@ func benchIssue(ctx context.Context, args []string) error {
 	memRows := fs.Int("mem-rows", 1_000_000, "pending rows for the memory run")
 	only := fs.String("only", "p1,halve,p2,p5", "which figures")
 	cpuSeconds := fs.Int("cpu-seconds", 20, "length of each fixed-rate CPU run (P2)")
+	cpuRates := fs.String("cpu-rates", "50,200,0", "fixed rates of the CPU runs (P2; 0: as fast as it goes)")
+	cpuProfiles := fs.String("cpu-profiles", "", "write each CPU run's profile into `DIR` (P2)")
 	limits := fs.String("limits", "200,400", "hidden limits for P1")
 	strategies := fs.String("strategies", "adaptive,fixed,aws", "limiters for P1")
 	_ = fs.Parse(args)
@@ -116,7 +118,15 @@ func benchIssue(ctx context.Context, args []string) error {
 		}
 	}
 	if want("p2") {
-		if err := benchCPU(ctx, *bin, *cpuSeconds); err != nil {
+		var rates []int
+		for _, f := range strings.Split(*cpuRates, ",") {
+			r, err := strconv.Atoi(f)
+			if err != nil {
+				return fmt.Errorf("--cpu-rates: %w", err)
+			}
+			rates = append(rates, r)
+		}
+		if err := benchCPU(ctx, *bin, *cpuSeconds, rates, *cpuProfiles); err != nil {
 			return err
 		}
 	}
