@@ -383,7 +383,7 @@ func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 		// from: answers matched to the wrong side of emptyAt, or a fixed
 		// window spent until the next second, can make the limit look
 		// lower than it is. A deeper fall is cut again by the next episode.
-		target, estimate = max(target, l.episodeBase*onsetFloor), max(estimate, l.episodeBase*onsetFloor)
+		target, estimate = max(target, base*onsetFloor), max(estimate, base*onsetFloor)
 	} else {
 		l.episodeBase = base
 	}
