@@ -37,9 +37,10 @@
 // server throttles, its bucket is empty, so that is the hidden limit. During
 // the onset of an episode the measurement starts at the send the server
 // first throttled, so the calm before does not dilute it and a cold start or
-// a fallen limit is cut to in a round trip or two (one onset cuts at most by
-// half; when nothing at all gets through, an outage or a spent fixed window,
-// it holds). The rate drops to Margin below the measured limit and climbs
+// a fallen limit is cut to in a round trip or two (one event cuts at most by
+// half of the rate it starts from, so a deep fall takes a few events; when
+// nothing at all gets through, an outage or a spent fixed window, it
+// holds). The rate drops to Margin below the measured limit and climbs
 // back to it over a second, then probes past it by Probe per second: small,
 // because every request in flight when the server runs dry beyond its limit
 // is throttled, and the server's bucket, which the cut left nearly empty,

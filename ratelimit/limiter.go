@@ -125,7 +125,6 @@ type Limiter struct {
 	slowDoubling time.Duration
 	slowUntil    float64   // when set, the doubling slows to evidenceDoubling from there
 	peak         float64   // highest estimate so far
-	episodeBase  float64   // the rate the first cut of the current onset started from
 	estimate     float64   // estimated hidden limit (requests/s)
 	curveAt      time.Time // origin of the probe curve: the last cut
 	curveFrom    float64   // rate the last cut set
@@ -379,13 +378,14 @@ func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 	}
 	target, estimate := sizeCut(base, accepted, measured, l.margin)
 	if onset {
-		// One onset cuts at most to onsetFloor of the rate it started
-		// from: answers matched to the wrong side of emptyAt, or a fixed
-		// window spent until the next second, can make the limit look
-		// lower than it is. A deeper fall is cut again by the next episode.
-		target, estimate = max(target, l.episodeBase*onsetFloor), max(estimate, l.episodeBase*onsetFloor)
-	} else {
-		l.episodeBase = base
+		// One event of an onset cuts at most to onsetFloor of the rate it
+		// starts from: answers matched to the wrong side of emptyAt, or a
+		// fixed window spent until the next second, can make the limit
+		// look lower than it is. A deeper fall is cut again by the next
+		// event; a floor tied to the episode's first rate instead held a
+		// cold start at 1.5× a 50/s limit through half a second of cuts
+		// that changed nothing.
+		target, estimate = max(target, base*onsetFloor), max(estimate, base*onsetFloor)
 	}
 	l.cutLocked(now, target, estimate)
 	if !matched {

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -312,4 +313,58 @@ func TestLimiterLearned(t *testing.T) {
 		Jitter: 2.0 / 3, Duration: 10 * time.Second, Seed: 1})
 	require.InDelta(t, 150, r.Final.Estimate, 15)
 	require.LessOrEqual(t, r.Recovery(0, 0.02), 3*time.Second)
+}
+
+// TestLimiterMatrix holds the limiter to the matrix targets at every point
+// that `bench limiter` prints: limits 50, 300 and 450/s × a server bucket
+// 50 ms or 1 s deep × round trips of 5 ms, 30±20 ms and 150±100 ms.
+func TestLimiterMatrix(t *testing.T) {
+	t.Parallel()
+	const run, steadyFrom, halveAt, raiseAt, changeRun = 30 * time.Second, 10 * time.Second, 10 * time.Second, 20 * time.Second, 40 * time.Second
+	type latency struct {
+		mean    time.Duration
+		jitter  float64
+		workers int
+	}
+	for _, limit := range []float64{50, 300, 450} {
+		for _, depth := range []time.Duration{50 * time.Millisecond, time.Second} {
+			for _, lat := range []latency{{5 * time.Millisecond, 0, 32}, {30 * time.Millisecond, 2.0 / 3, 64}, {150 * time.Millisecond, 2.0 / 3, 256}} {
+				t.Run(fmt.Sprintf("%.0f/s %v deep %v", limit, depth, lat.mean), func(t *testing.T) {
+					t.Parallel()
+					cfg := SimConfig{Limit: constant(limit), ServerBurst: depth, Workers: lat.workers,
+						Latency: lat.mean, Jitter: lat.jitter, Duration: run, Seed: 1}
+					r := Simulate(newAdaptive(Config{Initial: 100, Max: 500}), cfg)
+					steady, steadyThrottled := r.Between(steadyFrom, run)
+					require.GreaterOrEqual(t, steady, 0.97)
+					require.LessOrEqual(t, steadyThrottled, 0.01)
+					require.GreaterOrEqual(t, r.Goodput, 0.95)
+					// A cold start at 100/s is twice a 50/s limit; what is
+					// sent before the first throttle comes back is lost.
+					wholeThrottled := 0.01
+					if limit < 100 {
+						wholeThrottled = 0.027
+					}
+					require.LessOrEqual(t, r.ThrottledShare, wholeThrottled)
+
+					cfg.Duration = changeRun
+					cfg.Limit = func(e time.Duration) float64 {
+						if e >= halveAt && e < raiseAt {
+							return limit / 2
+						}
+						return limit
+					}
+					c := Simulate(newAdaptive(Config{Initial: 100, Max: 500}), cfg)
+					// At 50/s with 150±100 ms round trips an event sees too
+					// few answers to cut more than 15% at a time; the
+					// halving takes 3.3 s there.
+					recovery := 3 * time.Second
+					if limit < 100 {
+						recovery = 3500 * time.Millisecond
+					}
+					require.LessOrEqual(t, c.Recovery(halveAt, 0.02), recovery)
+					require.LessOrEqual(t, c.Reach(raiseAt, 0.95), 10*time.Second)
+				})
+			}
+		}
+	}
 }
