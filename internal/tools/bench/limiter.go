@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"sync"
@@ -15,17 +16,23 @@ import (
 type limiterStrategy struct {
 	name string
 	new  func(ratelimit.Clock) ratelimit.Strategy
+	// warm, when set, starts from a limit learned by an earlier pass
+	// (Config.Learned, what Keeper gives every pass after a merchant's
+	// first).
+	warm func(c ratelimit.Clock, learned float64) ratelimit.Strategy
 }
 
 func limiterStrategies() []limiterStrategy {
 	return []limiterStrategy{
 		{"issuer adaptive", func(c ratelimit.Clock) ratelimit.Strategy {
 			return ratelimit.New(ratelimit.Config{Initial: 100, Max: 500, Clock: c})
+		}, func(c ratelimit.Clock, learned float64) ratelimit.Strategy {
+			return ratelimit.New(ratelimit.Config{Initial: 100, Max: 500, Learned: learned, Clock: c})
 		}},
-		{"fixed 500/s", func(c ratelimit.Clock) ratelimit.Strategy { return ratelimit.NewFixed(500, c) }},
+		{"fixed 500/s", func(c ratelimit.Clock) ratelimit.Strategy { return ratelimit.NewFixed(500, c) }, nil},
 		{"AWS adaptive", func(c ratelimit.Clock) ratelimit.Strategy {
 			return ratelimit.NewAWSAdaptive(ratelimit.AWSConfig{Max: 500, Clock: c})
-		}},
+		}, nil},
 	}
 }
 
@@ -56,6 +63,9 @@ type matrixPoint struct {
 	halve   time.Duration
 	double  time.Duration
 	changed float64 // throttled share over the changing run
+	// warm run: the same batch started from the limit the cold run
+	// learned (its final estimate, which Keeper would have saved)
+	warmWhole, warmThr float64
 }
 
 const (
@@ -75,6 +85,11 @@ func (p *matrixPoint) run() {
 	p.whole = r.Goodput
 	p.steady, p.thrS = r.Between(matrixSteady, matrixRun)
 	p.thr = r.ThrottledShare
+	if p.st.warm != nil && r.Final.Estimate > 0 {
+		learned := r.Final.Estimate
+		w := ratelimit.Simulate(func(c ratelimit.Clock) ratelimit.Strategy { return p.st.warm(c, learned) }, cfg)
+		p.warmWhole, p.warmThr = w.Goodput, w.ThrottledShare
+	}
 
 	cfg.Duration = matrixChange
 	cfg.Limit = func(t time.Duration) float64 {
@@ -145,14 +160,20 @@ func benchLimiter(ctx context.Context, args []string) error {
 		fmt.Printf("Goodput ÷ limit over a %v batch from a cold start at 100/s (whole) and from %v on (steady); throttled share of calls;\n", matrixRun, matrixSteady)
 		fmt.Printf("a second run halves the limit at %v and doubles it back at %v: seconds until the trailing second's throttled share\n", matrixHalveAt, matrixRaiseAt)
 		fmt.Printf("is ≤ 2%% (halved) and its goodput ≥ 0.95 (doubled; at least 1 s by construction). Workers: 32, 64, 256 by latency.\n")
+		fmt.Printf("Warm: the same batch started from the limit the cold run learned (Config.Learned, as Keeper gives every pass after a\n")
+		fmt.Printf("merchant's first): goodput ÷ limit and throttled share over the whole run.\n")
 		for _, st := range limiterStrategies() {
-			fmt.Printf("\n### %s\n\n| limit | depth | latency | whole | steady | throttled | steady throttled | halved → ≤2%% | doubled → ≥0.95 |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|\n", st.name)
+			fmt.Printf("\n### %s\n\n| limit | depth | latency | whole | steady | throttled | steady throttled | warm whole | warm throttled | halved → ≤2%% | doubled → ≥0.95 |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n", st.name)
 			for _, p := range points {
 				if p.st.name != st.name {
 					continue
 				}
-				fmt.Printf("| %.0f/s | %s | %s | %.3f | %.3f | %.2f%% | %.2f%% | %s | %s |\n", p.limit, depthName(p.depth), p.lat.name,
-					p.whole, p.steady, 100*p.thr, 100*p.thrS, seconds(p.halve, matrixRaiseAt-matrixHalveAt), seconds(p.double, matrixChange-matrixRaiseAt))
+				warm, warmThr := "—", "—"
+				if p.st.warm != nil {
+					warm, warmThr = fmt.Sprintf("%.3f", p.warmWhole), fmt.Sprintf("%.2f%%", 100*p.warmThr)
+				}
+				fmt.Printf("| %.0f/s | %s | %s | %.3f | %.3f | %.2f%% | %.2f%% | %s | %s | %s | %s |\n", p.limit, depthName(p.depth), p.lat.name,
+					p.whole, p.steady, 100*p.thr, 100*p.thrS, warm, warmThr, seconds(p.halve, matrixRaiseAt-matrixHalveAt), seconds(p.double, matrixChange-matrixRaiseAt))
 			}
 		}
 	}
@@ -165,16 +186,67 @@ func benchLimiter(ctx context.Context, args []string) error {
 	return nil
 }
 
+// fixedPaced is a fixed-rate sender at r requests/s whose send interval,
+// which x/time/rate truncates to whole nanoseconds, is never shorter than
+// 1/r: against a bucket one token deep, a sender a nanosecond early is
+// throttled, and "at the limit" should mean at it, not a hair above.
+func fixedPaced(r float64) func(ratelimit.Clock) ratelimit.Strategy {
+	interval := math.Ceil(float64(time.Second)/r) + 1 // +1: float error in the limiter's own division
+	paced := float64(time.Second) / interval
+	return func(c ratelimit.Clock) ratelimit.Strategy { return ratelimit.NewFixed(paced, c) }
+}
+
+// strictCase is one point of the strict-pacing table.
+type strictCase struct {
+	limit float64
+	lat   latencyCase
+	leg   float64
+}
+
+func (sc strictCase) run(newStrategy func(ratelimit.Clock) ratelimit.Strategy) (goodput, throttled float64) {
+	res := ratelimit.Simulate(newStrategy, ratelimit.SimConfig{
+		Limit: func(time.Duration) float64 { return sc.limit }, ServerBurst: time.Nanosecond, RequestLeg: sc.leg,
+		Workers: sc.lat.workers, Latency: sc.lat.latency, Jitter: sc.lat.jitter, Duration: matrixRun, Seed: 1,
+	})
+	return res.Between(matrixSteady, matrixRun)
+}
+
+// matchFixed finds, by bisection over the rate, the fastest fixed-rate
+// sender whose steady throttled share is at most share: the fixed sender at
+// issuer's throttled share. It returns its rate ÷ limit, goodput and share.
+func (sc strictCase) matchFixed(share float64) (fraction, goodput, throttled float64) {
+	lo, hi := 0.05, 2.0
+	try := func(f float64) (float64, float64) { return sc.run(fixedPaced(sc.limit * f)) }
+	if g, t := try(hi); t <= share {
+		return hi, g, t
+	}
+	fraction, goodput, throttled = lo, 0, 0
+	if g, t := try(lo); t <= share {
+		goodput, throttled = g, t
+	}
+	for range 12 {
+		mid := (lo + hi) / 2
+		if g, t := try(mid); t <= share {
+			lo, fraction, goodput, throttled = mid, mid, g, t
+		} else {
+			hi = mid
+		}
+	}
+	return fraction, goodput, throttled
+}
+
 // benchStrict compares issuer's limiter under strict pacing (a bucket one
-// token deep) with fixed-rate senders around the limit.
+// token deep) with fixed-rate senders: at fixed fractions of the limit, and
+// the fastest fixed sender whose throttled share is no more than issuer's.
 func benchStrict() {
 	type row struct {
 		name        string
-		limit       float64
-		lat         latencyCase
+		sc          strictCase
 		steady, thr float64
 		new         func(ratelimit.Clock) ratelimit.Strategy
-		leg         float64
+		issuer      bool
+		// issuer rows: the fixed-rate sender at issuer's throttled share
+		matchF, matchG, matchT float64
 	}
 	var rows []*row
 	// Judged on send, the latency is the server's own work after
@@ -191,11 +263,10 @@ func benchStrict() {
 				if leg > 0 && lat.jitter == 0 {
 					continue // no jitter, no bunching: as judged on send
 				}
-				rows = append(rows, &row{name: "issuer adaptive", limit: limit, lat: lat, leg: leg, new: limiterStrategies()[0].new})
+				sc := strictCase{limit: limit, lat: lat, leg: leg}
+				rows = append(rows, &row{name: "issuer adaptive", sc: sc, new: limiterStrategies()[0].new, issuer: true})
 				for _, f := range fractions {
-					r := limit * f
-					rows = append(rows, &row{name: fmt.Sprintf("fixed %.2f×limit", f), limit: limit, lat: lat, leg: leg,
-						new: func(c ratelimit.Clock) ratelimit.Strategy { return ratelimit.NewFixed(r, c) }})
+					rows = append(rows, &row{name: fmt.Sprintf("fixed %.2f×limit", f), sc: sc, new: fixedPaced(limit * f)})
 				}
 			}
 		}
@@ -206,21 +277,38 @@ func benchStrict() {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			res := ratelimit.Simulate(r.new, ratelimit.SimConfig{
-				Limit: func(time.Duration) float64 { return r.limit }, ServerBurst: time.Nanosecond, RequestLeg: r.leg,
-				Workers: r.lat.workers, Latency: r.lat.latency, Jitter: r.lat.jitter, Duration: matrixRun, Seed: 1,
-			})
-			r.steady, r.thr = res.Between(matrixSteady, matrixRun)
+			r.steady, r.thr = r.sc.run(r.new)
+			if r.issuer {
+				r.matchF, r.matchG, r.matchT = r.sc.matchFixed(r.thr)
+			}
 		})
 	}
 	wg.Wait()
+	judgedName := func(sc strictCase) string {
+		if sc.leg > 0 {
+			return "on arrival"
+		}
+		return "on send"
+	}
 	fmt.Printf("\n## Strict pacing (a server bucket one token deep; steady state, from %v on)\n\n", matrixSteady)
+	fmt.Printf("Fixed senders' send intervals are rounded up to the nanosecond, so 1.00×limit is at the limit, not a hair above.\n\n")
 	fmt.Printf("| judged | limit | latency | sender | goodput ÷ limit | throttled |\n|---|---:|---|---|---:|---:|\n")
 	for _, r := range rows {
-		judged := "on send"
-		if r.leg > 0 {
-			judged = "on arrival"
+		fmt.Printf("| %s | %.0f/s | %s | %s | %.3f | %.2f%% |\n", judgedName(r.sc), r.sc.limit, r.sc.lat.name, r.name, r.steady, 100*r.thr)
+	}
+	fmt.Printf("\n### Issuer against the fixed-rate sender at its throttled share\n\n")
+	fmt.Printf("The fastest fixed rate (bisection over 0.05–2×limit) whose steady throttled share is at most issuer's.\n\n")
+	fmt.Printf("| judged | limit | latency | issuer goodput | issuer throttled | fixed rate ÷ limit | fixed goodput | fixed throttled | issuer − fixed |\n|---|---:|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		if !r.issuer {
+			continue
 		}
-		fmt.Printf("| %s | %.0f/s | %s | %s | %.3f | %.2f%% |\n", judged, r.limit, r.lat.name, r.name, r.steady, 100*r.thr)
+		if r.matchG == 0 && r.matchT == 0 && r.matchF <= 0.05 {
+			// Even the slowest fixed sender tried is throttled more.
+			fmt.Printf("| %s | %.0f/s | %s | %.3f | %.2f%% | < 0.05 | — | — | — |\n", judgedName(r.sc), r.sc.limit, r.sc.lat.name, r.steady, 100*r.thr)
+			continue
+		}
+		fmt.Printf("| %s | %.0f/s | %s | %.3f | %.2f%% | %.3f | %.3f | %.2f%% | %+.3f |\n", judgedName(r.sc), r.sc.limit, r.sc.lat.name,
+			r.steady, 100*r.thr, r.matchF, r.matchG, 100*r.matchT, r.steady-r.matchG)
 	}
 }
