@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -121,8 +122,12 @@ func simProcess(ctx context.Context, bin, keysDir string) (baseURL string, stop 
 }
 
 // benchCPU is P2: the issuer's own CPU (user + sys from its rusage) per
-// issued coupon at fixed rates, beside the signing floor.
-func benchCPU(ctx context.Context, bin string, seconds int, rates []int, profileDir string) error {
+// issued coupon at fixed rates, beside the signing floor sampled during the
+// run and beside a bare loop: a process that only signs, sends and
+// verifies the same calls at the same rate (no queue, no database). The
+// bare loop is what any Go program pays for paced calls on this machine;
+// the gap to it is the issuer's own machinery.
+func benchCPU(ctx context.Context, bin string, seconds int, rates []int, profileDir, wrap string) error {
 	dir, err := os.MkdirTemp("", "issuer-bench-cpu-")
 	if err != nil {
 		return err
@@ -133,8 +138,15 @@ func benchCPU(ctx context.Context, bin string, seconds int, rates []int, profile
 	if err != nil {
 		return err
 	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
 	fmt.Printf("\n## P2 CPU per issued coupon: `issuer issue` against `issuer sim` (its own process, limit off), fixed rate, concurrency 32\n\n")
-	fmt.Printf("| rate | coupons | wall | issuer CPU (user+sys) | CPU per coupon | signing floor (sign + verify, sampled during the run) | ÷ floor |\n|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("Signing floor: one RSA-2048 signature and one verification, a few every quarter second on one thread during the run (a signature's cost\n")
+	fmt.Printf("on this shared machine moves by ±40%% from minute to minute). Bare loop: a process that only signs, sends and verifies the same calls at the\n")
+	fmt.Printf("same rate against the same simulator — no queue, no database — what any Go program pays for paced calls here.\n\n")
+	fmt.Printf("| rate | coupons | wall | issuer CPU (user+sys) | CPU per coupon | signing floor | ÷ floor | bare loop per call | bare ÷ floor | issuer ÷ bare |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, rate := range rates {
 		n := 10_000
 		if rate > 0 {
@@ -159,20 +171,27 @@ func benchCPU(ctx context.Context, bin string, seconds int, rates []int, profile
 		}
 		rig := &issueRig{env: env, dir: dir}
 		err = rig.importRows(ctx, bin, n)
-		var m measurement
-		var floor time.Duration
+		var m, bare measurement
+		var floor, bareFloor time.Duration
 		if err == nil {
-			sampler := sampleFloor(keys)
 			args := []string{"issue"}
 			if profileDir != "" {
 				args = append(args, "--cpuprofile", filepath.Join(profileDir, fmt.Sprintf("cpu-%d.pprof", rate)))
 			}
-			m, err = measure(ctx, append(append([]string{}, rig.env...), "ISSUER_ISSUE_RATE_STRATEGY=fixed", "ISSUER_ISSUE_RATE_MAX="+strconv.Itoa(r),
-				"ISSUER_ISSUE_RATE_INITIAL="+strconv.Itoa(r)), bin, args...)
-			var ferr error
-			if floor, ferr = sampler.result(); err == nil {
-				err = ferr
+			cmd := wrapped(wrap, bin, args)
+			m, floor, err = sampled(keys, func() (measurement, error) {
+				return measure(ctx, append(append([]string{}, rig.env...), "ISSUER_ISSUE_RATE_STRATEGY=fixed", "ISSUER_ISSUE_RATE_MAX="+strconv.Itoa(r),
+					"ISSUER_ISSUE_RATE_INITIAL="+strconv.Itoa(r)), cmd[0], cmd[1:]...)
+			})
+		}
+		if err == nil {
+			bareRate := float64(rate)
+			if rate == 0 {
+				bareRate = float64(n) / m.wall.Seconds() // as fast as the issuer went
 			}
+			bare, bareFloor, err = sampled(keys, func() (measurement, error) {
+				return measure(ctx, nil, self, "cpu-bare", keysDir, baseURL, strconv.FormatFloat(bareRate, 'f', 1, 64), strconv.Itoa(n))
+			})
 		}
 		dropSchema()
 		stop()
@@ -183,9 +202,92 @@ func benchCPU(ctx context.Context, bin string, seconds int, rates []int, profile
 		if rate == 0 {
 			label = fmt.Sprintf("max (%.0f/s)", float64(n)/m.wall.Seconds())
 		}
-		per := m.cpu() / time.Duration(n)
-		fmt.Printf("| %s | %d | %.1f s | %.2f s | %.3f ms | %.3f ms | %.2f× |\n", label, n, m.wall.Seconds(), m.cpu().Seconds(),
-			float64(per.Microseconds())/1000, float64(floor.Microseconds())/1000, per.Seconds()/floor.Seconds())
+		per, barePer := m.cpu()/time.Duration(n), bare.cpu()/time.Duration(n)
+		fmt.Printf("| %s | %d | %.1f s | %.2f s | %.3f ms | %.3f ms | %.2f× | %.3f ms | %.2f× | %.2f× |\n", label, n, m.wall.Seconds(), m.cpu().Seconds(),
+			millis(per), millis(floor), per.Seconds()/floor.Seconds(), millis(barePer), barePer.Seconds()/bareFloor.Seconds(),
+			(per.Seconds()/floor.Seconds())/(barePer.Seconds()/bareFloor.Seconds()))
 	}
 	return nil
+}
+
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// sampled runs run with the signing floor sampled meanwhile.
+func sampled(keys *wxsim.Keys, run func() (measurement, error)) (measurement, time.Duration, error) {
+	sampler := sampleFloor(keys)
+	m, err := run()
+	floor, ferr := sampler.result()
+	if err == nil {
+		err = ferr
+	}
+	return m, floor, err
+}
+
+// wrapped puts a profiler or tracer command line (--cpu-wrap, say
+// "perf record -g -o /tmp/issuer.data --") in front of bin.
+func wrapped(wrap, bin string, args []string) []string {
+	if wrap == "" {
+		return append([]string{bin}, args...)
+	}
+	return append([]string{"sh", "-c", wrap + ` "$@"`, "sh", bin}, args...)
+}
+
+// cpuBare is the bare loop's child process: KEYS BASE-URL RATE N. It sends
+// N 代金券 at RATE through the issuer's own WeChat Pay client, 32 at a time
+// at most, and exits.
+func cpuBare(ctx context.Context, args []string) error {
+	if len(args) != 4 {
+		return fmt.Errorf("usage: bench cpu-bare KEYS BASE-URL RATE N")
+	}
+	keys, err := wxsim.LoadKeys(args[0])
+	if err != nil {
+		return err
+	}
+	rate, err := strconv.ParseFloat(args[2], 64)
+	if err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(args[3])
+	if err != nil {
+		return err
+	}
+	client, err := wxpay.New(wxpay.Options{MchID: keys.MchID, AppID: keys.AppID, Signer: keys.Signer(), Verifier: keys.Verifier(),
+		BaseURL: args[1], PublicKeyID: keys.PublicKeyID, Timeout: 5 * time.Second, MaxConns: 32})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	work := make(chan int)
+	errs := make(chan error, 32)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				_, err := client.SendFavor(ctx, wxpay.FavorSendRequest{StockID: "9856000", OpenID: fmt.Sprintf("obare%08d", i),
+					OutRequestNo: fmt.Sprintf("%sBARE%012d", keys.MchID, i), StockCreatorMchID: keys.MchID})
+				if err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	for i := range n {
+		<-tick.C
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return fmt.Errorf("bare loop: %w", err)
+	default:
+		return nil
+	}
 }

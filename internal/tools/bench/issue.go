@@ -80,6 +80,7 @@ func benchIssue(ctx context.Context, args []string) error {
 	cpuSeconds := fs.Int("cpu-seconds", 20, "length of each fixed-rate CPU run (P2)")
 	cpuRates := fs.String("cpu-rates", "50,200,0", "fixed rates of the CPU runs (P2; 0: as fast as it goes)")
 	cpuProfiles := fs.String("cpu-profiles", "", "write each CPU run's profile into `DIR` (P2)")
+	cpuWrap := fs.String("cpu-wrap", "", "run each CPU run's `issuer issue` under this command line, e.g. \"perf record -g -o /tmp/issuer.data --\" (P2)")
 	limits := fs.String("limits", "200,400", "hidden limits for P1")
 	strategies := fs.String("strategies", "adaptive,fixed,aws", "limiters for P1")
 	_ = fs.Parse(args)
@@ -126,7 +127,7 @@ func benchIssue(ctx context.Context, args []string) error {
 			}
 			rates = append(rates, r)
 		}
-		if err := benchCPU(ctx, *bin, *cpuSeconds, rates, *cpuProfiles); err != nil {
+		if err := benchCPU(ctx, *bin, *cpuSeconds, rates, *cpuProfiles, *cpuWrap); err != nil {
 			return err
 		}
 	}

@@ -38,6 +38,8 @@ func main() {
 		err = benchCrypto(ctx, os.Args[2:])
 	case "reconcile":
 		err = benchReconcile(ctx, os.Args[2:])
+	case "cpu-bare": // child of the CPU benchmark
+		err = cpuBare(ctx, os.Args[2:])
 	case "reconcile-gen", "reconcile-load": // children of the reconcile benchmark
 		err = reconcileChild(ctx, os.Args[1], os.Args[2:])
 	default:
