@@ -76,6 +76,9 @@ const (
 	// limit. It cuts by this factor; the next throttle, a round trip or two
 	// later, tells which it was.
 	ambiguousCutFactor = 0.85
+	// An ambiguous cut followed, this many mean latencies later, by another
+	// in the same onset cuts deeper: the first one did not quiet the server.
+	escalateAfter = 1.5
 	// Callers queued this recently: the limiter, not demand, sets the pace.
 	saturatedWithin = time.Second
 
@@ -125,6 +128,7 @@ type Limiter struct {
 	slowDoubling time.Duration
 	slowUntil    float64   // when set, the doubling slows to evidenceDoubling from there
 	peak         float64   // highest estimate so far
+	ambiguousRun int       // ambiguous cuts in a row, the latest in an onset
 	estimate     float64   // estimated hidden limit (requests/s)
 	curveAt      time.Time // origin of the probe curve: the last cut
 	curveFrom    float64   // rate the last cut set
@@ -376,7 +380,25 @@ func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 	} else {
 		accepted, measured = l.answers.acceptedRate(n)
 	}
-	target, estimate := sizeCut(base, accepted, measured, l.margin)
+	target, estimate, ambiguous := sizeCut(base, accepted, measured, l.margin)
+	// Two round trips after an ambiguous cut, the sends it paced have been
+	// answered; throttles before then may still be stragglers of the rate
+	// before it, matched out of order.
+	settled := now.Sub(l.epoch).Seconds() > escalateAfter*l.latency
+	if ambiguous && onset && l.ambiguousRun > 0 && settled {
+		// The last ambiguous cut did not end the throttling: not a bucket
+		// with no depth just over its limit, which one cut of
+		// ambiguousCutFactor quiets, but a limit well under the rate. Each
+		// further event of the onset cuts deeper.
+		target = base * math.Pow(ambiguousCutFactor, float64(l.ambiguousRun+1)) * (1 - l.margin)
+	}
+	if ambiguous && onset {
+		l.ambiguousRun++
+	} else if ambiguous {
+		l.ambiguousRun = 1
+	} else {
+		l.ambiguousRun = 0
+	}
 	if onset {
 		// One event of an onset cuts at most to onsetFloor of the rate it
 		// starts from: answers matched to the wrong side of emptyAt, or a
@@ -435,19 +457,19 @@ func (l *Limiter) evidenceLocked(now, sentAt time.Time) {
 
 // sizeCut returns the rate to cut to and the estimated limit to climb back
 // to, from the rate being cut and the accepted rate, if measured.
-func sizeCut(base, accepted float64, measured bool, margin float64) (target, estimate float64) {
+func sizeCut(base, accepted float64, measured bool, margin float64) (target, estimate float64, ambiguous bool) {
 	switch {
 	case !measured:
-		return base * (1 - margin), base
+		return base * (1 - margin), base, false
 	case accepted >= base*minCutFactor:
 		estimate = min(accepted, base)
-		return estimate * (1 - margin), estimate
+		return estimate * (1 - margin), estimate, false
 	default:
 		// Either the limit fell a long way, and the next throttle of a
 		// request sent after this cut will cut again, or a bucket with no
 		// depth throttles every other request just over its limit; then
 		// the rate climbs back to just under where it was.
-		return base * ambiguousCutFactor * (1 - margin), base * (1 - margin)
+		return base * ambiguousCutFactor * (1 - margin), base * (1 - margin), true
 	}
 }
 
