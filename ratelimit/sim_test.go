@@ -339,10 +339,18 @@ func TestLimiterMatrix(t *testing.T) {
 					require.LessOrEqual(t, steadyThrottled, 0.01)
 					require.GreaterOrEqual(t, r.Goodput, 0.95)
 					// A cold start at 100/s is twice a 50/s limit; what is
-					// sent before the first throttle comes back is lost.
+					// sent before the first throttle comes back is lost —
+					// with 150±100 ms round trips and a bucket a second deep,
+					// which hides the limit until it runs dry at 3× the
+					// limit, 2.6% of the run.
 					wholeThrottled := 0.01
-					if limit < 100 {
+					switch {
+					case limit < 100 && depth >= time.Second:
 						wholeThrottled = 0.027
+					case limit < 100 && lat.mean > 100*time.Millisecond:
+						// The cold start follows the answers to its
+						// overshoot down in one step (1.5% of the run).
+						wholeThrottled = 0.016
 					}
 					require.LessOrEqual(t, r.ThrottledShare, wholeThrottled)
 
