@@ -40,7 +40,16 @@
 // a fallen limit is cut to in a round trip or two (one event cuts at most by
 // half of the rate it starts from, so a deep fall takes a few events; when
 // nothing at all gets through, an outage or a spent fixed window, it
-// holds). The rate drops to Margin below the measured limit and climbs
+// holds). When the accepted rate is far under the rate, the event is
+// ambiguous — a limit far below, or a bucket with no depth that throttles
+// every other request as soon as the rate passes its limit — and cuts 15%;
+// if throttling goes on more than one and a half round trips later in the
+// same onset, it was the former, and each further event cuts 15% more. A
+// cold start (nothing learned) does not wait for those events: once most
+// answers to the sends made between the first throttled one and the first
+// cut are back, their accepted share of the rate they went out at is the
+// limit, and the rate follows it down — unless they were throttled and then
+// accepted again, the mark of a fixed window turning over. The rate drops to Margin below the measured limit and climbs
 // back to it over a second, then probes past it by Probe per second: small,
 // because every request in flight when the server runs dry beyond its limit
 // is throttled, and the server's bucket, which the cut left nearly empty,

@@ -76,6 +76,13 @@ const (
 	// limit. It cuts by this factor; the next throttle, a round trip or two
 	// later, tells which it was.
 	ambiguousCutFactor = 0.85
+	// An ambiguous cut followed, this many mean latencies later, by another
+	// in the same onset cuts deeper: the first one did not quiet the server.
+	escalateAfter = 1.5
+	// A cold start's first onset refines its cut only from at least this
+	// many accepted answers: one or two say little (a fixed window turning
+	// over, an answer matched to the wrong send).
+	coldMinAccepted = 3
 	// Callers queued this recently: the limiter, not demand, sets the pace.
 	saturatedWithin = time.Second
 
@@ -125,11 +132,22 @@ type Limiter struct {
 	slowDoubling time.Duration
 	slowUntil    float64   // when set, the doubling slows to evidenceDoubling from there
 	peak         float64   // highest estimate so far
+	ambiguousRun int       // ambiguous cuts in a row, the latest in an onset
 	estimate     float64   // estimated hidden limit (requests/s)
 	curveAt      time.Time // origin of the probe curve: the last cut
 	curveFrom    float64   // rate the last cut set
 	epoch        time.Time // throttles of sends before this are old news
 	lastQueued   time.Time
+
+	// The first onset of a limiter that started with nothing learned: the
+	// sends made between the first throttled one and the first cut, their
+	// rate, and their answers so far.
+	cold                           bool
+	coldFrom, coldTo               time.Time
+	coldRate                       float64
+	coldAnswers, coldAccepted      int
+	coldExpected                   int // its sends still unanswered at the first cut
+	coldFirstOK, coldLastThrottled time.Time
 
 	// Evidence that the limit rose: the server's bucket was empty when the
 	// send that triggered the last cut reached it (at emptyAt); since then
@@ -176,7 +194,9 @@ func New(cfg Config) *Limiter {
 	l.rate = l.initial
 	l.slowAt, l.slowFrom, l.slowDoubling = now, l.initial, slowStartDoubling
 	l.sends = newWindow(now, sendSpan, 10)
+	l.cold = true
 	if cfg.Learned > 0 && !math.IsInf(cfg.Learned, 1) {
+		l.cold = false
 		// Start where a cut to the learned limit would have left the rate.
 		l.congested = true
 		l.estimate = clamp(cfg.Learned, l.min, l.max)
@@ -312,7 +332,57 @@ func (l *Limiter) Observe(throttled bool) {
 	} else if matched && l.congested && sentAt.After(l.emptyAt) {
 		l.evidenceLocked(now, sentAt)
 	}
+	if matched && l.cold && !l.coldTo.IsZero() {
+		l.refineColdLocked(now, sentAt, throttled)
+	}
 	l.updateLocked(now)
+}
+
+// refineColdLocked follows a cold start down to the limit. The first cut of
+// a limiter that knew nothing is sized from the few answers known then; the
+// answers to the sends it made after the server first throttled — most
+// still on their way when it cut — arrive over the next round trip. While
+// the server's bucket is empty it accepts its limit's worth whatever is
+// sent, so their accepted share times the rate they went out at is the
+// limit. Once enough are back the rate follows it down at once, instead of
+// a round trip per event. Only the first onset: later ones start near a
+// measured limit, where a probe's few throttles say little.
+func (l *Limiter) refineColdLocked(now, sentAt time.Time, throttled bool) {
+	if sentAt.Before(l.coldFrom) || sentAt.After(l.coldTo) {
+		if sentAt.After(l.coldTo) && now.Sub(l.coldTo).Seconds() > escalateAfter*l.latency {
+			l.cold = false // the onset's answers are in
+		}
+		return
+	}
+	l.coldAnswers++
+	if throttled {
+		if sentAt.After(l.coldLastThrottled) {
+			l.coldLastThrottled = sentAt
+		}
+	} else {
+		l.coldAccepted++
+		if l.coldFirstOK.IsZero() || sentAt.Before(l.coldFirstOK) {
+			l.coldFirstOK = sentAt
+		}
+	}
+	// Most of the onset's answers, not the first few: with jittered round
+	// trips the first to come back are matched to the wrong sends.
+	if l.coldAnswers < max(minAcceptedCount, l.coldExpected*3/4) || l.coldAccepted < coldMinAccepted {
+		return // too few to say; nothing through is an outage, which holds
+	}
+	if !l.coldFirstOK.Before(l.coldLastThrottled) {
+		// Throttled, then accepted again: not an empty bucket that lets
+		// the limit through evenly but a fixed window spent, then a new
+		// one. The share says nothing of the limit.
+		return
+	}
+	m := l.coldRate * float64(l.coldAccepted) / float64(l.coldAnswers)
+	if m >= l.estimate*minCutFactor || m*(1-l.margin) >= l.rate {
+		return
+	}
+	m = max(m, l.coldRate*onsetFloor, l.min)
+	l.cutLocked(now, m*(1-l.margin), m)
+	l.cold = false
 }
 
 // matchLocked pops the oldest unanswered send, skipping sends so old that
@@ -376,7 +446,25 @@ func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 	} else {
 		accepted, measured = l.answers.acceptedRate(n)
 	}
-	target, estimate := sizeCut(base, accepted, measured, l.margin)
+	target, estimate, ambiguous := sizeCut(base, accepted, measured, l.margin)
+	// Two round trips after an ambiguous cut, the sends it paced have been
+	// answered; throttles before then may still be stragglers of the rate
+	// before it, matched out of order.
+	settled := now.Sub(l.epoch).Seconds() > escalateAfter*l.latency
+	if ambiguous && onset && l.ambiguousRun > 0 && settled {
+		// The last ambiguous cut did not end the throttling: not a bucket
+		// with no depth just over its limit, which one cut of
+		// ambiguousCutFactor quiets, but a limit well under the rate. Each
+		// further event of the onset cuts deeper.
+		target = base * math.Pow(ambiguousCutFactor, float64(l.ambiguousRun+1)) * (1 - l.margin)
+	}
+	if ambiguous && onset {
+		l.ambiguousRun++
+	} else if ambiguous {
+		l.ambiguousRun = 1
+	} else {
+		l.ambiguousRun = 0
+	}
 	if onset {
 		// One event of an onset cuts at most to onsetFloor of the rate it
 		// starts from: answers matched to the wrong side of emptyAt, or a
@@ -387,9 +475,18 @@ func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 		// that changed nothing.
 		target, estimate = max(target, base*onsetFloor), max(estimate, base*onsetFloor)
 	}
+	first := l.cold && l.coldTo.IsZero()
 	l.cutLocked(now, target, estimate)
 	if !matched {
 		sentAt = now
+	}
+	if first {
+		l.coldFrom, l.coldTo, l.coldRate = sentAt, now, base
+		for i := range l.inflight.len() {
+			if !l.inflight.at(i).Before(sentAt) {
+				l.coldExpected++
+			}
+		}
 	}
 	if onset {
 		// The bucket has stayed empty since the earlier trigger: keep
@@ -435,19 +532,19 @@ func (l *Limiter) evidenceLocked(now, sentAt time.Time) {
 
 // sizeCut returns the rate to cut to and the estimated limit to climb back
 // to, from the rate being cut and the accepted rate, if measured.
-func sizeCut(base, accepted float64, measured bool, margin float64) (target, estimate float64) {
+func sizeCut(base, accepted float64, measured bool, margin float64) (target, estimate float64, ambiguous bool) {
 	switch {
 	case !measured:
-		return base * (1 - margin), base
+		return base * (1 - margin), base, false
 	case accepted >= base*minCutFactor:
 		estimate = min(accepted, base)
-		return estimate * (1 - margin), estimate
+		return estimate * (1 - margin), estimate, false
 	default:
 		// Either the limit fell a long way, and the next throttle of a
 		// request sent after this cut will cut again, or a bucket with no
 		// depth throttles every other request just over its limit; then
 		// the rate climbs back to just under where it was.
-		return base * ambiguousCutFactor * (1 - margin), base * (1 - margin)
+		return base * ambiguousCutFactor * (1 - margin), base * (1 - margin), true
 	}
 }
 
@@ -580,6 +677,8 @@ func (q *sendLog) push(t time.Time) {
 }
 
 func (q *sendLog) peek() time.Time { return q.buf[q.head] }
+
+func (q *sendLog) at(i int) time.Time { return q.buf[(q.head+i)%len(q.buf)] }
 
 func (q *sendLog) pop() time.Time {
 	t := q.buf[q.head]

@@ -337,7 +337,7 @@ func TestSizeCut(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			target, estimate := sizeCut(tt.base, tt.accepted, tt.measured, 0.03)
+			target, estimate, _ := sizeCut(tt.base, tt.accepted, tt.measured, 0.03)
 			require.InDelta(t, tt.wantTarget, target, 1e-9)
 			require.InDelta(t, tt.wantEstimate, estimate, 1e-9)
 		})

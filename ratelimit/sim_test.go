@@ -339,10 +339,18 @@ func TestLimiterMatrix(t *testing.T) {
 					require.LessOrEqual(t, steadyThrottled, 0.01)
 					require.GreaterOrEqual(t, r.Goodput, 0.95)
 					// A cold start at 100/s is twice a 50/s limit; what is
-					// sent before the first throttle comes back is lost.
+					// sent before the first throttle comes back is lost —
+					// with 150±100 ms round trips and a bucket a second deep,
+					// which hides the limit until it runs dry at 3× the
+					// limit, 2.6% of the run.
 					wholeThrottled := 0.01
-					if limit < 100 {
+					switch {
+					case limit < 100 && depth >= time.Second:
 						wholeThrottled = 0.027
+					case limit < 100 && lat.mean > 100*time.Millisecond:
+						// The cold start follows the answers to its
+						// overshoot down in one step (1.5% of the run).
+						wholeThrottled = 0.016
 					}
 					require.LessOrEqual(t, r.ThrottledShare, wholeThrottled)
 
@@ -354,14 +362,7 @@ func TestLimiterMatrix(t *testing.T) {
 						return limit
 					}
 					c := Simulate(newAdaptive(Config{Initial: 100, Max: 500}), cfg)
-					// At 50/s with 150±100 ms round trips an event sees too
-					// few answers to cut more than 15% at a time; the
-					// halving takes 3.3 s there.
-					recovery := 3 * time.Second
-					if limit < 100 {
-						recovery = 3500 * time.Millisecond
-					}
-					require.LessOrEqual(t, c.Recovery(halveAt, 0.02), recovery)
+					require.LessOrEqual(t, c.Recovery(halveAt, 0.02), 3*time.Second)
 					require.LessOrEqual(t, c.Reach(raiseAt, 0.95), 10*time.Second)
 				})
 			}
