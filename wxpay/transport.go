@@ -109,6 +109,10 @@ func (t *syncTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return fail(fmt.Errorf("write request: %w", err))
 	}
 	resp, err := http.ReadResponse(pc.br, req)
+	// An informational answer (103 Early Hints, say) precedes the real one.
+	for err == nil && resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+		resp, err = http.ReadResponse(pc.br, req)
+	}
 	if err != nil {
 		return fail(fmt.Errorf("read answer: %w", err))
 	}

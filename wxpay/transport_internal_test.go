@@ -183,6 +183,19 @@ func TestSyncTransportConnectionNotReusedAfterPartialReadOrClose(t *testing.T) {
 	require.EqualValues(t, 3, b.conns.Load())
 }
 
+func TestSyncTransportSkipsInformationalAnswers(t *testing.T) {
+	t.Parallel()
+	b := setupTransport(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		echo(w, r)
+	})
+	code, body, err := b.post(t.Context(), `{"a":1}`)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, `{"a":1}`, body)
+}
+
 func TestSyncTransportDialFailureIsAConnectFailure(t *testing.T) {
 	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
