@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -194,6 +195,38 @@ func TestSyncTransportSkipsInformationalAnswers(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, `{"a":1}`, body)
+}
+
+// A proxied origin goes through net/http's transport, which speaks to
+// proxies; the rest never touch it.
+func TestSyncTransportSendsProxiedCallsThroughTheProxy(t *testing.T) {
+	t.Parallel()
+	var proxied, absolute atomic.Int64
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proxied.Add(1)
+		if r.URL.IsAbs() { // a proxy is asked for the absolute URL
+			absolute.Add(1)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"via":"proxy"}`))
+	}))
+	t.Cleanup(proxy.Close)
+	b := setupTransport(t, false, echo)
+	proxyURL, err := url.Parse(proxy.URL)
+	require.NoError(t, err)
+	b.tr.fallback.Proxy = func(r *http.Request) (*url.URL, error) {
+		if r.URL.Path == "/v3/x" {
+			return proxyURL, nil
+		}
+		return nil, nil
+	}
+	code, body, err := b.post(t.Context(), `{}`)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, `{"via":"proxy"}`, body)
+	require.EqualValues(t, 1, proxied.Load())
+	require.EqualValues(t, 1, absolute.Load())
+	require.Zero(t, b.conns.Load(), "nothing went to the origin directly")
 }
 
 func TestSyncTransportDialFailureIsAConnectFailure(t *testing.T) {
