@@ -101,8 +101,9 @@ func TestIssueExactlyOnceUnderFaults(t *testing.T) {
 				Seed: 42,
 			})
 			// a client that gives up on hangs quickly
-			client, err := wxpay.New(wxpay.Options{BaseURL: b.sim.URL, MchID: b.sim.Keys.MchID, AppID: b.sim.Keys.AppID,
-				Signer: b.sim.Keys.Signer(), Verifier: b.sim.Keys.Verifier(), MaxConns: 16, Timeout: 150 * time.Millisecond})
+			o := b.sim.Keys.ClientOptions(b.sim.URL)
+			o.MaxConns, o.Timeout = 16, 150*time.Millisecond
+			client, err := wxpay.New(o)
 			require.NoError(t, err)
 			t.Cleanup(client.Close)
 			b.client = client

@@ -399,9 +399,9 @@ func (tr truncating) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestReconcileTruncatedDownload(t *testing.T) {
 	t.Parallel()
 	b := reconcileSetup(t, func(sim *simtest.Sim) *wxpay.Client {
-		c, err := wxpay.New(wxpay.Options{BaseURL: sim.URL, MchID: sim.Keys.MchID, AppID: sim.Keys.AppID,
-			Signer: sim.Keys.Signer(), Verifier: sim.Keys.Verifier(),
-			HTTPClient: &http.Client{Transport: truncating{base: http.DefaultTransport}}})
+		o := sim.Keys.ClientOptions(sim.URL)
+		o.HTTPClient = &http.Client{Transport: truncating{base: http.DefaultTransport}}
+		c, err := wxpay.New(o)
 		require.NoError(t, err)
 		return c
 	}, "S1")

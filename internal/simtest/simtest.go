@@ -49,10 +49,9 @@ func (s *Sim) Env() map[string]string { return s.Keys.IssuerEnv(s.KeysDir, s.URL
 // Client returns a wxpay client for the simulator's merchant.
 func (s *Sim) Client(tb testing.TB, maxConns int) *wxpay.Client {
 	tb.Helper()
-	c, err := wxpay.New(wxpay.Options{
-		BaseURL: s.URL, MchID: s.Keys.MchID, AppID: s.Keys.AppID,
-		Signer: s.Keys.Signer(), Verifier: s.Keys.Verifier(), MaxConns: maxConns,
-	})
+	o := s.Keys.ClientOptions(s.URL)
+	o.MaxConns = maxConns
+	c, err := wxpay.New(o)
 	require.NoError(tb, err)
 	tb.Cleanup(c.Close)
 	return c

@@ -71,16 +71,9 @@ func setup(t *testing.T, opts wxsim.Options) *testBundle {
 
 	// The timeout only guards against deadlocks.
 	hc := &http.Client{Transport: ts.Client().Transport, Timeout: 30 * time.Second}
-	client, err := wxpay.New(wxpay.Options{
-		BaseURL:    ts.URL,
-		MchID:      opts.Keys.MchID,
-		AppID:      opts.Keys.AppID,
-		Signer:     opts.Keys.Signer(),
-		Verifier:   opts.Keys.Verifier(),
-		HTTPClient: &http.Client{Transport: ts.Client().Transport},
-		Timeout:    30 * time.Second,
-		Now:        opts.Now,
-	})
+	o := opts.Keys.ClientOptions(ts.URL)
+	o.HTTPClient, o.Timeout, o.Now = &http.Client{Transport: ts.Client().Transport}, 30*time.Second, opts.Now
+	client, err := wxpay.New(o)
 	require.NoError(t, err)
 	return &testBundle{
 		keys:   opts.Keys,

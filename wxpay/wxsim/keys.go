@@ -293,6 +293,12 @@ func (k *Keys) Verifier() *wxpay.Verifier {
 	return wxpay.NewPublicKeyVerifier(k.PublicKeyID, k.PlatformPublic)
 }
 
+// ClientOptions are the wxpay client options of the merchant calling a
+// simulator at baseURL; callers add transport and timing settings.
+func (k *Keys) ClientOptions(baseURL string) wxpay.Options {
+	return wxpay.Options{BaseURL: baseURL, MchID: k.MchID, AppID: k.AppID, Signer: k.Signer(), Verifier: k.Verifier()}
+}
+
 func loadOptionalPrivate(path string) (*rsa.PrivateKey, error) {
 	k, err := wxpay.LoadPrivateKey(path)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -251,8 +251,9 @@ func cpuBare(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	client, err := wxpay.New(wxpay.Options{MchID: keys.MchID, AppID: keys.AppID, Signer: keys.Signer(), Verifier: keys.Verifier(),
-		BaseURL: args[1], PublicKeyID: keys.PublicKeyID, Timeout: 5 * time.Second, MaxConns: 32})
+	o := keys.ClientOptions(args[1])
+	o.MaxConns, o.Timeout = 32, 5*time.Second
+	client, err := wxpay.New(o)
 	if err != nil {
 		return err
 	}

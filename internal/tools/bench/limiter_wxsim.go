@@ -76,8 +76,9 @@ func (p wxsimPoint) run(ctx context.Context) error {
 		return err
 	}
 	defer sim.Close()
-	client, err := wxpay.New(wxpay.Options{BaseURL: sim.URL(), MchID: keys.MchID, AppID: keys.AppID,
-		Signer: keys.Signer(), Verifier: keys.Verifier(), MaxConns: 64, Timeout: 5 * time.Second})
+	o := keys.ClientOptions(sim.URL())
+	o.MaxConns, o.Timeout = 64, 5*time.Second
+	client, err := wxpay.New(o)
 	if err != nil {
 		return err
 	}
