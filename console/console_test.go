@@ -3,9 +3,7 @@ package console_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
@@ -23,6 +21,7 @@ import (
 	"github.com/issuer-dev/issuer/console"
 	"github.com/issuer-dev/issuer/httpapi"
 	"github.com/issuer-dev/issuer/internal/dbtest"
+	"github.com/issuer-dev/issuer/internal/testutil"
 )
 
 const password = "correct horse battery"
@@ -82,20 +81,13 @@ func setupWith(t *testing.T, register func(*testing.T, *console.Server), opts ..
 	return b
 }
 
-// client does not follow redirects, so tests see the 303s themselves.
-func (b *testBundle) client(t *testing.T) *http.Client {
-	t.Helper()
-	jar, err := cookiejar.New(nil)
-	require.NoError(t, err)
-	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
+func (b *testBundle) site() testutil.Site { return testutil.Site{URL: b.srv.URL} }
+
+func (b *testBundle) client(t *testing.T) *http.Client { return testutil.Client(t) }
 
 func (b *testBundle) login(t *testing.T, name string) *http.Client {
 	t.Helper()
-	c := b.client(t)
-	res := b.post(t, c, "/login", url.Values{"username": {name}, "password": {password}}, nil)
-	require.Equal(t, http.StatusSeeOther, res.status, res.body)
-	return c
+	return b.site().Login(t, name, password)
 }
 
 func (b *testBundle) token(t *testing.T, name string) string {
@@ -105,55 +97,26 @@ func (b *testBundle) token(t *testing.T, name string) string {
 	return secret
 }
 
-type answer struct {
-	status int
-	header http.Header
-	body   string
-	res    *http.Response
-}
-
-func (b *testBundle) do(t *testing.T, c *http.Client, req *http.Request) answer {
-	t.Helper()
-	if c == nil {
-		c = b.client(t)
-	}
-	res, err := c.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	return answer{status: res.StatusCode, header: res.Header, body: string(body), res: res}
-}
+type answer = testutil.Answer
 
 func (b *testBundle) get(t *testing.T, c *http.Client, path string, header http.Header) answer {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, b.srv.URL+path, nil)
-	require.NoError(t, err)
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	return b.do(t, c, req)
+	return b.site().Get(t, c, path, header)
 }
 
 func (b *testBundle) post(t *testing.T, c *http.Client, path string, form url.Values, header http.Header) answer {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, b.srv.URL+path, strings.NewReader(form.Encode()))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	return b.do(t, c, req)
+	return b.site().Post(t, c, path, form, header)
 }
 
-func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+var bearer = testutil.Bearer
 
 func requireJSONError(t *testing.T, a answer, status int) {
 	t.Helper()
-	require.Equal(t, status, a.status, a.body)
-	require.Contains(t, a.header.Get("Content-Type"), "application/json")
+	require.Equal(t, status, a.Status, a.Body)
+	require.Contains(t, a.Header.Get("Content-Type"), "application/json")
 	var e map[string]string
-	require.NoError(t, json.Unmarshal([]byte(a.body), &e), a.body)
+	require.NoError(t, json.Unmarshal([]byte(a.Body), &e), a.Body)
 	require.NotEmpty(t, e["error"])
 }
 
@@ -180,31 +143,31 @@ func TestWithoutCredentials(t *testing.T) {
 
 	for _, path := range []string{"/", "/users", "/audit", "/audit?actor=x", "/batches"} {
 		a := b.get(t, nil, path, nil)
-		require.Equal(t, http.StatusSeeOther, a.status, path)
-		require.Equal(t, "/login?next="+url.QueryEscape(path), a.header.Get("Location"))
+		require.Equal(t, http.StatusSeeOther, a.Status, path)
+		require.Equal(t, "/login?next="+url.QueryEscape(path), a.Header.Get("Location"))
 	}
 	for _, path := range []string{"/users", "/users/ann/disable", "/users/ann/tokens"} {
 		a := b.post(t, nil, path, url.Values{"name": {"eve"}, "role": {"admin"}, "password": {password}}, nil)
-		require.Equal(t, http.StatusSeeOther, a.status, path)
-		require.Equal(t, "/login?next=%2F", a.header.Get("Location"))
+		require.Equal(t, http.StatusSeeOther, a.Status, path)
+		require.Equal(t, "/login?next=%2F", a.Header.Get("Location"))
 	}
 	users, err := b.auth.Users(context.Background())
 	require.NoError(t, err)
 	require.Len(t, users, 3, "nothing was added")
 
 	// The machine endpoints keep their own rules.
-	require.Equal(t, http.StatusOK, b.get(t, nil, "/healthz", nil).status)
-	require.Equal(t, http.StatusOK, b.get(t, nil, "/readyz", nil).status)
-	require.Equal(t, http.StatusServiceUnavailable, b.get(t, nil, "/metrics", nil).status, "no gatherer in this test")
-	require.Equal(t, http.StatusNotFound, b.post(t, nil, "/plugin/sign", nil, nil).status, "no plugin token in this test")
-	require.Equal(t, http.StatusServiceUnavailable, b.post(t, nil, "/callbacks/wxpay", nil, nil).status)
+	require.Equal(t, http.StatusOK, b.get(t, nil, "/healthz", nil).Status)
+	require.Equal(t, http.StatusOK, b.get(t, nil, "/readyz", nil).Status)
+	require.Equal(t, http.StatusServiceUnavailable, b.get(t, nil, "/metrics", nil).Status, "no gatherer in this test")
+	require.Equal(t, http.StatusNotFound, b.post(t, nil, "/plugin/sign", nil, nil).Status, "no plugin token in this test")
+	require.Equal(t, http.StatusServiceUnavailable, b.post(t, nil, "/callbacks/wxpay", nil, nil).Status)
 
 	// Public: the login page and the assets.
 	a := b.get(t, nil, "/login", nil)
-	require.Equal(t, http.StatusOK, a.status)
+	require.Equal(t, http.StatusOK, a.Status)
 	a = b.get(t, nil, "/static/app.css", nil)
-	require.Equal(t, http.StatusOK, a.status)
-	require.Contains(t, a.header.Get("Content-Type"), "text/css")
+	require.Equal(t, http.StatusOK, a.Status)
+	require.Contains(t, a.Header.Get("Content-Type"), "text/css")
 }
 
 func TestSecurityHeaders(t *testing.T) {
@@ -213,20 +176,20 @@ func TestSecurityHeaders(t *testing.T) {
 	admin := b.login(t, "ada")
 	for _, a := range []answer{b.get(t, nil, "/login", nil), b.get(t, nil, "/", nil), b.get(t, admin, "/users", nil),
 		b.get(t, nil, "/api/v1/audit", nil), b.get(t, admin, "/api/v1/audit", nil), b.get(t, nil, "/static/app.js", nil)} {
-		csp := a.header.Get("Content-Security-Policy")
+		csp := a.Header.Get("Content-Security-Policy")
 		require.Contains(t, csp, "default-src 'self'")
 		require.Contains(t, csp, "script-src 'self';")
 		require.NotContains(t, csp, "unsafe-inline")
 		require.Contains(t, csp, "frame-ancestors 'none'")
-		require.Equal(t, "nosniff", a.header.Get("X-Content-Type-Options"))
-		require.Equal(t, "DENY", a.header.Get("X-Frame-Options"))
-		require.Equal(t, "same-origin", a.header.Get("Referrer-Policy"))
+		require.Equal(t, "nosniff", a.Header.Get("X-Content-Type-Options"))
+		require.Equal(t, "DENY", a.Header.Get("X-Frame-Options"))
+		require.Equal(t, "same-origin", a.Header.Get("Referrer-Policy"))
 	}
 	page := b.get(t, admin, "/users", nil)
-	require.Equal(t, "no-store", page.header.Get("Cache-Control"))
-	require.NotContains(t, page.body, "<script>", "no inline script")
-	require.NotContains(t, page.body, " style=", "no inline style")
-	require.NotContains(t, page.body, " onclick=", "no inline handlers")
+	require.Equal(t, "no-store", page.Header.Get("Cache-Control"))
+	require.NotContains(t, page.Body, "<script>", "no inline script")
+	require.NotContains(t, page.Body, " style=", "no inline style")
+	require.NotContains(t, page.Body, " onclick=", "no inline handlers")
 }
 
 func TestLogin(t *testing.T) {
@@ -236,9 +199,9 @@ func TestLogin(t *testing.T) {
 	t.Run("Success", func(t *testing.T) {
 		c := b.client(t)
 		a := b.post(t, c, "/login", url.Values{"username": {"ann"}, "password": {password}, "next": {"/audit?actor=x"}}, nil)
-		require.Equal(t, http.StatusSeeOther, a.status)
-		require.Equal(t, "/audit?actor=x", a.header.Get("Location"))
-		cookies := a.res.Cookies()
+		require.Equal(t, http.StatusSeeOther, a.Status)
+		require.Equal(t, "/audit?actor=x", a.Header.Get("Location"))
+		cookies := a.Res.Cookies()
 		require.Len(t, cookies, 1)
 		ck := cookies[0]
 		require.Equal(t, console.SessionCookie, ck.Name)
@@ -249,17 +212,17 @@ func TestLogin(t *testing.T) {
 		require.False(t, ck.Secure, "plain http and no https public URL")
 
 		who := b.get(t, c, "/api/v1/whoami", nil)
-		require.Equal(t, http.StatusOK, who.status)
-		require.JSONEq(t, `{"name":"ann","role":"analyst"}`, who.body)
+		require.Equal(t, http.StatusOK, who.Status)
+		require.JSONEq(t, `{"name":"ann","role":"analyst"}`, who.Body)
 		home := b.get(t, c, "/", nil)
-		require.Equal(t, http.StatusOK, home.status)
-		require.Contains(t, home.body, "ann")
+		require.Equal(t, http.StatusOK, home.Status)
+		require.Contains(t, home.Body, "ann")
 
 		a = b.post(t, c, "/logout", nil, nil)
-		require.Equal(t, http.StatusSeeOther, a.status)
-		require.Equal(t, "/login", a.header.Get("Location"))
+		require.Equal(t, http.StatusSeeOther, a.Status)
+		require.Equal(t, "/login", a.Header.Get("Location"))
 		// The cookie is gone from the jar and the session from the database.
-		require.Equal(t, http.StatusSeeOther, b.get(t, c, "/", nil).status)
+		require.Equal(t, http.StatusSeeOther, b.get(t, c, "/", nil).Status)
 		_, err := b.auth.SessionActor(context.Background(), ck.Value, "")
 		require.ErrorIs(t, err, auth.ErrNoSession)
 	})
@@ -270,23 +233,23 @@ func TestLogin(t *testing.T) {
 			{"username": {"ann"}},
 		} {
 			a := b.post(t, nil, "/login", form, nil)
-			require.Equal(t, http.StatusUnauthorized, a.status)
-			require.Empty(t, a.res.Cookies())
-			require.Contains(t, a.body, `name="username"`, "the login page again")
+			require.Equal(t, http.StatusUnauthorized, a.Status)
+			require.Empty(t, a.Res.Cookies())
+			require.Contains(t, a.Body, `name="username"`, "the login page again")
 		}
 	})
 	t.Run("NextStaysOnSite", func(t *testing.T) {
 		for _, next := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", ""} {
 			a := b.post(t, nil, "/login", url.Values{"username": {"otto"}, "password": {password}, "next": {next}}, nil)
-			require.Equal(t, http.StatusSeeOther, a.status)
-			require.Equal(t, "/", a.header.Get("Location"), next)
+			require.Equal(t, http.StatusSeeOther, a.Status)
+			require.Equal(t, "/", a.Header.Get("Location"), next)
 		}
 	})
 	t.Run("SecureCookie", func(t *testing.T) {
 		b := setup(t, func(c *console.Config) { c.PublicURL = "https://issuer.example.com" })
 		a := b.post(t, nil, "/login", url.Values{"username": {"ann"}, "password": {password}}, nil)
-		require.Equal(t, http.StatusSeeOther, a.status)
-		require.True(t, a.res.Cookies()[0].Secure)
+		require.Equal(t, http.StatusSeeOther, a.Status)
+		require.True(t, a.Res.Cookies()[0].Secure)
 	})
 }
 
@@ -295,12 +258,12 @@ func TestLockout(t *testing.T) {
 	b := setup(t)
 	for range 3 {
 		a := b.post(t, nil, "/login", url.Values{"username": {"otto"}, "password": {"wrong password"}}, nil)
-		require.Equal(t, http.StatusUnauthorized, a.status)
+		require.Equal(t, http.StatusUnauthorized, a.Status)
 	}
 	a := b.post(t, nil, "/login", url.Values{"username": {"otto"}, "password": {password}}, nil)
-	require.Equal(t, http.StatusTooManyRequests, a.status)
-	require.Empty(t, a.res.Cookies())
-	require.NotEmpty(t, a.header.Get("Retry-After"))
+	require.Equal(t, http.StatusTooManyRequests, a.Status)
+	require.Empty(t, a.Res.Cookies())
+	require.NotEmpty(t, a.Header.Get("Retry-After"))
 	b.clock.Add(time.Minute)
 	b.login(t, "otto")
 
@@ -353,14 +316,14 @@ func TestRoles(t *testing.T) {
 			}
 			for _, a := range []answer{viaCookie, viaToken} {
 				if tc.allowed {
-					require.Equal(t, http.StatusOK, a.status, a.body)
+					require.Equal(t, http.StatusOK, a.Status, a.Body)
 					continue
 				}
 				if strings.HasPrefix(tc.path, "/api/") {
 					requireJSONError(t, a, http.StatusForbidden)
 				} else {
-					require.Equal(t, http.StatusForbidden, a.status)
-					require.Contains(t, a.header.Get("Content-Type"), "text/html")
+					require.Equal(t, http.StatusForbidden, a.Status)
+					require.Contains(t, a.Header.Get("Content-Type"), "text/html")
 				}
 			}
 		})
@@ -373,7 +336,7 @@ func TestRoles(t *testing.T) {
 	}
 
 	// The navigation shows each role what it may open.
-	nav := func(user string) string { return b.get(t, clients[user], "/", nil).body }
+	nav := func(user string) string { return b.get(t, clients[user], "/", nil).Body }
 	require.NotContains(t, nav("ann"), `href="/users"`)
 	require.NotContains(t, nav("ann"), `href="/audit"`)
 	require.Contains(t, nav("otto"), `href="/audit"`)
@@ -387,30 +350,30 @@ func TestUsersPage(t *testing.T) {
 	admin := b.login(t, "ada")
 	ann := b.login(t, "ann")
 	annToken := b.token(t, "ann")
-	require.Equal(t, http.StatusOK, b.get(t, nil, "/api/v1/whoami", bearer(annToken)).status)
+	require.Equal(t, http.StatusOK, b.get(t, nil, "/api/v1/whoami", bearer(annToken)).Status)
 
 	// Add.
 	a := b.post(t, admin, "/users", url.Values{"name": {"bea"}, "role": {"operator"}, "password": {password}}, nil)
-	require.Equal(t, http.StatusSeeOther, a.status, a.body)
+	require.Equal(t, http.StatusSeeOther, a.Status, a.Body)
 	page := b.get(t, admin, "/users?ok=user_add&user=bea", nil)
-	require.Contains(t, page.body, "bea")
+	require.Contains(t, page.Body, "bea")
 	a = b.post(t, admin, "/users", url.Values{"name": {"bea"}, "role": {"operator"}, "password": {password}}, nil)
-	require.Equal(t, http.StatusConflict, a.status)
+	require.Equal(t, http.StatusConflict, a.Status)
 	a = b.post(t, admin, "/users", url.Values{"name": {"cat"}, "role": {"operator"}, "password": {"short"}}, nil)
-	require.Equal(t, http.StatusBadRequest, a.status)
-	require.Contains(t, a.body, "too short")
+	require.Equal(t, http.StatusBadRequest, a.Status)
+	require.Contains(t, a.Body, "too short")
 	a = b.post(t, admin, "/users", url.Values{"name": {"cat"}, "role": {"root"}, "password": {password}}, nil)
-	require.Equal(t, http.StatusBadRequest, a.status)
+	require.Equal(t, http.StatusBadRequest, a.Status)
 
 	// A new token is shown once and works.
 	a = b.post(t, admin, "/users/bea/tokens", nil, nil)
-	require.Equal(t, http.StatusOK, a.status)
-	i := strings.Index(a.body, auth.TokenPrefix)
+	require.Equal(t, http.StatusOK, a.Status)
+	i := strings.Index(a.Body, auth.TokenPrefix)
 	require.Positive(t, i)
-	secret := a.body[i : i+len(auth.TokenPrefix)+43]
+	secret := a.Body[i : i+len(auth.TokenPrefix)+43]
 	who := b.get(t, nil, "/api/v1/whoami", bearer(secret))
-	require.JSONEq(t, `{"name":"bea","role":"operator"}`, who.body)
-	require.NotContains(t, b.get(t, admin, "/users", nil).body, secret, "never shown again")
+	require.JSONEq(t, `{"name":"bea","role":"operator"}`, who.Body)
+	require.NotContains(t, b.get(t, admin, "/users", nil).Body, secret, "never shown again")
 	var stored int
 	require.NoError(t, b.schema.DB.Get(&stored, `SELECT count(*) FROM api_tokens WHERE hash = sha256(convert_to($1, 'UTF8'))`, secret))
 	require.Equal(t, 1, stored, "stored as its SHA-256")
@@ -419,22 +382,22 @@ func TestUsersPage(t *testing.T) {
 	tokens, err := b.auth.Tokens(context.Background(), "bea")
 	require.NoError(t, err)
 	a = b.post(t, admin, "/users/bea/tokens/"+strconv.FormatInt(tokens[0].ID, 10)+"/revoke", nil, nil)
-	require.Equal(t, http.StatusSeeOther, a.status)
+	require.Equal(t, http.StatusSeeOther, a.Status)
 	requireJSONError(t, b.get(t, nil, "/api/v1/whoami", bearer(secret)), http.StatusUnauthorized)
 
 	// Disable: ann's session and token stop at once.
 	a = b.post(t, admin, "/users/ann/disable", nil, nil)
-	require.Equal(t, http.StatusSeeOther, a.status)
-	require.Equal(t, http.StatusSeeOther, b.get(t, ann, "/", nil).status)
+	require.Equal(t, http.StatusSeeOther, a.Status)
+	require.Equal(t, http.StatusSeeOther, b.get(t, ann, "/", nil).Status)
 	requireJSONError(t, b.get(t, ann, "/api/v1/whoami", nil), http.StatusUnauthorized)
 	requireJSONError(t, b.get(t, nil, "/api/v1/whoami", bearer(annToken)), http.StatusUnauthorized)
 	a = b.post(t, nil, "/login", url.Values{"username": {"ann"}, "password": {password}}, nil)
-	require.Equal(t, http.StatusUnauthorized, a.status)
-	require.Equal(t, http.StatusNotFound, b.post(t, admin, "/users/nobody/disable", nil, nil).status)
+	require.Equal(t, http.StatusUnauthorized, a.Status)
+	require.Equal(t, http.StatusNotFound, b.post(t, admin, "/users/nobody/disable", nil, nil).Status)
 
 	// Enable.
 	a = b.post(t, admin, "/users/ann/enable", nil, nil)
-	require.Equal(t, http.StatusSeeOther, a.status)
+	require.Equal(t, http.StatusSeeOther, a.Status)
 	b.login(t, "ann")
 
 	got := b.auditActions(t)
@@ -454,24 +417,24 @@ func TestCrossOrigin(t *testing.T) {
 		{"Sec-Fetch-Site": {"cross-site"}},
 	} {
 		a := b.post(t, admin, "/users", form, h)
-		require.Equal(t, http.StatusForbidden, a.status, a.body)
+		require.Equal(t, http.StatusForbidden, a.Status, a.Body)
 		a = b.post(t, admin, "/logout", nil, h)
-		require.Equal(t, http.StatusForbidden, a.status)
+		require.Equal(t, http.StatusForbidden, a.Status)
 		a = b.post(t, nil, "/login", url.Values{"username": {"ada"}, "password": {password}}, h)
-		require.Equal(t, http.StatusForbidden, a.status, "no login CSRF")
+		require.Equal(t, http.StatusForbidden, a.Status, "no login CSRF")
 	}
 	_, err := b.auth.User(context.Background(), "eve")
 	require.ErrorIs(t, err, auth.ErrNotFound)
-	require.Equal(t, http.StatusOK, b.get(t, admin, "/users", nil).status, "still signed in")
+	require.Equal(t, http.StatusOK, b.get(t, admin, "/users", nil).Status, "still signed in")
 
 	// Same origin is fine, and so is a bearer token from anywhere.
 	a := b.post(t, admin, "/users", form, http.Header{"Origin": {b.srv.URL}, "Sec-Fetch-Site": {"same-origin"}})
-	require.Equal(t, http.StatusSeeOther, a.status, a.body)
+	require.Equal(t, http.StatusSeeOther, a.Status, a.Body)
 	h := bearer(b.token(t, "ada"))
 	h.Set("Origin", "https://elsewhere.example")
 	form.Set("name", "fay")
 	a = b.post(t, nil, "/users", form, h)
-	require.Equal(t, http.StatusSeeOther, a.status, a.body)
+	require.Equal(t, http.StatusSeeOther, a.Status, a.Body)
 }
 
 func TestSessionExpiry(t *testing.T) {
@@ -479,19 +442,19 @@ func TestSessionExpiry(t *testing.T) {
 	b := setup(t)
 	c := b.login(t, "otto")
 	b.clock.Add(29 * time.Minute)
-	require.Equal(t, http.StatusOK, b.get(t, c, "/", nil).status)
+	require.Equal(t, http.StatusOK, b.get(t, c, "/", nil).Status)
 	b.clock.Add(30 * time.Minute)
 	a := b.get(t, c, "/audit", nil)
-	require.Equal(t, http.StatusSeeOther, a.status, "idle for 30 minutes")
+	require.Equal(t, http.StatusSeeOther, a.Status, "idle for 30 minutes")
 	requireJSONError(t, b.get(t, c, "/api/v1/audit", nil), http.StatusUnauthorized)
 
 	c = b.login(t, "otto")
 	for range 24 { // used every 29 minutes: never idle, 11h36m after login
 		b.clock.Add(29 * time.Minute)
-		require.Equal(t, http.StatusOK, b.get(t, c, "/", nil).status)
+		require.Equal(t, http.StatusOK, b.get(t, c, "/", nil).Status)
 	}
 	b.clock.Add(29 * time.Minute)
-	require.Equal(t, http.StatusSeeOther, b.get(t, c, "/", nil).status, "12h05m after login")
+	require.Equal(t, http.StatusSeeOther, b.get(t, c, "/", nil).Status, "12h05m after login")
 }
 
 func TestXSS(t *testing.T) {
@@ -500,21 +463,21 @@ func TestXSS(t *testing.T) {
 	payload := `<script>alert(1)</script><img src=x onerror=alert(2)>`
 	// A failed login puts the typed name in the audit log and the page.
 	a := b.post(t, nil, "/login", url.Values{"username": {payload}, "password": {"whatever it is"}}, nil)
-	require.Equal(t, http.StatusUnauthorized, a.status)
-	require.NotContains(t, a.body, payload)
-	require.Contains(t, a.body, "&lt;script&gt;")
+	require.Equal(t, http.StatusUnauthorized, a.Status)
+	require.NotContains(t, a.Body, payload)
+	require.Contains(t, a.Body, "&lt;script&gt;")
 
 	admin := b.login(t, "ada")
 	page := b.get(t, admin, "/audit?actor="+url.QueryEscape(payload), nil)
-	require.Equal(t, http.StatusOK, page.status)
-	require.NotContains(t, page.body, "<script>alert")
-	require.NotContains(t, page.body, "<img src=x")
-	require.Contains(t, page.body, "&lt;script&gt;alert(1)&lt;/script&gt;")
+	require.Equal(t, http.StatusOK, page.Status)
+	require.NotContains(t, page.Body, "<script>alert")
+	require.NotContains(t, page.Body, "<img src=x")
+	require.Contains(t, page.Body, "&lt;script&gt;alert(1)&lt;/script&gt;")
 
 	// Names with markup cannot be created at all.
 	a = b.post(t, admin, "/users", url.Values{"name": {payload}, "role": {"analyst"}, "password": {password}}, nil)
-	require.Equal(t, http.StatusBadRequest, a.status)
-	require.NotContains(t, a.body, "<script>alert")
+	require.Equal(t, http.StatusBadRequest, a.Status)
+	require.NotContains(t, a.Body, "<script>alert")
 }
 
 func TestAuditAPI(t *testing.T) {
@@ -528,9 +491,9 @@ func TestAuditAPI(t *testing.T) {
 
 	tok := b.token(t, "otto")
 	a := b.get(t, nil, "/api/v1/audit?limit=2", bearer(tok))
-	require.Equal(t, http.StatusOK, a.status, a.body)
+	require.Equal(t, http.StatusOK, a.Status, a.Body)
 	var entries []map[string]any
-	require.NoError(t, json.Unmarshal([]byte(a.body), &entries))
+	require.NoError(t, json.Unmarshal([]byte(a.Body), &entries))
 	require.Len(t, entries, 2)
 	require.Equal(t, "token_create", entries[0]["action"], "newest first")
 	require.Equal(t, "logout", entries[1]["action"])
@@ -543,16 +506,16 @@ func TestAuditAPI(t *testing.T) {
 	require.Equal(t, "ok", entries[1]["outcome"])
 
 	a = b.get(t, nil, "/api/v1/audit?action=login_failed", bearer(tok))
-	require.NoError(t, json.Unmarshal([]byte(a.body), &entries))
+	require.NoError(t, json.Unmarshal([]byte(a.Body), &entries))
 	require.Len(t, entries, 1)
 	require.Equal(t, "denied", entries[0]["outcome"])
 	requireJSONError(t, b.get(t, nil, "/api/v1/audit?limit=0", bearer(tok)), http.StatusBadRequest)
 	requireJSONError(t, b.get(t, nil, "/api/v1/audit?limit=x", bearer(tok)), http.StatusBadRequest)
 
 	page := b.get(t, nil, "/audit?outcome=denied", bearer(tok))
-	require.Equal(t, http.StatusOK, page.status)
-	require.Contains(t, page.body, "login_failed")
-	require.NotContains(t, page.body, ">logout<")
+	require.Equal(t, http.StatusOK, page.Status)
+	require.Contains(t, page.Body, "login_failed")
+	require.NotContains(t, page.Body, ">logout<")
 }
 
 func TestProxyUserHeader(t *testing.T) {
@@ -562,8 +525,8 @@ func TestProxyUserHeader(t *testing.T) {
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	})
 	a := trusted.get(t, nil, "/api/v1/whoami", http.Header{"X-Remote-User": {"otto"}, "X-Forwarded-For": {"203.0.113.9"}})
-	require.Equal(t, http.StatusOK, a.status, a.body)
-	require.JSONEq(t, `{"name":"otto","role":"operator"}`, a.body)
+	require.Equal(t, http.StatusOK, a.Status, a.Body)
+	require.JSONEq(t, `{"name":"otto","role":"operator"}`, a.Body)
 	requireJSONError(t, trusted.get(t, nil, "/api/v1/whoami", http.Header{"X-Remote-User": {"nobody"}}), http.StatusUnauthorized)
 	require.NoError(t, trusted.auth.SetDisabled(context.Background(), trusted.cli, "otto", true))
 	requireJSONError(t, trusted.get(t, nil, "/api/v1/whoami", http.Header{"X-Remote-User": {"otto"}}), http.StatusUnauthorized)
@@ -580,17 +543,17 @@ func TestProxyUserHeader(t *testing.T) {
 func TestLanguage(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	require.Contains(t, b.get(t, nil, "/login", http.Header{"Accept-Language": {"en-US,en;q=0.9"}}).body, "Sign in")
-	require.Contains(t, b.get(t, nil, "/login", http.Header{"Accept-Language": {"zh-CN,zh;q=0.9,en;q=0.5"}}).body, "登录")
-	require.Contains(t, b.get(t, nil, "/login?lang=en", http.Header{"Accept-Language": {"zh-CN"}}).body, "Sign in")
+	require.Contains(t, b.get(t, nil, "/login", http.Header{"Accept-Language": {"en-US,en;q=0.9"}}).Body, "Sign in")
+	require.Contains(t, b.get(t, nil, "/login", http.Header{"Accept-Language": {"zh-CN,zh;q=0.9,en;q=0.5"}}).Body, "登录")
+	require.Contains(t, b.get(t, nil, "/login?lang=en", http.Header{"Accept-Language": {"zh-CN"}}).Body, "Sign in")
 
 	c := b.client(t)
 	a := b.get(t, c, "/lang?lang=en&next=/login", nil)
-	require.Equal(t, http.StatusSeeOther, a.status)
-	require.Equal(t, "/login", a.header.Get("Location"))
-	require.Contains(t, b.get(t, c, "/login", http.Header{"Accept-Language": {"zh-CN"}}).body, "Sign in", "the choice beats the browser")
+	require.Equal(t, http.StatusSeeOther, a.Status)
+	require.Equal(t, "/login", a.Header.Get("Location"))
+	require.Contains(t, b.get(t, c, "/login", http.Header{"Accept-Language": {"zh-CN"}}).Body, "Sign in", "the choice beats the browser")
 	a = b.get(t, c, "/lang?lang=en&next=//evil.example", nil)
-	require.Equal(t, "/", a.header.Get("Location"))
+	require.Equal(t, "/", a.Header.Get("Location"))
 }
 
 // TestExtend registers a page, its texts and an API route the way the
@@ -613,20 +576,20 @@ func TestExtend(t *testing.T) {
 	})
 	ann, otto := b.login(t, "ann"), b.login(t, "otto")
 	home := b.get(t, ann, "/", http.Header{"Accept-Language": {"en"}})
-	require.Contains(t, home.body, `href="/batches"`)
-	require.NotContains(t, home.body, `href="/upload"`, "no page registered there")
+	require.Contains(t, home.Body, `href="/batches"`)
+	require.NotContains(t, home.Body, `href="/upload"`, "no page registered there")
 
 	page := b.get(t, ann, "/batches", http.Header{"Accept-Language": {"en"}})
-	require.Equal(t, http.StatusOK, page.status)
-	require.Contains(t, page.body, "<h1>All batches</h1>")
-	require.Contains(t, page.body, `<p id="n">42</p>`)
-	require.NotContains(t, page.body, "<button>pause</button>")
-	require.Contains(t, page.body, `class="active"`)
-	require.Contains(t, b.get(t, otto, "/batches", http.Header{"Accept-Language": {"zh-CN"}}).body, "<button>pause</button>")
-	require.Contains(t, b.get(t, otto, "/batches", http.Header{"Accept-Language": {"zh-CN"}}).body, "全部批次")
+	require.Equal(t, http.StatusOK, page.Status)
+	require.Contains(t, page.Body, "<h1>All batches</h1>")
+	require.Contains(t, page.Body, `<p id="n">42</p>`)
+	require.NotContains(t, page.Body, "<button>pause</button>")
+	require.Contains(t, page.Body, `class="active"`)
+	require.Contains(t, b.get(t, otto, "/batches", http.Header{"Accept-Language": {"zh-CN"}}).Body, "<button>pause</button>")
+	require.Contains(t, b.get(t, otto, "/batches", http.Header{"Accept-Language": {"zh-CN"}}).Body, "全部批次")
 
 	requireJSONError(t, b.post(t, ann, "/api/v1/batches/7/pause", nil, nil), http.StatusForbidden)
 	a := b.post(t, otto, "/api/v1/batches/7/pause", nil, nil)
-	require.Equal(t, http.StatusOK, a.status)
-	require.JSONEq(t, `{"id":"7","by":"otto"}`, a.body)
+	require.Equal(t, http.StatusOK, a.Status)
+	require.JSONEq(t, `{"id":"7","by":"otto"}`, a.Body)
 }

@@ -35,14 +35,14 @@ func TestWithoutCredentials(t *testing.T) {
 
 	for _, path := range []string{"/batches", "/batches?status=running", "/batches/" + id, "/upload", "/reconciliation", "/operations"} {
 		a := b.get(t, nil, path, nil)
-		require.Equal(t, http.StatusSeeOther, a.status, path)
-		require.Equal(t, "/login?next="+url.QueryEscape(path), a.header.Get("Location"))
+		require.Equal(t, http.StatusSeeOther, a.Status, path)
+		require.Equal(t, "/login?next="+url.QueryEscape(path), a.Header.Get("Location"))
 	}
 	for _, path := range []string{"/batches/" + id + "/pause", "/batches/" + id + "/cancel", "/batches/" + id + "/settle",
 		"/upload", "/upload/x/create", "/upload/x/drop"} {
 		a := b.post(t, nil, path, url.Values{}, nil)
-		require.Equal(t, http.StatusSeeOther, a.status, path)
-		require.Equal(t, "/login?next=%2F", a.header.Get("Location"))
+		require.Equal(t, http.StatusSeeOther, a.Status, path)
+		require.Equal(t, "/login?next=%2F", a.Header.Get("Location"))
 	}
 	require.Len(t, b.batches(t), 1, "nothing was imported")
 	require.Equal(t, "pending", b.batch(t, mustID(t, id)).Status, "nothing was paused or cancelled")
@@ -67,11 +67,11 @@ func TestRoles(t *testing.T) {
 			requireJSONError(t, b.post(t, ann, "/api/v1/batches/"+id+"/"+action, nil, nil), http.StatusForbidden)
 			requireJSONError(t, b.post(t, nil, "/api/v1/batches/"+id+"/"+action, nil, bearer(annTok)), http.StatusForbidden)
 			a := b.post(t, ann, "/batches/"+id+"/"+action, url.Values{"reason": {"x"}}, nil)
-			require.Equal(t, http.StatusForbidden, a.status, action)
-			require.Contains(t, a.header.Get("Content-Type"), "text/html")
+			require.Equal(t, http.StatusForbidden, a.Status, action)
+			require.Contains(t, a.Header.Get("Content-Type"), "text/html")
 		}
 		requireJSONError(t, b.post(t, ann, "/api/v1/review/resolve", nil, nil), http.StatusForbidden)
-		require.Equal(t, http.StatusForbidden, b.post(t, ann, "/batches/"+id+"/settle", nil, nil).status)
+		require.Equal(t, http.StatusForbidden, b.post(t, ann, "/batches/"+id+"/settle", nil, nil).Status)
 		require.Equal(t, "pending", b.batch(t, mustID(t, id)).Status)
 		for _, action := range []string{"pause", "resume", "cancel", "settle"} {
 			n := 0
@@ -85,20 +85,20 @@ func TestRoles(t *testing.T) {
 	})
 	t.Run("AnalystMayReadUploadExport", func(t *testing.T) {
 		for _, path := range []string{"/batches", "/batches/" + id, "/upload", "/reconciliation", "/operations"} {
-			require.Equal(t, http.StatusOK, b.get(t, ann, path, nil).status, path)
+			require.Equal(t, http.StatusOK, b.get(t, ann, path, nil).Status, path)
 		}
 		for _, path := range []string{"/api/v1/batches", "/api/v1/batches/" + id, "/api/v1/batches/" + id + "/export",
 			"/api/v1/batches/" + id + "/progress", "/api/v1/batches/" + id + "/report?format=text", "/api/v1/review"} {
-			require.Equal(t, http.StatusOK, b.get(t, nil, path, bearer(annTok)).status, path)
+			require.Equal(t, http.StatusOK, b.get(t, nil, path, bearer(annTok)).Status, path)
 		}
-		page := b.get(t, ann, "/batches/"+id, nil).body
+		page := b.get(t, ann, "/batches/"+id, nil).Body
 		for _, button := range []string{`id="btn-pause"`, `id="btn-cancel"`, `id="btn-resume"`, `id="btn-settle"`, "/pause", "/cancel"} {
 			require.NotContains(t, page, button, "an analyst is not shown what they may not use")
 		}
 		require.Contains(t, page, "/export")
 	})
 	t.Run("OperatorSeesButtons", func(t *testing.T) {
-		page := b.get(t, otto, "/batches/"+id, nil).body
+		page := b.get(t, otto, "/batches/"+id, nil).Body
 		require.Contains(t, page, `id="btn-pause"`)
 		require.Contains(t, page, `id="btn-cancel"`)
 		require.Contains(t, page, `data-confirm=`, "cancel asks first")
@@ -118,13 +118,13 @@ func TestCrossOriginPost(t *testing.T) {
 	otto := b.login(t, "otto")
 	evil := http.Header{"Origin": {"https://evil.example"}, "Sec-Fetch-Site": {"cross-site"}}
 	requireJSONError(t, b.post(t, otto, "/api/v1/batches/"+id+"/pause", nil, evil), http.StatusForbidden)
-	require.Equal(t, http.StatusForbidden, b.post(t, otto, "/batches/"+id+"/cancel", nil, evil).status)
-	require.Equal(t, http.StatusForbidden, b.upload(t, otto, "/api/v1/batches", map[string]string{"stock": "S1"}, csvOf("x", 2), evil).status)
+	require.Equal(t, http.StatusForbidden, b.post(t, otto, "/batches/"+id+"/cancel", nil, evil).Status)
+	require.Equal(t, http.StatusForbidden, b.upload(t, otto, "/api/v1/batches", map[string]string{"stock": "S1"}, csvOf("x", 2), evil).Status)
 	require.Equal(t, "pending", b.batch(t, mustID(t, id)).Status)
 	require.Len(t, b.batches(t), 1)
 	// The same request from the console's own origin goes through.
 	same := http.Header{"Origin": {b.srv.URL}, "Sec-Fetch-Site": {"same-origin"}}
-	require.Equal(t, http.StatusOK, b.post(t, otto, "/api/v1/batches/"+id+"/pause", nil, same).status)
+	require.Equal(t, http.StatusOK, b.post(t, otto, "/api/v1/batches/"+id+"/pause", nil, same).Status)
 }
 
 func TestBatchesAPI(t *testing.T) {
@@ -134,29 +134,29 @@ func TestBatchesAPI(t *testing.T) {
 	ann := b.login(t, "ann")
 
 	var list []map[string]any
-	b.get(t, ann, "/api/v1/batches", nil).json(t, &list)
+	b.get(t, ann, "/api/v1/batches", nil).JSON(t, &list)
 	require.Len(t, list, 3)
 	require.EqualValues(t, ids[2], list[0]["id"], "newest first")
 	for _, k := range []string{"id", "name", "stock_id", "kind", "status", "counts", "in_doubt"} {
 		require.Contains(t, list[0], k)
 	}
-	b.get(t, ann, "/api/v1/batches?limit=2", nil).json(t, &list)
+	b.get(t, ann, "/api/v1/batches?limit=2", nil).JSON(t, &list)
 	require.Len(t, list, 2)
-	b.get(t, ann, "/api/v1/batches?before_id="+strconv.FormatInt(ids[1], 10), nil).json(t, &list)
+	b.get(t, ann, "/api/v1/batches?before_id="+strconv.FormatInt(ids[1], 10), nil).JSON(t, &list)
 	require.Len(t, list, 1)
 	require.EqualValues(t, ids[0], list[0]["id"])
-	b.get(t, ann, "/api/v1/batches?status=running", nil).json(t, &list)
+	b.get(t, ann, "/api/v1/batches?status=running", nil).JSON(t, &list)
 	require.Empty(t, list)
-	require.Equal(t, "[]\n", b.get(t, ann, "/api/v1/batches?stock=NONE", nil).body, "an empty array, not null")
-	b.get(t, ann, "/api/v1/batches?from=2000-01-01&to=2999-12-31", nil).json(t, &list)
+	require.Equal(t, "[]\n", b.get(t, ann, "/api/v1/batches?stock=NONE", nil).Body, "an empty array, not null")
+	b.get(t, ann, "/api/v1/batches?from=2000-01-01&to=2999-12-31", nil).JSON(t, &list)
 	require.Len(t, list, 3)
-	b.get(t, ann, "/api/v1/batches?to=2000-01-01", nil).json(t, &list)
+	b.get(t, ann, "/api/v1/batches?to=2000-01-01", nil).JSON(t, &list)
 	require.Empty(t, list)
 	requireJSONError(t, b.get(t, ann, "/api/v1/batches?from=yesterday", nil), http.StatusBadRequest)
 	requireJSONError(t, b.get(t, ann, "/api/v1/batches?limit=0", nil), http.StatusBadRequest)
 
 	var one map[string]any
-	b.get(t, ann, "/api/v1/batches/"+strconv.FormatInt(ids[1], 10), nil).json(t, &one)
+	b.get(t, ann, "/api/v1/batches/"+strconv.FormatInt(ids[1], 10), nil).JSON(t, &one)
 	require.Equal(t, "b", one["name"])
 	require.EqualValues(t, 3, one["counts"].(map[string]any)["pending"])
 	requireJSONError(t, b.get(t, ann, "/api/v1/batches/999999", nil), http.StatusNotFound)
@@ -165,11 +165,11 @@ func TestBatchesAPI(t *testing.T) {
 	// Pause, resume, cancel answer the batch; a state that forbids is 409.
 	otto := b.login(t, "otto")
 	path := "/api/v1/batches/" + strconv.FormatInt(ids[0], 10)
-	b.post(t, otto, path+"/pause", nil, nil).json(t, &one)
+	b.post(t, otto, path+"/pause", nil, nil).JSON(t, &one)
 	require.Equal(t, "paused", one["status"])
-	b.post(t, otto, path+"/resume", nil, nil).json(t, &one)
+	b.post(t, otto, path+"/resume", nil, nil).JSON(t, &one)
 	require.Equal(t, "pending", one["status"])
-	b.post(t, otto, path+"/cancel", nil, nil).json(t, &one)
+	b.post(t, otto, path+"/cancel", nil, nil).JSON(t, &one)
 	require.Equal(t, "cancelled", one["status"])
 	requireJSONError(t, b.post(t, otto, path+"/pause", nil, nil), http.StatusConflict)
 
@@ -202,8 +202,8 @@ func TestUploadAPI(t *testing.T) {
 		f := map[string]string{"stock": "S1", "dry_run": "true"}
 		var rep map[string]any
 		a := b.upload(t, ann, "/api/v1/batches", f, csvOf("d", 5, "d00001", ""), nil)
-		require.Equal(t, http.StatusOK, a.status, a.body)
-		a.json(t, &rep)
+		require.Equal(t, http.StatusOK, a.Status, a.Body)
+		a.JSON(t, &rep)
 		require.EqualValues(t, 0, rep["batch_id"])
 		require.EqualValues(t, 7, rep["lines"])
 		require.EqualValues(t, 5, rep["accepted"])
@@ -228,8 +228,8 @@ func TestUploadAPI(t *testing.T) {
 			bad = append(bad, "bad openid "+strconv.Itoa(i))
 		}
 		a := b.upload(t, ann, "/api/v1/batches", fields, csvOf("r", 3, bad...), nil)
-		require.Equal(t, http.StatusUnprocessableEntity, a.status, a.body)
-		a.json(t, &rep)
+		require.Equal(t, http.StatusUnprocessableEntity, a.Status, a.Body)
+		a.JSON(t, &rep)
 		require.Equal(t, 150, rep.Rejected)
 		require.Len(t, rep.Rejects, 100, "the first 100")
 		require.Equal(t, 5, rep.Rejects[0].Line)
@@ -253,8 +253,8 @@ func TestUploadAPI(t *testing.T) {
 	t.Run("Create", func(t *testing.T) {
 		var rep map[string]any
 		a := b.upload(t, ann, "/api/v1/batches", fields, csvOf("c", 4), nil)
-		require.Equal(t, http.StatusCreated, a.status, a.body)
-		a.json(t, &rep)
+		require.Equal(t, http.StatusCreated, a.Status, a.Body)
+		a.JSON(t, &rep)
 		id := int64(rep["batch_id"].(float64))
 		require.NotZero(t, id)
 		require.Equal(t, "pending", rep["status"])
@@ -273,7 +273,7 @@ func TestUploadAPI(t *testing.T) {
 		require.Equal(t, id, *rows[0].BatchID)
 		require.Empty(t, b.uploadFiles(t), "the spooled file is removed")
 		// Who uploaded is on the list.
-		require.Contains(t, b.get(t, ann, "/batches", nil).body, "<td>ann</td>")
+		require.Contains(t, b.get(t, ann, "/batches", nil).Body, "<td>ann</td>")
 	})
 }
 
@@ -283,51 +283,51 @@ func TestUploadPage(t *testing.T) {
 	ann, otto := b.login(t, "ann"), b.login(t, "otto")
 	file := csvOf("p", 3, "not an openid!", "p00000")
 	a := b.upload(t, ann, "/upload", map[string]string{"stock": "S1", "kind": "favor", "name": "page"}, file, nil)
-	require.Equal(t, http.StatusOK, a.status, a.body)
-	require.Contains(t, a.body, `data-field="rejected">1<`)
-	require.Contains(t, a.body, `data-field="accepted">3<`)
-	require.Contains(t, a.body, `data-field="duplicates">1<`)
-	require.Contains(t, a.body, `<code>5</code>:`, "the reject as line: reason")
+	require.Equal(t, http.StatusOK, a.Status, a.Body)
+	require.Contains(t, a.Body, `data-field="rejected">1<`)
+	require.Contains(t, a.Body, `data-field="accepted">3<`)
+	require.Contains(t, a.Body, `data-field="duplicates">1<`)
+	require.Contains(t, a.Body, `<code>5</code>:`, "the reject as line: reason")
 	require.Empty(t, b.batches(t), "the dry run stored nothing")
-	tok := between(a.body, `action="/upload/`, `/create"`)
+	tok := between(a.Body, `action="/upload/`, `/create"`)
 	require.Len(t, tok, 48)
 	require.Len(t, b.uploadFiles(t), 2, "the upload and its rejects wait")
 
 	// The rejects download, as CSV with the line and the reason.
 	rj := b.get(t, ann, "/upload/"+tok+"/rejects.csv", nil)
-	require.Equal(t, http.StatusOK, rj.status)
-	recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(rj.body, "\uFEFF"))).ReadAll()
+	require.Equal(t, http.StatusOK, rj.Status)
+	recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(rj.Body, "\uFEFF"))).ReadAll()
 	require.NoError(t, err)
 	require.Equal(t, []string{"line", "reason", "raw"}, recs[0])
 	require.Equal(t, "5", recs[1][0])
 
 	// Only its uploader sees or uses the token.
-	require.Equal(t, http.StatusNotFound, b.get(t, otto, "/upload/"+tok+"/rejects.csv", nil).status)
-	require.Equal(t, http.StatusNotFound, b.post(t, otto, "/upload/"+tok+"/create", nil, nil).status)
+	require.Equal(t, http.StatusNotFound, b.get(t, otto, "/upload/"+tok+"/rejects.csv", nil).Status)
+	require.Equal(t, http.StatusNotFound, b.post(t, otto, "/upload/"+tok+"/create", nil, nil).Status)
 
 	// More rejects than allowed: creating needs the explicit choice.
 	a = b.post(t, ann, "/upload/"+tok+"/create", nil, nil)
-	require.Equal(t, http.StatusUnprocessableEntity, a.status, a.body)
+	require.Equal(t, http.StatusUnprocessableEntity, a.Status, a.Body)
 	require.Empty(t, b.batches(t))
 	require.Empty(t, b.uploadFiles(t), "a failed create ends the upload")
 
 	a = b.upload(t, ann, "/upload", map[string]string{"stock": "S1", "name": "page"}, file, nil)
-	tok = between(a.body, `action="/upload/`, `/create"`)
+	tok = between(a.Body, `action="/upload/`, `/create"`)
 	a = b.post(t, ann, "/upload/"+tok+"/create", url.Values{"accept_rejects": {"true"}}, nil)
-	require.Equal(t, http.StatusSeeOther, a.status, a.body)
+	require.Equal(t, http.StatusSeeOther, a.Status, a.Body)
 	bs := b.batches(t)
 	require.Len(t, bs, 1)
 	require.Equal(t, 3, bs[0].Accepted)
 	require.Equal(t, 1, bs[0].Rejected)
-	require.Equal(t, "/batches/"+strconv.FormatInt(bs[0].ID, 10)+"?ok=import", a.header.Get("Location"))
+	require.Equal(t, "/batches/"+strconv.FormatInt(bs[0].ID, 10)+"?ok=import", a.Header.Get("Location"))
 	require.Empty(t, b.uploadFiles(t))
-	require.Equal(t, http.StatusNotFound, b.post(t, ann, "/upload/"+tok+"/create", nil, nil).status, "used once")
+	require.Equal(t, http.StatusNotFound, b.post(t, ann, "/upload/"+tok+"/create", nil, nil).Status, "used once")
 
 	// Drop removes the file and stores nothing.
 	a = b.upload(t, ann, "/upload", map[string]string{"stock": "S1"}, csvOf("q", 2), nil)
-	tok = between(a.body, `action="/upload/`, `/create"`)
+	tok = between(a.Body, `action="/upload/`, `/create"`)
 	require.NotEmpty(t, b.uploadFiles(t))
-	require.Equal(t, http.StatusSeeOther, b.post(t, ann, "/upload/"+tok+"/drop", nil, nil).status)
+	require.Equal(t, http.StatusSeeOther, b.post(t, ann, "/upload/"+tok+"/drop", nil, nil).Status)
 	require.Empty(t, b.uploadFiles(t))
 	require.Len(t, b.batches(t), 1)
 }
@@ -348,9 +348,9 @@ func TestXSSRendersInert(t *testing.T) {
 	payload := `<script>alert(1)</script><img src=x onerror=alert(2)>`
 	// In a batch name.
 	a := b.upload(t, ann, "/api/v1/batches", map[string]string{"stock": "S1", "name": payload}, csvOf("x", 2), nil)
-	require.Equal(t, http.StatusCreated, a.status, a.body)
+	require.Equal(t, http.StatusCreated, a.Status, a.Body)
 	var rep map[string]any
-	a.json(t, &rep)
+	a.JSON(t, &rep)
 	id := strconv.FormatInt(int64(rep["batch_id"].(float64)), 10)
 	// In WeChat Pay's message and a settlement note of a row in review.
 	_, err := b.schema.DB.Exec(`UPDATE recipients SET status = 'review', outcome = 'unclassified', wx_code = 'X<b>', wx_message = $1,
@@ -361,22 +361,22 @@ func TestXSSRendersInert(t *testing.T) {
 	otto := b.login(t, "otto")
 	for _, path := range []string{"/batches", "/batches/" + id, "/batches/" + id + "?openid=ox00000", "/operations", "/reconciliation"} {
 		page := b.get(t, otto, path, nil)
-		require.Equal(t, http.StatusOK, page.status, path)
-		require.NotContains(t, page.body, "<script>alert", path)
-		require.NotContains(t, page.body, "<img src=x", path)
-		require.NotContains(t, page.body, "X<b>", path)
+		require.Equal(t, http.StatusOK, page.Status, path)
+		require.NotContains(t, page.Body, "<script>alert", path)
+		require.NotContains(t, page.Body, "<img src=x", path)
+		require.NotContains(t, page.Body, "X<b>", path)
 	}
-	page := b.get(t, otto, "/batches/"+id, nil).body
+	page := b.get(t, otto, "/batches/"+id, nil).Body
 	require.Contains(t, page, "&lt;script&gt;alert(1)&lt;/script&gt;")
 	require.Contains(t, page, "NOT_ENOUGH", "WeChat Pay's code as it is")
 	// In a CSV field: the dry run's rejects list shows it as text.
 	a = b.upload(t, ann, "/upload", map[string]string{"stock": "S1"}, "openid\nokopenid1\n"+`"`+payload+`"`+"\n", nil)
-	require.Equal(t, http.StatusOK, a.status, a.body)
-	require.Contains(t, a.body, "&lt;script&gt;", "the reason quotes the field, escaped")
-	require.NotContains(t, a.body, "<script>alert")
-	require.NotContains(t, a.body, "<img src=x")
+	require.Equal(t, http.StatusOK, a.Status, a.Body)
+	require.Contains(t, a.Body, "&lt;script&gt;", "the reason quotes the field, escaped")
+	require.NotContains(t, a.Body, "<script>alert")
+	require.NotContains(t, a.Body, "<img src=x")
 	// Every page is served with a CSP that refuses inline script.
-	require.Contains(t, b.get(t, otto, "/batches/"+id, nil).header.Get("Content-Security-Policy"), "script-src 'self'")
+	require.Contains(t, b.get(t, otto, "/batches/"+id, nil).Header.Get("Content-Security-Policy"), "script-src 'self'")
 }
 
 func TestPagesRender(t *testing.T) {
@@ -391,32 +391,32 @@ func TestPagesRender(t *testing.T) {
 	ann := b.login(t, "ann")
 	for _, lang := range []string{"en", "zh"} {
 		list := b.get(t, ann, "/batches?lang="+lang, nil)
-		require.Equal(t, http.StatusOK, list.status)
-		require.Contains(t, list.body, `<svg class="pbar"`)
-		require.Contains(t, list.body, "Asia/Shanghai", "times are labelled with the zone")
+		require.Equal(t, http.StatusOK, list.Status)
+		require.Contains(t, list.Body, `<svg class="pbar"`)
+		require.Contains(t, list.Body, "Asia/Shanghai", "times are labelled with the zone")
 		page := b.get(t, ann, "/batches/"+strconv.FormatInt(id, 10)+"?lang="+lang, nil)
-		require.Equal(t, http.StatusOK, page.status)
-		require.Contains(t, page.body, `id="rate-chart"`)
-		require.Contains(t, page.body, `src="/static/batch.js"`)
-		require.Contains(t, page.body, "0.00", "amounts in yuan with two decimals")
+		require.Equal(t, http.StatusOK, page.Status)
+		require.Contains(t, page.Body, `id="rate-chart"`)
+		require.Contains(t, page.Body, `src="/static/batch.js"`)
+		require.Contains(t, page.Body, "0.00", "amounts in yuan with two decimals")
 		ops := b.get(t, ann, "/operations?lang="+lang, nil)
-		require.Contains(t, ops.body, "host-1")
-		require.Contains(t, ops.body, "download: timeout")
+		require.Contains(t, ops.Body, "host-1")
+		require.Contains(t, ops.Body, "download: timeout")
 		rec := b.get(t, ann, "/reconciliation?lang="+lang, nil)
-		require.Equal(t, http.StatusOK, rec.status)
+		require.Equal(t, http.StatusOK, rec.Status)
 	}
-	require.Contains(t, b.get(t, ann, "/batches?lang=zh", nil).body, "待发放")
-	require.Contains(t, b.get(t, ann, "/batches?lang=en", nil).body, "pending")
-	require.Equal(t, http.StatusOK, b.get(t, nil, "/static/batch.js", nil).status)
+	require.Contains(t, b.get(t, ann, "/batches?lang=zh", nil).Body, "待发放")
+	require.Contains(t, b.get(t, ann, "/batches?lang=en", nil).Body, "pending")
+	require.Equal(t, http.StatusOK, b.get(t, nil, "/static/batch.js", nil).Status)
 	// Paging: one more than a page shows the older link.
 	for i := range 50 {
 		b.importBatch(t, "p"+strconv.Itoa(i), 1)
 	}
-	list := b.get(t, ann, "/batches", nil).body
+	list := b.get(t, ann, "/batches", nil).Body
 	require.Contains(t, list, "before_id=")
-	require.Equal(t, http.StatusOK, b.get(t, ann, "/batches?status=pending&stock=S1&from=2000-01-01", nil).status)
-	require.Equal(t, http.StatusBadRequest, b.get(t, ann, "/batches?from=nope", nil).status)
-	require.Equal(t, http.StatusNotFound, b.get(t, ann, "/batches/999999", nil).status)
+	require.Equal(t, http.StatusOK, b.get(t, ann, "/batches?status=pending&stock=S1&from=2000-01-01", nil).Status)
+	require.Equal(t, http.StatusBadRequest, b.get(t, ann, "/batches?from=nope", nil).Status)
+	require.Equal(t, http.StatusNotFound, b.get(t, ann, "/batches/999999", nil).Status)
 }
 
 func TestIssueProgressReports(t *testing.T) {
@@ -424,9 +424,9 @@ func TestIssueProgressReports(t *testing.T) {
 	b := setup(t, withSim)
 	ann, otto := b.login(t, "ann"), b.login(t, "otto")
 	a := b.upload(t, ann, "/api/v1/batches", map[string]string{"stock": "S1", "name": "live"}, csvOf("live", 40), nil)
-	require.Equal(t, http.StatusCreated, a.status, a.body)
+	require.Equal(t, http.StatusCreated, a.Status, a.Body)
 	var rep map[string]any
-	a.json(t, &rep)
+	a.JSON(t, &rep)
 	id := int64(rep["batch_id"].(float64))
 	path := "/api/v1/batches/" + strconv.FormatInt(id, 10)
 
@@ -445,14 +445,14 @@ func TestIssueProgressReports(t *testing.T) {
 			Status string `json:"status"`
 		} `json:"batch"`
 	}
-	b.get(t, ann, path+"/progress", nil).json(t, &pr)
+	b.get(t, ann, path+"/progress", nil).JSON(t, &pr)
 	require.Equal(t, 40, pr.Counts["pending"])
 	require.Equal(t, 40, pr.Remaining)
 	require.Len(t, pr.Series, 60)
 	require.Equal(t, "Asia/Shanghai", pr.TimeZone)
 
 	b.issue(t, id)
-	b.get(t, ann, path+"/progress", nil).json(t, &pr)
+	b.get(t, ann, path+"/progress", nil).JSON(t, &pr)
 	require.Equal(t, 40, pr.Counts["issued"])
 	require.Equal(t, 0, pr.Remaining)
 	require.Equal(t, 40, pr.Outcomes["issued"])
@@ -467,45 +467,45 @@ func TestIssueProgressReports(t *testing.T) {
 
 	// Lookup.
 	var rec map[string]any
-	b.get(t, ann, path+"/recipients?openid=live00007", nil).json(t, &rec)
+	b.get(t, ann, path+"/recipients?openid=live00007", nil).JSON(t, &rec)
 	require.Equal(t, "issued", rec["status"])
 	require.NotEmpty(t, rec["coupon_id"])
 	requireJSONError(t, b.get(t, ann, path+"/recipients?openid=nobody", nil), http.StatusNotFound)
 	requireJSONError(t, b.get(t, ann, path+"/recipients", nil), http.StatusBadRequest)
-	require.Contains(t, b.get(t, ann, "/batches/"+strconv.FormatInt(id, 10)+"?openid=live00007", nil).body, "live00007")
+	require.Contains(t, b.get(t, ann, "/batches/"+strconv.FormatInt(id, 10)+"?openid=live00007", nil).Body, "live00007")
 
 	// Export: the contract's CSV.
 	exp := b.get(t, ann, path+"/export", nil)
-	require.Equal(t, http.StatusOK, exp.status)
-	require.Contains(t, exp.header.Get("Content-Type"), "text/csv")
-	header, _, _ := strings.Cut(strings.TrimPrefix(exp.body, "\uFEFF"), "\n")
+	require.Equal(t, http.StatusOK, exp.Status)
+	require.Contains(t, exp.Header.Get("Content-Type"), "text/csv")
+	header, _, _ := strings.Cut(strings.TrimPrefix(exp.Body, "\uFEFF"), "\n")
 	require.Equal(t, "openid,out_request_no,status,outcome,coupon_id,wx_code,wx_message,attempts,last_attempt_at", strings.TrimSpace(header))
-	require.Equal(t, 41, strings.Count(exp.body, "\n"))
+	require.Equal(t, 41, strings.Count(exp.Body, "\n"))
 
 	// Reports in every format.
 	for format, ctype := range map[string]string{"xlsx": "spreadsheetml", "csv": "text/csv", "text": "text/plain"} {
 		r := b.get(t, ann, path+"/report?format="+format, nil)
-		require.Equal(t, http.StatusOK, r.status, format)
-		require.Contains(t, r.header.Get("Content-Type"), ctype)
-		require.Contains(t, r.header.Get("Content-Disposition"), "attachment")
-		require.NotEmpty(t, r.body)
+		require.Equal(t, http.StatusOK, r.Status, format)
+		require.Contains(t, r.Header.Get("Content-Type"), ctype)
+		require.Contains(t, r.Header.Get("Content-Disposition"), "attachment")
+		require.NotEmpty(t, r.Body)
 		r = b.get(t, ann, "/api/v1/reconcile/report?stock=S1&format="+format, nil)
-		require.Equal(t, http.StatusOK, r.status, format)
+		require.Equal(t, http.StatusOK, r.Status, format)
 	}
 	rc := b.get(t, ann, "/api/v1/reconcile/report?format=csv", nil)
-	require.Contains(t, rc.body, "batch_id,stock_id,issued,used,refunded,net_used,use_rate,used_amount,unknown_coupons")
+	require.Contains(t, rc.Body, "batch_id,stock_id,issued,used,refunded,net_used,use_rate,used_amount,unknown_coupons")
 	requireJSONError(t, b.get(t, ann, path+"/report?format=pdf", nil), http.StatusBadRequest)
 	recon := b.get(t, ann, "/reconciliation?stock=S1&lang=en", nil)
-	require.Contains(t, recon.body, "callbacks (so far)", "usage labelled by its source")
+	require.Contains(t, recon.Body, "callbacks (so far)", "usage labelled by its source")
 
 	// Review: none; settling asks WeChat Pay and never sends.
-	require.Equal(t, "[]\n", b.get(t, ann, "/api/v1/review?batch="+strconv.FormatInt(id, 10), nil).body)
+	require.Equal(t, "[]\n", b.get(t, ann, "/api/v1/review?batch="+strconv.FormatInt(id, 10), nil).Body)
 	var settled map[string]int
-	b.postJSON(t, otto, "/api/v1/review/resolve", map[string]int64{"batch": id}, nil).json(t, &settled)
+	b.postJSON(t, otto, "/api/v1/review/resolve", map[string]int64{"batch": id}, nil).JSON(t, &settled)
 	require.Equal(t, 0, settled["checked"])
 	require.Len(t, b.auditRows(t, "settle"), 1)
 	page := b.post(t, otto, "/batches/"+strconv.FormatInt(id, 10)+"/settle", nil, nil)
-	require.Equal(t, http.StatusOK, page.status)
+	require.Equal(t, http.StatusOK, page.Status)
 	require.Len(t, b.auditRows(t, "settle"), 2)
 	require.Len(t, b.sim.Ledger("S1"), 40, "nothing more was sent")
 }
@@ -517,13 +517,13 @@ func TestPageActions(t *testing.T) {
 	otto := b.login(t, "otto")
 	for _, step := range []struct{ action, status string }{{"pause", "paused"}, {"resume", "pending"}, {"cancel", "cancelled"}} {
 		a := b.post(t, otto, "/batches/"+id+"/"+step.action, nil, nil)
-		require.Equal(t, http.StatusSeeOther, a.status, a.body)
-		require.Equal(t, "/batches/"+id+"?ok="+step.action, a.header.Get("Location"))
+		require.Equal(t, http.StatusSeeOther, a.Status, a.Body)
+		require.Equal(t, "/batches/"+id+"?ok="+step.action, a.Header.Get("Location"))
 		require.Equal(t, step.status, b.batch(t, mustID(t, id)).Status)
 	}
 	a := b.post(t, otto, "/batches/"+id+"/pause", nil, nil)
-	require.Equal(t, http.StatusConflict, a.status, "a cancelled batch cannot be paused")
-	require.Contains(t, a.body, `role="alert"`)
+	require.Equal(t, http.StatusConflict, a.Status, "a cancelled batch cannot be paused")
+	require.Contains(t, a.Body, `role="alert"`)
 	for _, action := range []string{"pause", "resume", "cancel"} {
 		found := false
 		for _, r := range b.auditRows(t, action) {
@@ -531,7 +531,7 @@ func TestPageActions(t *testing.T) {
 		}
 		require.True(t, found, action)
 	}
-	require.Contains(t, b.get(t, otto, "/batches/"+id+"?ok=cancel&lang=en", nil).body, "Batch cancelled")
+	require.Contains(t, b.get(t, otto, "/batches/"+id+"?ok=cancel&lang=en", nil).Body, "Batch cancelled")
 	_ = context.Background
 }
 
@@ -543,21 +543,21 @@ func TestUploadGuards(t *testing.T) {
 	ann := b.login(t, "ann")
 	f := map[string]string{"stock": "S2", "paused": "true", "priority": "3", "window": "22:00-06:00", "start_at": "2030-01-02 10:00"}
 	a := b.upload(t, ann, "/api/v1/batches", f, csvOf("g", 2), nil)
-	require.Equal(t, http.StatusCreated, a.status, a.body)
+	require.Equal(t, http.StatusCreated, a.Status, a.Body)
 	var rep struct {
 		BatchID int64  `json:"batch_id"`
 		Status  string `json:"status"`
 		Repeats int    `json:"repeats"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(a.body), &rep))
+	require.NoError(t, json.Unmarshal([]byte(a.Body), &rep))
 	require.Equal(t, "paused", rep.Status)
 	show := b.get(t, ann, fmt.Sprintf("/api/v1/batches/%d", rep.BatchID), nil)
-	require.Contains(t, show.body, `"priority":3`)
-	require.Contains(t, show.body, `"window":"22:00-06:00"`)
+	require.Contains(t, show.Body, `"priority":3`)
+	require.Contains(t, show.Body, `"window":"22:00-06:00"`)
 	// The same file again: refused, naming the batch it matches.
 	a = b.upload(t, ann, "/api/v1/batches", f, csvOf("g", 2), nil)
 	requireJSONError(t, a, http.StatusConflict)
-	require.Contains(t, a.body, fmt.Sprintf("batch %d", rep.BatchID))
+	require.Contains(t, a.Body, fmt.Sprintf("batch %d", rep.BatchID))
 	// A guard that does not parse stores nothing.
 	before := len(b.batches(t))
 	requireJSONError(t, b.upload(t, ann, "/api/v1/batches", map[string]string{"stock": "S2", "window": "9-5"}, csvOf("w", 2), nil), http.StatusBadRequest)

@@ -1,14 +1,9 @@
 package pages_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"mime/multipart"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -26,6 +21,7 @@ import (
 	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/internal/dbtest"
 	"github.com/issuer-dev/issuer/internal/simtest"
+	"github.com/issuer-dev/issuer/internal/testutil"
 	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/queue"
@@ -103,19 +99,13 @@ func setup(t *testing.T, opts ...func(*options)) *testBundle {
 	return b
 }
 
-func (b *testBundle) client(t *testing.T) *http.Client {
-	t.Helper()
-	jar, err := cookiejar.New(nil)
-	require.NoError(t, err)
-	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
+func (b *testBundle) site() testutil.Site { return testutil.Site{URL: b.srv.URL} }
+
+func (b *testBundle) client(t *testing.T) *http.Client { return testutil.Client(t) }
 
 func (b *testBundle) login(t *testing.T, name string) *http.Client {
 	t.Helper()
-	c := b.client(t)
-	a := b.post(t, c, "/login", url.Values{"username": {name}, "password": {password}}, nil)
-	require.Equal(t, http.StatusSeeOther, a.status, a.body)
-	return c
+	return b.site().Login(t, name, password)
 }
 
 func (b *testBundle) token(t *testing.T, name string) string {
@@ -125,95 +115,37 @@ func (b *testBundle) token(t *testing.T, name string) string {
 	return secret
 }
 
-type answer struct {
-	status int
-	header http.Header
-	body   string
-}
-
-func (a answer) json(t *testing.T, v any) {
-	t.Helper()
-	require.Contains(t, a.header.Get("Content-Type"), "application/json", a.body)
-	require.NoError(t, json.Unmarshal([]byte(a.body), v), a.body)
-}
-
-func (b *testBundle) do(t *testing.T, c *http.Client, req *http.Request) answer {
-	t.Helper()
-	if c == nil {
-		c = b.client(t)
-	}
-	res, err := c.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	return answer{status: res.StatusCode, header: res.Header, body: string(body)}
-}
+type answer = testutil.Answer
 
 func (b *testBundle) get(t *testing.T, c *http.Client, path string, header http.Header) answer {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, b.srv.URL+path, nil)
-	require.NoError(t, err)
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	return b.do(t, c, req)
+	return b.site().Get(t, c, path, header)
 }
 
 func (b *testBundle) post(t *testing.T, c *http.Client, path string, form url.Values, header http.Header) answer {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, b.srv.URL+path, strings.NewReader(form.Encode()))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	return b.do(t, c, req)
+	return b.site().Post(t, c, path, form, header)
 }
 
 func (b *testBundle) postJSON(t *testing.T, c *http.Client, path string, body any, header http.Header) answer {
 	t.Helper()
-	j, err := json.Marshal(body)
-	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodPost, b.srv.URL+path, bytes.NewReader(j))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	return b.do(t, c, req)
+	return b.site().PostJSON(t, c, path, body, header)
 }
 
 // upload posts a multipart form with file as its file part.
 func (b *testBundle) upload(t *testing.T, c *http.Client, path string, fields map[string]string, file string, header http.Header) answer {
 	t.Helper()
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	for k, v := range fields {
-		require.NoError(t, mw.WriteField(k, v))
-	}
-	fw, err := mw.CreateFormFile("file", "list.csv")
-	require.NoError(t, err)
-	_, err = io.WriteString(fw, file)
-	require.NoError(t, err)
-	require.NoError(t, mw.Close())
-	req, err := http.NewRequest(http.MethodPost, b.srv.URL+path, &buf)
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	return b.do(t, c, req)
+	return b.site().Upload(t, c, path, fields, file, header)
 }
 
-func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+var bearer = testutil.Bearer
 
 func requireJSONError(t *testing.T, a answer, status int) {
 	t.Helper()
-	require.Equal(t, status, a.status, a.body)
+	require.Equal(t, status, a.Status, a.Body)
 	var e map[string]any
-	a.json(t, &e)
-	require.NotEmpty(t, e["error"], a.body)
+	a.JSON(t, &e)
+	require.NotEmpty(t, e["error"], a.Body)
 }
 
 // csvOf is a recipient list of n openids, with extra lines appended.

@@ -15,12 +15,12 @@ import (
 func (b *testBundle) stockStatus(t *testing.T, tok string) string {
 	t.Helper()
 	a := b.get(t, nil, "/api/v1/stocks/"+simStock, bearer(tok))
-	require.Equal(t, http.StatusOK, a.status, a.body)
+	require.Equal(t, http.StatusOK, a.Status, a.Body)
 	var st struct {
 		StockID string `json:"stock_id"`
 		Status  string `json:"status"`
 	}
-	a.json(t, &st)
+	a.JSON(t, &st)
 	require.Equal(t, simStock, st.StockID)
 	return st.Status
 }
@@ -35,9 +35,9 @@ func TestStocksAPI(t *testing.T) {
 		requireJSONError(t, b.get(t, nil, path, nil), http.StatusUnauthorized)
 	}
 	a := b.get(t, nil, "/api/v1/stocks?status=unactivated", bearer(annTok))
-	require.Equal(t, http.StatusOK, a.status, a.body)
+	require.Equal(t, http.StatusOK, a.Status, a.Body)
 	var list []map[string]any
-	a.json(t, &list)
+	a.JSON(t, &list)
 	require.Len(t, list, 1)
 	require.Equal(t, simStock, list[0]["stock_id"])
 	requireJSONError(t, b.get(t, nil, "/api/v1/stocks?status=bogus", bearer(annTok)), http.StatusBadRequest)
@@ -59,9 +59,9 @@ func TestStocksAPI(t *testing.T) {
 		{"start", "running"}, {"pause", "paused"}, {"restart", "running"}, {"stop", "stoped"},
 	} {
 		a := b.post(t, nil, "/api/v1/stocks/"+simStock+"/"+step.action, nil, bearer(ottoTok))
-		require.Equal(t, http.StatusOK, a.status, a.body)
+		require.Equal(t, http.StatusOK, a.Status, a.Body)
 		var res map[string]string
-		a.json(t, &res)
+		a.JSON(t, &res)
 		require.Equal(t, simStock, res["stock_id"])
 		require.Equal(t, step.action, res["action"])
 		require.NotEmpty(t, res["time"])
@@ -84,31 +84,31 @@ func TestStocksPages(t *testing.T) {
 
 	for _, path := range []string{"/stocks", "/stocks/" + simStock, "/coupons"} {
 		a := b.get(t, nil, path, nil)
-		require.Equal(t, http.StatusSeeOther, a.status, path)
+		require.Equal(t, http.StatusSeeOther, a.Status, path)
 	}
 	a := b.get(t, ann, "/stocks", nil)
-	require.Equal(t, http.StatusOK, a.status, a.body)
-	require.Contains(t, a.body, `href="/stocks/`+simStock+`"`)
-	require.Contains(t, a.body, `href="/stocks"`, "in the navigation")
-	page := b.get(t, ann, "/stocks/"+simStock, nil).body
+	require.Equal(t, http.StatusOK, a.Status, a.Body)
+	require.Contains(t, a.Body, `href="/stocks/`+simStock+`"`)
+	require.Contains(t, a.Body, `href="/stocks"`, "in the navigation")
+	page := b.get(t, ann, "/stocks/"+simStock, nil).Body
 	require.Contains(t, page, "unactivated")
 	require.NotContains(t, page, "btn-stock-", "an analyst is not shown what they may not use")
 	a = b.post(t, ann, "/stocks/"+simStock+"/start", url.Values{}, nil)
-	require.Equal(t, http.StatusForbidden, a.status)
+	require.Equal(t, http.StatusForbidden, a.Status)
 
-	page = b.get(t, otto, "/stocks/"+simStock, nil).body
+	page = b.get(t, otto, "/stocks/"+simStock, nil).Body
 	require.Contains(t, page, `id="btn-stock-start"`)
 	require.NotContains(t, page, `id="btn-stock-stop"`, "only what the stock's status allows")
 	require.Contains(t, page, "data-confirm=", "asks first")
 	// A refusal by WeChat Pay is shown on the page, with its code.
 	a = b.post(t, otto, "/stocks/"+simStock+"/pause", url.Values{}, nil)
-	require.Equal(t, http.StatusConflict, a.status)
-	require.Contains(t, a.body, "INVALID_REQUEST")
-	require.Contains(t, a.body, `id="btn-stock-start"`, "the page shows the stock as it is")
+	require.Equal(t, http.StatusConflict, a.Status)
+	require.Contains(t, a.Body, "INVALID_REQUEST")
+	require.Contains(t, a.Body, `id="btn-stock-start"`, "the page shows the stock as it is")
 	a = b.post(t, otto, "/stocks/"+simStock+"/start", url.Values{}, nil)
-	require.Equal(t, http.StatusSeeOther, a.status, a.body)
-	require.Equal(t, "/stocks/"+simStock+"?ok=start", a.header.Get("Location"))
-	page = b.get(t, otto, "/stocks/"+simStock+"?ok=start&lang=en", nil).body
+	require.Equal(t, http.StatusSeeOther, a.Status, a.Body)
+	require.Equal(t, "/stocks/"+simStock+"?ok=start", a.Header.Get("Location"))
+	page = b.get(t, otto, "/stocks/"+simStock+"?ok=start&lang=en", nil).Body
 	require.Contains(t, page, "Stock started.")
 	require.Contains(t, page, `id="btn-stock-pause"`)
 	require.Contains(t, page, `id="btn-stock-stop"`)
@@ -122,19 +122,19 @@ func TestUserCoupons(t *testing.T) {
 	ann, annTok := b.login(t, "ann"), b.token(t, "ann")
 
 	a := b.get(t, nil, "/api/v1/coupons?openid=ob00000", bearer(annTok))
-	require.Equal(t, http.StatusOK, a.status, a.body)
+	require.Equal(t, http.StatusOK, a.Status, a.Body)
 	var coupons []map[string]any
-	a.json(t, &coupons)
+	a.JSON(t, &coupons)
 	require.Len(t, coupons, 1)
 	require.Equal(t, "S1", coupons[0]["stock_id"])
 	requireJSONError(t, b.get(t, nil, "/api/v1/coupons", bearer(annTok)), http.StatusBadRequest)
 
 	page := b.get(t, ann, "/coupons?openid=ob00001", nil)
-	require.Equal(t, http.StatusOK, page.status, page.body)
-	require.Contains(t, page.body, coupons[0]["stock_id"])
-	require.Equal(t, 1, strings.Count(page.body, "<tr><td><code>"), "one coupon row")
+	require.Equal(t, http.StatusOK, page.Status, page.Body)
+	require.Contains(t, page.Body, coupons[0]["stock_id"])
+	require.Equal(t, 1, strings.Count(page.Body, "<tr><td><code>"), "one coupon row")
 	page = b.get(t, ann, "/coupons?openid=onobody&lang=en", nil)
-	require.Contains(t, page.body, "This user holds no coupon")
+	require.Contains(t, page.Body, "This user holds no coupon")
 }
 
 func TestReconcileNow(t *testing.T) {
@@ -150,7 +150,7 @@ func TestReconcileNow(t *testing.T) {
 	requireJSONError(t, b.postJSON(t, otto, "/api/v1/reconcile", map[string]string{"stock": simStock}, evil), http.StatusForbidden)
 
 	a := b.postJSON(t, nil, "/api/v1/reconcile", map[string]string{"stock": simStock}, bearer(ottoTok))
-	require.Equal(t, http.StatusOK, a.status, a.body)
+	require.Equal(t, http.StatusOK, a.Status, a.Body)
 	var sum struct {
 		Date    string `json:"date"`
 		Results []struct {
@@ -159,19 +159,19 @@ func TestReconcileNow(t *testing.T) {
 			Outcome string `json:"outcome"`
 		} `json:"results"`
 	}
-	a.json(t, &sum)
+	a.JSON(t, &sum)
 	require.NotEmpty(t, sum.Date)
 	require.NotEmpty(t, sum.Results)
 	for _, r := range sum.Results {
 		require.Equal(t, simStock, r.StockID)
 	}
 
-	require.NotContains(t, b.get(t, ann, "/reconciliation", nil).body, `id="btn-fetch"`)
-	require.Contains(t, b.get(t, otto, "/reconciliation", nil).body, `id="btn-fetch"`)
-	require.Equal(t, http.StatusForbidden, b.post(t, ann, "/reconciliation/fetch", url.Values{"stock": {simStock}}, nil).status)
+	require.NotContains(t, b.get(t, ann, "/reconciliation", nil).Body, `id="btn-fetch"`)
+	require.Contains(t, b.get(t, otto, "/reconciliation", nil).Body, `id="btn-fetch"`)
+	require.Equal(t, http.StatusForbidden, b.post(t, ann, "/reconciliation/fetch", url.Values{"stock": {simStock}}, nil).Status)
 	a = b.post(t, otto, "/reconciliation/fetch?lang=en", url.Values{"stock": {simStock}}, nil)
-	require.Equal(t, http.StatusOK, a.status, a.body)
-	require.Contains(t, a.body, "Flow files for "+sum.Date)
+	require.Equal(t, http.StatusOK, a.Status, a.Body)
+	require.Contains(t, a.Body, "Flow files for "+sum.Date)
 
 	var outcomes []string
 	for _, e := range b.auditRows(t, "reconcile") {
