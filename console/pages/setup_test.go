@@ -101,8 +101,6 @@ func setup(t *testing.T, opts ...func(*options)) *testBundle {
 
 func (b *testBundle) site() testutil.Site { return testutil.Site{URL: b.srv.URL} }
 
-func (b *testBundle) client(t *testing.T) *http.Client { return testutil.Client(t) }
-
 func (b *testBundle) login(t *testing.T, name string) *http.Client {
 	t.Helper()
 	return b.site().Login(t, name, password)
