@@ -270,12 +270,9 @@ func (p *Pages) pageAction(action string) http.Handler {
 			return
 		}
 		if _, err := p.batchAction(r.Context(), actor(r), action, id, reason); err != nil {
-			status := errStatus(err)
-			if status == http.StatusForbidden {
-				p.fail(w, r, err)
-				return
+			if status, msg, ok := p.inline(w, r, err); ok {
+				p.renderBatch(w, r, status, "", msg)
 			}
-			p.renderBatch(w, r, status, "", p.errMessage(r, status, err))
 			return
 		}
 		http.Redirect(w, r, fmt.Sprintf("/batches/%d?ok=%s", id, action), http.StatusSeeOther)
@@ -290,12 +287,9 @@ func (p *Pages) pageSettle(w http.ResponseWriter, r *http.Request) {
 	}
 	sum, err := p.svc.ResolveReview(r.Context(), actor(r), id)
 	if err != nil {
-		status := errStatus(err)
-		if status == http.StatusForbidden {
-			p.fail(w, r, err)
-			return
+		if status, msg, ok := p.inline(w, r, err); ok {
+			p.renderBatch(w, r, status, "", msg)
 		}
-		p.renderBatch(w, r, status, "", p.errMessage(r, status, err))
 		return
 	}
 	p.renderBatch(w, r, http.StatusOK, p.con.T(r, "batch.settled", sum.Checked, sum.Issued, sum.NotIssued,

@@ -178,6 +178,18 @@ func (p *Pages) errMessage(r *http.Request, status int, err error) string {
 	return strings.TrimPrefix(err.Error(), errBadRequest.Error()+": ")
 }
 
+// inline is how a page shows an act that failed: a refusal of the role is
+// the error page, as any forbidden request is (ok false: answered); any
+// other error is a status and a message for the page the act came from.
+func (p *Pages) inline(w http.ResponseWriter, r *http.Request, err error) (status int, msg string, ok bool) {
+	status = errStatus(err)
+	if status == http.StatusForbidden {
+		p.fail(w, r, err)
+		return 0, "", false
+	}
+	return status, p.errMessage(r, status, err), true
+}
+
 // fail answers err as JSON for /api/… and as the error page otherwise.
 func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := errStatus(err)

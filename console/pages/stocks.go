@@ -243,12 +243,10 @@ func (p *Pages) stocksPage(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// The page still offers the coupons lookup; the error says why
 		// there is no list.
-		status = errStatus(err)
-		if status == http.StatusForbidden {
-			p.fail(w, r, err)
+		var ok bool
+		if status, d.Error, ok = p.inline(w, r, err); !ok {
 			return
 		}
-		d.Error = p.errMessage(r, status, err)
 	} else {
 		d.Total = l.Total
 		for _, st := range l.Stocks {
@@ -311,12 +309,9 @@ func (p *Pages) pageStockAction(action ops.StockAction) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := stockID(r)
 		if _, err := p.svc.ChangeStock(r.Context(), actor(r), action, id); err != nil {
-			status := errStatus(err)
-			if status == http.StatusForbidden {
-				p.fail(w, r, err)
-				return
+			if status, msg, ok := p.inline(w, r, err); ok {
+				p.renderStock(w, r, status, "", msg)
 			}
-			p.renderStock(w, r, status, "", p.errMessage(r, status, err))
 			return
 		}
 		http.Redirect(w, r, "/stocks/"+url.PathEscape(id)+"?ok="+string(action), http.StatusSeeOther)
@@ -343,12 +338,10 @@ func (p *Pages) couponsPage(w http.ResponseWriter, r *http.Request) {
 	if d.OpenID != "" {
 		list, err := p.svc.UserCoupons(r.Context(), actor(r), d.OpenID, d.Stock)
 		if err != nil {
-			status = errStatus(err)
-			if status == http.StatusForbidden {
-				p.fail(w, r, err)
+			var ok bool
+			if status, d.Error, ok = p.inline(w, r, err); !ok {
 				return
 			}
-			d.Error = p.errMessage(r, status, err)
 		}
 		d.Searched = err == nil
 		for _, c := range list {
@@ -372,12 +365,9 @@ func (p *Pages) pageFetch(w http.ResponseWriter, r *http.Request) {
 	p.extendDeadlines(w, false)
 	sum, err := p.svc.Reconcile(r.Context(), actor(r), ops.ReconcileRequest{ReconcileOptions: jobs.ReconcileOptions{StockID: stock}})
 	if err != nil && sum == nil {
-		status := errStatus(err)
-		if status == http.StatusForbidden {
-			p.fail(w, r, err)
-			return
+		if status, msg, ok := p.inline(w, r, err); ok {
+			p.renderRecon(w, r, status, stock, "", msg)
 		}
-		p.renderRecon(w, r, status, stock, "", p.errMessage(r, status, err))
 		return
 	}
 	counts := map[jobs.FlowOutcome]int{}
