@@ -89,10 +89,7 @@ func (s *Server) handleUserCoupons(c *call) {
 
 	page := all
 	if !byAvailable {
-		page = []*wxpay.Coupon{}
-		if start := offset * limit; start < len(all) {
-			page = all[start:min(len(all), start+limit)]
-		}
+		page = pageOf(all, offset, limit)
 	}
 	s.writeJSON(c, http.StatusOK, map[string]any{
 		"data":        page,
@@ -147,10 +144,7 @@ func (s *Server) handleStockScope(c *call, items bool) {
 		s.writeError(c, e)
 		return
 	}
-	page := []string{}
-	if start := offset * limit; start < len(list) {
-		page = list[start:min(len(list), start+limit)]
-	}
+	page := pageOf(list, offset, limit)
 	s.writeJSON(c, http.StatusOK, map[string]any{
 		"total_count": len(list),
 		"data":        page,

@@ -329,10 +329,7 @@ func (s *Server) handleStockList(c *call) {
 		all = append(all, s.stockJSONLocked(st))
 	}
 	s.mu.Unlock()
-	page := []map[string]any{}
-	if start := offset * limit; start < len(all) {
-		page = all[start:min(len(all), start+limit)]
-	}
+	page := pageOf(all, offset, limit)
 	s.writeJSON(c, http.StatusOK, map[string]any{
 		"total_count": len(all),
 		"limit":       limit,
@@ -361,4 +358,13 @@ func (s *Server) handleCouponQuery(c *call) {
 		return
 	}
 	s.writeJSON(c, http.StatusOK, v, sigValid)
+}
+
+// pageOf is page number offset of list, limit to a page, as WeChat Pay's
+// list queries count offset: never nil, so that it marshals as [].
+func pageOf[T any](list []T, offset, limit int) []T {
+	if start := offset * limit; start < len(list) {
+		return list[start:min(len(list), start+limit)]
+	}
+	return []T{}
 }
