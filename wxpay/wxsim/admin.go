@@ -110,11 +110,7 @@ func (s *Server) adminRoutes() http.Handler {
 			return
 		}
 		if err := s.SetStockStatus(r.PathValue("id"), status); err != nil {
-			code := http.StatusBadRequest
-			if errors.Is(err, ErrNotFound) {
-				code = http.StatusNotFound
-			}
-			adminError(w, code, err)
+			adminFail(w, err, http.StatusBadRequest)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -143,11 +139,7 @@ func (s *Server) adminRoutes() http.Handler {
 			}
 			n, err := act(in.StockID, in.Fraction)
 			if err != nil {
-				code := http.StatusBadRequest
-				if errors.Is(err, ErrNotFound) {
-					code = http.StatusNotFound
-				}
-				adminError(w, code, err)
+				adminFail(w, err, http.StatusBadRequest)
 				return
 			}
 			adminJSON(w, http.StatusOK, countBody{Count: n})
@@ -187,6 +179,15 @@ func adminJSON(w http.ResponseWriter, status int, v any) {
 
 func adminError(w http.ResponseWriter, status int, err error) {
 	adminJSON(w, status, adminErrorBody{Error: err.Error()})
+}
+
+// adminFail answers an act that failed: 404 for something that does not
+// exist, otherwise status.
+func adminFail(w http.ResponseWriter, err error, status int) {
+	if errors.Is(err, ErrNotFound) {
+		status = http.StatusNotFound
+	}
+	adminError(w, status, err)
 }
 
 func adminDecode(w http.ResponseWriter, r *http.Request, v any) bool {

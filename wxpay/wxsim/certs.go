@@ -419,11 +419,7 @@ func (s *Server) certAdminRoutes(m *http.ServeMux) {
 	})
 	m.HandleFunc("POST /sim/certificates/{serial}/retire", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.RetireCertificate(r.PathValue("serial")); err != nil {
-			code := http.StatusConflict
-			if errors.Is(err, ErrNotFound) {
-				code = http.StatusNotFound
-			}
-			adminError(w, code, err)
+			adminFail(w, err, http.StatusConflict)
 			return
 		}
 		adminJSON(w, http.StatusOK, s.Certificates())

@@ -292,11 +292,7 @@ func (s *Server) adminMoreRoutes(m *http.ServeMux) {
 		}
 		id, err := s.GrantCoupon(in.StockID, in.OpenID, in.CreateTime)
 		if err != nil {
-			code := http.StatusBadRequest
-			if errors.Is(err, ErrNotFound) {
-				code = http.StatusNotFound
-			}
-			adminError(w, code, err)
+			adminFail(w, err, http.StatusBadRequest)
 			return
 		}
 		adminJSON(w, http.StatusCreated, grantAnswer{CouponID: id})
