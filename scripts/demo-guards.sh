@@ -63,7 +63,7 @@ sim_put limit "$limit_before"
 step "money guard: $ISSUER_APPROVAL_MIN_COUPONS coupons or more (approval.min_coupons) wait for a second person"
 sample "$ISSUER_APPROVAL_MIN_COUPONS" 22 "$OUT/approval.csv"
 approval_batch=$(quiet $issuer import --stock 9856002 --name "needs approval" --as otto --json "$OUT/approval.csv" | batch_id)
-$issuer batch show "$approval_batch" | head -n 3
+$issuer batch show "$approval_batch" | sed -n 1,3p
 echo "\$ issuer issue --batch $approval_batch"
 refused $issuer issue --batch "$approval_batch"
 echo "after that: $(count "$approval_batch" issued) issued (it waits for approval)"

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/need.sh soffice libreoffice-calc
 scripts/need.sh pdftoppm poppler-utils
-if ! fc-list :lang=zh | grep -q .; then
+if ! fc-list :lang=zh | grep . >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get install -y -qq fonts-noto-cjk >/dev/null; else echo "report-screenshots: install fonts-noto-cjk" >&2; exit 1; fi
 fi
 work=$(mktemp -d)
@@ -21,7 +21,7 @@ pdftoppm -png -singlefile -r 200 -f 1 -l 1 -x 120 -y 160 -W 1300 -H 620 "$work/r
 pdftoppm -png -singlefile -r 200 -f 1 -l 1 -x 120 -y 160 -W 1300 -H 620 "$work/batch.pdf" docs/report-xlsx-batch
 pages=$(pdfinfo "$work/batch.pdf" | awk '/^Pages:/ {print $2}')
 for i in $(seq 1 "$pages"); do
-  if pdftotext -f "$i" -l "$i" "$work/batch.pdf" - | grep -q "各列说明"; then
+  if pdftotext -f "$i" -l "$i" "$work/batch.pdf" - | grep "各列说明" >/dev/null; then
     pdftoppm -png -singlefile -r 110 -f "$i" -l "$i" -x 0 -y 40 -W 1200 -H 520 "$work/batch.pdf" docs/report-xlsx-guide
     break
   fi

@@ -17,7 +17,7 @@ mkdir -p "$dir"
 
 scripts/need.sh chromium chromium
 # Chinese text needs a CJK font; without one every character is a box.
-if ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+if ! fc-list :lang=zh 2>/dev/null | grep . >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "screenshots: no CJK font; installing Debian's fonts-wqy-zenhei" >&2
     export DEBIAN_FRONTEND=noninteractive
