@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/issuer-dev/issuer/audit"
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/dbtest"
+	"github.com/issuer-dev/issuer/internal/testutil"
 )
 
 // cheap keeps argon2id fast under the race detector; production cost is
@@ -22,30 +22,18 @@ var cheap = auth.HashParams{Memory: 256, Time: 1, Threads: 1}
 
 const password = "correct horse battery"
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type testBundle struct {
 	schema *dbtest.Schema
 	store  *auth.Store
 	audit  *audit.Store
-	clock  *clock
+	clock  *testutil.Clock
 	admin  auth.Actor
 }
 
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	s := dbtest.New(t)
-	c := &clock{t: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)}
+	c := testutil.NewClock(time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC))
 	log := audit.NewStore(s.DB, c.Now)
 	store, err := auth.NewStore(s.DB, log, auth.Options{Now: c.Now, Hash: cheap, SessionIdle: 30 * time.Minute,
 		SessionMax: 12 * time.Hour, AccountLimit: 3, AddressLimit: 10, Lockout: time.Minute, MaxLockout: 4 * time.Minute})
@@ -161,7 +149,7 @@ func TestLoginLockout(t *testing.T) {
 	require.Equal(t, b.clock.Now().Add(time.Minute), locked.Until)
 
 	// After the lockout one more failure locks it again, twice as long.
-	b.clock.Add(time.Minute)
+	b.clock.Advance(time.Minute)
 	_, err = b.store.Login(ctx, "alice", "wrong password!", "10.0.0.2")
 	require.ErrorIs(t, err, auth.ErrBadCredentials)
 	_, err = b.store.Login(ctx, "alice", password, "10.0.0.3")
@@ -169,7 +157,7 @@ func TestLoginLockout(t *testing.T) {
 	require.Equal(t, b.clock.Now().Add(2*time.Minute), locked.Until)
 	// ... and so on up to MaxLockout (4m).
 	for _, want := range []time.Duration{4 * time.Minute, 4 * time.Minute} {
-		b.clock.Add(locked.Until.Sub(b.clock.Now()))
+		b.clock.Advance(locked.Until.Sub(b.clock.Now()))
 		_, err = b.store.Login(ctx, "alice", "wrong password!", "10.0.0.2")
 		require.ErrorIs(t, err, auth.ErrBadCredentials)
 		_, err = b.store.Login(ctx, "alice", password, "10.0.0.3")
@@ -178,7 +166,7 @@ func TestLoginLockout(t *testing.T) {
 	}
 
 	// Once it passes, the right password works and forgets the failures.
-	b.clock.Add(4 * time.Minute)
+	b.clock.Advance(4 * time.Minute)
 	_, err = b.store.Login(ctx, "alice", password, "10.0.0.3")
 	require.NoError(t, err)
 	_, err = b.store.Login(ctx, "alice", "wrong password!", "10.0.0.4")
@@ -229,14 +217,14 @@ func TestSessionExpiry(t *testing.T) {
 	t.Run("Idle", func(t *testing.T) {
 		sess, err := b.store.Login(ctx, "alice", password, "10.0.0.1")
 		require.NoError(t, err)
-		b.clock.Add(29 * time.Minute)
+		b.clock.Advance(29 * time.Minute)
 		a, err := b.store.SessionActor(ctx, sess.Token, "10.0.0.1")
 		require.NoError(t, err)
 		require.Equal(t, "alice", a.Name)
-		b.clock.Add(29 * time.Minute) // 58 minutes after login, 29 after the last use
+		b.clock.Advance(29 * time.Minute) // 58 minutes after login, 29 after the last use
 		_, err = b.store.SessionActor(ctx, sess.Token, "10.0.0.1")
 		require.NoError(t, err)
-		b.clock.Add(30 * time.Minute)
+		b.clock.Advance(30 * time.Minute)
 		_, err = b.store.SessionActor(ctx, sess.Token, "10.0.0.1")
 		require.ErrorIs(t, err, auth.ErrNoSession)
 	})
@@ -244,11 +232,11 @@ func TestSessionExpiry(t *testing.T) {
 		sess, err := b.store.Login(ctx, "alice", password, "10.0.0.1")
 		require.NoError(t, err)
 		for range 12*2 - 1 { // used every 30 minutes less a second: never idle
-			b.clock.Add(30*time.Minute - time.Second)
+			b.clock.Advance(30*time.Minute - time.Second)
 			_, err = b.store.SessionActor(ctx, sess.Token, "10.0.0.1")
 			require.NoError(t, err)
 		}
-		b.clock.Add(30 * time.Minute)
+		b.clock.Advance(30 * time.Minute)
 		_, err = b.store.SessionActor(ctx, sess.Token, "10.0.0.1")
 		require.ErrorIs(t, err, auth.ErrNoSession, "12h after login")
 		var n int

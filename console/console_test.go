@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -26,23 +25,11 @@ import (
 
 const password = "correct horse battery"
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type testBundle struct {
 	schema *dbtest.Schema
 	auth   *auth.Store
 	audit  *audit.Store
-	clock  *clock
+	clock  *testutil.Clock
 	srv    *httptest.Server
 	cli    auth.Actor
 }
@@ -56,7 +43,7 @@ func setup(t *testing.T, opts ...func(*console.Config)) *testBundle {
 func setupWith(t *testing.T, register func(*testing.T, *console.Server), opts ...func(*console.Config)) *testBundle {
 	t.Helper()
 	s := dbtest.New(t)
-	c := &clock{t: time.Now().Truncate(time.Second)}
+	c := testutil.NewClock(time.Now().Truncate(time.Second))
 	log := audit.NewStore(s.DB, c.Now)
 	store, err := auth.NewStore(s.DB, log, auth.Options{Now: c.Now, Hash: auth.HashParams{Memory: 256, Time: 1, Threads: 1},
 		AccountLimit: 3, Lockout: time.Minute})
@@ -264,7 +251,7 @@ func TestLockout(t *testing.T) {
 	require.Equal(t, http.StatusTooManyRequests, a.Status)
 	require.Empty(t, a.Res.Cookies())
 	require.NotEmpty(t, a.Header.Get("Retry-After"))
-	b.clock.Add(time.Minute)
+	b.clock.Advance(time.Minute)
 	b.login(t, "otto")
 
 	got := b.auditActions(t)
@@ -441,19 +428,19 @@ func TestSessionExpiry(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	c := b.login(t, "otto")
-	b.clock.Add(29 * time.Minute)
+	b.clock.Advance(29 * time.Minute)
 	require.Equal(t, http.StatusOK, b.get(t, c, "/", nil).Status)
-	b.clock.Add(30 * time.Minute)
+	b.clock.Advance(30 * time.Minute)
 	a := b.get(t, c, "/audit", nil)
 	require.Equal(t, http.StatusSeeOther, a.Status, "idle for 30 minutes")
 	requireJSONError(t, b.get(t, c, "/api/v1/audit", nil), http.StatusUnauthorized)
 
 	c = b.login(t, "otto")
 	for range 24 { // used every 29 minutes: never idle, 11h36m after login
-		b.clock.Add(29 * time.Minute)
+		b.clock.Advance(29 * time.Minute)
 		require.Equal(t, http.StatusOK, b.get(t, c, "/", nil).Status)
 	}
-	b.clock.Add(29 * time.Minute)
+	b.clock.Advance(29 * time.Minute)
 	require.Equal(t, http.StatusSeeOther, b.get(t, c, "/", nil).Status, "12h05m after login")
 }
 
@@ -484,9 +471,9 @@ func TestAuditAPI(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	otto := b.login(t, "otto")
-	b.clock.Add(time.Second)
+	b.clock.Advance(time.Second)
 	b.post(t, nil, "/login", url.Values{"username": {"ann"}, "password": {"wrong password"}}, nil)
-	b.clock.Add(time.Second)
+	b.clock.Advance(time.Second)
 	b.post(t, otto, "/logout", nil, nil)
 
 	tok := b.token(t, "otto")

@@ -14,22 +14,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/issuer-dev/issuer/internal/testutil"
 	"github.com/issuer-dev/issuer/wxpay"
 	"github.com/issuer-dev/issuer/wxpay/wxsim"
 )
-
-// fakeClock is a settable clock shared by the simulator, the store and the
-// client, so that certificates can expire without waiting.
-type fakeClock struct{ ns atomic.Int64 }
-
-func newFakeClock(t time.Time) *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(t.UnixNano())
-	return c
-}
-
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // certBundle is a client in platform-certificate mode talking to the
 // simulator, whose keys carry a CA and a platform certificate.
@@ -341,7 +329,7 @@ func TestCertModeCallbackVerified(t *testing.T) {
 func TestCertStoreExpiredDropped(t *testing.T) {
 	t.Parallel()
 	start := time.Now().Truncate(time.Second)
-	clock := newFakeClock(start)
+	clock := testutil.NewClock(start)
 	var short *x509.Certificate
 	b := certSetup(t, certSetupOpts{now: clock.Now, editKeys: func(k *wxsim.Keys) {
 		// The first platform certificate lives two hours.

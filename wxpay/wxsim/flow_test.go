@@ -19,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/issuer-dev/issuer/internal/testutil"
 	"github.com/issuer-dev/issuer/wxpay"
 	"github.com/issuer-dev/issuer/wxpay/wxsim"
 )
@@ -29,9 +30,9 @@ func flowPath(path, stockID string) string { return strings.Replace(path, "{stoc
 
 // flowBundle issues four 代金券 at a fixed time, redeems them in two rounds
 // and refunds one, with a fixed seed: its flow files are reproducible.
-func flowBundle(t *testing.T) (*testBundle, *clock) {
+func flowBundle(t *testing.T) (*testBundle, *testutil.Clock) {
 	t.Helper()
-	clk := newClock(time.Date(2025, 3, 1, 10, 0, 0, 0, time.FixedZone("CST", 8*3600)))
+	clk := testutil.NewClock(time.Date(2025, 3, 1, 10, 0, 0, 0, time.FixedZone("CST", 8*3600)))
 	keys := *testKeys(t) // fixed ids: they appear in the files
 	keys.MchID, keys.AppID = "1900000001", "wx8888888888888888"
 	b := setup(t, wxsim.Options{

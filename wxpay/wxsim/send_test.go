@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/issuer-dev/issuer/internal/testutil"
 	"github.com/issuer-dev/issuer/wxpay"
 	"github.com/issuer-dev/issuer/wxpay/wxsim"
 )
@@ -293,7 +294,7 @@ func TestRateLimit(t *testing.T) {
 		t.Run(string(tt.kind), func(t *testing.T) {
 			t.Parallel()
 			// A stopped clock never refills the bucket: one token, then 429s.
-			clk := newClock(time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC))
+			clk := testutil.NewClock(time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC))
 			b := setup(t, wxsim.Options{
 				Stocks: []wxsim.StockSpec{{ID: "S", Kind: tt.kind, Budget: 100}},
 				Limit:  1,

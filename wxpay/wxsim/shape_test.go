@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/issuer-dev/issuer/internal/testutil"
 	"github.com/issuer-dev/issuer/wxpay/wxsim"
 )
 
@@ -30,7 +31,7 @@ func TestShape(t *testing.T) {
 
 	t.Run("bucket depth: strict pacing", func(t *testing.T) {
 		t.Parallel()
-		clk := newClock(time.Unix(1_700_000_000, 0))
+		clk := testutil.NewClock(time.Unix(1_700_000_000, 0))
 		b := setup(t, wxsim.Options{Stocks: stock, Limit: 10, Now: clk.Now, Shape: wxsim.Shape{Depth: wxsim.Duration(time.Nanosecond)}})
 		require.Equal(t, []int{ok, thr}, sends(t, b, 2, "a"))
 		clk.Advance(100 * time.Millisecond) // one token at 10/s
@@ -39,14 +40,14 @@ func TestShape(t *testing.T) {
 
 	t.Run("bucket depth: 200ms", func(t *testing.T) {
 		t.Parallel()
-		clk := newClock(time.Unix(1_700_000_000, 0))
+		clk := testutil.NewClock(time.Unix(1_700_000_000, 0))
 		b := setup(t, wxsim.Options{Stocks: stock, Limit: 10, Now: clk.Now, Shape: wxsim.Shape{Depth: wxsim.Duration(200 * time.Millisecond)}})
 		require.Equal(t, []int{ok, ok, thr}, sends(t, b, 3, "a"))
 	})
 
 	t.Run("fixed windows", func(t *testing.T) {
 		t.Parallel()
-		clk := newClock(time.Unix(1_700_000_000, 900_000_000))
+		clk := testutil.NewClock(time.Unix(1_700_000_000, 900_000_000))
 		b := setup(t, wxsim.Options{Stocks: stock, Limit: 3, Now: clk.Now, Shape: wxsim.Shape{Kind: wxsim.ShapeWindow}})
 		require.Equal(t, []int{ok, ok, ok, thr}, sends(t, b, 4, "a"))
 		clk.Advance(100 * time.Millisecond) // the next calendar second: a full window at once
@@ -55,7 +56,7 @@ func TestShape(t *testing.T) {
 
 	t.Run("steps: halving, outages, doubling back", func(t *testing.T) {
 		t.Parallel()
-		clk := newClock(time.Unix(1_700_000_000, 0))
+		clk := testutil.NewClock(time.Unix(1_700_000_000, 0))
 		steps, err := wxsim.ParseSteps("10s:0.5,20s:1:429,21s:1:500,22s:2")
 		require.NoError(t, err)
 		b := setup(t, wxsim.Options{Stocks: stock, Limit: 4, Now: clk.Now, Shape: wxsim.Shape{Steps: steps}})
