@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,15 +29,14 @@ type testBundle struct {
 	received chan []byte // bodies the webhook accepted, in order
 	attempts atomic.Int64
 	logs     *testutil.Buffer
-	clock    *clock
+	clock    *testutil.Clock
 }
 
 // setup starts a webhook that answers with answer(attempt) (1-based) and
 // records the bodies of the 2xx answers.
 func setup(t *testing.T, answer func(attempt int64, w http.ResponseWriter, r *http.Request) int) *testBundle {
 	t.Helper()
-	b := &testBundle{received: make(chan []byte, 100), logs: &testutil.Buffer{}, clock: &clock{}}
-	b.clock.set(time.Date(2025, 6, 18, 10, 30, 0, 0, time.UTC))
+	b := &testBundle{received: make(chan []byte, 100), logs: &testutil.Buffer{}, clock: testutil.NewClock(time.Date(2025, 6, 18, 10, 30, 0, 0, time.UTC))}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil || r.URL.Path != hookPath || r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
@@ -69,7 +67,7 @@ func (b *testBundle) config() alert.Config {
 		DrainTimeout: time.Minute,
 		Source:       "issuer-1",
 		Logger:       slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:          b.clock.now,
+		Now:          b.clock.Now,
 	}
 }
 
@@ -96,41 +94,31 @@ func (b *testBundle) bodies(t *testing.T) []alert.Alert {
 	}
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *clock) advance(d time.Duration) { c.set(c.now().Add(d)) }
-
-func TestWebhookReceivesJSON(t *testing.T) {
-	t.Parallel()
-	b := setup(t, ok)
-	n := alert.New(b.config())
-
+// start runs n in the background until the returned stop, which waits
+// for Run to drain and return.
+func start(t *testing.T, n *alert.Notifier) (stop func()) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		n.Run(ctx)
 	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+func TestWebhookReceivesJSON(t *testing.T) {
+	t.Parallel()
+	b := setup(t, ok)
+	n := alert.New(b.config())
+
+	stop := start(t, n)
 	n.Notify(alert.Alert{Kind: alert.KindBatchHalted, Severity: alert.SeverityCritical, BatchID: 42,
 		StockID: "9856000", MchID: "1900012345", Message: "批次预算不足"})
 	raw := <-b.received
-	cancel()
-	<-done
+	stop()
 
 	require.JSONEq(t, `{"kind":"batch_halted","severity":"critical","batch_id":42,"stock_id":"9856000","mchid":"1900012345",
 		"message":"批次预算不足","time":"2025-06-18T10:30:00Z","source":"issuer-1"}`, string(raw))
@@ -209,12 +197,7 @@ func TestNotifyNeverBlocks(t *testing.T) {
 	cfg.QueueSize = 2
 	n := alert.New(cfg)
 
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		n.Run(ctx)
-	}()
+	stop := start(t, n)
 	n.Notify(alert.Alert{Kind: alert.KindReview, BatchID: 1, Message: "m0"})
 	<-entered // Run is stuck on the hanging webhook
 	for i := 1; i <= 4; i++ {
@@ -233,8 +216,7 @@ func TestNotifyNeverBlocks(t *testing.T) {
 	require.Equal(t, 2.0, gathered(t, reg, "issuer_alert_queue_length", "", ""))
 
 	close(release)
-	cancel()
-	<-done
+	stop()
 	require.Equal(t, alert.Stats{Raised: 5, Dropped: 2, Delivered: 3}, n.Stats())
 	var msgs []string
 	for _, a := range b.bodies(t) {
@@ -306,7 +288,7 @@ func TestDedupe(t *testing.T) {
 			cfg.DedupeWindow = tc.window
 			n := alert.New(cfg)
 			for _, s := range storm {
-				b.clock.advance(s.advance)
+				b.clock.Advance(s.advance)
 				n.Notify(s.alert)
 			}
 			flush(n)

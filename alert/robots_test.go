@@ -1,7 +1,6 @@
 package alert_test
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -104,10 +103,10 @@ var halted = alert.Alert{
 	Stakes:  &alert.Stakes{IssuedCoupons: 1200, IssuedFen: 1200000, PendingCoupons: 800, PendingFen: 800000, InDoubtCoupons: 3, InDoubtFen: 3000},
 }
 
-func robotConfig(logs io.Writer, clock *clock, ch ...alert.Channel) alert.Config {
+func robotConfig(logs io.Writer, clock *testutil.Clock, ch ...alert.Channel) alert.Config {
 	return alert.Config{
 		Channels: ch, Backoff: time.Millisecond, Timeout: time.Minute, DrainTimeout: time.Minute,
-		Source: "issuer-1", Location: time.FixedZone("CST", 8*3600), Now: clock.now,
+		Source: "issuer-1", Location: time.FixedZone("CST", 8*3600), Now: clock.Now,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 }
@@ -134,8 +133,7 @@ func TestRobotMessages(t *testing.T) {
 			ch := tc.channel
 			ch.URL = robotURL(r, ch.Type)
 			logs := &testutil.Buffer{}
-			c := &clock{}
-			c.set(now)
+			c := testutil.NewClock(now)
 			n := alert.New(robotConfig(logs, c, ch))
 			n.Notify(halted)
 			flush(n)
@@ -187,17 +185,11 @@ func TestRobotBurstFolds(t *testing.T) {
 			t.Parallel()
 			r := newRobot(t, robotAnswers[typ])
 			r.gate, r.gated = make(chan struct{}), make(chan struct{})
-			c := &clock{}
-			c.set(time.Date(2025, 6, 18, 10, 30, 0, 0, time.UTC))
+			c := testutil.NewClock(time.Date(2025, 6, 18, 10, 30, 0, 0, time.UTC))
 			cfg := robotConfig(io.Discard, c, alert.Channel{Type: typ, URL: robotURL(r, typ)})
 			n := alert.New(cfg)
 
-			ctx, cancel := context.WithCancel(t.Context())
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				n.Run(ctx)
-			}()
+			stop := start(t, n)
 			const burst = 100
 			n.Notify(alert.Alert{Kind: alert.KindReview, Severity: alert.SeverityWarning, BatchID: 3, Message: "row-000"})
 			<-r.gated // the robot holds the first message
@@ -206,8 +198,7 @@ func TestRobotBurstFolds(t *testing.T) {
 					Message: fmt.Sprintf("row-%03d openid oRun%06d out_request_no 190001234520250618%08d after 10 attempts: 系统超时", i, i, i)})
 			}
 			close(r.gate)
-			cancel()
-			<-done
+			stop()
 
 			require.Equal(t, alert.Stats{Raised: burst, Delivered: burst}, n.Stats())
 			reqs := r.requests()
@@ -247,7 +238,7 @@ func TestRobotAnswerCodes(t *testing.T) {
 			t.Parallel()
 			r := newRobot(t, tc.answer)
 			logs := &testutil.Buffer{}
-			c := &clock{}
+			c := testutil.NewClock(time.Time{})
 			cfg := robotConfig(logs, c, alert.Channel{Type: tc.typ, URL: robotURL(r, tc.typ)})
 			cfg.Retries = 2
 			n := alert.New(cfg)
@@ -280,17 +271,11 @@ func TestChannelsBySeverity(t *testing.T) {
 	cfg.WebhookURL = b.url
 	n := alert.New(cfg)
 
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		n.Run(ctx)
-	}()
+	stop := start(t, n)
 	require.NoError(t, n.Send(t.Context(), alert.Message{Title: "发券日报", Markdown: "- 昨日发出 1,200 张"}))
 	n.Notify(halted)
 	n.Notify(alert.Alert{Kind: alert.KindReview, Severity: alert.SeverityWarning, BatchID: 3, Message: "openid o1"})
-	cancel()
-	<-done
+	stop()
 
 	require.Contains(t, logs.String(), `webhook="webhook: queued; wecom: queued; oncall: queued"`)
 	require.Contains(t, logs.String(), `webhook="webhook: queued; wecom: below min severity; oncall: queued"`)
