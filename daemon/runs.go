@@ -102,7 +102,11 @@ func (r *Runs) Execute(ctx context.Context, name string, scheduled time.Time, ca
 	return runErr
 }
 
-func lockKey(name string) string { return "issuer.job." + name }
+// lockKeySQL is a job's advisory lock key. Advisory locks belong to the
+// whole database, so the key names the schema too: deployments kept in
+// separate schemas of one database (or parallel tests) must not skip each
+// other's jobs.
+const lockKeySQL = `hashtextextended(current_schema() || '.issuer.job.' || $1, 0)`
 
 func (r *Runs) lock(ctx context.Context, name string) (*sql.Conn, bool, error) {
 	conn, err := r.DB.Conn(ctx)
@@ -110,7 +114,7 @@ func (r *Runs) lock(ctx context.Context, name string) (*sql.Conn, bool, error) {
 		return nil, false, fmt.Errorf("lock %s: %w", name, err)
 	}
 	var ok bool
-	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(hashtext($1))`, lockKey(name)).Scan(&ok); err != nil {
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(`+lockKeySQL+`)`, name).Scan(&ok); err != nil {
 		conn.Close()
 		return nil, false, fmt.Errorf("lock %s: %w", name, err)
 	}
@@ -124,7 +128,7 @@ func (r *Runs) lock(ctx context.Context, name string) (*sql.Conn, bool, error) {
 func (r *Runs) unlock(name string, conn *sql.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, _ = conn.ExecContext(ctx, `SELECT pg_advisory_unlock(hashtext($1))`, lockKey(name))
+	_, _ = conn.ExecContext(ctx, `SELECT pg_advisory_unlock(`+lockKeySQL+`)`, name)
 	conn.Close()
 }
 

@@ -172,6 +172,35 @@ func TestSchedulerSurvivesPanicAndSkipsOverlap(t *testing.T) {
 	require.Equal(t, 1, calls["slow"], "an overlapping run is skipped")
 }
 
+// A singleton's lock is held per schema: a run in one schema does not
+// make the same job skip in another schema of the same database.
+func TestSingletonLockIsPerSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	day := time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
+	singletons := map[string]bool{"reconcile": true}
+	runsA := &daemon.Runs{DB: dbtest.New(t).DB, Instance: "a", Singletons: singletons}
+	runsB := &daemon.Runs{DB: dbtest.New(t).DB, Instance: "b", Singletons: singletons}
+	runsA2 := &daemon.Runs{DB: runsA.DB, Instance: "a2", Singletons: singletons}
+
+	holding, release := make(chan struct{}), make(chan struct{})
+	doneA := make(chan error, 1)
+	go func() {
+		doneA <- runsA.Execute(ctx, "reconcile", day, false, func(ctx context.Context, at time.Time) (map[string]int64, error) {
+			close(holding)
+			<-release
+			return nil, nil
+		})
+	}()
+	<-holding
+	noop := func(ctx context.Context, at time.Time) (map[string]int64, error) { return nil, nil }
+	require.ErrorIs(t, runsA2.Execute(ctx, "reconcile", day.Add(time.Hour), false, noop), daemon.ErrSkipped,
+		"the same schema: the run in progress holds the lock")
+	require.NoError(t, runsB.Execute(ctx, "reconcile", day, false, noop), "another schema runs its own")
+	close(release)
+	require.NoError(t, <-doneA)
+}
+
 func TestCatchUpAndSingleton(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t).DB
