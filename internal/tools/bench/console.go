@@ -192,39 +192,24 @@ func fillConsoleDB(ctx context.Context, db *sqlx.DB, batches, rows, big int) err
 		return err
 	}
 
-	type dropped struct{ drop, create string }
-	var keep []dropped
-	crows, err := conn.QueryxContext(ctx, `SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-		WHERE conrelid = 'recipients'::regclass AND contype IN ('p', 'u')`)
-	if err != nil {
-		return err
+	// What to drop now and build again after: the keys (with their own
+	// indexes) and the other indexes.
+	var keep []struct {
+		Drop   string `db:"drop_sql"`
+		Create string `db:"create_sql"`
 	}
-	for crows.Next() {
-		var name, def string
-		if err := crows.Scan(&name, &def); err != nil {
-			crows.Close()
-			return err
-		}
-		keep = append(keep, dropped{`ALTER TABLE recipients DROP CONSTRAINT ` + name, `ALTER TABLE recipients ADD CONSTRAINT ` + name + ` ` + def})
-	}
-	crows.Close()
-	irows, err := conn.QueryxContext(ctx, `SELECT indexname, indexdef FROM pg_indexes
+	if err := conn.SelectContext(ctx, &keep, `
+		SELECT 'ALTER TABLE recipients DROP CONSTRAINT ' || conname AS drop_sql,
+			'ALTER TABLE recipients ADD CONSTRAINT ' || conname || ' ' || pg_get_constraintdef(oid) AS create_sql
+		FROM pg_constraint WHERE conrelid = 'recipients'::regclass AND contype IN ('p', 'u')
+		UNION ALL
+		SELECT 'DROP INDEX ' || indexname, indexdef FROM pg_indexes
 		WHERE schemaname = current_schema() AND tablename = 'recipients'
-		AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = 'recipients'::regclass)`)
-	if err != nil {
-		return err
+			AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = 'recipients'::regclass)`); err != nil {
+		return fmt.Errorf("list keys and indexes: %w", err)
 	}
-	for irows.Next() {
-		var name, def string
-		if err := irows.Scan(&name, &def); err != nil {
-			irows.Close()
-			return err
-		}
-		keep = append(keep, dropped{`DROP INDEX ` + name, def})
-	}
-	irows.Close()
 	for _, k := range keep {
-		if err := exec(k.drop); err != nil {
+		if err := exec(k.Drop); err != nil {
 			return err
 		}
 	}
@@ -269,7 +254,7 @@ func fillConsoleDB(ctx context.Context, db *sqlx.DB, batches, rows, big int) err
 		}
 	}
 	for _, k := range keep {
-		if err := exec(k.create); err != nil {
+		if err := exec(k.Create); err != nil {
 			return err
 		}
 	}
