@@ -12,6 +12,19 @@ keys=$out/keys
 rm -rf "$out" && mkdir -p "$out"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# announced FILE PREFIX LOG: what a process started in the background
+# printed after PREFIX on a line of FILE, once it has (10 s at most; else
+# its LOG, and the demo stops).
+announced() {
+  local value=
+  for _ in $(seq 1 100); do
+    value=$(sed -n "s/^$2//p" "$1" 2>/dev/null || true)
+    [ -n "$value" ] && break
+    sleep 0.1
+  done
+  [ -n "$value" ] || { cat "$3" >&2; exit 1; }
+  printf '%s\n' "$value"
+}
 
 step "merchant and platform keys for the simulator ($keys)"
 $issuer sim keys "$keys"
@@ -23,13 +36,8 @@ $issuer sim --keys "$keys" --addr 127.0.0.1:0 --seed 7 \
   >"$out/sim.out" 2>"$out/sim.log" &
 sim_pid=$!
 trap 'kill $sim_pid 2>/dev/null || true; wait $sim_pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  grep -q '^admin ' "$out/sim.out" 2>/dev/null && break
-  sleep 0.1
-done
-sim_admin=$(sed -n 's/^admin //p' "$out/sim.out")
+sim_admin=$(announced "$out/sim.out" 'admin ' "$out/sim.log")
 sim_url=${sim_admin%/sim/}
-[ -n "$sim_url" ] || { cat "$out/sim.log" >&2; exit 1; }
 echo "simulator at $sim_url (admin $sim_admin)"
 
 export ISSUER_CONFIG=$keys/issuer.yaml
@@ -63,12 +71,7 @@ ISSUER_HTTP_ADDR=${ISSUER_DEMO_ADDR:-127.0.0.1:0} ISSUER_SCHEDULES_ISSUE='@every
   $issuer run >"$out/daemon.out" 2>"$out/daemon.log" &
 daemon_pid=$!
 trap 'kill $daemon_pid $sim_pid 2>/dev/null || true; wait 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  grep -q '^listening on ' "$out/daemon.out" 2>/dev/null && break
-  sleep 0.1
-done
-daemon_url=$(sed -n 's/^listening on //p' "$out/daemon.out")
-[ -n "$daemon_url" ] || { cat "$out/daemon.log" >&2; exit 1; }
+daemon_url=$(announced "$out/daemon.out" 'listening on ' "$out/daemon.log")
 printf '\033[1mconsole: %s  (sign in as alice, otto, olga or ann; up while the demo runs)\033[0m\n' "$daemon_url"
 echo "daemon at $daemon_url: healthz $(curl -fsS "$daemon_url/healthz"), readyz $(curl -fsS "$daemon_url/readyz")"
 # WeChat Pay (the simulator) now sends COUPON.USE notifications to the daemon.
