@@ -112,9 +112,6 @@ func (cp *completer) write() error {
 		cp.log.Warn("results for rows whose lease was taken over were not recorded; their new owner resends the same out_request_no", "rows", stale)
 	}
 	cp.buf = cp.buf[:0]
-	select {
-	case cp.flushed <- struct{}{}:
-	default: // a signal is already pending
-	}
+	signal(cp.flushed)
 	return nil
 }

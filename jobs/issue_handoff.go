@@ -45,7 +45,7 @@ func (o *outbox) put(r queue.Result) {
 	n := len(o.buf)
 	o.mu.Unlock()
 	if n == 1 || n == o.full {
-		o.signal()
+		signal(o.wake)
 	}
 }
 
@@ -54,13 +54,16 @@ func (o *outbox) close() {
 	o.mu.Lock()
 	o.closed = true
 	o.mu.Unlock()
-	o.signal()
+	signal(o.wake)
 }
 
-func (o *outbox) signal() {
+// signal leaves a wake-up on ch, a channel of capacity 1, unless one is
+// already pending: the receiver looks at the state when it wakes, so one
+// pending signal stands for any number.
+func signal(ch chan<- struct{}) {
 	select {
-	case o.wake <- struct{}{}:
-	default: // a signal is already pending
+	case ch <- struct{}{}:
+	default:
 	}
 }
 
@@ -101,10 +104,7 @@ const noWaiter = 1 << 40
 // free is an executor's: it finished a row.
 func (s *slots) free() {
 	if s.freed.Add(1) >= s.need.Load() {
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
+		signal(s.wake)
 	}
 }
 

@@ -36,7 +36,7 @@ func newProducer(p *pass) *producer {
 func (pr *producer) run() error {
 	ctx := pr.claimCtx
 	for {
-		pr.collectFreed()
+		pr.free += pr.slots.collect()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -77,10 +77,6 @@ func (pr *producer) run() error {
 		}
 	}
 }
-
-// collectFreed counts the executors freed since last time, without
-// blocking.
-func (pr *producer) collectFreed() { pr.free += pr.slots.collect() }
 
 // housekeep rescues expired leases now and then, and checks the stocks
 // before claiming for them.
@@ -147,20 +143,17 @@ func (pr *producer) idle(ctx context.Context) (done bool, err error) {
 		}
 		pr.bookFailures++
 		pr.loopError("next due", err)
-		return false, pause(ctx, min(time.Duration(pr.bookFailures)*250*time.Millisecond, 10*time.Second))
+		return false, sleepCtx(ctx, min(time.Duration(pr.bookFailures)*250*time.Millisecond, 10*time.Second))
 	}
 	pr.bookFailures = 0
 	wait := time.Until(due)
 	if !ok || wait > pr.horizon {
 		return true, nil // nothing claimable now or soon: the pass is done
 	}
-	return false, pause(ctx, max(wait, 10*time.Millisecond))
+	return false, sleepCtx(ctx, max(wait, 10*time.Millisecond))
 }
 
 func (pr *producer) loopError(what string, err error) {
 	pr.c.loopErrors.Add(1)
 	pr.log.Warn(what+" failed; retrying", "err", err, "failures", pr.bookFailures)
 }
-
-// pause sleeps d; an error only when ctx ended.
-func pause(ctx context.Context, d time.Duration) error { return sleepCtx(ctx, d) }
