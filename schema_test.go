@@ -2,12 +2,15 @@ package issuer_test
 
 import (
 	"context"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	issuer "github.com/issuer-dev/issuer"
 	"github.com/issuer-dev/issuer/internal/dbtest"
+	"github.com/issuer-dev/issuer/queue"
 )
 
 func TestMigrate(t *testing.T) {
@@ -63,4 +66,71 @@ func TestMigrate(t *testing.T) {
 		_, err = db.Exec(ins, 2, "bad openid", "r3")
 		require.ErrorContains(t, err, "violates check constraint")
 	})
+}
+
+// released is the schema as last released (testdata/released-schema.sql).
+func released(t *testing.T) []issuer.Migration {
+	t.Helper()
+	text, err := os.ReadFile("testdata/released-schema.sql")
+	require.NoError(t, err)
+	migs, err := issuer.ParseMigrations(string(text))
+	require.NoError(t, err)
+	return migs
+}
+
+// A released migration is never edited, only followed by new ones: a
+// database already past it would never see the edit.
+func TestReleasedMigrationsUnchanged(t *testing.T) {
+	t.Parallel()
+	current, err := issuer.Migrations()
+	require.NoError(t, err)
+	old := released(t)
+	require.GreaterOrEqual(t, len(current), len(old))
+	for i, m := range old {
+		// Only the blank lines before the next migration's header may differ.
+		require.Equal(t, strings.TrimSpace(m.SQL), strings.TrimSpace(current[i].SQL), "migration %d %s was released: change the schema in a new migration", m.Version, m.Name)
+	}
+}
+
+// A database at the released version, with rows in it, upgrades to this
+// one with its counts intact, and the counters stay exact after.
+func TestUpgradeFromReleased(t *testing.T) {
+	t.Parallel()
+	s := dbtest.NewEmpty(t)
+	ctx := context.Background()
+	old := released(t)
+	_, err := issuer.MigrateTo(ctx, s.DB, old)
+	require.NoError(t, err)
+
+	_, err = s.DB.Exec(`INSERT INTO batches (id, name, stock_id, kind, mchid, appid, stock_creator_mchid)
+		VALUES (1, 'b', 's', 'favor', '1900000109', 'wx1', '1900000109')`)
+	require.NoError(t, err)
+	_, err = s.DB.Exec(`INSERT INTO recipients (batch_id, mchid, openid, out_request_no, source_line, status, outcome, coupon_id)
+		SELECT 1, '1900000109', 'o' || g, 'r' || g, g + 1, st, oc, CASE WHEN st = 'issued' THEN 'C' || g END
+		FROM generate_series(1, 50) g,
+			LATERAL (SELECT (ARRAY['pending', 'pending', 'review', 'issued', 'failed'])[g % 5 + 1] AS st,
+				(ARRAY[NULL, 'unknown', 'unclassified', 'issued', 'invalid_user'])[g % 5 + 1] AS oc) x`)
+	require.NoError(t, err)
+	counts := func() []string {
+		var out []string
+		require.NoError(t, s.DB.Select(&out, `SELECT format('%s/%s: %s (%s in doubt)', batch_id, status, n, in_doubt)
+			FROM batch_counts WHERE n <> 0 ORDER BY batch_id, status`))
+		return out
+	}
+	before := counts()
+	require.Len(t, before, 4)
+
+	applied, err := issuer.Migrate(ctx, s.DB)
+	require.NoError(t, err)
+	require.Len(t, applied, issuer.SchemaVersion()-len(old))
+	require.Equal(t, before, counts())
+
+	_, err = s.DB.Exec(`UPDATE recipients SET status = 'issued', outcome = 'issued', coupon_id = 'C' || openid
+		WHERE status = 'pending' AND outcome = 'unknown'`)
+	require.NoError(t, err)
+	drift, err := queue.NewStore(s.DB).CountDrift(ctx)
+	require.NoError(t, err)
+	require.Empty(t, drift)
+	require.Equal(t, []string{"1/failed: 10 (0 in doubt)", "1/issued: 20 (0 in doubt)", "1/pending: 10 (0 in doubt)",
+		"1/review: 10 (10 in doubt)"}, counts())
 }

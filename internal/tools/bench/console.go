@@ -153,7 +153,7 @@ func benchConsole(ctx context.Context, args []string) error {
 // fillConsoleDB writes batches and rows straight into the tables in a few
 // big statements. The recipients' indexes and keys are dropped first and
 // built again after (one sort each instead of ten million inserts into
-// seven b-trees); the counter triggers stay, so batch_counts is exact.
+// seven b-trees); the counter triggers stay, so the counters are exact.
 func fillConsoleDB(ctx context.Context, db *sqlx.DB, batches, rows, big int) error {
 	conn, err := db.Connx(ctx)
 	if err != nil {
