@@ -140,24 +140,6 @@ func (p *Pages) apiBatch(w http.ResponseWriter, r *http.Request) {
 	p.fail(w, r, err)
 }
 
-// The approval operations are the money guards' (batch approve|reject);
-// until ops has them, their routes answer 501. They light up by
-// themselves once ops.Service has these methods.
-type approver interface {
-	ApproveBatch(ctx context.Context, a auth.Actor, id int64) (*queue.Batch, error)
-}
-
-type rejecter interface {
-	RejectBatch(ctx context.Context, a auth.Actor, id int64, reason string) (*queue.Batch, error)
-}
-
-// canApprove reports whether the operations layer has approvals.
-func (p *Pages) canApprove() bool {
-	_, ok := any(p.svc).(approver)
-	_, ok2 := any(p.svc).(rejecter)
-	return ok && ok2
-}
-
 // batchAction performs one state change and returns the batch after it.
 func (p *Pages) batchAction(ctx context.Context, a auth.Actor, action string, id int64, reason string) (*queue.Batch, error) {
 	switch action {
@@ -172,13 +154,9 @@ func (p *Pages) batchAction(ctx context.Context, a auth.Actor, action string, id
 		}
 		return res.Batch, nil
 	case "approve":
-		if ap, ok := any(p.svc).(approver); ok {
-			return ap.ApproveBatch(ctx, a, id)
-		}
+		return p.svc.ApproveBatch(ctx, a, id)
 	case "reject":
-		if rj, ok := any(p.svc).(rejecter); ok {
-			return rj.RejectBatch(ctx, a, id, reason)
-		}
+		return p.svc.RejectBatch(ctx, a, id, reason)
 	}
 	return nil, fmt.Errorf("%w: batch %s is not available in this version", errNotImplemented, action)
 }

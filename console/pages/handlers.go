@@ -150,7 +150,6 @@ type batchData struct {
 	OpenID      string
 	Notice      string
 	Error       string
-	CanApprove  bool
 	Live        bool
 	LastAttempt string
 	HaltKey     string
@@ -189,7 +188,7 @@ func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	b := pr.Batch
 	d := batchData{Batch: b, Progress: p.progressAnswer(pr), Statuses: queue.RecipientStatuses, Created: p.when(b.CreatedAt),
-		Notice: notice, Error: errMsg, CanApprove: p.canApprove(),
+		Notice: notice, Error: errMsg,
 		Live: b.Status != queue.BatchCompleted && b.Status != queue.BatchCancelled && b.Status != "rejected" || pr.Remaining > 0}
 	if pr.Halt != nil {
 		d.HaltKey = "halt.other"
