@@ -97,13 +97,19 @@ type Progress struct {
 	InFlight  int64
 }
 
+// Halt is a halt the pass made: one batch, or every batch of a merchant.
+type Halt struct {
+	BatchID int64  // 0 for a merchant's every batch
+	Text    string // "batch 3: budget_exhausted: NOT_ENOUGH 批次预算不足"
+}
+
 // Summary is the result of one pass.
 type Summary struct {
 	Duration   time.Duration
 	Claimed    int64
 	Sent       int64
 	Outcomes   map[wxpay.Outcome]int64
-	Halted     []string // "batch 3: budget_exhausted: NOT_ENOUGH 批次预算不足"
+	Halted     []Halt
 	Completed  []int64
 	Stale      int64 // results that found their lease taken over
 	Unrecorded int64 // results that could not be recorded (rows stay leased and will be re-sent)

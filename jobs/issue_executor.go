@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/issuer-dev/issuer/alert"
+	"github.com/issuer-dev/issuer/internal/textable"
 	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/wxpay"
 )
@@ -111,7 +112,7 @@ func (x *executor) halt(row queue.Claimed, h halt) {
 			x.audit(id, "", h.reason)
 		}
 		x.c.mu.Lock()
-		x.c.halted = append(x.c.halted, fmt.Sprintf("merchant %s (batches %v): %s", row.MchID, ids, h.reason))
+		x.c.halted = append(x.c.halted, Halt{Text: fmt.Sprintf("merchant %s (batches %s): %s", row.MchID, textable.IDs(ids), h.reason)})
 		x.c.mu.Unlock()
 		x.alert(Alert{Kind: alert.KindMerchantHalted, MchID: row.MchID, Message: h.reason})
 		return

@@ -188,7 +188,7 @@ func (p *pass) halted(batch int64, stock, mchid, reason string) {
 	p.log.Error("batch halted", "batch", batch, "stock", stock, "reason", reason)
 	p.audit(batch, stock, reason)
 	p.c.mu.Lock()
-	p.c.halted = append(p.c.halted, fmt.Sprintf("batch %d: %s", batch, reason))
+	p.c.halted = append(p.c.halted, Halt{BatchID: batch, Text: fmt.Sprintf("batch %d: %s", batch, reason)})
 	p.c.mu.Unlock()
 	p.alert(Alert{Kind: alert.KindBatchHalted, BatchID: batch, MchID: mchid, Message: reason})
 }
@@ -230,7 +230,7 @@ type counters struct {
 	recording atomic.Int64
 	mu        sync.Mutex
 	outcomes  map[wxpay.Outcome]int64
-	halted    []string
+	halted    []Halt
 }
 
 func (c *counters) outcome(o wxpay.Outcome) {

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/issuer-dev/issuer/audit"
 	"github.com/issuer-dev/issuer/internal/config"
+	"github.com/issuer-dev/issuer/internal/textable"
 	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/queue"
@@ -107,13 +107,12 @@ func cmdIssue() *command {
 
 // haltedError makes a pass that halted batches exit 1 with what to do
 // about each: a halted batch is not sent again until someone acts.
-func haltedError(ctx context.Context, store *queue.Store, halted []string) error {
+func haltedError(ctx context.Context, store *queue.Store, halted []jobs.Halt) error {
 	var steps []string
 	for _, h := range halted {
-		var id int64
-		step := h
-		if _, err := fmt.Sscanf(h, "batch %d:", &id); err == nil {
-			if b, err := store.Batch(ctx, id); err == nil && b.Status == queue.BatchHalted {
+		step := h.Text
+		if h.BatchID != 0 {
+			if b, err := store.Batch(ctx, h.BatchID); err == nil && b.Status == queue.BatchHalted {
 				step = ops.NextStep(b)
 			}
 		}
@@ -245,14 +244,10 @@ func printSummary(w io.Writer, s *jobs.Summary, ls ratelimit.Stats) {
 	fmt.Fprintf(w, "limiter: rate %.0f/s (ceiling %.0f, estimated limit %.0f), %d sent, %d throttled, %d cuts\n",
 		ls.Rate, ls.Ceiling, ls.Estimate, ls.Sent, ls.Throttled, ls.Cuts)
 	for _, h := range s.Halted {
-		fmt.Fprintf(w, "HALTED %s\n", h)
+		fmt.Fprintf(w, "HALTED %s\n", h.Text)
 	}
 	if len(s.Completed) > 0 {
-		ids := make([]string, len(s.Completed))
-		for i, id := range s.Completed {
-			ids[i] = strconv.FormatInt(id, 10)
-		}
-		fmt.Fprintf(w, "completed %s: %s\n", plural(len(ids), "batch", "batches"), strings.Join(ids, ", "))
+		fmt.Fprintf(w, "completed %s: %s\n", plural(len(s.Completed), "batch", "batches"), textable.IDs(s.Completed))
 	}
 	if s.Stale > 0 {
 		fmt.Fprintf(w, "%d answers arrived after their lease was taken over; the new owner resends the same out_request_no\n", s.Stale)

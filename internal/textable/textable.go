@@ -7,6 +7,7 @@ package textable
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"golang.org/x/text/width"
@@ -79,4 +80,13 @@ func Width(s string) int {
 		}
 	}
 	return n
+}
+
+// IDs lists ids as text: "1, 2, 3".
+func IDs(ids []int64) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.FormatInt(id, 10)
+	}
+	return strings.Join(s, ", ")
 }

@@ -20,3 +20,10 @@ func TestTable(t *testing.T) {
 		"abc         1200  x\n", b.String())
 	require.Equal(t, 9, Width("满100减10"))
 }
+
+func TestIDs(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "", IDs(nil))
+	require.Equal(t, "7", IDs([]int64{7}))
+	require.Equal(t, "1, 2, 30", IDs([]int64{1, 2, 30}))
+}
