@@ -106,13 +106,6 @@ func (s *Service) ExportBatchCSV(ctx context.Context, a auth.Actor, id int64, w 
 	if err := s.read(ctx, a, auth.ActExport, target{batch: id}); err != nil {
 		return err
 	}
-	// The batch is looked up first so that an unknown id writes nothing,
-	// not even the mark.
-	if _, err := s.Queue.Batch(ctx, id); err != nil {
-		return err
-	}
-	if err := excelcsv.WriteBOM(w, plain); err != nil {
-		return fmt.Errorf("export batch %d: %w", id, err)
-	}
-	return s.Queue.Export(ctx, id, w)
+	// The mark goes out with the first row: an unknown id writes nothing.
+	return s.Queue.Export(ctx, id, excelcsv.BOMFirst(w, plain))
 }

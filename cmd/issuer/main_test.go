@@ -271,6 +271,9 @@ func TestImportAndBatchCommands(t *testing.T) {
 	requireMode(t, out, 0o640)
 	r = b.issuer(t, "", "batch", "export", id, "--plain")
 	require.Equal(t, strings.Join(lines, "\n")+"\n", r.stdout)
+	r = b.issuer(t, "", "batch", "export", "999")
+	require.NotZero(t, r.code)
+	require.Empty(t, r.stdout, "an unknown batch writes nothing, not even the mark")
 
 	missing := filepath.Join(b.dir, "no-such-dir", "export.csv")
 	r = b.issuer(t, "", "batch", "export", id, "-o", missing)

@@ -44,6 +44,32 @@ func WriteBOM(w io.Writer, plain bool) error {
 	return err
 }
 
+// BOMFirst returns a writer that writes the byte-order mark (unless plain)
+// just before the first bytes written through it, so that a writer that
+// fails before writing anything (an unknown batch, say) leaves nothing
+// behind, not even the mark.
+func BOMFirst(w io.Writer, plain bool) io.Writer {
+	if plain {
+		return w
+	}
+	return &bomFirst{w: w}
+}
+
+type bomFirst struct {
+	w       io.Writer
+	written bool
+}
+
+func (b *bomFirst) Write(p []byte) (int, error) {
+	if !b.written && len(p) > 0 {
+		if err := WriteBOM(b.w, false); err != nil {
+			return 0, err
+		}
+		b.written = true
+	}
+	return b.w.Write(p)
+}
+
 // Text returns s as Excel must keep it: with a leading tab when s is a
 // digit string that Excel would turn into a number and lose (12 digits
 // or more, which General shows in scientific notation and rounds past 15,

@@ -69,3 +69,30 @@ func TestSkipBOM(t *testing.T) {
 	require.NoError(t, excelcsv.WriteBOM(&buf, true))
 	require.Empty(t, buf.String())
 }
+
+func TestBOMFirst(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		plain  bool
+		writes []string
+		want   string
+	}{
+		{"nothing written, no mark", false, nil, ""},
+		{"empty writes, no mark", false, []string{"", ""}, ""},
+		{"mark once, before the first bytes", false, []string{"", "a,b\n", "c,d\n"}, excelcsv.BOM + "a,b\nc,d\n"},
+		{"plain", true, []string{"a,b\n"}, "a,b\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var sb strings.Builder
+			w := excelcsv.BOMFirst(&sb, tc.plain)
+			for _, s := range tc.writes {
+				n, err := io.WriteString(w, s)
+				require.NoError(t, err)
+				require.Equal(t, len(s), n)
+			}
+			require.Equal(t, tc.want, sb.String())
+		})
+	}
+}
