@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -105,16 +106,19 @@ type ReconcileSummary struct {
 	Results []FlowResult
 }
 
-// Failures counts the results that need an operator: failed or rejected.
-func (s *ReconcileSummary) Failures() int {
+// Count counts the results with any of the outcomes.
+func (s *ReconcileSummary) Count(outcomes ...FlowOutcome) int {
 	n := 0
 	for _, r := range s.Results {
-		if r.Outcome == FlowFailed || r.Outcome == FlowRejected {
+		if slices.Contains(outcomes, r.Outcome) {
 			n++
 		}
 	}
 	return n
 }
+
+// Failures counts the results that need an operator: failed or rejected.
+func (s *ReconcileSummary) Failures() int { return s.Count(FlowFailed, FlowRejected) }
 
 // Flow files appear from this hour (Beijing time) the day after a stock ends.
 const flowPublishHour = 10

@@ -49,12 +49,8 @@ func (s *Service) Reconcile(ctx context.Context, a auth.Actor, req ReconcileRequ
 		if err == nil && req.StockID != "" && allNotYet(sum) {
 			err = stockExists(ctx, wx, req.StockID)
 		}
-		counts := map[jobs.FlowOutcome]int{}
-		for _, r := range sum.Results {
-			counts[r.Outcome]++
-		}
 		return fmt.Sprintf("flow files for %s: %d loaded, %d unchanged, %d not yet, %d failed or rejected",
-			sum.Date, counts[jobs.FlowLoaded], counts[jobs.FlowUnchanged], counts[jobs.FlowNotYet], sum.Failures()), err
+			sum.Date, sum.Count(jobs.FlowLoaded), sum.Count(jobs.FlowUnchanged), sum.Count(jobs.FlowNotYet), sum.Failures()), err
 	})
 	return sum, err
 }
@@ -62,12 +58,7 @@ func (s *Service) Reconcile(ctx context.Context, a auth.Actor, req ReconcileRequ
 // allNotYet reports whether WeChat Pay had no file for any result: the
 // files are not published yet, or the stock does not exist.
 func allNotYet(sum *jobs.ReconcileSummary) bool {
-	for _, r := range sum.Results {
-		if r.Outcome != jobs.FlowNotYet {
-			return false
-		}
-	}
-	return len(sum.Results) > 0
+	return len(sum.Results) > 0 && sum.Count(jobs.FlowNotYet) == len(sum.Results)
 }
 
 // stockExists tells a stock WeChat Pay does not know (a mistyped --stock)

@@ -370,12 +370,8 @@ func (p *Pages) pageFetch(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	counts := map[jobs.FlowOutcome]int{}
-	for _, res := range sum.Results {
-		counts[res.Outcome]++
-	}
-	notice := p.con.T(r, "recon.fetched", sum.Date, counts[jobs.FlowLoaded], counts[jobs.FlowUnchanged],
-		counts[jobs.FlowNotYet]+counts[jobs.FlowNotDue]+counts[jobs.FlowSkipped], sum.Failures())
+	notice := p.con.T(r, "recon.fetched", sum.Date, sum.Count(jobs.FlowLoaded), sum.Count(jobs.FlowUnchanged),
+		sum.Count(jobs.FlowNotYet, jobs.FlowNotDue, jobs.FlowSkipped), sum.Failures())
 	errMsg := ""
 	status := http.StatusOK
 	if err != nil {
