@@ -2,7 +2,6 @@ package ops
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
@@ -43,13 +42,8 @@ func (s *Service) setStatus(ctx context.Context, a auth.Actor, act auth.Action, 
 	err := s.act(ctx, a, act, &target{batch: id}, func() (string, error) {
 		var err error
 		b, err = s.Queue.SetBatchStatus(ctx, id, action)
-		if errors.Is(err, queue.ErrState) {
-			if cur, gerr := s.Queue.Batch(ctx, id); gerr == nil {
-				err = refuse(cur, action)
-			}
-		}
 		if err != nil {
-			return "", err
+			return "", s.reword(ctx, id, action, err)
 		}
 		return "batch is " + b.Status, nil
 	})
@@ -73,13 +67,8 @@ func (s *Service) CancelBatch(ctx context.Context, a auth.Actor, id int64) (*Can
 		defer done()
 		var err error
 		res.CancelResult, err = settle.Cancel(ctx, id)
-		if errors.Is(err, queue.ErrState) {
-			if cur, gerr := s.Queue.Batch(ctx, id); gerr == nil {
-				err = refuse(cur, "cancel")
-			}
-		}
 		if err != nil {
-			return "", err
+			return "", s.reword(ctx, id, "cancel", err)
 		}
 		res.Batch, err = s.Queue.Batch(ctx, id)
 		return fmt.Sprintf("cancelled %d never issued; settled %d in doubt: %d issued, %d not issued, %d still in review",

@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -68,6 +70,18 @@ func (r *refusal) Error() string { return r.msg }
 func (r *refusal) Unwrap() error { return queue.ErrState }
 
 // refuse explains why action does not apply to b.
+// reword makes a batch operation's queue.ErrState a refusal that says
+// what the batch is now and what to do instead; other errors pass as
+// they are.
+func (s *Service) reword(ctx context.Context, id int64, action string, err error) error {
+	if errors.Is(err, queue.ErrState) {
+		if cur, gerr := s.Queue.Batch(ctx, id); gerr == nil {
+			return refuse(cur, action)
+		}
+	}
+	return err
+}
+
 func refuse(b *queue.Batch, action string) error {
 	msg := NextStep(b)
 	switch {
