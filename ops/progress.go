@@ -231,9 +231,6 @@ type BatchExtra struct {
 	// Uploader is who imported the batch, from the audit log's import row
 	// ("" for a batch imported before the audit log existed).
 	Uploader string
-	// PendingInDoubt counts the pending rows that are in doubt (the rest
-	// of Batch.InDoubt are in review).
-	PendingInDoubt int
 }
 
 // BatchExtras returns the extras of the batches ids.
@@ -245,8 +242,7 @@ func (s *Service) BatchExtras(ctx context.Context, a auth.Actor, ids []int64) (m
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := s.DB.QueryContext(ctx, `SELECT b.id, coalesce(u.actor, ''),
-			coalesce((SELECT c.in_doubt FROM batch_counts c WHERE c.batch_id = b.id AND c.status = 'pending'), 0)
+	rows, err := s.DB.QueryContext(ctx, `SELECT b.id, coalesce(u.actor, '')
 		FROM unnest($2::bigint[]) AS b(id)
 		LEFT JOIN LATERAL (SELECT actor FROM audit_log WHERE action = $1 AND outcome = 'ok' AND batch_id = b.id
 			ORDER BY at, id LIMIT 1) u ON true`, string(auth.ActImport), pq.Array(ids))
@@ -257,7 +253,7 @@ func (s *Service) BatchExtras(ctx context.Context, a auth.Actor, ids []int64) (m
 	for rows.Next() {
 		var id int64
 		var e BatchExtra
-		if err := rows.Scan(&id, &e.Uploader, &e.PendingInDoubt); err != nil {
+		if err := rows.Scan(&id, &e.Uploader); err != nil {
 			return nil, fmt.Errorf("batch extras: %w", err)
 		}
 		out[id] = e

@@ -71,6 +71,9 @@ type Batch struct {
 	// same out_request_no) or in review (settled by query), never "not
 	// issued".
 	InDoubt int `db:"-" json:"in_doubt"`
+	// PendingInDoubt is the part of InDoubt still pending (the rest is in
+	// review), for pages that draw the two apart.
+	PendingInDoubt int `db:"-" json:"-"`
 }
 
 // ErrNotFound is returned for an unknown batch.
@@ -209,6 +212,9 @@ func (s *Store) fillCounts(ctx context.Context, batches []*Batch) error {
 		}
 		byID[id].Counts[st] = n
 		byID[id].InDoubt += doubt
+		if st == StatusPending {
+			byID[id].PendingInDoubt = doubt
+		}
 	}
 	return rows.Err()
 }

@@ -48,6 +48,7 @@ func TestCancelSealsPendingRows(t *testing.T) {
 	bt, err := b.store.Batch(ctx, b.batch)
 	require.NoError(t, err)
 	require.Equal(t, 1, bt.InDoubt)
+	require.Equal(t, 1, bt.PendingInDoubt, "pending, retried with the same out_request_no")
 
 	sealed, err := b.store.Cancel(ctx, b.batch)
 	require.NoError(t, err)
@@ -58,6 +59,7 @@ func TestCancelSealsPendingRows(t *testing.T) {
 	require.Equal(t, queue.BatchCancelled, bt.Status)
 	require.Equal(t, map[string]int{"pending": 0, "in_flight": 0, "issued": 1, "failed": 1, "review": 1, "cancelled": 3}, bt.Counts)
 	require.Equal(t, 1, bt.InDoubt, "a row in doubt stays in doubt until it is settled")
+	require.Zero(t, bt.PendingInDoubt, "in review now")
 
 	// Nothing of a cancelled batch is claimable.
 	got, err := b.store.Claim(ctx, queue.ClaimOptions{Owner: "w2", Limit: 10, Lease: time.Minute})

@@ -126,7 +126,7 @@ func (p *Pages) batchesPage(w http.ResponseWriter, r *http.Request) {
 			row.Total += n
 		}
 		row.Done = b.Counts[queue.StatusIssued]
-		row.Bar = bar(segments(b.Counts, b.InDoubt, e.PendingInDoubt), fmt.Sprintf("%d / %d", row.Done, row.Total))
+		row.Bar = bar(segments(b.Counts, b.InDoubt, b.PendingInDoubt), fmt.Sprintf("%d / %d", row.Done, row.Total))
 		d.Rows = append(d.Rows, row)
 	}
 	p.con.Render(w, r, http.StatusOK, "batches", d)
