@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/wxpay"
@@ -36,11 +35,11 @@ func NextStep(b *queue.Batch) string {
 	return ""
 }
 
-// haltRemedy is what to do about a halt, by the reason's first word (the
-// outcome that halted it, or spend_cap).
+// haltRemedy is what to do about a halt, by the outcome that halted it
+// (or spend_cap), read from the reason as Halt reads it.
 func haltRemedy(id int64, reason string) string {
 	resume := fmt.Sprintf("`issuer batch resume %d`", id)
-	kind, _, _ := strings.Cut(reason, ":")
+	kind := Halt(reason).Outcome
 	switch wxpay.Outcome(kind) {
 	case wxpay.OutcomeBudgetExhausted:
 		return "top up the stock's budget on the WeChat Pay merchant platform, then " + resume
