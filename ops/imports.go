@@ -152,11 +152,7 @@ func (s *Service) faceValue(ctx context.Context, req ImportRequest) (int64, erro
 		return 0, err
 	}
 	defer wx.Close()
-	creator := req.CreatorMchID
-	if creator == "" {
-		creator = s.Config.WXPay.MchID
-	}
-	st, err := wx.QueryStock(ctx, req.StockID, creator)
+	st, err := wx.QueryStock(ctx, req.StockID, req.CreatorMchID) // "": the merchant's own
 	if err != nil {
 		return 0, err
 	}
