@@ -44,16 +44,10 @@ func benchConsole(ctx context.Context, args []string) error {
 		return err
 	}
 	defer rig.cleanup()
-	dbURL := envValue(rig.env, "ISSUER_DATABASE_URL")
-	db, err := sqlx.Open("postgres", dbURL)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 
 	fmt.Printf("\n## Console and API: %d batches, %d recipients (batch 1: %d), a real `issuer run`\n\n", *batches, *rows, *big)
 	start := time.Now()
-	if err := fillConsoleDB(ctx, db, *batches, *rows, *big); err != nil {
+	if err := fillConsoleDB(ctx, rig.db, *batches, *rows, *big); err != nil {
 		return fmt.Errorf("console: build the database: %w", err)
 	}
 	built := time.Since(start)
@@ -423,12 +417,3 @@ func pct(sorted []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
-
-func envValue(env []string, key string) string {
-	for _, kv := range slices.Backward(env) {
-		if v, ok := strings.CutPrefix(kv, key+"="); ok {
-			return v
-		}
-	}
-	return ""
-}

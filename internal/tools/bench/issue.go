@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/issuer-dev/issuer/wxpay/wxsim"
 )
 
@@ -16,6 +18,7 @@ import (
 // environment that points bin/issuer at both.
 type issueRig struct {
 	sim     *wxsim.Server
+	db      *sqlx.DB // the scratch schema; closed by cleanup
 	env     []string
 	dir     string
 	cleanup func()
@@ -40,7 +43,7 @@ func newIssueRig(ctx context.Context, limit float64, faults wxsim.Faults) (*issu
 		stop()
 		return nil, err
 	}
-	dbURL, _, dropSchema, err := benchSchema(ctx, "issue")
+	dbURL, db, dropSchema, err := benchSchema(ctx, "issue")
 	if err != nil {
 		stop()
 		return nil, err
@@ -49,7 +52,7 @@ func newIssueRig(ctx context.Context, limit float64, faults wxsim.Faults) (*issu
 	for k, v := range keys.IssuerEnv(filepath.Join(dir, "keys"), sim.URL()) {
 		env = append(env, k+"="+v)
 	}
-	return &issueRig{sim: sim, env: env, dir: dir, cleanup: func() {
+	return &issueRig{sim: sim, db: db, env: env, dir: dir, cleanup: func() {
 		stop()
 		sim.Close()
 		dropSchema()
