@@ -43,7 +43,7 @@ func parseHeader(fields []string, kind string) (columns, error) {
 		colCouponMinimum: &c.minimum, colCouponCode: &c.code, colCouponType: &c.ctype, colMemberCardID: &c.memberID,
 	}
 	for i, f := range fields {
-		name := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(f, "\uFEFF")))
+		name := columnName(f)
 		p, ok := idx[name]
 		if !ok {
 			if why := headerMistake(fields); why != "" {
@@ -66,6 +66,12 @@ func parseHeader(fields []string, kind string) (columns, error) {
 	return c, nil
 }
 
+// columnName is a header field as the column names are written: without
+// the UTF-8 byte order mark Excel puts before the first, spaces, or capitals.
+func columnName(f string) string {
+	return strings.ToLower(strings.TrimSpace(strings.TrimPrefix(f, "\uFEFF")))
+}
+
 // headerMistake names the likely cause of a first line that is not a
 // header issuer knows, and the fix; "" when it sees none. The usual ones:
 // a list saved with semicolons or tabs between the columns (Excel in a
@@ -78,7 +84,7 @@ func headerMistake(fields []string) string {
 			continue
 		}
 		for _, f := range strings.Split(line, sep.char) {
-			if _, known := columnKinds[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(f, "\uFEFF")))]; known {
+			if _, known := columnKinds[columnName(f)]; known {
 				return fmt.Sprintf("the columns are separated by %s, not commas: save the file as CSV (comma-separated, "+
 					"in Excel \"CSV UTF-8 (逗号分隔)\") and import it again", sep.name)
 			}
@@ -97,8 +103,8 @@ func looksLikeOpenID(s string) bool {
 	if len(s) < 16 || len(s) > 64 {
 		return false
 	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+	for i := range len(s) {
+		if !isOpenIDByte(s[i]) {
 			return false
 		}
 	}

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 sections=("$@")
 [ ${#sections[@]} -gt 0 ] || sections=(import crypto reconcile limiter issue console)
 echo "# issuer benchmarks ($(nproc) cores, $(go version | cut -d' ' -f3))"
-go build -o bin/issuer ./cmd/issuer
+make -s build # bin/issuer as `make build` makes it (versioned)
 go build -o bin/bench ./internal/tools/bench
 for s in "${sections[@]}"; do
   bin/bench "$s"

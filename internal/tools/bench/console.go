@@ -44,16 +44,10 @@ func benchConsole(ctx context.Context, args []string) error {
 		return err
 	}
 	defer rig.cleanup()
-	dbURL := envValue(rig.env, "ISSUER_DATABASE_URL")
-	db, err := sqlx.Open("postgres", dbURL)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 
 	fmt.Printf("\n## Console and API: %d batches, %d recipients (batch 1: %d), a real `issuer run`\n\n", *batches, *rows, *big)
 	start := time.Now()
-	if err := fillConsoleDB(ctx, db, *batches, *rows, *big); err != nil {
+	if err := fillConsoleDB(ctx, rig.db, *batches, *rows, *big); err != nil {
 		return fmt.Errorf("console: build the database: %w", err)
 	}
 	built := time.Since(start)
@@ -135,9 +129,9 @@ func benchConsole(ctx context.Context, args []string) error {
 	// The peak of the upload alone: writing 5 to clear_refs resets VmHWM
 	// to the current RSS (the start-up runs and the page requests above
 	// set the peak so far).
-	hwmBefore := vmHWM(d.pid())
+	hwmBefore := procStatusBytes(d.pid(), "VmHWM")
 	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", d.pid()), []byte("5"), 0)
-	rssBefore := vmRSS(d.pid())
+	rssBefore := procStatusBytes(d.pid(), "VmRSS")
 	up, upPeak, err := uploadFile(ctx, api, d, token, csv)
 	if err != nil {
 		return fmt.Errorf("console: upload: %w", err)
@@ -399,23 +393,7 @@ func uploadFile(ctx context.Context, c *http.Client, d *daemon, token, path stri
 	if resp.StatusCode != http.StatusCreated {
 		return 0, 0, fmt.Errorf("%s: %.300s", resp.Status, b)
 	}
-	return wall, vmHWM(d.pid()), nil
-}
-
-// vmRSS reads a process's resident set size in bytes (0 if gone).
-func vmRSS(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			var kb int64
-			_, _ = fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), "kB"), &kb)
-			return kb * 1024
-		}
-	}
-	return 0
+	return wall, procStatusBytes(d.pid(), "VmHWM"), nil
 }
 
 func pct(sorted []time.Duration, p int) time.Duration {
@@ -423,12 +401,3 @@ func pct(sorted []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
-
-func envValue(env []string, key string) string {
-	for _, kv := range slices.Backward(env) {
-		if v, ok := strings.CutPrefix(kv, key+"="); ok {
-			return v
-		}
-	}
-	return ""
-}

@@ -178,10 +178,9 @@ func benchCPU(ctx context.Context, bin string, seconds int, rates []int, profile
 			if profileDir != "" {
 				args = append(args, "--cpuprofile", filepath.Join(profileDir, fmt.Sprintf("cpu-%d.pprof", rate)))
 			}
-			cmd := wrapped(wrap, bin, args)
 			m, floor, err = sampled(keys, func() (measurement, error) {
-				return measure(ctx, append(append([]string{}, rig.env...), "ISSUER_ISSUE_RATE_STRATEGY=fixed", "ISSUER_ISSUE_RATE_MAX="+strconv.Itoa(r),
-					"ISSUER_ISSUE_RATE_INITIAL="+strconv.Itoa(r)), cmd[0], cmd[1:]...)
+				return rig.issue(ctx, wrapped(wrap, bin, args), "ISSUER_ISSUE_RATE_STRATEGY=fixed", "ISSUER_ISSUE_RATE_MAX="+strconv.Itoa(r),
+					"ISSUER_ISSUE_RATE_INITIAL="+strconv.Itoa(r))
 			})
 		}
 		if err == nil {

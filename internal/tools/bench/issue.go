@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/issuer-dev/issuer/wxpay/wxsim"
 )
 
@@ -16,6 +18,7 @@ import (
 // environment that points bin/issuer at both.
 type issueRig struct {
 	sim     *wxsim.Server
+	db      *sqlx.DB // the scratch schema; closed by cleanup
 	env     []string
 	dir     string
 	cleanup func()
@@ -40,7 +43,7 @@ func newIssueRig(ctx context.Context, limit float64, faults wxsim.Faults) (*issu
 		stop()
 		return nil, err
 	}
-	dbURL, _, dropSchema, err := benchSchema(ctx, "issue")
+	dbURL, db, dropSchema, err := benchSchema(ctx, "issue")
 	if err != nil {
 		stop()
 		return nil, err
@@ -49,7 +52,7 @@ func newIssueRig(ctx context.Context, limit float64, faults wxsim.Faults) (*issu
 	for k, v := range keys.IssuerEnv(filepath.Join(dir, "keys"), sim.URL()) {
 		env = append(env, k+"="+v)
 	}
-	return &issueRig{sim: sim, env: env, dir: dir, cleanup: func() {
+	return &issueRig{sim: sim, db: db, env: env, dir: dir, cleanup: func() {
 		stop()
 		sim.Close()
 		dropSchema()
@@ -66,9 +69,10 @@ func (r *issueRig) importRows(ctx context.Context, bin string, n int) error {
 	return err
 }
 
-// issue runs one `issuer issue` pass with extra environment.
-func (r *issueRig) issue(ctx context.Context, bin string, extra ...string) (measurement, error) {
-	return measure(ctx, append(append([]string{}, r.env...), extra...), bin, "issue")
+// issue runs one `issuer issue` pass, cmd (bin issue [flags], or that under
+// a profiler), in the rig's environment plus extra.
+func (r *issueRig) issue(ctx context.Context, cmd []string, extra ...string) (measurement, error) {
+	return measure(ctx, append(append([]string{}, r.env...), extra...), cmd[0], cmd[1:]...)
 }
 
 func benchIssue(ctx context.Context, args []string) error {
@@ -141,8 +145,8 @@ func benchIssue(ctx context.Context, args []string) error {
 			err = rig.importRows(ctx, *bin, n)
 			var m measurement
 			if err == nil {
-				m, err = measure(ctx, append(append([]string{}, rig.env...), "ISSUER_ISSUE_RATE_STRATEGY=fixed", "ISSUER_ISSUE_RATE_MAX=100000",
-					"ISSUER_ISSUE_RATE_INITIAL=100000"), *bin, "issue", "--max-duration", "30s")
+				m, err = rig.issue(ctx, []string{*bin, "issue", "--max-duration", "30s"}, "ISSUER_ISSUE_RATE_STRATEGY=fixed",
+					"ISSUER_ISSUE_RATE_MAX=100000", "ISSUER_ISSUE_RATE_INITIAL=100000")
 			}
 			issued := rig.sim.Stats().Issued
 			rig.cleanup()
@@ -170,7 +174,7 @@ func goodputRun(ctx context.Context, bin string, rows int, limit float64, faults
 	if err := rig.importRows(ctx, bin, rows); err != nil {
 		return goodput{}, err
 	}
-	m, err := rig.issue(ctx, bin, extra...)
+	m, err := rig.issue(ctx, []string{bin, "issue"}, extra...)
 	if err != nil {
 		return goodput{}, err
 	}
@@ -207,7 +211,7 @@ func halveRun(ctx context.Context, bin string, rows int, faults wxsim.Faults, ex
 		cut = time.Now()
 		_ = rig.sim.SetLimit(200)
 	}()
-	if _, err := rig.issue(ctx, bin, extra...); err != nil {
+	if _, err := rig.issue(ctx, []string{bin, "issue"}, extra...); err != nil {
 		return 0, 0, err
 	}
 	if cut.IsZero() {

@@ -22,13 +22,15 @@ type limiterStrategy struct {
 	warm func(c ratelimit.Clock, learned float64) ratelimit.Strategy
 }
 
+// adaptive is issuer's limiter as the matrix runs it; learned 0 is a cold
+// start (Config.Learned unset).
+func adaptive(c ratelimit.Clock, learned float64) ratelimit.Strategy {
+	return ratelimit.New(ratelimit.Config{Initial: 100, Max: 500, Learned: learned, Clock: c})
+}
+
 func limiterStrategies() []limiterStrategy {
 	return []limiterStrategy{
-		{"issuer adaptive", func(c ratelimit.Clock) ratelimit.Strategy {
-			return ratelimit.New(ratelimit.Config{Initial: 100, Max: 500, Clock: c})
-		}, func(c ratelimit.Clock, learned float64) ratelimit.Strategy {
-			return ratelimit.New(ratelimit.Config{Initial: 100, Max: 500, Learned: learned, Clock: c})
-		}},
+		{"issuer adaptive", func(c ratelimit.Clock) ratelimit.Strategy { return adaptive(c, 0) }, adaptive},
 		{"fixed 500/s", func(c ratelimit.Clock) ratelimit.Strategy { return ratelimit.NewFixed(500, c) }, nil},
 		{"AWS adaptive", func(c ratelimit.Clock) ratelimit.Strategy {
 			return ratelimit.NewAWSAdaptive(ratelimit.AWSConfig{Max: 500, Clock: c})
@@ -213,26 +215,27 @@ func (sc strictCase) run(newStrategy func(ratelimit.Clock) ratelimit.Strategy) (
 
 // matchFixed finds, by bisection over the rate, the fastest fixed-rate
 // sender whose steady throttled share is at most share: the fixed sender at
-// issuer's throttled share. It returns its rate ÷ limit, goodput and share.
-func (sc strictCase) matchFixed(share float64) (fraction, goodput, throttled float64) {
+// issuer's throttled share. It returns its rate ÷ limit, goodput and share;
+// ok is false when no rate tried was throttled that little, not even the
+// slowest (0.05×limit).
+func (sc strictCase) matchFixed(share float64) (fraction, goodput, throttled float64, ok bool) {
 	lo, hi := 0.05, 2.0
 	try := func(f float64) (float64, float64) { return sc.run(fixedPaced(sc.limit * f)) }
 	if g, t := try(hi); t <= share {
-		return hi, g, t
+		return hi, g, t, true
 	}
-	fraction, goodput, throttled = lo, 0, 0
 	if g, t := try(lo); t <= share {
-		goodput, throttled = g, t
+		fraction, goodput, throttled, ok = lo, g, t, true
 	}
 	for range 12 {
 		mid := (lo + hi) / 2
 		if g, t := try(mid); t <= share {
-			lo, fraction, goodput, throttled = mid, mid, g, t
+			lo, fraction, goodput, throttled, ok = mid, mid, g, t, true
 		} else {
 			hi = mid
 		}
 	}
-	return fraction, goodput, throttled
+	return fraction, goodput, throttled, ok
 }
 
 // benchStrict compares issuer's limiter under strict pacing (a bucket one
@@ -247,6 +250,7 @@ func benchStrict() {
 		issuer      bool
 		// issuer rows: the fixed-rate sender at issuer's throttled share
 		matchF, matchG, matchT float64
+		matched                bool
 	}
 	var rows []*row
 	// Judged on send, the latency is the server's own work after
@@ -279,7 +283,7 @@ func benchStrict() {
 			defer func() { <-sem }()
 			r.steady, r.thr = r.sc.run(r.new)
 			if r.issuer {
-				r.matchF, r.matchG, r.matchT = r.sc.matchFixed(r.thr)
+				r.matchF, r.matchG, r.matchT, r.matched = r.sc.matchFixed(r.thr)
 			}
 		})
 	}
@@ -303,7 +307,7 @@ func benchStrict() {
 		if !r.issuer {
 			continue
 		}
-		if r.matchG == 0 && r.matchT == 0 && r.matchF <= 0.05 {
+		if !r.matched {
 			// Even the slowest fixed sender tried is throttled more.
 			fmt.Printf("| %s | %.0f/s | %s | %.3f | %.2f%% | < 0.05 | — | — | — |\n", judgedName(r.sc), r.sc.limit, r.sc.lat.name, r.steady, 100*r.thr)
 			continue

@@ -83,7 +83,7 @@ func measure(ctx context.Context, env []string, name string, args ...string) (me
 		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if v := vmHWM(cmd.Process.Pid); v > hwm {
+			if v := procStatusBytes(cmd.Process.Pid, "VmHWM"); v > hwm {
 				hwm = v
 			}
 			select {
@@ -107,14 +107,15 @@ func measure(ctx context.Context, env []string, name string, args ...string) (me
 	return m, nil
 }
 
-// vmHWM reads a process's peak resident set size in bytes (0 if gone).
-func vmHWM(pid int) int64 {
+// procStatusBytes reads a kB field of /proc/PID/status (VmHWM: the peak
+// resident set, VmRSS: the current one) in bytes; 0 if the process is gone.
+func procStatusBytes(pid int, field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb * 1024
 		}

@@ -9,16 +9,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/issuer-dev/issuer/internal/chromium"
 )
 
 // pageFlag collects NAME=PATH pairs, in order.
@@ -64,11 +64,11 @@ func run(base, user, pwFile, dir, lang string, pages pageFlag, upStock, upFile s
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	chromium, err := findChromium()
+	exe, err := chromium.Find()
 	if err != nil {
-		return err
+		return fmt.Errorf("%w; scripts/screenshots.sh installs it", err)
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
 		chromedp.Flag("lang", "zh-CN"), chromedp.WindowSize(1280, 900))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
@@ -138,16 +138,4 @@ func run(base, user, pwFile, dir, lang string, pages pageFlag, upStock, upFile s
 		}
 	}
 	return nil
-}
-
-func findChromium() (string, error) {
-	if p := os.Getenv("ISSUER_CHROMIUM"); p != "" {
-		return p, nil
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("no chromium, chromium-browser or google-chrome on PATH (or ISSUER_CHROMIUM); scripts/screenshots.sh installs it")
 }
