@@ -191,13 +191,22 @@ func guardNote(g intake.Guards) string {
 // ParseTime reads a time as people give it: RFC 3339, or YYYY-MM-DD HH:MM,
 // YYYY-MM-DD HH:MM:SS or YYYY-MM-DD in loc.
 func ParseTime(s string, loc *time.Location) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
+	if t, ok := parseLocal(s, loc, "2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02"); ok {
 		return t, nil
 	}
-	for _, layout := range []string{"2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02"} {
+	return time.Time{}, fmt.Errorf("%q: want RFC 3339 or YYYY-MM-DD HH:MM in %s", s, loc)
+}
+
+// parseLocal reads s as RFC 3339 or as the first of layouts it matches,
+// in loc.
+func parseLocal(s string, loc *time.Location, layouts ...string) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, true
+	}
+	for _, layout := range layouts {
 		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, nil
+			return t, true
 		}
 	}
-	return time.Time{}, fmt.Errorf("%q: want RFC 3339 or YYYY-MM-DD HH:MM in %s", s, loc)
+	return time.Time{}, false
 }

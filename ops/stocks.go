@@ -173,13 +173,8 @@ func (c *StockCreate) request(loc *time.Location) (wxpay.CreateStockRequest, err
 // means the start of that day, or for an end its last second, which is
 // what "--end 2025-03-31" means to a person.
 func ParseStockTime(s string, loc *time.Location, end bool) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
+	if t, ok := parseLocal(s, loc, "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02 15:04", "2006-01-02T15:04"); ok {
 		return t, nil
-	}
-	for _, layout := range []string{"2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02 15:04", "2006-01-02T15:04"} {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, nil
-		}
 	}
 	if t, err := time.ParseInLocation("2006-01-02", s, loc); err == nil {
 		if end {
