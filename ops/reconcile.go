@@ -28,6 +28,11 @@ func (s *Service) Reconcile(ctx context.Context, a auth.Actor, req ReconcileRequ
 			return nil, invalidf("reconcile: --date %q is not YYYY-MM-DD", req.Date)
 		}
 	}
+	if req.StockID != "" {
+		if err := ValidStockID("reconcile --stock", req.StockID); err != nil {
+			return nil, err
+		}
+	}
 	if s.WX == nil {
 		return nil, fmt.Errorf("reconcile asks WeChat Pay: %w", ErrNoWX)
 	}

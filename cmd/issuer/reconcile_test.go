@@ -248,6 +248,7 @@ func TestReconcileNotYetAndErrors(t *testing.T) {
 
 	for _, args := range [][]string{
 		{"reconcile", "--date", "2025-13-01"},
+		{"reconcile", "--stock", "98560O0"},
 		{"reconcile", "extra"},
 		{"report", "batch"},
 		{"report", "batch", "x"},

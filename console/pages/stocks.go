@@ -169,12 +169,6 @@ func (p *Pages) apiReconcile(w http.ResponseWriter, r *http.Request) {
 		body.Stock, body.Date = r.FormValue("stock"), r.FormValue("date")
 	}
 	req := ops.ReconcileRequest{ReconcileOptions: jobs.ReconcileOptions{StockID: strings.TrimSpace(body.Stock), Date: strings.TrimSpace(body.Date)}}
-	if req.StockID != "" {
-		if err := ops.ValidStockID("reconcile --stock", req.StockID); err != nil {
-			p.fail(w, r, err)
-			return
-		}
-	}
 	p.extendDeadlines(w, false)
 	sum, err := p.svc.Reconcile(r.Context(), actor(r), req)
 	if sum == nil {
