@@ -1,8 +1,5 @@
 package issuer
 
-// For the upgrade tests: the migrations of another schema file, applied
-// as Migrate applies schema.sql's.
-var (
-	ParseMigrations = parseMigrations
-	MigrateTo       = migrate
-)
+// MigrateTo applies migs as Migrate applies schema.sql's, for the upgrade
+// test: a database at an earlier version.
+var MigrateTo = migrate

@@ -26,21 +26,19 @@ type Migration struct {
 var migrationHeader = regexp.MustCompile(`(?m)^-- migration: (\d+) (\S+)\s*$`)
 
 // Migrations parses schema.sql into its versions, in order.
-func Migrations() ([]Migration, error) { return parseMigrations(schemaSQL) }
-
-func parseMigrations(text string) ([]Migration, error) {
-	locs := migrationHeader.FindAllStringSubmatchIndex(text, -1)
+func Migrations() ([]Migration, error) {
+	locs := migrationHeader.FindAllStringSubmatchIndex(schemaSQL, -1)
 	var out []Migration
 	for i, loc := range locs {
-		end := len(text)
+		end := len(schemaSQL)
 		if i+1 < len(locs) {
 			end = locs[i+1][0]
 		}
-		v, _ := strconv.Atoi(text[loc[2]:loc[3]])
+		v, _ := strconv.Atoi(schemaSQL[loc[2]:loc[3]])
 		if v != i+1 {
 			return nil, fmt.Errorf("schema.sql: migration %d out of order (want %d)", v, i+1)
 		}
-		out = append(out, Migration{Version: v, Name: text[loc[4]:loc[5]], SQL: text[loc[1]:end]})
+		out = append(out, Migration{Version: v, Name: schemaSQL[loc[4]:loc[5]], SQL: schemaSQL[loc[1]:end]})
 	}
 	return out, nil
 }
