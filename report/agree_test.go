@@ -17,6 +17,7 @@ import (
 	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/internal/dbtest"
 	"github.com/issuer-dev/issuer/internal/excelcsv"
+	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/report"
 	"github.com/issuer-dev/issuer/wxpay"
@@ -248,7 +249,7 @@ func requireAgree(t *testing.T, r *report.Report) {
 			"issued": itoa(l.Issued), "used": itoa(l.Used), "refunded": itoa(l.Refunded), "net_used": itoa(l.NetUsed),
 			"unknown_coupons": itoa(l.UnknownCoupons), "usage_source": l.UsageSource, "in_doubt": itoa(l.InDoubt),
 			"cancelled": itoa(l.Cancelled), "review": itoa(l.Review), "pending": itoa(l.Pending), "failed": itoa(l.Failed),
-			"callback_only": itoa(l.CallbackOnly), "file_only": itoa(l.FileOnly), "used_amount": wxpay.FormatYuan(l.UsedAmount),
+			"callback_only": itoa(l.CallbackOnly), "file_only": itoa(l.FileOnly), "used_amount": money.Yuan(l.UsedAmount),
 		}
 		for k, v := range want {
 			if csvLines != nil {
