@@ -3,7 +3,6 @@ package report_test
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -211,13 +210,8 @@ func requireAgree(t *testing.T, r *report.Report) {
 	defer f.Close()
 
 	txt, sum := textLines(t, text), summaryLines(t, f)
-	recs, err := csv.NewReader(excelcsv.SkipBOM(strings.NewReader(csvOut))).ReadAll()
+	recs, err := excelcsv.ReadAll(strings.NewReader(csvOut))
 	require.NoError(t, err)
-	for _, rec := range recs {
-		for i := range rec {
-			rec[i] = excelcsv.Bare(rec[i])
-		}
-	}
 	var csvLines map[string]map[string]string
 	if r.Batch == nil {
 		csvLines = map[string]map[string]string{}

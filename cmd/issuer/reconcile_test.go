@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -65,13 +64,8 @@ func reconcileSetup(t *testing.T, n int) (*testBundle, *simtest.Sim) {
 func parseCSV(t *testing.T, s string) [][]string {
 	t.Helper()
 	require.True(t, strings.HasPrefix(s, excelcsv.BOM), "the byte-order mark, for Excel")
-	recs, err := csv.NewReader(excelcsv.SkipBOM(strings.NewReader(s))).ReadAll()
+	recs, err := excelcsv.ReadAll(strings.NewReader(s))
 	require.NoError(t, err, s)
-	for _, rec := range recs {
-		for i := range rec {
-			rec[i] = excelcsv.Bare(rec[i])
-		}
-	}
 	return recs
 }
 
