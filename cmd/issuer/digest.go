@@ -114,12 +114,9 @@ func cmdReportDigest() *command {
 				ac.Source = "cli@" + host
 			}
 			n := alert.New(ac)
-			rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-			done := make(chan struct{})
-			go func() { n.Run(rctx); close(done) }()
+			stop := n.Start(context.WithoutCancel(ctx))
 			err = sendDigest(ctx, n, d)
 			stop()
-			<-done
 			if errors.Is(err, alert.ErrNoChannels) {
 				return fmt.Errorf("%s --send: no alert channel takes the digest: configure alerts.webhook_url or alerts.channels", c.name)
 			}

@@ -77,9 +77,8 @@ func TestDigestJobOncePerActivation(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	n := alert.New(alert.Config{Channels: []alert.Channel{{Type: alert.TypeWeCom, URL: robot.url()}}})
-	notifierDone := make(chan struct{})
-	go func() { n.Run(ctx); close(notifierDone) }()
-	defer func() { cancel(); <-notifierDone }()
+	stopNotifier := n.Start(ctx)
+	defer stopNotifier()
 
 	cfg := config.Defaults()
 	loc, err := time.LoadLocation("Asia/Shanghai")
