@@ -498,6 +498,24 @@ func (n *Notifier) Run(ctx context.Context) {
 	wg.Wait()
 }
 
+// Start runs Run in a goroutine of its own until stop, which ends Run's
+// context and waits for the drain and Run to return. Pass a context that
+// outlives the caller's work (context.WithoutCancel), so that alerts
+// raised while the rest shuts down are still delivered: stop decides when
+// the drain begins.
+func (n *Notifier) Start(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
 // Stats returns the counts so far.
 func (n *Notifier) Stats() Stats {
 	s := Stats{Raised: n.raised.Load(), Suppressed: n.suppressed.Load()}

@@ -94,27 +94,12 @@ func (b *testBundle) bodies(t *testing.T) []alert.Alert {
 	}
 }
 
-// start runs n in the background until the returned stop, which waits
-// for Run to drain and return.
-func start(t *testing.T, n *alert.Notifier) (stop func()) {
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		n.Run(ctx)
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
-}
-
 func TestWebhookReceivesJSON(t *testing.T) {
 	t.Parallel()
 	b := setup(t, ok)
 	n := alert.New(b.config())
 
-	stop := start(t, n)
+	stop := n.Start(t.Context())
 	n.Notify(alert.Alert{Kind: alert.KindBatchHalted, Severity: alert.SeverityCritical, BatchID: 42,
 		StockID: "9856000", MchID: "1900012345", Message: "批次预算不足"})
 	raw := <-b.received
@@ -197,7 +182,7 @@ func TestNotifyNeverBlocks(t *testing.T) {
 	cfg.QueueSize = 2
 	n := alert.New(cfg)
 
-	stop := start(t, n)
+	stop := n.Start(t.Context())
 	n.Notify(alert.Alert{Kind: alert.KindReview, BatchID: 1, Message: "m0"})
 	<-entered // Run is stuck on the hanging webhook
 	for i := 1; i <= 4; i++ {

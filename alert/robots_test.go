@@ -189,7 +189,7 @@ func TestRobotBurstFolds(t *testing.T) {
 			cfg := robotConfig(io.Discard, c, alert.Channel{Type: typ, URL: robotURL(r, typ)})
 			n := alert.New(cfg)
 
-			stop := start(t, n)
+			stop := n.Start(t.Context())
 			const burst = 100
 			n.Notify(alert.Alert{Kind: alert.KindReview, Severity: alert.SeverityWarning, BatchID: 3, Message: "row-000"})
 			<-r.gated // the robot holds the first message
@@ -271,7 +271,7 @@ func TestChannelsBySeverity(t *testing.T) {
 	cfg.WebhookURL = b.url
 	n := alert.New(cfg)
 
-	stop := start(t, n)
+	stop := n.Start(t.Context())
 	require.NoError(t, n.Send(t.Context(), alert.Message{Title: "发券日报", Markdown: "- 昨日发出 1,200 张"}))
 	n.Notify(halted)
 	n.Notify(alert.Alert{Kind: alert.KindReview, Severity: alert.SeverityWarning, BatchID: 3, Message: "openid o1"})

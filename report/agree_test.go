@@ -3,7 +3,6 @@ package report_test
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/internal/dbtest"
 	"github.com/issuer-dev/issuer/internal/excelcsv"
+	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/report"
 	"github.com/issuer-dev/issuer/wxpay"
@@ -210,13 +210,8 @@ func requireAgree(t *testing.T, r *report.Report) {
 	defer f.Close()
 
 	txt, sum := textLines(t, text), summaryLines(t, f)
-	recs, err := csv.NewReader(excelcsv.SkipBOM(strings.NewReader(csvOut))).ReadAll()
+	recs, err := excelcsv.ReadAll(strings.NewReader(csvOut))
 	require.NoError(t, err)
-	for _, rec := range recs {
-		for i := range rec {
-			rec[i] = excelcsv.Bare(rec[i])
-		}
-	}
 	var csvLines map[string]map[string]string
 	if r.Batch == nil {
 		csvLines = map[string]map[string]string{}
@@ -248,7 +243,7 @@ func requireAgree(t *testing.T, r *report.Report) {
 			"issued": itoa(l.Issued), "used": itoa(l.Used), "refunded": itoa(l.Refunded), "net_used": itoa(l.NetUsed),
 			"unknown_coupons": itoa(l.UnknownCoupons), "usage_source": l.UsageSource, "in_doubt": itoa(l.InDoubt),
 			"cancelled": itoa(l.Cancelled), "review": itoa(l.Review), "pending": itoa(l.Pending), "failed": itoa(l.Failed),
-			"callback_only": itoa(l.CallbackOnly), "file_only": itoa(l.FileOnly), "used_amount": wxpay.FormatYuan(l.UsedAmount),
+			"callback_only": itoa(l.CallbackOnly), "file_only": itoa(l.FileOnly), "used_amount": money.Yuan(l.UsedAmount),
 		}
 		for k, v := range want {
 			if csvLines != nil {

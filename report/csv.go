@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/issuer-dev/issuer/internal/excelcsv"
-	"github.com/issuer-dev/issuer/wxpay"
+	"github.com/issuer-dev/issuer/internal/money"
 )
 
 // ReconcileCSVHeader is the reconciliation CSV's header. Its first nine
@@ -65,13 +65,13 @@ func (r *Report) writeCSV(ctx context.Context, w io.Writer, plain bool) error {
 		err := r.EachRecipient(ctx, func(rec *Recipient) error {
 			order := ""
 			if rec.OrderAmount != nil {
-				order = wxpay.FormatYuan(*rec.OrderAmount)
+				order = money.Yuan(*rec.OrderAmount)
 			}
 			return cw.Write([]string{
 				strconv.FormatInt(rec.BatchID, 10), rec.OpenID, text(rec.OutRequestNo), rec.Status, rec.Outcome, text(rec.CouponID),
-				r.rfc3339(rec.IssuedAt), rec.Class, itoa(rec.Uses), r.rfc3339(rec.UsedAt), wxpay.FormatYuan(rec.UsedAmount),
+				r.rfc3339(rec.IssuedAt), rec.Class, itoa(rec.Uses), r.rfc3339(rec.UsedAt), money.Yuan(rec.UsedAmount),
 				order, text(rec.TransactionID), text(rec.ConsumeMchID), itoa(rec.Refunds), r.rfc3339(rec.RefundedAt),
-				wxpay.FormatYuan(rec.RefundedAmount), r.rfc3339(rec.CallbackAt), strconv.FormatBool(rec.InDoubt), rec.Note,
+				money.Yuan(rec.RefundedAmount), r.rfc3339(rec.CallbackAt), strconv.FormatBool(rec.InDoubt), rec.Note,
 				rec.UsageSource,
 			})
 		})
@@ -90,12 +90,12 @@ func (r *Report) writeCSV(ctx context.Context, w io.Writer, plain bool) error {
 			rate := l.UseRate()
 			orderAmount := ""
 			if l.OrderAmountKnown() {
-				orderAmount = wxpay.FormatYuan(l.OrderAmount)
+				orderAmount = money.Yuan(l.OrderAmount)
 			}
 			err := cw.Write([]string{
 				batch, l.StockID, itoa(l.Issued), itoa(l.Used), itoa(l.Refunded), itoa(l.NetUsed), rate,
-				wxpay.FormatYuan(l.UsedAmount), itoa(l.UnknownCoupons), wxpay.FormatYuan(l.RefundedAmount),
-				wxpay.FormatYuan(l.NetUsedAmount()), itoa(l.Orders), orderAmount,
+				money.Yuan(l.UsedAmount), itoa(l.UnknownCoupons), money.Yuan(l.RefundedAmount),
+				money.Yuan(l.NetUsedAmount()), itoa(l.Orders), orderAmount,
 				itoa(l.RefundsWithoutUse), itoa(l.UsedBeforeIssue), itoa(l.CallbackOnly), itoa(l.FileOnly),
 				itoa(l.Recipients), l.BatchName, l.UsageSource, itoa(l.InDoubt), itoa(l.Cancelled), itoa(l.Review),
 				itoa(l.Pending), itoa(l.Failed),

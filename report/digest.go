@@ -3,7 +3,6 @@ package report
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -185,24 +184,18 @@ func BuildDigest(ctx context.Context, db *sqlx.DB, opts DigestOptions) (*Digest,
 }
 
 func (d *Digest) redemptions(r *Report) {
-	by := map[string]*DigestStock{}
+	// r.Lines is sorted by stock, so each stock's lines are one run.
+	var totals []Line
 	for _, l := range r.Lines {
-		s, ok := by[l.StockID]
-		if !ok {
-			s = &DigestStock{StockID: l.StockID, UsageSource: r.Usage[l.StockID]}
-			by[l.StockID] = s
+		if n := len(totals); n == 0 || totals[n-1].StockID != l.StockID {
+			totals = append(totals, Line{StockID: l.StockID})
 		}
-		s.Issued += l.Issued
-		s.Used += l.Used
-		s.UsedFen += l.UsedAmount
-		s.Refunded += l.Refunded
-		s.RefundedFen += l.RefundedAmount
-		s.NetUsed += l.NetUsed
+		totals[len(totals)-1].add(l)
 	}
-	for _, s := range by {
-		d.Stocks = append(d.Stocks, *s)
+	for _, t := range totals {
+		d.Stocks = append(d.Stocks, DigestStock{StockID: t.StockID, UsageSource: r.Usage[t.StockID], Issued: t.Issued,
+			Used: t.Used, UsedFen: t.UsedAmount, Refunded: t.Refunded, RefundedFen: t.RefundedAmount, NetUsed: t.NetUsed})
 	}
-	sort.Slice(d.Stocks, func(i, j int) bool { return d.Stocks[i].StockID < d.Stocks[j].StockID })
 	for _, k := range otherKinds {
 		if n := r.ProblemCounts[k]; n > 0 {
 			d.Anomalies[k] = n

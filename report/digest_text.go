@@ -40,13 +40,8 @@ func (d *Digest) Definitions() string {
 		d.Location.String() + ")计;金额为券面额(元);结果不明的券可能已发出,核实前不得当作未发。"
 }
 
-func count(n int) string { return strconv.Itoa(n) }
-
-// yuanZh is money as people skim it.
-func yuanZh(fen int64) string { return money.YuanGrouped(fen) }
-
 func (b DigestBatch) summary() string {
-	parts := []string{fmt.Sprintf("已发 %d 张 %s", b.Issued, yuanZh(b.IssuedFen))}
+	parts := []string{fmt.Sprintf("已发 %d 张 %s", b.Issued, money.YuanGrouped(b.IssuedFen))}
 	if b.UnknownValue > 0 {
 		parts[0] += fmt.Sprintf("(另有 %d 张面额未记录)", b.UnknownValue)
 	}
@@ -54,7 +49,7 @@ func (b DigestBatch) summary() string {
 		parts = append(parts, fmt.Sprintf("失败 %d 张", b.Failed))
 	}
 	if b.InDoubt > 0 {
-		parts = append(parts, fmt.Sprintf("结果不明 %d 张 %s", b.InDoubt, yuanZh(b.InDoubtFen)))
+		parts = append(parts, fmt.Sprintf("结果不明 %d 张 %s", b.InDoubt, money.YuanGrouped(b.InDoubtFen)))
 	}
 	return strings.Join(parts, " · ")
 }
@@ -94,15 +89,15 @@ func (d *Digest) anomalies() string {
 }
 
 func (s DigestStock) summary() string {
-	out := fmt.Sprintf("已核销 %d / 已发 %d 张(%s),%s", s.Used, s.Issued, s.UseRatePercent(), yuanZh(s.UsedFen))
+	out := fmt.Sprintf("已核销 %d / 已发 %d 张(%s),%s", s.Used, s.Issued, s.UseRatePercent(), money.YuanGrouped(s.UsedFen))
 	if s.Refunded > 0 {
-		out += fmt.Sprintf(";退款 %d 张 %s", s.Refunded, yuanZh(s.RefundedFen))
+		out += fmt.Sprintf(";退款 %d 张 %s", s.Refunded, money.YuanGrouped(s.RefundedFen))
 	}
 	return out + " · 来源:" + usageZh[s.UsageSource]
 }
 
 func (d *Digest) reviewLine() string {
-	line := fmt.Sprintf("待复核 %d 条,结果不明 %d 条 %s", d.Review.Review, d.Review.InDoubt, yuanZh(d.Review.InDoubtFen))
+	line := fmt.Sprintf("待复核 %d 条,结果不明 %d 条 %s", d.Review.Review, d.Review.InDoubt, money.YuanGrouped(d.Review.InDoubtFen))
 	if d.Review.Oldest != nil {
 		line += ",最早 " + d.Review.Oldest.In(d.Location).Format("2006-01-02 15:04")
 	}
@@ -156,7 +151,7 @@ func (d *Digest) Markdown() (title, body string) {
 				break
 			}
 			w("- %s:%d 张 %s,上传人 %s → `issuer batch approve %d --as <审批人>`\n",
-				batchLabel(a.BatchID, a.Name, a.StockID), a.Accepted, yuanZh(a.AmountFen), orDash(a.UploadedBy), a.BatchID)
+				batchLabel(a.BatchID, a.Name, a.StockID), a.Accepted, money.YuanGrouped(a.AmountFen), orDash(a.UploadedBy), a.BatchID)
 		}
 		b.WriteString(more(n))
 	}
@@ -166,7 +161,7 @@ func (d *Digest) Markdown() (title, body string) {
 			if i == digestListed {
 				break
 			}
-			w("- %s:%s;未发 %d 张 %s → %s\n", batchLabel(h.BatchID, h.Name, h.StockID), h.Reason, h.Pending, yuanZh(h.PendingFen), HaltNext(h))
+			w("- %s:%s;未发 %d 张 %s → %s\n", batchLabel(h.BatchID, h.Name, h.StockID), h.Reason, h.Pending, money.YuanGrouped(h.PendingFen), HaltNext(h))
 		}
 		b.WriteString(more(n))
 	}
@@ -206,8 +201,8 @@ func (d *Digest) WriteText(w io.Writer) error {
 	} else {
 		t := textable.New("批次>", "名称", "批次号", "状态", "已发>", "面额>", "面额未记录>", "失败>", "结果不明>", "不明面额>")
 		row := func(id, name, stock, status string, b DigestBatch) {
-			t.Add(id, name, stock, status, count(b.Issued), money.Yuan(b.IssuedFen), count(b.UnknownValue), count(b.Failed),
-				count(b.InDoubt), money.Yuan(b.InDoubtFen))
+			t.Add(id, name, stock, status, itoa(b.Issued), money.Yuan(b.IssuedFen), itoa(b.UnknownValue), itoa(b.Failed),
+				itoa(b.InDoubt), money.Yuan(b.InDoubtFen))
 		}
 		for _, b := range d.Batches {
 			row(strconv.FormatInt(b.BatchID, 10), b.Name, b.StockID, b.Status, b)
@@ -222,8 +217,8 @@ func (d *Digest) WriteText(w io.Writer) error {
 	} else {
 		t := textable.New("批次号", "来源", "已发>", "已核销>", "核销率>", "核销金额>", "退款>", "退款金额>", "净核销>")
 		for _, s := range d.Stocks {
-			t.Add(s.StockID, usageZh[s.UsageSource], count(s.Issued), count(s.Used), s.UseRatePercent(), money.Yuan(s.UsedFen),
-				count(s.Refunded), money.Yuan(s.RefundedFen), count(s.NetUsed))
+			t.Add(s.StockID, usageZh[s.UsageSource], itoa(s.Issued), itoa(s.Used), s.UseRatePercent(), money.Yuan(s.UsedFen),
+				itoa(s.Refunded), money.Yuan(s.RefundedFen), itoa(s.NetUsed))
 		}
 		t.Write(bw)
 	}
@@ -242,7 +237,7 @@ func (d *Digest) WriteText(w io.Writer) error {
 		p("%d 个批次\n", len(d.AwaitingApproval))
 		t := textable.New("批次>", "名称", "批次号", "张数>", "面额>", "上传人", "上传时间", "下一步")
 		for _, a := range d.AwaitingApproval {
-			t.Add(strconv.FormatInt(a.BatchID, 10), a.Name, a.StockID, count(a.Accepted), money.Yuan(a.AmountFen), orDash(a.UploadedBy),
+			t.Add(strconv.FormatInt(a.BatchID, 10), a.Name, a.StockID, itoa(a.Accepted), money.Yuan(a.AmountFen), orDash(a.UploadedBy),
 				a.CreatedAt.In(d.Location).Format("2006-01-02 15:04"), fmt.Sprintf("issuer batch approve %d --as <审批人>", a.BatchID))
 		}
 		t.Write(bw)
@@ -267,7 +262,7 @@ func (d *Digest) WriteText(w io.Writer) error {
 		p("%s;执行 issuer review resolve 向微信支付核实(只查询,不重发)\n", d.reviewLine())
 		t := textable.New("批次>", "待复核>", "结果不明>")
 		for _, rb := range d.Review.ByBatch {
-			t.Add(strconv.FormatInt(rb.BatchID, 10), count(rb.Review), count(rb.InDoubt))
+			t.Add(strconv.FormatInt(rb.BatchID, 10), itoa(rb.Review), itoa(rb.InDoubt))
 		}
 		t.Write(bw)
 	}

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/internal/textable"
 	"github.com/issuer-dev/issuer/queue"
-	"github.com/issuer-dev/issuer/wxpay"
 )
 
 // textProblems is how many problems the text report lists.
@@ -61,11 +61,11 @@ func (r *Report) WriteText(w io.Writer) error {
 		row := func(batch, name string, l Line, rate string) {
 			orderAmount := "-"
 			if l.OrderAmountKnown() {
-				orderAmount = wxpay.FormatYuan(l.OrderAmount)
+				orderAmount = money.Yuan(l.OrderAmount)
 			}
 			t.Add(batch, name, l.StockID, itoa(l.Issued), itoa(l.InDoubt), itoa(l.Used), usageLabel(l.UsageSource),
-				itoa(l.Refunded), itoa(l.NetUsed), rate, wxpay.FormatYuan(l.UsedAmount), wxpay.FormatYuan(l.RefundedAmount),
-				wxpay.FormatYuan(l.NetUsedAmount()), itoa(l.Orders), orderAmount, itoa(l.UnknownCoupons),
+				itoa(l.Refunded), itoa(l.NetUsed), rate, money.Yuan(l.UsedAmount), money.Yuan(l.RefundedAmount),
+				money.Yuan(l.NetUsedAmount()), itoa(l.Orders), orderAmount, itoa(l.UnknownCoupons),
 				itoa(l.RefundsWithoutUse+l.UsedBeforeIssue+l.CallbackOnly+l.FileOnly))
 		}
 		for i, l := range r.Lines {
@@ -121,7 +121,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	} else {
 		t := textable.New("DAY", "USES>", "优惠金额（元）>", "REFUNDS>", "REFUNDED AMOUNT>")
 		for _, d := range r.Days {
-			t.Add(d.Date.Format(time.DateOnly), itoa(d.Uses), wxpay.FormatYuan(d.UsedAmount), itoa(d.Refunds), wxpay.FormatYuan(d.RefundedAmount))
+			t.Add(d.Date.Format(time.DateOnly), itoa(d.Uses), money.Yuan(d.UsedAmount), itoa(d.Refunds), money.Yuan(d.RefundedAmount))
 		}
 		t.Write(bw)
 	}
@@ -168,7 +168,7 @@ func (r *Report) writeTextProblems(w io.Writer) {
 		for _, p := range s.Listed[:shown] {
 			amount := ""
 			if p.Amount != nil {
-				amount = wxpay.FormatYuan(*p.Amount)
+				amount = money.Yuan(*p.Amount)
 			}
 			t.Add(p.Kind, p.StockID, r.batchText(p.BatchID), p.CouponID, p.OpenID, r.timeText(p.At), amount, p.Detail)
 		}

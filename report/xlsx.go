@@ -140,6 +140,31 @@ func (s *sheetWriter) header(row int, style int, titles ...string) {
 	}
 }
 
+// widths sets the widths of columns 1, 2, … in turn.
+func (s *sheetWriter) widths(widths ...float64) {
+	for i, wd := range widths {
+		if s.err != nil {
+			return
+		}
+		col, _ := excelize.ColumnNumberToName(i + 1)
+		s.err = s.f.SetColWidth(s.sheet, col, col, wd)
+	}
+}
+
+// fitOnePageWide prints the sheet landscape, one page wide and as many
+// pages long as it takes.
+func (s *sheetWriter) fitOnePageWide() {
+	if s.err != nil {
+		return
+	}
+	s.err = s.f.SetSheetProps(s.sheet, &excelize.SheetPropsOptions{FitToPage: new(true)})
+	if s.err == nil {
+		s.err = s.f.SetPageLayout(s.sheet, &excelize.PageLayoutOptions{
+			Orientation: new("landscape"), FitToWidth: new(1), FitToHeight: new(0),
+		})
+	}
+}
+
 type styled struct {
 	v     any
 	style int
@@ -289,23 +314,10 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 	if len(r.Files) == 0 {
 		s.set(1, row+1, "none fetched yet", 0)
 	}
-	if s.err != nil {
-		return s.err
-	}
-	widths := []float64{22, 24, 14, 11, 11, 11, 11, 19, 11, 16, 17, 17, 10, 16, 17, 20, 18, 14, 10, 14, 10, 10, 10, 10, 10}
-	for i, wd := range widths {
-		col, _ := excelize.ColumnNumberToName(i + 1)
-		if err := f.SetColWidth(SheetSummary, col, col, wd); err != nil {
-			return err
-		}
-	}
+	s.widths(22, 24, 14, 11, 11, 11, 11, 19, 11, 16, 17, 17, 10, 16, 17, 20, 18, 14, 10, 14, 10, 10, 10, 10, 10)
 	// Printed, the summary is one page wide, landscape.
-	if err := f.SetSheetProps(SheetSummary, &excelize.SheetPropsOptions{FitToPage: new(true)}); err != nil {
-		return err
-	}
-	return f.SetPageLayout(SheetSummary, &excelize.PageLayoutOptions{
-		Orientation: new("landscape"), FitToWidth: new(1), FitToHeight: new(0),
-	})
+	s.fitOnePageWide()
+	return s.err
 }
 
 func cellName(col, row int) string {
@@ -436,12 +448,7 @@ func (r *Report) auditSheet(f *excelize.File, st xlsxStyles) error {
 	if len(r.Files) == 0 {
 		s.set(1, 3, "none fetched yet", 0)
 	}
-	for i, wd := range []float64{12, 13, 12, 9, 9, 10, 10, 19, 30, 42, 60} {
-		col, _ := excelize.ColumnNumberToName(i + 1)
-		if s.err == nil {
-			s.err = f.SetColWidth(SheetAudit, col, col, wd)
-		}
-	}
+	s.widths(12, 13, 12, 9, 9, 10, 10, 19, 30, 42, 60)
 	return s.err
 }
 
@@ -472,20 +479,10 @@ func guideSheet(f *excelize.File, st xlsxStyles) error {
 		}
 		row += 2
 	}
-	for i, wd := range []float64{22, 22, 90} {
-		col, _ := excelize.ColumnNumberToName(i + 1)
-		if s.err == nil {
-			s.err = f.SetColWidth(SheetGuide, col, col, wd)
-		}
-	}
-	if s.err != nil {
-		return s.err
-	}
+	s.widths(22, 22, 90)
 	// Printed, the three columns stay on one page wide.
-	if err := f.SetSheetProps(SheetGuide, &excelize.SheetPropsOptions{FitToPage: new(true)}); err != nil {
-		return err
-	}
-	return f.SetPageLayout(SheetGuide, &excelize.PageLayoutOptions{Orientation: new("landscape"), FitToWidth: new(1), FitToHeight: new(0)})
+	s.fitOnePageWide()
+	return s.err
 }
 
 func headerCells(titles []string, style int) []any {

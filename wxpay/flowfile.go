@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/issuer-dev/issuer/internal/money"
 )
 
 // FlowKind says which file a flow file is.
@@ -268,15 +270,8 @@ func digits(s string) bool {
 	return true
 }
 
-// FormatYuan renders fen as yuan with two decimals.
-func FormatYuan(fen int64) string {
-	sign := ""
-	u := uint64(fen)
-	if fen < 0 {
-		sign, u = "-", uint64(-fen)
-	}
-	return fmt.Sprintf("%s%d.%02d", sign, u/100, u%100)
-}
+// FormatYuan renders fen as yuan with two decimals; it is money.Yuan.
+func FormatYuan(fen int64) string { return money.Yuan(fen) }
 
 // FlowHeader returns the header columns of a flow file of kind k.
 func FlowHeader(k FlowKind) []string {
@@ -302,7 +297,7 @@ func WriteFlowFile(w io.Writer, k FlowKind, rows []FlowRow) error {
 		if !r.Time.IsZero() {
 			ts = r.Time.In(loc).Format(FlowTimeLayout)
 		}
-		plain := []string{r.StockID, r.CouponID, r.CouponType, FormatYuan(r.Amount), FormatYuan(r.OrderAmount),
+		plain := []string{r.StockID, r.CouponID, r.CouponType, money.Yuan(r.Amount), money.Yuan(r.OrderAmount),
 			r.TradeType, r.TransactionID, ts, r.MchID}
 		for i, v := range plain {
 			if strings.ContainsAny(v, ",\"\r\n") {

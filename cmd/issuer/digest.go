@@ -32,11 +32,7 @@ var scheduleActor = auth.Actor{Name: "schedule", Role: auth.RoleAnalyst, Source:
 // configured zone), so that a catch-up run sends the day it missed.
 func digestJob(svc *ops.Service, n *alert.Notifier, log *slog.Logger) daemon.RunFunc {
 	return func(ctx context.Context, scheduled time.Time) (map[string]int64, error) {
-		loc := svc.Config.Location
-		if loc == nil {
-			loc = time.UTC
-		}
-		d, err := svc.Digest(ctx, scheduleActor, ops.Yesterday(scheduled, loc))
+		d, err := svc.Digest(ctx, scheduleActor, ops.Yesterday(scheduled, orUTC(svc.Config.Location)))
 		if err != nil {
 			return nil, err
 		}
@@ -114,12 +110,9 @@ func cmdReportDigest() *command {
 				ac.Source = "cli@" + host
 			}
 			n := alert.New(ac)
-			rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-			done := make(chan struct{})
-			go func() { n.Run(rctx); close(done) }()
+			stop := n.Start(context.WithoutCancel(ctx))
 			err = sendDigest(ctx, n, d)
 			stop()
-			<-done
 			if errors.Is(err, alert.ErrNoChannels) {
 				return fmt.Errorf("%s --send: no alert channel takes the digest: configure alerts.webhook_url or alerts.channels", c.name)
 			}

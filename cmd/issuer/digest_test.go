@@ -17,6 +17,7 @@ import (
 	"github.com/issuer-dev/issuer/alert"
 	"github.com/issuer-dev/issuer/daemon"
 	"github.com/issuer-dev/issuer/internal/config"
+	"github.com/issuer-dev/issuer/internal/testutil"
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/wxpay/wxsim"
 )
@@ -77,9 +78,8 @@ func TestDigestJobOncePerActivation(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	n := alert.New(alert.Config{Channels: []alert.Channel{{Type: alert.TypeWeCom, URL: robot.url()}}})
-	notifierDone := make(chan struct{})
-	go func() { n.Run(ctx); close(notifierDone) }()
-	defer func() { cancel(); <-notifierDone }()
+	stopNotifier := n.Start(ctx)
+	defer stopNotifier()
 
 	cfg := config.Defaults()
 	loc, err := time.LoadLocation("Asia/Shanghai")
@@ -178,21 +178,12 @@ func TestRunConsoleStocks(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	token := strings.TrimSpace(r.stdout)
 	p := b.start(t)
-	call := func(method, path string) (int, string) {
-		req, err := http.NewRequest(method, "http://"+p.addr+path, nil)
-		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+token)
-		res, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer res.Body.Close()
-		body, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(body)
-	}
-	code, body := call(http.MethodPost, "/api/v1/stocks/9856000/start")
-	require.Equal(t, http.StatusOK, code, body)
-	code, body = call(http.MethodGet, "/api/v1/stocks/9856000")
-	require.Equal(t, http.StatusOK, code, body)
-	require.Contains(t, body, `"status":"running"`)
+	site, bearer := testutil.Site{URL: "http://" + p.addr}, testutil.Bearer(token)
+	a := site.Post(t, nil, "/api/v1/stocks/9856000/start", nil, bearer)
+	require.Equal(t, http.StatusOK, a.Status, a.Body)
+	a = site.Get(t, nil, "/api/v1/stocks/9856000", bearer)
+	require.Equal(t, http.StatusOK, a.Status, a.Body)
+	require.Contains(t, a.Body, `"status":"running"`)
 	_, err := p.stop(t)
 	require.NoError(t, err)
 }

@@ -66,9 +66,7 @@ func inZone(reason string, loc *time.Location) string {
 
 // humanTime is a time for a person: in the configured zone, which it names.
 func humanTime(t time.Time, loc *time.Location) string {
-	if loc == nil {
-		loc = time.UTC
-	}
+	loc = orUTC(loc)
 	return t.In(loc).Format(time.DateTime) + " " + zoneName(loc)
 }
 

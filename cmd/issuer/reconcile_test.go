@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -15,12 +14,12 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/issuer-dev/issuer/internal/excelcsv"
+	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/internal/simtest"
 	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/ratelimit"
 	"github.com/issuer-dev/issuer/report"
-	"github.com/issuer-dev/issuer/wxpay"
 	"github.com/issuer-dev/issuer/wxpay/wxsim"
 )
 
@@ -65,13 +64,8 @@ func reconcileSetup(t *testing.T, n int) (*testBundle, *simtest.Sim) {
 func parseCSV(t *testing.T, s string) [][]string {
 	t.Helper()
 	require.True(t, strings.HasPrefix(s, excelcsv.BOM), "the byte-order mark, for Excel")
-	recs, err := csv.NewReader(excelcsv.SkipBOM(strings.NewReader(s))).ReadAll()
+	recs, err := excelcsv.ReadAll(strings.NewReader(s))
 	require.NoError(t, err, s)
-	for _, rec := range recs {
-		for i := range rec {
-			rec[i] = excelcsv.Bare(rec[i])
-		}
-	}
 	return recs
 }
 
@@ -127,9 +121,9 @@ func TestReconcileAndReportEndToEnd(t *testing.T) {
 	require.Len(t, lines, 1, "no coupon outside issuer's batches")
 	want := map[string]string{
 		"batch_id": "1", "stock_id": "9856000", "issued": "200", "used": "60", "refunded": "10", "net_used": "50",
-		"use_rate": "0.3000", "used_amount": wxpay.FormatYuan(usedAmount), "unknown_coupons": "0",
-		"refunded_amount": wxpay.FormatYuan(refundedAmount), "net_used_amount": wxpay.FormatYuan(usedAmount - refundedAmount),
-		"orders": strconv.Itoa(len(orders)), "order_amount": wxpay.FormatYuan(orderAmount), "refunds_without_use": "0",
+		"use_rate": "0.3000", "used_amount": money.Yuan(usedAmount), "unknown_coupons": "0",
+		"refunded_amount": money.Yuan(refundedAmount), "net_used_amount": money.Yuan(usedAmount - refundedAmount),
+		"orders": strconv.Itoa(len(orders)), "order_amount": money.Yuan(orderAmount), "refunds_without_use": "0",
 		"used_before_issue": "0", "callback_only": "0", "file_only": "0", "recipients": "200", "batch_name": "春节满减",
 		"usage_source": "flow_files", "in_doubt": "0", "cancelled": "0", "review": "0", "pending": "0", "failed": "0",
 	}

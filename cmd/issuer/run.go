@@ -218,10 +218,9 @@ func (d *runner) run(ctx context.Context) error {
 			return err
 		}
 	}
-	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBG()
-	notifierDone := make(chan struct{})
-	go func() { d.notifier.Run(bg); close(notifierDone) }()
+	// The notifier outlives ctx: it drains only after everything that may
+	// raise an alert has stopped, below.
+	stopNotifier := d.notifier.Start(context.WithoutCancel(ctx))
 	syncCallbackURL(runCtx, d.client, d.cfg.Callbacks.PublicURL, d.notifier.Notify, log)
 	heartbeatDone := make(chan struct{})
 	go func() {
@@ -279,8 +278,7 @@ func (d *runner) run(ctx context.Context) error {
 	}
 	<-heartbeatDone
 	<-keeperDone
-	stopBG()
-	<-notifierDone
+	stopNotifier()
 	if failed == nil {
 		log.Info("stopped cleanly")
 	}

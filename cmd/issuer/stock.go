@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/internal/textable"
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/wxpay"
@@ -73,8 +74,8 @@ func cmdStockCreate() *command {
 			}
 			r, f := req.StockUseRule, req.CouponUseRule.FixedNormalCoupon
 			fmt.Fprintf(e.stdout, "created stock %s %q: %d coupons of %s yuan (orders from %s yuan), budget %s yuan, %d per user\n",
-				res.StockID, req.StockName, r.MaxCoupons, wxpay.FormatYuan(f.CouponAmount),
-				wxpay.FormatYuan(f.TransactionMinimum), wxpay.FormatYuan(r.MaxAmount), r.MaxCouponsPerUser)
+				res.StockID, req.StockName, r.MaxCoupons, money.Yuan(f.CouponAmount),
+				money.Yuan(f.TransactionMinimum), money.Yuan(r.MaxAmount), r.MaxCouponsPerUser)
 			fmt.Fprintf(e.stdout, "out_request_no %s\n", req.OutRequestNo)
 			fmt.Fprintf(e.stdout, "it is unactivated: `issuer stock start %s` to start issuing\n", res.StockID)
 			return nil
@@ -212,11 +213,11 @@ func printStock(w io.Writer, s *wxpay.Stock, loc *time.Location) {
 	}
 	fmt.Fprintf(tw, "type\t%s, %s\n", s.StockType, kind)
 	if v, m, ok := stockValue(s); ok {
-		fmt.Fprintf(tw, "coupon\t%s yuan off orders from %s yuan\n", wxpay.FormatYuan(v), wxpay.FormatYuan(m))
+		fmt.Fprintf(tw, "coupon\t%s yuan off orders from %s yuan\n", money.Yuan(v), money.Yuan(m))
 	}
 	if r := s.StockUseRule; r != nil {
 		left := r.MaxCoupons - s.DistributedCoupons
-		fmt.Fprintf(tw, "budget\t%d coupons, %s yuan; %d distributed, %d left\n", r.MaxCoupons, wxpay.FormatYuan(r.MaxAmount), s.DistributedCoupons, left)
+		fmt.Fprintf(tw, "budget\t%d coupons, %s yuan; %d distributed, %d left\n", r.MaxCoupons, money.Yuan(r.MaxAmount), s.DistributedCoupons, left)
 		perUser := fmt.Sprintf("%d", r.MaxCouponsPerUser)
 		if r.NaturalPersonLimit {
 			perUser += " (per natural person)"
@@ -245,7 +246,7 @@ func printStockList(w io.Writer, stocks []wxpay.Stock, loc *time.Location) {
 		s := &stocks[i]
 		value, minimum := "-", "-"
 		if v, m, ok := stockValue(s); ok {
-			value, minimum = wxpay.FormatYuan(v), wxpay.FormatYuan(m)
+			value, minimum = money.Yuan(v), money.Yuan(m)
 		}
 		maxCoupons, perUser := "-", "-"
 		if r := s.StockUseRule; r != nil {

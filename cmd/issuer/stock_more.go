@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/internal/textable"
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/wxpay"
@@ -94,7 +95,7 @@ func printCoupons(w io.Writer, list []wxpay.Coupon, loc *time.Location) {
 	for _, cp := range list {
 		value := "-"
 		if n := cp.NormalCouponInformation; n != nil {
-			value = wxpay.FormatYuan(n.CouponAmount)
+			value = money.Yuan(n.CouponAmount)
 		}
 		t.Add(cp.CouponID, cp.StockID, cp.Status, value, localTime(cp.CreateTime, loc))
 	}

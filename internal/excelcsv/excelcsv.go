@@ -24,6 +24,7 @@ package excelcsv
 
 import (
 	"bufio"
+	"encoding/csv"
 	"io"
 	"strings"
 )
@@ -76,14 +77,14 @@ func (b *bomFirst) Write(p []byte) (int, error) {
 // or a leading zero that it drops). Anything else, and everything when
 // plain, is returned as is.
 func Text(s string, plain bool) string {
-	if plain || !NeedsText(s) {
+	if plain || !needsText(s) {
 		return s
 	}
 	return "\t" + s
 }
 
-// NeedsText reports whether Excel would mangle the digit string s.
-func NeedsText(s string) bool {
+// needsText reports whether Excel would mangle the digit string s.
+func needsText(s string) bool {
 	if len(s) < 2 {
 		return false
 	}
@@ -95,15 +96,21 @@ func NeedsText(s string) bool {
 	return len(s) >= 12 || s[0] == '0'
 }
 
-// Bare is a value read back from such a file: without the tab.
-func Bare(s string) string { return strings.TrimLeft(s, "\t") }
-
-// SkipBOM returns r without a leading byte-order mark, for readers of the
-// files this package shapes.
-func SkipBOM(r io.Reader) io.Reader {
+// ReadAll reads a file this package shaped as a program should: past the
+// byte-order mark, every value without the tab that keeps it text in Excel.
+func ReadAll(r io.Reader) ([][]string, error) {
 	br := bufio.NewReader(r)
 	if b, err := br.Peek(len(BOM)); err == nil && string(b) == BOM {
 		_, _ = br.Discard(len(BOM))
 	}
-	return br
+	recs, err := csv.NewReader(br).ReadAll()
+	if err != nil {
+		return nil, err
+	}
+	for _, rec := range recs {
+		for i := range rec {
+			rec[i] = strings.TrimLeft(rec[i], "\t")
+		}
+	}
+	return recs, nil
 }

@@ -9,13 +9,17 @@ import (
 	"strings"
 )
 
-// Yuan renders fen as yuan with two decimals: 123456 → "1234.56".
+// Yuan renders fen as yuan with two decimals: 123456 → "1234.56". It is
+// the one fen→yuan formatter; CSV, text reports and the CLI all print with it.
 func Yuan(fen int64) string {
 	sign := ""
+	// Magnitude as uint64, so math.MinInt64 (whose negation overflows int64)
+	// still prints as a number.
+	u := uint64(fen)
 	if fen < 0 {
-		sign, fen = "-", -fen
+		sign, u = "-", uint64(-fen)
 	}
-	return fmt.Sprintf("%s%d.%02d", sign, fen/100, fen%100)
+	return fmt.Sprintf("%s%d.%02d", sign, u/100, u%100)
 }
 
 // YuanGrouped renders fen as ¥1,234.56, for messages people skim.

@@ -1,6 +1,7 @@
 package money
 
 import (
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -8,7 +9,8 @@ import (
 
 func TestYuan(t *testing.T) {
 	t.Parallel()
-	for fen, want := range map[int64]string{0: "0.00", 5: "0.05", 123456: "1234.56", -250: "-2.50"} {
+	for fen, want := range map[int64]string{0: "0.00", 5: "0.05", 123456: "1234.56", -250: "-2.50",
+		math.MaxInt64: "92233720368547758.07", math.MinInt64: "-92233720368547758.08"} {
 		require.Equal(t, want, Yuan(fen))
 	}
 	require.Equal(t, "¥1,234,567.80", YuanGrouped(123456780))
