@@ -22,6 +22,7 @@ import (
 
 	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/internal/dbtest"
+	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/internal/simtest"
 	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/queue"
@@ -80,7 +81,7 @@ func dumpFlows(t *testing.T, db *sqlx.DB) string {
 			var line int
 			require.NoError(t, rows.Scan(&stock, &coupon, &txn, &at, &ctype, &amount, &order, &trade, &mchid, &dev, &bank, &goods, &line, &first))
 			fmt.Fprintf(&sb, "%s %s coupon=%s txn=%s at=%s type=%s amount=%s order=%s trade=%s mchid=%q device=%q bank=%q goods=%q line=%d first=%s\n",
-				strings.TrimPrefix(tbl.name, "flow_"), stock, coupon, txn, at, ctype, wxpay.FormatYuan(amount), wxpay.FormatYuan(order),
+				strings.TrimPrefix(tbl.name, "flow_"), stock, coupon, txn, at, ctype, money.Yuan(amount), money.Yuan(order),
 				trade, mchid, dev, bank, goods, line, first)
 		}
 		require.NoError(t, rows.Err())
@@ -276,7 +277,7 @@ func TestReconcileAgainstSimulator(t *testing.T) {
 	var wantUses, wantRefunds []string
 	for _, c := range ledger {
 		if c.Use != nil {
-			wantUses = append(wantUses, c.CouponID+" "+c.Use.TransactionID+" "+wxpay.FormatYuan(c.CouponAmount)+" "+wxpay.FormatYuan(c.Use.OrderAmount))
+			wantUses = append(wantUses, c.CouponID+" "+c.Use.TransactionID+" "+money.Yuan(c.CouponAmount)+" "+money.Yuan(c.Use.OrderAmount))
 		}
 		if c.RefundedAt != nil {
 			wantRefunds = append(wantRefunds, c.CouponID)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/issuer-dev/issuer/auth"
+	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/wxpay"
 )
 
@@ -118,11 +119,11 @@ func (c *StockCreate) request(loc *time.Location) (wxpay.CreateStockRequest, err
 			return req, invalidf("stock create: --budget-yuan %q is not a positive amount in yuan", c.BudgetYuan)
 		}
 		if budget%c.CouponValue != 0 {
-			return req, invalidf("stock create: --budget-yuan %s is not a whole number of %s-yuan coupons", wxpay.FormatYuan(budget), wxpay.FormatYuan(c.CouponValue))
+			return req, invalidf("stock create: --budget-yuan %s is not a whole number of %s-yuan coupons", money.Yuan(budget), money.Yuan(c.CouponValue))
 		}
 		n := budget / c.CouponValue
 		if maxCoupons != 0 && maxCoupons != n {
-			return req, invalidf("stock create: --budget-yuan %s buys %d coupons of %s yuan, not --max-coupons %d", wxpay.FormatYuan(budget), n, wxpay.FormatYuan(c.CouponValue), maxCoupons)
+			return req, invalidf("stock create: --budget-yuan %s buys %d coupons of %s yuan, not --max-coupons %d", money.Yuan(budget), n, money.Yuan(c.CouponValue), maxCoupons)
 		}
 		maxCoupons = n
 	}

@@ -270,9 +270,6 @@ func digits(s string) bool {
 	return true
 }
 
-// FormatYuan renders fen as yuan with two decimals; it is money.Yuan.
-func FormatYuan(fen int64) string { return money.Yuan(fen) }
-
 // FlowHeader returns the header columns of a flow file of kind k.
 func FlowHeader(k FlowKind) []string {
 	t := colUseTime

@@ -3,6 +3,7 @@ package excelcsv_test
 import (
 	"bytes"
 	"encoding/csv"
+	"io"
 	"strings"
 	"testing"
 

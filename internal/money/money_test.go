@@ -9,7 +9,7 @@ import (
 
 func TestYuan(t *testing.T) {
 	t.Parallel()
-	for fen, want := range map[int64]string{0: "0.00", 5: "0.05", 123456: "1234.56", -250: "-2.50",
+	for fen, want := range map[int64]string{0: "0.00", 5: "0.05", 123456: "1234.56", -250: "-2.50", -1230: "-12.30", 10000: "100.00",
 		math.MaxInt64: "92233720368547758.07", math.MinInt64: "-92233720368547758.08"} {
 		require.Equal(t, want, Yuan(fen))
 	}
