@@ -54,11 +54,15 @@ type DigestStock struct {
 	Refunded    int    `json:"refunded"`
 	RefundedFen int64  `json:"refunded_fen"`
 	NetUsed     int    `json:"net_used"`
+	// UsedOfIssued is the part of Used that issuer issued: Used also
+	// counts uses of the stock's coupons that issuer never issued.
+	UsedOfIssued int `json:"used_of_issued"`
 }
 
-// UseRatePercent is Used ÷ Issued as a percentage ("25.00%", "-" for none
-// issued).
-func (s DigestStock) UseRatePercent() string { return percent(s.Used, s.Issued) }
+// UseRatePercent is the use rate of what issuer issued, UsedOfIssued ÷
+// Issued, as a percentage ("25.00%", "-" for none issued): the
+// reconciliation report's stock total.
+func (s DigestStock) UseRatePercent() string { return percent(s.UsedOfIssued, s.Issued) }
 
 // DigestApproval is a batch waiting for an operator's approval.
 type DigestApproval struct {
@@ -186,15 +190,20 @@ func BuildDigest(ctx context.Context, db *sqlx.DB, opts DigestOptions) (*Digest,
 func (d *Digest) redemptions(r *Report) {
 	// r.Lines is sorted by stock, so each stock's lines are one run.
 	var totals []Line
+	usedOfIssued := map[string]int{}
 	for _, l := range r.Lines {
 		if n := len(totals); n == 0 || totals[n-1].StockID != l.StockID {
 			totals = append(totals, Line{StockID: l.StockID})
 		}
 		totals[len(totals)-1].add(l)
+		if l.BatchID != 0 {
+			usedOfIssued[l.StockID] += l.Used
+		}
 	}
 	for _, t := range totals {
 		d.Stocks = append(d.Stocks, DigestStock{StockID: t.StockID, UsageSource: r.Usage[t.StockID], Issued: t.Issued,
-			Used: t.Used, UsedFen: t.UsedAmount, Refunded: t.Refunded, RefundedFen: t.RefundedAmount, NetUsed: t.NetUsed})
+			Used: t.Used, UsedFen: t.UsedAmount, Refunded: t.Refunded, RefundedFen: t.RefundedAmount, NetUsed: t.NetUsed,
+			UsedOfIssued: usedOfIssued[t.StockID]})
 	}
 	for _, k := range otherKinds {
 		if n := r.ProblemCounts[k]; n > 0 {

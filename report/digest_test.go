@@ -80,6 +80,23 @@ func TestDigest(t *testing.T) {
 	require.Equal(t, 2, d.Review.InDoubt, "oE in review and oK pending")
 	require.True(t, d.NeedsAttention())
 
+	// Redemptions agree with the reconciliation report as of the same day:
+	// every use counts, the use rate is of what issuer issued.
+	r, err := report.Reconciliation(context.Background(), b.db, report.Options{AsOf: "2025-03-02", Location: b.loc})
+	require.NoError(t, err)
+	require.Len(t, d.Stocks, 1)
+	var used, usedOfIssued, issued int
+	for _, l := range r.Lines {
+		used += l.Used
+		if l.BatchID != 0 {
+			usedOfIssued += l.Used
+			issued += l.Issued
+		}
+	}
+	require.Positive(t, used-usedOfIssued, "the fixture has uses of coupons issuer never issued")
+	require.Equal(t, []int{issued, used, usedOfIssued}, []int{d.Stocks[0].Issued, d.Stocks[0].Used, d.Stocks[0].UsedOfIssued})
+	require.Equal(t, report.Line{Used: usedOfIssued, Issued: issued}.UseRatePercent(), d.Stocks[0].UseRatePercent())
+
 	var text bytes.Buffer
 	require.NoError(t, d.WriteText(&text))
 	title, md := d.Markdown()

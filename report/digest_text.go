@@ -89,7 +89,11 @@ func (d *Digest) anomalies() string {
 }
 
 func (s DigestStock) summary() string {
-	out := fmt.Sprintf("已核销 %d / 已发 %d 张(%s),%s", s.Used, s.Issued, s.UseRatePercent(), money.YuanGrouped(s.UsedFen))
+	out := fmt.Sprintf("已核销 %d / 已发 %d 张(%s),", s.UsedOfIssued, s.Issued, s.UseRatePercent())
+	if other := s.Used - s.UsedOfIssued; other > 0 {
+		out = fmt.Sprintf("已核销 %d / 已发 %d 张(%s);另核销非本系统发放的券 %d 张;共", s.UsedOfIssued, s.Issued, s.UseRatePercent(), other)
+	}
+	out += money.YuanGrouped(s.UsedFen)
 	if s.Refunded > 0 {
 		out += fmt.Sprintf(";退款 %d 张 %s", s.Refunded, money.YuanGrouped(s.RefundedFen))
 	}
@@ -215,10 +219,12 @@ func (d *Digest) WriteText(w io.Writer) error {
 	if len(d.Stocks) == 0 {
 		p("尚无代金券批次\n")
 	} else {
-		t := textable.New("批次号", "来源", "已发>", "已核销>", "核销率>", "核销金额>", "退款>", "退款金额>", "净核销>")
+		// As the reconciliation report's stock total: every use counts,
+		// the use rate is of what issuer issued.
+		t := textable.New("批次号", "来源", "已发>", "已核销>", "其中非本系统发放>", "核销率>", "核销金额>", "退款>", "退款金额>", "净核销>")
 		for _, s := range d.Stocks {
-			t.Add(s.StockID, usageZh[s.UsageSource], itoa(s.Issued), itoa(s.Used), s.UseRatePercent(), money.Yuan(s.UsedFen),
-				itoa(s.Refunded), money.Yuan(s.RefundedFen), itoa(s.NetUsed))
+			t.Add(s.StockID, usageZh[s.UsageSource], itoa(s.Issued), itoa(s.Used), itoa(s.Used-s.UsedOfIssued), s.UseRatePercent(),
+				money.Yuan(s.UsedFen), itoa(s.Refunded), money.Yuan(s.RefundedFen), itoa(s.NetUsed))
 		}
 		t.Write(bw)
 	}
