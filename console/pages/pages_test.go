@@ -108,6 +108,11 @@ func TestRoles(t *testing.T) {
 		requireJSONError(t, b.post(t, otto, "/api/v1/batches/"+id+"/approve", nil, nil), http.StatusConflict)
 		requireJSONError(t, b.postJSON(t, otto, "/api/v1/batches/"+id+"/reject", map[string]string{"reason": "no"}, nil), http.StatusConflict)
 		requireJSONError(t, b.postJSON(t, otto, "/api/v1/batches/"+id+"/reject", map[string]string{}, nil), http.StatusBadRequest)
+		require.NotContains(t, b.get(t, otto, "/batches/"+id, nil).Body, `id="btn-approve"`)
+		_, err := b.schema.DB.Exec(`UPDATE batches SET status = 'awaiting_approval' WHERE id = $1`, id)
+		require.NoError(t, err)
+		require.Contains(t, b.get(t, otto, "/batches/"+id, nil).Body, `id="btn-approve"`, "an operator is offered the approval")
+		require.NotContains(t, b.get(t, ann, "/batches/"+id, nil).Body, `id="btn-approve"`, "an analyst is not")
 	})
 }
 
