@@ -508,3 +508,70 @@ CREATE VIEW batch_counts AS
 
 -- The claim takes rows that hold a reservation first; they are few.
 CREATE INDEX recipients_claim_reserved ON recipients (batch_id, next_attempt_at, id) WHERE status = 'pending' AND reserved_fen > 0;
+
+-- migration: 10 doubt
+-- "In doubt" is a fact about a row's history, not about its last answer.
+-- doubt_since is set by the first answer that did not say what became of
+-- the row's out_request_no (timeout, reset, 5xx, an unsigned or
+-- unclassified answer, a lease that expired under a send) and is cleared
+-- only by an answer that names the coupon (issued) or by settlement by
+-- query. A later 429, halt or refusal says nothing about the earlier send,
+-- so it leaves the row in doubt: the row keeps its spend-cap reservation,
+-- a refusal sends it to review instead of failed, and a cancel seals it
+-- to review. recipient_in_doubt is the one definition.
+ALTER TABLE recipients ADD COLUMN doubt_since timestamptz;
+-- Until now only the last outcome was kept. Rows in doubt by it stay in
+-- doubt; so does every row in review (all came from such an answer), and
+-- every row still to do (pending, in flight) with a counted attempt: it
+-- had an answer that did not say what happened since it was last settled
+-- (throttles, halts, releases and the daily limit give their attempt
+-- back; a settlement resets attempts to 0).
+UPDATE recipients SET doubt_since = coalesce(last_attempt_at, first_attempt_at, updated_at)
+    WHERE in_doubt OR status = 'review' OR (status IN ('pending', 'in_flight') AND attempts > 0);
+
+DROP VIEW batch_counts;
+ALTER TABLE recipients DROP COLUMN in_doubt;
+DROP FUNCTION recipient_in_doubt(text, text);
+CREATE FUNCTION recipient_in_doubt(status text, doubt_since timestamptz) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN status IN ('pending', 'review') AND doubt_since IS NOT NULL;
+ALTER TABLE recipients ADD COLUMN in_doubt boolean NOT NULL GENERATED ALWAYS AS (recipient_in_doubt(status, doubt_since)) STORED;
+
+-- The counters gain the doubt flag as a key: outcome no longer decides it.
+ALTER TABLE batch_outcome_counts DROP CONSTRAINT batch_outcome_counts_pkey;
+ALTER TABLE batch_outcome_counts ADD COLUMN doubt boolean NOT NULL DEFAULT false;
+TRUNCATE batch_outcome_counts;
+INSERT INTO batch_outcome_counts (batch_id, status, outcome, doubt, n, fen, unvalued)
+    SELECT batch_id, status, coalesce(outcome, ''), in_doubt, count(*), coalesce(sum(coupon_value), 0), count(*) FILTER (WHERE coupon_value IS NULL)
+    FROM recipients GROUP BY 1, 2, 3, 4;
+ALTER TABLE batch_outcome_counts ADD PRIMARY KEY (batch_id, status, outcome, doubt);
+
+CREATE OR REPLACE FUNCTION batch_outcome_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO batch_outcome_counts AS c (batch_id, status, outcome, doubt, n, fen, unvalued)
+            SELECT batch_id, status, coalesce(outcome, ''), in_doubt, count(*), coalesce(sum(coupon_value), 0), count(*) FILTER (WHERE coupon_value IS NULL)
+            FROM new_rows GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+        ON CONFLICT (batch_id, status, outcome, doubt) DO UPDATE SET n = c.n + excluded.n, fen = c.fen + excluded.fen, unvalued = c.unvalued + excluded.unvalued;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO batch_outcome_counts AS c (batch_id, status, outcome, doubt, n, fen, unvalued)
+            SELECT batch_id, status, coalesce(outcome, ''), in_doubt, -count(*), -coalesce(sum(coupon_value), 0), -count(*) FILTER (WHERE coupon_value IS NULL)
+            FROM old_rows GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+        ON CONFLICT (batch_id, status, outcome, doubt) DO UPDATE SET n = c.n + excluded.n, fen = c.fen + excluded.fen, unvalued = c.unvalued + excluded.unvalued;
+    ELSE
+        INSERT INTO batch_outcome_counts AS c (batch_id, status, outcome, doubt, n, fen, unvalued)
+            SELECT batch_id, status, outcome, doubt, sum(dn), sum(df), sum(du) FROM (
+                SELECT batch_id, status, coalesce(outcome, '') AS outcome, in_doubt AS doubt, -1 AS dn, -coalesce(coupon_value, 0) AS df,
+                    -(coupon_value IS NULL)::int AS du FROM old_rows
+                UNION ALL
+                SELECT batch_id, status, coalesce(outcome, ''), in_doubt, 1, coalesce(coupon_value, 0), (coupon_value IS NULL)::int FROM new_rows
+            ) d
+            GROUP BY 1, 2, 3, 4 HAVING sum(dn) <> 0 OR sum(df) <> 0 OR sum(du) <> 0 ORDER BY 1, 2, 3, 4
+        ON CONFLICT (batch_id, status, outcome, doubt) DO UPDATE SET n = c.n + excluded.n, fen = c.fen + excluded.fen, unvalued = c.unvalued + excluded.unvalued;
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE VIEW batch_counts AS
+    SELECT batch_id, status, sum(n)::bigint AS n, coalesce(sum(n) FILTER (WHERE doubt), 0)::bigint AS in_doubt
+    FROM batch_outcome_counts GROUP BY batch_id, status;

@@ -92,7 +92,7 @@ type Stakes struct {
 	IssuedFen      int64 `json:"issued_fen"`
 	PendingCoupons int64 `json:"pending_coupons"` // not yet issued and still to be tried
 	PendingFen     int64 `json:"pending_fen"`
-	InDoubtCoupons int64 `json:"in_doubt_coupons"` // the last answer did not say whether they were issued
+	InDoubtCoupons int64 `json:"in_doubt_coupons"` // a send's answer did not say whether they were issued, unsettled since
 	InDoubtFen     int64 `json:"in_doubt_fen"`
 }
 

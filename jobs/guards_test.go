@@ -66,6 +66,78 @@ func TestSpendCapExactAcrossInstances(t *testing.T) {
 	b.sim.CheckExactlyOnce(t, b.db, "S1")
 }
 
+// The scenario of a busy campaign near its limit: two instances × 64
+// workers, 15% of sends answered "issued, then 500", and the hidden limit
+// collapsing from 300/s to 10/s and back while the batch runs against its
+// spend cap; then it is cancelled and settled. A row that a 500 left in
+// doubt and a 429 then answered must stay in doubt, keep its reservation
+// and be settled by query: the server never issues more than the cap, and
+// every coupon it issued ends on a row issued with that coupon.
+func TestSpendCapUnderThrottlingThenCancel(t *testing.T) {
+	t.Parallel()
+	const capCoupons = 600
+	b := setup(t, wxsim.Options{
+		Stocks: []wxsim.StockSpec{{ID: "S1", Kind: wxsim.KindFavor, Budget: 100000, CouponValue: 100}},
+		Faults: wxsim.Faults{After500: 0.15},
+		Limit:  300,
+		Seed:   19,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	batch := b.importGuarded(t, "S1", openids("o", 2000), intake.Guards{FaceValueFen: 100, MaxAmountFen: capCoupons * 100})
+
+	// The limit collapses and recovers until the passes end.
+	collapses := make(chan struct{})
+	go func() {
+		defer close(collapses)
+		for i := 0; ctx.Err() == nil; i++ {
+			require.NoError(t, b.sim.Server.SetLimit(map[bool]float64{true: 10, false: 300}[i%2 == 0]))
+			select {
+			case <-ctx.Done():
+			case <-time.After(150 * time.Millisecond):
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for i := range 2 {
+		j := b.job(64)
+		j.Owner = fmt.Sprint("instance-", i)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for pass := 0; pass < 4; pass++ {
+				_, err := j.Run(ctx, jobs.IssueOptions{Batch: batch, MaxDuration: time.Second})
+				require.NoError(t, err)
+			}
+		}()
+	}
+	wg.Wait()
+	cancel()
+	<-collapses
+	require.NoError(t, b.sim.Server.SetLimit(0))
+
+	bg := context.Background()
+	_, err := b.store.Cancel(bg, batch)
+	require.NoError(t, err)
+	set := b.settle()
+	set.Grace = 0
+	for range 3 {
+		_, err := set.Run(bg, batch)
+		require.NoError(t, err)
+	}
+	ledger := b.sim.Ledger("S1")
+	require.LessOrEqual(t, len(ledger), capCoupons, "the server never issues more than the spend cap")
+	var throttledOnce int
+	require.NoError(t, b.db.Get(&throttledOnce, `SELECT count(*) FROM recipients WHERE batch_id = $1 AND status = 'cancelled' AND attempts > 0`, batch))
+	require.Zero(t, throttledOnce, "a row sent with no definite answer is never cancelled")
+	b.sim.CheckExactlyOnce(t, b.db, "S1")
+	bt, err := b.store.Batch(bg, batch)
+	require.NoError(t, err)
+	require.Zero(t, bt.Counts[queue.StatusReview], "every row in doubt is settled by query")
+	require.Equal(t, len(ledger), bt.Counts[queue.StatusIssued])
+	require.LessOrEqual(t, bt.ReservedFen, int64(capCoupons*100))
+}
+
 // An awaiting_approval batch is issued by no pass, whoever runs it, until
 // an operator other than its uploader approves it.
 func TestApprovalGuard(t *testing.T) {

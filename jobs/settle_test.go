@@ -126,7 +126,7 @@ func TestSettleEdgeCases(t *testing.T) {
 	product := b.importList(t, "P1", "product", []string{"oProduct"})
 	// Every row of both batches was sent between 2 and 1 minutes ago and
 	// the answers said nothing: in review.
-	_, err = b.db.Exec(`UPDATE recipients SET status = 'review', outcome = 'unknown', attempts = 20,
+	_, err = b.db.Exec(`UPDATE recipients SET status = 'review', outcome = 'unknown', doubt_since = now(), attempts = 20,
 		first_attempt_at = now() - interval '2 minutes', last_attempt_at = now() - interval '1 minute'
 		WHERE batch_id IN ($1, $2)`, batch, product)
 	require.NoError(t, err)

@@ -28,7 +28,8 @@ type Progress struct {
 	// WeChat Pay outcome of the last answer ("" for rows never answered).
 	Counts   map[string]int `json:"counts"`
 	Outcomes map[string]int `json:"outcomes"`
-	// InDoubt counts rows whose last answer did not say what happened.
+	// InDoubt counts rows in doubt: a send got an answer that did not say
+	// what happened, and nothing has settled it since.
 	InDoubt int `json:"in_doubt"`
 	Total   int `json:"total"`
 	// Remaining is pending plus in flight: what sending still has to do.

@@ -66,7 +66,8 @@ type Batch struct {
 	Counts            map[string]int `db:"-" json:"counts"`
 	Repeats           int            `db:"repeats" json:"repeats"`
 	Guards
-	// InDoubt counts rows whose last answer did not say what happened:
+	// InDoubt counts rows in doubt (a send got an answer that did not say
+	// what happened, unsettled since):
 	// WeChat Pay may have issued them. They are pending (retried with the
 	// same out_request_no) or in review (settled by query), never "not
 	// issued".

@@ -153,7 +153,7 @@ func (s *Store) RescueExpired(ctx context.Context, maxAttempts int) (rescued, re
 	err = s.db.SelectContext(ctx, &res, `
 		UPDATE recipients SET
 			status = CASE WHEN attempts >= $1 THEN 'review' ELSE 'pending' END,
-			outcome = 'unknown',
+			outcome = 'unknown', doubt_since = coalesce(doubt_since, now()),
 			note = 'the lease expired while this row was being sent: the send may have reached WeChat Pay',
 			lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = now(), updated_at = now()
 		WHERE status = 'in_flight' AND lease_expires_at < now()

@@ -18,7 +18,8 @@ type Progress struct {
 	StockID string
 	Status  string           // the batch's status
 	Counts  map[string]int64 // recipients by status
-	// InDoubt counts rows whose last answer did not say what happened.
+	// InDoubt counts rows in doubt: a send got an answer that did not say
+	// what happened, and nothing has settled it since.
 	InDoubt int64
 	// IssuedFen is the face value of the issued coupons: the spend.
 	IssuedFen int64
@@ -72,8 +73,8 @@ func (s *Store) BatchProgress(ctx context.Context, id int64) (*Progress, error) 
 
 func (s *Store) progress(ctx context.Context, where string, args ...any) ([]*Progress, error) {
 	// The counters (schema: batch_outcome_counts), never a count over
-	// recipients: status and outcome decide whether rows are in doubt.
-	const doubt = `recipient_in_doubt(c.status, c.outcome)`
+	// recipients; their doubt flag is the rows' in_doubt.
+	const doubt = `c.doubt`
 	const fen = `(c.fen + c.unvalued * coalesce(b.face_value_fen, 0))`
 	rows, err := s.db.QueryContext(ctx, `SELECT b.id, b.stock_id, b.status, c.status, sum(c.n)::bigint,
 			coalesce(sum(c.n) FILTER (WHERE `+doubt+`), 0)::bigint,

@@ -28,8 +28,8 @@ func TestProgressAndUnsettled(t *testing.T) {
 	exec(`UPDATE recipients SET coupon_value = NULL WHERE batch_id = $1 AND openid = 'o00009'`, b.batch)
 	exec(`UPDATE recipients SET status = 'issued', coupon_id = 'c' || id, outcome = 'issued' WHERE batch_id = $1 AND openid IN ('o00000','o00001','o00002')`, b.batch)
 	exec(`UPDATE recipients SET status = 'in_flight', lease_owner = 'w', lease_expires_at = now() + interval '1 minute' WHERE batch_id = $1 AND openid = 'o00003'`, b.batch)
-	exec(`UPDATE recipients SET outcome = 'unknown', last_attempt_at = now() - interval '2 hours' WHERE batch_id = $1 AND openid = 'o00004'`, b.batch)
-	exec(`UPDATE recipients SET status = 'review', outcome = 'unclassified', last_attempt_at = now() - interval '3 hours' WHERE batch_id = $1 AND openid = 'o00005'`, b.batch)
+	exec(`UPDATE recipients SET outcome = 'unknown', doubt_since = now(), last_attempt_at = now() - interval '2 hours' WHERE batch_id = $1 AND openid = 'o00004'`, b.batch)
+	exec(`UPDATE recipients SET status = 'review', outcome = 'unclassified', doubt_since = now(), last_attempt_at = now() - interval '3 hours' WHERE batch_id = $1 AND openid = 'o00005'`, b.batch)
 	exec(`UPDATE recipients SET status = 'review', outcome = 'throttled', last_attempt_at = now() - interval '5 hours' WHERE batch_id = $1 AND openid = 'o00006'`, b.batch)
 	exec(`UPDATE recipients SET status = 'failed', outcome = 'invalid_user' WHERE batch_id = $1 AND openid = 'o00007'`, b.batch)
 

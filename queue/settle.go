@@ -28,9 +28,11 @@ const (
 	OutcomeNotIssuedByQuery = "not_issued_by_query"
 )
 
-// inDoubtSQL tests the generated column recipients.in_doubt (schema.sql
-// holds the one definition: the last answer did not say whether WeChat Pay
-// issued the coupon). The alias r must name recipients.
+// inDoubtSQL tests the generated column recipients.in_doubt (schema.sql's
+// recipient_in_doubt holds the one definition: a send of the row got an
+// answer that did not say whether WeChat Pay issued the coupon, and
+// neither an answer naming the coupon nor a query has settled it since).
+// The alias r must name recipients.
 const inDoubtSQL = `r.in_doubt`
 
 // sealSQL moves the pending rows of cancelled batches out of pending, in
@@ -255,7 +257,7 @@ func (s *Store) Settle(ctx context.Context, st Settlement) (v Verdict, note stri
 	case len(free) == 1:
 		v, note = VerdictIssued, fmt.Sprintf("confirmed by query: the user holds coupon %s of stock %s, created %s, while this row was being sent",
 			free[0], st.Row.StockID, st.Created[free[0]])
-		res, err = tx.ExecContext(ctx, `UPDATE recipients SET status = 'issued', outcome = $3, coupon_id = $2, note = $4,
+		res, err = tx.ExecContext(ctx, `UPDATE recipients SET status = 'issued', outcome = $3, coupon_id = $2, note = $4, doubt_since = NULL,
 			issued_at = coalesce(issued_at, now()), updated_at = now() WHERE id = $1 AND status = 'review'`,
 			st.Row.ID, free[0], OutcomeConfirmedByQuery, note)
 	case len(free) == 0:
@@ -269,7 +271,7 @@ func (s *Store) Settle(ctx context.Context, st Settlement) (v Verdict, note stri
 		err = tx.GetContext(ctx, &n, `WITH upd AS (
 				UPDATE recipients r SET
 					status = CASE WHEN b.status = 'cancelled' THEN 'cancelled' ELSE 'pending' END,
-					outcome = $2, note = $3, attempts = CASE WHEN b.status = 'cancelled' THEN r.attempts ELSE 0 END,
+					outcome = $2, note = $3, doubt_since = NULL, attempts = CASE WHEN b.status = 'cancelled' THEN r.attempts ELSE 0 END,
 					next_attempt_at = now(), reserved_fen = 0, updated_at = now()
 				FROM batches b, recipients old
 				WHERE b.id = r.batch_id AND old.id = r.id AND r.id = $1 AND r.status = 'review'

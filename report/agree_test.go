@@ -339,12 +339,12 @@ func TestReportStatuses(t *testing.T) {
 	id := rep.BatchID
 	for _, q := range []string{
 		`UPDATE recipients SET status = 'cancelled' WHERE openid = 'oH'`,
-		`UPDATE recipients SET status = 'pending', outcome = 'unknown', attempts = 2, wx_code = 'SYSTEM_ERROR',
+		`UPDATE recipients SET status = 'pending', outcome = 'unknown', doubt_since = now(), attempts = 2, wx_code = 'SYSTEM_ERROR',
 			last_attempt_at = '2020-03-10 10:06:00+08',
 			note = 'the lease expired while this row was being sent: the send may have reached WeChat Pay' WHERE openid = 'oI'`,
 		`UPDATE recipients SET status = 'review', outcome = 'invalid_request', attempts = 1, wx_code = 'PARAM_ERROR',
 			last_attempt_at = '2020-03-10 10:07:00+08', note = 'a person must look: the stock''s creator changed' WHERE openid = 'oJ'`,
-		`UPDATE recipients SET status = 'review', outcome = 'unclassified', attempts = 3, last_attempt_at = '2020-03-10 10:08:00+08',
+		`UPDATE recipients SET status = 'review', outcome = 'unclassified', doubt_since = now(), attempts = 3, last_attempt_at = '2020-03-10 10:08:00+08',
 			note = 'two coupons of the stock can be this row''s: a person must look' WHERE openid = 'oK'`,
 		`UPDATE recipients SET status = 'failed', outcome = 'user_limited', attempts = 1 WHERE openid = 'oM'`,
 	} {
@@ -439,8 +439,8 @@ func TestReportWhileCallbacksStream(t *testing.T) {
 	// The four last rows: cancelled, in doubt, in review, pending.
 	for i, q := range []string{
 		`UPDATE recipients SET status = 'cancelled' WHERE openid = $1`,
-		`UPDATE recipients SET status = 'pending', outcome = 'unknown', attempts = 1 WHERE openid = $1`,
-		`UPDATE recipients SET status = 'review', outcome = 'unknown', attempts = 5, note = 'asked WeChat Pay: no answer yet' WHERE openid = $1`,
+		`UPDATE recipients SET status = 'pending', outcome = 'unknown', doubt_since = now(), attempts = 1 WHERE openid = $1`,
+		`UPDATE recipients SET status = 'review', outcome = 'unknown', doubt_since = now(), attempts = 5, note = 'asked WeChat Pay: no answer yet' WHERE openid = $1`,
 		`SELECT $1`,
 	} {
 		_, err := db.Exec(q, fmt.Sprintf("oS%04d", coupons+i))

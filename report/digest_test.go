@@ -45,6 +45,7 @@ func digestSetup(t *testing.T) *testBundle {
 	row := func(openid, status, outcome, coupon, at string) {
 		exec(`UPDATE recipients SET status = $2, outcome = $3, coupon_id = nullif($4, ''), attempts = 1,
 			issued_at = CASE WHEN $2 = 'issued' THEN $5::timestamptz END, last_attempt_at = $5::timestamptz,
+			doubt_since = CASE WHEN $3 IN ('unknown', 'unclassified') THEN $5::timestamptz END,
 			updated_at = $5::timestamptz WHERE openid = $1`, openid, status, outcome, coupon, at)
 	}
 	row("oH", "issued", "issued", "98680001", "2025-03-02 09:00:00+08")

@@ -20,8 +20,9 @@
 //
 // # Recipients not issued
 //
-// A recipient in doubt (recipients.in_doubt: its last answer did not say
-// whether WeChat Pay issued it) is counted as in doubt, never as pending,
+// A recipient in doubt (recipients.in_doubt: a send of it got an answer
+// that did not say whether WeChat Pay issued it, and nothing has settled
+// it since) is counted as in doubt, never as pending,
 // failed or not issued; cancelled rows are never pending. Rows in doubt and
 // in review are the first section of the problems.
 //

@@ -959,7 +959,8 @@ type Recipient struct {
 	CouponID     string     `db:"coupon_id"`
 	IssuedAt     *time.Time `db:"issued_at"`
 	Class        string     `db:"class"`
-	// InDoubt: the last answer did not say whether WeChat Pay issued it.
+	// InDoubt: a send got an answer that did not say whether WeChat Pay
+	// issued it, and nothing has settled it since.
 	InDoubt        bool       `db:"in_doubt"`
 	Note           string     `db:"note"`
 	UsageSource    string     `db:"usage_source"` // where Uses and UsedAt come from

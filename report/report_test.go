@@ -84,7 +84,7 @@ func setup(t *testing.T) *testBundle {
 	_, err = db.Exec(`UPDATE recipients SET status = 'failed', outcome = 'user_limited', attempts = 1, wx_code = 'REQUEST_BLOCKED',
 		wx_message = '用户被限领拦截', last_attempt_at = '2020-03-10 10:00:03+08' WHERE openid = 'oD'`)
 	require.NoError(t, err)
-	_, err = db.Exec(`UPDATE recipients SET status = 'review', outcome = 'unknown', attempts = 10, wx_code = 'SYSTEM_ERROR',
+	_, err = db.Exec(`UPDATE recipients SET status = 'review', outcome = 'unknown', doubt_since = now(), attempts = 10, wx_code = 'SYSTEM_ERROR',
 		wx_message = '系统异常,请稍后重试', last_attempt_at = '2020-03-10 10:05:00+08' WHERE openid = 'oE'`)
 	require.NoError(t, err)
 	_, err = db.Exec(`UPDATE recipients SET status = 'issued', outcome = 'issued', coupon_code = 'P-' || openid, attempts = 1,

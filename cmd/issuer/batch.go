@@ -125,7 +125,7 @@ func printBatch(w io.Writer, b *queue.Batch, loc *time.Location) {
 	}
 	fmt.Fprintf(tw, "recipients\t%s\n", strings.Join(parts, ", "))
 	if b.InDoubt > 0 {
-		fmt.Fprintf(tw, "in doubt\t%d (the last answer did not say whether WeChat Pay issued them: they are retried with the same out_request_no, or settled by `issuer review resolve`; never counted as not issued)\n", b.InDoubt)
+		fmt.Fprintf(tw, "in doubt\t%d (a send's answer did not say whether WeChat Pay issued them, and nothing has settled it since: they are retried with the same out_request_no, or settled by `issuer review resolve`; never counted as not issued)\n", b.InDoubt)
 	}
 	if b.UploadedBy != "" {
 		fmt.Fprintf(tw, "uploaded by\t%s\n", b.UploadedBy)

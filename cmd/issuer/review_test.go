@@ -24,7 +24,7 @@ func TestReviewCommands(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	// Both were sent a minute ago and the answers said nothing; oA's
 	// coupon was in fact issued.
-	_, err := b.schema.DB.Exec(`UPDATE recipients SET status = 'review', outcome = 'unknown', wx_code = 'SYSTEM_ERROR', attempts = 10,
+	_, err := b.schema.DB.Exec(`UPDATE recipients SET status = 'review', outcome = 'unknown', doubt_since = now(), wx_code = 'SYSTEM_ERROR', attempts = 10,
 		first_attempt_at = now() - interval '2 minutes', last_attempt_at = now() - interval '1 minute'`)
 	require.NoError(t, err)
 	coupon, err := sim.Server.GrantCoupon("9856000", "oA", time.Now().Add(-90*time.Second))

@@ -358,7 +358,7 @@ func TestXSSRendersInert(t *testing.T) {
 	a.JSON(t, &rep)
 	id := strconv.FormatInt(int64(rep["batch_id"].(float64)), 10)
 	// In WeChat Pay's message and a settlement note of a row in review.
-	_, err := b.schema.DB.Exec(`UPDATE recipients SET status = 'review', outcome = 'unclassified', wx_code = 'X<b>', wx_message = $1,
+	_, err := b.schema.DB.Exec(`UPDATE recipients SET status = 'review', outcome = 'unclassified', doubt_since = now(), wx_code = 'X<b>', wx_message = $1,
 		note = $1, attempts = 1, last_attempt_at = now() WHERE batch_id = $2 AND openid = 'ox00000'`, payload, id)
 	require.NoError(t, err)
 	_, err = b.schema.DB.Exec(`UPDATE batches SET status = 'halted', halt_reason = $1 WHERE id = $2`, "budget_exhausted: NOT_ENOUGH "+payload, id)

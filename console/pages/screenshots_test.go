@@ -44,7 +44,7 @@ func TestScreenshots(t *testing.T) {
 			last_attempt_at = now(), first_attempt_at = now(), issued_at = now()
 		WHERE batch_id = $1 AND id % 3 = 0`, halted)
 	require.NoError(t, err)
-	_, err = b.schema.DB.Exec(`UPDATE recipients SET status = 'review', outcome = 'unknown', wx_code = 'SYSTEM_ERROR',
+	_, err = b.schema.DB.Exec(`UPDATE recipients SET status = 'review', outcome = 'unknown', doubt_since = now(), wx_code = 'SYSTEM_ERROR',
 			wx_message = '系统错误，请稍后重试', attempts = 3, last_attempt_at = now(), first_attempt_at = now(),
 			note = 'the answer did not say whether the coupon was issued; settle by asking WeChat Pay'
 		WHERE batch_id = $1 AND id % 7 = 1`, halted)
