@@ -7,7 +7,7 @@
 #
 # Needs, from demo.sh: SIM_ADMIN (…/sim/), OUT, the ISSUER_* environment
 # (ISSUER_APPROVAL_MIN_COUPONS set), the accounts otto and olga, bin/issuer
-# and the simulator's stocks 9856001 and 9856002.
+# and the simulator's stocks 9856001, 9856002 and 9856003.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -85,6 +85,35 @@ issued=$(count "$cap_batch" issued)
 echo "issued $issued coupons of 1 yuan: exactly the cap"
 [ "$issued" -eq 50 ] || { echo "spend cap: want 50 issued, got $issued" >&2; exit 1; }
 
+step "spend cap under a storm: 500 after issuing one send in five, the hidden limit collapsing to 10/s and back, then cancel and settle"
+# A row whose send was answered 500 after WeChat Pay issued its coupon stays
+# in doubt whatever later answers say (a 429, a halt): it keeps its share of
+# the cap, and the cancel sends it to review, where a query settles it.
+sim_put faults '{"after_500":0.2}'
+sample 900 25 "$OUT/storm.csv"
+storm_batch=$(quiet $issuer import --stock 9856003 --name "spend cap 300 yuan in a storm" --max-amount-yuan 300 --as otto --json "$OUT/storm.csv" | batch_id)
+$issuer issue --batch "$storm_batch" >/dev/null 2>>"$log" &
+issue_pid=$!
+for _ in $(seq 1 3); do
+  sim_put limit '{"qps":10}'; sleep 0.4
+  sim_put limit '{"qps":300}'; sleep 0.4
+done
+sim_put limit '{"qps":10}'
+echo "\$ issuer batch cancel $storm_batch   # while the pass runs, throttled"
+quiet $issuer batch cancel "$storm_batch" || true
+wait $issue_pid || true
+sim_put faults '{}'
+sleep 5 # settlement asks only about sends older than twice the call timeout
+echo "\$ issuer review resolve --batch $storm_batch"
+$issuer review resolve --batch "$storm_batch" 2>>"$log"
+$issuer batch show "$storm_batch" | grep -E '^(batch|status|recipients|in doubt|spend cap)'
+ledger=$(curl -fsS "${SIM_ADMIN}ledger?stock=9856003" | grep -o '"coupon_id"' | wc -l)
+issued=$(count "$storm_batch" issued)
+echo "WeChat Pay issued $ledger one-yuan coupons under the 300-yuan cap; issuer's books say $issued issued, $(count "$storm_batch" review) in review"
+[ "$ledger" -le 300 ] || { echo "spend cap: WeChat Pay issued $ledger > 300" >&2; exit 1; }
+[ "$ledger" -eq "$issued" ] || { echo "books: WeChat Pay issued $ledger, issuer says $issued issued" >&2; exit 1; }
+sim_put limit "$limit_before"
+
 step "money guard: the same file again for the same stock is refused"
 echo "\$ issuer import --stock 9856002 $OUT/approval.csv"
 refused $issuer import --stock 9856002 --as otto "$OUT/approval.csv"
@@ -103,5 +132,6 @@ cat >"$OUT/guards.env" <<EOF
 CANCEL_BATCH=$cancel_batch
 APPROVAL_BATCH=$approval_batch
 CAP_BATCH=$cap_batch
+STORM_BATCH=$storm_batch
 WINDOW_BATCH=$window_batch
 EOF

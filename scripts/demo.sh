@@ -31,7 +31,7 @@ $issuer sim keys "$keys"
 
 step "start the WeChat Pay simulator: hidden limit 300/s, 2% faults (500s, resets, hangs)"
 $issuer sim --keys "$keys" --addr 127.0.0.1:0 --seed 7 \
-  --stock 9856000:20000:1 --stock 9856001:5000:1 --stock 9856002:10000:1 --product-stock 1212345:1000:1 --limit 300 \
+  --stock 9856000:20000:1 --stock 9856001:5000:1 --stock 9856002:10000:1 --stock 9856003:10000:1 --product-stock 1212345:1000:1 --limit 300 \
   --fault-500-before 0.005 --fault-500-after 0.005 --fault-reset-after 0.005 --fault-hang-after 0.005 --hang-max 3s \
   >"$out/sim.out" 2>"$out/sim.log" &
 sim_pid=$!
