@@ -11,7 +11,7 @@ import (
 )
 
 // InstanceTTL is how old a heartbeat may be for the instance to count as
-// live on the operations page (three of jobs.Instances' default beats).
+// live on the operations page (three of daemon.Instances' default beats).
 const InstanceTTL = 15 * time.Second
 
 // Instance is an issuer process as its heartbeat recorded it.

@@ -53,9 +53,9 @@
 // Classify(result, err) turns the outcome of a send into an Outcome (issued,
 // throttled, unknown, budget_exhausted, …), and ClassifyPlugin does the same
 // for what the mini-program plugin reports. They are the only place that
-// knows WeChat Pay's codes and overloaded messages; the runner acts on the
-// Outcome's attributes (Success, Terminal, Retry, HaltsBatch, HaltsMerchant,
-// CountsAttempt, RetryAfterMidnight, Throttles). Anything that might have
+// knows WeChat Pay's codes and overloaded messages; the issue job (package
+// jobs) acts on the Outcome's attributes (Success, Terminal, Retry,
+// HaltsBatch, HaltsMerchant, CountsAttempt, RetryAfterMidnight, Throttles). Anything that might have
 // issued a coupon — 5xx, timeout, reset, an unauthenticated or unreadable
 // 2xx — is OutcomeUnknown: retry with the same out_request_no.
 //
@@ -67,4 +67,19 @@
 // decrypts (AEAD_AES_256_GCM) COUPON.USE callbacks. PluginParams and
 // PluginSign build the V2 HMAC-SHA256 signed parameters of the send-coupon
 // mini-program plugin.
+//
+// # Sources
+//
+// The official pages this package implements are kept beside the project as
+// "seeds" (../shared/seeds/, Chinese, as published); comments cite them by
+// number and section:
+//
+//	seed 000  000_9f8b680a6b433797.txt  小程序发券插件 (plugin.go)
+//	seed 001  001_cccd931d1aeabe10.txt  商品券 send (send.go)
+//	seed 002  002_58cae772e1279f90.txt  代金券 send (send.go)
+//	seed 003  003_349c2f9f2becfc1b.txt  代金券 guide: stocks (stocks.go), coupons and a
+//	                                    user's coupons §3.2.8, §3.2.11 (coupons.go), flow
+//	                                    files §3.2.12–13 (download.go, flowfile.go), the
+//	                                    notification address §3.2.14 (callback_address.go),
+//	                                    COUPON.USE (notify.go)
 package wxpay

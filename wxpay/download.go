@@ -94,3 +94,42 @@ func (s *stallReader) Read(p []byte) (int, error) {
 func (s *stallReader) stalled() bool {
 	return s.fired || !s.timer.Stop()
 }
+
+// FlowDownload is the metadata of a use-flow or refund-flow file: a
+// short-lived (~30 s) download url and the file's SHA1.
+type FlowDownload struct {
+	URL       string `json:"url"`
+	HashType  string `json:"hash_type"`
+	HashValue string `json:"hash_value"`
+}
+
+// UseFlow fetches the metadata of a stock's redemption file. Before the file
+// exists WeChat Pay answers 404 RESOURCE_NOT_EXISTS; see IsNotFound.
+func (c *Client) UseFlow(ctx context.Context, stockID string) (*FlowDownload, error) {
+	return c.flow(ctx, PathUseFlow, stockID)
+}
+
+// RefundFlow fetches the metadata of a stock's refund file.
+func (c *Client) RefundFlow(ctx context.Context, stockID string) (*FlowDownload, error) {
+	return c.flow(ctx, PathRefundFlow, stockID)
+}
+
+func (c *Client) flow(ctx context.Context, path, stockID string) (*FlowDownload, error) {
+	if stockID == "" {
+		return nil, fmt.Errorf("flow: %w: empty stock_id", ErrInvalidRequest)
+	}
+	var out FlowDownload
+	// Documented as unsigned: verified only when signature headers come.
+	if _, err := c.call(ctx, http.MethodGet, stockPath(path, stockID), nil, &out, true); err != nil {
+		return nil, err
+	}
+	switch {
+	case out.URL == "":
+		return nil, fmt.Errorf("flow %s: %w: no url", stockID, ErrMalformedResponse)
+	case !strings.EqualFold(out.HashType, "SHA1"):
+		return nil, fmt.Errorf("flow %s: %w: hash_type %q, want SHA1", stockID, ErrMalformedResponse, out.HashType)
+	case len(out.HashValue) != 40:
+		return nil, fmt.Errorf("flow %s: %w: hash_value %q is not a SHA1", stockID, ErrMalformedResponse, out.HashValue)
+	}
+	return &out, nil
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Sentinels for errors.Is. ErrSignature is declared with the verifier.
@@ -68,3 +69,10 @@ func (e *TransportError) Unwrap() error { return e.Err }
 
 // Is makes errors.Is(err, ErrTransport) hold for every TransportError.
 func (e *TransportError) Is(target error) bool { return target == ErrTransport }
+
+// IsNotFound reports whether err is WeChat Pay's 404 (for flows: the file
+// does not exist yet, or nothing was redeemed).
+func IsNotFound(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.Status == http.StatusNotFound
+}

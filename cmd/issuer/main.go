@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/issuer-dev/issuer/internal/textdist"
+	"github.com/issuer-dev/issuer/ops"
 )
 
 func main() {
@@ -103,7 +104,13 @@ func commands() []*command {
 		cmdVersion(),
 	}
 	cmds = append(cmds, batchCommands()...)
-	cmds = append(cmds, extraCommands()...)
+	cmds = append(cmds,
+		cmdSim(), cmdSimKeys(),
+		cmdStockCreate(), cmdStockAction(ops.StockStart), cmdStockAction(ops.StockPause), cmdStockAction(ops.StockRestart), cmdStockShow(), cmdStockList(),
+		cmdStockAction(ops.StockStop), cmdStockScope("merchants"), cmdStockScope("items"), cmdCoupons(), cmdCallbackShow(), cmdCallbackSet(),
+		cmdPluginSign(),
+		cmdReconcile(), cmdReportBatch(), cmdReportReconcile(), cmdReportDigest(),
+	)
 	cmds = append(cmds, reviewCommands()...)
 	cmds = append(cmds, userCommands()...)
 	return cmds

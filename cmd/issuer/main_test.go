@@ -297,3 +297,18 @@ func TestImportAndBatchCommands(t *testing.T) {
 		require.Contains(t, r.stdout+r.stderr, step.want, step.args)
 	}
 }
+
+func TestNewCommandsHelp(t *testing.T) {
+	t.Parallel()
+	b := &testBundle{env: map[string]string{}}
+	for _, args := range [][]string{
+		{"stock", "stop"}, {"stock", "merchants"}, {"stock", "items"}, {"coupons"}, {"callback", "show"}, {"callback", "set"},
+	} {
+		r := b.issuer(t, "", append(args, "--help")...)
+		require.Equal(t, 0, r.code, "%v: %s", args, r.stderr)
+		require.Contains(t, r.stdout+r.stderr, "issuer "+strings.Join(args, " "), args)
+	}
+	r := b.issuer(t, "", "callback", "--help")
+	require.Equal(t, 0, r.code)
+	require.Contains(t, r.stdout, "callback set")
+}

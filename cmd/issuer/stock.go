@@ -257,3 +257,46 @@ func printStockList(w io.Writer, stocks []wxpay.Stock, loc *time.Location) {
 	}
 	t.Write(w)
 }
+
+// cmdStockScope is `stock merchants` and `stock items`.
+func cmdStockScope(what string) *command {
+	c := &command{name: "stock " + what, usage: "ID [--json]"}
+	column := "MERCHANT"
+	fetch := (*ops.Service).StockMerchants
+	c.short = "list the merchants where a stock's coupons can be used"
+	if what == "items" {
+		column, fetch = "ITEM", (*ops.Service).StockItems
+		c.short = "list the goods ids a stock's coupons apply to (单品券)"
+	}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		fs := newFlags(e, c)
+		asJSON := fs.Bool("json", false, `print {"total_count","data","offset","limit","stock_id"} as WeChat Pay returns it, with every page in data`)
+		pos, err := parseFlags(e, fs, args)
+		if err != nil {
+			return err
+		}
+		id, err := stockArg(c.name, pos)
+		if err != nil {
+			return err
+		}
+		return e.withWXService(ctx, func(s *ops.Service) error {
+			sc, err := fetch(s, ctx, e.actor(), id)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				return e.printJSON(sc)
+			}
+			t := textable.New("#>", column)
+			for i, v := range sc.Data {
+				t.Add(fmt.Sprint(i+1), v)
+			}
+			t.Write(e.stdout)
+			if len(sc.Data) == 0 {
+				fmt.Fprintf(e.stderr, "stock %s: no %s listed\n", id, what)
+			}
+			return nil
+		})
+	}
+	return c
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/issuer-dev/issuer/internal/simtest"
+	"github.com/issuer-dev/issuer/wxpay"
 	"github.com/issuer-dev/issuer/wxpay/wxsim"
 )
 
@@ -245,4 +246,71 @@ func TestStockCreateLostAnswer(t *testing.T) {
 	require.NotNil(t, m, r.stderr)
 	require.Contains(t, r.stderr, "issuer: stock create (out_request_no "+m[1]+"): wxpay: transport")
 	require.Contains(t, r.stderr, "the stock may have been created: rerun with --out-request-no "+m[1])
+}
+
+func TestStockStopCommand(t *testing.T) {
+	t.Parallel()
+	b, sim := stockSetup(t, wxsim.Options{Stocks: []wxsim.StockSpec{{ID: "9856000", Budget: 5}}})
+	r := b.issuer(t, "", "stock", "stop", "9856000")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Regexp(t, `^stock 9856000 stopped at \S+\+08:00\n$`, r.stdout)
+	require.Equal(t, "stoped", b.stockJSON(t, "9856000")["status"])
+	require.Equal(t, wxsim.StatusExpired, sim.Server.Stocks()[0].Status)
+
+	r = b.issuer(t, "", "stock", "restart", "9856000")
+	require.Equal(t, 1, r.code)
+	require.Regexp(t, `issuer: stock restart 9856000: INVALID_REQUEST: \S+ \(HTTP 400, request id \S+\) detail \{"status":"stoped"\}`, r.stderr)
+
+	r = b.issuer(t, "", "stock", "stop", "1234567")
+	require.Equal(t, 1, r.code)
+	require.Regexp(t, `issuer: stock stop 1234567: RESOURCE_NOT_EXISTS: \S+ \(HTTP 404, request id \S+\)`, r.stderr)
+	r = b.issuer(t, "", "stock", "stop")
+	require.Equal(t, 2, r.code)
+}
+
+func TestStockScopeCommands(t *testing.T) {
+	t.Parallel()
+	var items []string
+	for i := range 120 {
+		items = append(items, fmt.Sprint("sku", 1000+i))
+	}
+	b, _ := stockSetup(t, wxsim.Options{Stocks: []wxsim.StockSpec{
+		{ID: "9856000", Budget: 5, Merchants: []string{"1900000109", "1900000200"}, Items: items},
+		{ID: "9856001", Budget: 5},
+	}})
+
+	r := b.issuer(t, "", "stock", "merchants", "9856000")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Equal(t, "#  MERCHANT\n1  1900000109\n2  1900000200\n", r.stdout)
+
+	r = b.issuer(t, "", "stock", "items", "9856000", "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var got wxpay.StockScope
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &got), r.stdout)
+	require.Equal(t, 120, got.TotalCount)
+	require.Equal(t, items, got.Data, "every page")
+	require.Equal(t, "9856000", got.StockID)
+	var raw map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &raw))
+	require.ElementsMatch(t, []string{"total_count", "data", "offset", "limit", "stock_id"}, keys(raw))
+
+	r = b.issuer(t, "", "stock", "items", "9856001", "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, `"data": []`)
+	r = b.issuer(t, "", "stock", "items", "9856001")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Equal(t, "#  ITEM\n", r.stdout)
+	require.Contains(t, r.stderr, "no items listed")
+
+	r = b.issuer(t, "", "stock", "merchants", "7777777")
+	require.Equal(t, 1, r.code)
+	require.Regexp(t, `issuer: stock merchants 7777777: RESOURCE_NOT_EXISTS: \S+ \(HTTP 404, request id \S+\)`, r.stderr)
+}
+
+func keys(m map[string]any) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }

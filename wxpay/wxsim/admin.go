@@ -164,7 +164,7 @@ func (s *Server) adminRoutes() http.Handler {
 	}
 	m.HandleFunc("PUT /sim/callback", setCallback)
 	m.HandleFunc("POST /sim/callback", setCallback)
-	s.adminMoreRoutes(m)
+	s.adminClockAndGrantRoutes(m)
 	s.certAdminRoutes(m)
 	return m
 }
@@ -353,4 +353,69 @@ func (a *AdminClient) do(ctx context.Context, method, path string, in, out any) 
 		}
 	}
 	return nil
+}
+
+// grantBody is POST /sim/grant.
+type grantBody struct {
+	StockID    string    `json:"stock_id"`
+	OpenID     string    `json:"openid"`
+	CreateTime time.Time `json:"create_time,omitzero"`
+}
+
+type grantAnswer struct {
+	CouponID string `json:"coupon_id"`
+}
+
+// clockBody is GET/PUT /sim/clock.
+type clockBody struct {
+	Offset Duration `json:"offset"`
+}
+
+// GrantCoupon puts a coupon in a user's wallet as if issued by another
+// channel (see Server.GrantCoupon); zero createdAt means now.
+func (a *AdminClient) GrantCoupon(ctx context.Context, stockID, openid string, createdAt time.Time) (string, error) {
+	var out grantAnswer
+	err := a.do(ctx, http.MethodPost, "grant", grantBody{StockID: stockID, OpenID: openid, CreateTime: createdAt}, &out)
+	return out.CouponID, err
+}
+
+// ClockOffset reads the simulator's calendar offset.
+func (a *AdminClient) ClockOffset(ctx context.Context) (time.Duration, error) {
+	var out clockBody
+	err := a.do(ctx, http.MethodGet, "clock", nil, &out)
+	return time.Duration(out.Offset), err
+}
+
+// SetClockOffset moves the simulator's calendar by d from now.
+func (a *AdminClient) SetClockOffset(ctx context.Context, d time.Duration) error {
+	return a.do(ctx, http.MethodPut, "clock", clockBody{Offset: Duration(d)}, nil)
+}
+
+// adminClockAndGrantRoutes adds the clock and grant endpoints to the admin API.
+func (s *Server) adminClockAndGrantRoutes(m *http.ServeMux) {
+	m.HandleFunc("GET /sim/clock", func(w http.ResponseWriter, r *http.Request) {
+		adminJSON(w, http.StatusOK, clockBody{Offset: Duration(s.ClockOffset())})
+	})
+	setClock := func(w http.ResponseWriter, r *http.Request) {
+		var in clockBody
+		if !adminDecode(w, r, &in) {
+			return
+		}
+		s.SetClockOffset(time.Duration(in.Offset))
+		adminJSON(w, http.StatusOK, clockBody{Offset: Duration(s.ClockOffset())})
+	}
+	m.HandleFunc("PUT /sim/clock", setClock)
+	m.HandleFunc("POST /sim/clock", setClock)
+	m.HandleFunc("POST /sim/grant", func(w http.ResponseWriter, r *http.Request) {
+		var in grantBody
+		if !adminDecode(w, r, &in) {
+			return
+		}
+		id, err := s.GrantCoupon(in.StockID, in.OpenID, in.CreateTime)
+		if err != nil {
+			adminFail(w, err, http.StatusBadRequest)
+			return
+		}
+		adminJSON(w, http.StatusCreated, grantAnswer{CouponID: id})
+	})
 }

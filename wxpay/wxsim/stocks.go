@@ -1,6 +1,7 @@
 package wxsim
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -338,28 +339,6 @@ func (s *Server) handleStockList(c *call) {
 	}, sigValid)
 }
 
-// handleCouponQuery is 查询代金券详情 (seed 003 §3.2.8).
-func (s *Server) handleCouponQuery(c *call) {
-	appid := c.r.URL.Query().Get("appid")
-	if appid == "" {
-		s.writeError(c, paramError("appid", "appid必填").with("location", "query"))
-		return
-	}
-	openid, couponID := c.r.PathValue("openid"), c.r.PathValue("coupon_id")
-	s.mu.Lock()
-	cp, ok := s.byID[couponID]
-	var v *wxpay.Coupon
-	if ok && cp.Kind == KindFavor && cp.OpenID == openid {
-		v = s.couponViewLocked(cp)
-	}
-	s.mu.Unlock()
-	if v == nil {
-		s.writeError(c, errf(http.StatusNotFound, "RESOURCE_NOT_EXISTS", "券不存在").with("coupon_id", couponID))
-		return
-	}
-	s.writeJSON(c, http.StatusOK, v, sigValid)
-}
-
 // pageOf is page number offset of list, limit to a page, as WeChat Pay's
 // list queries count offset: never nil, so that it marshals as [].
 func pageOf[T any](list []T, offset, limit int) []T {
@@ -367,4 +346,59 @@ func pageOf[T any](list []T, offset, limit int) []T {
 		return list[start:min(len(list), start+limit)]
 	}
 	return []T{}
+}
+
+// merchantsLocked is where a stock's coupons can be used.
+func (s *Server) merchantsLocked(st *stock) []string {
+	if len(st.Merchants) > 0 {
+		return st.Merchants
+	}
+	return []string{st.CreatorMchID}
+}
+
+// handleStockScope is 查询代金券可用商户 / 可用单品 (seed 003 §3.2.9,
+// 3.2.10): offset is the page number (≤ 500), limit ≤ 100, both required.
+func (s *Server) handleStockScope(c *call, items bool) {
+	q := c.r.URL.Query()
+	creator := q.Get("stock_creator_mchid")
+	if creator == "" {
+		s.writeError(c, paramError("stock_creator_mchid", "商户号必填").with("location", "query"))
+		return
+	}
+	var offset, limit int
+	for _, p := range []struct {
+		name     string
+		v        *int
+		min, max int
+	}{{"offset", &offset, 0, wxpay.MaxScopePage}, {"limit", &limit, 1, wxpay.MaxScopePageSize}} {
+		n, err := strconv.Atoi(q.Get(p.name))
+		if err != nil || n < p.min || n > p.max {
+			s.writeError(c, paramError(p.name, fmt.Sprintf("%s必填,取值%d到%d", p.name, p.min, p.max)).with("location", "query"))
+			return
+		}
+		*p.v = n
+	}
+	stockID := c.r.PathValue("stock_id")
+	s.mu.Lock()
+	st, e := s.ownStockLocked(c.mchid, stockID, creator)
+	var list []string
+	if e == nil {
+		list = s.merchantsLocked(st)
+		if items {
+			list = st.Items
+		}
+	}
+	s.mu.Unlock()
+	if e != nil {
+		s.writeError(c, e)
+		return
+	}
+	page := pageOf(list, offset, limit)
+	s.writeJSON(c, http.StatusOK, map[string]any{
+		"total_count": len(list),
+		"data":        page,
+		"offset":      offset,
+		"limit":       limit,
+		"stock_id":    stockID,
+	}, sigValid)
 }

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/issuer-dev/issuer/ops"
+)
+
+func cmdCallbackShow() *command {
+	c := &command{name: "callback show", usage: "[--json]", short: "show the address WeChat Pay sends COUPON.USE notifications to"}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		fs := newFlags(e, c)
+		asJSON := fs.Bool("json", false, `print {"notify_url","mchid"} as WeChat Pay returns it`)
+		pos, err := parseFlags(e, fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) != 0 {
+			return usagef("callback show: unexpected argument %q", pos[0])
+		}
+		return e.withWXService(ctx, func(s *ops.Service) error {
+			cb, err := s.NotifyURL(ctx, e.actor())
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				return e.printJSON(struct {
+					NotifyURL string `json:"notify_url"`
+					MchID     string `json:"mchid"`
+				}{cb.NotifyURL, cb.MchID})
+			}
+			fmt.Fprintf(e.stdout, "mchid       %s\nnotify_url  %s\n", cb.MchID, orNone(cb.NotifyURL))
+			if p := s.Config.Callbacks.PublicURL; p != "" && p != cb.NotifyURL {
+				fmt.Fprintf(e.stderr, "callbacks.public_url is %s: `issuer run` will register it\n", p)
+			}
+			return nil
+		})
+	}
+	return c
+}
+
+func cmdCallbackSet() *command {
+	c := &command{name: "callback set", usage: "URL", short: "register the address for COUPON.USE notifications (https, no query)"}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		pos, err := parseFlags(e, newFlags(e, c), args)
+		if err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			return usagef("callback set: want exactly one URL")
+		}
+		return e.withWXService(ctx, func(s *ops.Service) error {
+			cb, err := s.SetNotifyURL(ctx, e.actor(), pos[0])
+			if err != nil {
+				return opsUsage(err)
+			}
+			fmt.Fprintf(e.stdout, "notifications for %s go to %s", cb.MchID, cb.NotifyURL)
+			if cb.UpdateTime != "" {
+				fmt.Fprintf(e.stdout, " (updated %s)", cb.UpdateTime)
+			}
+			fmt.Fprintln(e.stdout)
+			return nil
+		})
+	}
+	return c
+}
