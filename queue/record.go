@@ -28,6 +28,57 @@ type Result struct {
 	Uncount bool
 }
 
+// recordSQL applies a completer's results; see Record.
+//
+// The row's state machine (ARCHITECTURE.md, "A recipient row"):
+// doubt_since is set by the first answer that does not say what
+// happened and cleared only by one that names the coupon; a throttle,
+// halt, release or refusal leaves it as it was, because it says nothing
+// about an earlier send. A refusal of a row in doubt (the earlier send
+// may be why the user is now at the limit) goes to review, to be
+// settled by query, never to failed. A definite "not issued" of a row
+// not in doubt gives its reservation back to the batch's spend cap;
+// issued keeps it (it is spend), and so does a row in doubt.
+const recordSQL = `
+	WITH a AS (
+		SELECT a.*, CASE WHEN a.answered THEN a.outcome ELSE r.outcome END AS new_outcome,
+			CASE WHEN a.status = 'issued' THEN NULL
+				WHEN a.answered AND a.outcome IN ('unknown', 'unclassified') THEN coalesce(r.doubt_since, now())
+				ELSE r.doubt_since END AS new_doubt
+		FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::bool[])
+			AS a(id, status, outcome, coupon_id, coupon_code, wx_code, wx_message, uncount, next_at, answered)
+		JOIN recipients r ON r.id = a.id
+	), u AS (
+		SELECT a.*, CASE WHEN a.status = 'failed' AND a.new_doubt IS NOT NULL THEN 'review' ELSE a.status END AS new_status
+		FROM a
+	), upd AS (
+		UPDATE recipients r SET
+			status = u.new_status,
+			outcome = u.new_outcome,
+			doubt_since = u.new_doubt,
+			note = CASE WHEN u.new_status <> u.status
+				THEN 'WeChat Pay refused a later send of this row (' || u.new_outcome ||
+					') after an earlier answer left it in doubt: the earlier send may have issued the coupon; settled by query'
+				ELSE r.note END,
+			coupon_id = coalesce(u.coupon_id, r.coupon_id),
+			coupon_code = coalesce(u.coupon_code, r.coupon_code),
+			wx_code = CASE WHEN u.answered THEN u.wx_code ELSE r.wx_code END,
+			wx_message = CASE WHEN u.answered THEN u.wx_message ELSE r.wx_message END,
+			attempts = r.attempts - u.uncount,
+			next_attempt_at = coalesce(u.next_at::timestamptz, now()),
+			issued_at = CASE WHEN u.new_status = 'issued' THEN coalesce(r.issued_at, now()) ELSE r.issued_at END,
+			reserved_fen = CASE WHEN u.new_status <> 'issued' AND u.new_doubt IS NULL THEN 0 ELSE r.reserved_fen END,
+			lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+		FROM u, recipients old
+		WHERE r.id = u.id AND old.id = u.id AND r.status = 'in_flight' AND r.lease_owner = $1
+		RETURNING r.batch_id, old.reserved_fen - r.reserved_fen AS released
+	), released AS (
+		UPDATE batches b SET reserved_fen = b.reserved_fen - x.fen
+		FROM (SELECT batch_id, sum(released) AS fen FROM upd GROUP BY batch_id HAVING sum(released) > 0) x
+		WHERE b.id = x.batch_id
+	)
+	SELECT batch_id FROM upd`
+
 // Record applies results in one statement. A result applies only while
 // the row is still in flight under owner's lease; rows whose lease was lost
 // (rescued and re-claimed elsewhere) are left to their new owner, which
@@ -64,54 +115,7 @@ func (s *Store) Record(ctx context.Context, owner string, results []Result) (bat
 		}
 		answered[i] = r.Answered
 	}
-	// The row's state machine (ARCHITECTURE.md, "A recipient row"):
-	// doubt_since is set by the first answer that does not say what
-	// happened and cleared only by one that names the coupon; a throttle,
-	// halt, release or refusal leaves it as it was, because it says nothing
-	// about an earlier send. A refusal of a row in doubt (the earlier send
-	// may be why the user is now at the limit) goes to review, to be
-	// settled by query, never to failed. A definite "not issued" of a row
-	// not in doubt gives its reservation back to the batch's spend cap;
-	// issued keeps it (it is spend), and so does a row in doubt.
-	rows, err := s.db.QueryContext(ctx, `
-		WITH a AS (
-			SELECT a.*, CASE WHEN a.answered THEN a.outcome ELSE r.outcome END AS new_outcome,
-				CASE WHEN a.status = 'issued' THEN NULL
-					WHEN a.answered AND a.outcome IN ('unknown', 'unclassified') THEN coalesce(r.doubt_since, now())
-					ELSE r.doubt_since END AS new_doubt
-			FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::bool[])
-				AS a(id, status, outcome, coupon_id, coupon_code, wx_code, wx_message, uncount, next_at, answered)
-			JOIN recipients r ON r.id = a.id
-		), u AS (
-			SELECT a.*, CASE WHEN a.status = 'failed' AND a.new_doubt IS NOT NULL THEN 'review' ELSE a.status END AS new_status
-			FROM a
-		), upd AS (
-			UPDATE recipients r SET
-				status = u.new_status,
-				outcome = u.new_outcome,
-				doubt_since = u.new_doubt,
-				note = CASE WHEN u.new_status <> u.status
-					THEN 'WeChat Pay refused a later send of this row (' || u.new_outcome ||
-						') after an earlier answer left it in doubt: the earlier send may have issued the coupon; settled by query'
-					ELSE r.note END,
-				coupon_id = coalesce(u.coupon_id, r.coupon_id),
-				coupon_code = coalesce(u.coupon_code, r.coupon_code),
-				wx_code = CASE WHEN u.answered THEN u.wx_code ELSE r.wx_code END,
-				wx_message = CASE WHEN u.answered THEN u.wx_message ELSE r.wx_message END,
-				attempts = r.attempts - u.uncount,
-				next_attempt_at = coalesce(u.next_at::timestamptz, now()),
-				issued_at = CASE WHEN u.new_status = 'issued' THEN coalesce(r.issued_at, now()) ELSE r.issued_at END,
-				reserved_fen = CASE WHEN u.new_status <> 'issued' AND u.new_doubt IS NULL THEN 0 ELSE r.reserved_fen END,
-				lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
-			FROM u, recipients old
-			WHERE r.id = u.id AND old.id = u.id AND r.status = 'in_flight' AND r.lease_owner = $1
-			RETURNING r.batch_id, old.reserved_fen - r.reserved_fen AS released
-		), released AS (
-			UPDATE batches b SET reserved_fen = b.reserved_fen - x.fen
-			FROM (SELECT batch_id, sum(released) AS fen FROM upd GROUP BY batch_id HAVING sum(released) > 0) x
-			WHERE b.id = x.batch_id
-		)
-		SELECT batch_id FROM upd`,
+	rows, err := s.db.QueryContext(ctx, recordSQL,
 		owner, pq.Array(ids), pq.Array(statuses), pq.Array(outcomes), pq.Array(couponIDs), pq.Array(couponCodes),
 		pq.Array(codes), pq.Array(messages), pq.Array(uncount), pq.Array(nextAt), pq.Array(answered))
 	if err != nil {
