@@ -1,7 +1,6 @@
 package pages
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"html/template"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/intake"
+	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/queue"
@@ -343,7 +343,7 @@ func (p *Pages) uploadDryRun(w http.ResponseWriter, r *http.Request) {
 	}
 	pu.rejectsPath = rf.Name()
 	_, _ = rf.WriteString("\uFEFF") // Excel reads UTF-8 with a byte-order mark
-	cw := csv.NewWriter(rf)
+	cw := excelcsv.NewWriter(rf)
 	_ = cw.Write([]string{"line", "reason", "raw"})
 	rep, rejects, err := p.runImport(r, u.path, u.filename, f, cw)
 	cw.Flush()

@@ -2,7 +2,7 @@ package pages
 
 import (
 	"crypto/rand"
-	"encoding/csv"
+
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/issuer-dev/issuer/console"
 	"github.com/issuer-dev/issuer/intake"
+	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/ops"
 )
 
@@ -172,7 +173,7 @@ type rejectLine struct {
 
 // runImport imports the spooled file; firstRejects gets the first rejected
 // lines and, when rejects is set, every rejected line is written there.
-func (p *Pages) runImport(r *http.Request, path, filename string, f importFields, rejects *csv.Writer) (*intake.Report, []rejectLine, error) {
+func (p *Pages) runImport(r *http.Request, path, filename string, f importFields, rejects *excelcsv.Writer) (*intake.Report, []rejectLine, error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open upload: %w", err)
@@ -188,7 +189,7 @@ func (p *Pages) runImport(r *http.Request, path, filename string, f importFields
 				first = append(first, rejectLine{Line: rj.Line, Reason: rj.Reason})
 			}
 			if rejects != nil {
-				_ = rejects.Write([]string{strconv.Itoa(rj.Line), cell(rj.Reason), cell(rj.Raw)})
+				_ = rejects.Write([]string{strconv.Itoa(rj.Line), rj.Reason, rj.Raw})
 			}
 		}}
 	if req.Name == "" {
@@ -196,14 +197,6 @@ func (p *Pages) runImport(r *http.Request, path, filename string, f importFields
 	}
 	rep, err := p.svc.Import(r.Context(), actor(r), req)
 	return rep, first, err
-}
-
-// cell keeps a spreadsheet from reading a field as a formula.
-func cell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }
 
 func (p *Pages) apiImport(w http.ResponseWriter, r *http.Request) {
