@@ -107,17 +107,20 @@ func cmdBatchShow() *command {
 }
 
 // printBatch shows b to a person: every time in the configured zone,
-// which it names.
+// which it names. Text that came from outside (names, reasons, WeChat
+// Pay's messages) goes through textable.Clean: a name stored before names
+// were checked must not drive the terminal.
 func printBatch(w io.Writer, b *queue.Batch, loc *time.Location) {
+	clean := textable.Clean
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "batch\t%d  %s\n", b.ID, b.Name)
-	fmt.Fprintf(tw, "stock\t%s (%s), creator %s, appid %s\n", b.StockID, b.Kind, b.StockCreatorMchID, b.AppID)
+	fmt.Fprintf(tw, "batch\t%d  %s\n", b.ID, clean(b.Name))
+	fmt.Fprintf(tw, "stock\t%s (%s), creator %s, appid %s\n", clean(b.StockID), b.Kind, clean(b.StockCreatorMchID), clean(b.AppID))
 	status := b.Status
 	if b.HaltReason != nil {
-		status += ": " + *b.HaltReason
+		status += ": " + clean(*b.HaltReason)
 	}
 	fmt.Fprintf(tw, "status\t%s\n", status)
-	fmt.Fprintf(tw, "source\t%s (sha256 %s)\n", b.SourceFile, shortHash(b.SourceSHA256))
+	fmt.Fprintf(tw, "source\t%s (sha256 %s)\n", clean(b.SourceFile), shortHash(b.SourceSHA256))
 	fmt.Fprintf(tw, "lines\t%d = accepted %d + duplicates %d + rejected %d + blank %d\n", b.Lines, b.Accepted, b.Duplicates, b.Rejected, b.Blank)
 	var parts []string
 	for _, st := range queue.RecipientStatuses {
@@ -128,14 +131,14 @@ func printBatch(w io.Writer, b *queue.Batch, loc *time.Location) {
 		fmt.Fprintf(tw, "in doubt\t%d (the last answer did not say whether WeChat Pay issued them: they are retried with the same out_request_no, or settled by `issuer review resolve`; never counted as not issued)\n", b.InDoubt)
 	}
 	if b.UploadedBy != "" {
-		fmt.Fprintf(tw, "uploaded by\t%s\n", b.UploadedBy)
+		fmt.Fprintf(tw, "uploaded by\t%s\n", clean(b.UploadedBy))
 	}
 	fmt.Fprintf(tw, "amount\t%s yuan of face value\n", money.Yuan(b.AmountFen))
 	if b.ApprovedBy != nil {
-		fmt.Fprintf(tw, "approved\tby %s at %s (%s yuan)\n", *b.ApprovedBy, humanTime(*b.ApprovedAt, loc), money.Yuan(*b.ApprovedAmountFen))
+		fmt.Fprintf(tw, "approved\tby %s at %s (%s yuan)\n", clean(*b.ApprovedBy), humanTime(*b.ApprovedAt, loc), money.Yuan(*b.ApprovedAmountFen))
 	}
 	if b.RejectedBy != nil {
-		fmt.Fprintf(tw, "rejected\tby %s at %s: %s\n", *b.RejectedBy, humanTime(*b.RejectedAt, loc), *b.RejectReason)
+		fmt.Fprintf(tw, "rejected\tby %s at %s: %s\n", clean(*b.RejectedBy), humanTime(*b.RejectedAt, loc), clean(*b.RejectReason))
 	}
 	if b.MaxAmountFen != nil {
 		fmt.Fprintf(tw, "spend cap\t%s yuan; %s yuan issued, in flight or in doubt\n", money.Yuan(*b.MaxAmountFen), money.Yuan(b.ReservedFen))
@@ -156,12 +159,12 @@ func printBatch(w io.Writer, b *queue.Batch, loc *time.Location) {
 	case b.NextSendAt != nil:
 		fmt.Fprintf(tw, "next send\t%s\n", humanTime(*b.NextSendAt, loc))
 	case b.Status == queue.BatchAwaitingApproval:
-		fmt.Fprintf(tw, "next send\twhen approved: issuer batch approve %d --as NAME (not %s)\n", b.ID, b.UploadedBy)
+		fmt.Fprintf(tw, "next send\twhen approved: issuer batch approve %d --as NAME (not %s)\n", b.ID, clean(b.UploadedBy))
 	case b.Status == queue.BatchPaused || b.Status == queue.BatchHalted:
 		fmt.Fprintf(tw, "next send\twhen resumed: issuer batch resume %d\n", b.ID)
 	}
 	if why := ops.NextStep(b); why != "" && b.Status == queue.BatchHalted {
-		fmt.Fprintf(tw, "to do\t%s\n", why)
+		fmt.Fprintf(tw, "to do\t%s\n", clean(why))
 	}
 	fmt.Fprintf(tw, "created\t%s\n", humanTime(b.CreatedAt, loc))
 	tw.Flush()
@@ -390,3 +393,4 @@ func cmdBatchPriority() *command {
 	}
 	return c
 }
+

@@ -147,7 +147,7 @@ func errStatus(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, queue.ErrState), errors.Is(err, intake.ErrDuplicateFile):
 		return http.StatusConflict
-	case errors.Is(err, intake.ErrTooManyRejects), errors.As(err, &fatal):
+	case errors.Is(err, intake.ErrTooManyRejects), errors.As(err, &fatal), errors.Is(err, intake.ErrBadName):
 		return http.StatusUnprocessableEntity
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge
