@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -21,7 +22,7 @@ import (
 )
 
 func batchCommands() []*command {
-	cmds := []*command{cmdBatchList(), cmdBatchShow(), cmdBatchExport(), cmdBatchApprove(), cmdBatchReject(), cmdBatchPriority()}
+	cmds := []*command{cmdBatchList(), cmdBatchShow(), cmdBatchExport(), cmdBatchApprove(), cmdBatchReject(), cmdBatchPriority(), cmdBatchGuards()}
 	for _, action := range []string{"pause", "resume", "cancel"} {
 		cmds = append(cmds, cmdBatchAction(action))
 	}
@@ -394,3 +395,74 @@ func cmdBatchPriority() *command {
 	return c
 }
 
+func cmdBatchGuards() *command {
+	c := &command{name: "batch guards", usage: "ID [--max-amount-yuan Y|none] [--window HH:MM-HH:MM|none] [--start-at T|none] [--priority N] [--json]",
+		short: "change a batch's money guards (an operator's act, audited); a cap below what is issued or in doubt is refused"}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		fs := newFlags(e, c)
+		maxAmount := fs.String("max-amount-yuan", "", "spend cap: never issue more than `Y` yuan of face value (none removes the cap)")
+		window := fs.String("window", "", "issue only inside `HH:MM-HH:MM` each day in the configured timezone (none removes the window)")
+		startAt := fs.String("start-at", "", "do not issue before `T`: RFC 3339, or YYYY-MM-DD HH:MM in the configured timezone (none removes it)")
+		priority := fs.Int("priority", 0, "higher is issued first; equal priorities share the rate")
+		asJSON := fs.Bool("json", false, "print the batch object")
+		pos, err := parseFlags(e, fs, args)
+		if err != nil {
+			return err
+		}
+		id, err := batchID(c.name, pos)
+		if err != nil {
+			return err
+		}
+		var req ops.GuardsRequest
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "max-amount-yuan":
+				req.MaxAmountYuan = maxAmount
+			case "window":
+				req.Window = window
+			case "start-at":
+				req.StartAt = startAt
+			case "priority":
+				req.Priority = priority
+			}
+		})
+		if req == (ops.GuardsRequest{}) {
+			return usagef("batch guards: give at least one of --max-amount-yuan, --window, --start-at, --priority")
+		}
+		return e.withService(ctx, func(s *ops.Service) error {
+			b, err := s.SetBatchGuards(ctx, e.actor(), id, req)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				return e.printJSON(b)
+			}
+			fmt.Fprintf(e.stdout, "batch %d: %s\n", b.ID, guardSummary(b, s.Config.Location))
+			if why := ops.NextStep(b); why != "" {
+				fmt.Fprintln(e.stdout, textable.Clean(why))
+			}
+			return nil
+		})
+	}
+	return c
+}
+
+// guardSummary lists a batch's guards in one line.
+func guardSummary(b *queue.Batch, loc *time.Location) string {
+	parts := []string{"no spend cap"}
+	if b.MaxAmountFen != nil {
+		parts[0] = fmt.Sprintf("spend cap %s yuan (%s yuan issued, in flight or in doubt)", money.Yuan(*b.MaxAmountFen), money.Yuan(b.ReservedFen))
+	}
+	if b.Window != "" {
+		parts = append(parts, fmt.Sprintf("window %s (%s)", b.Window, *b.WindowTZ))
+	} else {
+		parts = append(parts, "no window")
+	}
+	if b.StartAt != nil {
+		parts = append(parts, "starts "+humanTime(*b.StartAt, loc))
+	} else {
+		parts = append(parts, "no start time")
+	}
+	parts = append(parts, fmt.Sprintf("priority %d", b.Priority))
+	return strings.Join(parts, ", ")
+}

