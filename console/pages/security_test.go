@@ -202,3 +202,18 @@ func TestBrowserLongNameWraps(t *testing.T) {
 		require.True(t, evalBool(t, ctx, `document.documentElement.scrollWidth <= window.innerWidth`), "%s is %s px wide", path, width)
 	}
 }
+
+// /static/ serves the console's files by name and lists no directory.
+func TestStaticListsNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, p := range []string{"/static/", "/static/./", "/static//", "/static/%2e/", "/static/nope.css", "/static/../static/"} {
+		a := b.get(t, nil, p, nil)
+		require.True(t, a.Status == http.StatusNotFound || a.Status/100 == 3, "%s: %d %s", p, a.Status, a.Body) // the mux cleans a path by redirecting
+		require.NotContains(t, a.Body, "app.css", p)
+	}
+	require.Equal(t, http.StatusNotFound, b.get(t, nil, "/static/", nil).Status)
+	a := b.get(t, nil, "/static/app.css", nil)
+	require.Equal(t, http.StatusOK, a.Status)
+	require.Contains(t, a.Header.Get("Content-Type"), "text/css")
+}
