@@ -217,3 +217,64 @@ func TestStaticListsNothing(t *testing.T) {
 	require.Equal(t, http.StatusOK, a.Status)
 	require.Contains(t, a.Header.Get("Content-Type"), "text/css")
 }
+
+// Uploads waiting between a dry run and create are bounded per user (one's
+// own oldest makes way), in all and on disk; one user's dry runs never
+// push out another user's upload.
+func TestUploadQuotas(t *testing.T) {
+	t.Parallel()
+	b := setup(t, withUploadQuotas(2, 4, 6000))
+	ann, otto, ada := b.login(t, "ann"), b.login(t, "otto"), b.login(t, "ada")
+	dryRun := func(c *http.Client, file string) (int, string) {
+		t.Helper()
+		a := b.upload(t, c, "/upload", map[string]string{"stock": "S1", "name": "q"}, file, nil)
+		return a.Status, between(a.Body, `action="/upload/`, `/create"`)
+	}
+	alive := func(c *http.Client, tok string) bool {
+		t.Helper()
+		return b.get(t, c, "/upload/"+tok+"/rejects.csv", nil).Status == http.StatusOK
+	}
+	small := csvOf("s", 3)
+
+	status, otto1 := dryRun(otto, small)
+	require.Equal(t, http.StatusOK, status)
+	var annToks []string
+	for range 20 {
+		status, tok := dryRun(ann, small)
+		require.Equal(t, http.StatusOK, status)
+		annToks = append(annToks, tok)
+	}
+	require.True(t, alive(otto, otto1), "ann's 20 dry runs leave otto's upload")
+	require.True(t, alive(ann, annToks[19]))
+	require.True(t, alive(ann, annToks[18]))
+	require.False(t, alive(ann, annToks[17]), "ann keeps 2: her own oldest made way")
+
+	status, otto2 := dryRun(otto, small)
+	require.Equal(t, http.StatusOK, status)
+	status, _ = dryRun(ada, small)
+	require.Equal(t, http.StatusServiceUnavailable, status, "4 waiting in all: ada waits rather than push anyone out")
+	for _, tok := range []string{otto1, otto2} {
+		require.True(t, alive(otto, tok))
+	}
+
+	// The disk: what is waiting and what is being received share 6,000 bytes.
+	require.Equal(t, http.StatusSeeOther, b.post(t, otto, "/upload/"+otto1+"/drop", nil, nil).Status)
+	require.Equal(t, http.StatusSeeOther, b.post(t, otto, "/upload/"+otto2+"/drop", nil, nil).Status)
+	big := csvOf("big", 400) // 4 KB and more
+	require.Greater(t, len(big), 3000)
+	status, bigTok := dryRun(otto, big)
+	require.Equal(t, http.StatusOK, status)
+	before := b.uploadFiles(t)
+	status, _ = dryRun(ada, big)
+	require.Equal(t, http.StatusServiceUnavailable, status)
+	a := b.upload(t, ada, "/api/v1/batches", map[string]string{"stock": "S1"}, big, nil)
+	requireJSONError(t, a, http.StatusServiceUnavailable)
+	require.Contains(t, a.Body, "console.pending_uploads_mb")
+	require.ElementsMatch(t, before, b.uploadFiles(t), "a refused upload leaves nothing on disk")
+	require.True(t, alive(otto, bigTok))
+	require.Empty(t, b.batches(t))
+
+	require.Equal(t, http.StatusSeeOther, b.post(t, otto, "/upload/"+bigTok+"/drop", nil, nil).Status)
+	a = b.upload(t, ada, "/api/v1/batches", map[string]string{"stock": "S1"}, big, nil)
+	require.Equal(t, http.StatusCreated, a.Status, a.Body)
+}
