@@ -481,11 +481,11 @@ func (p *Pages) renderRecon(w http.ResponseWriter, r *http.Request, status int, 
 		if status == http.StatusOK && notice == "" {
 			status = http.StatusNotFound
 		}
+		msg := p.con.T(r, "recon.no_data", stock)
 		if errMsg != "" {
-			err = fmt.Errorf("%s · %w", errMsg, err)
+			msg = errMsg + " · " + msg
 		}
-		p.con.Render(w, r, status, "reconciliation", reconData{Stock: stock, Zone: p.zone(), Notice: notice,
-			Error: strings.TrimPrefix(err.Error(), "report reconcile: ")})
+		p.con.Render(w, r, status, "reconciliation", reconData{Stock: stock, Zone: p.zone(), Notice: notice, Error: msg})
 		return
 	}
 	if err != nil {

