@@ -96,7 +96,8 @@ func (s *Service) SetBatchGuards(ctx context.Context, a auth.Actor, id int64, re
 		if err != nil {
 			return "", err
 		}
-		if c.MaxAmountFen != nil && before.MaxAmountFen == nil && before.FaceValueFen == nil {
+		sending := before.Status == queue.BatchPending || before.Status == queue.BatchRunning // refused a first cap anyway
+		if c.MaxAmountFen != nil && before.MaxAmountFen == nil && before.FaceValueFen == nil && !sending {
 			// A first cap counts what the batch has sent at face value.
 			c.FaceValueFen = s.batchFaceValue(ctx, before)
 		}

@@ -317,3 +317,27 @@ func TestReconcileErrorsInPlainWords(t *testing.T) {
 		require.NotContains(t, a.Body, raw)
 	}
 }
+
+// A first cap on a batch whose face value was never recorded asks WeChat
+// Pay for the stock's, and counts the coupons sent at it.
+func TestGuardsFirstCapAsksFaceValue(t *testing.T) {
+	t.Parallel()
+	b := setup(t, withSim)
+	id := b.importBatch(t, "face", 4)
+	_, err := b.schema.DB.Exec(`UPDATE batches SET face_value_fen = NULL, status = 'paused' WHERE id = $1`, id)
+	require.NoError(t, err)
+	_, err = b.schema.DB.Exec(`UPDATE recipients SET status = 'issued', outcome = 'issued', coupon_id = 'C' || id, attempts = 1
+		WHERE id IN (SELECT id FROM recipients WHERE batch_id = $1 ORDER BY id LIMIT 2)`, id)
+	require.NoError(t, err)
+	st, err := b.sim.Client(t, 1).QueryStock(context.Background(), "S1", "")
+	require.NoError(t, err)
+	face := st.StockUseRule.FixedNormalCoupon.CouponAmount
+	require.Positive(t, face)
+
+	path := "/api/v1/batches/" + strconv.FormatInt(id, 10) + "/guards"
+	a := b.patchJSON(t, nil, path, `{"max_amount_yuan":"1000"}`, bearer(b.token(t, "otto")))
+	require.Equal(t, http.StatusOK, a.Status, a.Body)
+	bt := b.batch(t, id)
+	require.Equal(t, 2*face, bt.ReservedFen)
+	require.Equal(t, face, *bt.FaceValueFen)
+}
