@@ -12,7 +12,7 @@ type Role string
 // Roles, in increasing power.
 const (
 	RoleAnalyst  Role = "analyst"  // read, upload, export, reports
-	RoleOperator Role = "operator" // + pause, resume, cancel, approve, reject, priority, review settlement, stock actions
+	RoleOperator Role = "operator" // + pause, resume, cancel, approve, reject, priority, guards, review settlement, stock actions
 	RoleAdmin    Role = "admin"    // + users
 )
 
@@ -56,6 +56,7 @@ const (
 	ActApprove       Action = "approve"      // approve a batch awaiting approval
 	ActReject        Action = "reject"       // reject a batch awaiting approval
 	ActPriority      Action = "priority"     // change a batch's priority
+	ActGuards        Action = "guards"       // change a batch's money guards (cap, window, start, priority)
 	ActSettle        Action = "settle"       // review list/resolve
 	ActStock         Action = "stock"        // stock create/start/pause/restart/stop, callback set
 	ActPluginSign    Action = "plugin_sign"  // sign plugin parameters
@@ -69,7 +70,7 @@ const (
 var permissions = map[Action]Role{
 	ActRead: RoleAnalyst, ActImport: RoleAnalyst, ActExport: RoleAnalyst, ActReadStockInfo: RoleAnalyst,
 	ActPause: RoleOperator, ActResume: RoleOperator, ActCancel: RoleOperator, ActApprove: RoleOperator,
-	ActReject: RoleOperator, ActPriority: RoleOperator, ActSettle: RoleOperator, ActStock: RoleOperator,
+	ActReject: RoleOperator, ActPriority: RoleOperator, ActGuards: RoleOperator, ActSettle: RoleOperator, ActStock: RoleOperator,
 	ActPluginSign: RoleOperator, ActReconcile: RoleOperator, ActReadAudit: RoleOperator,
 	ActManageUsers: RoleAdmin, ActReadUsers: RoleAdmin,
 }

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -22,9 +23,19 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
+// staticHandler serves the console's stylesheet and scripts by name; a
+// directory is not found (no listing of what the console ships).
 func staticHandler() http.Handler {
 	sub, _ := fs.Sub(staticFS, "static") // the directory is embedded
-	return http.FileServerFS(sub)
+	files := http.FileServerFS(sub)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+		if st, err := fs.Stat(sub, name); name == "" || err != nil || st.IsDir() {
+			http.NotFound(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 }
 
 // templates holds the layout and every page. Each page is its own clone of

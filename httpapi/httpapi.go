@@ -14,8 +14,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
 
 	"github.com/issuer-dev/issuer/alert"
+	"github.com/issuer-dev/issuer/audit"
 	"github.com/issuer-dev/issuer/wxpay"
 )
 
@@ -31,8 +33,13 @@ const (
 	MaxCallbackBytes = 1 << 20
 	// MaxPluginBytes caps a /plugin/sign body; ten coupons fit in 2 KiB.
 	MaxPluginBytes = 64 << 10
+	// DefaultPluginRate is how many coupons /plugin/sign signs a second
+	// when Config.PluginRate is unset (plugin.max_per_second).
+	DefaultPluginRate = 20
 
-	minTokenLen = 16
+	// MinTokenLen is the shortest plugin or metrics token accepted: a
+	// shorter one disables its endpoint (config check refuses it).
+	MinTokenLen = 16
 )
 
 // Config is what the endpoints depend on. The zero value serves /healthz,
@@ -41,13 +48,17 @@ const (
 type Config struct {
 	// Ready reports whether the daemon can do its work (database reachable,
 	// configuration valid); nil means always ready. It is called with a
-	// context bounded by ReadyTimeout, and its error text is the body of a
-	// 503, so it must not contain secrets.
+	// context bounded by ReadyTimeout. Its error is logged; the probe is
+	// answered only "not ready" (the error names addresses and users).
 	Ready        func(ctx context.Context) error
 	ReadyTimeout time.Duration // default DefaultReadyTimeout
 
 	// Gatherer is exposed on /metrics; nil answers 503.
 	Gatherer prometheus.Gatherer
+	// MetricsToken, when set, is the bearer token GET /metrics requires
+	// (http.metrics_token_file); empty leaves /metrics open to whoever
+	// reaches the listener.
+	MetricsToken string
 
 	// Verifier and APIv3Key authenticate and decrypt COUPON.USE callbacks.
 	Verifier *wxpay.Verifier
@@ -66,6 +77,17 @@ type Config struct {
 	// PluginMerchant is send_coupon_merchant: the merchant that owns
 	// APIv2Key, used when a request names none.
 	PluginMerchant string
+	// PluginStocks are the stocks POST /plugin/sign signs for
+	// (plugin.stocks); a coupon of any other stock is refused with 403.
+	// Empty: none.
+	PluginStocks []string
+	// PluginRate bounds signing to this many coupons a second (a burst of
+	// twice that, and at least one call's worth); 0: DefaultPluginRate.
+	PluginRate float64
+	// Audit records every signing, and every refusal of a stock, in the
+	// audit log before the signature is answered: a signing that cannot be
+	// recorded is not answered (503). Nil: the log only.
+	Audit Auditor
 
 	// Alerts raises what an operator must act on and a log line is not
 	// enough for: callbacks that authenticate but do not decrypt (a wrong
@@ -87,15 +109,23 @@ type Alerter interface {
 	Notify(alert.Alert)
 }
 
+// Auditor records acts in the audit log; *audit.Store is one.
+type Auditor interface {
+	Record(ctx context.Context, e audit.Entry) error
+}
+
 // handler serves the endpoints; it is immutable after New.
 type handler struct {
-	cfg       Config
-	log       *slog.Logger
-	now       func() time.Time
-	m         *Metrics
-	metrics   http.Handler
-	tokenHash [sha256.Size]byte
-	routes    map[string]route // by mux pattern
+	cfg         Config
+	log         *slog.Logger
+	now         func() time.Time
+	m           *Metrics
+	metrics     http.Handler
+	tokenHash   [sha256.Size]byte
+	metricsHash *[sha256.Size]byte // nil: /metrics is open
+	stocks      map[string]bool    // the stocks the plugin signs for
+	signs       *rate.Limiter
+	routes      map[string]route // by mux pattern
 }
 
 // route is how the middleware labels and logs one mux pattern.
@@ -135,11 +165,33 @@ func build(cfg Config, callbacksOnly bool) http.Handler {
 	switch {
 	case h.cfg.PluginToken == "":
 		h.log.Info("POST /plugin/sign is disabled: no plugin token")
-	case len(h.cfg.PluginToken) < minTokenLen:
-		h.log.Warn("the plugin token is short; use a long random one", "length", len(h.cfg.PluginToken), "want_at_least", minTokenLen)
+	case len(h.cfg.PluginToken) < MinTokenLen:
+		// config check refuses it; a short token is guessable.
+		h.log.Error("POST /plugin/sign is disabled: the plugin token is shorter than 16 characters; use a long random one",
+			"length", len(h.cfg.PluginToken))
+		h.cfg.PluginToken = ""
 	}
 	if h.cfg.PluginToken != "" {
 		h.tokenHash = sha256.Sum256([]byte(h.cfg.PluginToken))
+		if len(cfg.PluginStocks) == 0 {
+			h.log.Warn("POST /plugin/sign refuses every stock: plugin.stocks lists none")
+		}
+	}
+	h.stocks = make(map[string]bool, len(cfg.PluginStocks))
+	for _, s := range cfg.PluginStocks {
+		h.stocks[strings.TrimSpace(s)] = true
+	}
+	perSecond := cfg.PluginRate
+	if perSecond <= 0 {
+		perSecond = DefaultPluginRate
+	}
+	h.signs = rate.NewLimiter(rate.Limit(perSecond), max(int(2*perSecond), wxpay.MaxPluginCoupons))
+	if t := strings.TrimSpace(cfg.MetricsToken); t != "" {
+		sum := sha256.Sum256([]byte(t))
+		h.metricsHash = &sum
+		if len(t) < MinTokenLen {
+			h.log.Error("the metrics token is shorter than 16 characters; use a long random one", "length", len(t))
+		}
 	}
 	if cfg.Verifier == nil || cfg.APIv3Key == "" || cfg.StoreCouponUse == nil {
 		h.log.Warn("POST /callbacks/wxpay will answer 503: verifier, APIv3 key or store missing")
@@ -190,14 +242,21 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.ReadyTimeout)
 	defer cancel()
 	if err := h.cfg.Ready(ctx); err != nil {
+		// The reason (a database address, a user name) is for the log,
+		// not for whoever asks.
 		h.log.Warn("not ready", "err", err)
-		writeText(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+		writeText(w, http.StatusServiceUnavailable, "not ready")
 		return
 	}
 	writeText(w, http.StatusOK, "ready")
 }
 
 func (h *handler) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if h.metricsHash != nil && !bearerMatches(r, *h.metricsHash) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="issuer metrics"`)
+		writeText(w, http.StatusUnauthorized, "a valid Authorization: Bearer token is required (http.metrics_token_file)")
+		return
+	}
 	if h.metrics == nil {
 		writeText(w, http.StatusServiceUnavailable, "metrics are not configured")
 		return

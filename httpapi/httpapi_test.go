@@ -57,6 +57,7 @@ func setup(t *testing.T, keys *wxsim.Keys, edit func(*httpapi.Config)) *testBund
 		PluginToken:    testToken,
 		APIv2Key:       keys.APIv2Key,
 		PluginMerchant: testMerchant,
+		PluginStocks:   []string{"9856000", "9856001", "1234567"},
 		Logger:         slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:            func() time.Time { return testNow },
 		Metrics:        m,
@@ -195,12 +196,13 @@ func TestReadyz(t *testing.T) {
 		{name: "no check", ready: nil, status: http.StatusOK, contains: "ready"},
 		{name: "ready", ready: func(context.Context) error { return nil }, status: http.StatusOK, contains: "ready"},
 		{
+			// The reason is logged, never told to whoever asks.
 			name: "database down",
 			ready: func(context.Context) error {
 				return errors.New("database: dial tcp 127.0.0.1:5432: connection refused")
 			},
 			status:   http.StatusServiceUnavailable,
-			contains: "not ready: database: dial tcp 127.0.0.1:5432: connection refused",
+			contains: "not ready\n",
 		},
 		{
 			name: "bounded",
@@ -220,6 +222,10 @@ func TestReadyz(t *testing.T) {
 			status, body, _ := b.do(t, http.MethodGet, "/readyz", nil, nil)
 			require.Equal(t, tc.status, status)
 			require.Contains(t, body, tc.contains)
+			if status != http.StatusOK {
+				require.Equal(t, "not ready\n", body)
+				require.Contains(t, b.logs.String(), "dial tcp 127.0.0.1:5432: connection refused", "the reason is in the log")
+			}
 		})
 	}
 }
@@ -321,4 +327,25 @@ func TestZeroConfig(t *testing.T) {
 		require.NoError(t, resp.Body.Close())
 		require.Equal(t, tc.status, resp.StatusCode, tc.path)
 	}
+}
+
+// With http.metrics_token_file set, /metrics answers only its bearer.
+func TestMetricsToken(t *testing.T) {
+	t.Parallel()
+	const token = "metrics-token-0123456789abcdef"
+	b := setup(t, newKeys(t), func(c *httpapi.Config) { c.MetricsToken = token + "\n" })
+	for _, h := range []http.Header{nil, {"Authorization": {"Bearer wrong-token-0123456789"}}, {"Authorization": {"Basic " + token}}} {
+		status, body, hdr := b.do(t, http.MethodGet, "/metrics", h, nil)
+		require.Equal(t, http.StatusUnauthorized, status, body)
+		require.NotContains(t, body, "issuer_")
+		require.Equal(t, `Bearer realm="issuer metrics"`, hdr.Get("WWW-Authenticate"))
+	}
+	status, body, _ := b.do(t, http.MethodGet, "/metrics", http.Header{"Authorization": {"Bearer " + token}}, nil)
+	require.Equal(t, http.StatusOK, status, body)
+	require.Contains(t, body, "issuer_http_requests_total")
+	require.NotContains(t, b.logs.String(), token)
+
+	// Without a token, /metrics stays open (the listener is private).
+	status, _, _ = setup(t, b.keys, nil).do(t, http.MethodGet, "/metrics", nil, nil)
+	require.Equal(t, http.StatusOK, status)
 }

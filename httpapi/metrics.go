@@ -23,7 +23,9 @@ const (
 	PluginSigned       = "signed"
 	PluginUnauthorized = "unauthorized"
 	PluginBadRequest   = "bad_request"
-	PluginDisabled     = "disabled" // no token, key or merchant configured
+	PluginDisabled     = "disabled"     // no token, key or merchant configured; the audit log unavailable
+	PluginForbidden    = "forbidden"    // a stock not in plugin.stocks
+	PluginRateLimited  = "rate_limited" // over plugin.max_per_second
 )
 
 // Handler names, the values of the handler label.
@@ -75,7 +77,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"result"}),
 		signs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "issuer_plugin_signs_total",
-			Help: "POST /plugin/sign requests by result: signed, unauthorized, bad_request, disabled.",
+			Help: "POST /plugin/sign requests by result: signed, unauthorized, bad_request, forbidden, rate_limited, disabled.",
 		}, []string{"result"}),
 	}
 	for _, r := range []string{CallbackStored, CallbackDuplicate, CallbackUnauthenticated, CallbackBadRequest, CallbackDecryptFailed, CallbackStoreError, CallbackUnavailable} {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -9,7 +10,10 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/issuer-dev/issuer/audit"
+	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/wxpay"
 )
 
@@ -52,10 +56,32 @@ func (h *handler) pluginSign(w http.ResponseWriter, r *http.Request) {
 		h.signFail(w, PluginBadRequest, status, "PARAM_ERROR", err.Error())
 		return
 	}
+	if !h.signs.AllowN(h.now(), len(req.Coupons)) {
+		h.log.Warn("plugin sign refused: over the signing rate", "coupons", len(req.Coupons), "remote", r.RemoteAddr)
+		w.Header().Set("Retry-After", "1")
+		h.signFail(w, PluginRateLimited, http.StatusTooManyRequests, "FREQUENCY_LIMITED",
+			"too many coupons signed a second (plugin.max_per_second); retry in a second")
+		return
+	}
+	if stock, ok := h.allowedStocks(req.Coupons); !ok {
+		msg := fmt.Sprintf("stock %s is not one this signer signs for (plugin.stocks)", clip(stock))
+		h.log.Warn("plugin sign refused: stock not allowed", "stock", clip(stock), "remote", r.RemoteAddr)
+		if err := h.audit(r, req, audit.Denied, msg); err != nil {
+			h.log.Error("plugin sign: could not record a refusal in the audit log", "err", err)
+		}
+		h.signFail(w, PluginForbidden, http.StatusForbidden, "STOCK_NOT_ALLOWED", msg)
+		return
+	}
 	p, err := wxpay.SignPlugin(h.cfg.APIv2Key, req.SendCouponMerchant, req.Coupons)
 	if err != nil { // validate checks more than SignPlugin, so this is a configuration fault
 		h.log.Error("plugin sign failed", "merchant", req.SendCouponMerchant, "err", err)
 		h.signFail(w, PluginDisabled, http.StatusInternalServerError, "INTERNAL", "cannot sign: "+err.Error())
+		return
+	}
+	// A signature lets a user take a coupon: none leaves unrecorded.
+	if err := h.audit(r, req, audit.OK, ""); err != nil {
+		h.log.Error("plugin sign refused: the audit log cannot record it", "err", err)
+		h.signFail(w, PluginDisabled, http.StatusServiceUnavailable, "AUDIT_UNAVAILABLE", "the signing cannot be recorded now; retry later")
 		return
 	}
 	h.m.signs.WithLabelValues(PluginSigned).Inc()
@@ -68,15 +94,62 @@ func (h *handler) pluginSign(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
-// authorized compares the bearer token in constant time. Hashing both sides
-// first keeps the token's length from showing in the timing too.
-func (h *handler) authorized(r *http.Request) bool {
+// allowedStocks reports whether every coupon is of a stock in
+// plugin.stocks, and the first that is not.
+func (h *handler) allowedStocks(coupons []wxpay.PluginCoupon) (string, bool) {
+	for _, c := range coupons {
+		if !h.stocks[c.StockID] {
+			return c.StockID, false
+		}
+	}
+	return "", true
+}
+
+// pluginActor names the plugin's bearer in the audit log: a machine with
+// the shared token, not a person.
+const pluginActor = "plugin"
+
+// audit records a signing or a refusal (the stock, when all coupons share
+// one, and every coupon in the detail).
+func (h *handler) audit(r *http.Request, req signRequest, outcome audit.Outcome, msg string) error {
+	if h.cfg.Audit == nil {
+		return nil
+	}
+	type coupon struct {
+		StockID      string `json:"stock_id"`
+		OutRequestNo string `json:"out_request_no"`
+	}
+	cs := make([]coupon, len(req.Coupons))
+	stock := ""
+	for i, c := range req.Coupons {
+		cs[i] = coupon{clip(c.StockID), clip(c.OutRequestNo)}
+		switch {
+		case i == 0:
+			stock = c.StockID
+		case stock != c.StockID:
+			stock = ""
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+	defer cancel()
+	return h.cfg.Audit.Record(ctx, audit.Entry{Time: h.now(), Actor: pluginActor, Action: string(auth.ActPluginSign),
+		StockID: clip(stock), Source: r.RemoteAddr, Outcome: outcome, Message: msg,
+		Detail: audit.Fields(map[string]any{"merchant": req.SendCouponMerchant, "coupons": cs})})
+}
+
+// authorized checks the plugin's bearer token.
+func (h *handler) authorized(r *http.Request) bool { return bearerMatches(r, h.tokenHash) }
+
+// bearerMatches compares the request's bearer token with the token whose
+// SHA-256 is want, in constant time. Hashing both sides first keeps the
+// token's length from showing in the timing too.
+func bearerMatches(r *http.Request, want [sha256.Size]byte) bool {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return false
 	}
 	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	return subtle.ConstantTimeCompare(got[:], h.tokenHash[:]) == 1
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
 func decodeSignRequest(w http.ResponseWriter, r *http.Request) (signRequest, error) {

@@ -1,18 +1,22 @@
 package httpapi_test
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/issuer-dev/issuer/audit"
 	"github.com/issuer-dev/issuer/httpapi"
 )
 
@@ -194,4 +198,104 @@ func TestPluginTokenFromFile(t *testing.T) {
 	b := setup(t, newKeys(t), func(c *httpapi.Config) { c.PluginToken = testToken + "\n" })
 	status, body, _ := b.do(t, http.MethodPost, "/plugin/sign", bearer(testToken), []byte(`{"coupons":[{"stock_id":"9856000","out_request_no":"A1"}]}`))
 	require.Equal(t, http.StatusOK, status, body)
+}
+
+// memAudit is an in-memory audit log that can be made to fail.
+type memAudit struct {
+	mu      sync.Mutex
+	entries []audit.Entry
+	fail    bool
+}
+
+func (m *memAudit) Record(_ context.Context, e audit.Entry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return errors.New("database is down")
+	}
+	m.entries = append(m.entries, e)
+	return nil
+}
+
+func (m *memAudit) all() []audit.Entry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]audit.Entry(nil), m.entries...)
+}
+
+// Every signing is in the audit log before it is answered; one that cannot
+// be recorded is not answered.
+func TestPluginSignAudited(t *testing.T) {
+	t.Parallel()
+	log := &memAudit{}
+	b := setup(t, newKeys(t), func(c *httpapi.Config) { c.Audit = log })
+	status, body, _ := b.do(t, http.MethodPost, "/plugin/sign", bearer(testToken),
+		[]byte(`{"coupons":[{"stock_id":"9856000","out_request_no":"A1"},{"stock_id":"9856000","out_request_no":"A2"}]}`))
+	require.Equal(t, http.StatusOK, status, body)
+	entries := log.all()
+	require.Len(t, entries, 1)
+	e := entries[0]
+	require.Equal(t, []string{"plugin", "plugin_sign", "9856000", "ok"}, []string{e.Actor, e.Action, e.StockID, string(e.Outcome)})
+	require.NotEmpty(t, e.Source)
+	require.JSONEq(t, `{"merchant":"1900012345","coupons":[{"stock_id":"9856000","out_request_no":"A1"},{"stock_id":"9856000","out_request_no":"A2"}]}`, string(e.Detail))
+	require.NotContains(t, string(e.Detail), b.keys.APIv2Key)
+
+	log.fail = true
+	status, body, _ = b.do(t, http.MethodPost, "/plugin/sign", bearer(testToken), []byte(`{"coupons":[{"stock_id":"9856000","out_request_no":"A3"}]}`))
+	require.Equal(t, http.StatusServiceUnavailable, status, body)
+	code, _ := answer(t, body)
+	require.Equal(t, "AUDIT_UNAVAILABLE", code)
+	require.NotContains(t, body, "sign\"", "no signature leaves unrecorded")
+}
+
+// Only the stocks in plugin.stocks are signed; a refusal is audited.
+func TestPluginSignStocks(t *testing.T) {
+	t.Parallel()
+	keys := newKeys(t)
+	log := &memAudit{}
+	b := setup(t, keys, func(c *httpapi.Config) { c.Audit = log })
+	status, body, _ := b.do(t, http.MethodPost, "/plugin/sign", bearer(testToken),
+		[]byte(`{"coupons":[{"stock_id":"9856000","out_request_no":"A1"},{"stock_id":"7777777","out_request_no":"A2"}]}`))
+	require.Equal(t, http.StatusForbidden, status, body)
+	code, msg := answer(t, body)
+	require.Equal(t, "STOCK_NOT_ALLOWED", code)
+	require.Contains(t, msg, "stock 7777777 is not one this signer signs for (plugin.stocks)")
+	require.NotContains(t, body, "sign\"")
+	entries := log.all()
+	require.Len(t, entries, 1)
+	require.Equal(t, "denied", string(entries[0].Outcome))
+	require.Empty(t, entries[0].StockID, "two stocks: named in the detail")
+
+	// No stocks listed: nothing is signed.
+	b = setup(t, keys, func(c *httpapi.Config) { c.PluginStocks = nil })
+	status, body, _ = b.do(t, http.MethodPost, "/plugin/sign", bearer(testToken), []byte(`{"coupons":[{"stock_id":"9856000","out_request_no":"A1"}]}`))
+	require.Equal(t, http.StatusForbidden, status, body)
+}
+
+// Signing is bounded to plugin.max_per_second coupons a second (a burst of
+// twice that, at least one call's ten).
+func TestPluginSignRate(t *testing.T) {
+	t.Parallel()
+	b := setup(t, newKeys(t), func(c *httpapi.Config) { c.PluginRate = 3 }) // the clock stands still
+	for i := range 10 {
+		status, body, _ := b.do(t, http.MethodPost, "/plugin/sign", bearer(testToken),
+			[]byte(fmt.Sprintf(`{"coupons":[{"stock_id":"9856000","out_request_no":"R%d"}]}`, i)))
+		require.Equal(t, http.StatusOK, status, body)
+	}
+	status, body, h := b.do(t, http.MethodPost, "/plugin/sign", bearer(testToken), []byte(`{"coupons":[{"stock_id":"9856000","out_request_no":"R10"}]}`))
+	require.Equal(t, http.StatusTooManyRequests, status, body)
+	require.Equal(t, "1", h.Get("Retry-After"))
+	code, _ := answer(t, body)
+	require.Equal(t, "FREQUENCY_LIMITED", code)
+	require.Equal(t, 1.0, counter(t, b.scrape(t), "issuer_plugin_signs_total", map[string]string{"result": "rate_limited"}))
+}
+
+// A token shorter than 16 characters disables signing (config check
+// refuses it).
+func TestPluginShortToken(t *testing.T) {
+	t.Parallel()
+	b := setup(t, newKeys(t), func(c *httpapi.Config) { c.PluginToken = "short-token" })
+	status, body, _ := b.do(t, http.MethodPost, "/plugin/sign", bearer("short-token"), []byte(`{"coupons":[{"stock_id":"9856000","out_request_no":"A1"}]}`))
+	require.Equal(t, http.StatusNotFound, status, body)
+	require.Contains(t, b.logs.String(), "shorter than 16 characters")
 }

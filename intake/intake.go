@@ -205,6 +205,9 @@ func (o *Options) check() error {
 	if o.Name == "" {
 		o.Name = o.Source
 	}
+	if err := CheckName(o.Name); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
 	return nil
 }
 

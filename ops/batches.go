@@ -89,8 +89,10 @@ func (s *Service) ExportBatch(ctx context.Context, a auth.Actor, id int64, w io.
 
 // ExportBatchCSV is ExportBatch; plain leaves out the byte-order mark. The
 // columns are a contract with scripts, so their values stay bare either
-// way (see internal/excelcsv): an analyst who opens the file in Excel
-// gets the same rows with ids kept as text from `report batch`.
+// way (see internal/excelcsv) but for the quote in front of a cell a
+// spreadsheet would run as a formula (an out_request_no -A1*1000): an
+// analyst who opens the file in Excel gets the same rows with ids kept as
+// text from `report batch`.
 func (s *Service) ExportBatchCSV(ctx context.Context, a auth.Actor, id int64, w io.Writer, plain bool) error {
 	if err := s.read(ctx, a, auth.ActExport, target{batch: id}); err != nil {
 		return err

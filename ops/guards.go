@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/issuer-dev/issuer/auth"
+	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/queue"
 )
@@ -60,4 +63,169 @@ func selfApproval(err error) error {
 		return fmt.Errorf("%w: %w", ErrForbidden, err)
 	}
 	return err
+}
+
+// None is what clears a guard in a GuardsRequest (the CLI's --window
+// none; the API's JSON null).
+const None = "none"
+
+// GuardsRequest changes a batch's money guards as people type them, the
+// same way for every front end: a nil field leaves its guard as it is,
+// None clears it. MaxAmountYuan is yuan, Window HH:MM-HH:MM and StartAt
+// RFC 3339 or YYYY-MM-DD HH:MM, both in the configured time zone.
+type GuardsRequest struct {
+	MaxAmountYuan *string
+	Window        *string
+	StartAt       *string
+	Priority      *int
+}
+
+// SetBatchGuards changes a batch's guards (an operator's act, audited). A
+// cap below what the batch already has issued, in flight or in doubt is
+// refused (queue.ErrCapBelowReserved, which is a queue.ErrState), as is
+// any change to a batch that can no longer send. A raised cap does not
+// resume a batch the cap halted: resuming is its own act.
+func (s *Service) SetBatchGuards(ctx context.Context, a auth.Actor, id int64, req GuardsRequest) (*queue.Batch, error) {
+	c, err := s.guardChange(req)
+	if err != nil {
+		return nil, err
+	}
+	var b *queue.Batch
+	err = s.act(ctx, a, auth.ActGuards, &target{batch: id}, func() (string, error) {
+		before, err := s.Queue.Batch(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		sending := before.Status == queue.BatchPending || before.Status == queue.BatchRunning // refused a first cap anyway
+		if c.MaxAmountFen != nil && before.MaxAmountFen == nil && before.FaceValueFen == nil && !sending {
+			// A first cap counts what the batch has sent at face value.
+			c.FaceValueFen = s.batchFaceValue(ctx, before)
+		}
+		detail := describeGuards(before, c, s.location())
+		b, err = s.Queue.SetGuards(ctx, id, c)
+		return detail, err
+	})
+	return b, err
+}
+
+// batchFaceValue asks WeChat Pay for the face value of a 代金券 batch's
+// stock; 0 when it cannot be known (a 商品券 batch, no merchant keys, no
+// answer), which leaves a first cap to rows with a coupon_value.
+func (s *Service) batchFaceValue(ctx context.Context, b *queue.Batch) int64 {
+	if b.Kind != intake.KindFavor || s.WX == nil {
+		return 0
+	}
+	creator := b.StockCreatorMchID
+	if s.Config != nil && creator == s.Config.WXPay.MchID {
+		creator = ""
+	}
+	face, err := s.faceValue(ctx, ImportRequest{StockID: b.StockID, CreatorMchID: creator})
+	if err != nil {
+		s.Logger.Warn("guards: the stock's face value is unknown", "stock", b.StockID, "err", err)
+		return 0
+	}
+	return face
+}
+
+func (s *Service) guardChange(req GuardsRequest) (queue.GuardChange, error) {
+	var c queue.GuardChange
+	loc := s.location()
+	if v := req.MaxAmountYuan; v != nil {
+		if isNone(*v) {
+			c.ClearMaxAmount = true
+		} else {
+			fen, err := money.ParseYuan(strings.TrimSpace(*v))
+			if err != nil {
+				return c, invalidf("max amount: %v", err)
+			}
+			if fen <= 0 {
+				return c, invalidf("max amount: %s yuan; a spend cap is more than 0 (none removes it)", *v)
+			}
+			c.MaxAmountFen = &fen
+		}
+	}
+	if v := req.Window; v != nil {
+		if isNone(*v) {
+			c.ClearWindow = true
+		} else {
+			w, err := queue.ParseWindow(strings.TrimSpace(*v), loc)
+			if err != nil {
+				return c, invalidf("%v (none removes it)", err)
+			}
+			c.Window = &w
+		}
+	}
+	if v := req.StartAt; v != nil {
+		if isNone(*v) {
+			c.ClearStartAt = true
+		} else {
+			t, err := ParseTime(strings.TrimSpace(*v), loc)
+			if err != nil {
+				return c, invalidf("start at: %v (none removes it)", err)
+			}
+			c.StartAt = &t
+		}
+	}
+	c.Priority = req.Priority
+	if c.Empty() {
+		return c, invalidf("guards: nothing to change; give a max amount, a window, a start time or a priority")
+	}
+	return c, nil
+}
+
+// location is the configured time zone (UTC without one).
+func (s *Service) location() *time.Location {
+	if s.Config == nil || s.Config.Location == nil {
+		return time.UTC
+	}
+	return s.Config.Location
+}
+
+func isNone(v string) bool { return strings.EqualFold(strings.TrimSpace(v), None) }
+
+// describeGuards says what c changes of b's guards, for the audit log.
+func describeGuards(b *queue.Batch, c queue.GuardChange, loc *time.Location) string {
+	was := func(set bool, v string) string {
+		if !set {
+			return " (was none)"
+		}
+		return " (was " + v + ")"
+	}
+	var parts []string
+	capWas := was(b.MaxAmountFen != nil, func() string {
+		if b.MaxAmountFen == nil {
+			return ""
+		}
+		return money.Yuan(*b.MaxAmountFen) + " yuan"
+	}())
+	switch {
+	case c.ClearMaxAmount:
+		parts = append(parts, "spend cap none"+capWas)
+	case c.MaxAmountFen != nil:
+		parts = append(parts, "spend cap "+money.Yuan(*c.MaxAmountFen)+" yuan"+capWas)
+	}
+	switch {
+	case c.ClearWindow:
+		parts = append(parts, "window none"+was(b.Window != "", b.Window))
+	case c.Window != nil:
+		parts = append(parts, "window "+c.Window.String()+was(b.Window != "", b.Window))
+	}
+	startWas := ""
+	if b.StartAt != nil {
+		startWas = b.StartAt.In(loc).Format(time.RFC3339)
+	}
+	switch {
+	case c.ClearStartAt:
+		parts = append(parts, "start none"+was(b.StartAt != nil, startWas))
+	case c.StartAt != nil:
+		parts = append(parts, "start "+c.StartAt.In(loc).Format(time.RFC3339)+was(b.StartAt != nil, startWas))
+	}
+	if c.Priority != nil {
+		parts = append(parts, fmt.Sprintf("priority %d (was %d)", *c.Priority, b.Priority))
+	}
+	d := strings.Join(parts, "; ")
+	if c.Loosens(b) {
+		d += "; loosens the guards"
+	}
+	return d
 }

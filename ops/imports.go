@@ -58,6 +58,13 @@ func (s *Service) Import(ctx context.Context, a auth.Actor, req ImportRequest) (
 	if req.Kind != intake.KindFavor && req.Kind != intake.KindProduct {
 		return nil, invalidf("import: kind must be favor or product, got %q", req.Kind)
 	}
+	// The name's rule is intake's; checked here too so that a bad name is
+	// refused before WeChat Pay is asked for the stock's face value.
+	if req.Name != "" {
+		if err := intake.CheckName(req.Name); err != nil {
+			return nil, fmt.Errorf("import: %w", err)
+		}
+	}
 	// Authorized before anything is asked of WeChat Pay.
 	if err := s.authorize(ctx, a, auth.ActImport, target{stock: req.StockID}); err != nil {
 		return nil, err

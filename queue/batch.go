@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"database/sql"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/issuer-dev/issuer/internal/excelcsv"
 )
 
 // Batch statuses.
@@ -264,7 +265,9 @@ func (s *Store) SetBatchStatus(ctx context.Context, id int64, action string) (*B
 var ExportHeader = []string{"openid", "out_request_no", "status", "outcome", "coupon_id", "wx_code", "wx_message", "attempts", "last_attempt_at"}
 
 // Export writes the batch's recipients as CSV in import order, streaming.
-// For product coupons coupon_id holds the coupon code WeChat assigned.
+// For product coupons coupon_id holds the coupon code WeChat assigned. A
+// cell a spreadsheet would run as a formula gets a quote in front
+// (excelcsv.Writer).
 func (s *Store) Export(ctx context.Context, id int64, w io.Writer) error {
 	if _, err := s.Batch(ctx, id); err != nil {
 		return err
@@ -276,7 +279,7 @@ func (s *Store) Export(ctx context.Context, id int64, w io.Writer) error {
 		return fmt.Errorf("export batch %d: %w", id, err)
 	}
 	defer rows.Close()
-	cw := csv.NewWriter(w)
+	cw := excelcsv.NewWriter(w)
 	if err := cw.Write(ExportHeader); err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package report
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"io"
 	"strconv"
@@ -41,8 +40,10 @@ var BatchCSVHeader = []string{
 // byte-order mark, and the batch report's long digit ids (out_request_no,
 // coupon_id, transaction_id, consume_mchid) carry a leading tab so that
 // Excel keeps them as text (see internal/excelcsv). The reconciliation
-// report's columns are a contract and stay bare. WritePlainCSV leaves out
-// the mark and the tabs.
+// report's columns are a contract and stay bare. In both, a cell a
+// spreadsheet would run as a formula (a batch named =HYPERLINK(…), an
+// out_request_no -A1*1000) gets a quote in front (excelcsv.Writer), also in
+// WritePlainCSV, which leaves out only the mark and the tabs.
 func (r *Report) WriteCSV(ctx context.Context, w io.Writer) error {
 	return r.writeCSV(ctx, w, false)
 }
@@ -57,7 +58,7 @@ func (r *Report) writeCSV(ctx context.Context, w io.Writer, plain bool) error {
 		return fmt.Errorf("report csv: %w", err)
 	}
 	text := func(s string) string { return excelcsv.Text(s, plain) }
-	cw := csv.NewWriter(w)
+	cw := excelcsv.NewWriter(w)
 	if r.Batch != nil {
 		if err := cw.Write(BatchCSVHeader); err != nil {
 			return err

@@ -123,3 +123,40 @@ func TestDigestQuietDay(t *testing.T) {
 	_, err = report.BuildDigest(context.Background(), b.db, report.DigestOptions{Day: "yesterday", Location: b.loc})
 	require.ErrorContains(t, err, "not YYYY-MM-DD")
 }
+
+// A batch name is text in the digest: in the robots' markdown it makes no
+// link, mention, emphasis or line of its own, and in the terminal's tables
+// no control sequence, even for names stored before names were checked.
+func TestDigestHostileNames(t *testing.T) {
+	t.Parallel()
+	b := digestSetup(t)
+	hostile := map[int]string{
+		4: "[点我领券](http://evil.example/steal) <@all> @13800000000 **紧急**\n# 标题\x1b[2J",
+		5: "<at user_id=\"all\">所有人</at> ![img](http://evil.example/x.png) `code` \\* _x_ ~~y~~ |t|",
+		6: "\x1b]8;;http://evil.example\x07link\x1b]8;;\x07 \u202egpj.exe",
+	}
+	for id, name := range hostile {
+		_, err := b.db.Exec(`UPDATE batches SET name = $2 WHERE id = $1`, id, name)
+		require.NoError(t, err)
+	}
+	_, err := b.db.Exec(`UPDATE batches SET halt_reason = 'budget_exhausted: [x](http://evil.example) <@all>' WHERE id = 5`)
+	require.NoError(t, err)
+	d, err := report.BuildDigest(context.Background(), b.db, report.DigestOptions{Day: "2025-03-02", Location: b.loc})
+	require.NoError(t, err)
+
+	_, md := d.Markdown()
+	for _, bad := range []string{"](", "[点我", "<@", "<at", "@138", "**紧急", "\n# ", "http://", "![", "`code`", "~~", "|t|", "\x1b", "\u202e"} {
+		require.NotContains(t, md, bad)
+	}
+	require.Contains(t, md, "批次 4 ［点我领券］（http：//evil.example/steal） ＜＠all＞ ＠13800000000 ＊＊紧急＊＊ ＃ 标题 ［2J(9856000)")
+	for _, line := range strings.Split(md, "\n") {
+		require.False(t, strings.HasPrefix(line, "#"), "no heading of a name's making: %q", line)
+	}
+
+	var text bytes.Buffer
+	require.NoError(t, d.WriteText(&text))
+	require.NotContains(t, text.String(), "\x1b")
+	require.NotContains(t, text.String(), "\x07")
+	require.NotContains(t, text.String(), "\u202e")
+	require.Contains(t, text.String(), `\x1b]8;;http://evil.example\x07link`)
+}

@@ -54,12 +54,43 @@ func (b DigestBatch) summary() string {
 	return strings.Join(parts, " · ")
 }
 
-func batchLabel(id int64, name, stock string) string {
+// batchLabel names a batch in a line of the digest: "批次 7 春节满减(9856000)",
+// the name and stock through esc (markdownText or textable.Clean).
+func batchLabel(id int64, name, stock string, esc func(string) string) string {
 	s := fmt.Sprintf("批次 %d", id)
 	if name != "" {
-		s += " " + name
+		s += " " + esc(name)
 	}
-	return s + "(" + stock + ")"
+	return s + "(" + esc(stock) + ")"
+}
+
+// markdownEscapes turn the characters the chat robots' markdown acts on
+// into their full-width forms, which read the same in a Chinese line and
+// which no robot renders: links and images ([ ] ( ) !), emphasis and code
+// (* ` ~; an underscore is left, for within a word, as in budget_exhausted,
+// it emphasises nothing), headings, quotes and tables (# > |), HTML and WeCom's <@userid>
+// mentions (< >), DingTalk's @mobile mentions (@), escapes (\), and the
+// :// that makes a bare address a link.
+var markdownEscapes = strings.NewReplacer(
+	"[", "［", "]", "］", "(", "（", ")", "）", "!", "！",
+	"*", "＊", "`", "｀", "~", "～",
+	"#", "＃", ">", "＞", "|", "｜", "<", "＜",
+	"@", "＠", "\\", "＼", "://", "：//", "&", "＆",
+)
+
+// markdownText returns text from outside (a batch name, a stock id, a
+// halt reason with WeChat Pay's message) as plain text inside the
+// digest's markdown: no link, mention, emphasis or line break of its own.
+// Control characters (in names stored before names were checked) become
+// spaces.
+func markdownText(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if textable.Unprintable(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	return markdownEscapes.Replace(s)
 }
 
 // HaltNext is what to do about a halt, with the command to run.
@@ -131,7 +162,7 @@ func (d *Digest) Markdown() (title, body string) {
 			if i == digestListed {
 				break
 			}
-			w("- %s:%s\n", batchLabel(bt.BatchID, bt.Name, bt.StockID), bt.summary())
+			w("- %s:%s\n", batchLabel(bt.BatchID, bt.Name, bt.StockID, markdownText), bt.summary())
 		}
 		b.WriteString(more(len(d.Batches)))
 	}
@@ -141,7 +172,7 @@ func (d *Digest) Markdown() (title, body string) {
 			if i == digestListed {
 				break
 			}
-			w("- %s:%s\n", s.StockID, s.summary())
+			w("- %s:%s\n", markdownText(s.StockID), s.summary())
 		}
 		b.WriteString(more(len(d.Stocks)))
 	}
@@ -155,7 +186,7 @@ func (d *Digest) Markdown() (title, body string) {
 				break
 			}
 			w("- %s:%d 张 %s,上传人 %s → `issuer batch approve %d --as <审批人>`\n",
-				batchLabel(a.BatchID, a.Name, a.StockID), a.Accepted, money.YuanGrouped(a.AmountFen), orDash(a.UploadedBy), a.BatchID)
+				batchLabel(a.BatchID, a.Name, a.StockID, markdownText), a.Accepted, money.YuanGrouped(a.AmountFen), markdownText(orDash(a.UploadedBy)), a.BatchID)
 		}
 		b.WriteString(more(n))
 	}
@@ -165,7 +196,8 @@ func (d *Digest) Markdown() (title, body string) {
 			if i == digestListed {
 				break
 			}
-			w("- %s:%s;未发 %d 张 %s → %s\n", batchLabel(h.BatchID, h.Name, h.StockID), h.Reason, h.Pending, money.YuanGrouped(h.PendingFen), HaltNext(h))
+			w("- %s:%s;未发 %d 张 %s → %s\n", batchLabel(h.BatchID, h.Name, h.StockID, markdownText), markdownText(h.Reason), h.Pending,
+				money.YuanGrouped(h.PendingFen), HaltNext(markdownHalt(h)))
 		}
 		b.WriteString(more(n))
 	}
@@ -184,6 +216,12 @@ func (d *Digest) Markdown() (title, body string) {
 	}
 	w("\n%s\n", d.Definitions())
 	return d.Title(), b.String()
+}
+
+// markdownHalt is h with its stock id fit for the markdown.
+func markdownHalt(h DigestHalt) DigestHalt {
+	h.StockID = markdownText(h.StockID)
+	return h
 }
 
 func orDash(s string) string {
@@ -255,9 +293,9 @@ func (d *Digest) WriteText(w io.Writer) error {
 	} else {
 		p("%d 个批次\n", len(d.Halts))
 		for _, h := range d.Halts {
-			p("- %s,自 %s:%s;未发 %d 张 %s\n  下一步:%s\n", batchLabel(h.BatchID, h.Name, h.StockID),
-				h.Since.In(d.Location).Format("2006-01-02 15:04"), h.Reason, h.Pending, money.Yuan(h.PendingFen),
-				strings.ReplaceAll(HaltNext(h), "`", ""))
+			p("- %s,自 %s:%s;未发 %d 张 %s\n  下一步:%s\n", batchLabel(h.BatchID, h.Name, h.StockID, textable.Clean),
+				h.Since.In(d.Location).Format("2006-01-02 15:04"), textable.Clean(h.Reason), h.Pending, money.Yuan(h.PendingFen),
+				textable.Clean(strings.ReplaceAll(HaltNext(h), "`", "")))
 		}
 	}
 

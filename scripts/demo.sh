@@ -67,7 +67,7 @@ head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$out/plugin.token"
 chmod 600 "$out/plugin.token"
 # The demo runs each issue pass itself so that every step shows its own
 # result; the daemon's scheduled pass would only race it.
-ISSUER_HTTP_ADDR=${ISSUER_DEMO_ADDR:-127.0.0.1:0} ISSUER_SCHEDULES_ISSUE='@every 1h' ISSUER_APPROVAL_MIN_COUPONS=1000 ISSUER_PLUGIN_TOKEN_FILE=$out/plugin.token ISSUER_RECONCILE_DIR=$out/flowfiles \
+ISSUER_HTTP_ADDR=${ISSUER_DEMO_ADDR:-127.0.0.1:0} ISSUER_SCHEDULES_ISSUE='@every 1h' ISSUER_APPROVAL_MIN_COUPONS=1000 ISSUER_PLUGIN_TOKEN_FILE=$out/plugin.token ISSUER_PLUGIN_STOCKS=1212345 ISSUER_RECONCILE_DIR=$out/flowfiles \
   $issuer run >"$out/daemon.out" 2>"$out/daemon.log" &
 daemon_pid=$!
 trap 'kill $daemon_pid $sim_pid 2>/dev/null || true; wait 2>/dev/null || true' EXIT

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -21,7 +22,7 @@ import (
 )
 
 func batchCommands() []*command {
-	cmds := []*command{cmdBatchList(), cmdBatchShow(), cmdBatchExport(), cmdBatchApprove(), cmdBatchReject(), cmdBatchPriority()}
+	cmds := []*command{cmdBatchList(), cmdBatchShow(), cmdBatchExport(), cmdBatchApprove(), cmdBatchReject(), cmdBatchPriority(), cmdBatchGuards()}
 	for _, action := range []string{"pause", "resume", "cancel"} {
 		cmds = append(cmds, cmdBatchAction(action))
 	}
@@ -107,17 +108,20 @@ func cmdBatchShow() *command {
 }
 
 // printBatch shows b to a person: every time in the configured zone,
-// which it names.
+// which it names. Text that came from outside (names, reasons, WeChat
+// Pay's messages) goes through textable.Clean: a name stored before names
+// were checked must not drive the terminal.
 func printBatch(w io.Writer, b *queue.Batch, loc *time.Location) {
+	clean := textable.Clean
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "batch\t%d  %s\n", b.ID, b.Name)
-	fmt.Fprintf(tw, "stock\t%s (%s), creator %s, appid %s\n", b.StockID, b.Kind, b.StockCreatorMchID, b.AppID)
+	fmt.Fprintf(tw, "batch\t%d  %s\n", b.ID, clean(b.Name))
+	fmt.Fprintf(tw, "stock\t%s (%s), creator %s, appid %s\n", clean(b.StockID), b.Kind, clean(b.StockCreatorMchID), clean(b.AppID))
 	status := b.Status
 	if b.HaltReason != nil {
-		status += ": " + *b.HaltReason
+		status += ": " + clean(*b.HaltReason)
 	}
 	fmt.Fprintf(tw, "status\t%s\n", status)
-	fmt.Fprintf(tw, "source\t%s (sha256 %s)\n", b.SourceFile, shortHash(b.SourceSHA256))
+	fmt.Fprintf(tw, "source\t%s (sha256 %s)\n", clean(b.SourceFile), shortHash(b.SourceSHA256))
 	fmt.Fprintf(tw, "lines\t%d = accepted %d + duplicates %d + rejected %d + blank %d\n", b.Lines, b.Accepted, b.Duplicates, b.Rejected, b.Blank)
 	var parts []string
 	for _, st := range queue.RecipientStatuses {
@@ -128,14 +132,14 @@ func printBatch(w io.Writer, b *queue.Batch, loc *time.Location) {
 		fmt.Fprintf(tw, "in doubt\t%d (a send's answer did not say whether WeChat Pay issued them, and nothing has settled it since: they are retried with the same out_request_no, or settled by `issuer review resolve`; never counted as not issued)\n", b.InDoubt)
 	}
 	if b.UploadedBy != "" {
-		fmt.Fprintf(tw, "uploaded by\t%s\n", b.UploadedBy)
+		fmt.Fprintf(tw, "uploaded by\t%s\n", clean(b.UploadedBy))
 	}
 	fmt.Fprintf(tw, "amount\t%s yuan of face value\n", money.Yuan(b.AmountFen))
 	if b.ApprovedBy != nil {
-		fmt.Fprintf(tw, "approved\tby %s at %s (%s yuan)\n", *b.ApprovedBy, humanTime(*b.ApprovedAt, loc), money.Yuan(*b.ApprovedAmountFen))
+		fmt.Fprintf(tw, "approved\tby %s at %s (%s yuan)\n", clean(*b.ApprovedBy), humanTime(*b.ApprovedAt, loc), money.Yuan(*b.ApprovedAmountFen))
 	}
 	if b.RejectedBy != nil {
-		fmt.Fprintf(tw, "rejected\tby %s at %s: %s\n", *b.RejectedBy, humanTime(*b.RejectedAt, loc), *b.RejectReason)
+		fmt.Fprintf(tw, "rejected\tby %s at %s: %s\n", clean(*b.RejectedBy), humanTime(*b.RejectedAt, loc), clean(*b.RejectReason))
 	}
 	if b.MaxAmountFen != nil {
 		fmt.Fprintf(tw, "spend cap\t%s yuan; %s yuan issued, in flight or in doubt\n", money.Yuan(*b.MaxAmountFen), money.Yuan(b.ReservedFen))
@@ -156,12 +160,12 @@ func printBatch(w io.Writer, b *queue.Batch, loc *time.Location) {
 	case b.NextSendAt != nil:
 		fmt.Fprintf(tw, "next send\t%s\n", humanTime(*b.NextSendAt, loc))
 	case b.Status == queue.BatchAwaitingApproval:
-		fmt.Fprintf(tw, "next send\twhen approved: issuer batch approve %d --as NAME (not %s)\n", b.ID, b.UploadedBy)
+		fmt.Fprintf(tw, "next send\twhen approved: issuer batch approve %d --as NAME (not %s)\n", b.ID, clean(b.UploadedBy))
 	case b.Status == queue.BatchPaused || b.Status == queue.BatchHalted:
 		fmt.Fprintf(tw, "next send\twhen resumed: issuer batch resume %d\n", b.ID)
 	}
 	if why := ops.NextStep(b); why != "" && b.Status == queue.BatchHalted {
-		fmt.Fprintf(tw, "to do\t%s\n", why)
+		fmt.Fprintf(tw, "to do\t%s\n", clean(why))
 	}
 	fmt.Fprintf(tw, "created\t%s\n", humanTime(b.CreatedAt, loc))
 	tw.Flush()
@@ -389,4 +393,76 @@ func cmdBatchPriority() *command {
 		})
 	}
 	return c
+}
+
+func cmdBatchGuards() *command {
+	c := &command{name: "batch guards", usage: "ID [--max-amount-yuan Y|none] [--window HH:MM-HH:MM|none] [--start-at T|none] [--priority N] [--json]",
+		short: "change a batch's money guards (an operator's act, audited); a cap below what is issued or in doubt is refused"}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		fs := newFlags(e, c)
+		maxAmount := fs.String("max-amount-yuan", "", "spend cap: never issue more than `Y` yuan of face value (none removes the cap)")
+		window := fs.String("window", "", "issue only inside `HH:MM-HH:MM` each day in the configured timezone (none removes the window)")
+		startAt := fs.String("start-at", "", "do not issue before `T`: RFC 3339, or YYYY-MM-DD HH:MM in the configured timezone (none removes it)")
+		priority := fs.Int("priority", 0, "higher is issued first; equal priorities share the rate")
+		asJSON := fs.Bool("json", false, "print the batch object")
+		pos, err := parseFlags(e, fs, args)
+		if err != nil {
+			return err
+		}
+		id, err := batchID(c.name, pos)
+		if err != nil {
+			return err
+		}
+		var req ops.GuardsRequest
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "max-amount-yuan":
+				req.MaxAmountYuan = maxAmount
+			case "window":
+				req.Window = window
+			case "start-at":
+				req.StartAt = startAt
+			case "priority":
+				req.Priority = priority
+			}
+		})
+		if req == (ops.GuardsRequest{}) {
+			return usagef("batch guards: give at least one of --max-amount-yuan, --window, --start-at, --priority")
+		}
+		return e.withService(ctx, func(s *ops.Service) error {
+			b, err := s.SetBatchGuards(ctx, e.actor(), id, req)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				return e.printJSON(b)
+			}
+			fmt.Fprintf(e.stdout, "batch %d: %s\n", b.ID, guardSummary(b, s.Config.Location))
+			if why := ops.NextStep(b); why != "" {
+				fmt.Fprintln(e.stdout, textable.Clean(why))
+			}
+			return nil
+		})
+	}
+	return c
+}
+
+// guardSummary lists a batch's guards in one line.
+func guardSummary(b *queue.Batch, loc *time.Location) string {
+	parts := []string{"no spend cap"}
+	if b.MaxAmountFen != nil {
+		parts[0] = fmt.Sprintf("spend cap %s yuan (%s yuan issued, in flight or in doubt)", money.Yuan(*b.MaxAmountFen), money.Yuan(b.ReservedFen))
+	}
+	if b.Window != "" {
+		parts = append(parts, fmt.Sprintf("window %s (%s)", b.Window, *b.WindowTZ))
+	} else {
+		parts = append(parts, "no window")
+	}
+	if b.StartAt != nil {
+		parts = append(parts, "starts "+humanTime(*b.StartAt, loc))
+	} else {
+		parts = append(parts, "no start time")
+	}
+	parts = append(parts, fmt.Sprintf("priority %d", b.Priority))
+	return strings.Join(parts, ", ")
 }

@@ -34,7 +34,8 @@ func newConsole(e *env, cfg *config.Config, db *sqlx.DB, wx func() (ops.WXClient
 		return nil, nil, err
 	}
 	svc := ops.New(db, cfg, wx, log, e.logger)
-	pg, err := pages.Register(con, svc, pages.Options{Location: cfg.Location, Logger: e.logger})
+	pg, err := pages.Register(con, svc, pages.Options{Location: cfg.Location, Logger: e.logger,
+		PendingBytes: int64(cfg.Console.PendingUploadsMB) << 20}) // 0: four times the upload limit
 	if err != nil {
 		return nil, nil, err
 	}

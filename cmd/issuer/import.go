@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -165,7 +164,7 @@ func nullableID(id int64) any {
 // the first write error so that close can report it.
 type rejectsWriter struct {
 	f   *os.File
-	w   *csv.Writer
+	w   *excelcsv.Writer
 	err error
 }
 
@@ -174,7 +173,7 @@ func newRejectsWriter(path string, plain bool) (*rejectsWriter, error) {
 	if err != nil {
 		return nil, outputFileError(path, err)
 	}
-	r := &rejectsWriter{f: f, w: csv.NewWriter(f)}
+	r := &rejectsWriter{f: f, w: excelcsv.NewWriter(f)}
 	r.err = excelcsv.WriteBOM(f, plain)
 	r.write([]string{"line", "raw", "reason"})
 	return r, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/issuer-dev/issuer/alert"
+	"github.com/issuer-dev/issuer/audit"
 	"github.com/issuer-dev/issuer/console"
 	"github.com/issuer-dev/issuer/console/pages"
 	"github.com/issuer-dev/issuer/daemon"
@@ -116,10 +117,12 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (_ *runner, err 
 	secrets := map[string]string{}
 	for key, path := range map[string]string{
 		"wxpay.apiv3_key_file": cfg.WXPay.APIv3KeyFile, "wxpay.apiv2_key_file": cfg.WXPay.APIv2KeyFile,
-		"plugin.token_file": cfg.Plugin.TokenFile,
+		"plugin.token_file": cfg.Plugin.TokenFile, "http.metrics_token_file": cfg.HTTP.MetricsTokenFile,
 	} {
 		if path == "" {
-			e.logger.Warn("not configured: the endpoint that needs it answers unavailable", "key", key)
+			if key != "http.metrics_token_file" {
+				e.logger.Warn("not configured: the endpoint that needs it answers unavailable", "key", key)
+			}
 			continue
 		}
 		if secrets[key], err = config.ReadSecretFile(path); err != nil {
@@ -157,10 +160,11 @@ func newDaemon(ctx context.Context, e *env, cfg *config.Config) (_ *runner, err 
 	}
 	hc := httpapi.Config{
 		Ready:    func(ctx context.Context) error { return db.PingContext(ctx) },
-		Gatherer: reg,
+		Gatherer: reg, MetricsToken: secrets["http.metrics_token_file"],
 		Verifier: keys.Verifier, APIv3Key: secrets["wxpay.apiv3_key_file"],
 		StoreCouponUse: jobs.NewFlowStore(db).StoreCouponUse,
 		PluginToken:    secrets["plugin.token_file"], APIv2Key: secrets["wxpay.apiv2_key_file"], PluginMerchant: cfg.WXPay.MchID,
+		PluginStocks: cfg.Plugin.StockList(), PluginRate: cfg.Plugin.MaxPerSecond, Audit: audit.NewStore(db, nil),
 		Logger: e.logger, Metrics: httpMetrics, Alerts: d.notifier,
 		CallbacksElsewhere: cfg.HTTP.CallbackAddr != "",
 	}

@@ -38,6 +38,7 @@ func (p *Pages) apiRoutes() {
 	h("POST /api/v1/batches/{id}/cancel", "", p.apiAction("cancel"))
 	h("POST /api/v1/batches/{id}/approve", auth.ActApprove, p.apiAction("approve"))
 	h("POST /api/v1/batches/{id}/reject", auth.ActReject, p.apiAction("reject"))
+	h("PATCH /api/v1/batches/{id}/guards", "", p.apiGuards)
 	h("GET /api/v1/batches/{id}/export", auth.ActExport, p.apiExport)
 	h("GET /api/v1/batches/{id}/recipients", auth.ActRead, p.apiRecipient)
 	h("GET /api/v1/batches/{id}/progress", auth.ActRead, p.apiProgress)
@@ -186,6 +187,83 @@ func (p *Pages) apiAction(action string) http.HandlerFunc {
 		}
 		console.WriteJSON(w, http.StatusOK, b)
 	}
+}
+
+// apiGuards changes a batch's guards: JSON with any of max_amount_yuan
+// (a number or a string of yuan), window ("HH:MM-HH:MM"), start_at (RFC
+// 3339 or "YYYY-MM-DD HH:MM") and priority; null clears a guard (priority
+// back to 0), a key left out leaves it as it is.
+func (p *Pages) apiGuards(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	req, err := readGuards(r.Body)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	b, err := p.svc.SetBatchGuards(r.Context(), actor(r), id, req)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	console.WriteJSON(w, http.StatusOK, b)
+}
+
+const guardsUsage = `guards takes JSON with any of "max_amount_yuan", "window", "start_at", "priority" (null clears)`
+
+func readGuards(body io.Reader) (ops.GuardsRequest, error) {
+	var req ops.GuardsRequest
+	var fields map[string]json.RawMessage
+	if err := json.NewDecoder(io.LimitReader(body, 64<<10)).Decode(&fields); err != nil || fields == nil {
+		return req, badRequest("%s", guardsUsage)
+	}
+	none := ops.None
+	text := func(name string, raw json.RawMessage, number bool) (*string, error) {
+		if string(raw) == "null" {
+			return &none, nil
+		}
+		var s string
+		if err := json.Unmarshal(raw, &s); err == nil {
+			return &s, nil
+		}
+		var n json.Number
+		if number && json.Unmarshal(raw, &n) == nil {
+			s = n.String()
+			return &s, nil
+		}
+		return nil, badRequest("%s: want a string or null", name)
+	}
+	var err error
+	for name, raw := range fields {
+		switch name {
+		case "max_amount_yuan":
+			req.MaxAmountYuan, err = text(name, raw, true)
+		case "window":
+			req.Window, err = text(name, raw, false)
+		case "start_at":
+			req.StartAt, err = text(name, raw, false)
+		case "priority":
+			n := 0
+			if string(raw) != "null" {
+				if json.Unmarshal(raw, &n) != nil {
+					return req, badRequest("priority: want a whole number or null")
+				}
+			}
+			req.Priority = &n
+		default:
+			return req, badRequest("unknown field %q; %s", name, guardsUsage)
+		}
+		if err != nil {
+			return req, err
+		}
+	}
+	if req == (ops.GuardsRequest{}) {
+		return req, badRequest("%s", guardsUsage)
+	}
+	return req, nil
 }
 
 // extendDeadlines lets a long upload or download outlive the daemon's

@@ -31,6 +31,7 @@
 //	POST /api/v1/batches                    multipart upload (the import --json object)
 //	GET  /api/v1/batches/{id}
 //	POST /api/v1/batches/{id}/pause|resume|cancel|approve|reject
+//	PATCH /api/v1/batches/{id}/guards      {"max_amount_yuan","window","start_at","priority"}, null clears
 //	GET  /api/v1/batches/{id}/export        the batch export CSV
 //	GET  /api/v1/batches/{id}/recipients    ?openid=
 //	GET  /api/v1/batches/{id}/progress

@@ -1,10 +1,10 @@
 package pages
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/intake"
+	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/queue"
@@ -316,6 +317,9 @@ func (p *Pages) uploadPage(w http.ResponseWriter, r *http.Request) {
 // and keeps the file for create or drop.
 func (p *Pages) uploadDryRun(w http.ResponseWriter, r *http.Request) {
 	var d uploadData
+	// The uploader's own oldest waiting upload makes way, before the new
+	// one takes disk.
+	p.makeRoom(actor(r).Name, p.opts.PendingPerUser)
 	u, err := p.receive(w, r)
 	if err != nil {
 		status := errStatus(err)
@@ -342,11 +346,15 @@ func (p *Pages) uploadDryRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pu.rejectsPath = rf.Name()
-	_, _ = rf.WriteString("\uFEFF") // Excel reads UTF-8 with a byte-order mark
-	cw := csv.NewWriter(rf)
+	pu.rejectsDisk = newQuotaFile(rf, p.disk)
+	_, _ = io.WriteString(pu.rejectsDisk, excelcsv.BOM) // Excel reads UTF-8 with a byte-order mark
+	cw := excelcsv.NewWriter(pu.rejectsDisk)
 	_ = cw.Write([]string{"line", "reason", "raw"})
 	rep, rejects, err := p.runImport(r, u.path, u.filename, f, cw)
 	cw.Flush()
+	if err == nil {
+		err = cw.Error() // the disk quota, even for the rejects
+	}
 	if cerr := rf.Close(); err == nil {
 		err = cerr
 	}
@@ -360,7 +368,13 @@ func (p *Pages) uploadDryRun(w http.ResponseWriter, r *http.Request) {
 	f.dryRun, f.maxRejects = false, allowed
 	pu.fields, pu.report, pu.rejects, pu.created = f, rep, rejects, timeNow()
 	d.Report, d.Rejects, d.Over, d.Name = rep, rejects, rep.Rejected > allowed, u.filename
-	d.Token = p.keep(pu)
+	if d.Token, err = p.keep(pu); err != nil {
+		pu.remove()
+		d.Report, d.Rejects = nil, nil
+		d.Error = p.errMessage(r, http.StatusServiceUnavailable, err)
+		p.con.Render(w, r, http.StatusServiceUnavailable, "upload", d)
+		return
+	}
 	p.con.Render(w, r, http.StatusOK, "upload", d)
 }
 
@@ -467,11 +481,11 @@ func (p *Pages) renderRecon(w http.ResponseWriter, r *http.Request, status int, 
 		if status == http.StatusOK && notice == "" {
 			status = http.StatusNotFound
 		}
+		msg := p.con.T(r, "recon.no_data", stock)
 		if errMsg != "" {
-			err = fmt.Errorf("%s · %w", errMsg, err)
+			msg = errMsg + " · " + msg
 		}
-		p.con.Render(w, r, status, "reconciliation", reconData{Stock: stock, Zone: p.zone(), Notice: notice,
-			Error: strings.TrimPrefix(err.Error(), "report reconcile: ")})
+		p.con.Render(w, r, status, "reconciliation", reconData{Stock: stock, Zone: p.zone(), Notice: notice, Error: msg})
 		return
 	}
 	if err != nil {

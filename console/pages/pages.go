@@ -32,10 +32,17 @@ type Options struct {
 	// a directory under os.TempDir().
 	TempDir string
 	// UploadTTL is how long an uploaded file waits for create or drop
-	// (default an hour); PendingMax bounds the files waiting (default 20,
-	// the oldest goes first).
-	UploadTTL  time.Duration
-	PendingMax int
+	// (default an hour). Each user keeps at most PendingPerUser uploads
+	// waiting (default 5; their own oldest goes first), never at the cost
+	// of another user's; PendingMax bounds the uploads waiting of all
+	// users (default 100) and PendingBytes the disk they and the uploads
+	// being received take (default four times the upload limit): past
+	// either, an upload is refused (503) until some are created, dropped or
+	// expire.
+	UploadTTL      time.Duration
+	PendingPerUser int
+	PendingMax     int
+	PendingBytes   int64
 	// TransferTimeout bounds an upload or a download (default 30
 	// minutes): the daemon's server has short read and write timeouts,
 	// which these routes extend.
@@ -53,6 +60,7 @@ type Pages struct {
 
 	mu      sync.Mutex
 	pending map[string]*pendingUpload
+	disk    *diskQuota // the bytes of every upload and rejects file on disk
 }
 
 // Register adds the pages and routes to con.
@@ -81,12 +89,19 @@ func Register(con *console.Server, svc *ops.Service, opts Options) (*Pages, erro
 	}
 	opts.TempDir = dir
 	if opts.PendingMax <= 0 {
-		opts.PendingMax = 20
+		opts.PendingMax = 100
+	}
+	if opts.PendingPerUser <= 0 {
+		opts.PendingPerUser = 5
+	}
+	if opts.PendingBytes <= 0 {
+		opts.PendingBytes = 4 * con.MaxUploadBytes()
 	}
 	if opts.TransferTimeout <= 0 {
 		opts.TransferTimeout = 30 * time.Minute
 	}
-	p := &Pages{con: con, svc: svc, opts: opts, log: opts.Logger, pending: map[string]*pendingUpload{}}
+	p := &Pages{con: con, svc: svc, opts: opts, log: opts.Logger, pending: map[string]*pendingUpload{},
+		disk: &diskQuota{limit: opts.PendingBytes}}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -147,7 +162,7 @@ func errStatus(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, queue.ErrState), errors.Is(err, intake.ErrDuplicateFile):
 		return http.StatusConflict
-	case errors.Is(err, intake.ErrTooManyRejects), errors.As(err, &fatal):
+	case errors.Is(err, intake.ErrTooManyRejects), errors.As(err, &fatal), errors.Is(err, intake.ErrBadName):
 		return http.StatusUnprocessableEntity
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge
@@ -155,6 +170,8 @@ func errStatus(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, errNotImplemented):
 		return http.StatusNotImplemented
+	case errors.Is(err, errUploadsFull):
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }

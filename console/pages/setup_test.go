@@ -50,10 +50,18 @@ type testBundle struct {
 type options struct {
 	sim       bool
 	maxUpload int64
+	pages     pages.Options
 }
 
 func withSim(o *options)                   { o.sim = true }
 func withMaxUpload(n int64) func(*options) { return func(o *options) { o.maxUpload = n } }
+
+// withUploadQuotas sets the pages' quotas of uploads waiting.
+func withUploadQuotas(perUser, all int, bytes int64) func(*options) {
+	return func(o *options) {
+		o.pages.PendingPerUser, o.pages.PendingMax, o.pages.PendingBytes = perUser, all, bytes
+	}
+}
 
 // setup serves the console with the pages on a private schema, with the
 // accounts ada (admin), otto (operator) and ann (analyst), and with the
@@ -87,7 +95,9 @@ func setup(t *testing.T, opts ...func(*options)) *testBundle {
 	cfg.Reconcile.Dir = t.TempDir()
 	b.svc = ops.New(s.DB, &cfg, wx, log, nil)
 	b.tempDir = t.TempDir()
-	b.pages, err = pages.Register(con, b.svc, pages.Options{TempDir: b.tempDir})
+	po := o.pages
+	po.TempDir = b.tempDir
+	b.pages, err = pages.Register(con, b.svc, po)
 	require.NoError(t, err)
 	t.Cleanup(b.pages.Close)
 	b.srv = httptest.NewServer(console.WithMachine(httpapi.New(httpapi.Config{}), con))

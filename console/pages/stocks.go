@@ -1,9 +1,11 @@
 package pages
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"slices"
@@ -138,12 +140,12 @@ type reconcileRow struct {
 	NewRows int    `json:"new_rows"`
 }
 
-func newReconcileAnswer(sum *jobs.ReconcileSummary) reconcileAnswer {
+func (p *Pages) newReconcileAnswer(r *http.Request, sum *jobs.ReconcileSummary) reconcileAnswer {
 	a := reconcileAnswer{Date: sum.Date, Results: []reconcileRow{}, Failures: sum.Failures()}
 	for _, res := range sum.Results {
 		row := reconcileRow{StockID: res.StockID, Kind: string(res.Kind), Outcome: string(res.Outcome), Reason: res.Reason}
 		if res.Err != nil {
-			row.Error = res.Err.Error()
+			row.Error = p.reconcileError(r, res.Err)
 		}
 		if f := res.File; f != nil {
 			row.FileDay, row.SHA1, row.Rows, row.NewRows = f.Date, f.SHA1, f.Rows, f.NewRows
@@ -175,12 +177,12 @@ func (p *Pages) apiReconcile(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	a := newReconcileAnswer(sum)
+	a := p.newReconcileAnswer(r, sum)
 	status := http.StatusOK
 	if err != nil {
 		// Some files failed; the summary says which, and what was loaded.
 		status = http.StatusBadGateway
-		a.Error = err.Error()
+		a.Error = p.reconcileFailures(r, sum, err)
 	}
 	console.WriteJSON(w, status, a)
 }
@@ -360,6 +362,9 @@ func (p *Pages) pageFetch(w http.ResponseWriter, r *http.Request) {
 	sum, err := p.svc.Reconcile(r.Context(), actor(r), ops.ReconcileRequest{ReconcileOptions: jobs.ReconcileOptions{StockID: stock}})
 	if err != nil && sum == nil {
 		if status, msg, ok := p.inline(w, r, err); ok {
+			if status >= http.StatusInternalServerError {
+				msg = p.reconcileError(r, err)
+			}
 			p.renderRecon(w, r, status, stock, "", msg)
 		}
 		return
@@ -370,9 +375,50 @@ func (p *Pages) pageFetch(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if err != nil {
 		status = http.StatusBadGateway
-		errMsg = err.Error()
+		errMsg = p.reconcileFailures(r, sum, err)
 	}
 	p.renderRecon(w, r, status, stock, notice, errMsg)
+}
+
+// reconcileFailures says in plain words which files failed and why, one
+// sentence each; the errors themselves go to the log.
+func (p *Pages) reconcileFailures(r *http.Request, sum *jobs.ReconcileSummary, err error) string {
+	var parts []string
+	for _, res := range sum.Results {
+		if res.Err != nil {
+			parts = append(parts, p.con.T(r, "recon.err.file", res.StockID, p.con.T(r, "recon.kind."+string(res.Kind)),
+				p.reconcileError(r, res.Err)))
+		}
+	}
+	if len(parts) == 0 {
+		return p.reconcileError(r, err)
+	}
+	return strings.Join(parts, " ")
+}
+
+// reconcileError tells a person what went wrong fetching flow files and
+// what to do, without the error's own text (addresses, paths, Go's
+// wording), which it logs.
+func (p *Pages) reconcileError(r *http.Request, err error) string {
+	p.log.Warn("reconcile failed", "path", r.URL.Path, "err", err)
+	var we *wxpay.APIError
+	var fe *jobs.FlowFileError
+	var pe *fs.PathError
+	switch {
+	case errors.As(err, &fe):
+		return p.con.T(r, "recon.err.malformed")
+	case errors.Is(err, wxpay.ErrChecksum):
+		return p.con.T(r, "recon.err.checksum")
+	case errors.As(err, &we):
+		return p.con.T(r, "recon.err.refused", we.Code, we.Message)
+	case errors.Is(err, ops.ErrNoWX):
+		return p.con.T(r, "recon.err.keys")
+	case errors.Is(err, wxpay.ErrTransport), errors.Is(err, context.DeadlineExceeded):
+		return p.con.T(r, "recon.err.network")
+	case errors.As(err, &pe):
+		return p.con.T(r, "recon.err.disk")
+	}
+	return p.con.T(r, "recon.err.other")
 }
 
 // stockMessages are the texts of the pages in this file.
@@ -396,7 +442,16 @@ var stockMessages = map[string]map[string]string{
 		"coupons.title": "Coupons of %s", "coupons.none": "This user holds no coupon of the merchant's stocks.",
 		"coupons.coupon": "Coupon", "coupons.used": "Used at",
 		"recon.fetch": "Fetch flow files now", "recon.fetch_help": "Downloads, verifies and loads the flow files that are due (this stock's whatever the schedule when a stock is chosen).",
-		"recon.fetched": "Flow files for %s: %d loaded, %d unchanged, %d not yet or not due, %d failed or rejected.",
+		"recon.fetched":  "Flow files for %s: %d loaded, %d unchanged, %d not yet or not due, %d failed or rejected.",
+		"recon.err.file": "Stock %s, %s: %s", "recon.kind.use": "use-flow file", "recon.kind.refund": "refund-flow file",
+		"recon.err.malformed": "WeChat Pay's file does not read as a flow file, so nothing of it was loaded; it is kept for a look, and the next fetch tries again.",
+		"recon.err.checksum":  "the file downloaded does not match its checksum, so nothing of it was loaded; fetch again.",
+		"recon.err.refused":   "WeChat Pay refused: %s %s",
+		"recon.err.keys":      "the merchant keys (wxpay.*) are not configured, so WeChat Pay cannot be asked.",
+		"recon.err.network":   "WeChat Pay could not be reached (network or timeout); fetch again in a while.",
+		"recon.err.disk":      "the file could not be saved on the server (reconcile.dir); an administrator finds why in the log.",
+		"recon.err.other":     "fetching failed; an administrator finds why in the log.",
+		"recon.no_data":       "Stock %s has no batches and no flow files yet.",
 	},
 	"zh": {
 		"nav.stocks": "券批次", "stocks.title": "券批次(代金券)", "stocks.all": "全部",
@@ -417,7 +472,16 @@ var stockMessages = map[string]map[string]string{
 		"coupons.title": "%s 的券", "coupons.none": "该用户没有本商户券批次的券。",
 		"coupons.coupon": "券", "coupons.used": "核销时间",
 		"recon.fetch": "立即下载明细文件", "recon.fetch_help": "下载、校验并加载到期的核销与退款明细文件(选定券批次时不论计划立即下载该券批次的文件)。",
-		"recon.fetched": "%s 的明细文件:加载 %d 个,未变 %d 个,尚未提供或未到期 %d 个,失败或被拒 %d 个。",
+		"recon.fetched":  "%s 的明细文件:加载 %d 个,未变 %d 个,尚未提供或未到期 %d 个,失败或被拒 %d 个。",
+		"recon.err.file": "券批次 %s 的%s:%s", "recon.kind.use": "核销明细文件", "recon.kind.refund": "退款明细文件",
+		"recon.err.malformed": "微信支付的文件无法按明细文件读取,未加载任何记录;文件已保留备查,下次下载会重试。",
+		"recon.err.checksum":  "下载的文件与其校验值不符,未加载任何记录;请重新下载。",
+		"recon.err.refused":   "微信支付拒绝了请求:%s %s",
+		"recon.err.keys":      "未配置商户密钥(wxpay.*),无法向微信支付查询。",
+		"recon.err.network":   "无法连接微信支付(网络或超时);请稍后重新下载。",
+		"recon.err.disk":      "文件无法保存到服务器(reconcile.dir);管理员可在日志中查看原因。",
+		"recon.err.other":     "下载失败;管理员可在日志中查看原因。",
+		"recon.no_data":       "券批次 %s 尚无发券批次,也没有明细文件。",
 	},
 }
 

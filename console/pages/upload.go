@@ -2,7 +2,7 @@ package pages
 
 import (
 	"crypto/rand"
-	"encoding/csv"
+
 	"errors"
 	"fmt"
 	"io"
@@ -12,10 +12,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/issuer-dev/issuer/console"
 	"github.com/issuer-dev/issuer/intake"
+	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/ops"
 )
 
@@ -30,11 +32,67 @@ type upload struct {
 	path     string // the file on disk; remove it when done
 	filename string
 	fields   map[string]string
+	disk     quotaFile // what the file takes of the disk quota
 }
 
 func (u *upload) remove() {
 	if u.path != "" {
 		_ = os.Remove(u.path)
+	}
+	u.disk.release()
+}
+
+// errUploadsFull: the uploads waiting and being received take all the
+// disk or all the places set aside for them.
+var errUploadsFull = errors.New("the uploads waiting for create or drop fill the space set aside for them " +
+	"(console.pending_uploads_mb); create or drop one, or try again once some have expired")
+
+// diskQuota counts the bytes the pages keep on disk against a limit.
+type diskQuota struct {
+	mu          sync.Mutex
+	used, limit int64
+}
+
+func (q *diskQuota) take(n int64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.used+n > q.limit {
+		return false
+	}
+	q.used += n
+	return true
+}
+
+func (q *diskQuota) give(n int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.used -= n
+}
+
+// quotaFile writes to f what the quota allows, and remembers how much it
+// took so that release gives it back once.
+type quotaFile struct {
+	f     io.Writer
+	q     *diskQuota
+	taken *int64
+}
+
+func newQuotaFile(f io.Writer, q *diskQuota) quotaFile {
+	return quotaFile{f: f, q: q, taken: new(int64)}
+}
+
+func (w quotaFile) Write(b []byte) (int, error) {
+	if !w.q.take(int64(len(b))) {
+		return 0, errUploadsFull
+	}
+	*w.taken += int64(len(b))
+	return w.f.Write(b)
+}
+
+func (w quotaFile) release() {
+	if w.q != nil && *w.taken > 0 {
+		w.q.give(*w.taken)
+		*w.taken = 0
 	}
 }
 
@@ -72,7 +130,8 @@ func (p *Pages) receive(w http.ResponseWriter, r *http.Request) (_ *upload, err 
 				return nil, fmt.Errorf("spool upload: %w", err)
 			}
 			u.path, u.filename = f.Name(), filepath.Base(part.FileName())
-			_, err = io.Copy(f, part)
+			u.disk = newQuotaFile(f, p.disk)
+			_, err = io.Copy(u.disk, part)
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
@@ -100,6 +159,9 @@ func (p *Pages) receive(w http.ResponseWriter, r *http.Request) (_ *upload, err 
 }
 
 func (p *Pages) readErr(err error) error {
+	if errors.Is(err, errUploadsFull) {
+		return err
+	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return fmt.Errorf("the upload is larger than %d MB (console.max_upload_mb): %w", tooBig.Limit>>20, err)
@@ -172,7 +234,7 @@ type rejectLine struct {
 
 // runImport imports the spooled file; firstRejects gets the first rejected
 // lines and, when rejects is set, every rejected line is written there.
-func (p *Pages) runImport(r *http.Request, path, filename string, f importFields, rejects *csv.Writer) (*intake.Report, []rejectLine, error) {
+func (p *Pages) runImport(r *http.Request, path, filename string, f importFields, rejects *excelcsv.Writer) (*intake.Report, []rejectLine, error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open upload: %w", err)
@@ -188,7 +250,7 @@ func (p *Pages) runImport(r *http.Request, path, filename string, f importFields
 				first = append(first, rejectLine{Line: rj.Line, Reason: rj.Reason})
 			}
 			if rejects != nil {
-				_ = rejects.Write([]string{strconv.Itoa(rj.Line), cell(rj.Reason), cell(rj.Raw)})
+				_ = rejects.Write([]string{strconv.Itoa(rj.Line), rj.Reason, rj.Raw})
 			}
 		}}
 	if req.Name == "" {
@@ -196,14 +258,6 @@ func (p *Pages) runImport(r *http.Request, path, filename string, f importFields
 	}
 	rep, err := p.svc.Import(r.Context(), actor(r), req)
 	return rep, first, err
-}
-
-// cell keeps a spreadsheet from reading a field as a formula.
-func cell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }
 
 func (p *Pages) apiImport(w http.ResponseWriter, r *http.Request) {
@@ -258,6 +312,7 @@ type pendingUpload struct {
 	report      *intake.Report
 	rejects     []rejectLine
 	rejectsPath string
+	rejectsDisk quotaFile
 	created     time.Time
 }
 
@@ -266,6 +321,7 @@ func (u *pendingUpload) remove() {
 	if u.rejectsPath != "" {
 		_ = os.Remove(u.rejectsPath)
 	}
+	u.rejectsDisk.release()
 }
 
 func newToken() string {
@@ -274,25 +330,50 @@ func newToken() string {
 	return fmt.Sprintf("%x", b)
 }
 
-// keep stores u under a new token, dropping expired uploads and, past
-// PendingMax, the oldest.
-func (p *Pages) keep(u *pendingUpload) string {
+// makeRoom drops expired uploads and, while owner keeps PendingPerUser
+// uploads waiting (or more than room allows), owner's oldest: one user's
+// dry runs never push out another user's upload.
+func (p *Pages) makeRoom(owner string, room int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.makeRoomLocked(owner, room)
+}
+
+func (p *Pages) makeRoomLocked(owner string, room int) {
 	p.pruneLocked(time.Now())
-	for len(p.pending) >= p.opts.PendingMax {
+	for {
 		var oldest string
+		n := 0
 		for tok, x := range p.pending {
+			if x.owner != owner {
+				continue
+			}
+			n++
 			if oldest == "" || x.created.Before(p.pending[oldest].created) {
 				oldest = tok
 			}
 		}
+		if n <= room-1 || oldest == "" {
+			return
+		}
 		p.pending[oldest].remove()
 		delete(p.pending, oldest)
 	}
+}
+
+// keep stores u under a new token after making room among its owner's
+// uploads; past PendingMax uploads of all users it refuses
+// (errUploadsFull) rather than drop another user's.
+func (p *Pages) keep(u *pendingUpload) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.makeRoomLocked(u.owner, p.opts.PendingPerUser)
+	if len(p.pending) >= p.opts.PendingMax {
+		return "", errUploadsFull
+	}
 	tok := newToken()
 	p.pending[tok] = u
-	return tok
+	return tok, nil
 }
 
 func (p *Pages) pruneLocked(now time.Time) {

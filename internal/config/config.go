@@ -156,11 +156,32 @@ type HTTP struct {
 	// POST /callbacks/wxpay, the one path WeChat Pay must reach; the main
 	// listener then stops serving it.
 	CallbackAddr string `yaml:"callback_addr"`
+	// MetricsTokenFile, when set, holds the bearer token GET /metrics
+	// requires (at least 16 characters); unset, /metrics answers whoever
+	// reaches http.addr.
+	MetricsTokenFile string `yaml:"metrics_token_file"`
 }
 
 // Plugin configures POST /plugin/sign.
 type Plugin struct {
-	TokenFile string `yaml:"token_file"`
+	TokenFile string `yaml:"token_file"` // the bearer token, at least 16 characters
+	// Stocks lists, comma-separated, the stocks the endpoint signs for;
+	// required with token_file. The plugin's sends are bounded by each
+	// stock's own budget and per-user limit, not by issuer's batches.
+	Stocks string `yaml:"stocks"`
+	// MaxPerSecond bounds the coupons signed a second (a burst of twice).
+	MaxPerSecond float64 `yaml:"max_per_second"`
+}
+
+// StockList parses Stocks.
+func (p Plugin) StockList() []string {
+	var out []string
+	for _, s := range strings.Split(p.Stocks, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Alerts configures where alerts go besides the log.
@@ -214,6 +235,10 @@ type Console struct {
 	SessionIdle time.Duration `yaml:"session_idle"` // a session ends after this long unused
 	SessionMax  time.Duration `yaml:"session_max"`  // and this long after login
 	MaxUploadMB int           `yaml:"max_upload_mb"`
+	// PendingUploadsMB bounds the disk the uploads waiting between a dry
+	// run and create or drop may take, all users together; 0: four times
+	// MaxUploadMB.
+	PendingUploadsMB int `yaml:"pending_uploads_mb"`
 	// PublicURL is how people reach the console; an https URL marks the
 	// session cookie Secure even behind a proxy that terminates TLS.
 	PublicURL string `yaml:"public_url"`
@@ -284,6 +309,7 @@ func Defaults() Config {
 			Digest:       "0 9 * * *",
 		},
 		HTTP:      HTTP{Addr: "127.0.0.1:8080"},
+		Plugin:    Plugin{MaxPerSecond: 20},
 		Reconcile: Reconcile{Dir: "flowfiles"},
 		Console: Console{SessionIdle: 30 * time.Minute, SessionMax: 12 * time.Hour, MaxUploadMB: 512,
 			LockoutAfter: 5, Lockout: time.Minute},
@@ -816,6 +842,7 @@ func (c *Config) validate() (warnings []string, problems []Problem) {
 		{"wxpay.apiv3_key_file", c.WXPay.APIv3KeyFile},
 		{"wxpay.apiv2_key_file", c.WXPay.APIv2KeyFile},
 		{"plugin.token_file", c.Plugin.TokenFile},
+		{"http.metrics_token_file", c.HTTP.MetricsTokenFile},
 		{"wxpay.platform_ca_file", c.WXPay.PlatformCAFile},
 	} {
 		if f.path == "" {
@@ -923,6 +950,13 @@ func (c *Config) validate() (warnings []string, problems []Problem) {
 	if c.Console.MaxUploadMB < 1 || c.Console.MaxUploadMB > 100*1024 {
 		bad("console.max_upload_mb", "must be 1..102400, got %d", c.Console.MaxUploadMB)
 	}
+	if n := c.Console.PendingUploadsMB; n != 0 && n < c.Console.MaxUploadMB {
+		bad("console.pending_uploads_mb", "must be at least console.max_upload_mb (%d), so that one upload fits, or 0 for four times it; got %d",
+			c.Console.MaxUploadMB, n)
+	}
+	if r := c.Plugin.MaxPerSecond; r <= 0 || r > 10000 {
+		bad("plugin.max_per_second", "must be more than 0 and at most 10000 coupons a second, got %g", r)
+	}
 	if c.Console.PublicURL != "" {
 		if p, err := url.Parse(c.Console.PublicURL); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			bad("console.public_url", "not an http(s) URL: %q", RedactURL(c.Console.PublicURL))
@@ -955,6 +989,10 @@ func isProduction(raw string) bool {
 	}
 	return false
 }
+
+// minTokenLen is the shortest bearer token accepted (plugin, metrics):
+// httpapi.MinTokenLen, which this package cannot import.
+const minTokenLen = 16
 
 // CheckRun reports what `issuer run` needs besides Validate: the merchant's
 // ids, key files that parse as the right kind of key, a 32-byte APIv3 key,
@@ -1027,8 +1065,26 @@ func (c *Config) checkRun() (warnings []string, problems []Problem) {
 	if b, ok := c.readKeyFile(&problems, "wxpay.apiv2_key_file", w.APIv2KeyFile); ok && len(bytes.TrimSpace(b)) == 0 {
 		bad("wxpay.apiv2_key_file", "%s is empty; it must hold the APIv2 key (merchant platform: API安全 → API密钥)", w.APIv2KeyFile)
 	}
-	if b, ok := c.readKeyFile(&problems, "plugin.token_file", c.Plugin.TokenFile); ok && len(bytes.TrimSpace(b)) == 0 {
-		bad("plugin.token_file", "%s is empty; put a long random token in it, or unset plugin.token_file to disable POST /plugin/sign", c.Plugin.TokenFile)
+	if b, ok := c.readKeyFile(&problems, "plugin.token_file", c.Plugin.TokenFile); ok {
+		switch n := len(bytes.TrimSpace(b)); {
+		case n == 0:
+			bad("plugin.token_file", "%s is empty; put a long random token in it, or unset plugin.token_file to disable POST /plugin/sign", c.Plugin.TokenFile)
+		case n < minTokenLen:
+			bad("plugin.token_file", "%s holds %d characters; a token is at least %d (openssl rand -hex 32 > %s)", c.Plugin.TokenFile, n, minTokenLen, c.Plugin.TokenFile)
+		}
+	}
+	if c.Plugin.TokenFile != "" && len(c.Plugin.StockList()) == 0 {
+		bad("plugin.stocks", "required with plugin.token_file: the stocks POST /plugin/sign may sign for, comma-separated")
+	}
+	for _, s := range c.Plugin.StockList() {
+		if len(s) > 64 || strings.ContainsAny(s, " &=") {
+			bad("plugin.stocks", "%q is not a stock id", s)
+		}
+	}
+	if b, ok := c.readKeyFile(&problems, "http.metrics_token_file", c.HTTP.MetricsTokenFile); ok {
+		if n := len(bytes.TrimSpace(b)); n < minTokenLen {
+			bad("http.metrics_token_file", "%s holds %d characters; a token is at least %d (openssl rand -hex 32 > %s)", c.HTTP.MetricsTokenFile, n, minTokenLen, c.HTTP.MetricsTokenFile)
+		}
 	}
 
 	for _, s := range []struct{ key, spec string }{

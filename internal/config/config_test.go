@@ -330,3 +330,58 @@ func TestYAMLTypeMsg(t *testing.T) {
 		require.NotContains(t, got, "!!")
 	}
 }
+
+// The doors' settings: a plugin token of fewer than 16 characters, a
+// plugin token without the stocks it signs for, a short metrics token and
+// an upload quota too small for one upload are refused.
+func TestCheckDoors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+		return p
+	}
+	short, long := file("short.token", "pass123\n"), file("long.token", "0123456789abcdef0123\n")
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+		want string // "" for no problem of these keys
+	}{
+		{"short plugin token", func(c *Config) { c.Plugin.TokenFile, c.Plugin.Stocks = short, "9856000" },
+			"plugin.token_file: " + short + " holds 7 characters; a token is at least 16"},
+		{"plugin token without stocks", func(c *Config) { c.Plugin.TokenFile = long }, "plugin.stocks: required with plugin.token_file"},
+		{"plugin token and stocks", func(c *Config) { c.Plugin.TokenFile, c.Plugin.Stocks = long, "9856000, 9856001" }, ""},
+		{"bad stock", func(c *Config) { c.Plugin.TokenFile, c.Plugin.Stocks = long, "9856000,a&b=c" }, `plugin.stocks: "a&b=c" is not a stock id`},
+		{"short metrics token", func(c *Config) { c.HTTP.MetricsTokenFile = short }, "http.metrics_token_file: " + short + " holds 7 characters"},
+		{"metrics token", func(c *Config) { c.HTTP.MetricsTokenFile = long }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := Defaults()
+			tc.edit(&c)
+			_, problems := c.checkRun()
+			var got []string
+			for _, p := range problems {
+				if strings.HasPrefix(p.Key, "plugin.") || strings.HasPrefix(p.Key, "http.metrics") {
+					got = append(got, p.Key+": "+p.Msg)
+				}
+			}
+			if tc.want == "" {
+				require.Empty(t, got)
+				return
+			}
+			require.Len(t, got, 1, got)
+			require.Contains(t, got[0], tc.want)
+		})
+	}
+	require.Equal(t, []string{"9856000", "9856001"}, Plugin{Stocks: " 9856000, 9856001,"}.StockList())
+
+	c := Defaults()
+	c.Console.PendingUploadsMB = 100
+	_, err := c.Validate()
+	require.ErrorContains(t, err, "console.pending_uploads_mb: must be at least console.max_upload_mb (512)")
+	c.Console.PendingUploadsMB, c.Plugin.MaxPerSecond = 0, 0
+	_, err = c.Validate()
+	require.ErrorContains(t, err, "plugin.max_per_second: must be more than 0")
+}

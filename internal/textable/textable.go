@@ -9,6 +9,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/width"
 )
@@ -32,8 +34,67 @@ func New(header ...string) *Table {
 	return t
 }
 
-// Add appends a row.
-func (t *Table) Add(cells ...string) { t.rows = append(t.rows, cells) }
+// Add appends a row. Each cell is Clean: text from outside (a batch name
+// stored before names were checked, a stock name) never moves the cursor
+// or recolours the terminal.
+func (t *Table) Add(cells ...string) {
+	row := make([]string, len(cells))
+	for i, c := range cells {
+		row[i] = Clean(c)
+	}
+	t.rows = append(t.rows, row)
+}
+
+// Clean returns s safe to print on a terminal: every control character
+// (ESC, CR, BEL, tab, newline, DEL, C1), line separator and bidirectional
+// formatting character, and every byte that is not UTF-8, is shown as a
+// Go escape (\x1b, \u202e) instead of being sent.
+func Clean(s string) string {
+	if !needsClean(s) {
+		return s
+	}
+	var sb strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&sb, `\x%02x`, s[i])
+		case Unprintable(r) && r < 0x80:
+			fmt.Fprintf(&sb, `\x%02x`, r)
+		case Unprintable(r):
+			fmt.Fprintf(&sb, `\u%04x`, r)
+		default:
+			sb.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return sb.String()
+}
+
+func needsClean(s string) bool {
+	for _, r := range s {
+		if r == utf8.RuneError || Unprintable(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// Unprintable reports whether r must not reach a terminal, a page or a
+// chat robot as it is: a control character (C0, DEL, C1), a line or
+// paragraph separator, or a bidirectional formatting character (which
+// reorders what is shown). Batch names must not hold one (intake).
+func Unprintable(r rune) bool {
+	switch {
+	case unicode.IsControl(r), r == '\u2028', r == '\u2029':
+		return true
+	case r == '\u200e', r == '\u200f', r == '\u061c',
+		'\u202a' <= r && r <= '\u202e',
+		'\u2066' <= r && r <= '\u2069':
+		return true
+	}
+	return false
+}
 
 // Write renders the table to w.
 func (t *Table) Write(w io.Writer) {
