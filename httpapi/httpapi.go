@@ -79,6 +79,7 @@ type Config struct {
 	PluginMerchant string
 	// PluginStocks are the stocks POST /plugin/sign signs for
 	// (plugin.stocks); a coupon of any other stock is refused with 403.
+	// Empty: any stock.
 	// Empty: none.
 	PluginStocks []string
 	// PluginRate bounds signing to this many coupons a second (a burst of
@@ -174,12 +175,14 @@ func build(cfg Config, callbacksOnly bool) http.Handler {
 	if h.cfg.PluginToken != "" {
 		h.tokenHash = sha256.Sum256([]byte(h.cfg.PluginToken))
 		if len(cfg.PluginStocks) == 0 {
-			h.log.Warn("POST /plugin/sign refuses every stock: plugin.stocks lists none")
+			h.log.Warn("POST /plugin/sign signs for any stock of the merchant: plugin.stocks lists none")
 		}
 	}
-	h.stocks = make(map[string]bool, len(cfg.PluginStocks))
-	for _, s := range cfg.PluginStocks {
-		h.stocks[strings.TrimSpace(s)] = true
+	if len(cfg.PluginStocks) > 0 {
+		h.stocks = make(map[string]bool, len(cfg.PluginStocks))
+		for _, s := range cfg.PluginStocks {
+			h.stocks[strings.TrimSpace(s)] = true
+		}
 	}
 	perSecond := cfg.PluginRate
 	if perSecond <= 0 {

@@ -95,8 +95,11 @@ func (h *handler) pluginSign(w http.ResponseWriter, r *http.Request) {
 }
 
 // allowedStocks reports whether every coupon is of a stock in
-// plugin.stocks, and the first that is not.
+// plugin.stocks (any stock when it lists none), and the first that is not.
 func (h *handler) allowedStocks(coupons []wxpay.PluginCoupon) (string, bool) {
+	if h.stocks == nil {
+		return "", true
+	}
 	for _, c := range coupons {
 		if !h.stocks[c.StockID] {
 			return c.StockID, false

@@ -166,7 +166,7 @@ type HTTP struct {
 type Plugin struct {
 	TokenFile string `yaml:"token_file"` // the bearer token, at least 16 characters
 	// Stocks lists, comma-separated, the stocks the endpoint signs for;
-	// required with token_file. The plugin's sends are bounded by each
+	// unset, it signs for any (as before the key existed), with a warning. The plugin's sends are bounded by each
 	// stock's own budget and per-user limit, not by issuer's batches.
 	Stocks string `yaml:"stocks"`
 	// MaxPerSecond bounds the coupons signed a second (a burst of twice).
@@ -1074,7 +1074,9 @@ func (c *Config) checkRun() (warnings []string, problems []Problem) {
 		}
 	}
 	if c.Plugin.TokenFile != "" && len(c.Plugin.StockList()) == 0 {
-		bad("plugin.stocks", "required with plugin.token_file: the stocks POST /plugin/sign may sign for, comma-separated")
+		// Not a problem: configurations from before plugin.stocks sign for
+		// every stock, as they always did, and keep starting.
+		warnings = append(warnings, "plugin.stocks is unset: POST /plugin/sign signs for any stock of the merchant; list the plugin's stocks (comma-separated) to refuse the others")
 	}
 	for _, s := range c.Plugin.StockList() {
 		if len(s) > 64 || strings.ContainsAny(s, " &=") {

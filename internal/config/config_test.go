@@ -332,7 +332,7 @@ func TestYAMLTypeMsg(t *testing.T) {
 }
 
 // The doors' settings: a plugin token of fewer than 16 characters, a
-// plugin token without the stocks it signs for, a short metrics token and
+// plugin token without the stocks it signs for only warns, a short metrics token and
 // an upload quota too small for one upload are refused.
 func TestCheckDoors(t *testing.T) {
 	t.Parallel()
@@ -350,7 +350,8 @@ func TestCheckDoors(t *testing.T) {
 	}{
 		{"short plugin token", func(c *Config) { c.Plugin.TokenFile, c.Plugin.Stocks = short, "9856000" },
 			"plugin.token_file: " + short + " holds 7 characters; a token is at least 16"},
-		{"plugin token without stocks", func(c *Config) { c.Plugin.TokenFile = long }, "plugin.stocks: required with plugin.token_file"},
+		// Configurations from before plugin.stocks keep starting: a warning.
+		{"plugin token without stocks", func(c *Config) { c.Plugin.TokenFile = long }, ""},
 		{"plugin token and stocks", func(c *Config) { c.Plugin.TokenFile, c.Plugin.Stocks = long, "9856000, 9856001" }, ""},
 		{"bad stock", func(c *Config) { c.Plugin.TokenFile, c.Plugin.Stocks = long, "9856000,a&b=c" }, `plugin.stocks: "a&b=c" is not a stock id`},
 		{"short metrics token", func(c *Config) { c.HTTP.MetricsTokenFile = short }, "http.metrics_token_file: " + short + " holds 7 characters"},
@@ -376,6 +377,12 @@ func TestCheckDoors(t *testing.T) {
 		})
 	}
 	require.Equal(t, []string{"9856000", "9856001"}, Plugin{Stocks: " 9856000, 9856001,"}.StockList())
+	{
+		c := Defaults()
+		c.Plugin.TokenFile = long
+		warnings, _ := c.checkRun()
+		require.Contains(t, strings.Join(warnings, "\n"), "plugin.stocks is unset: POST /plugin/sign signs for any stock")
+	}
 
 	c := Defaults()
 	c.Console.PendingUploadsMB = 100
