@@ -508,3 +508,22 @@ CREATE VIEW batch_counts AS
 
 -- The claim takes rows that hold a reservation first; they are few.
 CREATE INDEX recipients_claim_reserved ON recipients (batch_id, next_attempt_at, id) WHERE status = 'pending' AND reserved_fen > 0;
+
+-- migration: 10 security
+-- API tokens expire (90 days after they are made, unless made for another
+-- span). Tokens made before expiry existed run for 90 days from this
+-- upgrade, so that none stops working the day issuer is upgraded.
+ALTER TABLE api_tokens ADD COLUMN expires_at timestamptz;
+UPDATE api_tokens SET expires_at = greatest(created_at, now()) + interval '90 days';
+ALTER TABLE api_tokens ALTER COLUMN expires_at SET NOT NULL;
+
+-- Failed logins count per account and client address together
+-- ('account_address', key "<address> <name>": an address has no space) and
+-- per address; no longer per account alone, which let anyone lock anyone
+-- out from anywhere. An attempt counts before its password is checked.
+DELETE FROM login_throttle WHERE kind = 'account';
+ALTER TABLE login_throttle DROP CONSTRAINT login_throttle_kind_check;
+ALTER TABLE login_throttle ADD CONSTRAINT login_throttle_kind_check CHECK (kind IN ('account_address', 'address'));
+
+-- A stock's batches of a day, for the daily approval thresholds.
+CREATE INDEX batches_stock_day ON batches (stock_id, created_at);

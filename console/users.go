@@ -110,7 +110,7 @@ type tokenData struct {
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	tok, secret, err := s.cfg.Auth.CreateToken(r.Context(), actorOf(r), name)
+	tok, secret, err := s.cfg.Auth.CreateToken(r.Context(), actorOf(r), name, 0)
 	if err != nil {
 		status, msg := userError(err)
 		s.renderUsers(w, r, status, func(d *usersData) { d.Error = msg })

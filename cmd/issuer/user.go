@@ -222,7 +222,7 @@ func cmdUserToken() *command {
 				t.Write(e.stdout)
 				return nil
 			}
-			tok, secret, err := s.CreateToken(ctx, e.actor(), name)
+			tok, secret, err := s.CreateToken(ctx, e.actor(), name, 0)
 			if err != nil {
 				return err
 			}
