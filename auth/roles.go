@@ -74,6 +74,17 @@ var permissions = map[Action]Role{
 	ActManageUsers: RoleAdmin, ActReadUsers: RoleAdmin,
 }
 
+// credentialed are the actions that approve a batch or loosen its money
+// guards. Whatever its role, an actor without a credential (the shell's
+// cli:<os user>, see Actor.Account) may not perform them: maker-checker
+// must know who did. Without a credential the shell still imports,
+// pauses and cancels (an emergency stop needs no token).
+var credentialed = map[Action]bool{ActApprove: true, ActReject: true, ActResume: true, ActPriority: true}
+
+// NeedsCredential reports whether act is one only an account that proved
+// who it is may perform.
+func NeedsCredential(act Action) bool { return credentialed[act] }
+
 // Allowed reports whether role may perform act. An action missing from the
 // table is allowed to nobody.
 func Allowed(role Role, act Action) bool {
@@ -92,8 +103,11 @@ type Actor struct {
 	Source string // client address for the console and API, "cli:<os user>" for the CLI
 }
 
-// Can reports whether the actor may perform act.
-func (a Actor) Can(act Action) bool { return Allowed(a.Role, act) }
+// Can reports whether the actor may perform act: its role may, and it is
+// an account when act needs a credential.
+func (a Actor) Can(act Action) bool {
+	return Allowed(a.Role, act) && (!credentialed[act] || a.Account())
+}
 
 // Account reports whether the actor is an account that proved who it is
 // (a password, a session, an API token, a trusted proxy's header), as
