@@ -187,9 +187,11 @@ func cmdBatchAction(action string) *command {
 		"resume": "resume a paused or halted batch",
 		"cancel": "cancel a batch for good and settle its rows in doubt with WeChat Pay; issued coupons stay issued",
 	}
-	c := &command{name: "batch " + action, usage: "ID", short: shorts[action]}
+	c := &command{name: "batch " + action, usage: "ID [--as NAME] [--token-file F]", short: shorts[action]}
 	c.run = func(ctx context.Context, e *env, args []string) error {
-		pos, err := parseFlags(e, newFlags(e, c), args)
+		fs := newFlags(e, c)
+		who := identityFlags(fs)
+		pos, err := parseFlags(e, fs, args)
 		if err != nil {
 			return err
 		}
@@ -198,15 +200,19 @@ func cmdBatchAction(action string) *command {
 			return err
 		}
 		return e.withService(ctx, func(s *ops.Service) error {
+			actor, err := e.actorFor(ctx, s, who)
+			if err != nil {
+				return err
+			}
 			var b *queue.Batch
 			switch action {
 			case "pause":
-				b, err = s.PauseBatch(ctx, e.actor(), id)
+				b, err = s.PauseBatch(ctx, actor, id)
 			case "resume":
-				b, err = s.ResumeBatch(ctx, e.actor(), id)
+				b, err = s.ResumeBatch(ctx, actor, id)
 			case "cancel":
 				var res *ops.CancelResult
-				if res, err = s.CancelBatch(ctx, e.actor(), id); err == nil {
+				if res, err = s.CancelBatch(ctx, actor, id); err == nil {
 					b = res.Batch
 					fmt.Fprintf(e.stdout, "%d rows never issued are cancelled; %d rows in doubt were settled with WeChat Pay: "+
 						"%d issued, %d not issued, %d still in review (issuer review list --batch %d)\n",
@@ -215,7 +221,7 @@ func cmdBatchAction(action string) *command {
 				}
 			}
 			if err != nil {
-				return err
+				return credentialHint(err, actor)
 			}
 			fmt.Fprintf(e.stdout, "batch %d is %s\n", b.ID, b.Status)
 			return nil
@@ -297,10 +303,11 @@ func outputFileError(path string, err error) error {
 }
 
 func cmdBatchApprove() *command {
-	c := &command{name: "batch approve", usage: "ID --as NAME", short: "approve a batch awaiting approval (an operator other than its uploader)"}
+	c := &command{name: "batch approve", usage: "ID --as NAME [--token-file F]",
+		short: "approve a batch awaiting approval, as an operator or admin other than its uploader (proven by token or password)"}
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
-		as := fs.String("as", "", "the approving operator or admin account `NAME`; required")
+		who := identityFlags(fs)
 		pos, err := parseFlags(e, fs, args)
 		if err != nil {
 			return err
@@ -309,19 +316,16 @@ func cmdBatchApprove() *command {
 		if err != nil {
 			return err
 		}
-		if *as == "" {
-			return usagef("batch approve: --as NAME is required: the approving account, who must not be the uploader")
-		}
 		return e.withService(ctx, func(s *ops.Service) error {
-			actor, err := e.actorAs(ctx, s, *as)
+			actor, err := e.actorFor(ctx, s, who)
 			if err != nil {
 				return err
 			}
 			b, err := s.ApproveBatch(ctx, actor, id)
 			if err != nil {
-				return err
+				return credentialHint(err, actor)
 			}
-			fmt.Fprintf(e.stdout, "batch %d approved by %s (%d recipients, %s yuan): it is %s\n", b.ID, *as, b.Accepted, money.Yuan(b.AmountFen), b.Status)
+			fmt.Fprintf(e.stdout, "batch %d approved by %s (%d recipients, %s yuan): it is %s\n", b.ID, actor.Name, b.Accepted, money.Yuan(b.AmountFen), b.Status)
 			return nil
 		})
 	}
@@ -329,10 +333,11 @@ func cmdBatchApprove() *command {
 }
 
 func cmdBatchReject() *command {
-	c := &command{name: "batch reject", usage: "ID --as NAME --reason R", short: "reject a batch awaiting approval; nothing of it is sent"}
+	c := &command{name: "batch reject", usage: "ID --as NAME [--token-file F] --reason R",
+		short: "reject a batch awaiting approval, as an operator or admin other than its uploader; nothing of it is sent"}
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
-		as := fs.String("as", "", "the rejecting operator or admin account `NAME`; required")
+		who := identityFlags(fs)
 		reason := fs.String("reason", "", "why, for the uploader and the audit log; required")
 		pos, err := parseFlags(e, fs, args)
 		if err != nil {
@@ -342,19 +347,19 @@ func cmdBatchReject() *command {
 		if err != nil {
 			return err
 		}
-		if *as == "" || *reason == "" {
-			return usagef("batch reject: --as NAME and --reason R are required")
+		if *reason == "" {
+			return usagef("batch reject: --reason R is required")
 		}
 		return e.withService(ctx, func(s *ops.Service) error {
-			actor, err := e.actorAs(ctx, s, *as)
+			actor, err := e.actorFor(ctx, s, who)
 			if err != nil {
 				return err
 			}
 			b, err := s.RejectBatch(ctx, actor, id, *reason)
 			if err != nil {
-				return err
+				return credentialHint(err, actor)
 			}
-			fmt.Fprintf(e.stdout, "batch %d is %s by %s: %s\n", b.ID, b.Status, *as, *reason)
+			fmt.Fprintf(e.stdout, "batch %d is %s by %s: %s\n", b.ID, b.Status, actor.Name, *reason)
 			return nil
 		})
 	}
@@ -362,9 +367,11 @@ func cmdBatchReject() *command {
 }
 
 func cmdBatchPriority() *command {
-	c := &command{name: "batch priority", usage: "ID N", short: "change a batch's priority: higher is issued first"}
+	c := &command{name: "batch priority", usage: "ID N [--as NAME] [--token-file F]", short: "change a batch's priority: higher is issued first"}
 	c.run = func(ctx context.Context, e *env, args []string) error {
-		pos, err := parseFlags(e, newFlags(e, c), args)
+		fs := newFlags(e, c)
+		who := identityFlags(fs)
+		pos, err := parseFlags(e, fs, args)
 		if err != nil {
 			return err
 		}
@@ -380,9 +387,13 @@ func cmdBatchPriority() *command {
 			return usagef("batch priority: %q is not a whole number", pos[1])
 		}
 		return e.withService(ctx, func(s *ops.Service) error {
-			b, err := s.SetBatchPriority(ctx, e.actor(), id, n)
+			actor, err := e.actorFor(ctx, s, who)
 			if err != nil {
 				return err
+			}
+			b, err := s.SetBatchPriority(ctx, actor, id, n)
+			if err != nil {
+				return credentialHint(err, actor)
 			}
 			fmt.Fprintf(e.stdout, "batch %d has priority %d\n", b.ID, b.Priority)
 			return nil

@@ -646,6 +646,7 @@ const envPrefix = "ISSUER_"
 func otherEnv() []string {
 	return []string{
 		"ISSUER_CONFIG", // the config file, when --config is absent
+		"ISSUER_TOKEN",  // the API token the command line acts with (who --as names)
 		"ISSUER_BENCH",  // make bench: print figures instead of skipping
 		// make test: fail rather than skip when promtool or Chromium is
 		// missing; where browser tests find Chromium and keep screenshots
