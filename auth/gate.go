@@ -2,7 +2,9 @@ package auth
 
 import (
 	"errors"
+	"runtime/debug"
 	"sync"
+	"time"
 )
 
 // Refusals of a password check that would exceed the bounds on hashes
@@ -34,10 +36,24 @@ type hashGate struct {
 	perAddr int
 	running int
 	byAddr  map[string]int // only addresses with hashes running
+
+	// giveBack returns the hashes' memory to the system once none runs,
+	// at most every giveBackEvery: the 64 MiB blocks are garbage when a
+	// hash ends, but without it the process would hold them until its
+	// next collections and the scavenger's slow return, minutes later.
+	giveBack     bool
+	lastGiveBack time.Time
 }
 
-func newHashGate(max, perAddr int) *hashGate {
-	return &hashGate{max: max, perAddr: perAddr, byAddr: map[string]int{}}
+// Hashes with at least giveBackMemory KiB give their memory back; the
+// cheap ones of tests do not need to.
+const (
+	giveBackMemory = 8 * 1024
+	giveBackEvery  = 10 * time.Second
+)
+
+func newHashGate(max, perAddr int, p HashParams) *hashGate {
+	return &hashGate{max: max, perAddr: perAddr, byAddr: map[string]int{}, giveBack: p.Memory >= giveBackMemory}
 }
 
 // enter takes a slot for one hash from address, or refuses with ErrBusy
@@ -56,12 +72,25 @@ func (g *hashGate) enter(address string) (leave func(), err error) {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			g.mu.Lock()
-			defer g.mu.Unlock()
-			g.running--
-			if g.byAddr[address]--; g.byAddr[address] <= 0 {
-				delete(g.byAddr, address)
+			if g.leave(address) {
+				debug.FreeOSMemory()
 			}
 		})
 	}, nil
+}
+
+// leave frees address's slot and reports whether the memory should be
+// given back now.
+func (g *hashGate) leave(address string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.running--
+	if g.byAddr[address]--; g.byAddr[address] <= 0 {
+		delete(g.byAddr, address)
+	}
+	if !g.giveBack || g.running > 0 || time.Since(g.lastGiveBack) < giveBackEvery {
+		return false
+	}
+	g.lastGiveBack = time.Now()
+	return true
 }

@@ -141,7 +141,7 @@ func NewStore(db *sqlx.DB, log *audit.Store, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db, audit: log, o: o, dummyHash: dummy, gate: newHashGate(o.MaxHashes, o.MaxHashesPerAddress)}, nil
+	return &Store{db: db, audit: log, o: o, dummyHash: dummy, gate: newHashGate(o.MaxHashes, o.MaxHashesPerAddress, o.Hash)}, nil
 }
 
 // hash hashes pw for the account store under the bound on hashes running
