@@ -575,3 +575,22 @@ END $$;
 CREATE VIEW batch_counts AS
     SELECT batch_id, status, sum(n)::bigint AS n, coalesce(sum(n) FILTER (WHERE doubt), 0)::bigint AS in_doubt
     FROM batch_outcome_counts GROUP BY batch_id, status;
+
+-- migration: 11 security
+-- API tokens expire (90 days after they are made, unless made for another
+-- span). Tokens made before expiry existed run for 90 days from this
+-- upgrade, so that none stops working the day issuer is upgraded.
+ALTER TABLE api_tokens ADD COLUMN expires_at timestamptz;
+UPDATE api_tokens SET expires_at = greatest(created_at, now()) + interval '90 days';
+ALTER TABLE api_tokens ALTER COLUMN expires_at SET NOT NULL;
+
+-- Failed logins count per account and client address together
+-- ('account_address', key "<address> <name>": an address has no space) and
+-- per address; no longer per account alone, which let anyone lock anyone
+-- out from anywhere. An attempt counts before its password is checked.
+DELETE FROM login_throttle WHERE kind = 'account';
+ALTER TABLE login_throttle DROP CONSTRAINT login_throttle_kind_check;
+ALTER TABLE login_throttle ADD CONSTRAINT login_throttle_kind_check CHECK (kind IN ('account_address', 'address'));
+
+-- A stock's batches of a day, for the daily approval thresholds.
+CREATE INDEX batches_stock_day ON batches (stock_id, created_at);

@@ -39,6 +39,9 @@ const (
 	ActUserEnable  = "user_enable"
 	ActTokenCreate = "token_create"
 	ActTokenRevoke = "token_revoke"
+	ActPassword    = "user_password" // a password set or changed
+	ActUserRole    = "user_role"
+	ActSessionsEnd = "sessions_end" // signed out everywhere
 )
 
 // Entry is one audit row.

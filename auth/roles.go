@@ -75,6 +75,17 @@ var permissions = map[Action]Role{
 	ActManageUsers: RoleAdmin, ActReadUsers: RoleAdmin,
 }
 
+// credentialed are the actions that approve a batch or loosen its money
+// guards. Whatever its role, an actor without a credential (the shell's
+// cli:<os user>, see Actor.Account) may not perform them: maker-checker
+// must know who did. Without a credential the shell still imports,
+// pauses and cancels (an emergency stop needs no token).
+var credentialed = map[Action]bool{ActApprove: true, ActReject: true, ActResume: true, ActPriority: true}
+
+// NeedsCredential reports whether act is one only an account that proved
+// who it is may perform.
+func NeedsCredential(act Action) bool { return credentialed[act] }
+
 // Allowed reports whether role may perform act. An action missing from the
 // table is allowed to nobody.
 func Allowed(role Role, act Action) bool {
@@ -88,10 +99,33 @@ func MinRole(act Action) Role { return permissions[act] }
 // Actor is who performs an operation: every operation takes one, checks it
 // against the permission table and records it in the audit log.
 type Actor struct {
-	Name   string // account name; for the CLI, the --as account or "cli:<os user>"
+	Name   string // account name; for the CLI without a credential, "cli:<os user>"
 	Role   Role
 	Source string // client address for the console and API, "cli:<os user>" for the CLI
 }
 
-// Can reports whether the actor may perform act.
-func (a Actor) Can(act Action) bool { return Allowed(a.Role, act) }
+// Can reports whether the actor may perform act: its role may, and it is
+// an account when act needs a credential.
+func (a Actor) Can(act Action) bool {
+	return Allowed(a.Role, act) && (!credentialed[act] || a.Account())
+}
+
+// Account reports whether the actor is an account that proved who it is
+// (a password, a session, an API token, a trusted proxy's header), as
+// opposed to the shell's cli:<os user>, who holds no credential. Account
+// names cannot contain ':', so no account is ever taken for the shell or
+// the shell for an account: a batch the shell imported is uploaded by
+// nobody who can approve it.
+func (a Actor) Account() bool { return CheckName(a.Name) == nil }
+
+// ShellActor is the command line without a credential, run by the OS user
+// osUser on the host that holds the merchant's keys and the database URL:
+// it keeps the admin role for what the host's operator does (accounts,
+// stocks, reconciliation), but as no account it never approves, rejects
+// or loosens a guard (package ops refuses it).
+func ShellActor(osUser string) Actor {
+	if osUser == "" {
+		osUser = "unknown"
+	}
+	return Actor{Name: "cli:" + osUser, Role: RoleAdmin, Source: "cli:" + osUser}
+}

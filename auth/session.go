@@ -21,36 +21,79 @@ type Session struct {
 }
 
 // Login checks name and password from address and starts a session. Every
-// attempt is audited. Failures count against the name and the address; past
-// their limits both are locked out (LockedError) without the password even
-// being checked.
+// attempt is audited. It counts against the name at the address and
+// against the address before the password is checked; past their limits
+// both are locked out (LockedError) without the password being checked.
+// Beyond the bound on hashes running at once it is refused with ErrBusy
+// or ErrAddressBusy, uncounted and unhashed.
 func (s *Store) Login(ctx context.Context, name, password, address string) (Session, error) {
-	now := s.o.Now()
-	who := Actor{Name: name, Source: address}
-	if until, err := s.lockedUntil(ctx, name, address, now); err != nil {
-		return Session{}, fmt.Errorf("login: %w", err)
-	} else if !until.IsZero() {
-		if err := s.record(ctx, nil, who, audit.ActLoginFailed, audit.Denied, "locked out",
-			map[string]any{"locked_until": until}); err != nil {
-			return Session{}, fmt.Errorf("login: %w", err)
+	var sess Session
+	_, err := s.authenticate(ctx, name, password, address, func(tx *sqlx.Tx, u User, at *attempt) error {
+		token, hashed, err := newSecret()
+		if err != nil {
+			return err
 		}
-		return Session{}, &LockedError{Until: until}
+		sess = Session{Token: token, Actor: Actor{Name: u.Name, Role: u.Role, Source: address}, ExpiresAt: at.now.Add(s.o.SessionMax)}
+		_, err = tx.ExecContext(ctx, `INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, address)
+			VALUES ($1, $2, $3, $3, $4, $5)`, hashed, u.ID, at.now, sess.ExpiresAt, address)
+		return err
+	})
+	if err != nil {
+		return Session{}, fmt.Errorf("login: %w", err)
+	}
+	return sess, nil
+}
+
+// Authenticate checks name and password from address as Login does,
+// counted, bounded and audited the same way, and returns the account
+// without starting a session: the command line's password prompt.
+func (s *Store) Authenticate(ctx context.Context, name, password, address string) (Actor, error) {
+	a, err := s.authenticate(ctx, name, password, address, nil)
+	if err != nil {
+		return Actor{}, fmt.Errorf("sign in: %w", err)
+	}
+	return a, nil
+}
+
+// authenticate is Login and Authenticate: the attempt is counted first,
+// the password checked under the hash bound, and on success then runs in
+// the transaction that takes the count back and records the login.
+func (s *Store) authenticate(ctx context.Context, name, password, address string,
+	then func(tx *sqlx.Tx, u User, at *attempt) error) (Actor, error) {
+	leave, err := s.gate.enter(address)
+	if err != nil {
+		return Actor{}, err
+	}
+	defer leave()
+	at, err := s.begin(ctx, name, address)
+	if err != nil {
+		return Actor{}, err
 	}
 
 	var u struct {
 		User
 		Hash string `db:"password_hash"`
 	}
-	err := s.db.GetContext(ctx, &u, `SELECT `+userCols+`, password_hash FROM users WHERE name = $1`, name)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return Session{}, fmt.Errorf("login: %w", err)
+	found := false
+	// A name no account can have is not looked up, and a password longer
+	// than any account's is not hashed: both fail at once.
+	if CheckName(name) == nil {
+		err = s.db.GetContext(ctx, &u, `SELECT `+userCols+`, password_hash FROM users WHERE name = $1`, name)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return Actor{}, err
+		}
+		found = err == nil
 	}
-	found := err == nil
-	hash := u.Hash
-	if !found {
-		hash = s.dummyHash
+	var ok, stale bool
+	var verr error
+	switch {
+	case len(password) > MaxPasswordLen:
+		verr = errors.New("password longer than any account's")
+	case found:
+		ok, stale, verr = s.o.Verify(password, u.Hash, s.o.Hash)
+	case CheckName(name) == nil:
+		_, _, _ = s.o.Verify(password, s.dummyHash, s.o.Hash) // as long as for a real account
 	}
-	ok, stale, verr := VerifyPassword(password, hash, s.o.Hash)
 	reason := ""
 	switch {
 	case !found:
@@ -63,106 +106,42 @@ func (s *Store) Login(ctx context.Context, name, password, address string) (Sess
 		reason = "account disabled"
 	}
 	if reason != "" {
-		if err := s.failed(ctx, who, reason, now); err != nil {
-			return Session{}, fmt.Errorf("login: %w", err)
+		if err := s.failed(ctx, at, reason); err != nil {
+			return Actor{}, err
 		}
-		return Session{}, ErrBadCredentials
+		return Actor{}, ErrBadCredentials
 	}
 
-	token, hashed, err := newSecret()
-	if err != nil {
-		return Session{}, fmt.Errorf("login: %w", err)
-	}
-	who.Role = u.Role
-	sess := Session{Token: token, Actor: who, ExpiresAt: now.Add(s.o.SessionMax)}
 	var rehash string
 	if stale {
 		if rehash, err = HashPassword(password, s.o.Hash); err != nil {
-			return Session{}, fmt.Errorf("login: %w", err)
+			return Actor{}, err
 		}
 	}
+	who := Actor{Name: u.Name, Role: u.Role, Source: address}
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, address)
-			VALUES ($1, $2, $3, $3, $4, $5)`, hashed, u.ID, now, sess.ExpiresAt, address); err != nil {
-			return err
+		if then != nil {
+			if err := then(tx, u.User, at); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET last_login_at = $2,
-			password_hash = CASE WHEN $3 = '' THEN password_hash ELSE $3 END WHERE id = $1`, u.ID, now, rehash); err != nil {
+			password_hash = CASE WHEN $3 = '' THEN password_hash ELSE $3 END WHERE id = $1`, u.ID, at.now, rehash); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM login_throttle WHERE kind = 'account' AND key = $1`, name); err != nil {
+		if err := s.succeeded(ctx, tx, at); err != nil {
 			return err
 		}
-		return s.record(ctx, tx, who, audit.ActLogin, audit.OK, "", nil)
+		msg := ""
+		if then == nil {
+			msg = "password checked, no session"
+		}
+		return s.record(ctx, tx, who, audit.ActLogin, audit.OK, msg, nil)
 	})
 	if err != nil {
-		return Session{}, fmt.Errorf("login: %w", err)
+		return Actor{}, err
 	}
-	return sess, nil
-}
-
-// lockedUntil returns the later lockout of name and address still in force
-// at now (zero when neither is locked).
-func (s *Store) lockedUntil(ctx context.Context, name, address string, now time.Time) (time.Time, error) {
-	var until sql.NullTime
-	err := s.db.GetContext(ctx, &until, `SELECT max(locked_until) FROM login_throttle
-		WHERE ((kind = 'account' AND key = $1) OR (kind = 'address' AND key = $2)) AND locked_until > $3`, name, address, now)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return until.Time, nil
-}
-
-// failed counts a failed login against the name and the address, locking
-// out those past their limit, and audits the failure and any lockout.
-func (s *Store) failed(ctx context.Context, who Actor, reason string, now time.Time) error {
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		if err := s.record(ctx, tx, who, audit.ActLoginFailed, audit.Denied, reason, nil); err != nil {
-			return err
-		}
-		for _, k := range []struct {
-			kind, key string
-			limit     int
-		}{{"account", who.Name, s.o.AccountLimit}, {"address", who.Source, s.o.AddressLimit}} {
-			var failures int
-			// Failures older than FailureMemory are forgotten.
-			err := tx.GetContext(ctx, &failures, `INSERT INTO login_throttle AS t (kind, key, failures, last_failure_at)
-				VALUES ($1, $2, 1, $3)
-				ON CONFLICT (kind, key) DO UPDATE SET last_failure_at = $3,
-					failures = CASE WHEN t.last_failure_at < $4 THEN 1 ELSE t.failures + 1 END
-				RETURNING failures`, k.kind, k.key, now, now.Add(-s.o.FailureMemory))
-			if err != nil {
-				return err
-			}
-			if failures < k.limit {
-				continue
-			}
-			lock := s.lockout(failures - k.limit)
-			until := now.Add(lock)
-			if _, err := tx.ExecContext(ctx, `UPDATE login_throttle SET locked_until = $3 WHERE kind = $1 AND key = $2`,
-				k.kind, k.key, until); err != nil {
-				return err
-			}
-			if err := s.record(ctx, tx, who, audit.ActLockout, audit.Denied, k.kind+" locked out",
-				map[string]any{k.kind: k.key, "failures": failures, "locked_until": until, "lockout": lock.String()}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// lockout is the n-th lockout's length (from 0): Lockout doubled n times,
-// at most MaxLockout.
-func (s *Store) lockout(n int) time.Duration {
-	d := s.o.Lockout
-	for range n {
-		if d >= s.o.MaxLockout {
-			break
-		}
-		d *= 2
-	}
-	return min(d, s.o.MaxLockout)
+	return who, nil
 }
 
 // SessionActor returns who holds the session token, from address, and
@@ -229,4 +208,56 @@ func (s *Store) ActiveActor(ctx context.Context, name, address string) (Actor, e
 		return Actor{}, err
 	}
 	return Actor{Name: u.Name, Role: u.Role, Source: address}, nil
+}
+
+// EndSessions signs the account name out everywhere: it ends every session
+// of name but the one whose token is keep ("" keeps none) and returns how
+// many ended. An account ends its own; an admin anyone's.
+func (s *Store) EndSessions(ctx context.Context, by Actor, name, keep string) (int64, error) {
+	detail := map[string]any{"user": name}
+	if !s.self(by, name) && !by.Can(ActManageUsers) {
+		return 0, s.deny(ctx, by, audit.ActSessionsEnd, detail)
+	}
+	var n int64
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		id, err := userID(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		if n, err = endSessions(ctx, tx, id, keep); err != nil {
+			return err
+		}
+		detail["sessions_ended"] = n
+		return s.record(ctx, tx, by, audit.ActSessionsEnd, audit.OK, "", detail)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sign %s out everywhere: %w", name, err)
+	}
+	return n, nil
+}
+
+// endSessions deletes the user's sessions but keep's.
+func endSessions(ctx context.Context, tx *sqlx.Tx, userID int64, keep string) (int64, error) {
+	var keepHash []byte
+	if keep != "" {
+		keepHash = hashSecret(keep)
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1 AND ($2::bytea IS NULL OR id_hash <> $2)`, userID, keepHash)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// self reports whether by is the account name itself.
+func (s *Store) self(by Actor, name string) bool { return by.Account() && by.Name == name }
+
+// userID locks the account's row in tx and returns its id.
+func userID(ctx context.Context, tx *sqlx.Tx, name string) (int64, error) {
+	var id int64
+	err := tx.GetContext(ctx, &id, `SELECT id FROM users WHERE name = $1 FOR UPDATE`, name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	return id, err
 }

@@ -27,6 +27,7 @@ var (
 	ErrNotFound       = errors.New("no such user")
 	ErrExists         = errors.New("user already exists")
 	ErrNoToken        = errors.New("no such token")
+	ErrLastAdmin      = errors.New("the last enabled admin cannot be demoted or disabled: make another admin first")
 )
 
 // LockedError refuses a login while its account or address is locked out.
@@ -54,15 +55,30 @@ type Options struct {
 	SessionMax  time.Duration    // and this long after login, whatever its use
 	Hash        HashParams       // argon2id cost of new hashes; zero: DefaultHashParams
 
-	// AccountLimit failed logins for one name, or AddressLimit from one
-	// address, lock it out for Lockout; each further failure doubles the
-	// lockout up to MaxLockout. Failures are forgotten after a successful
-	// login (for the account) or FailureMemory without another failure.
+	// AccountLimit failed logins for one name from one address, or
+	// AddressLimit from one address under any names, lock that out for
+	// Lockout; each further failure doubles the lockout up to MaxLockout.
+	// An attempt counts as failed from before its password is checked
+	// until it succeeds, so a burst cannot outrun the limit. Failures are
+	// never counted per name alone: a real user is never locked out by
+	// failures from another address. They are forgotten after a
+	// successful login (for the name and address) or FailureMemory
+	// without another failure.
 	AccountLimit  int
 	AddressLimit  int
 	Lockout       time.Duration
 	MaxLockout    time.Duration
 	FailureMemory time.Duration
+
+	// MaxHashes password checks (argon2id, Hash.Memory each) run at once
+	// in the process, and MaxHashesPerAddress for one client address;
+	// beyond them a login is refused with ErrBusy or ErrAddressBusy
+	// without hashing. Zero: DefaultMaxHashes, DefaultMaxHashesPerAddress.
+	MaxHashes           int
+	MaxHashesPerAddress int
+	// Verify checks a password against its hash; nil is VerifyPassword.
+	// Tests replace it to watch or hold the hashes that run.
+	Verify func(pw, hash string, want HashParams) (ok, stale bool, err error)
 }
 
 func (o *Options) defaults() {
@@ -93,6 +109,16 @@ func (o *Options) defaults() {
 	if o.FailureMemory <= 0 {
 		o.FailureMemory = DefaultFailureMemory
 	}
+	if o.MaxHashes <= 0 {
+		o.MaxHashes = DefaultMaxHashes
+	}
+	if o.MaxHashesPerAddress <= 0 {
+		o.MaxHashesPerAddress = DefaultMaxHashesPerAddress
+	}
+	o.MaxHashesPerAddress = min(o.MaxHashesPerAddress, o.MaxHashes)
+	if o.Verify == nil {
+		o.Verify = VerifyPassword
+	}
 }
 
 // Store keeps accounts, sessions, API tokens and login failures in
@@ -105,6 +131,7 @@ type Store struct {
 	// dummyHash is verified against when a name is unknown, so a login's
 	// duration does not tell whether the account exists.
 	dummyHash string
+	gate      *hashGate
 }
 
 // NewStore returns a Store on db recording to log.
@@ -114,7 +141,18 @@ func NewStore(db *sqlx.DB, log *audit.Store, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db, audit: log, o: o, dummyHash: dummy}, nil
+	return &Store{db: db, audit: log, o: o, dummyHash: dummy, gate: newHashGate(o.MaxHashes, o.MaxHashesPerAddress, o.Hash)}, nil
+}
+
+// hash hashes pw for the account store under the bound on hashes running
+// at once (address is whose request it is).
+func (s *Store) hash(pw, address string) (string, error) {
+	leave, err := s.gate.enter(address)
+	if err != nil {
+		return "", err
+	}
+	defer leave()
+	return HashPassword(pw, s.o.Hash)
 }
 
 // Options returns the effective options.
@@ -190,7 +228,7 @@ func (s *Store) AddUser(ctx context.Context, by Actor, name string, role Role, p
 	if err := CheckPassword(password); err != nil {
 		return User{}, err
 	}
-	hash, err := HashPassword(password, s.o.Hash)
+	hash, err := s.hash(password, by.Source)
 	if err != nil {
 		return User{}, err
 	}
@@ -239,7 +277,8 @@ func (s *Store) User(ctx context.Context, name string) (User, error) {
 
 // SetDisabled disables or enables an account. Disabling ends its sessions
 // and revokes its API tokens in the same transaction, so neither works from
-// the moment it returns; enabling restores neither.
+// the moment it returns; enabling restores neither. The last enabled
+// admin cannot be disabled.
 func (s *Store) SetDisabled(ctx context.Context, by Actor, name string, disabled bool) error {
 	action := audit.ActUserEnable
 	if disabled {
@@ -249,6 +288,11 @@ func (s *Store) SetDisabled(ctx context.Context, by Actor, name string, disabled
 		return s.deny(ctx, by, action, map[string]string{"user": name})
 	}
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if disabled {
+			if err := keepsAnAdmin(ctx, tx, name); err != nil {
+				return err
+			}
+		}
 		var id int64
 		err := tx.GetContext(ctx, &id, `UPDATE users SET disabled = $2 WHERE name = $1 RETURNING id`, name, disabled)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -259,12 +303,11 @@ func (s *Store) SetDisabled(ctx context.Context, by Actor, name string, disabled
 		}
 		detail := map[string]any{"user": name}
 		if disabled {
-			res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1`, id)
+			sessions, err := endSessions(ctx, tx, id, "")
 			if err != nil {
 				return err
 			}
-			sessions, _ := res.RowsAffected()
-			res, err = tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, id, s.o.Now())
+			res, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, id, s.o.Now())
 			if err != nil {
 				return err
 			}
@@ -277,6 +320,155 @@ func (s *Store) SetDisabled(ctx context.Context, by Actor, name string, disabled
 		return fmt.Errorf("%s %s: %w", strings.TrimPrefix(action, "user_"), name, err)
 	}
 	return nil
+}
+
+// keepsAnAdmin refuses a change that takes name out of the enabled
+// admins when name is the last of them. It locks their rows in tx, so two
+// admins demoting each other at once cannot both succeed.
+func keepsAnAdmin(ctx context.Context, tx *sqlx.Tx, name string) error {
+	var admins []string
+	if err := tx.SelectContext(ctx, &admins, `SELECT name FROM users WHERE role = 'admin' AND NOT disabled ORDER BY id FOR UPDATE`); err != nil {
+		return err
+	}
+	if len(admins) == 1 && admins[0] == name {
+		return ErrLastAdmin
+	}
+	return nil
+}
+
+// SetRole changes an account's role; by must be allowed to manage users.
+// The change applies to the account's sessions and tokens at their next
+// request. The last enabled admin cannot be demoted.
+func (s *Store) SetRole(ctx context.Context, by Actor, name string, role Role) error {
+	detail := map[string]any{"user": name, "role": string(role)}
+	if !by.Can(ActManageUsers) {
+		return s.deny(ctx, by, audit.ActUserRole, detail)
+	}
+	if _, err := ParseRole(string(role)); err != nil {
+		return err
+	}
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if role != RoleAdmin {
+			if err := keepsAnAdmin(ctx, tx, name); err != nil {
+				return err
+			}
+		}
+		var old struct {
+			ID   int64 `db:"id"`
+			Role Role  `db:"role"`
+		}
+		err := tx.GetContext(ctx, &old, `SELECT id, role FROM users WHERE name = $1 FOR UPDATE`, name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET role = $2 WHERE id = $1`, old.ID, string(role)); err != nil {
+			return err
+		}
+		detail["from"] = string(old.Role)
+		return s.record(ctx, tx, by, audit.ActUserRole, audit.OK, "", detail)
+	})
+	if err != nil {
+		return fmt.Errorf("role of %s: %w", name, err)
+	}
+	return nil
+}
+
+// SetPassword sets name's password and ends its sessions. Only the host's
+// operator sets another's password (the command line, which holds the
+// database anyway): an admin in the console could otherwise take over an
+// account and approve their own upload as it. An account changes its own
+// with ChangePassword.
+func (s *Store) SetPassword(ctx context.Context, by Actor, name, password string) error {
+	detail := map[string]any{"user": name}
+	if by.Account() || !by.Can(ActManageUsers) {
+		return s.deny(ctx, by, audit.ActPassword, detail)
+	}
+	if err := CheckPassword(password); err != nil {
+		return err
+	}
+	hash, err := s.hash(password, by.Source)
+	if err != nil {
+		return err
+	}
+	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+		id, err := userID(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, id, hash); err != nil {
+			return err
+		}
+		if detail["sessions_ended"], err = endSessions(ctx, tx, id, ""); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, by, audit.ActPassword, audit.OK, "", detail)
+	})
+	if err != nil {
+		return fmt.Errorf("password of %s: %w", name, err)
+	}
+	return nil
+}
+
+// ChangePassword changes by's own password after checking the current one
+// (counted and bounded as a login is: a stolen session cannot guess it)
+// and ends by's other sessions, keeping the one whose token is keep.
+func (s *Store) ChangePassword(ctx context.Context, by Actor, current, password, keep string) error {
+	if !by.Account() {
+		return s.deny(ctx, by, audit.ActPassword, map[string]any{"user": by.Name})
+	}
+	if err := CheckPassword(password); err != nil {
+		return err
+	}
+	leave, err := s.gate.enter(by.Source)
+	if err != nil {
+		return err
+	}
+	defer leave()
+	at, err := s.begin(ctx, by.Name, by.Source)
+	if err != nil {
+		return err
+	}
+	var u struct {
+		ID   int64  `db:"id"`
+		Hash string `db:"password_hash"`
+	}
+	if err := s.db.GetContext(ctx, &u, `SELECT id, password_hash FROM users WHERE name = $1 AND NOT disabled`, by.Name); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			err = ErrNotFound
+		}
+		return fmt.Errorf("change password: %w", err)
+	}
+	ok := false
+	if len(current) <= MaxPasswordLen {
+		ok, _, _ = s.o.Verify(current, u.Hash, s.o.Hash)
+	}
+	if !ok {
+		if err := s.failed(ctx, at, "wrong current password"); err != nil {
+			return err
+		}
+		return ErrBadCredentials
+	}
+	hash, err := HashPassword(password, s.o.Hash)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, u.ID, hash); err != nil {
+			return err
+		}
+		n, err := endSessions(ctx, tx, u.ID, keep)
+		if err != nil {
+			return err
+		}
+		if err := s.succeeded(ctx, tx, at); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, by, audit.ActPassword, audit.OK, "changed by its owner",
+			map[string]any{"user": by.Name, "sessions_ended": n})
+	})
 }
 
 // newSecret returns 256 random bits, base64url, and their SHA-256.

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/issuer-dev/issuer/audit"
 	"github.com/issuer-dev/issuer/auth"
@@ -48,6 +49,32 @@ type Server struct {
 	nav          []NavItem
 	pages        map[string]bool // paths with a registered GET page
 	cat          Catalogue
+	proxies      proxyWarnings
+}
+
+// proxyWarnings remembers the untrusted proxies already warned about, so
+// that each is logged once (and a client faking proxy headers cannot fill
+// the log, nor hide the real proxy's warning behind its own).
+type proxyWarnings struct {
+	mu   sync.Mutex
+	seen map[netip.Addr]bool
+}
+
+// maxProxyWarnings bounds the addresses remembered, and so the warnings.
+const maxProxyWarnings = 16
+
+// first reports whether a is not yet warned about, remembering it.
+func (p *proxyWarnings) first(a netip.Addr) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.seen[a] || len(p.seen) >= maxProxyWarnings {
+		return false
+	}
+	if p.seen == nil {
+		p.seen = map[netip.Addr]bool{}
+	}
+	p.seen[a] = true
+	return true
 }
 
 // New builds the console with its own routes registered.
@@ -81,6 +108,7 @@ func (s *Server) routes() {
 	s.Page("GET /{$}", "", s.home)
 	s.Handle("GET /api/v1/whoami", "", http.HandlerFunc(s.whoami))
 	s.usersRoutes()
+	s.accountRoutes()
 	s.auditRoutes()
 }
 
@@ -113,6 +141,7 @@ func (s *Server) Page(pattern string, act auth.Action, h http.HandlerFunc) {
 // ServeHTTP answers every request that is not a machine endpoint.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	securityHeaders(w.Header(), r.URL.Path)
+	s.noteUntrustedProxy(r)
 	bearer, hasBearer := bearerToken(r)
 	// A bearer token is sent deliberately by a program, never attached by
 	// a browser to a forged request, so only the other credentials need
@@ -150,11 +179,10 @@ func (s *Server) authenticate(r *http.Request, bearer string, hasBearer bool) (a
 		return s.cfg.Auth.TokenActor(ctx, bearer, addr)
 	}
 	if s.cfg.ProxyUserHeader != "" {
-		if name := r.Header.Get(s.cfg.ProxyUserHeader); name != "" {
-			if s.fromTrustedProxy(r) {
-				return s.cfg.Auth.ActiveActor(ctx, name, addr)
-			}
-			s.log.Warn("proxy user header from an untrusted address ignored", "remote", r.RemoteAddr)
+		// From anyone else the header is ignored (noteUntrustedProxy
+		// warns once per address).
+		if name := r.Header.Get(s.cfg.ProxyUserHeader); name != "" && s.fromTrustedProxy(r) {
+			return s.cfg.Auth.ActiveActor(ctx, name, addr)
 		}
 	}
 	c, err := r.Cookie(SessionCookie)
@@ -197,6 +225,25 @@ func (s *Server) trusted(a netip.Addr) bool {
 func (s *Server) fromTrustedProxy(r *http.Request) bool {
 	a, ok := remoteIP(r)
 	return ok && s.trusted(a)
+}
+
+// noteUntrustedProxy warns, once per address, when a request comes
+// through a proxy console.trusted_proxies does not list: every client
+// behind it then shares its address for lockouts and the audit log, and
+// its user header is not believed.
+func (s *Server) noteUntrustedProxy(r *http.Request) {
+	h := r.Header
+	if h.Get("X-Forwarded-For") == "" && h.Get("Forwarded") == "" && h.Get("X-Real-IP") == "" &&
+		(s.cfg.ProxyUserHeader == "" || h.Get(s.cfg.ProxyUserHeader) == "") {
+		return
+	}
+	a, ok := remoteIP(r)
+	if !ok || s.trusted(a) || !s.proxies.first(a) {
+		return
+	}
+	s.log.Warn("requests arrive through a proxy that console.trusted_proxies does not list: every client behind it "+
+		"shares its address for login lockouts and the audit log, and its user header is ignored; "+
+		"add the proxy's address to console.trusted_proxies", "proxy", a.String())
 }
 
 // clientAddr is the address lockouts and the audit log name: the peer, or,

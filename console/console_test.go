@@ -42,11 +42,25 @@ func setup(t *testing.T, opts ...func(*console.Config)) *testBundle {
 // setupWith also lets register add pages and routes before serving.
 func setupWith(t *testing.T, register func(*testing.T, *console.Server), opts ...func(*console.Config)) *testBundle {
 	t.Helper()
+	return setupFull(t, register, nil, opts...)
+}
+
+// setupAuth is setup with the accounts store's options changed by authOpt.
+func setupAuth(t *testing.T, authOpt func(*auth.Options), opts ...func(*console.Config)) *testBundle {
+	t.Helper()
+	return setupFull(t, nil, authOpt, opts...)
+}
+
+func setupFull(t *testing.T, register func(*testing.T, *console.Server), authOpt func(*auth.Options), opts ...func(*console.Config)) *testBundle {
+	t.Helper()
 	s := dbtest.New(t)
 	c := testutil.NewClock(time.Now().Truncate(time.Second))
 	log := audit.NewStore(s.DB, c.Now)
-	store, err := auth.NewStore(s.DB, log, auth.Options{Now: c.Now, Hash: auth.HashParams{Memory: 256, Time: 1, Threads: 1},
-		AccountLimit: 3, Lockout: time.Minute})
+	ao := auth.Options{Now: c.Now, Hash: auth.HashParams{Memory: 256, Time: 1, Threads: 1}, AccountLimit: 3, Lockout: time.Minute}
+	if authOpt != nil {
+		authOpt(&ao)
+	}
+	store, err := auth.NewStore(s.DB, log, ao)
 	require.NoError(t, err)
 	cfg := console.Config{Auth: store, Audit: log, MaxUploadBytes: 1 << 20}
 	for _, o := range opts {
@@ -60,7 +74,7 @@ func setupWith(t *testing.T, register func(*testing.T, *console.Server), opts ..
 	srv := httptest.NewServer(console.WithMachine(httpapi.New(httpapi.Config{}), con))
 	t.Cleanup(srv.Close)
 	b := &testBundle{schema: s, auth: store, audit: log, clock: c, srv: srv,
-		cli: auth.Actor{Name: "cli:root", Role: auth.RoleAdmin, Source: "cli:root"}}
+		cli: auth.ShellActor("root")}
 	for name, role := range map[string]auth.Role{"ada": auth.RoleAdmin, "otto": auth.RoleOperator, "ann": auth.RoleAnalyst} {
 		_, err := store.AddUser(context.Background(), b.cli, name, role, password)
 		require.NoError(t, err)
@@ -79,7 +93,7 @@ func (b *testBundle) login(t *testing.T, name string) *http.Client {
 
 func (b *testBundle) token(t *testing.T, name string) string {
 	t.Helper()
-	_, secret, err := b.auth.CreateToken(context.Background(), b.cli, name)
+	_, secret, err := b.auth.CreateToken(context.Background(), b.cli, name, 0)
 	require.NoError(t, err)
 	return secret
 }
@@ -352,8 +366,11 @@ func TestUsersPage(t *testing.T) {
 	a = b.post(t, admin, "/users", url.Values{"name": {"cat"}, "role": {"root"}, "password": {password}}, nil)
 	require.Equal(t, http.StatusBadRequest, a.Status)
 
-	// A new token is shown once and works.
+	// An admin mints no one else's token; bea mints her own, shown once,
+	// and it works.
 	a = b.post(t, admin, "/users/bea/tokens", nil, nil)
+	require.Equal(t, http.StatusForbidden, a.Status)
+	a = b.post(t, b.login(t, "bea"), "/users/bea/tokens", nil, nil)
 	require.Equal(t, http.StatusOK, a.Status)
 	i := strings.Index(a.Body, auth.TokenPrefix)
 	require.Positive(t, i)

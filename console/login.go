@@ -57,6 +57,18 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", retryAfter(time.Until(locked.Until)))
 		s.Render(w, r, http.StatusTooManyRequests, "login", data)
 		return
+	case errors.Is(err, auth.ErrAddressBusy), errors.Is(err, auth.ErrBusy):
+		// Nothing was checked or counted: the bound on password checks
+		// running at once keeps a flood of logins from taking the memory
+		// of the process that issues the coupons.
+		status := http.StatusServiceUnavailable
+		if errors.Is(err, auth.ErrAddressBusy) {
+			status = http.StatusTooManyRequests
+		}
+		data.Error = s.T(r, "login.busy")
+		w.Header().Set("Retry-After", "1")
+		s.Render(w, r, status, "login", data)
+		return
 	case errors.Is(err, auth.ErrBadCredentials):
 		data.Error = s.T(r, "login.failed")
 		s.Render(w, r, http.StatusUnauthorized, "login", data)

@@ -2,9 +2,12 @@ package console
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"time"
 
 	"github.com/issuer-dev/issuer/auth"
 )
@@ -14,13 +17,17 @@ func (s *Server) usersRoutes() {
 	s.Handle("POST /users", auth.ActManageUsers, http.HandlerFunc(s.addUser))
 	s.Handle("POST /users/{name}/disable", auth.ActManageUsers, http.HandlerFunc(s.setDisabled(true)))
 	s.Handle("POST /users/{name}/enable", auth.ActManageUsers, http.HandlerFunc(s.setDisabled(false)))
-	s.Handle("POST /users/{name}/tokens", auth.ActManageUsers, http.HandlerFunc(s.createToken))
-	s.Handle("POST /users/{name}/tokens/{id}/revoke", auth.ActManageUsers, http.HandlerFunc(s.revokeToken))
+	s.Handle("POST /users/{name}/role", auth.ActManageUsers, http.HandlerFunc(s.setRole))
+	// Anyone signed in mints and revokes their own tokens; the store
+	// refuses the rest (an admin revokes anyone's, mints no one else's).
+	s.Handle("POST /users/{name}/tokens", "", http.HandlerFunc(s.createToken))
+	s.Handle("POST /users/{name}/tokens/{id}/revoke", "", http.HandlerFunc(s.revokeToken))
 }
 
 type usersData struct {
 	Users  []auth.User
 	Tokens []auth.Token
+	Now    time.Time // which tokens still work
 	Roles  []auth.Role
 	Notice string
 	Error  string
@@ -37,7 +44,7 @@ func (s *Server) usersPage(w http.ResponseWriter, r *http.Request) {
 	s.renderUsers(w, r, http.StatusOK, func(d *usersData) {
 		if ok := r.URL.Query().Get("ok"); ok != "" {
 			switch ok {
-			case "user_add", "user_disable", "user_enable", "token_revoke":
+			case "user_add", "user_disable", "user_enable", "user_role", "token_revoke":
 				d.Notice = s.T(r, "notice."+ok, r.URL.Query().Get("user"))
 			}
 		}
@@ -45,7 +52,7 @@ func (s *Server) usersPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, status int, fill func(*usersData)) {
-	d := &usersData{Roles: auth.Roles()}
+	d := &usersData{Roles: auth.Roles(), Now: time.Now()}
 	var err error
 	if d.Users, err = s.cfg.Auth.Users(r.Context()); err == nil {
 		d.Tokens, err = s.cfg.Auth.Tokens(r.Context(), "")
@@ -60,23 +67,45 @@ func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, status int,
 }
 
 // userError maps a store error to a status and message for a person.
-func userError(err error) (int, string) {
+func (s *Server) userError(r *http.Request, err error) (int, string) {
+	var locked *auth.LockedError
 	switch {
 	case errors.Is(err, auth.ErrForbidden):
-		return http.StatusForbidden, err.Error()
+		return http.StatusForbidden, s.T(r, "users.forbidden")
 	case errors.Is(err, auth.ErrNotFound), errors.Is(err, auth.ErrNoToken):
 		return http.StatusNotFound, err.Error()
 	case errors.Is(err, auth.ErrExists):
 		return http.StatusConflict, err.Error()
+	case errors.Is(err, auth.ErrLastAdmin):
+		return http.StatusConflict, s.T(r, "users.last_admin")
+	case errors.Is(err, auth.ErrBadCredentials):
+		return http.StatusForbidden, s.T(r, "account.wrong_password")
+	case errors.As(err, &locked):
+		return http.StatusTooManyRequests, s.T(r, "login.locked", locked.Until.Local().Format("2006-01-02 15:04:05"))
+	case errors.Is(err, auth.ErrBusy):
+		return http.StatusServiceUnavailable, s.T(r, "login.busy")
+	case errors.Is(err, auth.ErrAddressBusy):
+		return http.StatusTooManyRequests, s.T(r, "login.busy")
 	}
 	return http.StatusBadRequest, err.Error()
+}
+
+// failUsers answers a refused or failed user act on the page it came
+// from: the users page for admins, the account page for everyone else.
+func (s *Server) failUsers(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := s.userError(r, err)
+	if actorOf(r).Can(auth.ActManageUsers) {
+		s.renderUsers(w, r, status, func(d *usersData) { d.Error = msg })
+		return
+	}
+	s.renderAccount(w, r, status, func(d *accountData) { d.Error = msg })
 }
 
 func (s *Server) addUser(w http.ResponseWriter, r *http.Request) {
 	name, role, password := r.PostFormValue("name"), r.PostFormValue("role"), r.PostFormValue("password")
 	_, err := s.cfg.Auth.AddUser(r.Context(), actorOf(r), name, auth.Role(role), password)
 	if err != nil {
-		status, msg := userError(err)
+		status, msg := s.userError(r, err)
 		s.renderUsers(w, r, status, func(d *usersData) {
 			d.Error = msg
 			d.Form.Name, d.Form.Role = name, role
@@ -90,8 +119,7 @@ func (s *Server) setDisabled(disabled bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		if err := s.cfg.Auth.SetDisabled(r.Context(), actorOf(r), name, disabled); err != nil {
-			status, msg := userError(err)
-			s.renderUsers(w, r, status, func(d *usersData) { d.Error = msg })
+			s.failUsers(w, r, err)
 			return
 		}
 		ok := "user_enable"
@@ -108,12 +136,32 @@ type tokenData struct {
 	Secret string
 }
 
+func (s *Server) setRole(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if err := s.cfg.Auth.SetRole(r.Context(), actorOf(r), name, auth.Role(r.PostFormValue("role"))); err != nil {
+		s.failUsers(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/users?ok=user_role&user="+url.QueryEscape(name), http.StatusSeeOther)
+}
+
+// tokenDays are the lives a token made in the console may have, in days.
+var tokenDays = []int{7, 30, 90, 180, 365}
+
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	tok, secret, err := s.cfg.Auth.CreateToken(r.Context(), actorOf(r), name)
+	days := 90
+	if v := r.PostFormValue("expires_days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || !slices.Contains(tokenDays, n) {
+			s.failUsers(w, r, fmt.Errorf("expires_days: one of %v", tokenDays))
+			return
+		}
+		days = n
+	}
+	tok, secret, err := s.cfg.Auth.CreateToken(r.Context(), actorOf(r), name, time.Duration(days)*24*time.Hour)
 	if err != nil {
-		status, msg := userError(err)
-		s.renderUsers(w, r, status, func(d *usersData) { d.Error = msg })
+		s.failUsers(w, r, err)
 		return
 	}
 	// Shown once, in the answer to the POST: never in a URL, a log or a
@@ -129,9 +177,12 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.cfg.Auth.RevokeToken(r.Context(), actorOf(r), name, id); err != nil {
-		status, msg := userError(err)
-		s.renderUsers(w, r, status, func(d *usersData) { d.Error = msg })
+		s.failUsers(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/users?ok=token_revoke&user="+url.QueryEscape(name), http.StatusSeeOther)
+	back := "/users"
+	if name == actorOf(r).Name {
+		back = "/account"
+	}
+	http.Redirect(w, r, back+"?ok=token_revoke&user="+url.QueryEscape(name), http.StatusSeeOther)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/queue"
 )
 
@@ -21,6 +22,12 @@ type Guards struct {
 	// other than the uploader (0 turns a threshold off).
 	ApprovalMinCoupons   int
 	ApprovalMinAmountFen int64
+	// The daily thresholds count the stock's batches created the same day
+	// (in Options.Location) with this one, rejected ones aside: a batch
+	// that brings the day's total to either waits too, so a list split
+	// under the per-batch thresholds still needs an approver.
+	ApprovalDailyCoupons   int
+	ApprovalDailyAmountFen int64
 	// FaceValueFen is the stock's face value, for rows without a
 	// coupon_value; 0 when unknown.
 	FaceValueFen int64
@@ -106,19 +113,22 @@ func (imp *importer) guard(ctx context.Context, tx *sqlx.Tx) error {
 		FROM recipients WHERE batch_id = $1`, rep.BatchID, face); err != nil {
 		return fmt.Errorf("import: amount: %w", err)
 	}
-	if amount.Unknown > 0 && (g.MaxAmountFen > 0 || g.ApprovalMinAmountFen > 0) {
+	if amount.Unknown > 0 && (g.MaxAmountFen > 0 || g.ApprovalMinAmountFen > 0 || g.ApprovalDailyAmountFen > 0) {
 		return &FatalError{Source: o.Source, Msg: fmt.Sprintf("%d rows have no coupon_value and the stock's face value is unknown: "+
 			"the batch's amount, which the spend cap and approval need, cannot be known; nothing stored", amount.Unknown)}
 	}
+	why, err := imp.approvalReason(ctx, tx, amount.Fen)
+	if err != nil {
+		return err
+	}
 	status := queue.BatchPending
 	switch {
-	case (g.ApprovalMinCoupons > 0 && rep.Accepted >= g.ApprovalMinCoupons) ||
-		(g.ApprovalMinAmountFen > 0 && amount.Fen >= g.ApprovalMinAmountFen):
+	case why != "":
 		status = queue.BatchAwaitingApproval
 	case g.Paused:
 		status = queue.BatchPaused
 	}
-	rep.Status = status
+	rep.Status, rep.ApprovalReason = status, why
 	var maxFen *int64
 	if g.MaxAmountFen > 0 {
 		maxFen = &g.MaxAmountFen
@@ -133,7 +143,7 @@ func (imp *importer) guard(ctx context.Context, tx *sqlx.Tx) error {
 		tz := w.Loc.String()
 		wStart, wEnd, wTZ = &w.Start, &w.End, &tz
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE batches SET status = $2, uploaded_by = $3, amount_fen = $4, face_value_fen = $5,
+	_, err = tx.ExecContext(ctx, `UPDATE batches SET status = $2, uploaded_by = $3, amount_fen = $4, face_value_fen = $5,
 			max_amount_fen = $6, start_at = $7, window_start = $8, window_end = $9, window_tz = $10, priority = $11,
 			repeats = $12, start_paused = $13, accepted = $14
 		WHERE id = $1`, rep.BatchID, status, g.UploadedBy, amount.Fen, face, maxFen, startAt, wStart, wEnd, wTZ, g.Priority,
@@ -142,6 +152,44 @@ func (imp *importer) guard(ctx context.Context, tx *sqlx.Tx) error {
 		return fmt.Errorf("import: guards: %w", err)
 	}
 	return nil
+}
+
+// approvalReason says why the batch, worth fen, must wait for approval,
+// or "" when no threshold is reached. The stock's imports take turns
+// (guard's lock), so two batches of a day cannot both slip under a daily
+// threshold.
+func (imp *importer) approvalReason(ctx context.Context, tx *sqlx.Tx, fen int64) (string, error) {
+	g, n := imp.opts.Guards, imp.rep.Accepted
+	switch {
+	case g.ApprovalMinCoupons > 0 && n >= g.ApprovalMinCoupons:
+		return fmt.Sprintf("%d recipients, at or over approval.min_coupons (%d)", n, g.ApprovalMinCoupons), nil
+	case g.ApprovalMinAmountFen > 0 && fen >= g.ApprovalMinAmountFen:
+		return fmt.Sprintf("%s yuan, at or over approval.min_amount_yuan (%s)", money.Yuan(fen), money.Yuan(g.ApprovalMinAmountFen)), nil
+	case g.ApprovalDailyCoupons <= 0 && g.ApprovalDailyAmountFen <= 0:
+		return "", nil
+	}
+	loc := imp.opts.Location
+	now := time.Now().In(loc)
+	dayStart := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc)
+	var day struct {
+		Coupons int64 `db:"coupons"`
+		Fen     int64 `db:"fen"`
+	}
+	if err := tx.GetContext(ctx, &day, `SELECT coalesce(sum(accepted), 0) AS coupons, coalesce(sum(amount_fen), 0) AS fen
+		FROM batches WHERE stock_id = $1 AND id <> $2 AND created_at >= $3 AND status <> 'rejected'`,
+		imp.opts.StockID, imp.rep.BatchID, dayStart); err != nil {
+		return "", fmt.Errorf("import: the stock's day total: %w", err)
+	}
+	date := dayStart.Format("2006-01-02")
+	switch {
+	case g.ApprovalDailyCoupons > 0 && day.Coupons+int64(n) >= int64(g.ApprovalDailyCoupons):
+		return fmt.Sprintf("stock %s on %s: %d recipients with the day's other batches (%d), at or over approval.daily_coupons (%d)",
+			imp.opts.StockID, date, day.Coupons+int64(n), day.Coupons, g.ApprovalDailyCoupons), nil
+	case g.ApprovalDailyAmountFen > 0 && day.Fen+fen >= g.ApprovalDailyAmountFen:
+		return fmt.Sprintf("stock %s on %s: %s yuan with the day's other batches (%s), at or over approval.daily_amount_yuan (%s)",
+			imp.opts.StockID, date, money.Yuan(day.Fen+fen), money.Yuan(day.Fen), money.Yuan(g.ApprovalDailyAmountFen)), nil
+	}
+	return "", nil
 }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -80,6 +80,55 @@ func TestImportGuards(t *testing.T) {
 		require.Equal(t, int64(1000), bt.AmountFen, "rows without coupon_value count at the stock's face value")
 	})
 
+	// A list split under the per-batch thresholds still waits: the daily
+	// ones count the stock's batches of the day together.
+	t.Run("DailyThresholds", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		daily := intake.Guards{ApprovalDailyCoupons: 5, ApprovalMinCoupons: 4, UploadedBy: "ann"}
+		rep, err := imp(t, b, "openid\noA\noB\noC\n", daily)
+		require.NoError(t, err)
+		require.Equal(t, queue.BatchPending, rep.Status, "3 of the day's 5")
+		rep, err = imp(t, b, "openid\noD\noE\noF\n", daily)
+		require.NoError(t, err)
+		require.Equal(t, queue.BatchAwaitingApproval, rep.Status, "6 today: at or over 5, though each is under 4")
+		require.Contains(t, rep.ApprovalReason, "approval.daily_coupons (5)")
+		require.Contains(t, rep.ApprovalReason, "6 recipients")
+		// A rejected batch does not count; another stock's never do.
+		_, err = queue.NewStore(b.db).Reject(ctx, rep.BatchID, "olga", "split list")
+		require.NoError(t, err)
+		rep, err = imp(t, b, "openid\noG\n", daily)
+		require.NoError(t, err)
+		require.Equal(t, queue.BatchPending, rep.Status, "3 + 1 today")
+		var rejects []intake.Reject
+		o := opts(intake.KindFavor, &rejects)
+		o.StockID, o.Guards = "9856001", daily
+		rep, err = intake.Import(ctx, b.db, strings.NewReader("openid\noH\n"), o)
+		require.NoError(t, err)
+		require.Equal(t, queue.BatchPending, rep.Status, "another stock")
+		// Yesterday's batches do not count today.
+		_, err = b.db.Exec(`UPDATE batches SET created_at = created_at - interval '1 day'`)
+		require.NoError(t, err)
+		rep, err = imp(t, b, "openid\noI\noJ\noK\n", daily)
+		require.NoError(t, err)
+		require.Equal(t, queue.BatchPending, rep.Status)
+
+		// The amount the same way.
+		byAmount := intake.Guards{ApprovalDailyAmountFen: 1000, ApprovalMinAmountFen: 800}
+		o.StockID, o.Guards = "9856002", byAmount
+		rep, err = intake.Import(ctx, b.db, strings.NewReader("openid,coupon_value\noL,500\n"), o)
+		require.NoError(t, err)
+		require.Equal(t, queue.BatchPending, rep.Status)
+		rep, err = intake.Import(ctx, b.db, strings.NewReader("openid,coupon_value\noM,500\n"), o)
+		require.NoError(t, err)
+		require.Equal(t, queue.BatchAwaitingApproval, rep.Status)
+		require.Contains(t, rep.ApprovalReason, "10.00 yuan")
+		// ... which needs the rows' value.
+		o.Guards = intake.Guards{ApprovalDailyAmountFen: 1000}
+		_, err = intake.Import(ctx, b.db, strings.NewReader("openid\noN\n"), o)
+		require.ErrorContains(t, err, "face value is unknown")
+	})
+
 	t.Run("CapNeedsKnownValues", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)

@@ -81,10 +81,13 @@ type Report struct {
 	// Repeats are openids that already have a coupon of the stock issued
 	// or on its way in another batch: skipped (Guards.AllowRepeats keeps
 	// them).
-	Repeats  int    `json:"repeats"`
-	Status   string `json:"status"` // the new batch's status
-	Encoding string `json:"encoding"`
-	SHA256   string `json:"sha256"`
+	Repeats int    `json:"repeats"`
+	Status  string `json:"status"` // the new batch's status
+	// ApprovalReason says which approval threshold the batch reached when
+	// it awaits approval.
+	ApprovalReason string `json:"approval_reason,omitempty"`
+	Encoding       string `json:"encoding"`
+	SHA256         string `json:"sha256"`
 }
 
 // ErrTooManyRejects means the file had more rejected lines than allowed;

@@ -258,7 +258,7 @@ func TestImportOutRequestNo(t *testing.T) {
 
 func stripIDs(r *intake.Report) intake.Report {
 	c := *r
-	c.BatchID, c.SHA256, c.Encoding, c.Status = 0, "", "", ""
+	c.BatchID, c.SHA256, c.Encoding, c.Status, c.ApprovalReason = 0, "", "", "", ""
 	return c
 }
 

@@ -96,6 +96,12 @@ func (s *Service) SetBatchGuards(ctx context.Context, a auth.Actor, id int64, re
 		if err != nil {
 			return "", err
 		}
+		if !a.Account() && c.Loosens(before) {
+			// The shell without a credential may tighten a guard (an
+			// emergency needs no token) but never loosen one.
+			return "", fmt.Errorf("%w: %s acts without a credential, which may tighten a batch's guards but not loosen them: "+
+				"act as an operator, with their API token or password", ErrForbidden, a.Name)
+		}
 		sending := before.Status == queue.BatchPending || before.Status == queue.BatchRunning // refused a first cap anyway
 		if c.MaxAmountFen != nil && before.MaxAmountFen == nil && before.FaceValueFen == nil && !sending {
 			// A first cap counts what the batch has sent at face value.

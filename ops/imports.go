@@ -84,8 +84,12 @@ func (s *Service) Import(ctx context.Context, a auth.Actor, req ImportRequest) (
 		if rep == nil {
 			return "", err
 		}
+		status := rep.Status
+		if rep.ApprovalReason != "" {
+			status += " (" + rep.ApprovalReason + ")"
+		}
 		return fmt.Sprintf("%s: lines %d = accepted %d + duplicates %d + repeats %d + rejected %d + blank %d (sha256 %s); status %s%s",
-			req.Source, rep.Lines, rep.Accepted, rep.Duplicates, rep.Repeats, rep.Rejected, rep.Blank, rep.SHA256, rep.Status,
+			req.Source, rep.Lines, rep.Accepted, rep.Duplicates, rep.Repeats, rep.Rejected, rep.Blank, rep.SHA256, status,
 			guardNote(g)), err
 	}
 	if req.DryRun {
@@ -110,7 +114,8 @@ func (s *Service) Import(ctx context.Context, a auth.Actor, req ImportRequest) (
 func (s *Service) importGuards(ctx context.Context, a auth.Actor, req ImportRequest) (intake.Guards, error) {
 	g := intake.Guards{UploadedBy: a.Name, Paused: req.Paused, Priority: req.Priority,
 		AllowDuplicate: req.AllowDuplicate, AllowRepeats: req.AllowRepeats,
-		ApprovalMinCoupons: s.Config.Approval.MinCoupons, ApprovalMinAmountFen: s.Config.Approval.MinAmountFen()}
+		ApprovalMinCoupons: s.Config.Approval.MinCoupons, ApprovalMinAmountFen: s.Config.Approval.MinAmountFen(),
+		ApprovalDailyCoupons: s.Config.Approval.DailyCoupons, ApprovalDailyAmountFen: s.Config.Approval.DailyAmountFen()}
 	loc := s.Config.Location
 	if req.StartAt != "" {
 		t, err := ParseTime(req.StartAt, loc)
@@ -137,7 +142,7 @@ func (s *Service) importGuards(ctx context.Context, a auth.Actor, req ImportRequ
 	// coupon_value are worth. A cap or an amount threshold cannot do
 	// without it; otherwise the batch's amount is only shown, and the
 	// import goes on without it when WeChat Pay cannot be asked.
-	needed := g.MaxAmountFen > 0 || g.ApprovalMinAmountFen > 0
+	needed := g.MaxAmountFen > 0 || g.ApprovalMinAmountFen > 0 || g.ApprovalDailyAmountFen > 0
 	if req.Kind == intake.KindFavor && s.WX != nil {
 		face, err := s.faceValue(ctx, req)
 		switch {

@@ -30,6 +30,14 @@ refused() { # refused CMD… → runs CMD, which must fail, and prints why
   grep '^issuer:' "$OUT/refused.err"
 }
 
+# The command line acts as an account only with that account's credential:
+# an API token of each (shown once, stored hashed; a day is enough here).
+# Without one it is cli:<os user>, who imports, pauses and cancels only.
+otto_token=$($issuer user token otto --expires 1d 2>>"$log")
+olga_token=$($issuer user token olga --expires 1d 2>>"$log")
+otto() { ISSUER_TOKEN=$otto_token "$@"; }
+olga() { ISSUER_TOKEN=$olga_token "$@"; }
+
 faults_before=$(curl -fsS "${SIM_ADMIN}faults")
 limit_before=$(curl -fsS "${SIM_ADMIN}limit")
 
@@ -39,7 +47,7 @@ step "cancel a batch mid-run while WeChat Pay answers 500 after issuing one send
 sim_put faults '{"after_500":0.25}'
 sim_put limit '{"qps":60}'
 sample 900 21 "$OUT/cancel.csv"
-cancel_batch=$(quiet $issuer import --stock 9856001 --name "cancelled mid-run" --as otto --json "$OUT/cancel.csv" | batch_id)
+cancel_batch=$(quiet otto $issuer import --stock 9856001 --name "cancelled mid-run" --as otto --json "$OUT/cancel.csv" | batch_id)
 $issuer issue --batch "$cancel_batch" >"$OUT/cancel-issue.out" 2>>"$log" &
 issue_pid=$!
 for _ in $(seq 1 150); do
@@ -62,21 +70,23 @@ sim_put limit "$limit_before"
 
 step "money guard: $ISSUER_APPROVAL_MIN_COUPONS coupons or more (approval.min_coupons) wait for a second person"
 sample "$ISSUER_APPROVAL_MIN_COUPONS" 22 "$OUT/approval.csv"
-approval_batch=$(quiet $issuer import --stock 9856002 --name "needs approval" --as otto --json "$OUT/approval.csv" | batch_id)
+approval_batch=$(quiet otto $issuer import --stock 9856002 --name "needs approval" --as otto --json "$OUT/approval.csv" | batch_id)
 $issuer batch show "$approval_batch" | sed -n 1,3p
 echo "\$ issuer issue --batch $approval_batch"
 refused $issuer issue --batch "$approval_batch"
 echo "after that: $(count "$approval_batch" issued) issued (it waits for approval)"
-echo "\$ issuer batch approve $approval_batch --as otto   # the uploader"
-refused $issuer batch approve "$approval_batch" --as otto
-echo "\$ issuer batch approve $approval_batch --as olga"
-quiet $issuer batch approve "$approval_batch" --as olga
+echo "\$ issuer batch approve $approval_batch   # no credential: cli:$(id -un)"
+refused $issuer batch approve "$approval_batch"
+echo "\$ ISSUER_TOKEN=<otto's token> issuer batch approve $approval_batch --as otto   # the uploader"
+refused otto $issuer batch approve "$approval_batch" --as otto
+echo "\$ ISSUER_TOKEN=<olga's token> issuer batch approve $approval_batch --as olga"
+quiet olga $issuer batch approve "$approval_batch" --as olga
 quiet $issuer issue --batch "$approval_batch" | sed -n 1p
 echo "approved by olga: $(count "$approval_batch" issued) of $ISSUER_APPROVAL_MIN_COUPONS issued"
 
 step "money guard: a spend cap of 50 yuan on a batch of 200 one-yuan coupons"
 sample 200 23 "$OUT/cap.csv"
-cap_batch=$(quiet $issuer import --stock 9856002 --name "spend cap 50 yuan" --max-amount-yuan 50 --as otto --json "$OUT/cap.csv" | batch_id)
+cap_batch=$(quiet otto $issuer import --stock 9856002 --name "spend cap 50 yuan" --max-amount-yuan 50 --as otto --json "$OUT/cap.csv" | batch_id)
 echo "\$ issuer issue --batch $cap_batch"
 # The pass halts the batch at its cap, and says so with exit status 1.
 $issuer issue --batch "$cap_batch" >/dev/null 2>"$OUT/cap.err" || grep '^issuer:' "$OUT/cap.err"
@@ -91,7 +101,7 @@ step "spend cap under a storm: 500 after issuing one send in five, the hidden li
 # the cap, and the cancel sends it to review, where a query settles it.
 sim_put faults '{"after_500":0.2}'
 sample 900 25 "$OUT/storm.csv"
-storm_batch=$(quiet $issuer import --stock 9856003 --name "spend cap 300 yuan in a storm" --max-amount-yuan 300 --as otto --json "$OUT/storm.csv" | batch_id)
+storm_batch=$(quiet otto $issuer import --stock 9856003 --name "spend cap 300 yuan in a storm" --max-amount-yuan 300 --as otto --json "$OUT/storm.csv" | batch_id)
 $issuer issue --batch "$storm_batch" >/dev/null 2>>"$log" &
 issue_pid=$!
 for _ in $(seq 1 3); do
@@ -100,7 +110,7 @@ for _ in $(seq 1 3); do
 done
 sim_put limit '{"qps":10}'
 echo "\$ issuer batch cancel $storm_batch   # while the pass runs, throttled"
-quiet $issuer batch cancel "$storm_batch" || true
+quiet otto $issuer batch cancel "$storm_batch" || true
 wait $issue_pid || true
 sim_put faults '{}'
 sleep 5 # settlement asks only about sends older than twice the call timeout
@@ -116,13 +126,13 @@ sim_put limit "$limit_before"
 
 step "money guard: the same file again for the same stock is refused"
 echo "\$ issuer import --stock 9856002 $OUT/approval.csv"
-refused $issuer import --stock 9856002 --as otto "$OUT/approval.csv"
+refused otto $issuer import --stock 9856002 --as otto "$OUT/approval.csv"
 
 step "money guard: a send window that excludes now issues nothing"
 tz=${ISSUER_TIMEZONE:-Asia/Shanghai}
 window="$(TZ=$tz date -d '+2 hours' +%H:00)-$(TZ=$tz date -d '+3 hours' +%H:00)"
 sample 100 24 "$OUT/window.csv"
-window_batch=$(quiet $issuer import --stock 9856002 --name "window $window" --window "$window" --as otto --json "$OUT/window.csv" | batch_id)
+window_batch=$(quiet otto $issuer import --stock 9856002 --name "window $window" --window "$window" --as otto --json "$OUT/window.csv" | batch_id)
 quiet $issuer issue --batch "$window_batch" | sed -n 1p
 $issuer batch show "$window_batch" | grep -E '^(batch|status|recipients|window|next)' 
 echo "window $window ($tz): $(count "$window_batch" issued) issued now"

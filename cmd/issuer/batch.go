@@ -191,9 +191,11 @@ func cmdBatchAction(action string) *command {
 		"resume": "resume a paused or halted batch",
 		"cancel": "cancel a batch for good and settle its rows in doubt with WeChat Pay; issued coupons stay issued",
 	}
-	c := &command{name: "batch " + action, usage: "ID", short: shorts[action]}
+	c := &command{name: "batch " + action, usage: "ID [--as NAME] [--token-file F]", short: shorts[action]}
 	c.run = func(ctx context.Context, e *env, args []string) error {
-		pos, err := parseFlags(e, newFlags(e, c), args)
+		fs := newFlags(e, c)
+		who := identityFlags(fs)
+		pos, err := parseFlags(e, fs, args)
 		if err != nil {
 			return err
 		}
@@ -202,15 +204,19 @@ func cmdBatchAction(action string) *command {
 			return err
 		}
 		return e.withService(ctx, func(s *ops.Service) error {
+			actor, err := e.actorFor(ctx, s, who)
+			if err != nil {
+				return err
+			}
 			var b *queue.Batch
 			switch action {
 			case "pause":
-				b, err = s.PauseBatch(ctx, e.actor(), id)
+				b, err = s.PauseBatch(ctx, actor, id)
 			case "resume":
-				b, err = s.ResumeBatch(ctx, e.actor(), id)
+				b, err = s.ResumeBatch(ctx, actor, id)
 			case "cancel":
 				var res *ops.CancelResult
-				if res, err = s.CancelBatch(ctx, e.actor(), id); err == nil {
+				if res, err = s.CancelBatch(ctx, actor, id); err == nil {
 					b = res.Batch
 					fmt.Fprintf(e.stdout, "%d rows never issued are cancelled; %d rows in doubt were settled with WeChat Pay: "+
 						"%d issued, %d not issued, %d still in review (issuer review list --batch %d)\n",
@@ -219,7 +225,7 @@ func cmdBatchAction(action string) *command {
 				}
 			}
 			if err != nil {
-				return err
+				return credentialHint(err, actor)
 			}
 			fmt.Fprintf(e.stdout, "batch %d is %s\n", b.ID, b.Status)
 			return nil
@@ -301,10 +307,11 @@ func outputFileError(path string, err error) error {
 }
 
 func cmdBatchApprove() *command {
-	c := &command{name: "batch approve", usage: "ID --as NAME", short: "approve a batch awaiting approval (an operator other than its uploader)"}
+	c := &command{name: "batch approve", usage: "ID --as NAME [--token-file F]",
+		short: "approve a batch awaiting approval, as an operator or admin other than its uploader (proven by token or password)"}
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
-		as := fs.String("as", "", "the approving operator or admin account `NAME`; required")
+		who := identityFlags(fs)
 		pos, err := parseFlags(e, fs, args)
 		if err != nil {
 			return err
@@ -313,19 +320,16 @@ func cmdBatchApprove() *command {
 		if err != nil {
 			return err
 		}
-		if *as == "" {
-			return usagef("batch approve: --as NAME is required: the approving account, who must not be the uploader")
-		}
 		return e.withService(ctx, func(s *ops.Service) error {
-			actor, err := e.actorAs(ctx, s, *as)
+			actor, err := e.actorFor(ctx, s, who)
 			if err != nil {
 				return err
 			}
 			b, err := s.ApproveBatch(ctx, actor, id)
 			if err != nil {
-				return err
+				return credentialHint(err, actor)
 			}
-			fmt.Fprintf(e.stdout, "batch %d approved by %s (%d recipients, %s yuan): it is %s\n", b.ID, *as, b.Accepted, money.Yuan(b.AmountFen), b.Status)
+			fmt.Fprintf(e.stdout, "batch %d approved by %s (%d recipients, %s yuan): it is %s\n", b.ID, actor.Name, b.Accepted, money.Yuan(b.AmountFen), b.Status)
 			return nil
 		})
 	}
@@ -333,10 +337,11 @@ func cmdBatchApprove() *command {
 }
 
 func cmdBatchReject() *command {
-	c := &command{name: "batch reject", usage: "ID --as NAME --reason R", short: "reject a batch awaiting approval; nothing of it is sent"}
+	c := &command{name: "batch reject", usage: "ID --as NAME [--token-file F] --reason R",
+		short: "reject a batch awaiting approval, as an operator or admin other than its uploader; nothing of it is sent"}
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
-		as := fs.String("as", "", "the rejecting operator or admin account `NAME`; required")
+		who := identityFlags(fs)
 		reason := fs.String("reason", "", "why, for the uploader and the audit log; required")
 		pos, err := parseFlags(e, fs, args)
 		if err != nil {
@@ -346,19 +351,19 @@ func cmdBatchReject() *command {
 		if err != nil {
 			return err
 		}
-		if *as == "" || *reason == "" {
-			return usagef("batch reject: --as NAME and --reason R are required")
+		if *reason == "" {
+			return usagef("batch reject: --reason R is required")
 		}
 		return e.withService(ctx, func(s *ops.Service) error {
-			actor, err := e.actorAs(ctx, s, *as)
+			actor, err := e.actorFor(ctx, s, who)
 			if err != nil {
 				return err
 			}
 			b, err := s.RejectBatch(ctx, actor, id, *reason)
 			if err != nil {
-				return err
+				return credentialHint(err, actor)
 			}
-			fmt.Fprintf(e.stdout, "batch %d is %s by %s: %s\n", b.ID, b.Status, *as, *reason)
+			fmt.Fprintf(e.stdout, "batch %d is %s by %s: %s\n", b.ID, b.Status, actor.Name, *reason)
 			return nil
 		})
 	}
@@ -366,9 +371,11 @@ func cmdBatchReject() *command {
 }
 
 func cmdBatchPriority() *command {
-	c := &command{name: "batch priority", usage: "ID N", short: "change a batch's priority: higher is issued first"}
+	c := &command{name: "batch priority", usage: "ID N [--as NAME] [--token-file F]", short: "change a batch's priority: higher is issued first"}
 	c.run = func(ctx context.Context, e *env, args []string) error {
-		pos, err := parseFlags(e, newFlags(e, c), args)
+		fs := newFlags(e, c)
+		who := identityFlags(fs)
+		pos, err := parseFlags(e, fs, args)
 		if err != nil {
 			return err
 		}
@@ -384,9 +391,13 @@ func cmdBatchPriority() *command {
 			return usagef("batch priority: %q is not a whole number", pos[1])
 		}
 		return e.withService(ctx, func(s *ops.Service) error {
-			b, err := s.SetBatchPriority(ctx, e.actor(), id, n)
+			actor, err := e.actorFor(ctx, s, who)
 			if err != nil {
 				return err
+			}
+			b, err := s.SetBatchPriority(ctx, actor, id, n)
+			if err != nil {
+				return credentialHint(err, actor)
 			}
 			fmt.Fprintf(e.stdout, "batch %d has priority %d\n", b.ID, b.Priority)
 			return nil
@@ -396,7 +407,7 @@ func cmdBatchPriority() *command {
 }
 
 func cmdBatchGuards() *command {
-	c := &command{name: "batch guards", usage: "ID [--max-amount-yuan Y|none] [--window HH:MM-HH:MM|none] [--start-at T|none] [--priority N] [--json]",
+	c := &command{name: "batch guards", usage: "ID [--max-amount-yuan Y|none] [--window HH:MM-HH:MM|none] [--start-at T|none] [--priority N] [--json] [--as NAME] [--token-file F]",
 		short: "change a batch's money guards (an operator's act, audited); a cap below what is issued or in doubt is refused"}
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
@@ -405,6 +416,7 @@ func cmdBatchGuards() *command {
 		startAt := fs.String("start-at", "", "do not issue before `T`: RFC 3339, or YYYY-MM-DD HH:MM in the configured timezone (none removes it)")
 		priority := fs.Int("priority", 0, "higher is issued first; equal priorities share the rate")
 		asJSON := fs.Bool("json", false, "print the batch object")
+		who := identityFlags(fs)
 		pos, err := parseFlags(e, fs, args)
 		if err != nil {
 			return err
@@ -430,7 +442,11 @@ func cmdBatchGuards() *command {
 			return usagef("batch guards: give at least one of --max-amount-yuan, --window, --start-at, --priority")
 		}
 		return e.withService(ctx, func(s *ops.Service) error {
-			b, err := s.SetBatchGuards(ctx, e.actor(), id, req)
+			actor, err := e.actorFor(ctx, s, who)
+			if err != nil {
+				return err
+			}
+			b, err := s.SetBatchGuards(ctx, actor, id, req)
 			if err != nil {
 				return err
 			}

@@ -22,7 +22,7 @@ func cmdImport() *command {
 	c := &command{
 		name: "import",
 		usage: "--stock ID [--kind favor|product] [--name N] [--encoding auto|utf-8|gbk] [--max-rejects N] [--rejects FILE] [--json] " +
-			"[--paused] [--start-at T] [--window HH:MM-HH:MM] [--max-amount-yuan Y] [--priority N] [--allow-duplicate] [--allow-repeats] [--as NAME] FILE|-",
+			"[--paused] [--start-at T] [--window HH:MM-HH:MM] [--max-amount-yuan Y] [--priority N] [--allow-duplicate] [--allow-repeats] [--as NAME] [--token-file F] FILE|-",
 		short: "import a CSV recipient list as a new batch, all or nothing",
 	}
 	c.run = func(ctx context.Context, e *env, args []string) error {
@@ -43,7 +43,7 @@ func cmdImport() *command {
 		priority := fs.Int("priority", 0, "higher is issued first; equal priorities share the rate")
 		allowDup := fs.Bool("allow-duplicate", false, "store a file already imported as a live batch of this stock")
 		allowRepeats := fs.Bool("allow-repeats", false, "keep openids that already have a coupon of this stock issued or on its way")
-		as := fs.String("as", "", "import as account `NAME` (the uploader an approver must differ from); default cli:<os user>")
+		who := identityFlags(fs)
 		pos, err := parseFlags(e, fs, args)
 		if err != nil {
 			return err
@@ -91,7 +91,7 @@ func cmdImport() *command {
 
 		var rep *intake.Report
 		err = e.withService(ctx, func(s *ops.Service) error {
-			actor, err := e.actorAs(ctx, s, *as)
+			actor, err := e.actorFor(ctx, s, who)
 			if err != nil {
 				return err
 			}
@@ -133,6 +133,9 @@ func cmdImport() *command {
 				if rep.BatchID != 0 {
 					out["status"] = rep.Status
 				}
+				if rep.ApprovalReason != "" {
+					out["approval_reason"] = rep.ApprovalReason
+				}
 				if jerr := e.printJSON(out); jerr != nil {
 					return jerr
 				}
@@ -143,7 +146,8 @@ func cmdImport() *command {
 				fmt.Fprintf(e.stdout, "lines %d = accepted %d + duplicates %d + repeats %d + rejected %d + blank %d\n",
 					rep.Lines, rep.Accepted, rep.Duplicates, rep.Repeats, rep.Rejected, rep.Blank)
 				if rep.Status == queue.BatchAwaitingApproval {
-					fmt.Fprintf(e.stdout, "it waits for approval by an operator other than its uploader: issuer batch approve %d --as NAME\n", rep.BatchID)
+					fmt.Fprintf(e.stdout, "it waits for approval (%s) by an operator other than its uploader: issuer batch approve %d --as NAME\n",
+						rep.ApprovalReason, rep.BatchID)
 				}
 			}
 		}

@@ -84,6 +84,9 @@ type env struct {
 	environ        []string // KEY=VALUE, for spotting misspelled ISSUER_* names
 	configPath     string
 	logger         *slog.Logger
+	// readPassword asks the person at the terminal for a password, not
+	// echoed (terminalPassword); errNoTerminal where nobody types.
+	readPassword func(prompt string) (string, error)
 }
 
 // command is one subcommand, cmd/go style: it parses its own flags.
@@ -149,7 +152,12 @@ func exitCode(err error, stderr io.Writer) int {
 // environ, when given, lists it so that a misspelled ISSUER_* variable is
 // an error rather than silently ignored (getenv cannot list names).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string, environ ...string) error {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, environ: environ}
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, environ: environ, readPassword: terminalPassword}
+	return e.run(ctx, args)
+}
+
+// run parses the global flags and runs the command args name.
+func (e *env) run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("issuer", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&e.configPath, "config", "", "config file (default $ISSUER_CONFIG)")
@@ -157,13 +165,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.Usage = func() {} // printed below, once, where it belongs
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			printUsage(stdout)
+			printUsage(e.stdout)
 			return errHelp
 		}
 		return usagef("%s; a command's flags go after the command (issuer COMMAND --help lists them)", flagError(err))
 	}
 	if e.configPath == "" {
-		e.configPath = getenv("ISSUER_CONFIG")
+		e.configPath = e.getenv("ISSUER_CONFIG")
 	}
 	if e.configPath == "" {
 		e.configPath = discoverConfig(configSearchPath)
@@ -172,16 +180,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usagef("--log-level: %v", err)
 	}
-	e.logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	e.logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 
 	rest := fs.Args()
 	if len(rest) == 0 {
-		printUsage(stderr)
+		printUsage(e.stderr)
 		return usagef("no command given")
 	}
 	if rest[0] == "help" {
 		if len(rest) == 1 {
-			printUsage(stdout)
+			printUsage(e.stdout)
 			return nil
 		}
 		rest = append(rest[1:], "--help")
@@ -204,9 +212,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 				hint = didYouMean(rest[1], words, rest[0]+" ")
 			}
 			if hint == "" {
-				w := stderr
+				w := e.stderr
 				if help {
-					w = stdout
+					w = e.stdout
 				}
 				fmt.Fprintf(w, "Usage: issuer %s <command> [arguments]\n\nCommands:\n\n", rest[0])
 				for _, c := range group {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,16 +46,51 @@ type result struct {
 }
 
 // issuer runs the CLI in-process, as main does, and returns its exit code.
+// Nobody is at a terminal to type a password.
 func (b *testBundle) issuer(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	return b.issuerTyping(t, nil, stdin, args...)
+}
+
+// issuerTyping is issuer with a person at the terminal who types typed,
+// one password each time one is asked for (nil: no terminal).
+func (b *testBundle) issuerTyping(t *testing.T, typed []string, stdin string, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
 	environ := make([]string, 0, len(b.env))
 	for k, v := range b.env {
 		environ = append(environ, k+"="+v)
 	}
-	err := run(context.Background(), args, strings.NewReader(stdin), &out, &errb, func(k string) string { return b.env[k] }, environ...)
+	e := &env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, getenv: func(k string) string { return b.env[k] },
+		environ: environ, readPassword: func(string) (string, error) {
+			if len(typed) == 0 {
+				return "", errNoTerminal
+			}
+			pw := typed[0]
+			typed = typed[1:]
+			return pw, nil
+		}}
+	err := e.run(context.Background(), args)
 	code := exitCode(err, &errb)
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+// testPassword is every test account's password.
+const testPassword = "correct horse battery"
+
+// as is b acting as the account name: it is added with role (if it is
+// not there yet) and b's copy has a new API token of it in ISSUER_TOKEN.
+func (b *testBundle) as(t *testing.T, name, role string) *testBundle {
+	t.Helper()
+	if r := b.issuer(t, testPassword+"\n", "user", "add", name, "--role", role); r.code != 0 {
+		require.Contains(t, r.stderr, "already exists")
+	}
+	r := b.issuer(t, "", "user", "token", name)
+	require.Equal(t, 0, r.code, r.stderr)
+	c := *b
+	c.env = maps.Clone(b.env)
+	c.env["ISSUER_TOKEN"] = strings.TrimSpace(r.stdout)
+	return &c
 }
 
 func (b *testBundle) write(t *testing.T, name, body string) string {
@@ -212,6 +249,7 @@ func requireMode(t *testing.T, path string, want os.FileMode) {
 func TestImportAndBatchCommands(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
+	olga := b.as(t, "olga", "operator")
 	csvPath := b.write(t, "list.csv", "openid,coupon_value\no1,100\no2,\no1,100\n\nbad id,1\n")
 
 	// One rejected line with the default --max-rejects 0: nothing stored.
@@ -287,12 +325,16 @@ func TestImportAndBatchCommands(t *testing.T) {
 	}{
 		{[]string{"batch", "pause", id}, 0, "batch " + id + " is paused"},
 		{[]string{"batch", "pause", id}, 1, "batch " + id + " is already paused; resume it with `issuer batch resume " + id + "`"},
-		{[]string{"batch", "resume", id}, 0, "batch " + id + " is pending"},
+		{[]string{"batch", "resume", id}, 1, "cli:"},
+		{[]string{"batch", "resume", id, "--as", "olga"}, 0, "batch " + id + " is pending"},
 		{[]string{"batch", "cancel", id}, 0, "batch " + id + " is cancelled"},
-		{[]string{"batch", "resume", id}, 1, "batch " + id + " is cancelled"},
+		{[]string{"batch", "resume", id, "--as", "olga"}, 1, "batch " + id + " is cancelled"},
 		{[]string{"batch", "show", "99"}, 1, "batch 99: not found"},
 	} {
 		r := b.issuer(t, "", step.args...)
+		if slices.Contains(step.args, "--as") {
+			r = olga.issuer(t, "", step.args...)
+		}
 		require.Equal(t, step.code, r.code, "%v: %s", step.args, r.stderr)
 		require.Contains(t, r.stdout+r.stderr, step.want, step.args)
 	}

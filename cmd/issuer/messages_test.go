@@ -130,7 +130,7 @@ func TestIssueSaysWhatToDo(t *testing.T) {
 	require.Equal(t, 1, r.code)
 	require.Contains(t, r.stderr, "issuer: issue: batch 1 is halted (budget_exhausted")
 
-	r = b.issuer(t, "", "batch", "resume", "1")
+	r = b.as(t, "olga", "operator").issuer(t, "", "batch", "resume", "1")
 	require.Equal(t, 0, r.code, r.stderr)
 	r = b.issuer(t, "", "batch", "pause", "1")
 	require.Equal(t, 0, r.code, r.stderr)

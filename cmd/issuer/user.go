@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"golang.org/x/term"
 
 	"github.com/issuer-dev/issuer/audit"
 	"github.com/issuer-dev/issuer/auth"
@@ -22,7 +23,8 @@ import (
 
 // userCommands manage the accounts of the console and the HTTP API.
 func userCommands() []*command {
-	return []*command{cmdUserAdd(), cmdUserList(), cmdUserSetDisabled(true), cmdUserSetDisabled(false), cmdUserToken()}
+	return []*command{cmdUserAdd(), cmdUserList(), cmdUserSetDisabled(true), cmdUserSetDisabled(false), cmdUserToken(),
+		cmdUserPasswd(), cmdUserRole()}
 }
 
 // newAuthStore builds the accounts store with the console's settings.
@@ -31,6 +33,7 @@ func newAuthStore(cfg *config.Config, db *sqlx.DB) (*auth.Store, *audit.Store, e
 	store, err := auth.NewStore(db, log, auth.Options{
 		SessionIdle: cfg.Console.SessionIdle, SessionMax: cfg.Console.SessionMax,
 		AccountLimit: cfg.Console.LockoutAfter, Lockout: cfg.Console.Lockout,
+		MaxHashes: cfg.Console.MaxConcurrentLogins, MaxHashesPerAddress: cfg.Console.MaxConcurrentLoginsPerAddress,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -53,7 +56,7 @@ func cmdUserAdd() *command {
 	c := &command{
 		name:  "user add",
 		usage: "NAME --role analyst|operator|admin [--password-file F]",
-		short: "add a console and API account; the password comes from F or the first line of stdin",
+		short: "add a console and API account; the password comes from F, the first line of stdin, or is typed at the terminal",
 	}
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
@@ -76,17 +79,7 @@ func cmdUserAdd() *command {
 		if err := auth.CheckName(pos[0]); err != nil {
 			return usagef("user add: %v", err)
 		}
-		var src io.Reader = e.stdin
-		where := "stdin"
-		if *pwFile != "" {
-			f, err := os.Open(*pwFile)
-			if err != nil {
-				return fmt.Errorf("user add: %w", err)
-			}
-			defer f.Close()
-			src, where = f, *pwFile
-		}
-		pw, err := firstLine(src)
+		pw, where, err := e.newPassword(*pwFile, pos[0])
 		if err != nil {
 			return fmt.Errorf("user add: password from %s: %w", where, err)
 		}
@@ -176,11 +169,12 @@ func cmdUserSetDisabled(disabled bool) *command {
 func cmdUserToken() *command {
 	c := &command{
 		name:  "user token",
-		usage: "NAME [--revoke ID | --list [--json]]",
-		short: "print a new API token for NAME once (stored hashed); --revoke ID revokes one, --list lists them without secrets",
+		usage: "NAME [--expires 90d] | NAME --revoke ID | NAME --list [--json]",
+		short: "print a new API token for NAME once (stored hashed, working 90 days unless --expires says); --revoke ID revokes one, --list lists them without secrets",
 	}
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
+		expires := fs.String("expires", "90d", "how long the new token works: `SPAN` in days (30d) or hours (12h), at most 366d")
 		revoke := fs.Int64("revoke", 0, "revoke the token with this ID")
 		list := fs.Bool("list", false, "list NAME's tokens (ID, prefix, dates), never their secrets")
 		asJSON := fs.Bool("json", false, "with --list: print JSON")
@@ -193,6 +187,10 @@ func cmdUserToken() *command {
 		}
 		if *revoke != 0 && *list {
 			return usagef("user token: --revoke and --list exclude each other")
+		}
+		ttl, err := parseSpan(*expires)
+		if err != nil {
+			return usagef("user token: --expires: %v", err)
 		}
 		name := pos[0]
 		return withAuth(ctx, e, func(s *auth.Store) error {
@@ -214,23 +212,131 @@ func cmdUserToken() *command {
 				if *asJSON {
 					return e.printJSON(tokens)
 				}
-				t := textable.New("ID>", "PREFIX", "CREATED", "LAST_USED", "REVOKED")
+				t := textable.New("ID>", "PREFIX", "CREATED", "EXPIRES", "LAST_USED", "REVOKED")
 				for _, tk := range tokens {
 					t.Add(strconv.FormatInt(tk.ID, 10), tk.Prefix+"…", tk.CreatedAt.Local().Format("2006-01-02 15:04"),
-						fmtOptTime(tk.LastUsedAt), fmtOptTime(tk.RevokedAt))
+						tk.ExpiresAt.Local().Format("2006-01-02 15:04"), fmtOptTime(tk.LastUsedAt), fmtOptTime(tk.RevokedAt))
 				}
 				t.Write(e.stdout)
 				return nil
 			}
-			tok, secret, err := s.CreateToken(ctx, e.actor(), name)
+			tok, secret, err := s.CreateToken(ctx, e.actor(), name, ttl)
 			if err != nil {
 				return err
 			}
 			// The secret alone on stdout, so `TOKEN=$(issuer user token x)`
 			// works; the rest on stderr.
 			fmt.Fprintln(e.stdout, secret)
-			fmt.Fprintf(e.stderr, "token %d for %s: shown once, stored hashed; revoke with `issuer user token %s --revoke %d`\n",
-				tok.ID, name, name, tok.ID)
+			fmt.Fprintf(e.stderr, "token %d for %s: shown once, stored hashed, works until %s; revoke with `issuer user token %s --revoke %d`\n",
+				tok.ID, name, tok.ExpiresAt.Local().Format("2006-01-02 15:04"), name, tok.ID)
+			return nil
+		})
+	}
+	return c
+}
+
+// parseSpan reads a token's life: whole days ("90d") or a Go duration
+// ("12h").
+func parseSpan(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 1 {
+			return 0, fmt.Errorf("%q: want whole days such as 90d, or hours such as 12h", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q: want whole days such as 90d, or hours such as 12h", s)
+	}
+	return d, nil
+}
+
+func cmdUserPasswd() *command {
+	c := &command{
+		name:  "user passwd",
+		usage: "NAME [--password-file F]",
+		short: "set an account's new password (typed at the terminal twice, or the first line of stdin or F); ends its sessions",
+	}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		fs := newFlags(e, c)
+		pwFile := fs.String("password-file", "", "read the password from the first line of this file instead")
+		pos, err := parseFlags(e, fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			return usagef("user passwd: want exactly one NAME")
+		}
+		pw, where, err := e.newPassword(*pwFile, pos[0])
+		if err != nil {
+			return fmt.Errorf("user passwd: %w", err)
+		}
+		if err := auth.CheckPassword(pw); err != nil {
+			return fmt.Errorf("user passwd: password from %s: %w", where, err)
+		}
+		return withAuth(ctx, e, func(s *auth.Store) error {
+			if err := s.SetPassword(ctx, e.actor(), pos[0], pw); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "password of %s changed; its sessions ended\n", pos[0])
+			return nil
+		})
+	}
+	return c
+}
+
+// newPassword reads a new password for name: from file when given, else
+// typed twice at the terminal when stdin is one, else the first line of
+// stdin. where says which, for messages.
+func (e *env) newPassword(file, name string) (pw, where string, err error) {
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return "", file, err
+		}
+		defer f.Close()
+		pw, err = firstLine(f)
+		return pw, file, err
+	}
+	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		pw, err := e.readPassword(fmt.Sprintf("new password of %s: ", name))
+		if err != nil {
+			return "", "the terminal", err
+		}
+		again, err := e.readPassword("again: ")
+		if err != nil {
+			return "", "the terminal", err
+		}
+		if pw != again {
+			return "", "the terminal", errors.New("the two passwords differ; nothing was changed")
+		}
+		return pw, "the terminal", nil
+	}
+	pw, err = firstLine(e.stdin)
+	return pw, "stdin", err
+}
+
+func cmdUserRole() *command {
+	c := &command{name: "user role", usage: "NAME analyst|operator|admin",
+		short: "change an account's role, at its next request; the last enabled admin cannot be demoted"}
+	c.run = func(ctx context.Context, e *env, args []string) error {
+		pos, err := parseFlags(e, newFlags(e, c), args)
+		if err != nil {
+			return err
+		}
+		if len(pos) != 2 {
+			return usagef("user role: want NAME and ROLE")
+		}
+		r, err := auth.ParseRole(pos[1])
+		if err != nil {
+			return usagef("user role: %v", err)
+		}
+		return withAuth(ctx, e, func(s *auth.Store) error {
+			if err := s.SetRole(ctx, e.actor(), pos[0], r); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%s is %s\n", pos[0], r)
 			return nil
 		})
 	}

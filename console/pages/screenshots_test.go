@@ -10,6 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/ops"
 )
 
@@ -68,7 +69,7 @@ func TestScreenshots(t *testing.T) {
 		('reconcile', 'app-1:4242', now() - interval '1 hour', now() - interval '1 hour', now() - interval '59 minutes', 'failure', '{}', 'download use flow: stock S1: not yet available'),
 		('housekeeping', 'app-1:4242', now() - interval '3 hours', now() - interval '3 hours', now() - interval '3 hours', 'success', '{"sessions": 3}', NULL)`)
 	require.NoError(t, err)
-	_, err = b.svc.ResumeBatch(bg, b.cli, paused)
+	_, err = b.svc.ResumeBatch(bg, auth.Actor{Name: "otto", Role: auth.RoleOperator, Source: "127.0.0.1"}, paused)
 	require.NoError(t, err)
 	_, err = b.svc.PauseBatch(bg, b.cli, paused)
 	require.NoError(t, err)

@@ -118,7 +118,7 @@ func (b *testBundle) login(t *testing.T, name string) *http.Client {
 
 func (b *testBundle) token(t *testing.T, name string) string {
 	t.Helper()
-	_, secret, err := b.auth.CreateToken(context.Background(), b.cli, name)
+	_, secret, err := b.auth.CreateToken(context.Background(), b.cli, name, 0)
 	require.NoError(t, err)
 	return secret
 }

@@ -69,14 +69,21 @@ type Config struct {
 }
 
 // Approval holds the maker-checker thresholds: a batch at or over either
-// waits for an operator other than its uploader (0 turns one off).
+// waits for an operator other than its uploader (0 turns one off). The
+// daily ones count a stock's batches of the day (in Timezone) together, so
+// that a list split under the per-batch thresholds still waits.
 type Approval struct {
-	MinCoupons    int     `yaml:"min_coupons"`
-	MinAmountYuan float64 `yaml:"min_amount_yuan"`
+	MinCoupons      int     `yaml:"min_coupons"`
+	MinAmountYuan   float64 `yaml:"min_amount_yuan"`
+	DailyCoupons    int     `yaml:"daily_coupons"`
+	DailyAmountYuan float64 `yaml:"daily_amount_yuan"`
 }
 
 // MinAmountFen is MinAmountYuan in fen.
 func (a Approval) MinAmountFen() int64 { return int64(math.Round(a.MinAmountYuan * 100)) }
+
+// DailyAmountFen is DailyAmountYuan in fen.
+func (a Approval) DailyAmountFen() int64 { return int64(math.Round(a.DailyAmountYuan * 100)) }
 
 // WXPay holds the merchant's WeChat Pay identity and key files.
 type WXPay struct {
@@ -247,10 +254,16 @@ type Console struct {
 	// TrustedProxies (comma-separated CIDRs).
 	ProxyUserHeader string `yaml:"proxy_user_header"`
 	TrustedProxies  string `yaml:"trusted_proxies"`
-	// LockoutAfter failed logins lock an account for Lockout, doubling
-	// with each further failure.
+	// LockoutAfter failed logins for one account from one address lock
+	// that account at that address for Lockout, doubling with each further
+	// failure (the real user elsewhere is never locked out).
 	LockoutAfter int           `yaml:"lockout_after"`
 	Lockout      time.Duration `yaml:"lockout"`
+	// MaxConcurrentLogins password checks run at once (64 MiB of memory
+	// each), MaxConcurrentLoginsPerAddress for one client address; more
+	// are refused (503, 429) without being checked.
+	MaxConcurrentLogins           int `yaml:"max_concurrent_logins"`
+	MaxConcurrentLoginsPerAddress int `yaml:"max_concurrent_logins_per_address"`
 }
 
 // TrustedProxyPrefixes parses TrustedProxies.
@@ -312,7 +325,7 @@ func Defaults() Config {
 		Plugin:    Plugin{MaxPerSecond: 20},
 		Reconcile: Reconcile{Dir: "flowfiles"},
 		Console: Console{SessionIdle: 30 * time.Minute, SessionMax: 12 * time.Hour, MaxUploadMB: 512,
-			LockoutAfter: 5, Lockout: time.Minute},
+			LockoutAfter: 5, Lockout: time.Minute, MaxConcurrentLogins: 4, MaxConcurrentLoginsPerAddress: 2},
 	}
 }
 
@@ -659,6 +672,7 @@ const envPrefix = "ISSUER_"
 func otherEnv() []string {
 	return []string{
 		"ISSUER_CONFIG", // the config file, when --config is absent
+		"ISSUER_TOKEN",  // the API token the command line acts with (who --as names)
 		"ISSUER_BENCH",  // make bench: print figures instead of skipping
 		// make test: fail rather than skip when promtool or Chromium is
 		// missing; where browser tests find Chromium and keep screenshots
@@ -930,6 +944,12 @@ func (c *Config) validate() (warnings []string, problems []Problem) {
 	if c.Approval.MinAmountYuan < 0 || math.IsNaN(c.Approval.MinAmountYuan) || math.IsInf(c.Approval.MinAmountYuan, 0) {
 		bad("approval.min_amount_yuan", "must be a positive amount in yuan, or 0 to turn it off")
 	}
+	if c.Approval.DailyCoupons < 0 {
+		bad("approval.daily_coupons", "must not be negative (0 turns it off), got %d", c.Approval.DailyCoupons)
+	}
+	if c.Approval.DailyAmountYuan < 0 || math.IsNaN(c.Approval.DailyAmountYuan) || math.IsInf(c.Approval.DailyAmountYuan, 0) {
+		bad("approval.daily_amount_yuan", "must be a positive amount in yuan, or 0 to turn it off")
+	}
 	if c.Issue.MaxAttempts < 1 {
 		bad("issue.max_attempts", "must be at least 1, got %d", c.Issue.MaxAttempts)
 	}
@@ -972,6 +992,13 @@ func (c *Config) validate() (warnings []string, problems []Problem) {
 	}
 	if c.Console.Lockout <= 0 {
 		bad("console.lockout", "must be positive")
+	}
+	if c.Console.MaxConcurrentLogins < 1 || c.Console.MaxConcurrentLogins > 256 {
+		bad("console.max_concurrent_logins", "must be 1..256, got %d (each takes 64 MiB while it runs)", c.Console.MaxConcurrentLogins)
+	}
+	if c.Console.MaxConcurrentLoginsPerAddress < 1 || c.Console.MaxConcurrentLoginsPerAddress > c.Console.MaxConcurrentLogins {
+		bad("console.max_concurrent_logins_per_address", "must be 1..console.max_concurrent_logins (%d), got %d",
+			c.Console.MaxConcurrentLogins, c.Console.MaxConcurrentLoginsPerAddress)
 	}
 	return warnings, problems
 }

@@ -392,3 +392,45 @@ func TestCheckDoors(t *testing.T) {
 	_, err = c.Validate()
 	require.ErrorContains(t, err, "plugin.max_per_second: must be more than 0")
 }
+
+// TestProxyUserHeaderNeedsTrustedProxies: a header that names the signed-in
+// account is believed only from listed proxies, so it cannot be set
+// without them.
+func TestProxyUserHeaderNeedsTrustedProxies(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"ISSUER_DATABASE_URL": "postgres://x/y", "ISSUER_CONSOLE_PROXY_USER_HEADER": "X-Forwarded-User"}
+	_, _, err := Load("", envOf(env))
+	require.ErrorContains(t, err, "ISSUER_CONSOLE_PROXY_USER_HEADER: needs console.trusted_proxies")
+	env["ISSUER_CONSOLE_TRUSTED_PROXIES"] = "127.0.0.1/32"
+	_, _, err = Load("", envOf(env))
+	require.NoError(t, err)
+
+	for k, v := range map[string]string{"ISSUER_CONSOLE_MAX_CONCURRENT_LOGINS": "0",
+		"ISSUER_CONSOLE_MAX_CONCURRENT_LOGINS_PER_ADDRESS": "9", "ISSUER_APPROVAL_DAILY_COUPONS": "-1",
+		"ISSUER_APPROVAL_DAILY_AMOUNT_YUAN": "-5"} {
+		_, _, err := Load("", envOf(map[string]string{"ISSUER_DATABASE_URL": "postgres://x/y", k: v}))
+		require.Error(t, err, k)
+	}
+}
+
+// TestNginxExampleClearsUserHeader: behind the shipped nginx example a
+// client's own X-Forwarded-User never reaches issuer, and the example
+// tells issuer to trust the proxy.
+func TestNginxExampleClearsUserHeader(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("../../configs/nginx-issuer.conf")
+	require.NoError(t, err)
+	conf := string(data)
+	require.Contains(t, conf, "trusted_proxies: 127.0.0.1/32")
+	locations := strings.Split(conf, "location ")[1:]
+	proxied := 0
+	for _, l := range locations {
+		if !strings.Contains(l, "proxy_pass http://issuer_private") {
+			continue
+		}
+		proxied++
+		require.Contains(t, l, `proxy_set_header X-Forwarded-User "";`)
+		require.Contains(t, l, `proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;`)
+	}
+	require.Positive(t, proxied)
+}
