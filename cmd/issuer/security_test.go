@@ -126,16 +126,18 @@ func TestCLIBatchNames(t *testing.T) {
 func TestCLIBatchGuards(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
+	// Loosening a guard takes an operator's credential (TestCLIIdentity).
+	op := b.as(t, "olga", "operator")
 	list := b.write(t, "list.csv", "openid,coupon_value\noGuard0001,500\noGuard0002,500\noGuard0003,500\n")
 	r := b.issuer(t, "", "import", "--stock", "9856000", list)
 	require.Equal(t, 0, r.code, r.stderr)
 
-	r = b.issuer(t, "", "batch", "guards", "1", "--window", "09:00-21:00", "--start-at", "2030-01-02 10:00", "--priority", "3")
+	r = op.issuer(t, "", "batch", "guards", "1", "--window", "09:00-21:00", "--start-at", "2030-01-02 10:00", "--priority", "3")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Contains(t, r.stdout, "batch 1: no spend cap, window 09:00-21:00 (Asia/Shanghai), starts 2030-01-02 10:00")
 	require.Contains(t, r.stdout, "priority 3")
 
-	r = b.issuer(t, "", "batch", "guards", "1", "--window", "none", "--start-at", "none", "--json")
+	r = op.issuer(t, "", "batch", "guards", "1", "--window", "none", "--start-at", "none", "--json")
 	require.Equal(t, 0, r.code, r.stderr)
 	var bt map[string]any
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &bt))
@@ -143,7 +145,7 @@ func TestCLIBatchGuards(t *testing.T) {
 	require.NotContains(t, bt, "start_at")
 	require.EqualValues(t, 3, bt["priority"])
 
-	r = b.issuer(t, "", "batch", "guards", "1", "--max-amount-yuan", "10")
+	r = op.issuer(t, "", "batch", "guards", "1", "--max-amount-yuan", "10")
 	require.Equal(t, 1, r.code)
 	require.Contains(t, r.stderr, "pause it first")
 
@@ -153,19 +155,19 @@ func TestCLIBatchGuards(t *testing.T) {
 	_, err := b.schema.DB.Exec(`UPDATE recipients SET status = 'issued', outcome = 'issued', coupon_id = 'C' || id, attempts = 1
 		WHERE openid IN ('oGuard0001', 'oGuard0002')`)
 	require.NoError(t, err)
-	r = b.issuer(t, "", "batch", "guards", "1", "--max-amount-yuan", "9.99")
+	r = op.issuer(t, "", "batch", "guards", "1", "--max-amount-yuan", "9.99")
 	require.Equal(t, 1, r.code)
 	require.Contains(t, r.stderr, "a cap of 9.99 yuan is below the 10.00 yuan already issued, in flight or in doubt")
-	r = b.issuer(t, "", "batch", "guards", "1", "--max-amount-yuan", "12.50")
+	r = op.issuer(t, "", "batch", "guards", "1", "--max-amount-yuan", "12.50")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Contains(t, r.stdout, "spend cap 12.50 yuan (10.00 yuan issued, in flight or in doubt)")
 
-	r = b.issuer(t, "", "batch", "guards", "1")
+	r = op.issuer(t, "", "batch", "guards", "1")
 	require.Equal(t, 2, r.code, "nothing to change is a usage error")
-	r = b.issuer(t, "", "batch", "guards", "1", "--window", "25:00-26:00")
+	r = op.issuer(t, "", "batch", "guards", "1", "--window", "25:00-26:00")
 	require.Equal(t, 1, r.code)
 	require.Contains(t, r.stderr, "HH:MM-HH:MM")
-	r = b.issuer(t, "", "batch", "guards", "1", "--max-amount-yuan", "0")
+	r = op.issuer(t, "", "batch", "guards", "1", "--max-amount-yuan", "0")
 	require.Equal(t, 1, r.code)
 
 	var acts []string
