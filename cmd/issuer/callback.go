@@ -65,3 +65,10 @@ func cmdCallbackSet() *command {
 	}
 	return c
 }
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}

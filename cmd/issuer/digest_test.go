@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/issuer-dev/issuer/alert"
+	"github.com/issuer-dev/issuer/app"
 	"github.com/issuer-dev/issuer/daemon"
 	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/internal/testutil"
@@ -67,7 +68,7 @@ func (r *wecomRobot) messages() []string {
 func TestDigestJobOncePerActivation(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	require.True(t, singletonJobs()[jobDigest], "the daemon registers the digest as a singleton")
+	require.True(t, app.SingletonJobs()[app.JobDigest], "the daemon registers the digest as a singleton")
 	r := b.issuer(t, "openid\noA\noB\n", "import", "--stock", "9856000", "--name", "春节满减", "-")
 	require.Equal(t, 0, r.code, r.stderr)
 	_, err := b.schema.DB.Exec(`UPDATE recipients SET status = 'issued', outcome = 'issued', coupon_id = 'C-' || openid,
@@ -86,13 +87,13 @@ func TestDigestJobOncePerActivation(t *testing.T) {
 	require.NoError(t, err)
 	cfg.Location = loc
 	svc := ops.New(b.schema.DB, &cfg, nil, nil, nil)
-	job := digestJob(svc, n, slog.New(slog.DiscardHandler))
+	job := app.DigestJob(svc, n, slog.New(slog.DiscardHandler))
 	activation := time.Date(2026, 11, 22, 9, 0, 0, 0, loc)
 
 	errs := make(chan error, 2)
 	for _, instance := range []string{"a", "b"} {
-		runs := &daemon.Runs{DB: b.schema.DB, Instance: instance, Singletons: singletonJobs()}
-		go func() { errs <- runs.Execute(ctx, jobDigest, activation, false, job) }()
+		runs := &daemon.Runs{DB: b.schema.DB, Instance: instance, Singletons: app.SingletonJobs()}
+		go func() { errs <- runs.Execute(ctx, app.JobDigest, activation, false, job) }()
 	}
 	var skipped, ran int
 	for range 2 {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,12 +11,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/issuer-dev/issuer/audit"
-	"github.com/issuer-dev/issuer/internal/config"
+	"github.com/issuer-dev/issuer/app"
 	"github.com/issuer-dev/issuer/internal/textable"
 	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/ops"
@@ -57,12 +53,12 @@ func cmdIssue() *command {
 			return err
 		}
 		defer client.Close()
-		db, err := e.openDB(ctx, cfg)
+		db, err := app.OpenDB(ctx, cfg)
 		if err != nil {
 			return err
 		}
 		defer db.Close()
-		db.SetMaxOpenConns(issueDBConns)
+		db.SetMaxOpenConns(app.IssueDBConns)
 		store := queue.NewStore(db)
 		if *batch != 0 {
 			b, err := store.Batch(ctx, *batch)
@@ -79,12 +75,12 @@ func cmdIssue() *command {
 				return fmt.Errorf("issue: %s", why)
 			}
 		}
-		keeper := newKeeper(e, cfg, db)
-		limiter := newLimiter(ctx, cfg, keeper)
+		keeper := app.NewKeeper(cfg, db, e.logger)
+		limiter := app.NewLimiter(ctx, cfg, keeper)
 		keepCtx, stopKeeping := context.WithCancel(ctx)
 		kept := make(chan struct{})
 		go func() { keeper.Run(keepCtx, limiter); close(kept) }()
-		job := newIssueJob(e, cfg, store, client, limiter, leaseOwner())
+		job := app.NewIssueJob(cfg, store, client, limiter, app.LeaseOwner(), e.logger)
 		progress, finish := e.progressReporter()
 		job.Progress = progress
 		sum, err := job.Run(ctx, jobs.IssueOptions{Batch: *batch, MaxDuration: *maxDur})
@@ -143,52 +139,6 @@ func startCPUProfile(path string) (func(), error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
-}
-
-// newLimiter builds the configured rate limiting strategy; the adaptive one
-// starts near the merchant's learned limit.
-func newLimiter(ctx context.Context, cfg *config.Config, keeper *ratelimit.Keeper) ratelimit.Strategy {
-	r := cfg.Issue.Rate
-	switch r.Strategy {
-	case "fixed":
-		return ratelimit.NewFixed(r.Max, nil)
-	case "aws":
-		return ratelimit.NewAWSAdaptive(ratelimit.AWSConfig{Max: r.Max})
-	default:
-		return ratelimit.New(keeper.Seed(ctx, ratelimit.Config{Initial: r.Initial, Max: r.Max}))
-	}
-}
-
-// newKeeper keeps the merchant's learned limit in the database.
-func newKeeper(e *env, cfg *config.Config, db *sqlx.DB) *ratelimit.Keeper {
-	return &ratelimit.Keeper{Store: &ratelimit.EstimateStore{DB: db}, MchID: cfg.WXPay.MchID, Logger: e.logger}
-}
-
-// newIssueJob wires the issue job from config; owner names this process
-// in leases.
-func newIssueJob(e *env, cfg *config.Config, store *queue.Store, sender jobs.Sender, limiter jobs.Limiter, owner string) *jobs.Issue {
-	j := &jobs.Issue{
-		Store: store, Sender: sender, Limiter: limiter,
-		Concurrency: cfg.Issue.Concurrency, Lease: cfg.Issue.Lease, Owner: owner,
-		Policy:          jobs.Policy{MaxAttempts: cfg.Issue.MaxAttempts, Location: cfg.Location},
-		ShutdownTimeout: cfg.Issue.ShutdownTimeout,
-		Logger:          e.logger,
-		Audit:           audit.NewStore(store.DB(), nil),
-	}
-	// The WeChat Pay client also answers for stocks: a pass checks each
-	// 代金券 stock before it claims for it.
-	if sc, ok := sender.(jobs.StockChecker); ok {
-		j.Stocks = sc
-	}
-	return j
-}
-
-// leaseOwner names this process in leases: host, pid and a random suffix.
-func leaseOwner() string {
-	host, _ := os.Hostname()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
 // progressReporter shows a progress bar on a terminal and periodic log

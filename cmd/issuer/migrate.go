@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	issuer "github.com/issuer-dev/issuer"
+	"github.com/issuer-dev/issuer/app"
 	"github.com/issuer-dev/issuer/internal/config"
 )
 
@@ -18,7 +19,7 @@ func cmdMigrate() *command {
 		if err != nil {
 			return err
 		}
-		db, err := e.connect(ctx, cfg)
+		db, err := app.Connect(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -54,7 +55,7 @@ func cmdConfigCheck() *command {
 		}
 		if !*offline {
 			// As `issuer run` does at start-up: reachable and migrated.
-			db, err := e.openDB(ctx, cfg)
+			db, err := app.OpenDB(ctx, cfg)
 			if err != nil {
 				return &config.Error{Problems: []config.Problem{{Key: "database_url", Msg: err.Error()}}}
 			}
@@ -63,7 +64,7 @@ func cmdConfigCheck() *command {
 		fmt.Fprint(e.stdout, cfg.Effective())
 		// The robot URLs live in files: read them now, so that a typo shows
 		// here rather than as alerts that never arrive.
-		if _, err := alertConfig(cfg); err != nil {
+		if _, err := app.AlertConfig(cfg); err != nil {
 			return err
 		}
 		return nil

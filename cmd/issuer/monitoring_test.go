@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/issuer-dev/issuer/alert"
+	"github.com/issuer-dev/issuer/app"
 	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/queue"
 )
@@ -54,7 +55,7 @@ func registeredNames(t *testing.T) map[string]bool {
 	t.Helper()
 	reg := &describingRegisterer{Registry: prometheus.NewRegistry()}
 	cfg := config.Defaults()
-	_, _, err := registerMetrics(reg, queue.NewStore(nil), newLimiter(context.Background(), &cfg, nil), alert.New(alert.Config{}),
+	_, _, err := app.RegisterMetrics(reg, queue.NewStore(nil), app.NewLimiter(context.Background(), &cfg, nil), alert.New(alert.Config{}),
 		func(context.Context, string) (time.Time, bool, error) { return time.Time{}, false, nil })
 	require.NoError(t, err)
 	names := map[string]bool{"up": true} // Prometheus's own, per target

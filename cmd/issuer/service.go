@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"golang.org/x/term"
 
+	"github.com/issuer-dev/issuer/app"
 	"github.com/issuer-dev/issuer/audit"
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/config"
@@ -27,7 +28,7 @@ func (e *env) withService(ctx context.Context, fn func(*ops.Service) error) erro
 	if err != nil {
 		return err
 	}
-	db, err := e.openDB(ctx, cfg)
+	db, err := app.OpenDB(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -52,7 +53,7 @@ func (e *env) withWXService(ctx context.Context, fn func(*ops.Service) error) er
 	var db *sqlx.DB
 	var auditor ops.Auditor
 	dctx, cancel := context.WithTimeout(ctx, auditDBTimeout)
-	db, err = e.openDB(dctx, cfg)
+	db, err = app.OpenDB(dctx, cfg)
 	cancel()
 	if err != nil {
 		e.logger.Debug("no database: acts are only logged", "err", err)
@@ -72,7 +73,7 @@ func (e *env) offlineService(cfg *config.Config) *ops.Service {
 
 // wxFactory makes WeChat Pay clients from the config on demand.
 func (e *env) wxFactory(cfg *config.Config) func() (ops.WXClient, error) {
-	return func() (ops.WXClient, error) { return e.wxClient(cfg, opsWXConns) }
+	return func() (ops.WXClient, error) { return e.wxClient(cfg, app.OpsWXConns) }
 }
 
 // osUser is who runs the command on the host.
@@ -152,7 +153,7 @@ func (e *env) actorFor(ctx context.Context, s *ops.Service, id identity) (auth.A
 	if token == "" && as == "" {
 		return shell, nil
 	}
-	users, _, err := newAuthStore(s.Config, s.DB)
+	users, _, err := app.NewAuthStore(s.Config, s.DB)
 	if err != nil {
 		return auth.Actor{}, err
 	}

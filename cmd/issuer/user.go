@@ -11,12 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"golang.org/x/term"
 
-	"github.com/issuer-dev/issuer/audit"
+	"github.com/issuer-dev/issuer/app"
 	"github.com/issuer-dev/issuer/auth"
-	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/internal/textable"
 	"github.com/issuer-dev/issuer/ops"
 )
@@ -27,24 +25,10 @@ func userCommands() []*command {
 		cmdUserPasswd(), cmdUserRole()}
 }
 
-// newAuthStore builds the accounts store with the console's settings.
-func newAuthStore(cfg *config.Config, db *sqlx.DB) (*auth.Store, *audit.Store, error) {
-	log := audit.NewStore(db, nil)
-	store, err := auth.NewStore(db, log, auth.Options{
-		SessionIdle: cfg.Console.SessionIdle, SessionMax: cfg.Console.SessionMax,
-		AccountLimit: cfg.Console.LockoutAfter, Lockout: cfg.Console.Lockout,
-		MaxHashes: cfg.Console.MaxConcurrentLogins, MaxHashesPerAddress: cfg.Console.MaxConcurrentLoginsPerAddress,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return store, log, nil
-}
-
 // withAuth loads config, opens the database and runs fn with the store.
 func withAuth(ctx context.Context, e *env, fn func(*auth.Store) error) error {
 	return e.withService(ctx, func(s *ops.Service) error {
-		store, _, err := newAuthStore(s.Config, s.DB)
+		store, _, err := app.NewAuthStore(s.Config, s.DB)
 		if err != nil {
 			return err
 		}

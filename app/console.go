@@ -1,7 +1,8 @@
-package main
+package app
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/jmoiron/sqlx"
 
@@ -16,8 +17,8 @@ import (
 // its machine endpoints, with the batch, upload, reconciliation and
 // operations pages; close the Pages when the server has stopped. wx makes
 // the WeChat Pay clients of the stock, coupon and reconcile operations.
-func newConsole(e *env, cfg *config.Config, db *sqlx.DB, wx func() (ops.WXClient, error)) (*console.Server, *pages.Pages, error) {
-	store, log, err := newAuthStore(cfg, db)
+func newConsole(cfg *config.Config, db *sqlx.DB, wx func() (ops.WXClient, error), logger *slog.Logger) (*console.Server, *pages.Pages, error) {
+	store, log, err := NewAuthStore(cfg, db)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -28,13 +29,13 @@ func newConsole(e *env, cfg *config.Config, db *sqlx.DB, wx func() (ops.WXClient
 	con, err := console.New(console.Config{
 		Auth: store, Audit: log, PublicURL: cfg.Console.PublicURL,
 		ProxyUserHeader: cfg.Console.ProxyUserHeader, TrustedProxies: proxies,
-		MaxUploadBytes: int64(cfg.Console.MaxUploadMB) << 20, Logger: e.logger,
+		MaxUploadBytes: int64(cfg.Console.MaxUploadMB) << 20, Logger: logger,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	svc := ops.New(db, cfg, wx, log, e.logger)
-	pg, err := pages.Register(con, svc, pages.Options{Location: cfg.Location, Logger: e.logger,
+	svc := ops.New(db, cfg, wx, log, logger)
+	pg, err := pages.Register(con, svc, pages.Options{Location: cfg.Location, Logger: logger,
 		PendingBytes: int64(cfg.Console.PendingUploadsMB) << 20}) // 0: four times the upload limit
 	if err != nil {
 		return nil, nil, err

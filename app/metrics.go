@@ -1,7 +1,8 @@
-package main
+package app
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/issuer-dev/issuer/alert"
+	"github.com/issuer-dev/issuer/httpapi"
 	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/ratelimit"
 	"github.com/issuer-dev/issuer/wxpay"
@@ -211,7 +214,7 @@ func (c *batchCollector) read(now time.Time) ([]prometheus.Metric, error) {
 	gauge(c.unsettledOldest, age(u.OldestInDoubt), "in_doubt")
 	gauge(c.unsettledOldest, age(u.OldestReview), "review")
 	if c.lastSuccess != nil {
-		for _, job := range []string{jobIssue, jobReconcile, jobHousekeeping} {
+		for _, job := range []string{JobIssue, JobReconcile, JobHousekeeping} {
 			t, ok, err := c.lastSuccess(ctx, job)
 			if err != nil {
 				return nil, err
@@ -224,4 +227,18 @@ func (c *batchCollector) read(now time.Time) ([]prometheus.Metric, error) {
 		}
 	}
 	return out, nil
+}
+
+// RegisterMetrics registers every series the daemon serves on /metrics.
+func RegisterMetrics(reg prometheus.Registerer, store *queue.Store, limiter ratelimit.Strategy, notifier *alert.Notifier,
+	lastSuccess func(ctx context.Context, job string) (time.Time, bool, error)) (*daemonMetrics, *httpapi.Metrics, error) {
+	m := newDaemonMetrics(reg, store, limiter, lastSuccess)
+	if err := reg.Register(notifier); err != nil {
+		return nil, nil, fmt.Errorf("register alert metrics: %w", err)
+	}
+	hm, err := httpapi.NewMetrics(reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, hm, nil
 }
