@@ -89,8 +89,8 @@ func (s *Service) authorize(ctx context.Context, a auth.Actor, act auth.Action, 
 	}
 	err := fmt.Errorf("%w: %s may not %s (needs the %s role)", ErrForbidden, describe(a), act, auth.MinRole(act))
 	if auth.Allowed(a.Role, act) && !a.Account() {
-		err = fmt.Errorf("%w: %s acts without a credential, which may import, pause and cancel but not %s: "+
-			"act as an account, with its API token or its password", ErrForbidden, a.Name, act)
+		err = fmt.Errorf("%w: %s acts without a credential, which may import, pause and cancel but not %s",
+			ErrForbidden, a.Name, act)
 	}
 	s.audit(ctx, a, act, t, err, "")
 	return err

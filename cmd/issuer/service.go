@@ -194,7 +194,8 @@ func (e *env) actorFor(ctx context.Context, s *ops.Service, id identity) (auth.A
 // credential how to give one.
 func credentialHint(err error, a auth.Actor) error {
 	if errors.Is(err, ops.ErrForbidden) && !a.Account() {
-		return fmt.Errorf("%w (--as NAME with NAME's API token in ISSUER_TOKEN or --token-file, or NAME's password at a terminal)", err)
+		return fmt.Errorf("%w: act as an account, --as NAME with NAME's API token in ISSUER_TOKEN or --token-file, "+
+			"or NAME's password typed at a terminal", err)
 	}
 	return err
 }
