@@ -109,6 +109,9 @@ func TestSchedulerFires(t *testing.T) {
 	r := <-runs
 	require.Equal(t, "issue", r.name)
 	clock.waitBlocked(t)
+	// The run has sent its record but may not have left its wrappers yet;
+	// firing again before it has would skip the next run as an overlap.
+	require.Eventually(t, func() bool { return s.Active() == 0 }, 10*time.Second, time.Millisecond)
 	clock.Advance(30 * time.Second) // 10:30:00 Shanghai: both
 	got := map[string]time.Time{}
 	for range 2 {
