@@ -10,6 +10,13 @@ issuer=bin/issuer
 out=out
 keys=$out/keys
 rm -rf "$out" && mkdir -p "$out"
+# The demo's own settings are not issuer's: issuer refuses ISSUER_* names it
+# does not know, so they leave the environment once read.
+demo_addr=${ISSUER_DEMO_ADDR:-127.0.0.1:0}
+demo_hold=${ISSUER_DEMO_HOLD:-}
+unset ISSUER_DEMO_ADDR ISSUER_DEMO_HOLD
+# psql never waits at a pager on a terminal.
+export PAGER=cat PSQL_PAGER=cat
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 # announced FILE PREFIX LOG: what a process started in the background
@@ -67,7 +74,7 @@ head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$out/plugin.token"
 chmod 600 "$out/plugin.token"
 # The demo runs each issue pass itself so that every step shows its own
 # result; the daemon's scheduled pass would only race it.
-ISSUER_HTTP_ADDR=${ISSUER_DEMO_ADDR:-127.0.0.1:0} ISSUER_SCHEDULES_ISSUE='@every 1h' ISSUER_APPROVAL_MIN_COUPONS=1000 ISSUER_PLUGIN_TOKEN_FILE=$out/plugin.token ISSUER_PLUGIN_STOCKS=1212345 ISSUER_RECONCILE_DIR=$out/flowfiles \
+ISSUER_HTTP_ADDR=$demo_addr ISSUER_SCHEDULES_ISSUE='@every 1h' ISSUER_APPROVAL_MIN_COUPONS=1000 ISSUER_PLUGIN_TOKEN_FILE=$out/plugin.token ISSUER_PLUGIN_STOCKS=1212345 ISSUER_RECONCILE_DIR=$out/flowfiles \
   $issuer run >"$out/daemon.out" 2>"$out/daemon.log" &
 daemon_pid=$!
 trap 'kill $daemon_pid $sim_pid 2>/dev/null || true; wait 2>/dev/null || true' EXIT
@@ -118,8 +125,8 @@ fi
 
 step "the daemon's view: metrics, job runs, callbacks stored"
 curl -fsS "$daemon_url/metrics" | grep -E '^issuer_(coupons_issued_total|queue_recipients|limiter_rate|instances_live|callbacks_total|job_last_success)' || true
-psql -X -q "$ISSUER_DATABASE_URL" -c "SELECT job, result, catch_up, to_char(scheduled_for AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') AS \"activation, Asia/Shanghai\", counts FROM job_runs ORDER BY id" 2>/dev/null || true
-psql -X -q -t "$ISSUER_DATABASE_URL" -c "SELECT count(*) || ' COUPON.USE callbacks stored' FROM coupon_use_callbacks" 2>/dev/null || true
+psql -X -q -P pager=off "$ISSUER_DATABASE_URL" -c "SELECT job, result, catch_up, to_char(scheduled_for AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') AS \"activation, Asia/Shanghai\", counts FROM job_runs ORDER BY id" 2>/dev/null || true
+psql -X -q -t -P pager=off "$ISSUER_DATABASE_URL" -c "SELECT count(*) || ' COUPON.USE callbacks stored' FROM coupon_use_callbacks" 2>/dev/null || true
 
 step "the console's pages, signed in as alice: screenshots in $out/screenshots/"
 . "$out/guards.env"
@@ -130,7 +137,7 @@ SHOTS_URL=$daemon_url SHOTS_USER=alice SHOTS_PASSWORD_FILE=$out/passwords/alice 
   -upload-stock 9856001 -upload-file "$out/recipients_gbk.csv" ||
   echo "screenshots skipped: see the message above" >&2
 
-if [ -n "${ISSUER_DEMO_HOLD:-}" ] && [ -t 0 ]; then
+if [ -n "$demo_hold" ] && [ -t 0 ]; then
   printf '\nthe console stays up at %s: press Enter to stop the daemon and finish\n' "$daemon_url"
   read -r _
 fi
