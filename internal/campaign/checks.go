@@ -1,0 +1,288 @@
+package campaign
+
+import (
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/issuer-dev/issuer/internal/money"
+	"github.com/issuer-dev/issuer/queue"
+	"github.com/issuer-dev/issuer/wxpay/wxsim"
+)
+
+// Invariants, as the campaign's table names them. Check documents each.
+var Invariants = []string{
+	"ledger-unique", "ledger-row", "issued-has-coupon", "coupon-once", "spend-cap", "reservations",
+	"claimed-open", "claims-open", "cancelled-sealed", "at-rest", "counters", "settled", "views-agree",
+	"instances", "quiescence",
+}
+
+// claimSlack is how long after a batch's state was stamped a claim may
+// still have seen the state before it: the stamp is taken by a deferred
+// trigger as the transaction commits, and a claim whose statement began in
+// that instant read the batch as it was.
+const claimSlack = 100 * time.Millisecond
+
+// checker counts checks and keeps the failed ones.
+type checker struct {
+	checked    int
+	violations []Violation
+}
+
+// check counts one check of invariant; when ok is false the message,
+// formatted, is a violation.
+func (c *checker) check(invariant string, ok bool, format string, args ...any) {
+	c.checked++
+	if !ok {
+		c.violations = append(c.violations, Violation{Invariant: invariant, Detail: fmt.Sprintf(format, args...)})
+	}
+}
+
+type rowState struct {
+	ID           int64          `db:"id"`
+	BatchID      int64          `db:"batch_id"`
+	OpenID       string         `db:"openid"`
+	OutRequestNo string         `db:"out_request_no"`
+	Status       string         `db:"status"`
+	Outcome      sql.NullString `db:"outcome"`
+	CouponID     sql.NullString `db:"coupon_id"`
+	ReservedFen  int64          `db:"reserved_fen"`
+}
+
+type batchState struct {
+	ID           int64         `db:"id"`
+	Name         string        `db:"name"`
+	Status       string        `db:"status"`
+	Kind         string        `db:"kind"`
+	MaxAmountFen sql.NullInt64 `db:"max_amount_fen"`
+	ReservedFen  int64         `db:"reserved_fen"`
+}
+
+// checkStore checks the database against the simulator's ledger, once
+// everything is at rest and the instances have stopped:
+//
+//   - ledger-unique: the ledger has at most one coupon per out_request_no,
+//     and per stock at most one per openid (the campaign's openids are
+//     distinct).
+//   - ledger-row: each coupon is on exactly one row, of the same openid,
+//     which is issued with that coupon id or in review (flagged for a
+//     person): money that went out is never on a row marked pending,
+//     failed or cancelled.
+//   - issued-has-coupon: no row is issued without its coupon in the ledger.
+//   - coupon-once: no coupon id is on two rows.
+//   - spend-cap: per batch with a cap, the face value of its coupons in
+//     the ledger is at most the cap.
+//   - reservations: a batch's reserved face value is the sum of its rows'
+//     reservations, within its cap.
+//   - claimed-open: each coupon's send was claimed while its batch could be
+//     claimed (pending or running, started, inside its window): the send
+//     that created a coupon after a cancel, a halt or a pause was in flight
+//     when that was recorded. Precisely: the latest claim of the coupon's
+//     out_request_no at or before the coupon's create time saw its batch
+//     open, in the state committed at that moment or in one committed up to
+//     claimSlack before it.
+//   - claims-open: the same for every claim, whether or not it issued.
+//   - cancelled-sealed: nothing pending or in flight in a cancelled batch.
+//   - at-rest: nothing in flight; nothing pending in a completed batch.
+//   - counters: the counters equal a count of the rows (CountDrift).
+//   - settled: no 代金券 row is left in review: each user holds at most
+//     one coupon of a stock, so a query always decides.
+func (r *run) checkStore(c *checker) {
+	ctx := r.ctx
+	var rows []rowState
+	if err := r.db.SelectContext(ctx, &rows, `SELECT id, batch_id, openid, out_request_no, status, outcome, coupon_id, reserved_fen
+		FROM recipients ORDER BY id`); err != nil {
+		r.fatal("read rows: %v", err)
+	}
+	var batches []batchState
+	if err := r.db.SelectContext(ctx, &batches, `SELECT id, name, status, kind, max_amount_fen, reserved_fen FROM batches ORDER BY id`); err != nil {
+		r.fatal("read batches: %v", err)
+	}
+	byNo := map[string]*rowState{}
+	for i := range rows {
+		byNo[rows[i].OutRequestNo] = &rows[i]
+	}
+	ledger := r.sim.Server.Ledger("")
+	seenNo := map[string]wxsim.Coupon{}
+	perUser := map[string]string{}
+	spent := map[int64]int64{}
+	for _, cp := range ledger {
+		prev, twice := seenNo[cp.OutRequestNo]
+		c.check("ledger-unique", !twice, "out_request_no %s has coupons %s and %s", cp.OutRequestNo, prev.CouponID, cp.CouponID)
+		seenNo[cp.OutRequestNo] = cp
+		user := cp.StockID + "/" + cp.OpenID
+		other, two := perUser[user]
+		c.check("ledger-unique", !two, "openid %s holds coupons %s and %s of stock %s", cp.OpenID, other, cp.CouponID, cp.StockID)
+		perUser[user] = cp.CouponID
+
+		row := byNo[cp.OutRequestNo]
+		switch {
+		case row == nil:
+			c.check("ledger-row", false, "coupon %s (out_request_no %s) is on no row", cp.CouponID, cp.OutRequestNo)
+		case row.OpenID != cp.OpenID:
+			c.check("ledger-row", false, "coupon %s went to %s, its row is %s's", cp.CouponID, cp.OpenID, row.OpenID)
+		case row.Status == queue.StatusReview:
+			c.check("ledger-row", true, "")
+		default:
+			c.check("ledger-row", row.Status == queue.StatusIssued && row.CouponID.String == cp.CouponID,
+				"coupon %s (%s yuan, out_request_no %s) was issued but its row in batch %d is %s (outcome %s, coupon %q)",
+				cp.CouponID, money.Yuan(cp.CouponAmount), cp.OutRequestNo, row.BatchID, row.Status, row.Outcome.String, row.CouponID.String)
+		}
+		if row != nil {
+			spent[row.BatchID] += cp.CouponAmount
+		}
+	}
+	owner := map[string]int64{}
+	for _, row := range rows {
+		if row.Status == queue.StatusIssued {
+			cp, ok := seenNo[row.OutRequestNo]
+			c.check("issued-has-coupon", ok && cp.CouponID == row.CouponID.String,
+				"row %d (batch %d, out_request_no %s) is issued with coupon %q; the ledger has %q", row.ID, row.BatchID,
+				row.OutRequestNo, row.CouponID.String, cp.CouponID)
+		}
+		if row.CouponID.Valid {
+			prev, dup := owner[row.CouponID.String]
+			c.check("coupon-once", !dup, "coupon %s is on rows %d and %d", row.CouponID.String, prev, row.ID)
+			owner[row.CouponID.String] = row.ID
+		}
+	}
+
+	rowReserved := map[int64]int64{}
+	for _, row := range rows {
+		rowReserved[row.BatchID] += row.ReservedFen
+	}
+	for _, b := range batches {
+		if b.MaxAmountFen.Valid {
+			c.check("spend-cap", spent[b.ID] <= b.MaxAmountFen.Int64, "batch %d (%s) issued %s yuan in the ledger, over its cap of %s yuan",
+				b.ID, b.Name, money.Yuan(spent[b.ID]), money.Yuan(b.MaxAmountFen.Int64))
+		}
+		c.check("reservations", b.ReservedFen == rowReserved[b.ID] && (!b.MaxAmountFen.Valid || b.ReservedFen <= b.MaxAmountFen.Int64),
+			"batch %d (%s) reserves %s yuan, its rows %s yuan (cap %v)", b.ID, b.Name, money.Yuan(b.ReservedFen), money.Yuan(rowReserved[b.ID]), b.MaxAmountFen)
+	}
+
+	r.checkClaims(c, ledger)
+
+	counts := map[int64]map[string]int{}
+	for _, row := range rows {
+		if counts[row.BatchID] == nil {
+			counts[row.BatchID] = map[string]int{}
+		}
+		counts[row.BatchID][row.Status]++
+	}
+	for _, b := range batches {
+		n := counts[b.ID]
+		if b.Status == queue.BatchCancelled {
+			c.check("cancelled-sealed", n[queue.StatusPending]+n[queue.StatusInFlight] == 0,
+				"cancelled batch %d (%s) has %d rows pending and %d in flight", b.ID, b.Name, n[queue.StatusPending], n[queue.StatusInFlight])
+		}
+		c.check("at-rest", n[queue.StatusInFlight] == 0, "batch %d (%s) has %d rows in flight at rest", b.ID, b.Name, n[queue.StatusInFlight])
+		if b.Status == queue.BatchCompleted {
+			c.check("at-rest", n[queue.StatusPending] == 0, "completed batch %d (%s) has %d rows pending", b.ID, b.Name, n[queue.StatusPending])
+		}
+		if b.Kind == "favor" {
+			c.check("settled", n[queue.StatusReview] == 0, "batch %d (%s) has %d rows left in review after review resolve",
+				b.ID, b.Name, n[queue.StatusReview])
+		}
+	}
+	drift, err := queue.NewStore(r.db).CountDrift(ctx)
+	if err != nil {
+		r.fatal("count drift: %v", err)
+	}
+	c.check("counters", len(drift) == 0, "the counters drifted from the rows: %s", strings.Join(drift, "; "))
+}
+
+// checkClaims checks claimed-open and claims-open against the claim log
+// and the batches' committed states.
+func (r *run) checkClaims(c *checker, ledger []wxsim.Coupon) {
+	nos := make([]string, 0, len(ledger))
+	ats := make([]time.Time, 0, len(ledger))
+	for _, cp := range ledger {
+		nos = append(nos, cp.OutRequestNo)
+		ats = append(ats, cp.IssuedAt)
+	}
+	// openAt is whether batch %[1]s could be claimed at %[2]s: open in the
+	// state in force claimSlack before it or in any committed since.
+	openAt := `(SELECT bool_or(batch_open(s.status, s.start_at, s.window_start, s.window_end, s.window_tz, %[2]s))
+		FROM campaign_batch_states s
+		WHERE s.batch_id = %[1]s AND s.at <= %[2]s
+		  AND s.at >= coalesce((SELECT max(s2.at) FROM campaign_batch_states s2
+				WHERE s2.batch_id = %[1]s AND s2.at <= %[2]s - interval '%[3]d microseconds'), '-infinity'))`
+	var coupons []struct {
+		No      string       `db:"no"`
+		Created time.Time    `db:"created"`
+		Batch   int64        `db:"batch_id"`
+		Claimed sql.NullTime `db:"claimed"`
+		Open    sql.NullBool `db:"open"`
+	}
+	err := r.db.SelectContext(r.ctx, &coupons, `
+		WITH l AS (SELECT * FROM unnest($1::text[], $2::timestamptz[]) AS l(no, created)),
+		c AS (
+			SELECT l.no, l.created, r.batch_id,
+				(SELECT max(cl.at) FROM campaign_claims cl WHERE cl.recipient_id = r.id AND cl.at <= l.created) AS claimed
+			FROM l JOIN recipients r ON r.out_request_no = l.no
+		)
+		SELECT c.no, c.created, c.batch_id, c.claimed, `+fmt.Sprintf(openAt, "c.batch_id", "c.claimed", claimSlack.Microseconds())+` AS open FROM c`,
+		pq.Array(nos), pq.Array(ats))
+	if err != nil {
+		r.fatal("check claims of coupons: %v", err)
+	}
+	for _, cp := range coupons {
+		c.check("claimed-open", cp.Claimed.Valid && cp.Open.Valid && cp.Open.Bool,
+			"the coupon of out_request_no %s (batch %d) was created at %s by a send claimed at %s, when its batch was %s",
+			cp.No, cp.Batch, cp.Created.UTC().Format(stamp), fmtTime(cp.Claimed), r.stateAt(cp.Batch, cp.Claimed))
+	}
+	var claims []struct {
+		No    string       `db:"out_request_no"`
+		Batch int64        `db:"batch_id"`
+		At    sql.NullTime `db:"at"`
+		Open  sql.NullBool `db:"open"`
+	}
+	err = r.db.SelectContext(r.ctx, &claims, `SELECT cl.out_request_no, cl.batch_id, cl.at, `+
+		fmt.Sprintf(openAt, "cl.batch_id", "cl.at", claimSlack.Microseconds())+` AS open FROM campaign_claims cl ORDER BY cl.at`)
+	if err != nil {
+		r.fatal("check claims: %v", err)
+	}
+	bad := 0
+	for _, cl := range claims {
+		if !cl.Open.Valid || !cl.Open.Bool {
+			bad++
+			if bad <= 5 {
+				c.check("claims-open", false, "out_request_no %s was claimed at %s, when batch %d was %s",
+					cl.No, fmtTime(cl.At), cl.Batch, r.stateAt(cl.Batch, cl.At))
+				continue
+			}
+		}
+		c.checked++
+	}
+	if bad > 5 {
+		c.check("claims-open", false, "and %d more claims while their batch was closed", bad-5)
+	}
+}
+
+const stamp = "15:04:05.000000"
+
+func fmtTime(t sql.NullTime) string {
+	if !t.Valid {
+		return "(never)"
+	}
+	return t.Time.UTC().Format(stamp)
+}
+
+// stateAt describes the batch's committed states around t, for a message.
+func (r *run) stateAt(batch int64, t sql.NullTime) string {
+	if !t.Valid {
+		return "(no claim)"
+	}
+	var states []string
+	err := r.db.SelectContext(r.ctx, &states, `SELECT format('%s since %s', status, to_char(at AT TIME ZONE 'UTC', 'HH24:MI:SS.US'))
+		FROM campaign_batch_states WHERE batch_id = $1 AND at <= $2 + interval '1 second' ORDER BY at DESC LIMIT 4`, batch, t.Time)
+	if err != nil {
+		return err.Error()
+	}
+	slices.Reverse(states)
+	return strings.Join(states, ", ")
+}
