@@ -24,7 +24,11 @@ var (
 // regressionSeeds run in every `make test`: each found a bug (see the
 // comment beside it) or covers a combination worth keeping.
 var regressionSeeds = []uint64{
-	1, 2, 3, 4,
+	// Issue 19: a row in doubt (issued, then 500 or a reset) whose retry
+	// was throttled stopped being in doubt, gave its reservation back and
+	// was sealed cancelled with its coupon in the ledger; the batch spent
+	// over its cap (505 yuan under 500 in seed 1, 138 under 137 in 28).
+	1, 23, 28,
 }
 
 // harness builds cmd/issuer once per test binary run, for the seeds that

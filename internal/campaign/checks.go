@@ -23,8 +23,7 @@ var Invariants = []string{
 
 // claimSlack is how long after a batch's state was stamped a claim may
 // still have seen the state before it: the stamp is taken by a deferred
-// trigger as the transaction commits, and a claim whose statement began in
-// that instant read the batch as it was.
+// trigger just before the transaction commits.
 const claimSlack = 100 * time.Millisecond
 
 // checker counts checks and keeps the failed ones.
@@ -82,9 +81,10 @@ type batchState struct {
 //     claimed (pending or running, started, inside its window): the send
 //     that created a coupon after a cancel, a halt or a pause was in flight
 //     when that was recorded. Precisely: the latest claim of the coupon's
-//     out_request_no at or before the coupon's create time saw its batch
-//     open, in the state committed at that moment or in one committed up to
-//     claimSlack before it.
+//     out_request_no that began at or before the coupon's create time found
+//     its batch open in a state in force while it ran — from claimSlack
+//     before the claiming statement began to the moment it leased the row
+//     (a statement reads the batch at some moment in between).
 //   - claims-open: the same for every claim, whether or not it issued.
 //   - cancelled-sealed: nothing pending or in flight in a cancelled batch.
 //   - at-rest: nothing in flight; nothing pending in a completed batch.
@@ -204,13 +204,17 @@ func (r *run) checkClaims(c *checker, ledger []wxsim.Coupon) {
 		nos = append(nos, cp.OutRequestNo)
 		ats = append(ats, cp.IssuedAt)
 	}
-	// openAt is whether batch %[1]s could be claimed at %[2]s: open in the
-	// state in force claimSlack before it or in any committed since.
+	// openAt is whether batch %[1]s could be claimed by a statement that
+	// began at %[2]s (its now(), which start times and windows are judged
+	// at) and leased the row at %[3]s: the statement read the batch at some
+	// moment between, so the batch was open in a state in force then — the
+	// one in force claimSlack before the start, or one committed since,
+	// up to the lease.
 	openAt := `(SELECT bool_or(batch_open(s.status, s.start_at, s.window_start, s.window_end, s.window_tz, %[2]s))
 		FROM campaign_batch_states s
-		WHERE s.batch_id = %[1]s AND s.at <= %[2]s
+		WHERE s.batch_id = %[1]s AND s.at <= %[3]s
 		  AND s.at >= coalesce((SELECT max(s2.at) FROM campaign_batch_states s2
-				WHERE s2.batch_id = %[1]s AND s2.at <= %[2]s - interval '%[3]d microseconds'), '-infinity'))`
+				WHERE s2.batch_id = %[1]s AND s2.at <= %[2]s - interval '%[4]d microseconds'), '-infinity'))`
 	var coupons []struct {
 		No      string       `db:"no"`
 		Created time.Time    `db:"created"`
@@ -221,11 +225,12 @@ func (r *run) checkClaims(c *checker, ledger []wxsim.Coupon) {
 	err := r.db.SelectContext(r.ctx, &coupons, `
 		WITH l AS (SELECT * FROM unnest($1::text[], $2::timestamptz[]) AS l(no, created)),
 		c AS (
-			SELECT l.no, l.created, r.batch_id,
-				(SELECT max(cl.at) FROM campaign_claims cl WHERE cl.recipient_id = r.id AND cl.at <= l.created) AS claimed
+			SELECT l.no, l.created, r.batch_id, cl.at AS claimed, cl.done
 			FROM l JOIN recipients r ON r.out_request_no = l.no
+			LEFT JOIN LATERAL (SELECT cl.at, cl.done FROM campaign_claims cl
+				WHERE cl.recipient_id = r.id AND cl.at <= l.created ORDER BY cl.at DESC LIMIT 1) cl ON true
 		)
-		SELECT c.no, c.created, c.batch_id, c.claimed, `+fmt.Sprintf(openAt, "c.batch_id", "c.claimed", claimSlack.Microseconds())+` AS open FROM c`,
+		SELECT c.no, c.created, c.batch_id, c.claimed, `+fmt.Sprintf(openAt, "c.batch_id", "c.claimed", "c.done", claimSlack.Microseconds())+` AS open FROM c`,
 		pq.Array(nos), pq.Array(ats))
 	if err != nil {
 		r.fatal("check claims of coupons: %v", err)
@@ -242,7 +247,7 @@ func (r *run) checkClaims(c *checker, ledger []wxsim.Coupon) {
 		Open  sql.NullBool `db:"open"`
 	}
 	err = r.db.SelectContext(r.ctx, &claims, `SELECT cl.out_request_no, cl.batch_id, cl.at, `+
-		fmt.Sprintf(openAt, "cl.batch_id", "cl.at", claimSlack.Microseconds())+` AS open FROM campaign_claims cl ORDER BY cl.at`)
+		fmt.Sprintf(openAt, "cl.batch_id", "cl.at", "cl.done", claimSlack.Microseconds())+` AS open FROM campaign_claims cl ORDER BY cl.at`)
 	if err != nil {
 		r.fatal("check claims: %v", err)
 	}
@@ -278,8 +283,9 @@ func (r *run) stateAt(batch int64, t sql.NullTime) string {
 		return "(no claim)"
 	}
 	var states []string
-	err := r.db.SelectContext(r.ctx, &states, `SELECT format('%s since %s', status, to_char(at AT TIME ZONE 'UTC', 'HH24:MI:SS.US'))
-		FROM campaign_batch_states WHERE batch_id = $1 AND at <= $2 + interval '1 second' ORDER BY at DESC LIMIT 4`, batch, t.Time)
+	err := r.db.SelectContext(r.ctx, &states, `SELECT format('%s since %s%s', status, to_char(at AT TIME ZONE 'UTC', 'HH24:MI:SS.US'),
+			CASE WHEN start_at IS NOT NULL THEN ' (start ' || to_char(start_at AT TIME ZONE 'UTC', 'HH24:MI:SS') || ')' ELSE '' END)
+		FROM campaign_batch_states WHERE batch_id = $1 AND at <= $2::timestamptz + interval '1 second' ORDER BY at DESC LIMIT 4`, batch, t.Time)
 	if err != nil {
 		return err.Error()
 	}

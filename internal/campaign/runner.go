@@ -260,13 +260,14 @@ CREATE TABLE campaign_claims (
 	recipient_id   bigint      NOT NULL,
 	batch_id       bigint      NOT NULL,
 	out_request_no text        NOT NULL,
-	at             timestamptz NOT NULL,
+	at             timestamptz NOT NULL, -- the claiming statement's start, now()
+	done           timestamptz NOT NULL, -- when it leased this row, after it read the batch
 	owner          text
 );
 CREATE INDEX campaign_claims_row ON campaign_claims (recipient_id, at);
 CREATE FUNCTION campaign_claim() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-	INSERT INTO campaign_claims VALUES (NEW.id, NEW.batch_id, NEW.out_request_no, now(), NEW.lease_owner);
+	INSERT INTO campaign_claims VALUES (NEW.id, NEW.batch_id, NEW.out_request_no, now(), clock_timestamp(), NEW.lease_owner);
 	RETURN NULL;
 END $$;
 CREATE TRIGGER campaign_claim AFTER UPDATE ON recipients FOR EACH ROW
