@@ -32,18 +32,21 @@ bench: build ## print the performance figures (import, issue, reconcile, crypto)
 	$(WITH_PG) scripts/bench.sh
 
 # The seeded fault campaign (internal/campaign): SEED=S plays one seed,
-# N=200 plays seeds FROM..FROM+N-1 (FROM defaults to 1) and prints the table;
-# neither plays the regression seeds `make test` plays. PARALLEL seeds at a
-# time (default 2), each with its own PostgreSQL cluster.
+# N=200 plays seeds FROM..FROM+N-1 (FROM defaults to 1) and prints the table,
+# SCENARIO=FILE plays a kept scenario (internal/campaign/testdata/regressions);
+# none of them plays what `make test` plays: the kept scenarios and a few
+# seeds. PARALLEL seeds at a time (default 2), each with its own PostgreSQL.
 SEED     ?=
 N        ?=
 FROM     ?= 1
+SCENARIO ?=
 PARALLEL ?= 2
 
 campaign: ## the seeded fault campaign: SEED=S reproduces one seed, N=200 runs 200 and prints the table
 	$(GO) test -c -o bin/campaign.test ./internal/campaign
-	$(WITH_PG) bin/campaign.test -test.run '^TestCampaign$$' -test.timeout 0 -test.parallel $(PARALLEL) \
-		$(if $(SEED),-seed $(SEED)) $(if $(N),-n $(N) -from $(FROM))
+	cd internal/campaign && ../../$(WITH_PG) ../../bin/campaign.test -test.run '^TestCampaign$$' -test.timeout 0 \
+		-test.parallel $(PARALLEL) $(if $(SEED),-seed $(SEED)) $(if $(N),-n $(N) -from $(FROM)) \
+		$(if $(SCENARIO),-scenario $(abspath $(SCENARIO)))
 
 lint: ## gofmt, go vet, staticcheck, go mod tidy
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }

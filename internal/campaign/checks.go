@@ -49,7 +49,29 @@ type rowState struct {
 	Status       string         `db:"status"`
 	Outcome      sql.NullString `db:"outcome"`
 	CouponID     sql.NullString `db:"coupon_id"`
+	CouponCode   sql.NullString `db:"coupon_code"`
 	ReservedFen  int64          `db:"reserved_fen"`
+	Kind         string         `db:"kind"`
+	StockID      string         `db:"stock_id"`
+}
+
+// holds says whether the row records coupon cp: a 代金券 by its coupon id,
+// a 商品券 by its code, or (a 商品券 replay, RESOURCE_ALREADY_EXISTS, which
+// confirms the coupon without repeating its code) by outcome
+// already_issued and no code.
+func (r *rowState) holds(cp wxsim.Coupon) bool {
+	if r.Kind == string(wxsim.KindProduct) {
+		return r.CouponCode.String == cp.CouponCode || (!r.CouponCode.Valid && r.Outcome.String == "already_issued")
+	}
+	return r.CouponID.String == cp.CouponID
+}
+
+// coupon is the coupon the row records: its id, or a 商品券's code.
+func (r *rowState) coupon() string {
+	if r.Kind == string(wxsim.KindProduct) {
+		return r.CouponCode.String
+	}
+	return r.CouponID.String
 }
 
 type batchState struct {
@@ -94,8 +116,9 @@ type batchState struct {
 func (r *run) checkStore(c *checker) {
 	ctx := r.ctx
 	var rows []rowState
-	if err := r.db.SelectContext(ctx, &rows, `SELECT id, batch_id, openid, out_request_no, status, outcome, coupon_id, reserved_fen
-		FROM recipients ORDER BY id`); err != nil {
+	if err := r.db.SelectContext(ctx, &rows, `SELECT r.id, r.batch_id, r.openid, r.out_request_no, r.status, r.outcome, r.coupon_id,
+			r.coupon_code, r.reserved_fen, b.kind, b.stock_id
+		FROM recipients r JOIN batches b ON b.id = r.batch_id ORDER BY r.id`); err != nil {
 		r.fatal("read rows: %v", err)
 	}
 	var batches []batchState
@@ -128,9 +151,9 @@ func (r *run) checkStore(c *checker) {
 		case row.Status == queue.StatusReview:
 			c.check("ledger-row", true, "")
 		default:
-			c.check("ledger-row", row.Status == queue.StatusIssued && row.CouponID.String == cp.CouponID,
+			c.check("ledger-row", row.Status == queue.StatusIssued && row.holds(cp),
 				"coupon %s (%s yuan, out_request_no %s) was issued but its row in batch %d is %s (outcome %s, coupon %q)",
-				cp.CouponID, money.Yuan(cp.CouponAmount), cp.OutRequestNo, row.BatchID, row.Status, row.Outcome.String, row.CouponID.String)
+				cp.CouponID, money.Yuan(cp.CouponAmount), cp.OutRequestNo, row.BatchID, row.Status, row.Outcome.String, row.coupon())
 		}
 		if row != nil {
 			spent[row.BatchID] += cp.CouponAmount
@@ -140,14 +163,14 @@ func (r *run) checkStore(c *checker) {
 	for _, row := range rows {
 		if row.Status == queue.StatusIssued {
 			cp, ok := seenNo[row.OutRequestNo]
-			c.check("issued-has-coupon", ok && cp.CouponID == row.CouponID.String,
+			c.check("issued-has-coupon", ok && row.holds(cp),
 				"row %d (batch %d, out_request_no %s) is issued with coupon %q; the ledger has %q", row.ID, row.BatchID,
-				row.OutRequestNo, row.CouponID.String, cp.CouponID)
+				row.OutRequestNo, row.coupon(), cp.CouponID)
 		}
-		if row.CouponID.Valid {
-			prev, dup := owner[row.CouponID.String]
-			c.check("coupon-once", !dup, "coupon %s is on rows %d and %d", row.CouponID.String, prev, row.ID)
-			owner[row.CouponID.String] = row.ID
+		if id := row.coupon(); id != "" {
+			prev, dup := owner[row.StockID+"/"+id]
+			c.check("coupon-once", !dup, "coupon %s of stock %s is on rows %d and %d", id, row.StockID, prev, row.ID)
+			owner[row.StockID+"/"+id] = row.ID
 		}
 	}
 
@@ -183,7 +206,7 @@ func (r *run) checkStore(c *checker) {
 		if b.Status == queue.BatchCompleted {
 			c.check("at-rest", n[queue.StatusPending] == 0, "completed batch %d (%s) has %d rows pending", b.ID, b.Name, n[queue.StatusPending])
 		}
-		if b.Kind == "favor" {
+		if b.Kind == string(wxsim.KindFavor) {
 			c.check("settled", n[queue.StatusReview] == 0, "batch %d (%s) has %d rows left in review after review resolve",
 				b.ID, b.Name, n[queue.StatusReview])
 		}

@@ -18,11 +18,12 @@ type Tally struct {
 	byInv   map[string]int // failures by invariant
 	failing map[uint64][]string
 	harness map[uint64]string // seeds whose run broke before checking
+	repro   map[uint64]string // the command that plays a failing seed again
 }
 
 // NewTally returns an empty tally.
 func NewTally() *Tally {
-	return &Tally{byInv: map[string]int{}, failing: map[uint64][]string{}, harness: map[uint64]string{}}
+	return &Tally{byInv: map[string]int{}, failing: map[uint64][]string{}, repro: map[uint64]string{}, harness: map[uint64]string{}}
 }
 
 // Add counts one seed's result.
@@ -40,15 +41,17 @@ func (t *Tally) Add(res *Result) {
 	}
 	if len(invs) > 0 {
 		t.failing[res.Scenario.Seed] = invs
+		t.repro[res.Scenario.Seed] = Reproduce(res.Scenario)
 	}
 }
 
-// Broken counts a seed whose run failed before it could be checked.
-func (t *Tally) Broken(seed uint64, why string) {
+// Broken counts a scenario whose run failed before it could be checked.
+func (t *Tally) Broken(sc Scenario, why string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.seeds++
-	t.harness[seed] = why
+	t.harness[sc.Seed] = why
+	t.repro[sc.Seed] = Reproduce(sc)
 }
 
 // Table is the campaign's summary: seeds run, checks made, failures by
@@ -83,18 +86,27 @@ func (t *Tally) Table() string {
 			if h, ok := t.harness[s]; ok {
 				why = "run broke: " + h
 			}
-			fmt.Fprintf(&b, "  seed %d: %s — make campaign SEED=%d\n", s, why, s)
+			fmt.Fprintf(&b, "  seed %d: %s — %s\n", s, why, t.repro[s])
 		}
 	}
 	return b.String()
+}
+
+// Reproduce is the command that plays sc again: its seed, or for a kept
+// scenario (one with a note) its file.
+func Reproduce(sc Scenario) string {
+	if sc.Note != "" {
+		return fmt.Sprintf("make campaign SCENARIO=internal/campaign/testdata/regressions/seed-%d.json", sc.Seed)
+	}
+	return fmt.Sprintf("make campaign SEED=%d", sc.Seed)
 }
 
 // Explain is a failing seed's report: the scenario, the violations, the
 // timeline, where the logs are, and how to run it again.
 func Explain(res *Result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "seed %d failed %d of %d checks — reproduce with: make campaign SEED=%d\n", res.Scenario.Seed,
-		len(res.Violations), res.Checked, res.Scenario.Seed)
+	fmt.Fprintf(&b, "seed %d failed %d of %d checks — reproduce with: %s\n", res.Scenario.Seed,
+		len(res.Violations), res.Checked, Reproduce(res.Scenario))
 	fmt.Fprintf(&b, "scenario: %s\n", res.Scenario)
 	const most = 20
 	for i, v := range res.Violations {

@@ -171,7 +171,7 @@ func (r *run) setup() {
 
 	var stocks []wxsim.StockSpec
 	for _, st := range sc.Stocks {
-		stocks = append(stocks, wxsim.StockSpec{ID: st.ID, Kind: wxsim.KindFavor, Budget: st.Budget, CouponValue: st.ValueFen})
+		stocks = append(stocks, wxsim.StockSpec{ID: st.ID, Kind: wxsim.Kind(st.Kind), Budget: st.Budget, CouponValue: st.ValueFen})
 	}
 	r.sim = simtest.Start(r.t, wxsim.Options{Stocks: stocks, Limit: sc.Limit, Seed: sc.Seed})
 
@@ -302,16 +302,25 @@ CREATE CONSTRAINT TRIGGER campaign_batch_update AFTER UPDATE ON batches DEFERRAB
 var beijing = time.FixedZone("CST", 8*3600)
 
 func (r *run) importBatch(i int, b BatchPlan) (int64, error) {
+	// A 商品券 stock has no face value to ask WeChat Pay for: its rows
+	// carry theirs (coupon_value), which a spend cap counts.
+	st := r.sc.Stocks[b.Stock]
+	value := ""
 	var csv strings.Builder
-	csv.WriteString("openid\n")
+	csv.WriteString("openid")
+	if st.Kind == string(wxsim.KindProduct) {
+		csv.WriteString(",coupon_value")
+		value = "," + strconv.FormatInt(st.ValueFen, 10)
+	}
+	csv.WriteString("\n")
 	for j := range b.Rows {
 		prefix := ""
 		if j < b.Refused {
 			prefix = []string{"limited_", "nouser_"}[j%2]
 		}
-		fmt.Fprintf(&csv, "%sc%db%dr%d\n", prefix, r.sc.Seed, i+1, j)
+		fmt.Fprintf(&csv, "%sc%db%dr%d%s\n", prefix, r.sc.Seed, i+1, j, value)
 	}
-	args := []string{"import", "--stock", r.sc.Stocks[b.Stock].ID, "--name", fmt.Sprintf("b%d", i+1), "--json"}
+	args := []string{"import", "--stock", st.ID, "--kind", st.Kind, "--name", fmt.Sprintf("b%d", i+1), "--json"}
 	if b.CapYuan != "" {
 		args = append(args, "--max-amount-yuan", b.CapYuan)
 	}
@@ -440,6 +449,9 @@ func (r *run) act(e Event) {
 	case ActApprove:
 		res := r.cli(true, "", "batch", "approve", r.id(e.Batch), "--as", Operator)
 		r.logf("b%d approve: %s", e.Batch, res)
+	case ActReject:
+		res := r.cli(true, "", "batch", "reject", r.id(e.Batch), "--as", Operator, "--reason", "campaign")
+		r.logf("b%d reject: %s", e.Batch, res)
 	case ActPriority:
 		res := r.cli(true, "", "batch", "priority", r.id(e.Batch), strconv.Itoa(e.N))
 		r.logf("b%d priority %d: %s", e.Batch, e.N, res)

@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -18,6 +19,8 @@ import (
 // one line that says what the run did.
 type Scenario struct {
 	Seed uint64 `json:"seed"`
+	// Note says why a kept scenario is kept (testdata/regressions).
+	Note string `json:"note,omitempty"`
 	// Instances of `issuer run`, each with Workers executors
 	// (issue.concurrency), wxpay.timeout Timeout, issue.lease Lease and
 	// issue.max_attempts MaxAttempts.
@@ -42,9 +45,11 @@ type Scenario struct {
 	Events []Event        `json:"events"`
 }
 
-// StockPlan is one 代金券 stock of the simulator.
+// StockPlan is one stock of the simulator: 代金券 (favor) or 商品券
+// (product).
 type StockPlan struct {
 	ID       string `json:"id"`
+	Kind     string `json:"kind"`
 	Budget   int    `json:"budget"`    // coupons; below the rows sent to it, it runs out mid-run
 	ValueFen int64  `json:"value_fen"` // face value
 }
@@ -88,6 +93,7 @@ const (
 	ActResume       = "resume"        // issuer batch resume
 	ActCancel       = "cancel"        // issuer batch cancel
 	ActApprove      = "approve"       // issuer batch approve --as
+	ActReject       = "reject"        // issuer batch reject --as
 	ActPriority     = "priority"      // issuer batch priority
 	ActResolve      = "resolve"       // issuer review resolve
 	ActKill         = "kill"          // SIGKILL an instance, start it again For later
@@ -99,6 +105,23 @@ const (
 	ActFaults       = "faults"        // the simulator's faults change
 )
 
+// ParseScenario reads a scenario back from its JSON (String). Stocks
+// without a kind, kept before there were 商品券 stocks, are 代金券.
+func ParseScenario(b []byte) (Scenario, error) {
+	var sc Scenario
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&sc); err != nil {
+		return sc, fmt.Errorf("scenario: %w", err)
+	}
+	for i := range sc.Stocks {
+		if sc.Stocks[i].Kind == "" {
+			sc.Stocks[i].Kind = "favor"
+		}
+	}
+	return sc, nil
+}
+
 func (s Scenario) String() string {
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -107,7 +130,9 @@ func (s Scenario) String() string {
 	return string(b)
 }
 
-// Generate draws the scenario of seed.
+// Generate draws the scenario of seed. A seed's scenario changes when the
+// generator does: a scenario worth keeping is kept as its JSON
+// (testdata/regressions), which ParseScenario reads back.
 func Generate(seed uint64) Scenario {
 	g := &gen{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 	sc := Scenario{
@@ -146,7 +171,10 @@ func Generate(seed uint64) Scenario {
 		sc.Batches = append(sc.Batches, b)
 	}
 	for i := range nStocks {
-		st := StockPlan{ID: fmt.Sprintf("98%05d", 56000+i), Budget: 100000, ValueFen: []int64{100, 200, 500}[g.r.IntN(3)]}
+		st := StockPlan{ID: fmt.Sprintf("98%05d", 56000+i), Kind: "favor", Budget: 100000, ValueFen: []int64{100, 200, 500}[g.r.IntN(3)]}
+		if g.chance(0.25) {
+			st.Kind = "product"
+		}
 		rows := 0
 		for _, b := range sc.Batches {
 			if b.Stock == i {
@@ -261,8 +289,12 @@ func (g *gen) events(sc *Scenario) []Event {
 	add := func(e Event) { evs = append(evs, e) }
 	for i, b := range sc.Batches {
 		awaiting := sc.ApprovalMin > 0 && b.Rows >= sc.ApprovalMin
-		if awaiting && g.chance(0.75) {
+		switch {
+		case !awaiting:
+		case g.chance(0.7):
 			add(Event{At: when(), Do: ActApprove, Batch: i + 1})
+		case g.chance(0.5):
+			add(Event{At: when(), Do: ActReject, Batch: i + 1})
 		}
 		if b.Paused && g.chance(0.7) {
 			add(Event{At: when(), Do: ActResume, Batch: i + 1})
