@@ -302,23 +302,15 @@ CREATE CONSTRAINT TRIGGER campaign_batch_update AFTER UPDATE ON batches DEFERRAB
 var beijing = time.FixedZone("CST", 8*3600)
 
 func (r *run) importBatch(i int, b BatchPlan) (int64, error) {
-	// A 商品券 stock has no face value to ask WeChat Pay for: its rows
-	// carry theirs (coupon_value), which a spend cap counts.
 	st := r.sc.Stocks[b.Stock]
-	value := ""
 	var csv strings.Builder
-	csv.WriteString("openid")
-	if st.Kind == string(wxsim.KindProduct) {
-		csv.WriteString(",coupon_value")
-		value = "," + strconv.FormatInt(st.ValueFen, 10)
-	}
-	csv.WriteString("\n")
+	csv.WriteString("openid\n")
 	for j := range b.Rows {
 		prefix := ""
 		if j < b.Refused {
 			prefix = []string{"limited_", "nouser_"}[j%2]
 		}
-		fmt.Fprintf(&csv, "%sc%db%dr%d%s\n", prefix, r.sc.Seed, i+1, j, value)
+		fmt.Fprintf(&csv, "%sc%db%dr%d\n", prefix, r.sc.Seed, i+1, j)
 	}
 	args := []string{"import", "--stock", st.ID, "--kind", st.Kind, "--name", fmt.Sprintf("b%d", i+1), "--json"}
 	if b.CapYuan != "" {

@@ -188,6 +188,10 @@ func Generate(seed uint64) Scenario {
 	}
 	for i := range sc.Batches {
 		b := &sc.Batches[i]
+		if sc.Stocks[b.Stock].Kind == "product" {
+			// A 商品券 has no face value to hold a cap against.
+			b.CapYuan = ""
+		}
 		if b.CapYuan != "" {
 			// Between a quarter and nine tenths of what the batch could spend.
 			coupons := max(1, (b.Rows-b.Refused)/4+g.r.IntN(max(1, (b.Rows-b.Refused)*13/20)))
