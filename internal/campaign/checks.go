@@ -98,7 +98,9 @@ type batchState struct {
 //   - spend-cap: per batch with a cap, the face value of its coupons in
 //     the ledger is at most the cap.
 //   - reservations: a batch's reserved face value is the sum of its rows'
-//     reservations, within its cap.
+//     reservations, within its cap; under a cap a row issued or in doubt
+//     holds its face value and no other row holds anything; without a cap
+//     no row holds anything.
 //   - claimed-open: each coupon's send was claimed while its batch could be
 //     claimed (pending or running, started, inside its window): the send
 //     that created a coupon after a cancel, a halt or a pause was in flight
@@ -110,7 +112,9 @@ type batchState struct {
 //   - claims-open: the same for every claim, whether or not it issued.
 //   - cancelled-sealed: nothing pending or in flight in a cancelled batch.
 //   - at-rest: nothing in flight; nothing pending in a completed batch.
-//   - counters: the counters equal a count of the rows (CountDrift).
+//   - counters: the counters equal a count of the rows (CountDrift), and
+//     batch_outcome_counts, by batch, status, outcome and doubt, the rows'
+//     number, face value and rows of unknown value.
 //   - settled: no 代金券 row is left in review: each user holds at most
 //     one coupon of a stock, so a query always decides.
 func (r *run) checkStore(c *checker) {
@@ -187,6 +191,43 @@ func (r *run) checkStore(c *checker) {
 			"batch %d (%s) reserves %s yuan, its rows %s yuan (cap %v)", b.ID, b.Name, money.Yuan(b.ReservedFen), money.Yuan(rowReserved[b.ID]), b.MaxAmountFen)
 	}
 
+	// Row by row: under a cap, a row issued or in doubt holds its face
+	// value reserved and every other row holds nothing; without a cap no
+	// row holds anything.
+	var held []struct {
+		ID       int64         `db:"id"`
+		BatchID  int64         `db:"batch_id"`
+		Status   string        `db:"status"`
+		InDoubt  bool          `db:"in_doubt"`
+		Reserved int64         `db:"reserved_fen"`
+		Value    sql.NullInt64 `db:"value"`
+		Capped   bool          `db:"capped"`
+	}
+	if err := r.db.SelectContext(ctx, &held, `SELECT r.id, r.batch_id, r.status, r.in_doubt, r.reserved_fen,
+			coalesce(r.coupon_value, b.face_value_fen) AS value, b.max_amount_fen IS NOT NULL AS capped
+		FROM recipients r JOIN batches b ON b.id = r.batch_id ORDER BY r.id`); err != nil {
+		r.fatal("read reservations: %v", err)
+	}
+	wrong := 0
+	for _, h := range held {
+		want := int64(0)
+		if h.Capped && (h.Status == queue.StatusIssued || h.InDoubt) {
+			want = h.Value.Int64
+		}
+		if h.Reserved != want {
+			wrong++
+			if wrong <= 5 {
+				c.check("reservations", false, "row %d of batch %d (%s, in doubt %v) reserves %s yuan, want %s", h.ID, h.BatchID,
+					h.Status, h.InDoubt, money.Yuan(h.Reserved), money.Yuan(want))
+				continue
+			}
+		}
+		c.checked++
+	}
+	if wrong > 5 {
+		c.check("reservations", false, "and %d more rows whose reservation is wrong", wrong-5)
+	}
+
 	r.checkClaims(c, ledger)
 
 	counts := map[int64]map[string]int{}
@@ -216,6 +257,24 @@ func (r *run) checkStore(c *checker) {
 		r.fatal("count drift: %v", err)
 	}
 	c.check("counters", len(drift) == 0, "the counters drifted from the rows: %s", strings.Join(drift, "; "))
+	// Beyond CountDrift: every counter of batch_outcome_counts (rows, face
+	// value, rows of unknown value) by batch, status, outcome and doubt.
+	var outcomeDrift []string
+	if err := r.db.SelectContext(ctx, &outcomeDrift, `
+		SELECT format('%s/%s/%s/doubt=%s: counted %s rows %s fen %s unvalued, the rows %s %s %s',
+			coalesce(c.batch_id, x.batch_id), coalesce(c.status, x.status), coalesce(c.outcome, x.outcome), coalesce(c.doubt, x.doubt),
+			coalesce(c.n, 0), coalesce(c.fen, 0), coalesce(c.unvalued, 0), coalesce(x.n, 0), coalesce(x.fen, 0), coalesce(x.unvalued, 0))
+		FROM batch_outcome_counts c
+		FULL JOIN (SELECT batch_id, status, coalesce(outcome, '') AS outcome, in_doubt AS doubt, count(*) AS n,
+				coalesce(sum(coupon_value), 0) AS fen, count(*) FILTER (WHERE coupon_value IS NULL) AS unvalued
+			FROM recipients GROUP BY 1, 2, 3, 4) x
+			ON x.batch_id = c.batch_id AND x.status = c.status AND x.outcome = c.outcome AND x.doubt = c.doubt
+		WHERE coalesce(c.n, 0) <> coalesce(x.n, 0) OR coalesce(c.fen, 0) <> coalesce(x.fen, 0)
+			OR coalesce(c.unvalued, 0) <> coalesce(x.unvalued, 0)
+		ORDER BY 1`); err != nil {
+		r.fatal("check outcome counters: %v", err)
+	}
+	c.check("counters", len(outcomeDrift) == 0, "batch_outcome_counts drifted from the rows: %s", strings.Join(outcomeDrift, "; "))
 }
 
 // checkClaims checks claimed-open and claims-open against the claim log

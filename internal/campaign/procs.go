@@ -129,6 +129,7 @@ func (in *instance) start(ctx context.Context, deadline time.Time) error {
 func (in *instance) startOnce(ctx context.Context) error {
 	cmd := exec.Command(in.bin, "run")
 	cmd.Env = in.env
+	dieWithUs(cmd)
 	cmd.Stderr = in.logf
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

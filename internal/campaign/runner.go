@@ -356,6 +356,7 @@ func (r *run) cli(asOperator bool, stdin string, args ...string) cliResult {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, r.h.Bin, args...)
 	cmd.Env = r.env
+	dieWithUs(cmd)
 	if asOperator && r.h.Tokens {
 		cmd.Env = append(slices.Clone(r.env), "ISSUER_TOKEN="+r.token)
 	}

@@ -138,7 +138,7 @@ func Generate(seed uint64) Scenario {
 	sc := Scenario{
 		Seed:        seed,
 		Instances:   1 + g.r.IntN(3),
-		Workers:     []int{4, 8, 16, 32}[g.r.IntN(4)],
+		Workers:     []int{4, 8, 16, 32, 64}[g.r.IntN(5)],
 		Timeout:     g.dur(800*time.Millisecond, 1500*time.Millisecond, 100*time.Millisecond),
 		Lease:       g.dur(5*time.Second, 8*time.Second, time.Second),
 		MaxAttempts: 3 + g.r.IntN(3),
@@ -232,7 +232,7 @@ func (g *gen) prob(p, lo, hi float64) float64 {
 func (g *gen) faults(timeout wxsim.Duration) wxsim.Faults {
 	f := wxsim.Faults{
 		Before500:  g.prob(0.4, 0.02, 0.1),
-		After500:   g.prob(0.6, 0.05, 0.2),
+		After500:   g.prob(0.6, 0.05, 0.3),
 		HangAfter:  g.prob(0.3, 0.005, 0.03),
 		ResetAfter: g.prob(0.3, 0.01, 0.05),
 		ForgedSig:  g.prob(0.3, 0.01, 0.05),
@@ -304,7 +304,7 @@ func (g *gen) events(sc *Scenario) []Event {
 			add(Event{At: when(), Do: ActResume, Batch: i + 1})
 		}
 	}
-	for range g.r.IntN(7) {
+	for range g.r.IntN(9) {
 		switch k := g.r.IntN(10); {
 		case k < 3:
 			e := Event{At: when(), Do: ActPause, Batch: batch()}
