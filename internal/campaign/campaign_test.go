@@ -24,9 +24,11 @@ var (
 )
 
 // coverageSeeds are generated seeds `make test` plays beside the kept
-// scenarios, for what those do not reach: 商品券, approval and
-// rejection, SIGKILL, a PostgreSQL restart, stocks stopped and cut.
-var coverageSeeds = []uint64{340, 373}
+// scenarios, for what those do not reach: 147 a 商品券 batch, guards
+// changed mid-run, SIGKILL, a PostgreSQL restart, a stock cut short;
+// 373 approval and rejection, a closed window, a paused stock, the limit
+// at 5%, 64 workers. (They change when Generate does: pick again then.)
+var coverageSeeds = []uint64{147, 373}
 
 // regressions reads the kept scenarios: each found a bug (its note says
 // which) and is played as it was drawn then, whatever Generate draws now.

@@ -98,9 +98,8 @@ type batchState struct {
 //   - spend-cap: per batch with a cap, the face value of its coupons in
 //     the ledger is at most the cap.
 //   - reservations: a batch's reserved face value is the sum of its rows'
-//     reservations, within its cap; under a cap a row issued or in doubt
-//     holds its face value and no other row holds anything; without a cap
-//     no row holds anything.
+//     reservations, within its cap; a row issued or in doubt holds its
+//     face value (without a cap: or nothing) and no other row anything.
 //   - claimed-open: each coupon's send was claimed while its batch could be
 //     claimed (pending or running, started, inside its window): the send
 //     that created a coupon after a cancel, a halt or a pause was in flight
@@ -192,8 +191,10 @@ func (r *run) checkStore(c *checker) {
 	}
 
 	// Row by row: under a cap, a row issued or in doubt holds its face
-	// value reserved and every other row holds nothing; without a cap no
-	// row holds anything.
+	// value reserved and every other row holds nothing; without a cap a
+	// row holds nothing, or its face value if issued or in doubt (the cap
+	// may have been lifted: `batch guards --max-amount-yuan none` leaves
+	// what was reserved as it was).
 	var held []struct {
 		ID       int64         `db:"id"`
 		BatchID  int64         `db:"batch_id"`
@@ -211,8 +212,11 @@ func (r *run) checkStore(c *checker) {
 	wrong := 0
 	for _, h := range held {
 		want := int64(0)
-		if h.Capped && (h.Status == queue.StatusIssued || h.InDoubt) {
+		if h.Status == queue.StatusIssued || h.InDoubt {
 			want = h.Value.Int64
+			if !h.Capped && h.Reserved == 0 {
+				want = 0
+			}
 		}
 		if h.Reserved != want {
 			wrong++

@@ -448,6 +448,10 @@ func (r *run) act(e Event) {
 	case ActPriority:
 		res := r.cli(true, "", "batch", "priority", r.id(e.Batch), strconv.Itoa(e.N))
 		r.logf("b%d priority %d: %s", e.Batch, e.N, res)
+	case ActGuards:
+		flag, value, _ := strings.Cut(e.Guard, "=")
+		res := r.cli(true, "", "batch", "guards", r.id(e.Batch), "--"+flag, value)
+		r.logf("b%d guards --%s %s: %s", e.Batch, flag, value, res)
 	case ActResolve:
 		res := r.cli(true, "", "review", "resolve", "--json")
 		r.logf("review resolve: %s", res)

@@ -82,6 +82,9 @@ type Event struct {
 	Stock    string         `json:"stock,omitempty"`
 	// N is the new priority, or the coupons a stock has left.
 	N int `json:"n,omitempty"`
+	// Guard is the flag and value `batch guards` is given, as
+	// "max-amount-yuan=12.00" or "window=none".
+	Guard string `json:"guard,omitempty"`
 	// For is how long a killed instance stays down, or PostgreSQL.
 	For    wxsim.Duration `json:"for,omitempty"`
 	Faults *wxsim.Faults  `json:"faults,omitempty"`
@@ -95,6 +98,7 @@ const (
 	ActApprove      = "approve"       // issuer batch approve --as
 	ActReject       = "reject"        // issuer batch reject --as
 	ActPriority     = "priority"      // issuer batch priority
+	ActGuards       = "guards"        // issuer batch guards
 	ActResolve      = "resolve"       // issuer review resolve
 	ActKill         = "kill"          // SIGKILL an instance, start it again For later
 	ActPGRestart    = "pg_restart"    // PostgreSQL down for For
@@ -305,7 +309,25 @@ func (g *gen) events(sc *Scenario) []Event {
 		}
 	}
 	for range g.r.IntN(9) {
-		switch k := g.r.IntN(10); {
+		switch k := g.r.IntN(12); {
+		case k >= 10:
+			b := batch()
+			plan := sc.Batches[b-1]
+			var guard string
+			switch j := g.r.IntN(6); {
+			case j < 3:
+				// A new cap, below or above what is issued by then (a cap
+				// under what is issued or in doubt is refused).
+				coupons := max(1, plan.Rows/8+g.r.IntN(plan.Rows))
+				guard = "max-amount-yuan=" + money.Yuan(int64(coupons)*sc.Stocks[plan.Stock].ValueFen)
+			case j < 4:
+				guard = "max-amount-yuan=none"
+			case j < 5:
+				guard = "window=none"
+			default:
+				guard = "start-at=none"
+			}
+			add(Event{At: when(), Do: ActGuards, Batch: b, Guard: guard})
 		case k < 3:
 			e := Event{At: when(), Do: ActPause, Batch: batch()}
 			add(e)
