@@ -169,3 +169,22 @@ func TestCampaign(t *testing.T) {
 		fmt.Print(tally.Table())
 	}
 }
+
+// The table counts seeds, checks and failures by invariant, and names
+// each failing seed with the command that plays it again.
+func TestTally(t *testing.T) {
+	t.Parallel()
+	tally := campaign.NewTally()
+	tally.Add(&campaign.Result{Scenario: campaign.Scenario{Seed: 7}, Checked: 100})
+	tally.Add(&campaign.Result{Scenario: campaign.Scenario{Seed: 9}, Checked: 50, Violations: []campaign.Violation{
+		{Invariant: "spend-cap", Detail: "over"}, {Invariant: "ledger-row", Detail: "a"}, {Invariant: "ledger-row", Detail: "b"}}})
+	tally.Broken(campaign.Scenario{Seed: 3, Note: "kept"}, "no cluster")
+	table := tally.Table()
+	require.Contains(t, table, "campaign: 3 seeds run, 150 invariant checks, 2 seeds failed\n")
+	require.Regexp(t, `(?m)^ledger-row +2$`, table)
+	require.Regexp(t, `(?m)^spend-cap +1$`, table)
+	require.Regexp(t, `(?m)^counters +0$`, table)
+	require.Contains(t, table, "  seed 3: run broke: no cluster — make campaign SCENARIO=internal/campaign/testdata/regressions/seed-3.json\n")
+	require.Contains(t, table, "  seed 9: spend-cap, ledger-row — make campaign SEED=9\n")
+	require.Less(t, strings.Index(table, "seed 3:"), strings.Index(table, "seed 9:"))
+}

@@ -77,6 +77,7 @@ type run struct {
 	mu       sync.Mutex
 	log      []string
 	findings []Violation // seen while running
+	broken   []string    // failures of the harness in the chaos phase's goroutines
 }
 
 // Run plays sc and checks it. Setup failures fail t; the invariants'
@@ -96,12 +97,6 @@ func Run(t testing.TB, h *Harness, sc Scenario) *Result {
 		}
 	})
 	r.setup()
-	defer func() {
-		for _, in := range r.insts {
-			in.kill()
-			in.logf.Close()
-		}
-	}()
 	r.chaos()
 	r.quiesce()
 	res := &Result{Scenario: sc, Dir: dir}
@@ -146,6 +141,14 @@ func (r *run) finding(invariant, format string, args ...any) {
 func (r *run) fatal(format string, args ...any) {
 	r.t.Helper()
 	r.t.Fatalf("seed %d: "+format+"\nscenario: %s\nlog:\n%s", append(append([]any{r.sc.Seed}, args...), r.sc, strings.Join(r.snapshotLog(), "\n"))...)
+}
+
+// broke records a failure of the harness in a goroutine, where the test
+// cannot be failed; chaos fails it once its goroutines are done.
+func (r *run) broke(format string, args ...any) {
+	r.mu.Lock()
+	r.broken = append(r.broken, fmt.Sprintf(format, args...))
+	r.mu.Unlock()
 }
 
 func (r *run) snapshotLog() []string {
@@ -245,6 +248,10 @@ func (r *run) setup() {
 			r.fatal("%v", err)
 		}
 		r.insts = append(r.insts, in)
+		r.t.Cleanup(func() {
+			in.kill()
+			in.logf.Close()
+		})
 		if err := in.start(r.ctx, time.Now().Add(time.Minute)); err != nil {
 			r.fatal("%v", err)
 		}
@@ -429,6 +436,12 @@ func (r *run) chaos() {
 		time.Sleep(d)
 	}
 	wg.Wait()
+	r.mu.Lock()
+	broken := strings.Join(r.broken, "; ")
+	r.mu.Unlock()
+	if broken != "" {
+		r.fatal("%s", broken)
+	}
 	r.logf("chaos over")
 }
 
@@ -461,13 +474,13 @@ func (r *run) act(e Event) {
 		r.logf("i%d killed (SIGKILL); down for %v", e.Instance, time.Duration(e.For))
 		time.Sleep(time.Duration(e.For))
 		if err := in.start(r.ctx, time.Now().Add(time.Minute)); err != nil {
-			r.fatal("restart: %v", err)
+			r.broke("restart: %v", err)
 		}
 		r.logf("i%d started again", e.Instance)
 	case ActPGRestart:
 		r.logf("PostgreSQL stops for %v", time.Duration(e.For))
 		if err := r.cluster.Restart(time.Duration(e.For)); err != nil {
-			r.fatal("restart PostgreSQL: %v", err)
+			r.broke("restart PostgreSQL: %v", err)
 		}
 		r.logf("PostgreSQL is back")
 	case ActStockPause, ActStockResume, ActStockStop:
@@ -477,7 +490,7 @@ func (r *run) act(e Event) {
 			return
 		}
 		if err := srv.SetStockStatus(e.Stock, to); err != nil {
-			r.fatal("stock %s: %v", e.Stock, err)
+			r.broke("stock %s: %v", e.Stock, err)
 		}
 		r.logf("stock %s is %s", e.Stock, to)
 	case ActStockExhaust:
@@ -487,18 +500,18 @@ func (r *run) act(e Event) {
 				spec.Status = st.Status
 				spec.Budget = min(spec.Budget, st.Issued+e.N)
 				if err := srv.AddStock(spec); err != nil {
-					r.fatal("stock %s: %v", e.Stock, err)
+					r.broke("stock %s: %v", e.Stock, err)
 				}
 				r.logf("stock %s: budget cut to %d (%d issued)", e.Stock, spec.Budget, st.Issued)
 			}
 		}
 	case ActFaults:
 		if err := srv.SetFaults(*e.Faults); err != nil {
-			r.fatal("set faults: %v", err)
+			r.broke("set faults: %v", err)
 		}
 		r.logf("faults now %s", jsonOf(*e.Faults))
 	default:
-		r.fatal("unknown act %q", e.Do)
+		r.broke("unknown act %q", e.Do)
 	}
 }
 
