@@ -12,10 +12,10 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .DEFAULT_GOAL := help
 
-.PHONY: help build test demo bench lint clean
+.PHONY: help build test demo bench lint clean campaign
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  make %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build bin/issuer
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/issuer
@@ -30,6 +30,23 @@ demo: build ## run the whole pipeline on sample data; writes ./out/
 
 bench: build ## print the performance figures (import, issue, reconcile, crypto)
 	$(WITH_PG) scripts/bench.sh
+
+# The seeded fault campaign (internal/campaign): SEED=S plays one seed,
+# N=200 plays seeds FROM..FROM+N-1 (FROM defaults to 1) and prints the table,
+# SCENARIO=FILE plays a kept scenario (internal/campaign/testdata/regressions);
+# none of them plays what `make test` plays: the kept scenarios and a few
+# seeds. PARALLEL seeds at a time (default 2), each with its own PostgreSQL.
+SEED     ?=
+N        ?=
+FROM     ?= 1
+SCENARIO ?=
+PARALLEL ?= 2
+
+campaign: ## the seeded fault campaign: SEED=S reproduces one seed, N=200 runs 200 and prints the table
+	$(GO) test -c -o bin/campaign.test ./internal/campaign
+	cd internal/campaign && ../../$(WITH_PG) ../../bin/campaign.test -test.run '^TestCampaign$$' -test.timeout 0 \
+		-test.parallel $(PARALLEL) $(if $(SEED),-seed $(SEED)) $(if $(N),-n $(N) -from $(FROM)) \
+		$(if $(SCENARIO),-scenario $(abspath $(SCENARIO)))
 
 lint: ## gofmt, go vet, staticcheck, go mod tidy
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
