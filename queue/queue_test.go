@@ -172,3 +172,51 @@ func TestClaimSkipsPausedAndFuture(t *testing.T) {
 	require.True(t, ok)
 	require.True(t, due.After(time.Now().Add(59*time.Minute)))
 }
+
+// A cancel under load never fails: claims and records lock a batch's rows
+// and then its batch row, and a cancel that took the batch row first and
+// then waited for rows deadlocked with them (seen by the fault campaign as
+// "seal cancelled batch: deadlock detected").
+func TestCancelUnderLoad(t *testing.T) {
+	t.Parallel()
+	for round := range 4 {
+		db := dbtest.New(t).DB
+		var b strings.Builder
+		b.WriteString("openid\n")
+		for i := range 3000 {
+			fmt.Fprintf(&b, "o%05d\n", i)
+		}
+		rep, err := intake.Import(context.Background(), db, strings.NewReader(b.String()), intake.Options{
+			StockID: "S1", Kind: "favor", MchID: "1900000109", AppID: "wx1", Source: "t.csv",
+			Guards: intake.Guards{FaceValueFen: 100, MaxAmountFen: 3000 * 100}})
+		require.NoError(t, err)
+		store := queue.NewStore(db)
+		ctx, stop := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for w := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				owner := fmt.Sprint("w", w)
+				for ctx.Err() == nil {
+					rows, err := store.Claim(ctx, queue.ClaimOptions{Owner: owner, Limit: 16, Lease: time.Minute})
+					if err != nil || len(rows) == 0 {
+						continue
+					}
+					results := make([]queue.Result, len(rows))
+					for i, r := range rows {
+						// Throttled: back to pending, the reservation given back
+						// to the batch row.
+						results[i] = queue.Result{ID: r.ID, Status: queue.StatusPending, Answered: true, Outcome: "throttled", Uncount: true}
+					}
+					_, _, _ = store.Record(context.WithoutCancel(ctx), owner, results)
+				}
+			}()
+		}
+		time.Sleep(time.Duration(50+50*round) * time.Millisecond)
+		_, err = store.Cancel(context.Background(), rep.BatchID)
+		stop()
+		wg.Wait()
+		require.NoError(t, err, "round %d", round)
+	}
+}

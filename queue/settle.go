@@ -86,12 +86,32 @@ func seal(ctx context.Context, q execer, batch int64) (Sealed, error) {
 // transaction its pending rows leave pending (see SealCancelled). Rows in
 // flight finish their send and record; SealCancelled then settles the
 // pending rows they may leave behind.
+//
+// Claims and records lock a batch's rows and then its batch row; a cancel
+// takes them in the same order (the batch's pending rows first), so it
+// never deadlocks with the sends it stops. Should PostgreSQL still choose it
+// as a deadlock's victim, it is tried again: an emergency stop must not fail
+// because the batch is busy.
 func (s *Store) Cancel(ctx context.Context, id int64) (Sealed, error) {
+	for attempt := 1; ; attempt++ {
+		sealed, err := s.cancel(ctx, id)
+		var pqErr *pq.Error
+		if attempt < 5 && errors.As(err, &pqErr) && (pqErr.Code == "40P01" || pqErr.Code == "40001") {
+			continue
+		}
+		return sealed, err
+	}
+}
+
+func (s *Store) cancel(ctx context.Context, id int64) (Sealed, error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return Sealed{}, fmt.Errorf("cancel batch %d: %w", id, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	if _, err := tx.ExecContext(ctx, `SELECT id FROM recipients WHERE batch_id = $1 AND status = 'pending' ORDER BY id FOR UPDATE`, id); err != nil {
+		return Sealed{}, fmt.Errorf("cancel batch %d: %w", id, err)
+	}
 	tr := transitions["cancel"]
 	var status string
 	err = tx.GetContext(ctx, &status, `UPDATE batches SET status = 'cancelled', halt_reason = NULL, updated_at = now()
