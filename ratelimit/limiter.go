@@ -151,7 +151,8 @@ type Limiter struct {
 	estimate     float64   // estimated hidden limit (requests/s)
 	curveAt      time.Time // origin of the probe curve: the last cut
 	curveFrom    float64   // rate the last cut set
-	curveTo      float64   // rate the curve climbs back to, when above the estimate
+	dipAt        time.Time // an isolated throttle's dip: when, and its depth
+	dip          float64   // as a share of the rate the curve was at
 	measured     float64   // the estimate of the last cut that was not isolated
 	epoch        time.Time // throttles of sends before this are old news
 	lastQueued   time.Time
@@ -516,10 +517,11 @@ func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 	// An isolated throttle: past slow start, long after the last cut, few
 	// of the latest answers throttled, at a rate no higher than the last
 	// measured limit. A server that jitter or a burst of late sends found
-	// empty for a moment says little of the limit: the rate steps down by
-	// the share throttled and Margin, and climbs straight back to where it
-	// was within recoverTime. If the limit is under it after all, the
-	// throttling goes on and the next event, not isolated, measures it.
+	// empty for a moment says little of the limit: the rate dips by the
+	// share throttled and Margin and is back on the curve it was on within
+	// recoverTime (dipLocked), the estimate unchanged. If the limit is
+	// under it after all, the throttling goes on and the next event, not
+	// isolated, measures it.
 	isolated := measured && l.congested && !onset && share >= 1-isolatedShare &&
 		now.Sub(l.stats.LastCut) >= isolatedAfter && base <= l.measured*(1+isolatedAbove)
 	target, estimate, ambiguous := sizeCut(base, accepted, measured, l.margin)
@@ -554,10 +556,10 @@ func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 	first := l.cold && l.coldTo.IsZero()
 	l.trace.event(now, "cut: sent %.3f s ago (matched %t), base %.1f, accepted %.1f, share %.3f (measured %t, onset %t, isolated %t, ambiguous %t, run %d): rate %.1f → %.1f, estimate %.1f",
 		now.Sub(sentAt).Seconds(), matched, base, accepted, share, measured, onset, isolated, ambiguous, l.ambiguousRun, l.rate, max(target, l.min), max(estimate, target))
-	l.cutLocked(now, target, estimate)
 	if isolated {
-		l.curveTo = base
+		l.dipLocked(now, target)
 	} else {
+		l.cutLocked(now, target, estimate)
 		l.measured = l.estimate
 	}
 	if !matched {
@@ -646,10 +648,24 @@ func (l *Limiter) cutLocked(now time.Time, target, estimate float64) {
 	l.congested = true
 	l.estimate = max(estimate, target)
 	l.peak = max(l.peak, l.estimate)
-	l.curveAt, l.curveFrom, l.curveTo, l.epoch = now, target, 0, now
+	l.curveAt, l.curveFrom, l.dip, l.epoch = now, target, 0, now
 	l.stats.Cuts++
 	l.stats.LastCut = now
 	l.setRateLocked(now, min(target, l.ceiling))
+}
+
+// dipLocked answers an isolated throttle: the rate steps down to target at
+// once and climbs back over recoverTime, as after a cut, but to the curve
+// it was on, which goes on as if nothing had happened; the estimate stands.
+func (l *Limiter) dipLocked(now time.Time, target float64) {
+	l.dip = 0
+	if r := l.targetLocked(now); target < r {
+		l.dipAt, l.dip = now, 1-target/r
+	}
+	l.epoch = now
+	l.stats.Cuts++
+	l.stats.LastCut = now
+	l.updateLocked(now)
 }
 
 // SetCeiling caps the rate at ceiling (clamped to [Config.Min, Config.Max]),
@@ -697,6 +713,10 @@ func (l *Limiter) targetLocked(now time.Time) float64 {
 	} else {
 		r = l.curveLocked(now.Sub(l.curveAt).Seconds())
 	}
+	if t := now.Sub(l.dipAt).Seconds(); l.dip > 0 && t < recoverTime.Seconds() {
+		x := 1 - t/recoverTime.Seconds()
+		r *= 1 - l.dip*x*x*x
+	}
 	if l.sends.warm(now) {
 		// As AWS does: never run far ahead of what callers actually send, so
 		// an idle spell does not license a burst.
@@ -712,13 +732,12 @@ func (l *Limiter) targetLocked(now time.Time) float64 {
 // not moved, so it costs few throttles; when the limit has risen, the
 // evidence test turns it into a doubling.
 func (l *Limiter) curveLocked(t float64) float64 {
-	to := max(l.estimate, l.curveTo)
 	if k := recoverTime.Seconds(); t < k {
 		x := 1 - t/k
-		return to - (to-l.curveFrom)*x*x*x
+		return l.estimate - (l.estimate-l.curveFrom)*x*x*x
 	}
 	t -= recoverTime.Seconds()
-	return to * (1 + l.probe*t)
+	return l.estimate * (1 + l.probe*t)
 }
 
 func (l *Limiter) updateLocked(now time.Time) {
