@@ -514,6 +514,14 @@ func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 		// and cut by a sixth.)
 		base = accepted / share
 	}
+	if measured && !ranAhead && l.congested && !onset && share >= 1-isolatedShare && accepted < base*share*(1-l.margin) {
+		// Few of the latest sends throttled, and they went out slower
+		// than the rate: the server's bucket was empty for a moment, not
+		// all along, and what it accepted per second is only what a
+		// sender short of CPU for a while sent. The limit is about where
+		// the rate was; the share throttled says by how much it was over.
+		accepted = base * share
+	}
 	// An isolated throttle: past slow start, long after the last cut, few
 	// of the latest answers throttled, at a rate no higher than the last
 	// measured limit. A server that jitter or a burst of late sends found
