@@ -530,8 +530,12 @@ func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 	// recoverTime (dipLocked), the estimate unchanged. If the limit is
 	// under it after all, the throttling goes on and the next event, not
 	// isolated, measures it.
+	//
+	// So is a throttle among few while the sends lagged the rate
+	// (ranAhead): what the sender could not keep up then is no limit to
+	// hold it to once it can.
 	isolated := measured && l.congested && !onset && share >= 1-isolatedShare &&
-		now.Sub(l.stats.LastCut) >= isolatedAfter && base <= l.measured*(1+isolatedAbove)
+		now.Sub(l.stats.LastCut) >= isolatedAfter && (ranAhead || base <= l.measured*(1+isolatedAbove))
 	target, estimate, ambiguous := sizeCut(base, accepted, measured, l.margin)
 	// Two round trips after an ambiguous cut, the sends it paced have been
 	// answered; throttles before then may still be stragglers of the rate
