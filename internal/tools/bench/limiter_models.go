@@ -259,7 +259,7 @@ func benchLimiterModels(ctx context.Context, args []string) error {
 	fmt.Printf("Latency ±20%%, waited before the limit is consulted. Bucket: x/time/rate Allow, depth in tokens; sliding log: the limit's\n")
 	fmt.Printf("worth in any trailing second, whatever the point's depth. By the server's own log: whole = accepted ÷ the limit's worth\n")
 	fmt.Printf("from the first send to the last; steady = the same from %v on, less the last second; throttled share of sends.\n", modelSteadyFrom)
-	fmt.Printf("Fixed 500/s is the sender's capacity on this machine at the time: what it gets of the limit the machine allows anybody.\n")
+	fmt.Printf("Fixed 500/s never slows down: its figures show about what this machine could send at the time.\n")
 	if *repeat > 1 {
 		fmt.Printf("Median of %d runs (by whole).\n", *repeat)
 	}
