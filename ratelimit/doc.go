@@ -59,22 +59,26 @@
 // server's bucket, which the cut left nearly empty, runs dry within a few
 // percent of the limit.
 //
-// The rate an event is sized from is what was sent. When the latest sends
-// went out far slower than the rate (a sender short of CPU, or pauses in
-// demand) yet most got through, the event is sized from their own pace, not
-// taken for a bucket with no depth; and a cold start paced so says nothing
-// of the limit by the share of its onset's sends let through, which a
-// bursty sender's bunches decide. An onset event that finds the server
-// accepted about the rate's worth per second since the last cut cuts no
-// further: its throttles are of sends that left later than granted, a
-// sender's backlog still draining at its old pace, and cutting Margin for
-// each took the rate far under the limit. A throttle that is isolated — few
-// of the latest answers throttled, two seconds after the last cut, at a
-// rate the limit was last measured at — says little but that a server
-// found empty for a moment (jitter, a bunch of late sends): the rate dips
-// by the share throttled and Margin and is back on the curve it was on
-// within a second, the estimate unchanged; one costs about 1% of a
-// second's sends. If the throttling goes on, the next event measures.
+// A real sender is not the limiter: short of CPU, it sends later than
+// granted, slower than the rate for a while, and in bunches after a stall,
+// which a shallow bucket throttles in part whatever the rate. So an event
+// is sized from what was sent. When the latest sends went out far slower
+// than the rate yet most got through, it is sized from their own pace, not
+// taken for a bucket with no depth (which cut by a sixth), and a cold start
+// paced so does not follow its onset's share down. When few were throttled
+// and they went out slower than the rate, the limit is about where the rate
+// was and the share throttled says by how much it was over; their slow pace
+// is not the limit. An onset event that finds the server accepted about
+// the rate's worth per second since the last cut cuts no further: its
+// throttles are of sends that left later than granted, a backlog still
+// draining at its old pace, and cutting Margin for each took the rate far
+// under the limit. And a throttle that is isolated — few of the latest
+// answers throttled, two seconds after the last cut, at a rate the limit
+// was last measured at or while the sends lagged the rate — says little
+// but that the server was found empty for a moment: the rate dips by the
+// share throttled and Margin and is back on the curve it was on within a
+// second, the estimate unchanged (0.7% of the next second's sends against
+// a 300/s limit). If the throttling goes on, the next event measures.
 //
 // A raised limit is found from evidence, whatever the depth of the server's
 // bucket: since the send that found it empty, the server can have accepted
@@ -95,14 +99,16 @@
 // timed from the late wake-up. The sends fell behind the rate by as much as
 // the timers were late — 400/s at 0.5 ms late sent 320/s — and the limiter
 // did not know it. That was the sawtooth against a server whose bucket is
-// shallow (limit/20): each throttle cut to Margin under the limit, under
-// 400/s, and the sends fell to 0.8 of the limit until the probe climbed back
-// over 400/s two seconds later (Burst then held two tokens), and the next
-// throttle started it again; the estimate (396 at a 400/s limit) was right
-// all along. wxsim's default bucket, a second deep, let the probe run far
-// over the limit between cuts, which hid it. The bucket now has room for one
-// more token, which only a late wake-up may bank: runs whose timers are
-// exact, as in Simulate, are paced as before.
+// shallow (limit/20) at 400/s: each throttle cut to Margin under the limit,
+// under 400/s, where the sends fell to 0.8 of the limit (a trace: the rate
+// 383–400/s, 31–33 grants a 100 ms) until the probe climbed back over 400/s
+// two seconds later (Burst then held two tokens) and the next throttle
+// started it again; the estimate (396) was right all along. Under 400/s, at
+// 300/s and 100/s, it cost the same share all the time. wxsim's default
+// bucket, a second deep, let the probe run far over the limit between
+// cuts, which hid it. The bucket now has room for one more token, which
+// only a late wake-up may bank: runs whose timers are exact, as in
+// Simulate, are paced as before, and Simulate's TimerLate shows the loss.
 //
 // The other difference of that server, its latency waited before the bucket
 // is consulted, moves when a send is judged by a round trip, which rates
@@ -110,6 +116,13 @@
 // left evenly. Against 5 tokens at 100/s with 150±30 ms, even a fixed
 // sender at 0.98 of the limit is throttled 0.8%, and the best under 1%
 // throttled gets 0.965 of the limit; the limiter gets about 0.96.
+//
+// A limit with memory is harder. A sliding log (the limit's worth in any
+// trailing second) that a ramp fills — the cold start's, or a doubling on
+// evidence — lets through for a second what it admitted a second before:
+// the onset measures that echo, about 0.8 of the limit, as the limit, and
+// the probe takes seconds to climb back. Against such a log the limiter
+// gets 0.78–0.96 of the limit (bench limiter).
 //
 // # Baselines and simulation
 //

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/issuer-dev/issuer/internal/limitmodel"
@@ -108,8 +109,10 @@ func (r *modelRig) run(ctx context.Context, m limitmodel.Model, sh modelShape, s
 		return modelResult{}, err
 	}
 	sctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
 	defer func() {
 		stop()
+		wg.Wait()
 		srv.Wait()
 	}()
 	if err := srv.Start(sctx, "127.0.0.1:0"); err != nil {
@@ -140,7 +143,7 @@ func (r *modelRig) run(ctx context.Context, m limitmodel.Model, sh modelShape, s
 			return sh.limit
 		}
 		// The first send starts the clock: the import sends none.
-		go func() {
+		wg.Go(func() {
 			for sctx.Err() == nil {
 				if l := srv.Log(); len(l) > 0 {
 					select {
@@ -152,7 +155,7 @@ func (r *modelRig) run(ctx context.Context, m limitmodel.Model, sh modelShape, s
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-		}()
+		})
 	}
 	out, err := measure(ctx, append(env, "ISSUER_ISSUE_RATE_STRATEGY="+strategy), r.bin, "issue")
 	if err != nil {
