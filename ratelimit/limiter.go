@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"io"
 	"math"
 	"slices"
 	"sync"
@@ -38,9 +39,16 @@ type Config struct {
 	// the server is seen to accept more than the estimate allows.
 	Probe float64
 	// Burst is how much unused sending time the bucket banks, at the current
-	// rate, and never less than one request. Default 5ms: enough to absorb
-	// late timer wake-ups, too little to look like a burst to the server.
+	// rate, and never less than one request. Default 5ms: too little to look
+	// like a burst to the server. (Time lost to a timer that fired late is
+	// banked besides, up to one request: see takeLocked.)
 	Burst time.Duration
+	// Trace, when set, receives a line for every 100 ms in which something
+	// happened (the rate, the estimate, grants and answers in it) and one
+	// for every cut, with what it was sized from. Nil reads the file named
+	// by $RATELIMIT_TRACE, if set (appended to), so that a real `issuer
+	// issue` can be traced without a flag.
+	Trace io.Writer
 }
 
 const (
@@ -83,6 +91,13 @@ const (
 	// many accepted answers: one or two say little (a fixed window turning
 	// over, an answer matched to the wrong send).
 	coldMinAccepted = 3
+	// A throttle is isolated when at most this share of the latest answers
+	// were throttled, the last cut is at least isolatedAfter old, and the
+	// rate is at most isolatedAbove over the estimate the last cut that was
+	// not isolated measured.
+	isolatedShare = 0.05
+	isolatedAfter = 2 * time.Second
+	isolatedAbove = 0.01
 	// Callers queued this recently: the limiter, not demand, sets the pace.
 	saturatedWithin = time.Second
 
@@ -136,6 +151,9 @@ type Limiter struct {
 	estimate     float64   // estimated hidden limit (requests/s)
 	curveAt      time.Time // origin of the probe curve: the last cut
 	curveFrom    float64   // rate the last cut set
+	dipAt        time.Time // an isolated throttle's dip: when, and its depth
+	dip          float64   // as a share of the rate the curve was at
+	measured     float64   // the estimate of the last cut that was not isolated
 	epoch        time.Time // throttles of sends before this are old news
 	lastQueued   time.Time
 
@@ -164,6 +182,7 @@ type Limiter struct {
 	answers answerLog
 	sends   window
 	stats   Stats
+	trace   *tracer
 }
 
 type waiter struct {
@@ -200,11 +219,14 @@ func New(cfg Config) *Limiter {
 		// Start where a cut to the learned limit would have left the rate.
 		l.congested = true
 		l.estimate = clamp(cfg.Learned, l.min, l.max)
+		l.measured = l.estimate
 		l.initial = clamp(l.estimate*(1-l.margin), l.min, l.max)
 		l.rate = l.initial
 		l.curveAt, l.curveFrom, l.epoch, l.emptyAt = now, l.rate, now, now
 	}
 	l.bucket = rate.NewLimiter(rate.Limit(l.rate), l.burstFor(l.rate))
+	l.bucket.AllowN(now, 1) // full to Burst, not to the room for lateness
+	l.trace = newTracer(cfg.Trace, now)
 	return l
 }
 
@@ -219,7 +241,7 @@ func (l *Limiter) Wait(ctx context.Context) error {
 	l.mu.Lock()
 	now := l.clock.Now()
 	l.updateLocked(now)
-	if len(l.queue) == 0 && l.bucket.AllowN(now, 1) {
+	if len(l.queue) == 0 && l.takeLocked(now, now) {
 		l.grantLocked(now)
 		l.mu.Unlock()
 		return nil
@@ -249,7 +271,7 @@ func (l *Limiter) Wait(ctx context.Context) error {
 		}
 		l.updateLocked(now)
 		l.lastQueued = now
-		if l.queue[0] == w && l.bucket.AllowN(now, 1) {
+		if l.queue[0] == w && l.takeLocked(w.wakeAt, now) {
 			l.grantLocked(now)
 			l.leaveLocked(w, now)
 			l.mu.Unlock()
@@ -258,6 +280,26 @@ func (l *Limiter) Wait(ctx context.Context) error {
 		w.timer.Reset(l.parkLocked(w, now))
 		l.mu.Unlock()
 	}
+}
+
+// takeLocked takes a token at now for a caller whose timer was due at due.
+// A timer that fired late (they do, by a millisecond and more, in a process
+// that does not get the CPU at once) keeps the time it lost banked, up to a
+// token: the next caller is timed from when this one was due, not from when
+// it woke. The bucket is a token deeper than Burst for that; any other time,
+// it banks no more than Burst, at least one token. Without that room a late
+// wake-up found the bucket full where more time had passed and lost the
+// rest: below 400/s, where 5 ms of Burst held less than two tokens, the
+// sends fell behind the rate by as much as the timers were late, 400/s at
+// 0.5 ms late sending 320/s.
+func (l *Limiter) takeLocked(due, now time.Time) bool {
+	if !now.After(due) {
+		b, banked := l.bucket.Burst(), l.bankedFor(l.rate)
+		l.bucket.SetBurstAt(now, banked) // takes the tokens as of now…
+		l.bucket.SetBurstAt(now, banked) // …and drops the room for lateness
+		l.bucket.SetBurstAt(now, b)
+	}
+	return l.bucket.AllowN(now, 1)
 }
 
 // parkLocked returns how long w sleeps: the head until the bucket has a
@@ -295,6 +337,8 @@ func (l *Limiter) leaveLocked(w *waiter, now time.Time) {
 }
 
 func (l *Limiter) grantLocked(now time.Time) {
+	l.trace.tick(now, l)
+	l.trace.grant()
 	l.stats.Sent++
 	l.sends.add(now, 1)
 	l.expireLocked(now) // bounds the log even if nobody calls Observe
@@ -312,6 +356,8 @@ func (l *Limiter) Observe(throttled bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.clock.Now()
+	l.trace.tick(now, l)
+	l.trace.answer(throttled)
 	l.stats.Answered++
 	sentAt, matched := l.matchLocked(now)
 	if matched {
@@ -381,6 +427,8 @@ func (l *Limiter) refineColdLocked(now, sentAt time.Time, throttled bool) {
 		return
 	}
 	m = max(m, l.coldRate*onsetFloor, l.min)
+	l.trace.event(now, "cut cold: %d of %d answers to the onset's sends at %.1f/s accepted: limit %.1f, rate %.1f → %.1f",
+		l.coldAccepted, l.coldAnswers, l.coldRate, m, l.rate, m*(1-l.margin))
 	l.cutLocked(now, m*(1-l.margin), m)
 	l.cold = false
 }
@@ -428,14 +476,14 @@ func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 		base = min(base, l.sends.rate(now)) // demand-paced: cut what was really sent
 	}
 	n := clamp(int(base*acceptedSpan.Seconds()), minAcceptedCount, answerHistory)
-	var accepted float64
+	var accepted, share float64
 	var measured bool
 	onset := l.congested && now.Sub(l.emptyAt) < acceptedSpan
 	if onset {
 		// Still the onset the last cut saw: the server's bucket has been
 		// empty since emptyAt, so what it accepted of the sends since then
 		// is its refill, the limit, undiluted by the calm before.
-		accepted, measured = l.answers.acceptedSince(l.emptyAt, base, n)
+		accepted, share, measured = l.answers.acceptedSince(l.emptyAt, base, n)
 		if measured && accepted == 0 {
 			// Nothing got through since the bucket was seen empty: an
 			// outage, or a fixed window spent until the next second. No
@@ -443,9 +491,51 @@ func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 			// next episode measures afresh.
 			return
 		}
+		if measured && accepted >= base*(1-l.margin) {
+			// The server accepted about the rate's worth per second of
+			// what was sent since: the cut already made is as low as the
+			// limit asks. These throttles are of sends that left the
+			// sender later than granted, a backlog in a sender short of
+			// CPU draining after the cut at the pace it had before, and
+			// found the bucket still empty; a cut for each would take the
+			// rate down by Margin an event, far under the limit.
+			return
+		}
 	} else {
-		accepted, measured = l.answers.acceptedRate(n)
+		accepted, share, measured = l.answers.acceptedRate(n)
 	}
+	ranAhead := measured && share >= minCutFactor && accepted < base*minCutFactor
+	if ranAhead {
+		// Most of the latest sends got through, yet far fewer per second
+		// than the rate allows: they went out slower than it. The rate ran
+		// ahead of a sender bound by its CPU or its database, or demand
+		// paused; the rate says nothing of the limit, what was sent does.
+		// (Sized from the rate, this looked like a bucket with no depth
+		// and cut by a sixth.)
+		base = accepted / share
+	}
+	if measured && !ranAhead && l.congested && !onset && share >= 1-isolatedShare && accepted < base*share*(1-l.margin) {
+		// Few of the latest sends throttled, and they went out slower
+		// than the rate: the server's bucket was empty for a moment, not
+		// all along, and what it accepted per second is only what a
+		// sender short of CPU for a while sent. The limit is about where
+		// the rate was; the share throttled says by how much it was over.
+		accepted = base * share
+	}
+	// An isolated throttle: past slow start, long after the last cut, few
+	// of the latest answers throttled, at a rate no higher than the last
+	// measured limit. A server that jitter or a burst of late sends found
+	// empty for a moment says little of the limit: the rate dips by the
+	// share throttled and Margin and is back on the curve it was on within
+	// recoverTime (dipLocked), the estimate unchanged. If the limit is
+	// under it after all, the throttling goes on and the next event, not
+	// isolated, measures it.
+	//
+	// So is a throttle among few while the sends lagged the rate
+	// (ranAhead): what the sender could not keep up then is no limit to
+	// hold it to once it can.
+	isolated := measured && l.congested && !onset && share >= 1-isolatedShare &&
+		now.Sub(l.stats.LastCut) >= isolatedAfter && (ranAhead || base <= l.measured*(1+isolatedAbove))
 	target, estimate, ambiguous := sizeCut(base, accepted, measured, l.margin)
 	// Two round trips after an ambiguous cut, the sends it paced have been
 	// answered; throttles before then may still be stragglers of the rate
@@ -476,11 +566,24 @@ func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 		target, estimate = max(target, base*onsetFloor), max(estimate, base*onsetFloor)
 	}
 	first := l.cold && l.coldTo.IsZero()
-	l.cutLocked(now, target, estimate)
+	l.trace.event(now, "cut: sent %.3f s ago (matched %t), base %.1f, accepted %.1f, share %.3f (measured %t, onset %t, isolated %t, ambiguous %t, run %d): rate %.1f → %.1f, estimate %.1f",
+		now.Sub(sentAt).Seconds(), matched, base, accepted, share, measured, onset, isolated, ambiguous, l.ambiguousRun, l.rate, max(target, l.min), max(estimate, target))
+	if isolated {
+		l.dipLocked(now, target)
+	} else {
+		l.cutLocked(now, target, estimate)
+		l.measured = l.estimate
+	}
 	if !matched {
 		sentAt = now
 	}
-	if first {
+	if first && ranAhead {
+		// The sender, not the rate, set the pace, and a sender short of
+		// CPU sends in bursts that a shallow bucket throttles in part
+		// whatever the rate: the share of the onset's sends it let through
+		// says nothing of the limit. The cold start measures no further.
+		l.cold = false
+	} else if first {
 		l.coldFrom, l.coldTo, l.coldRate = sentAt, now, base
 		for i := range l.inflight.len() {
 			if !l.inflight.at(i).Before(sentAt) {
@@ -521,6 +624,8 @@ func (l *Limiter) evidenceLocked(now, sentAt time.Time) {
 	if l.accepted <= allowed*(1+evidenceShare)+evidenceTokens+l.estimate*l.latency {
 		return
 	}
+	l.trace.event(now, "evidence: %.0f accepted in %.3f s of sending since the bucket was seen empty, over the estimate's %.1f: doubling from %.1f",
+		l.accepted, l.lastAccepted.Sub(l.emptyAt).Seconds(), allowed, max(l.rate, l.estimate))
 	l.congested = false
 	l.slowAt, l.slowFrom, l.slowDoubling = now, max(l.rate, l.estimate), evidenceDoubling
 	if l.slowFrom < l.peak/2 {
@@ -555,10 +660,24 @@ func (l *Limiter) cutLocked(now time.Time, target, estimate float64) {
 	l.congested = true
 	l.estimate = max(estimate, target)
 	l.peak = max(l.peak, l.estimate)
-	l.curveAt, l.curveFrom, l.epoch = now, target, now
+	l.curveAt, l.curveFrom, l.dip, l.epoch = now, target, 0, now
 	l.stats.Cuts++
 	l.stats.LastCut = now
 	l.setRateLocked(now, min(target, l.ceiling))
+}
+
+// dipLocked answers an isolated throttle: the rate steps down to target at
+// once and climbs back over recoverTime, as after a cut, but to the curve
+// it was on, which goes on as if nothing had happened; the estimate stands.
+func (l *Limiter) dipLocked(now time.Time, target float64) {
+	l.dip = 0
+	if r := l.targetLocked(now); target < r {
+		l.dipAt, l.dip = now, 1-target/r
+	}
+	l.epoch = now
+	l.stats.Cuts++
+	l.stats.LastCut = now
+	l.updateLocked(now)
 }
 
 // SetCeiling caps the rate at ceiling (clamped to [Config.Min, Config.Max]),
@@ -606,6 +725,10 @@ func (l *Limiter) targetLocked(now time.Time) float64 {
 	} else {
 		r = l.curveLocked(now.Sub(l.curveAt).Seconds())
 	}
+	if t := now.Sub(l.dipAt).Seconds(); l.dip > 0 && t < recoverTime.Seconds() {
+		x := 1 - t/recoverTime.Seconds()
+		r *= 1 - l.dip*x*x*x
+	}
 	if l.sends.warm(now) {
 		// As AWS does: never run far ahead of what callers actually send, so
 		// an idle spell does not license a burst.
@@ -651,7 +774,15 @@ func (l *Limiter) setRateLocked(now time.Time, r float64) {
 	}
 }
 
+// burstFor is the bucket's depth at rate r: bankedFor, and room for a late
+// wake-up's lost time (see takeLocked).
 func (l *Limiter) burstFor(r float64) int {
+	return l.bankedFor(r) + 1
+}
+
+// bankedFor is how many tokens the bucket banks at rate r: Burst's worth,
+// at least one.
+func (l *Limiter) bankedFor(r float64) int {
 	return max(1, int(r*l.burst.Seconds()))
 }
 
@@ -706,13 +837,10 @@ func (a *answerLog) push(x answer) {
 	a.n = min(a.n+1, answerHistory)
 }
 
-// acceptedRate is the rate, per second of send time, at which the last n
-// answered sends got through; false when fewer than minAcceptedCount answers
-// are known.
 // acceptedSince is the rate at which the latest sends made at or after t,
 // up to n of them, got through: per second of send time when there are
-// enough of them, else as the accepted share of base.
-func (a *answerLog) acceptedSince(t time.Time, base float64, n int) (float64, bool) {
+// enough of them, else as the accepted share of base; and that share.
+func (a *answerLog) acceptedSince(t time.Time, base float64, n int) (rate, share float64, ok bool) {
 	n = min(n, a.n)
 	count, accepted := 0, 0
 	var first, last time.Time
@@ -730,25 +858,31 @@ func (a *answerLog) acceptedSince(t time.Time, base float64, n int) (float64, bo
 			accepted++
 		}
 	}
+	if count > 0 {
+		share = float64(accepted) / float64(count)
+	}
 	switch span := last.Sub(first).Seconds(); {
 	case count >= minAcceptedCount && span > 0:
-		return float64(accepted) * float64(count-1) / float64(count) / span, true
+		return float64(accepted) * float64(count-1) / float64(count) / span, share, true
 	case count >= minShareCount:
-		return base * float64(accepted) / float64(count), true
+		return base * share, share, true
 	}
-	return 0, false
+	return 0, 0, false
 }
 
-func (a *answerLog) acceptedRate(n int) (float64, bool) {
+// acceptedRate is the rate, per second of send time, at which the last n
+// answered sends got through, and their accepted share; false when fewer
+// than minAcceptedCount answers are known.
+func (a *answerLog) acceptedRate(n int) (rate, share float64, ok bool) {
 	n = min(n, a.n)
 	if n < minAcceptedCount {
-		return 0, false
+		return 0, 0, false
 	}
 	first := a.buf[(a.next-n+answerHistory)%answerHistory]
 	last := a.buf[(a.next-1+answerHistory)%answerHistory]
 	span := last.sentAt.Sub(first.sentAt).Seconds()
 	if span <= 0 {
-		return 0, false
+		return 0, 0, false
 	}
 	accepted := 0
 	for i := 1; i < n; i++ { // n sends span n-1 gaps
@@ -756,7 +890,7 @@ func (a *answerLog) acceptedRate(n int) (float64, bool) {
 			accepted++
 		}
 	}
-	return float64(accepted) / span, true
+	return float64(accepted) / span, float64(accepted) / float64(n-1), true
 }
 
 func positiveOr(v, def float64) float64 {

@@ -28,7 +28,7 @@ type SimConfig struct {
 	Shape SimShape
 	// ServerBurst is the depth of the server's token bucket, in time at its
 	// current limit, and never less than one token: a nanosecond is strict
-	// pacing. Default 100ms.
+	// pacing; for SlidingLog, the span of its log. Default 100ms.
 	ServerBurst time.Duration
 	// Outage, when set, is what the server answers every request arriving at
 	// that moment instead of judging it: http.StatusTooManyRequests (a
@@ -52,6 +52,19 @@ type SimConfig struct {
 	// share lets jittered latency reorder and bunch arrivals, as a network
 	// does.
 	RequestLeg float64
+	// SendCost is the sender's own work per request (signing it, say) on a
+	// single core all workers share, between the grant and the request
+	// leaving: once the rate asks for more than that core gives, requests
+	// queue for it and leave at its pace, not the limiter's.
+	SendCost time.Duration
+	// StallFor, at intervals drawn uniformly within ±50% of StallEvery,
+	// stops that core (a garbage collection, another process taking the
+	// CPU): requests granted meanwhile leave together when it ends.
+	StallEvery, StallFor time.Duration
+	// TimerLate makes each of the strategy's own timers fire late by a
+	// random time up to TimerLate, as timers do in a process that does not
+	// get the CPU at once: a pacer must not lose the time it was woken late.
+	TimerLate time.Duration
 	// Duration of the run in virtual time. Default 60s.
 	Duration time.Duration
 	// Seed drives the jitter; equal configs give equal results.
@@ -68,11 +81,18 @@ const (
 	// FixedWindow admits at most the limit's worth of requests in each
 	// calendar second, whatever their spacing within it.
 	FixedWindow
+	// SlidingLog admits a request when fewer than the limit's worth of
+	// ServerBurst (at least one) were admitted in the ServerBurst before
+	// it: nothing comes back until a whole ServerBurst after it was used.
+	SlidingLog
 )
 
 func (s SimShape) String() string {
-	if s == FixedWindow {
+	switch s {
+	case FixedWindow:
 		return "fixed window"
+	case SlidingLog:
+		return "sliding log"
 	}
 	return "token bucket"
 }
@@ -133,7 +153,11 @@ func Simulate(newStrategy func(Clock) Strategy, cfg SimConfig) SimResult {
 	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	end := start.Add(cfg.Duration)
 	clock := newVirtualClock(start)
-	strategy := newStrategy(clock)
+	var strategyClock Clock = clock
+	if cfg.TimerLate > 0 {
+		strategyClock = &lateClock{Clock: clock, late: cfg.TimerLate, rng: rand.New(rand.NewPCG(cfg.Seed, 0x1a7e))}
+	}
+	strategy := newStrategy(strategyClock)
 	m := &simModel{
 		cfg:    cfg,
 		start:  start,
@@ -175,6 +199,11 @@ type simModel struct {
 
 	window      int64 // FixedWindow: the current second and its count
 	windowCount int
+
+	admitted []time.Time // SlidingLog: admissions within the last ServerBurst, oldest first
+
+	cpuFree time.Time // the sender's core is busy until then
+	stallAt time.Time // the next (or current) stall starts then
 }
 
 func (m *simModel) work(ctx context.Context, clock Clock, s Strategy) {
@@ -183,6 +212,11 @@ func (m *simModel) work(ctx context.Context, clock Clock, s Strategy) {
 			return
 		}
 		sentAt := clock.Now()
+		if d := m.depart(sentAt).Sub(sentAt); d > 0 {
+			if err := sleep(ctx, clock, d); err != nil {
+				return
+			}
+		}
 		latency := m.latency()
 		leg := time.Duration(m.cfg.RequestLeg * float64(latency))
 		if leg > 0 {
@@ -198,6 +232,63 @@ func (m *simModel) work(ctx context.Context, clock Clock, s Strategy) {
 			s.Observe(status == http.StatusTooManyRequests)
 		}
 	}
+}
+
+// lateClock is a Clock whose timers fire late by up to late.
+type lateClock struct {
+	Clock
+	late time.Duration
+
+	mu  sync.Mutex
+	rng *rand.Rand
+}
+
+func (c *lateClock) delay(d time.Duration) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return d + time.Duration(c.rng.Int64N(int64(c.late)+1))
+}
+
+func (c *lateClock) NewTimer(d time.Duration) Timer {
+	return &lateTimer{Timer: c.Clock.NewTimer(c.delay(d)), clock: c}
+}
+
+type lateTimer struct {
+	Timer
+	clock *lateClock
+}
+
+func (t *lateTimer) Reset(d time.Duration) bool { return t.Timer.Reset(t.clock.delay(d)) }
+
+// depart is when a request granted at now leaves the sender, after the
+// requests before it and any stall of the sender's core.
+func (m *simModel) depart(now time.Time) time.Time {
+	if m.cfg.SendCost <= 0 && (m.cfg.StallEvery <= 0 || m.cfg.StallFor <= 0) {
+		return now
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := now
+	if t.Before(m.cpuFree) {
+		t = m.cpuFree
+	}
+	if m.cfg.StallEvery > 0 && m.cfg.StallFor > 0 {
+		next := func(from time.Time) time.Time {
+			return from.Add(time.Duration(float64(m.cfg.StallEvery) * (0.5 + m.rng.Float64())))
+		}
+		if m.stallAt.IsZero() {
+			m.stallAt = next(m.start)
+		}
+		for !m.stallAt.Add(m.cfg.StallFor).After(t) {
+			m.stallAt = next(m.stallAt.Add(m.cfg.StallFor))
+		}
+		if !t.Before(m.stallAt) {
+			t = m.stallAt.Add(m.cfg.StallFor)
+		}
+	}
+	t = t.Add(m.cfg.SendCost)
+	m.cpuFree = t
+	return t
 }
 
 // latency draws one round trip.
@@ -251,6 +342,19 @@ func (m *simModel) admitLocked(elapsed time.Duration, now time.Time) bool {
 			return false
 		}
 		m.windowCount++
+		return true
+	}
+	if m.cfg.Shape == SlidingLog {
+		from := now.Add(-m.cfg.ServerBurst)
+		i := 0
+		for i < len(m.admitted) && !m.admitted[i].After(from) {
+			i++
+		}
+		m.admitted = m.admitted[i:]
+		if float64(len(m.admitted)+1) > max(1, math.Round(limit*m.cfg.ServerBurst.Seconds())) {
+			return false
+		}
+		m.admitted = append(m.admitted, now)
 		return true
 	}
 	depth := max(1, limit*m.cfg.ServerBurst.Seconds())

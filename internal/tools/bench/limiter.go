@@ -124,6 +124,24 @@ func runAll(points []*matrixPoint) {
 	wg.Wait()
 }
 
+// runParallel runs fn(0..n-1) on every core.
+func runParallel(n int, fn func(i int)) {
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := range work {
+				fn(i)
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+}
+
 // seconds prints a recovery time, "never" when it took the whole span.
 func seconds(d, span time.Duration) string {
 	if d >= span {
@@ -141,7 +159,7 @@ func depthName(d time.Duration) string {
 
 func benchLimiter(ctx context.Context, args []string) error {
 	fs := flagSet("limiter")
-	only := fs.String("only", "matrix,strict,wxsim", "which tables")
+	only := fs.String("only", "matrix,heldout,strict,wxsim", "which tables")
 	_ = fs.Parse(args)
 	want := func(s string) bool { return strings.Contains(","+*only+",", ","+s+",") }
 
@@ -178,6 +196,9 @@ func benchLimiter(ctx context.Context, args []string) error {
 					p.whole, p.steady, 100*p.thr, 100*p.thrS, warm, warmThr, seconds(p.halve, matrixRaiseAt-matrixHalveAt), seconds(p.double, matrixChange-matrixRaiseAt))
 			}
 		}
+	}
+	if want("heldout") {
+		benchHeldOut()
 	}
 	if want("strict") {
 		benchStrict()

@@ -18,7 +18,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench import|crypto|reconcile|limiter|issue|console [flags]")
+		fmt.Fprintln(os.Stderr, "usage: bench import|crypto|reconcile|limiter|models|issue|console [flags]")
 		os.Exit(2)
 	}
 	ctx := context.Background()
@@ -28,6 +28,8 @@ func main() {
 		err = benchIssue(ctx, os.Args[2:])
 	case "limiter":
 		err = benchLimiter(ctx, os.Args[2:])
+	case "models":
+		err = benchLimiterModels(ctx, os.Args[2:])
 	case "import":
 		err = benchImport(ctx, os.Args[2:])
 	case "import-costs":
