@@ -48,8 +48,14 @@ const sealSQL = `
 			ELSE note END,
 		updated_at = now()
 	FROM batches b
-	WHERE b.id = r.batch_id AND b.status = 'cancelled' AND r.status = 'pending' AND ($1 = 0 OR r.batch_id = $1)
-	RETURNING r.status`
+	WHERE b.id = r.batch_id AND b.status = 'cancelled' AND r.status = 'pending' AND ($1 = 0 OR r.batch_id = $1)`
+
+// sealInCancelSQL is sealSQL inside the cancelling transaction, which holds
+// the batch row: it waits for no row, since a row another transaction
+// holds (a record putting a sent row back to pending) may be waiting for
+// that batch row. Such rows are sealed once the sends in flight have
+// finished (SealCancelled).
+const sealInCancelSQL = sealSQL + ` AND r.id IN (SELECT id FROM recipients WHERE batch_id = $1 AND status = 'pending' FOR UPDATE SKIP LOCKED)`
 
 type execer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -61,8 +67,8 @@ type Sealed struct {
 	InDoubt   int // in doubt: now in review, to be settled by query
 }
 
-func seal(ctx context.Context, q execer, batch int64) (Sealed, error) {
-	rows, err := q.QueryContext(ctx, sealSQL, batch)
+func seal(ctx context.Context, q execer, query string, batch int64) (Sealed, error) {
+	rows, err := q.QueryContext(ctx, query+"\n\tRETURNING r.status", batch)
 	if err != nil {
 		return Sealed{}, fmt.Errorf("seal cancelled batch: %w", err)
 	}
@@ -131,7 +137,7 @@ func (s *Store) cancel(ctx context.Context, id int64) (Sealed, error) {
 	if err != nil {
 		return Sealed{}, fmt.Errorf("cancel batch %d: %w", id, err)
 	}
-	sealed, err := seal(ctx, tx, id)
+	sealed, err := seal(ctx, tx, sealInCancelSQL, id)
 	if err != nil {
 		return Sealed{}, err
 	}
@@ -147,7 +153,7 @@ func (s *Store) cancel(ctx context.Context, id int64) (Sealed, error) {
 // cancelled may have put rows back to pending; this is what catches them,
 // and housekeeping runs it in case a cancel was cut short.
 func (s *Store) SealCancelled(ctx context.Context, batch int64) (Sealed, error) {
-	return seal(ctx, s.db, batch)
+	return seal(ctx, s.db, sealSQL, batch)
 }
 
 // InFlight counts the batch's rows leased to a worker right now.
