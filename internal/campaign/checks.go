@@ -3,6 +3,8 @@ package campaign
 import (
 	"database/sql"
 	"fmt"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -18,7 +20,7 @@ import (
 var Invariants = []string{
 	"ledger-unique", "ledger-row", "issued-has-coupon", "coupon-once", "spend-cap", "reservations",
 	"claimed-open", "claims-open", "cancelled-sealed", "at-rest", "counters", "settled", "views-agree",
-	"instances", "quiescence",
+	"errors", "instances", "quiescence",
 }
 
 // claimSlack is how long after a batch's state was stamped a claim may
@@ -377,4 +379,52 @@ func (r *run) stateAt(batch int64, t sql.NullTime) string {
 	}
 	slices.Reverse(states)
 	return strings.Join(states, ", ")
+}
+
+// internalError is an error no operator act should end with while
+// PostgreSQL is up: the database's own (a deadlock, a serialization
+// failure, any raw driver error) or a crash.
+var internalError = regexp.MustCompile(`(?i)deadlock|SQLSTATE|\bpq: |panic|runtime error|goroutine \d+ \[`)
+
+// checkErrors checks errors: every command the campaign ran either
+// succeeded or was refused (exit 1) for a reason of the batch's state or
+// its guards, never with an internal error while PostgreSQL was up, nor
+// with a crash, a usage error or a hang (any other exit); and no instance
+// logged a deadlock.
+func (r *run) checkErrors(c *checker) {
+	r.mu.Lock()
+	calls := slices.Clone(r.calls)
+	down := slices.Clone(r.pgDown)
+	r.mu.Unlock()
+	pgWasDown := func(from, to time.Time) bool {
+		for _, w := range down {
+			if from.Before(w.to) && to.After(w.from) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, call := range calls {
+		lines := strings.Split(strings.TrimSpace(call.res.Stderr), "\n")
+		last := lines[len(lines)-1]
+		switch {
+		case call.res.Code == 0:
+			c.checked++
+		case call.res.Code != 1:
+			c.check("errors", false, "issuer %s at %s: exit %d (a crash, a usage error or a hang): %s", strings.Join(call.args, " "),
+				call.start.UTC().Format(stamp), call.res.Code, last)
+		default:
+			c.check("errors", pgWasDown(call.start, call.end) || !internalError.MatchString(last),
+				"issuer %s at %s failed with an internal error while PostgreSQL was up: %s", strings.Join(call.args, " "),
+				call.start.UTC().Format(stamp), last)
+		}
+	}
+	for _, in := range r.insts {
+		b, err := os.ReadFile(in.logf.Name())
+		if err != nil {
+			r.fatal("read %s: %v", in.logf.Name(), err)
+		}
+		n := strings.Count(string(b), "deadlock detected")
+		c.check("errors", n == 0, "i%d logged %d deadlocks (see %s)", in.n, n, in.logf.Name())
+	}
 }

@@ -78,7 +78,23 @@ type run struct {
 	log      []string
 	findings []Violation // seen while running
 	broken   []string    // failures of the harness in the chaos phase's goroutines
+	calls    []cliCall   // every command run, for checkErrors
+	pgDown   []window    // when PostgreSQL was down, and a moment after
 }
+
+// cliCall is one command the campaign ran and what it answered.
+type cliCall struct {
+	args       []string
+	start, end time.Time
+	res        cliResult
+}
+
+// window is a span of time.
+type window struct{ from, to time.Time }
+
+// pgSettle is how long after PostgreSQL is back a command may still fail
+// for its having been down (a connection opened just before).
+const pgSettle = 5 * time.Second
 
 // Run plays sc and checks it. Setup failures fail t; the invariants'
 // verdicts are in the Result.
@@ -109,6 +125,7 @@ func Run(t testing.TB, h *Harness, sc Scenario) *Result {
 	}
 	r.logf("instances stopped")
 	r.checkStore(c)
+	r.checkErrors(c)
 	r.logf("store checked")
 	r.mu.Lock()
 	for _, f := range r.findings {
@@ -359,6 +376,15 @@ func (r *run) importBatch(i int, b BatchPlan) (int64, error) {
 // cli runs an issuer command. asOperator passes the operator's token
 // (when the CLI takes one); commands without it act as the CLI itself.
 func (r *run) cli(asOperator bool, stdin string, args ...string) cliResult {
+	start := time.Now()
+	res := r.runCLI(asOperator, stdin, args...)
+	r.mu.Lock()
+	r.calls = append(r.calls, cliCall{args: args, start: start, end: time.Now(), res: res})
+	r.mu.Unlock()
+	return res
+}
+
+func (r *run) runCLI(asOperator bool, stdin string, args ...string) cliResult {
 	ctx, cancel := context.WithTimeout(r.ctx, 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, r.h.Bin, args...)
@@ -479,9 +505,13 @@ func (r *run) act(e Event) {
 		r.logf("i%d started again", e.Instance)
 	case ActPGRestart:
 		r.logf("PostgreSQL stops for %v", time.Duration(e.For))
+		down := time.Now()
 		if err := r.cluster.Restart(time.Duration(e.For)); err != nil {
 			r.broke("restart PostgreSQL: %v", err)
 		}
+		r.mu.Lock()
+		r.pgDown = append(r.pgDown, window{down, time.Now().Add(pgSettle)})
+		r.mu.Unlock()
 		r.logf("PostgreSQL is back")
 	case ActStockPause, ActStockResume, ActStockStop:
 		to := map[string]wxsim.Status{ActStockPause: wxsim.StatusPaused, ActStockResume: wxsim.StatusRunning, ActStockStop: wxsim.StatusExpired}[e.Do]
