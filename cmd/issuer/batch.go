@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/internal/textable"
@@ -203,12 +204,9 @@ func cmdBatchAction(action string) *command {
 		if err != nil {
 			return err
 		}
-		return e.withService(ctx, func(s *ops.Service) error {
-			actor, err := e.actorFor(ctx, s, who)
-			if err != nil {
-				return err
-			}
+		return e.withActor(ctx, who, func(s *ops.Service, actor auth.Actor) error {
 			var b *queue.Batch
+			var err error
 			switch action {
 			case "pause":
 				b, err = s.PauseBatch(ctx, actor, id)
@@ -320,11 +318,7 @@ func cmdBatchApprove() *command {
 		if err != nil {
 			return err
 		}
-		return e.withService(ctx, func(s *ops.Service) error {
-			actor, err := e.actorFor(ctx, s, who)
-			if err != nil {
-				return err
-			}
+		return e.withActor(ctx, who, func(s *ops.Service, actor auth.Actor) error {
 			b, err := s.ApproveBatch(ctx, actor, id)
 			if err != nil {
 				return credentialHint(err, actor)
@@ -354,11 +348,7 @@ func cmdBatchReject() *command {
 		if *reason == "" {
 			return usagef("batch reject: --reason R is required")
 		}
-		return e.withService(ctx, func(s *ops.Service) error {
-			actor, err := e.actorFor(ctx, s, who)
-			if err != nil {
-				return err
-			}
+		return e.withActor(ctx, who, func(s *ops.Service, actor auth.Actor) error {
 			b, err := s.RejectBatch(ctx, actor, id, *reason)
 			if err != nil {
 				return credentialHint(err, actor)
@@ -390,11 +380,7 @@ func cmdBatchPriority() *command {
 		if err != nil {
 			return usagef("batch priority: %q is not a whole number", pos[1])
 		}
-		return e.withService(ctx, func(s *ops.Service) error {
-			actor, err := e.actorFor(ctx, s, who)
-			if err != nil {
-				return err
-			}
+		return e.withActor(ctx, who, func(s *ops.Service, actor auth.Actor) error {
 			b, err := s.SetBatchPriority(ctx, actor, id, n)
 			if err != nil {
 				return credentialHint(err, actor)
@@ -441,11 +427,7 @@ func cmdBatchGuards() *command {
 		if req == (ops.GuardsRequest{}) {
 			return usagef("batch guards: give at least one of --max-amount-yuan, --window, --start-at, --priority")
 		}
-		return e.withService(ctx, func(s *ops.Service) error {
-			actor, err := e.actorFor(ctx, s, who)
-			if err != nil {
-				return err
-			}
+		return e.withActor(ctx, who, func(s *ops.Service, actor auth.Actor) error {
 			b, err := s.SetBatchGuards(ctx, actor, id, req)
 			if err != nil {
 				return err

@@ -12,6 +12,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/ops"
@@ -90,11 +91,8 @@ func cmdImport() *command {
 		}
 
 		var rep *intake.Report
-		err = e.withService(ctx, func(s *ops.Service) error {
-			actor, err := e.actorFor(ctx, s, who)
-			if err != nil {
-				return err
-			}
+		err = e.withActor(ctx, who, func(s *ops.Service, actor auth.Actor) error {
+			var err error
 			rep, err = s.Import(ctx, actor, ops.ImportRequest{
 				Reader: in, Source: source, StockID: *stock, Kind: *kind, Name: batchName, Encoding: *encoding,
 				CreatorMchID: *creator, MaxRejects: *maxRejects,

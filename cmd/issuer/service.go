@@ -130,6 +130,18 @@ func terminalPassword(prompt string) (string, error) {
 	return string(pw), nil
 }
 
+// withActor runs fn with the service and the actor who identifies (the
+// acts that change batches).
+func (e *env) withActor(ctx context.Context, who identity, fn func(*ops.Service, auth.Actor) error) error {
+	return e.withService(ctx, func(s *ops.Service) error {
+		actor, err := e.actorFor(ctx, s, who)
+		if err != nil {
+			return err
+		}
+		return fn(s, actor)
+	})
+}
+
 // actorFor is who the command acts as, authenticated before anything
 // changes:
 //   - an API token (--token-file, else ISSUER_TOKEN) is its account's, which
