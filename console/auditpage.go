@@ -1,8 +1,10 @@
 package console
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -69,7 +71,7 @@ func (s *Server) auditAPI(w http.ResponseWriter, r *http.Request) {
 }
 
 type auditData struct {
-	Entries   []audit.Entry
+	Entries   []auditRow
 	Filter    audit.Filter
 	BatchID   string
 	Outcomes  []audit.Outcome
@@ -118,6 +120,75 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 	if page > 0 {
 		d.NewerURL = link(page - 1)
 	}
-	d.Entries = entries
+	for _, e := range entries {
+		d.Entries = append(d.Entries, s.auditRow(r, e))
+	}
 	s.Render(w, r, http.StatusOK, "audit", d)
+}
+
+// auditRow is an entry as the page shows it: its detail as labelled
+// fields rather than JSON.
+type auditRow struct {
+	audit.Entry
+	Fields []Field // the detail's fields, labelled
+	Text   string  // a detail of free text
+}
+
+// Field is a labelled value of a recorded detail.
+type Field struct {
+	Key, Label, Value string
+}
+
+// detailWords are the detail fields whose values are codes with labels.
+var detailWords = map[string]string{"role": "role", "from": "role", "status": "bstatus", "action": "action"}
+
+func (s *Server) auditRow(r *http.Request, e audit.Entry) auditRow {
+	row := auditRow{Entry: e}
+	if len(e.Detail) == 0 || string(e.Detail) == "null" || string(e.Detail) == `""` {
+		return row
+	}
+	var text string
+	if err := json.Unmarshal(e.Detail, &text); err == nil {
+		row.Text = text
+		return row
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(e.Detail, &obj); err != nil {
+		row.Text = string(e.Detail)
+		return row
+	}
+	row.Fields = DetailFields(obj, func(prefix, code string) string { return s.Word(r, prefix, code) })
+	return row
+}
+
+// DetailFields labels a recorded detail's fields in order of their keys;
+// word gives a code's label (prefix "field" for a key).
+func DetailFields(obj map[string]any, word func(prefix, code string) string) []Field {
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]Field, 0, len(keys))
+	for _, k := range keys {
+		v := ""
+		switch x := obj[k].(type) {
+		case string:
+			v = x
+			if prefix, ok := detailWords[k]; ok {
+				v = word(prefix, x)
+			}
+		case float64:
+			v = strconv.FormatFloat(x, 'f', -1, 64)
+		case bool:
+			v = strconv.FormatBool(x)
+		case nil:
+			v = "—"
+		default:
+			b, _ := json.Marshal(x)
+			v = string(b)
+		}
+		out = append(out, Field{Key: k, Label: word("field", k), Value: v})
+	}
+	return out
 }

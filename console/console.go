@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/issuer-dev/issuer/audit"
 	"github.com/issuer-dev/issuer/auth"
@@ -34,7 +35,10 @@ type Config struct {
 	TrustedProxies  []netip.Prefix
 	// MaxUploadBytes caps request bodies of uploads (console.max_upload_mb).
 	MaxUploadBytes int64
-	Logger         *slog.Logger // default: discard
+	// Location is the zone every page shows times in (config timezone);
+	// default Asia/Shanghai, else UTC when the zone database is missing.
+	Location *time.Location
+	Logger   *slog.Logger // default: discard
 }
 
 // Server is the console's http.Handler. Register pages and routes (Handle,
@@ -87,11 +91,14 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	if s.cfg.Location == nil {
+		s.cfg.Location = defaultLocation()
+	}
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Scheme == "https" {
 		s.secureCookie = true
 	}
 	var err error
-	if s.tmpl, err = newTemplates(); err != nil {
+	if s.tmpl, err = newTemplates(s.cfg.Location); err != nil {
 		return nil, err
 	}
 	s.nav = defaultNav()
@@ -150,12 +157,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err := s.crossOrigin.Check(r); err != nil {
 			s.log.Warn("cross-origin request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr,
 				"origin", r.Header.Get("Origin"))
-			s.forbidden(w, r, "cross-origin request refused")
+			s.forbidden(w, r, s.T(r, "error.cross_origin"))
 			return
 		}
 	}
 	if public(r.URL.Path) {
-		s.mux.ServeHTTP(w, r)
+		s.dispatch(w, r)
 		return
 	}
 	actor, err := s.authenticate(r, bearer, hasBearer)
@@ -165,10 +172,69 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		s.log.Error("authenticate", "err", err)
-		s.fail(w, r, http.StatusInternalServerError, "internal error")
+		s.fail(w, r, http.StatusInternalServerError, s.T(r, "error.internal"))
 		return
 	}
-	s.mux.ServeHTTP(w, r.WithContext(WithActor(r.Context(), actor)))
+	s.dispatch(w, r.WithContext(WithActor(r.Context(), actor)))
+}
+
+// dispatch serves r by its route. A page address no route takes is a
+// page in the person's language rather than the mux's bare text: a GET of
+// an address that only takes a form's POST (a reload or a bookmark after
+// an act, /users/carol/tokens) goes to the page the form is on, another
+// method a route does not take is 405 and an unknown address 404.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := s.mux.Handler(r); pattern != "" || isAPI(r.URL.Path) {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		if s.takes(r, http.MethodPost, r.URL.Path) {
+			http.Redirect(w, r, s.formPage(r), http.StatusSeeOther)
+			return
+		}
+	}
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		if s.takes(r, m, r.URL.Path) {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		s.fail(w, r, http.StatusNotFound, s.T(r, "error.not_found"))
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	s.fail(w, r, http.StatusMethodNotAllowed, s.T(r, "error.method", r.Method))
+}
+
+// takes reports whether a route takes method on path.
+func (s *Server) takes(r *http.Request, method, path string) bool {
+	probe := r.Clone(r.Context())
+	probe.Method, probe.URL.Path, probe.URL.RawPath = method, path, ""
+	_, pattern := s.mux.Handler(probe)
+	return pattern != ""
+}
+
+// formPage is the page a form that posts to r's path is on: the nearest
+// address above it that shows a page (/batches/3/pause → /batches/3,
+// /users/carol/tokens → /users, or /account for someone who may not
+// manage users).
+func (s *Server) formPage(r *http.Request) string {
+	path := strings.TrimSuffix(r.URL.Path, "/")
+	for path != "" {
+		path = path[:strings.LastIndex(path, "/")]
+		if path == "" {
+			break
+		}
+		if s.takes(r, http.MethodGet, path) {
+			if a, ok := ActorFrom(r.Context()); path == "/users" && ok && !a.Can(auth.ActManageUsers) {
+				return "/account"
+			}
+			return path
+		}
+	}
+	return "/"
 }
 
 // authenticate finds the request's actor: a bearer token, else a trusted
@@ -294,7 +360,12 @@ func (s *Server) requireAction(act auth.Action, next http.Handler) http.Handler 
 			return
 		}
 		if !a.Can(act) {
-			s.forbidden(w, r, fmt.Sprintf("%s may not %s (needs %s)", a.Role, act, auth.MinRole(act)))
+			if isAPI(r.URL.Path) {
+				s.forbidden(w, r, fmt.Sprintf("%s may not %s (needs %s)", a.Role, act, auth.MinRole(act)))
+				return
+			}
+			s.forbidden(w, r, s.T(r, "error.forbidden_act", s.Word(r, "role", string(a.Role)), s.Word(r, "action", string(act)),
+				s.Word(r, "role", string(auth.MinRole(act)))))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -310,6 +381,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, msg st
 	if isAPI(r.URL.Path) {
 		WriteError(w, status, msg)
 		return
+	}
+	if status == http.StatusInternalServerError {
+		msg = s.T(r, "error.internal")
 	}
 	s.Render(w, r, status, "error", map[string]any{"Status": status, "Message": msg})
 }

@@ -53,7 +53,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	var locked *auth.LockedError
 	switch {
 	case errors.As(err, &locked):
-		data.Error = s.T(r, "login.locked", locked.Until.Local().Format("2006-01-02 15:04:05"))
+		data.Error = s.T(r, "login.locked", s.When(locked.Until)+" ("+s.cfg.Location.String()+")")
 		w.Header().Set("Retry-After", retryAfter(time.Until(locked.Until)))
 		s.Render(w, r, http.StatusTooManyRequests, "login", data)
 		return

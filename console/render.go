@@ -46,29 +46,47 @@ type templates struct {
 	pages map[string]*template.Template
 }
 
-var funcs = template.FuncMap{
-	"fmtTime": func(t any) string {
-		switch v := t.(type) {
-		case time.Time:
-			return v.Local().Format("2006-01-02 15:04:05")
-		case *time.Time:
-			if v == nil {
-				return "—"
-			}
-			return v.Local().Format("2006-01-02 15:04:05")
-		}
-		return ""
-	},
-	"deref": func(p *int64) any {
-		if p == nil {
-			return ""
-		}
-		return *p
-	},
+// defaultLocation is the console's zone when none is configured: the
+// product's own, Asia/Shanghai, or UTC without a zone database.
+func defaultLocation() *time.Location {
+	if loc, err := time.LoadLocation("Asia/Shanghai"); err == nil {
+		return loc
+	}
+	return time.UTC
 }
 
-func newTemplates() (*templates, error) {
-	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
+// TimeLayout is how pages show a time (in the console's Location).
+const TimeLayout = "2006-01-02 15:04:05"
+
+// funcs are the template functions; fmtTime shows a time in loc.
+func funcs(loc *time.Location) template.FuncMap {
+	return template.FuncMap{
+		"fmtTime": func(t any) string {
+			switch v := t.(type) {
+			case time.Time:
+				if v.IsZero() {
+					return "—"
+				}
+				return v.In(loc).Format(TimeLayout)
+			case *time.Time:
+				if v == nil || v.IsZero() {
+					return "—"
+				}
+				return v.In(loc).Format(TimeLayout)
+			}
+			return ""
+		},
+		"deref": func(p *int64) any {
+			if p == nil {
+				return ""
+			}
+			return *p
+		},
+	}
+}
+
+func newTemplates(loc *time.Location) (*templates, error) {
+	base, err := template.New("layout.html").Funcs(funcs(loc)).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("console templates: %w", err)
 	}
@@ -126,6 +144,25 @@ func (s *Server) AddTemplates(fsys fs.FS, patterns ...string) error {
 // "en"); call it before serving.
 func (s *Server) AddMessages(lang string, msgs map[string]string) { s.cat.Add(lang, msgs) }
 
+// Word is a code's label in the request's language (View.Word).
+func (s *Server) Word(r *http.Request, prefix, code string) string {
+	if v, ok := s.cat.Lookup(Lang(r), prefix+"."+code); ok {
+		return v
+	}
+	return code
+}
+
+// Location is the zone pages show times in.
+func (s *Server) Location() *time.Location { return s.cfg.Location }
+
+// When formats t in the console's zone, "—" for none.
+func (s *Server) When(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.In(s.cfg.Location).Format(TimeLayout)
+}
+
 // T returns key's text in the request's language.
 func (s *Server) T(r *http.Request, key string, args ...any) string {
 	return s.cat.T(Lang(r), key, args...)
@@ -176,12 +213,26 @@ type View struct {
 	SignedIn  bool
 	Nav       []NavLink
 	Path      string // the request's path and query, for the language switch
+	Zone      string // the zone times are shown in (Asia/Shanghai)
 	Data      any
 	cat       Catalogue
 }
 
 // T looks up key in the catalogue in the page's language.
 func (v View) T(key string, args ...any) string { return v.cat.T(v.Lang, key, args...) }
+
+// Word is a code's label in the page's language: the catalogue's
+// prefix.code ("outcome", "bstatus", "stockst", "action", "role"…), else
+// the code itself. Pages show codes through it, never bare.
+func (v View) Word(prefix, code string) string {
+	if code == "" {
+		return ""
+	}
+	if s, ok := v.cat.Lookup(v.Lang, prefix+"."+code); ok {
+		return s
+	}
+	return code
+}
 
 // Can reports whether the viewer may perform act (to hide buttons; the
 // routes check again).
@@ -199,7 +250,7 @@ func (s *Server) Render(w http.ResponseWriter, r *http.Request, status int, name
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	v := View{Lang: Lang(r), Path: r.URL.RequestURI(), Data: data, cat: s.cat}
+	v := View{Lang: Lang(r), Path: r.URL.RequestURI(), Zone: s.cfg.Location.String(), Data: data, cat: s.cat}
 	v.OtherLang = "en"
 	if v.Lang == "en" {
 		v.OtherLang = "zh"
@@ -262,7 +313,7 @@ func cookieValue(r *http.Request, name string) string {
 func (s *Server) setLang(w http.ResponseWriter, r *http.Request) {
 	lang := r.URL.Query().Get("lang")
 	if lang != "zh" && lang != "en" {
-		s.fail(w, r, http.StatusBadRequest, "lang must be zh or en")
+		s.fail(w, r, http.StatusBadRequest, s.T(r, "error.bad_lang"))
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: LangCookie, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,

@@ -32,6 +32,9 @@ type usersData struct {
 	Notice string
 	Error  string
 	Form   struct{ Name, Role string }
+	// LastAdmin is the only enabled admin, if there is one: the page
+	// offers no demotion or disabling of them (auth refuses both).
+	LastAdmin string
 }
 
 // actorOf is the request's actor; every route but the public ones has one.
@@ -62,8 +65,23 @@ func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, status int,
 		s.fail(w, r, http.StatusInternalServerError, "internal error")
 		return
 	}
+	d.LastAdmin = lastAdmin(d.Users)
 	fill(d)
 	s.Render(w, r, status, "users", d)
+}
+
+// lastAdmin is the name of the only enabled admin, or "".
+func lastAdmin(users []auth.User) string {
+	name := ""
+	for _, u := range users {
+		if u.Role == auth.RoleAdmin && !u.Disabled {
+			if name != "" {
+				return ""
+			}
+			name = u.Name
+		}
+	}
+	return name
 }
 
 // userError maps a store error to a status and message for a person.
@@ -81,7 +99,7 @@ func (s *Server) userError(r *http.Request, err error) (int, string) {
 	case errors.Is(err, auth.ErrBadCredentials):
 		return http.StatusForbidden, s.T(r, "account.wrong_password")
 	case errors.As(err, &locked):
-		return http.StatusTooManyRequests, s.T(r, "login.locked", locked.Until.Local().Format("2006-01-02 15:04:05"))
+		return http.StatusTooManyRequests, s.T(r, "login.locked", s.When(locked.Until)+" ("+s.cfg.Location.String()+")")
 	case errors.Is(err, auth.ErrBusy):
 		return http.StatusServiceUnavailable, s.T(r, "login.busy")
 	case errors.Is(err, auth.ErrAddressBusy):

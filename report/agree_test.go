@@ -34,6 +34,9 @@ type problemSection struct {
 
 var sectionTitle = regexp.MustCompile(`^(In doubt or in review|Other problems): (\d+)`)
 
+// sheetSectionTitle is a section's title on the Problems sheet.
+var sheetSectionTitle = regexp.MustCompile(`^(待确认或待复核|其他问题)：(\d+)`)
+
 // problemSections reads the Problems sheet back.
 func problemSections(t *testing.T, f *excelize.File) []problemSection {
 	t.Helper()
@@ -44,7 +47,7 @@ func problemSections(t *testing.T, f *excelize.File) []problemSection {
 		if len(row) == 0 || row[0] == "" {
 			continue
 		}
-		if m := sectionTitle.FindStringSubmatch(row[0]); m != nil {
+		if m := sheetSectionTitle.FindStringSubmatch(row[0]); m != nil {
 			n, _ := strconv.Atoi(m[2])
 			out = append(out, problemSection{title: m[1], total: n})
 			continue
@@ -52,12 +55,12 @@ func problemSections(t *testing.T, f *excelize.File) []problemSection {
 		require.NotEmpty(t, out, "a row before the first section: %v", row)
 		s := &out[len(out)-1]
 		switch row[0] {
-		case "问题", "none": // the header, or an empty section
-		case "(more)":
-			_, err := fmt.Sscanf(row[7], "%d more", &s.more)
+		case "问题", report.NoneCell: // the header, or an empty section
+		case report.MoreCell:
+			_, err := fmt.Sscanf(row[7], "本节另有 %d 个", &s.more)
 			require.NoError(t, err, row[7])
 		default:
-			s.kinds = append(s.kinds, row[0])
+			s.kinds = append(s.kinds, report.ProblemKind(row[0]))
 			s.openid = append(s.openid, cellAt(row, 4))
 			s.notes = append(s.notes, cellAt(row, 9))
 		}
@@ -142,7 +145,7 @@ func summaryLines(t *testing.T, f *excelize.File) map[string]map[string]string {
 	require.NoError(t, err)
 	out := map[string]map[string]string{}
 	for i, row := range rows {
-		if len(row) == 0 || row[0] != "Per batch" {
+		if len(row) == 0 || row[0] != report.TitlePerBatch {
 			continue
 		}
 		header := rows[i+1]

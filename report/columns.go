@@ -12,12 +12,12 @@ type Column struct {
 // The workbook's tables, column by column, in order.
 var (
 	SummaryColumns = []Column{
-		{"批次ID", "batch_id", "issuer 的批次编号；空白行是微信支付文件中有、但不是 issuer 发放的券"},
-		{"批次名称", "batch_name", "导入时给批次起的名字"},
-		{"批次号", "stock_id", "微信支付的代金券批次号（stock_id）"},
-		{"收券人数", "recipients", "批次导入的收券人（openid）数"},
+		{"发放批次ID", "batch_id", "issuer 的发放批次编号；空白行是微信支付文件中有、但不是 issuer 发放的券"},
+		{"发放批次名称", "batch_name", "导入时给发放批次起的名字"},
+		{"券批次号", "stock_id", "微信支付的代金券批次号（stock_id）"},
+		{"收券人数", "recipients", "发放批次导入的收券人（openid）数"},
 		{"已发放", "issued", "微信支付确认已发放的券数"},
-		{"已核销", "used", "已使用的券数（核销明细文件，或尚无文件时的核销回调）"},
+		{"已核销", "used", "已使用的券数，含之后又退款的（核销明细文件，或尚无文件时的核销回调）"},
 		{"已退款", "refunded", "使用后又退款的券数"},
 		{"净核销", "net_used", "核销次数多于退款次数的券数"},
 		{"核销率", "use_rate", "已核销 ÷ 已发放"},
@@ -33,13 +33,13 @@ var (
 		{"仅文件", "file_only", "核销文件中有、没有核销回调的券数"},
 		{"核销来源", "usage_source", "flow_files：核销明细文件；callbacks：尚无文件，按核销回调统计（截至目前）"},
 		{"待确认", "in_doubt", "某次发送的应答没有说明是否发放、此后也未核实的收券人数：可能已发放，绝不算作未发放"},
-		{"已取消", "cancelled", "批次取消时尚未发放的收券人数"},
+		{"已取消", "cancelled", "发放批次取消时尚未发放的收券人数"},
 		{"待复核", "review", "多次应答不明、等待复核的收券人数"},
 		{"待发放", "pending", "尚未发放的收券人数"},
 		{"发放失败", "failed", "微信支付明确拒绝发放的收券人数"},
 	}
 	ClassColumns = []Column{
-		{"结果", "class", "收券人的最终结果分类"},
+		{"结果", "class", "收券人的最终结果分类（每人只归一类：净核销 = 核销后未退款，不含已退款的）"},
 		{"人数", "recipients", "该分类的收券人数"},
 	}
 	DayColumns = []Column{
@@ -50,12 +50,12 @@ var (
 		{"退款金额（元）", "refunded_amount", "当天退款退回的优惠金额，单位元"},
 	}
 	FileColumns = []Column{
-		{"批次号", "stock_id", "文件所属的代金券批次号"},
-		{"文件", "file", "use-flow：核销明细；refund-flow：退款明细"},
+		{"券批次号", "stock_id", "文件所属的代金券批次号"},
+		{"文件", "file", "核销明细或退款明细"},
 		{"账单日期", "day", "文件所记的日期"},
 		{"行数", "rows", "文件的明细行数"},
 		{"新增行", "new_rows", "本次新载入的行数"},
-		{"状态", "status", "loaded：已载入；rejected：校验不通过，未载入"},
+		{"状态", "status", "已加载；被拒：校验不通过，未加载"},
 		{"字节数", "bytes", "文件大小"},
 		{"下载时间", "downloaded_at", "下载文件的时间（配置的时区）"},
 		{"错误", "error", "文件被拒绝的原因"},
@@ -67,7 +67,7 @@ var (
 		Column{"存放路径", "kept_at", "服务器上保存文件的位置"},
 	)
 	RecipientColumns = []Column{
-		{"批次ID", "batch_id", "issuer 的批次编号"},
+		{"发放批次ID", "batch_id", "issuer 的发放批次编号"},
 		{"openid", "openid", "收券用户在 appid 下的 openid"},
 		{"商户单据号", "out_request_no", "发券请求的商户单据号（out_request_no），同一收券人重试时不变"},
 		{"状态", "status", "pending 待发放、in_flight 发放中、issued 已发放、failed 失败、review 待复核、cancelled 已取消"},
@@ -91,8 +91,8 @@ var (
 	}
 	ProblemColumns = []Column{
 		{"问题", "kind", "问题的种类，见下"},
-		{"批次号", "stock_id", "代金券批次号"},
-		{"批次ID", "batch_id", "issuer 的批次编号"},
+		{"券批次号", "stock_id", "代金券批次号"},
+		{"发放批次ID", "batch_id", "issuer 的发放批次编号"},
 		{"优惠id", "coupon_id", "券 id"},
 		{"openid", "openid", "收券用户"},
 		{"时间", "time", "问题发生的时间"},

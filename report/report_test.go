@@ -304,11 +304,11 @@ func TestReportXLSX(t *testing.T) {
 		f.GetSheetList())
 
 	// Summary: the per-batch table, typed.
-	cell := findCell(t, f, report.SheetSummary, "Per batch")
+	cell := findCell(t, f, report.SheetSummary, report.TitlePerBatch)
 	col, row, err := excelize.CellNameToCoordinates(cell)
 	require.NoError(t, err)
 	header := rowValues(t, f, report.SheetSummary, row+1)
-	require.Equal(t, []string{"批次ID", "批次名称", "批次号", "收券人数", "已发放", "已核销", "已退款", "净核销", "核销率", "优惠金额（元）"}, header[:10])
+	require.Equal(t, []string{"发放批次ID", "发放批次名称", "券批次号", "收券人数", "已发放", "已核销", "已退款", "净核销", "核销率", "优惠金额（元）"}, header[:10])
 	first := row + 2
 	requireNumber(t, f, report.SheetSummary, col, first, strconv.FormatInt(b.batch1, 10))
 	requireNumber(t, f, report.SheetSummary, col+4, first, "3")      // issued
@@ -323,7 +323,7 @@ func TestReportXLSX(t *testing.T) {
 
 	// Daily redemptions: days as text labels (the chart's categories, with
 	// no date format to misread), counts as numbers.
-	cell = findCell(t, f, report.SheetSummary, "Daily redemptions")
+	cell = findCell(t, f, report.SheetSummary, report.TitleDaily)
 	_, row, _ = excelize.CellNameToCoordinates(cell)
 	require.Equal(t, report.Titles(report.DayColumns), rowValues(t, f, report.SheetSummary, row+1)[:5])
 	requireString(t, f, report.SheetSummary, 1, row+2, "2020-03-11")
@@ -373,7 +373,7 @@ func TestReportXLSX(t *testing.T) {
 	// Problems: every kind, the recipients in doubt first.
 	sections := problemSections(t, f)
 	require.Len(t, sections, 2)
-	require.Equal(t, "In doubt or in review", sections[0].title)
+	require.Equal(t, "待确认或待复核", sections[0].title)
 	require.Equal(t, []string{"in_doubt"}, sections[0].kinds)
 	kinds := map[string]bool{}
 	for _, k := range sections[1].kinds {
@@ -389,13 +389,13 @@ func TestReportXLSX(t *testing.T) {
 	joined := strings.Join(charts, "\n")
 	require.Contains(t, joined, `<barChart><barDir val="bar">`)
 	require.Contains(t, joined, `<barChart><barDir val="col">`)
-	require.Contains(t, joined, "Outcomes by class")
-	require.Contains(t, joined, "Daily redemptions")
-	require.Contains(t, joined, "Summary!$A$")
+	require.Contains(t, joined, report.TitleClasses)
+	require.Contains(t, joined, report.TitleDaily)
+	require.Contains(t, joined, "&#39;"+report.SheetSummary+"&#39;!$A$")
 	// The daily chart's categories are text with no date format, its axis
 	// labels dark, and one day is not two slabs.
 	daily := charts[1]
-	if !strings.Contains(daily, "Daily redemptions") {
+	if !strings.Contains(daily, report.TitleDaily) {
 		daily = charts[0]
 	}
 	require.NotContains(t, daily, "yyyy-mm-dd")

@@ -14,9 +14,9 @@ import (
 
 // Sheet names of the xlsx report.
 const (
-	SheetSummary    = "Summary"
-	SheetRecipients = "Recipients"
-	SheetProblems   = "Problems"
+	SheetSummary    = "汇总"
+	SheetRecipients = "收券明细"
+	SheetProblems   = "问题"
 	// SheetGuide explains every column of the other sheets, in Chinese.
 	SheetGuide = "说明"
 	// SheetAudit keeps what analysts need not see and auditors do: the
@@ -173,7 +173,7 @@ type styled struct {
 func ref(sheet string, col1, row1, col2, row2 int) string {
 	a, _ := excelize.CoordinatesToCellName(col1, row1, true)
 	b, _ := excelize.CoordinatesToCellName(col2, row2, true)
-	return fmt.Sprintf("%s!%s:%s", sheet, a, b)
+	return fmt.Sprintf("'%s'!%s:%s", sheet, a, b) // quoted: the sheet names are Chinese
 }
 
 // chartRows is the height of a chart, in rows, so sections do not overlap.
@@ -182,26 +182,26 @@ const chartRows = 18
 func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) error {
 	s := &sheetWriter{f: f, sheet: SheetSummary}
 	s.set(1, 1, r.Title, st.title)
-	s.set(1, 2, r.scopeLine()+" Amounts in yuan.", 0)
+	s.set(1, 2, r.scopeLineZh(), 0)
 	if b := r.Batch; b != nil {
 		// Id and name in cells of their own, for filters and lookups.
-		s.row(3, styled{"批次ID", st.header}, b.ID, styled{"批次名称", st.header}, b.Name,
-			styled{"批次号", st.header}, b.StockID, styled{"状态", st.header}, b.Status)
+		s.row(3, styled{"发放批次ID", st.header}, b.ID, styled{"发放批次名称", st.header}, b.Name,
+			styled{"券批次号", st.header}, b.StockID, styled{"状态", st.header}, batchStatusZh(b.Status))
 	}
 	row := 4
 	if truncated > 0 {
-		s.set(1, row, fmt.Sprintf("The Recipients sheet stops at Excel's limit: %d recipients more are in the CSV report.", truncated), 0)
+		s.set(1, row, fmt.Sprintf("“%s”表到 Excel 的行数上限为止：另有 %d 个收券人在 CSV 报表中。", SheetRecipients, truncated), 0)
 		row++
 	}
 	if r.reconciled() {
 		if cbs := r.UsageFromCallbacks(); len(cbs) > 0 {
-			s.set(1, row, fmt.Sprintf("No use-flow file loaded yet for stock %s: used is used so far, from stored COUPON.USE callbacks "+
-				"(usage_source callbacks); refunds and order amounts come with the files.", strings.Join(cbs, ", ")), 0)
+			s.set(1, row, fmt.Sprintf("券批次 %s 尚未加载核销明细文件：已核销数暂按收到的 COUPON.USE 回调统计（核销来源 callbacks）；"+
+				"退款与订单金额要等明细文件。", strings.Join(cbs, "、")), 0)
 		}
 	}
 
 	row = 6
-	s.set(1, row, "Per batch", st.title)
+	s.set(1, row, TitlePerBatch, st.title)
 	row++
 	s.header(row, st.header, Titles(SummaryColumns)...)
 	for _, l := range r.Lines {
@@ -231,13 +231,13 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 	// Outcomes by class, with a bar chart beside.
 	row += 3
 	classTop := row
-	s.set(1, row, "Outcomes by class", st.title)
+	s.set(1, row, TitleClasses, st.title)
 	row++
 	s.header(row, st.header, Titles(ClassColumns)...)
 	first := row + 1
 	for _, c := range r.Classes {
 		row++
-		s.row(row, c.Label, styled{c.Count, st.int})
+		s.row(row, classLabelZh(c.Key), styled{c.Count, st.int})
 	}
 	if s.err != nil {
 		return s.err
@@ -246,7 +246,7 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 		err := f.AddChart(SheetSummary, cellName(4, classTop), &excelize.Chart{
 			Type:      excelize.Bar,
 			Series:    []excelize.ChartSeries{{Name: ref(SheetSummary, 2, first-1, 2, first-1), Categories: ref(SheetSummary, 1, first, 1, row), Values: ref(SheetSummary, 2, first, 2, row)}},
-			Title:     excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: "Outcomes by class"}}},
+			Title:     excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: TitleClasses}}},
 			Legend:    excelize.ChartLegend{Position: "none"},
 			PlotArea:  excelize.ChartPlotArea{ShowVal: true},
 			XAxis:     excelize.ChartAxis{ReverseOrder: true, Font: axisFont},
@@ -263,7 +263,7 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 	// Daily redemptions, with a column chart beside.
 	row += 2
 	dayTop := row
-	s.set(1, row, "Daily redemptions", st.title)
+	s.set(1, row, TitleDaily, st.title)
 	row++
 	s.header(row, st.header, Titles(DayColumns)...)
 	first = row + 1
@@ -286,7 +286,7 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 				{Name: ref(SheetSummary, 2, first-1, 2, first-1), Categories: ref(SheetSummary, 1, first, 1, row), Values: ref(SheetSummary, 2, first, 2, row)},
 				{Name: ref(SheetSummary, 4, first-1, 4, first-1), Categories: ref(SheetSummary, 1, first, 1, row), Values: ref(SheetSummary, 4, first, 4, row)},
 			},
-			Title:      excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: "Daily redemptions"}}},
+			Title:      excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: TitleDaily}}},
 			VaryColors: new(false),
 			Legend:     excelize.ChartLegend{Position: "bottom"},
 			XAxis:      excelize.ChartAxis{Font: axisFont},
@@ -298,12 +298,12 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 			return fmt.Errorf("daily chart: %w", err)
 		}
 	} else {
-		s.set(1, row+1, "no redemptions recorded", 0)
+		s.set(1, row+1, "尚无核销", 0)
 	}
 	row = max(row, dayTop+chartRows)
 
 	row += 2
-	s.set(1, row, "Flow files", st.title)
+	s.set(1, row, TitleFiles, st.title)
 	row++
 	// Digests and server paths are on the audit sheet, not here.
 	s.header(row, st.header, Titles(FileColumns)...)
@@ -369,7 +369,7 @@ func (r *Report) recipientsSheet(ctx context.Context, f *excelize.File, st xlsxS
 		}
 		return sw.SetRow("A"+strconv.Itoa(row), []any{
 			rec.BatchID, rec.OpenID, rec.OutRequestNo, rec.Status, rec.Outcome, rec.CouponID, timeCell(rec.IssuedAt),
-			classLabel(rec.Class), rec.Uses, timeCell(rec.UsedAt), used, order, rec.TransactionID, rec.ConsumeMchID,
+			classLabelZh(rec.Class), rec.Uses, timeCell(rec.UsedAt), used, order, rec.TransactionID, rec.ConsumeMchID,
 			rec.Refunds, timeCell(rec.RefundedAt), refunded, timeCell(rec.CallbackAt), rec.InDoubt, rec.Note,
 			rec.UsageSource,
 		})
@@ -431,8 +431,8 @@ func dayGap(days int) uint {
 // fileCells is a flow file's row of the Flow files table.
 func (r *Report) fileCells(fl File, st xlsxStyles) []any {
 	day, _ := time.Parse(time.DateOnly, fl.Date)
-	return []any{fl.StockID, fl.Kind + "-flow", styled{day, st.date}, styled{fl.Rows, st.int},
-		styled{fl.NewRows, st.int}, fl.Status, styled{fl.Bytes, st.int},
+	return []any{fl.StockID, fileKindZh(fl.Kind), styled{day, st.date}, styled{fl.Rows, st.int},
+		styled{fl.NewRows, st.int}, fileStatusZh(fl.Status), styled{fl.Bytes, st.int},
 		styled{fl.DownloadedAt.In(r.Location), st.datetime}, fl.Error}
 }
 
@@ -440,7 +440,7 @@ func (r *Report) fileCells(fl File, st xlsxStyles) []any {
 // the server keeps them at: for auditors, not for the analysts' summary.
 func (r *Report) auditSheet(f *excelize.File, st xlsxStyles) error {
 	s := &sheetWriter{f: f, sheet: SheetAudit}
-	s.set(1, 1, "Flow files: digests and where the server keeps them", st.title)
+	s.set(1, 1, "明细文件：摘要与服务器上的存放位置", st.title)
 	s.header(2, st.header, Titles(AuditFileColumns)...)
 	for i, fl := range r.Files {
 		s.row(3+i, append(r.fileCells(fl, st), fl.SHA1, fl.Path)...)
@@ -462,13 +462,13 @@ func guideSheet(f *excelize.File, st xlsxStyles) error {
 		sheet, table string
 		cols         []Column
 	}{
-		{SheetSummary, "Per batch 按批次", SummaryColumns},
-		{SheetSummary, "Outcomes by class 按结果", ClassColumns},
-		{SheetSummary, "Daily redemptions 每日核销", DayColumns},
-		{SheetSummary, "Flow files 账单文件", FileColumns},
+		{SheetSummary, TitlePerBatch, SummaryColumns},
+		{SheetSummary, TitleClasses, ClassColumns},
+		{SheetSummary, TitleDaily, DayColumns},
+		{SheetSummary, TitleFiles, FileColumns},
 		{SheetRecipients, "收券人明细", RecipientColumns},
 		{SheetProblems, "问题", ProblemColumns},
-		{SheetAudit, "账单文件（审计）", AuditFileColumns[len(FileColumns):]},
+		{SheetAudit, "明细文件（审计）", AuditFileColumns[len(FileColumns):]},
 	} {
 		s.set(1, row, t.sheet+" · "+t.table, st.title)
 		row++
@@ -516,7 +516,7 @@ func (r *Report) problemsSheet(f *excelize.File, st xlsxStyles) error {
 		return put([]any{excelize.Cell{Value: text, StyleID: st.title}})
 	}
 	if r.ProblemsTotal() == 0 {
-		if err := title("Problems: none"); err != nil {
+		if err := title(ProblemsNone); err != nil {
 			return err
 		}
 		return sw.Flush()
@@ -525,8 +525,8 @@ func (r *Report) problemsSheet(f *excelize.File, st xlsxStyles) error {
 		title string
 		sec   Section
 	}{
-		{"In doubt or in review: %d — rows in doubt may have been issued by WeChat Pay; never count them as not issued", r.RecipientProblems()},
-		{"Other problems: %d", r.OtherProblems()},
+		{"待确认或待复核：%d — 待确认的收券人可能已由微信支付发放，绝不要算作未发放", r.RecipientProblems()},
+		{"其他问题：%d", r.OtherProblems()},
 	}
 	for i, s := range sections {
 		if i > 0 {
@@ -536,7 +536,7 @@ func (r *Report) problemsSheet(f *excelize.File, st xlsxStyles) error {
 			return err
 		}
 		if s.sec.Total == 0 {
-			if err := put([]any{"none"}); err != nil {
+			if err := put([]any{NoneCell}); err != nil {
 				return err
 			}
 			continue
@@ -555,12 +555,12 @@ func (r *Report) problemsSheet(f *excelize.File, st xlsxStyles) error {
 			if p.Amount != nil {
 				amount = excelize.Cell{Value: yuan(*p.Amount), StyleID: st.yuan}
 			}
-			if err := put([]any{p.Kind, p.StockID, batch, p.CouponID, p.OpenID, at, amount, p.Detail, p.OutRequestNo, p.Note}); err != nil {
+			if err := put([]any{problemKindZh(p.Kind), p.StockID, batch, p.CouponID, p.OpenID, at, amount, p.Detail, p.OutRequestNo, p.Note}); err != nil {
 				return err
 			}
 		}
 		if n := s.sec.Unlisted(); n > 0 {
-			if err := put([]any{"(more)", nil, nil, nil, nil, nil, nil, fmt.Sprintf("%d more problems of this section not listed", n)}); err != nil {
+			if err := put([]any{MoreCell, nil, nil, nil, nil, nil, nil, fmt.Sprintf("本节另有 %d 个问题未列出", n)}); err != nil {
 				return err
 			}
 		}

@@ -1,6 +1,7 @@
 package pages
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -54,6 +56,9 @@ type batchRow struct {
 	Total    int
 	Uploader string
 	Created  string
+	// HaltLabel says what halted the batch; HaltRaw is WeChat Pay's code
+	// and message, if it gave them.
+	HaltLabel, HaltRaw string
 }
 
 type batchesData struct {
@@ -123,6 +128,9 @@ func (p *Pages) batchesPage(w http.ResponseWriter, r *http.Request) {
 	for _, b := range bs {
 		e := extras[b.ID]
 		row := batchRow{Batch: b, Uploader: e.Uploader, Created: p.when(b.CreatedAt)}
+		if b.HaltReason != nil {
+			row.HaltLabel, row.HaltRaw = p.haltText(r, *b.HaltReason)
+		}
 		for _, n := range b.Counts {
 			row.Total += n
 		}
@@ -154,6 +162,8 @@ type batchData struct {
 	Live        bool
 	LastAttempt string
 	HaltKey     string
+	HaltLabel   string // what halted the batch, in the reader's language
+	HaltRaw     string // WeChat Pay's code and message, if any
 }
 
 type outcomeCount struct {
@@ -192,6 +202,7 @@ func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, 
 		Notice: notice, Error: errMsg,
 		Live: b.Status != queue.BatchCompleted && b.Status != queue.BatchCancelled && b.Status != "rejected" || pr.Remaining > 0}
 	if pr.Halt != nil {
+		d.HaltLabel, d.HaltRaw = p.haltText(r, pr.Halt.Reason)
 		d.HaltKey = "halt.other"
 		switch o := pr.Halt.Outcome; {
 		case o == "budget_exhausted" || o == "stock_unavailable" || o == "config_error":
@@ -590,7 +601,44 @@ type instanceRow struct {
 
 type runRow struct {
 	ops.JobRun
-	Started, Finished, Counts string
+	Started, Finished string
+	Counts            []countField // the run's counts, labelled, without zeros
+	RawCounts         string       // counts that are not numbers, as recorded
+}
+
+type countField struct {
+	Key, Label string
+	N          int64
+}
+
+// runCounts labels a job run's counts ({"issued": 120, …}): the job's
+// own keys, issue outcomes and flow-file outcomes, in key order, zeros
+// left out. What does not read as numbers is returned as it is.
+func (p *Pages) runCounts(r *http.Request, raw []byte) ([]countField, string) {
+	s := strings.TrimSpace(string(raw))
+	if s == "" || s == "{}" || s == "null" {
+		return nil, ""
+	}
+	var m map[string]int64
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, s
+	}
+	keys := make([]string, 0, len(m))
+	for k, n := range m {
+		if n != 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	out := make([]countField, 0, len(keys))
+	for _, k := range keys {
+		label := p.con.Word(r, "count", k)
+		if label == k {
+			label = p.con.Word(r, "outcome", k)
+		}
+		out = append(out, countField{Key: k, Label: label, N: m[k]})
+	}
+	return out, ""
 }
 
 func (p *Pages) operationsPage(w http.ResponseWriter, r *http.Request) {
@@ -604,11 +652,9 @@ func (p *Pages) operationsPage(w http.ResponseWriter, r *http.Request) {
 		d.Instances = append(d.Instances, instanceRow{Instance: in, Started: p.when(in.StartedAt), Heartbeat: p.when(in.HeartbeatAt)})
 	}
 	for _, run := range o.Runs {
-		counts := string(run.Counts)
-		if counts == "{}" || counts == "null" {
-			counts = ""
-		}
-		d.Runs = append(d.Runs, runRow{JobRun: run, Started: p.when(run.StartedAt), Finished: p.whenPtr(run.FinishedAt), Counts: counts})
+		row := runRow{JobRun: run, Started: p.when(run.StartedAt), Finished: p.whenPtr(run.FinishedAt)}
+		row.Counts, row.RawCounts = p.runCounts(r, run.Counts)
+		d.Runs = append(d.Runs, row)
 	}
 	for _, row := range o.Review {
 		d.Review = append(d.Review, reviewRow{ReviewRow: row, Last: p.whenPtr(row.LastAttemptAt)})

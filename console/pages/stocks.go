@@ -461,11 +461,11 @@ var stockMessages = map[string]map[string]string{
 		"stocks.coupons": "查询用户的券", "stocks.coupons_help": "向微信支付查询用户持有的本商户代金券(含已使用),绝不会发券。",
 		"stocks.openid": "openid", "stocks.stock_optional": "券批次号(可选)", "stocks.find": "查询",
 		"stock.title": "券批次 %s", "stock.status": "状态", "stock.created": "创建时间", "stock.per_user": "每人限领",
-		"stock.no_cash": "免充值", "stock.batches": "本券批次的发券批次", "stock.reconciliation": "对账",
+		"stock.no_cash": "免充值", "stock.batches": "本券批次的发放批次", "stock.reconciliation": "对账",
 		"stock.start": "激活", "stock.pause": "暂停", "stock.restart": "重启", "stock.stop": "永久停止",
 		"stock.start_confirm":   "确定激活此券批次吗?激活后即可从中发券。",
-		"stock.pause_confirm":   "确定暂停此券批次吗?重启前从中发券都会失败,进行中的发券批次会中止。",
-		"stock.restart_confirm": "确定重启此券批次吗?之后可以恢复已中止的发券批次。",
+		"stock.pause_confirm":   "确定暂停此券批次吗?重启前从中发券都会失败,进行中的发放批次会中止。",
+		"stock.restart_confirm": "确定重启此券批次吗?之后可以恢复已中止的发放批次。",
 		"stock.stop_confirm":    "确定永久停止此券批次吗?停止后不能再激活;已发出的券仍可使用。",
 		"stock.ok_start":        "券批次已激活。", "stock.ok_pause": "券批次已暂停。", "stock.ok_restart": "券批次已重启。",
 		"stock.ok_stop": "券批次已停止。",
@@ -481,7 +481,7 @@ var stockMessages = map[string]map[string]string{
 		"recon.err.network":   "无法连接微信支付(网络或超时);请稍后重新下载。",
 		"recon.err.disk":      "文件无法保存到服务器(reconcile.dir);管理员可在日志中查看原因。",
 		"recon.err.other":     "下载失败;管理员可在日志中查看原因。",
-		"recon.no_data":       "券批次 %s 尚无发券批次,也没有明细文件。",
+		"recon.no_data":       "券批次 %s 尚无发放批次,也没有明细文件。",
 	},
 }
 

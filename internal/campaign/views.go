@@ -241,7 +241,7 @@ func (r *run) xlsxView(id int64) (view, error) {
 	}
 	fields := report.Fields(report.SummaryColumns)
 	for i, row := range rows {
-		if len(row) == 0 || row[0] != "Per batch" || i+1 >= len(rows) {
+		if len(row) == 0 || row[0] != report.TitlePerBatch || i+1 >= len(rows) {
 			continue
 		}
 		header := rows[i+1]
