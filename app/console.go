@@ -29,7 +29,7 @@ func newConsole(cfg *config.Config, db *sqlx.DB, wx func() (ops.WXClient, error)
 	con, err := console.New(console.Config{
 		Auth: store, Audit: log, PublicURL: cfg.Console.PublicURL,
 		ProxyUserHeader: cfg.Console.ProxyUserHeader, TrustedProxies: proxies,
-		MaxUploadBytes: int64(cfg.Console.MaxUploadMB) << 20, Logger: logger,
+		MaxUploadBytes: int64(cfg.Console.MaxUploadMB) << 20, Location: cfg.Location, Logger: logger,
 	})
 	if err != nil {
 		return nil, nil, err

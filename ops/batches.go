@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/excelcsv"
@@ -98,5 +99,9 @@ func (s *Service) ExportBatchCSV(ctx context.Context, a auth.Actor, id int64, w 
 		return err
 	}
 	// The mark goes out with the first row: an unknown id writes nothing.
-	return s.Queue.Export(ctx, id, excelcsv.BOMFirst(w, plain))
+	loc := time.UTC
+	if s.Config != nil && s.Config.Location != nil {
+		loc = s.Config.Location // as every page and report shows times
+	}
+	return s.Queue.ExportIn(ctx, id, excelcsv.BOMFirst(w, plain), loc)
 }

@@ -264,11 +264,18 @@ func (s *Store) SetBatchStatus(ctx context.Context, id int64, action string) (*B
 // ExportHeader is the contract's header for `batch export`.
 var ExportHeader = []string{"openid", "out_request_no", "status", "outcome", "coupon_id", "wx_code", "wx_message", "attempts", "last_attempt_at"}
 
-// Export writes the batch's recipients as CSV in import order, streaming.
+// Export writes the batch's recipients as CSV in import order, streaming,
+// with times in UTC; ExportIn writes them in a zone.
+func (s *Store) Export(ctx context.Context, id int64, w io.Writer) error {
+	return s.ExportIn(ctx, id, w, time.UTC)
+}
+
+// ExportIn writes the batch's recipients as CSV in import order, streaming;
+// last_attempt_at is RFC 3339 in loc, its offset naming the zone.
 // For product coupons coupon_id holds the coupon code WeChat assigned. A
 // cell a spreadsheet would run as a formula gets a quote in front
 // (excelcsv.Writer).
-func (s *Store) Export(ctx context.Context, id int64, w io.Writer) error {
+func (s *Store) ExportIn(ctx context.Context, id int64, w io.Writer, loc *time.Location) error {
 	if _, err := s.Batch(ctx, id); err != nil {
 		return err
 	}
@@ -293,7 +300,7 @@ func (s *Store) Export(ctx context.Context, id int64, w io.Writer) error {
 		rec[7] = strconv.Itoa(attempts)
 		rec[8] = ""
 		if last.Valid {
-			rec[8] = last.Time.UTC().Format(time.RFC3339)
+			rec[8] = last.Time.In(loc).Format(time.RFC3339)
 		}
 		if err := cw.Write(rec); err != nil {
 			return err
