@@ -394,6 +394,17 @@ func (s *Server) Fail(w http.ResponseWriter, r *http.Request, status int, msg st
 	s.fail(w, r, status, msg)
 }
 
+// FailDetail is Fail with the error's own words, which the API answers
+// and the error page shows, marked raw, under msg in the reader's
+// language.
+func (s *Server) FailDetail(w http.ResponseWriter, r *http.Request, status int, msg, detail string) {
+	if isAPI(r.URL.Path) {
+		WriteError(w, status, detail)
+		return
+	}
+	s.Render(w, r, status, "error", map[string]any{"Status": status, "Message": msg, "Detail": detail})
+}
+
 // securityHeaders go on every console answer. The CSP allows no inline
 // script or style, so an injected tag does nothing even if escaping failed.
 func securityHeaders(h http.Header, path string) {

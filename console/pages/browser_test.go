@@ -34,6 +34,14 @@ func signIn(t *testing.T, ctx context.Context, b *testBundle, name, next string)
 	))
 }
 
+// signInZh signs in as name and chooses Chinese for every page after.
+func signInZh(t *testing.T, ctx context.Context, b *testBundle, name string) {
+	t.Helper()
+	signIn(t, ctx, b, name, "/batches?lang=zh")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.srv.URL+"/lang?lang=zh&next=/batches"),
+		chromedp.WaitVisible(chromedp.CSS(`main h1`))))
+}
+
 func evalBool(t *testing.T, ctx context.Context, js string) bool {
 	t.Helper()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js, chromedp.EvalAwaitPromise))

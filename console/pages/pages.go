@@ -235,7 +235,13 @@ func (p *Pages) inline(w http.ResponseWriter, r *http.Request, err error) (statu
 // fail answers err as JSON for /api/… and as the error page otherwise.
 func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := errStatus(err)
-	p.con.Fail(w, r, status, p.errMessage(r, status, err))
+	msg := p.errMessage(r, status, err)
+	if status == http.StatusBadRequest {
+		// What was wrong is the operation's own sentence.
+		p.con.FailDetail(w, r, status, p.con.T(r, "error.bad_request_page"), msg)
+		return
+	}
+	p.con.Fail(w, r, status, msg)
 }
 
 // when formats t in the configured zone.

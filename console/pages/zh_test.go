@@ -1,0 +1,120 @@
+package pages_test
+
+import (
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/issuer-dev/issuer/audit"
+	"github.com/issuer-dev/issuer/auth"
+	"github.com/issuer-dev/issuer/console/pages"
+	"github.com/issuer-dev/issuer/daemon"
+	"github.com/issuer-dev/issuer/internal/shotlist"
+	"github.com/issuer-dev/issuer/queue"
+	"github.com/issuer-dev/issuer/wxpay"
+)
+
+// codeWords are the codes no Chinese page may show as they are: batch and
+// row statuses, send outcomes, stock states, roles, audited actions and
+// their outcomes, job names and results. Each also matches with spaces for
+// underscores ("in flight"), in any case.
+func codeWords() []string {
+	words := slices.Clone(pages.BatchStatuses)
+	words = append(words, queue.RecipientStatuses...)
+	words = append(words, "in_doubt", queue.OutcomeConfirmedByQuery, queue.OutcomeNotIssuedByQuery)
+	for _, o := range wxpay.Outcomes() {
+		words = append(words, string(o))
+	}
+	words = append(words, wxpay.StockUnactivated, wxpay.StockAudit, wxpay.StockRunning, wxpay.StockStopped, wxpay.StockPaused)
+	for _, r := range auth.Roles() {
+		words = append(words, string(r))
+	}
+	for _, a := range []auth.Action{auth.ActRead, auth.ActImport, auth.ActExport, auth.ActPause, auth.ActResume, auth.ActCancel,
+		auth.ActApprove, auth.ActReject, auth.ActPriority, auth.ActGuards, auth.ActSettle, auth.ActStock, auth.ActPluginSign,
+		auth.ActReconcile, auth.ActReadAudit, auth.ActManageUsers, auth.ActReadUsers, auth.ActReadStockInfo} {
+		words = append(words, string(a))
+	}
+	words = append(words, audit.ActLogin, audit.ActLoginFailed, audit.ActLockout, audit.ActLogout, audit.ActUserAdd,
+		audit.ActUserDisable, audit.ActUserEnable, audit.ActTokenCreate, audit.ActTokenRevoke, audit.ActPassword,
+		audit.ActUserRole, audit.ActSessionsEnd, "halt", "system", "stopped", "not activated")
+	words = append(words, string(audit.OK), string(audit.Denied), string(audit.Error))
+	words = append(words, "issue", "reconcile", "housekeeping", "digest",
+		daemon.RunSuccess, daemon.RunFailure, daemon.RunPanic, daemon.RunInterrupted)
+	slices.Sort(words)
+	return slices.Compact(words)
+}
+
+// englishCode finds a code word in text.
+func englishCode(words []string) *regexp.Regexp {
+	var alts []string
+	for _, w := range words {
+		alts = append(alts, regexp.QuoteMeta(w))
+		if strings.Contains(w, "_") {
+			alts = append(alts, regexp.QuoteMeta(strings.ReplaceAll(w, "_", " ")))
+		}
+	}
+	return regexp.MustCompile(`(?i)\b(` + strings.Join(alts, "|") + `)\b`)
+}
+
+// visibleText is the page's text but for elements marked as raw codes
+// (class "raw": WeChat Pay's code and message, a recorded English
+// message), which are shown as they are on purpose.
+const visibleText = `(() => {
+	const c = document.body.cloneNode(true);
+	c.querySelectorAll(".raw, script, style").forEach(e => e.remove());
+	return c.textContent;
+})()`
+
+// TestChinesePagesShowNoEnglishCode crawls every console page, signed in
+// as an admin in Chinese, over a campaign's data (demoData): the pages of
+// shotlist.Pages and every page they link to. None may show a status,
+// outcome, stock state, role, action or job as its English code outside
+// an element marked raw.
+func TestChinesePagesShowNoEnglishCode(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	b := setup(t, withSim)
+	ids := demoData(t, b)
+	signInZh(t, ctx, b, "ada")
+	code := englishCode(codeWords())
+
+	var queue []string
+	seen := map[string]bool{}
+	add := func(path string) {
+		if !seen[path] {
+			seen[path] = true
+			queue = append(queue, path)
+		}
+	}
+	for _, p := range shotlist.Pages {
+		path, err := shotlist.Resolve(p.Path, ids)
+		require.NoError(t, err)
+		add(path)
+	}
+	skip := regexp.MustCompile(`^/(api|static|lang|logout|upload/)|\.csv$`)
+	const maxPages = 80
+	for i := 0; i < len(queue) && i < maxPages; i++ {
+		path := queue[i]
+		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.srv.URL+path), chromedp.WaitVisible(chromedp.CSS(`main h1`))), path)
+		text := evalString(t, ctx, visibleText)
+		if m := code.FindAllString(text, -1); len(m) > 0 {
+			t.Errorf("%s shows English codes %q:\n%s", path, m, strings.Join(strings.Fields(text), " "))
+		}
+		links, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("a[href^='/']:not([download])")].map(a => a.getAttribute("href"))`))
+		require.NoError(t, err)
+		for _, l := range links {
+			u, err := url.Parse(l)
+			require.NoError(t, err)
+			if !skip.MatchString(u.Path) {
+				add(u.RequestURI())
+			}
+		}
+	}
+	t.Logf("%d pages crawled", min(len(queue), maxPages))
+	require.Greater(t, len(seen), len(shotlist.Pages), "the crawl followed links")
+}
