@@ -555,7 +555,9 @@ func (r *Report) problemsSheet(f *excelize.File, st xlsxStyles) error {
 			if p.Amount != nil {
 				amount = excelize.Cell{Value: yuan(*p.Amount), StyleID: st.yuan}
 			}
-			if err := put([]any{problemKindZh(p.Kind), p.StockID, batch, p.CouponID, p.OpenID, at, amount, p.Detail, p.OutRequestNo, p.Note}); err != nil {
+			detail, _ := ProblemDetailZh(p.Detail)
+			note, _ := NoteZh(p.Note)
+			if err := put([]any{problemKindZh(p.Kind), p.StockID, batch, p.CouponID, p.OpenID, at, amount, detail, p.OutRequestNo, note}); err != nil {
 				return err
 			}
 		}

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -83,4 +84,99 @@ func zhOr(m map[string]string, code string) string {
 		return l
 	}
 	return code
+}
+
+// NoteZh is a recipient's note, as queue writes it (settlement evidence,
+// a lease that expired mid-send), in Chinese; ok is false for a note it
+// does not know, returned as it is.
+func NoteZh(note string) (string, bool) { return sayZh(notesZh, note) }
+
+// ProblemDetailZh is a problem's detail, as the report's query writes it,
+// in Chinese; ok is false for a detail it does not know, returned as it
+// is.
+func ProblemDetailZh(detail string) (string, bool) { return sayZh(detailsZh, detail) }
+
+type patternZh struct {
+	re  *regexp.Regexp
+	say func(m []string) string
+}
+
+func sayZh(ps []patternZh, s string) (string, bool) {
+	if s == "" {
+		return "", true
+	}
+	for _, p := range ps {
+		if m := p.re.FindStringSubmatch(s); m != nil {
+			return p.say(m), true
+		}
+	}
+	return s, false
+}
+
+var notesZh = []patternZh{
+	{regexp.MustCompile(`^confirmed by query: the user holds coupon (\S+) of stock (\S+), created (.+), while this row was being sent$`),
+		func(m []string) string {
+			return fmt.Sprintf("查询核实已发放：用户持有券批次 %s 的券 %s，创建于 %s，正是本记录发送期间。", m[2], m[1], m[3])
+		}},
+	{regexp.MustCompile(`^not issued, by query: the user holds no coupon of stock (\S+) that can be this row's(?: \(coupons (.*) belong to other rows\))?$`),
+		func(m []string) string {
+			s := fmt.Sprintf("查询核实未发放：用户没有券批次 %s 中可归于本记录的券", m[1])
+			if m[2] != "" {
+				s += "（券 " + m[2] + " 属于其他记录）"
+			}
+			return s + "。"
+		}},
+	{regexp.MustCompile(`^the user holds (\d+) coupons of stock (\S+) created while this row was being sent and owned by no other row \((.*)\): check in the merchant platform which one out_request_no (\S+) created$`),
+		func(m []string) string {
+			return fmt.Sprintf("用户持有 %s 张券批次 %s 的券，都创建于本记录发送期间且不属于其他记录（%s）：请在商户平台核对商户单号 %s 创建的是哪一张。",
+				m[1], m[2], strings.ReplaceAll(m[3], " created ", " 创建于 "), m[4])
+		}},
+	{regexp.MustCompile(`^the lease expired while this row was being sent`),
+		func([]string) string {
+			return "发送期间租约到期：请求可能已到达微信支付，将通过向微信支付查询核实。"
+		}},
+}
+
+var detailsZh = []patternZh{
+	{regexp.MustCompile(`^(in doubt, in review|in doubt, pending \(sent again with the same out_request_no\)|in review): last answer (\S+)(?: \((.*)\))? after (\d+) attempts?(; WeChat Pay may have issued it)?$`),
+		func(m []string) string {
+			state := map[string]string{"in doubt, in review": "待确认，待复核", "in review": "待复核"}[m[1]]
+			if state == "" {
+				state = "待确认，待发放（以相同的商户单号再次发送）"
+			}
+			s := fmt.Sprintf("%s：最近一次应答为“%s”", state, zhOr(answerZh, m[2]))
+			if m[3] != "" {
+				s += "（微信支付：" + m[3] + "）"
+			}
+			s += fmt.Sprintf("，共尝试 %s 次", m[4])
+			if m[5] != "" {
+				s += "；微信支付可能已发券"
+			}
+			return s
+		}},
+	{regexp.MustCompile(`^(use|refund)-flow of (\S+) rejected, nothing loaded: (.*) \(sha1 (\S+), kept at (.*)\)$`),
+		func(m []string) string {
+			return fmt.Sprintf("%s 的%s被拒，未加载：%s（SHA-1 %s，保存在 %s）", m[2], fileKindZh(m[1]), m[3], m[4], m[5])
+		}},
+	{regexp.MustCompile(`^in the (use|refund)-flow; issuer never issued it$`),
+		func(m []string) string { return "见于" + fileKindZh(m[1]) + "，但不是 issuer 发放的券" }},
+	{regexp.MustCompile(`^a COUPON.USE callback reports its use; issuer never issued it$`),
+		func([]string) string { return "COUPON.USE 回调报告了核销，但不是 issuer 发放的券" }},
+	{regexp.MustCompile(`^refunded; no COUPON.USE callback reports a use of it$`),
+		func([]string) string { return "已退款，但没有报告其核销的 COUPON.USE 回调" }},
+	{regexp.MustCompile(`^refunded; the use-flow has no use of it$`),
+		func([]string) string { return "已退款，但核销明细中没有其核销" }},
+	{regexp.MustCompile(`^used (.+), issued (.+)$`),
+		func(m []string) string { return fmt.Sprintf("核销于 %s，发放于 %s", m[1], m[2]) }},
+	{regexp.MustCompile(`^COUPON.USE callback (\S+) reports a use; the use-flow has none$`),
+		func(m []string) string {
+			return fmt.Sprintf("COUPON.USE 回调 %s 报告了核销，核销明细中没有", m[1])
+		}},
+	{regexp.MustCompile(`^in the use-flow; no COUPON.USE callback stored for it$`),
+		func([]string) string { return "见于核销明细，但没有收到其 COUPON.USE 回调" }},
+}
+
+// answerZh labels the outcome of a row's last answer.
+var answerZh = map[string]string{
+	"unknown": "应答不明", "unclassified": "无法识别的应答", "throttled": "被限流", "issued": "已发放", "none": "无",
 }

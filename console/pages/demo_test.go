@@ -44,7 +44,7 @@ func demoData(t *testing.T, b *testBundle) map[string]string {
 		WHERE batch_id = $1 AND id % 3 = 0`, halted)
 	exec(`UPDATE recipients SET status = 'review', outcome = 'unknown', doubt_since = now(), wx_code = 'SYSTEM_ERROR',
 			wx_message = '系统错误，请稍后重试', attempts = 3, last_attempt_at = now(), first_attempt_at = now(),
-			note = 'the answer did not say whether the coupon was issued; settle by asking WeChat Pay'
+			note = 'the lease expired while this row was being sent: the send may have reached WeChat Pay'
 		WHERE batch_id = $1 AND id % 7 = 1`, halted)
 	exec(`UPDATE recipients SET status = 'failed', outcome = 'user_limited', wx_code = 'USER_ACCOUNT_ABNORMAL',
 			wx_message = '用户非法', attempts = 1, last_attempt_at = now() WHERE batch_id = $1 AND id % 11 = 2`, halted)

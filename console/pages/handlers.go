@@ -164,6 +164,10 @@ type batchData struct {
 	HaltKey     string
 	HaltLabel   string // what halted the batch, in the reader's language
 	HaltRaw     string // WeChat Pay's code and message, if any
+	// LookupNote is the found row's note in the reader's language, else
+	// as recorded.
+	LookupNote      string
+	LookupNoteKnown bool
 }
 
 type outcomeCount struct {
@@ -173,7 +177,15 @@ type outcomeCount struct {
 
 type reviewRow struct {
 	queue.ReviewRow
-	Last string
+	Last      string
+	NoteText  string // the note in the reader's language
+	NoteKnown bool   // else NoteText is the note as recorded
+}
+
+func (p *Pages) reviewRow(r *http.Request, row queue.ReviewRow) reviewRow {
+	rr := reviewRow{ReviewRow: row, Last: p.whenPtr(row.LastAttemptAt)}
+	rr.NoteText, rr.NoteKnown = p.noteText(r, row.Note)
+	return rr
 }
 
 func (p *Pages) batchPage(w http.ResponseWriter, r *http.Request) {
@@ -242,7 +254,7 @@ func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	d.ReviewMore = max(0, pr.Counts[queue.StatusReview]-len(rows))
 	for _, row := range rows {
-		d.Review = append(d.Review, reviewRow{ReviewRow: row, Last: p.whenPtr(row.LastAttemptAt)})
+		d.Review = append(d.Review, p.reviewRow(r, row))
 	}
 	if d.OpenID = strings.TrimSpace(r.URL.Query().Get("openid")); d.OpenID != "" {
 		rec, err := p.svc.LookupRecipient(ctx, a, id, d.OpenID)
@@ -250,6 +262,7 @@ func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, 
 		case err == nil:
 			d.Lookup = rec
 			d.LastAttempt = p.whenPtr(rec.LastAttemptAt)
+			d.LookupNote, d.LookupNoteKnown = p.noteText(r, rec.Note)
 		case errors.Is(err, queue.ErrNotFound):
 			d.LookupErr = "not_found"
 		default:
@@ -471,6 +484,9 @@ type problemRow struct {
 	At     string
 	Amount string
 	Batch  string
+	// The detail and note in the reader's language; else as recorded.
+	DetailText, NoteText   string
+	DetailKnown, NoteKnown bool
 }
 
 type fileRow struct {
@@ -536,6 +552,8 @@ func (p *Pages) renderRecon(w http.ResponseWriter, r *http.Request, status int, 
 	d.Days = barChart(bars)
 	for _, pr := range rep.Problems {
 		row := problemRow{Problem: pr, At: p.whenPtr(pr.At), Amount: "—", Batch: "—"}
+		row.DetailText, row.DetailKnown = p.problemText(r, pr.Detail)
+		row.NoteText, row.NoteKnown = p.noteText(r, pr.Note)
 		if pr.Amount != nil {
 			row.Amount = money.Yuan(*pr.Amount)
 		}
@@ -657,7 +675,7 @@ func (p *Pages) operationsPage(w http.ResponseWriter, r *http.Request) {
 		d.Runs = append(d.Runs, row)
 	}
 	for _, row := range o.Review {
-		d.Review = append(d.Review, reviewRow{ReviewRow: row, Last: p.whenPtr(row.LastAttemptAt)})
+		d.Review = append(d.Review, p.reviewRow(r, row))
 	}
 	d.More = o.ReviewTotal - len(o.Review)
 	d.Oldest.InDoubt, d.Oldest.Review = p.when(o.Unsettled.OldestInDoubt), p.when(o.Unsettled.OldestReview)

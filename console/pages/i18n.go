@@ -181,7 +181,7 @@ var messages = map[string]map[string]string{
 		"halt.spend_cap":         "本发放批次已达到金额上限。仅在确认需要继续支出时提高上限，否则请取消发放批次。",
 		"halt.other":             "请查看微信支付的错误码和信息，排除原因后恢复发放批次。待确认的记录通过向微信支付查询核实，绝不盲目重发。",
 		"batch.by_status":        "按状态", "batch.total": "合计",
-		"batch.in_doubt_help": "待确认：某次发送的应答未说明微信支付是否已发券，且此后既没有指明券的应答，也没有查询核实（之后的限流或拒绝都不算核实）。这些记录会以相同的 out_request_no 重试，或通过向微信支付查询核实；绝不计为未发放。",
+		"batch.in_doubt_help": "待确认：某次发送的应答未说明微信支付是否已发券，且此后既没有指明券的应答，也没有查询核实（之后的限流或拒绝都不算核实）。这些记录会以相同的商户单号重试，或通过向微信支付查询核实；绝不计为未发放。",
 		"batch.by_outcome":    "按微信支付结果", "batch.money": "面额（元）", "batch.issued_yuan": "已发放",
 		"batch.pending_yuan": "待发放", "batch.in_doubt_yuan": "待确认",
 		"batch.rate": "每秒发放数（最近 10 分钟）", "batch.current_rate": "当前", "batch.remaining": "剩余",

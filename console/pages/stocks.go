@@ -189,11 +189,12 @@ func (p *Pages) apiReconcile(w http.ResponseWriter, r *http.Request) {
 
 type stockRow struct {
 	wxpay.Stock
-	Value, Budget, Begin, End string
+	Value, Budget, Begin, End, Created string
 }
 
 func (p *Pages) stockRow(st wxpay.Stock) stockRow {
-	row := stockRow{Stock: st, Value: "—", Budget: "—", Begin: p.wxTime(st.AvailableBeginTime), End: p.wxTime(st.AvailableEndTime)}
+	row := stockRow{Stock: st, Value: "—", Budget: "—", Begin: p.wxTime(st.AvailableBeginTime), End: p.wxTime(st.AvailableEndTime),
+		Created: p.wxTime(st.CreateTime)}
 	if u := st.StockUseRule; u != nil {
 		row.Budget = money.Yuan(u.MaxAmount)
 		if c := u.FixedNormalCoupon; c != nil {

@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+
+	"github.com/issuer-dev/issuer/console"
+	"github.com/issuer-dev/issuer/report"
 )
 
 // Codes on the pages. A batch's halt reason, a row's outcome, a stock's
@@ -54,3 +57,22 @@ var (
 	// jobs' stock check: "stock ID is …" or "stock ID ended at T: …".
 	stockHaltRe = regexp.MustCompile(`^stock (\S+) (?:ended at (\S+): .*|(.*))$`)
 )
+
+// noteText is a row's note (queue's settlement evidence, a lease that
+// expired mid-send) as a person reads it; a note report.NoteZh does not
+// know is shown as recorded (ok false: mark it raw).
+func (p *Pages) noteText(r *http.Request, note string) (text string, ok bool) {
+	if console.Lang(r) != "zh" {
+		return note, true
+	}
+	return report.NoteZh(note)
+}
+
+// problemText is a reconciliation problem's detail and note as noteText
+// says a note.
+func (p *Pages) problemText(r *http.Request, detail string) (text string, ok bool) {
+	if console.Lang(r) != "zh" {
+		return detail, true
+	}
+	return report.ProblemDetailZh(detail)
+}
