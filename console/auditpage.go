@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/issuer-dev/issuer/audit"
@@ -131,7 +133,8 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 type auditRow struct {
 	audit.Entry
 	Fields []Field // the detail's fields, labelled
-	Text   string  // a detail of free text
+	Text   string  // a detail of free text, in the reader's language
+	Raw    string  // a detail of free text as recorded, not known to say
 }
 
 // Field is a labelled value of a recorded detail.
@@ -149,16 +152,40 @@ func (s *Server) auditRow(r *http.Request, e audit.Entry) auditRow {
 	}
 	var text string
 	if err := json.Unmarshal(e.Detail, &text); err == nil {
-		row.Text = text
+		row.Text, row.Raw = s.detailText(r, text)
 		return row
 	}
 	var obj map[string]any
 	if err := json.Unmarshal(e.Detail, &obj); err != nil {
-		row.Text = string(e.Detail)
+		row.Raw = string(e.Detail)
 		return row
 	}
 	row.Fields = DetailFields(obj, func(prefix, code string) string { return s.Word(r, prefix, code) })
+	for i, f := range row.Fields {
+		if t, err := time.Parse(time.RFC3339Nano, f.Value); err == nil {
+			row.Fields[i].Value = s.When(t)
+		}
+	}
 	return row
+}
+
+// Free-text details ops records, by the catalogue key that says them.
+var (
+	detailBatchIs = regexp.MustCompile(`^batch is (\S+)$`)
+	detailImport  = regexp.MustCompile(`^(.*): lines (\d+) = accepted (\d+) \+ duplicates (\d+) \+ repeats (\d+) \+ rejected (\d+) \+ blank (\d+) \(sha256 (\w+)\); status (\S+)(.*)$`)
+)
+
+// detailText says a free-text detail in the reader's language, and what
+// of it is said only as recorded (raw).
+func (s *Server) detailText(r *http.Request, d string) (text, raw string) {
+	if m := detailBatchIs.FindStringSubmatch(d); m != nil {
+		return s.T(r, "audit.d.batch_is", s.Word(r, "bstatus", m[1])), ""
+	}
+	if m := detailImport.FindStringSubmatch(d); m != nil {
+		return s.T(r, "audit.d.import", m[1], m[2], m[3], m[4], m[5], m[6], m[7], s.Word(r, "bstatus", m[9]), m[8]),
+			strings.TrimSpace(m[10])
+	}
+	return "", d
 }
 
 // DetailFields labels a recorded detail's fields in order of their keys;

@@ -159,6 +159,9 @@ var defaultMessages = map[string]map[string]string{
 		"field.status":                "status",
 		"field.comment":               "comment",
 		"audit.raw_message":           "Recorded message",
+		"audit.d.batch_is":            "the batch is now %s",
+		"audit.d.import":              "%s: %s lines = %s accepted + %s duplicates + %s repeats + %s rejected + %s blank; status %s (SHA-256 %s)",
+		"field.prefix":                "starts with",
 		"time.zone":                   "times in %s",
 	},
 	"zh": {
@@ -314,6 +317,9 @@ var defaultMessages = map[string]map[string]string{
 		"field.status":                "状态",
 		"field.comment":               "备注",
 		"audit.raw_message":           "记录的原文",
+		"audit.d.batch_is":            "发放批次现为%s",
+		"audit.d.import":              "%s：共 %s 行 = 有效 %s + 重复 %s + 已有券 %s + 被拒 %s + 空行 %s；状态：%s（SHA-256 %s）",
+		"field.prefix":                "开头",
 		"time.zone":                   "时间按 %s 显示",
 	},
 }
