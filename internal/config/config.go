@@ -363,9 +363,10 @@ type LoadOptions struct {
 
 // LoadWith reads path (may be empty), applies environment overrides from
 // getenv, fills in what the values imply (Normalize) and checks the result
-// (Validate, and CheckRun when o.Run), the checks changing nothing. Every problem found, in the file, the
-// environment or the values, is reported at once in an *Error; warnings
-// (key files readable by others, …) come back either way.
+// (Validate, and CheckRun when o.Run), the checks changing nothing. Every
+// problem found, in the file, the environment or the values, is reported
+// at once in an *Error; warnings (key files readable by others, …) come
+// back either way.
 func LoadWith(path string, getenv func(string) string, o LoadOptions) (*Config, []string, error) {
 	cfg, problems, err := read(path, getenv, o.Environ)
 	if err != nil {
