@@ -1,8 +1,12 @@
 package config
 
 import (
+	"go/parser"
+	"go/token"
 	"maps"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -103,4 +107,27 @@ func cloneConfig(c *Config) *Config {
 		out.Alerts.Channels[i].Mention = slices.Clone(out.Alerts.Channels[i].Mention)
 	}
 	return &out
+}
+
+// TestBelowTheDomain: the configuration imports none of issuer's packages
+// but the internal leaves, so that any of them may read it.
+func TestBelowTheDomain(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob("*.go")
+	require.NoError(t, err)
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.ImportsOnly)
+		require.NoError(t, err)
+		for _, imp := range f.Imports {
+			path, err := strconv.Unquote(imp.Path.Value)
+			require.NoError(t, err)
+			if strings.HasPrefix(path, "github.com/issuer-dev/issuer") {
+				require.True(t, strings.HasPrefix(path, "github.com/issuer-dev/issuer/internal/"), "%s imports %s", name, path)
+			}
+		}
+	}
 }
