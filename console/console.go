@@ -184,11 +184,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // an act, /users/carol/tokens) goes to the page the form is on, another
 // method a route does not take is 405 and an unknown address 404.
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
-	if _, pattern := s.mux.Handler(r); pattern != "" || isAPI(r.URL.Path) {
+	if _, pattern := s.mux.Handler(r); pattern != "" {
 		s.mux.ServeHTTP(w, r)
 		return
 	}
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+	if !isAPI(r.URL.Path) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		if s.takes(r, http.MethodPost, r.URL.Path) {
 			http.Redirect(w, r, s.formPage(r), http.StatusSeeOther)
 			return
@@ -201,10 +201,18 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(allow) == 0 {
+		if isAPI(r.URL.Path) {
+			WriteError(w, http.StatusNotFound, "no such route: "+r.URL.Path)
+			return
+		}
 		s.fail(w, r, http.StatusNotFound, s.T(r, "error.not_found"))
 		return
 	}
 	w.Header().Set("Allow", strings.Join(allow, ", "))
+	if isAPI(r.URL.Path) {
+		WriteError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here; allowed: "+strings.Join(allow, ", "))
+		return
+	}
 	s.fail(w, r, http.StatusMethodNotAllowed, s.T(r, "error.method", r.Method))
 }
 

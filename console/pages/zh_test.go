@@ -1,9 +1,11 @@
 package pages_test
 
 import (
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -117,4 +119,29 @@ func TestChinesePagesShowNoEnglishCode(t *testing.T) {
 	}
 	t.Logf("%d pages crawled", min(len(queue), maxPages))
 	require.Greater(t, len(seen), len(shotlist.Pages), "the crawl followed links")
+}
+
+// TestFormAddressesLeadToTheirPage: a GET of an address that only takes a
+// form's POST (a reload after the act, a bookmark) leads to the page the
+// form is on, never to a bare "Method Not Allowed".
+func TestFormAddressesLeadToTheirPage(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.importBatch(t, "spring", 3)
+	otto := b.login(t, "otto")
+	batch := "/batches/" + strconv.FormatInt(id, 10)
+	for path, want := range map[string]string{
+		batch + "/pause":          batch,
+		batch + "/cancel":         batch,
+		batch + "/settle":         batch,
+		"/upload/abc/create":      "/upload",
+		"/upload/abc/drop":        "/upload",
+		"/reconciliation/fetch":   "/reconciliation",
+		"/stocks/9856000/restart": "/stocks/9856000",
+		"/users/otto/tokens":      "/account",
+	} {
+		a := b.get(t, otto, path, nil)
+		require.Equal(t, http.StatusSeeOther, a.Status, path)
+		require.Equal(t, want, a.Header.Get("Location"), path)
+	}
 }
