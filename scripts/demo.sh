@@ -130,10 +130,12 @@ psql -X -q -t -P pager=off "$ISSUER_DATABASE_URL" -c "SELECT count(*) || ' COUPO
 
 step "the console's pages, signed in as alice: screenshots in $out/screenshots/"
 . "$out/guards.env"
+# The pages of internal/shotlist that the demo's batches fill, and its
+# cancelled batch.
 SHOTS_URL=$daemon_url SHOTS_USER=alice SHOTS_PASSWORD_FILE=$out/passwords/alice scripts/screenshots.sh "$out/screenshots" \
-  -page batches=/batches -page batch=/batches/1 -page batch-cancelled="/batches/$CANCEL_BATCH" \
-  -page batch-approval="/batches/$APPROVAL_BATCH" -page batch-spend-cap="/batches/$CAP_BATCH" \
-  -page reconciliation=/reconciliation -page operations=/operations -page users=/users -page audit=/audit \
+  -id completed=1 -id halted="$CAP_BATCH" -id spend_cap="$CAP_BATCH" -id awaiting="$APPROVAL_BATCH" \
+  -id stock=9856000 -id openid="$(sed -n 2p "$out/recipients.csv" | cut -d, -f1)" \
+  -page batch-cancelled="/batches/$CANCEL_BATCH" \
   -upload-stock 9856001 -upload-file "$out/recipients_gbk.csv" ||
   echo "screenshots skipped: see the message above" >&2
 

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # screenshots.sh [DIR [SHOTS_FLAGS…]]
 #
-# Saves PNGs of the console's main pages in DIR (default out/screenshots),
-# rendered by headless Chromium. With SHOTS_URL, SHOTS_USER and
-# SHOTS_PASSWORD_FILE set it signs in to that running console (make demo:
-# its own daemon and data) and shoots the pages SHOTS_FLAGS name
-# (internal/tools/shots: -page NAME=/path…, -upload-stock S -upload-file F).
-# Otherwise it renders the batches, upload dry run, batch, reconciliation,
-# operations, users and audit pages of a private database schema and the
-# WeChat Pay simulator (run it under scripts/with-postgres.sh). Installs
+# Saves PNGs of the console's pages in DIR (default out/screenshots), at
+# 1280 and 390 px wide (NAME-1280.png, NAME-390.png), rendered by headless
+# Chromium: the pages of internal/shotlist, one line each. With SHOTS_URL,
+# SHOTS_USER and SHOTS_PASSWORD_FILE set it signs in to that running
+# console (make demo: its own daemon and data) and shoots the pages whose
+# ids SHOTS_FLAGS give (internal/tools/shots: -id NAME=VALUE…, -page
+# NAME=/path…, -upload-stock S -upload-file F). Otherwise it renders them
+# over a private database schema and the WeChat Pay simulator filled as a
+# campaign leaves it (console/pages TestScreenshots; run it under
+# scripts/with-postgres.sh) — docs/screenshots is made so. Installs
 # Chromium and a CJK font with apt-get when missing and running as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."

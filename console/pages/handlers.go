@@ -392,6 +392,10 @@ func (p *Pages) uploadDryRun(w http.ResponseWriter, r *http.Request) {
 	f.dryRun, f.maxRejects = false, allowed
 	pu.fields, pu.report, pu.rejects, pu.created = f, rep, rejects, timeNow()
 	d.Report, d.Rejects, d.Over, d.Name = rep, rejects, rep.Rejected > allowed, u.filename
+	d.Rejects = slices.Clone(rejects) // said in the reader's language; the upload keeps intake's words
+	for i := range d.Rejects {
+		d.Rejects[i].Reason = p.rejectText(r, d.Rejects[i].Reason)
+	}
 	if d.Token, err = p.keep(pu); err != nil {
 		pu.remove()
 		d.Report, d.Rejects = nil, nil

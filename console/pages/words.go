@@ -1,6 +1,7 @@
 package pages
 
 import (
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -75,4 +76,37 @@ func (p *Pages) problemText(r *http.Request, detail string) (text string, ok boo
 		return detail, true
 	}
 	return report.ProblemDetailZh(detail)
+}
+
+// rejectText is an upload's reason for rejecting a line (intake's words,
+// which the rejects CSV keeps) in the reader's language; a reason it does
+// not know is returned as it is.
+func (p *Pages) rejectText(r *http.Request, reason string) string {
+	if console.Lang(r) != "zh" {
+		return reason
+	}
+	for _, rr := range rejectsZh {
+		if m := rr.re.FindStringSubmatch(reason); m != nil {
+			args := make([]any, len(m)-1)
+			for i, v := range m[1:] {
+				args[i] = v
+			}
+			return fmt.Sprintf(rr.zh, args...)
+		}
+	}
+	return reason
+}
+
+var rejectsZh = []struct {
+	re *regexp.Regexp
+	zh string
+}{
+	{regexp.MustCompile(`^(\w+) is empty$`), "%s 为空"},
+	{regexp.MustCompile(`^(\w+) is (\d+) characters, at most (\d+) allowed$`), "%s 长 %s 个字符，最多 %s 个"},
+	{regexp.MustCompile(`^(\w+) ("(?:[^"\\]|\\.)*") contains ("(?:[^"\\]|\\.)*"), not allowed$`), "%s %s 含有不允许的字符 %s"},
+	{regexp.MustCompile(`^has (\d+) fields, the header has (\d+)$`), "有 %s 列，表头有 %s 列"},
+	{regexp.MustCompile(`^not valid UTF-8`), "不是有效的 UTF-8 文本（Excel 在中文 Windows 上另存的文件请选 GBK 编码）"},
+	{regexp.MustCompile(`^(\w+) ("(?:[^"\\]|\\.)*") is not a positive whole number of fen$`), "%s %s 不是正整数（单位：分）"},
+	{regexp.MustCompile(`^out_request_no ("(?:[^"\\]|\\.)*") repeats line (\d+) \(it must be unique per merchant\)$`), "商户单号 %s 与第 %s 行重复（同一商户内必须唯一）"},
+	{regexp.MustCompile(`^out_request_no ("(?:[^"\\]|\\.)*") is already used by batch (\d+) \(it must be unique per merchant\)$`), "商户单号 %s 已被发放批次 %s 使用（同一商户内必须唯一）"},
 }

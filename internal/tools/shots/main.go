@@ -1,10 +1,13 @@
-// Command shots saves PNGs of a running console's main pages, signed in as
-// one account, with headless Chromium: what `make demo` shows of the
-// daemon it started, on the demo's own data. The password is read from a
+// Command shots saves PNGs of a running console's pages, signed in as one
+// account, with headless Chromium, at every width of shotlist.Widths: what
+// `make demo` shows of the daemon it started, on the demo's own data. The
+// pages are shotlist.Pages whose placeholders -id fills (the others are
+// left out, said on stderr), and any -page. The password is read from a
 // file, never from the command line.
 //
 //	shots -url http://127.0.0.1:8080 -user alice -password-file F -dir out/screenshots \
-//	      -page batch=/batches/3 -upload stock=9856000,file=list.csv
+//	      -id completed=1 -id stock=9856000 -page batch-cancelled=/batches/3 \
+//	      -upload-stock 9856000 -upload-file list.csv
 package main
 
 import (
@@ -19,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/issuer-dev/issuer/internal/chromium"
+	"github.com/issuer-dev/issuer/internal/shotlist"
 )
 
 // pageFlag collects NAME=PATH pairs, in order.
@@ -34,6 +38,19 @@ func (p *pageFlag) Set(v string) error {
 	return nil
 }
 
+// idFlag collects the placeholders' values, NAME=VALUE.
+type idFlag map[string]string
+
+func (m idFlag) String() string { return fmt.Sprint(map[string]string(m)) }
+func (m idFlag) Set(v string) error {
+	name, val, ok := strings.Cut(v, "=")
+	if !ok || name == "" || val == "" {
+		return fmt.Errorf("want NAME=VALUE, got %q", v)
+	}
+	m[name] = val
+	return nil
+}
+
 func main() {
 	base := flag.String("url", "", "the console's URL (issuer run's http.addr)")
 	user := flag.String("user", "", "account to sign in as")
@@ -42,13 +59,25 @@ func main() {
 	lang := flag.String("lang", "zh", "console language: zh or en")
 	upStock := flag.String("upload-stock", "", "also shoot the upload page's dry run of -upload-file for this stock")
 	upFile := flag.String("upload-file", "", "the file the upload dry run checks")
-	var pages pageFlag
-	flag.Var(&pages, "page", "NAME=/path: a page to shoot as NAME.png (repeatable; waits for main h1)")
+	ids := idFlag{}
+	flag.Var(ids, "id", "NAME=VALUE: a placeholder of shotlist.Pages' paths ({completed}, {stock}…) (repeatable)")
+	var extra pageFlag
+	flag.Var(&extra, "page", "NAME=/path: one more page to shoot as NAME-WIDTH.png (repeatable)")
 	flag.Parse()
-	if *base == "" || *user == "" || *pwFile == "" || len(pages) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: shots -url URL -user NAME -password-file F [-dir D] -page NAME=/path… [-upload-stock S -upload-file F]")
+	if *base == "" || *user == "" || *pwFile == "" {
+		fmt.Fprintln(os.Stderr, "usage: shots -url URL -user NAME -password-file F [-dir D] [-id NAME=VALUE…] [-page NAME=/path…] [-upload-stock S -upload-file F]")
 		os.Exit(2)
 	}
+	var pages pageFlag
+	for _, p := range shotlist.Pages {
+		path, err := shotlist.Resolve(p.Path, ids)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "shots: left out:", err)
+			continue
+		}
+		pages = append(pages, [2]string{p.Name, path})
+	}
+	pages = append(pages, extra...)
 	if err := run(*base, *user, *pwFile, *dir, *lang, pages, *upStock, *upFile); err != nil {
 		fmt.Fprintln(os.Stderr, "shots:", err)
 		os.Exit(1)
@@ -94,7 +123,8 @@ func run(base, user, pwFile, dir, lang string, pages pageFlag, upStock, upFile s
 	); err != nil {
 		return fmt.Errorf("sign in as %s: %w", user, err)
 	}
-	shoot := func(name string) error {
+	shoot := func(name string, width int) error {
+		name = shotlist.Name(name, width)
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -106,19 +136,26 @@ func run(base, user, pwFile, dir, lang string, pages pageFlag, upStock, upFile s
 		fmt.Println(path)
 		return nil
 	}
-	for _, p := range pages {
-		sep := q
-		if strings.Contains(p[1], "?") {
-			sep = "&" + q[1:]
-		}
-		if err := chromedp.Do(ctx, chromedp.Navigate(base+p[1]+sep), chromedp.WaitVisible(chromedp.CSS(`main h1`))); err != nil {
-			return fmt.Errorf("%s %s: %w", p[0], p[1], err)
-		}
-		if err := shoot(p[0]); err != nil {
+	for _, width := range shotlist.Widths {
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), 900)); err != nil {
 			return err
 		}
-	}
-	if upStock != "" && upFile != "" {
+		for _, p := range pages {
+			sep := q
+			if strings.Contains(p[1], "?") {
+				sep = "&" + q[1:]
+			}
+			// main h1: every page has one, the error pages too.
+			if err := chromedp.Do(ctx, chromedp.Navigate(base+p[1]+sep), chromedp.WaitVisible(chromedp.CSS(`main h1`))); err != nil {
+				return fmt.Errorf("%s %s: %w", p[0], p[1], err)
+			}
+			if err := shoot(p[0], width); err != nil {
+				return err
+			}
+		}
+		if upStock == "" || upFile == "" {
+			continue
+		}
 		abs, err := filepath.Abs(upFile)
 		if err != nil {
 			return err
@@ -133,7 +170,7 @@ func run(base, user, pwFile, dir, lang string, pages pageFlag, upStock, upFile s
 		); err != nil {
 			return fmt.Errorf("upload dry run: %w", err)
 		}
-		if err := shoot("upload-dryrun"); err != nil {
+		if err := shoot("upload-dryrun", width); err != nil {
 			return err
 		}
 	}
