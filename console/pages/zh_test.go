@@ -3,6 +3,8 @@ package pages_test
 import (
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -118,6 +120,22 @@ func TestChinesePagesShowNoEnglishCode(t *testing.T) {
 		}
 	}
 	t.Logf("%d pages crawled", min(len(queue), maxPages))
+
+	// The upload's dry run, a page only a form reaches, and its rejects.
+	list := filepath.Join(t.TempDir(), "名单.csv")
+	require.NoError(t, os.WriteFile(list, []byte(csvOf("zh", 20, "bad openid!", "zh00003", strings.Repeat("o", 129), "")), 0o644))
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(b.srv.URL+"/upload"),
+		chromedp.WaitVisible(chromedp.CSS(`#upload-form`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=stock]`), "S1"),
+		chromedp.SetUploadFiles(chromedp.CSS(`input[name=file]`), []string{list}),
+		chromedp.Click(chromedp.CSS(`#btn-dryrun`)),
+		chromedp.WaitVisible(chromedp.CSS(`#dryrun`)),
+	))
+	text := evalString(t, ctx, visibleText)
+	require.Empty(t, code.FindAllString(text, -1), text)
+	require.Contains(t, text, "含有不允许的字符")
+	require.Contains(t, text, "最多 128 个")
 	require.Greater(t, len(seen), len(shotlist.Pages), "the crawl followed links")
 }
 
