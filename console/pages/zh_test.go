@@ -163,3 +163,16 @@ func TestFormAddressesLeadToTheirPage(t *testing.T) {
 		require.Equal(t, want, a.Header.Get("Location"), path)
 	}
 }
+
+// TestExportInTheZone: the batch export's last_attempt_at is in the
+// console's zone, its offset saying which, as every page shows times.
+func TestExportInTheZone(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.importBatch(t, "zone", 2)
+	_, err := b.schema.DB.Exec(`UPDATE recipients SET last_attempt_at = '2026-03-01 02:30:00+00', attempts = 1 WHERE batch_id = $1`, id)
+	require.NoError(t, err)
+	a := b.get(t, b.login(t, "ann"), "/api/v1/batches/"+strconv.FormatInt(id, 10)+"/export", nil)
+	require.Equal(t, http.StatusOK, a.Status, a.Body)
+	require.Contains(t, a.Body, ",1,2026-03-01T10:30:00+08:00\n")
+}
