@@ -202,6 +202,7 @@ func (p *Pages) errMessage(r *http.Request, status int, err error) string {
 	if !strings.HasPrefix(r.URL.Path, "/api/") {
 		var dup *intake.DuplicateFileError
 		var fatal *intake.FatalError
+		var tooBig *http.MaxBytesError
 		switch {
 		case errors.As(err, &dup):
 			return p.con.T(r, "error.duplicate", dup.BatchID, p.con.Word(r, "bstatus", dup.Status))
@@ -214,7 +215,11 @@ func (p *Pages) errMessage(r *http.Request, status int, err error) string {
 		case errors.Is(err, intake.ErrTooManyRejects):
 			return p.con.T(r, "error.too_many_rejects")
 		case errors.As(err, &fatal):
-			return p.con.T(r, "error.file", fatal.Msg)
+			return p.con.T(r, "error.file", p.fatalText(r, fatal.Msg))
+		case errors.Is(err, errUploadsFull):
+			return p.con.T(r, "error.uploads_full")
+		case errors.As(err, &tooBig):
+			return p.con.T(r, "error.too_big", tooBig.Limit>>20)
 		}
 	}
 	return strings.TrimPrefix(err.Error(), errBadRequest.Error()+": ")

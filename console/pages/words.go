@@ -110,3 +110,34 @@ var rejectsZh = []struct {
 	{regexp.MustCompile(`^out_request_no ("(?:[^"\\]|\\.)*") repeats line (\d+) \(it must be unique per merchant\)$`), "商户单号 %s 与第 %s 行重复（同一商户内必须唯一）"},
 	{regexp.MustCompile(`^out_request_no ("(?:[^"\\]|\\.)*") is already used by batch (\d+) \(it must be unique per merchant\)$`), "商户单号 %s 已被发放批次 %s 使用（同一商户内必须唯一）"},
 }
+
+// fatalText is what is wrong with an uploaded file as a whole (intake's
+// FatalError) in the reader's language; a message it does not know is
+// returned as it is.
+func (p *Pages) fatalText(r *http.Request, msg string) string {
+	if console.Lang(r) != "zh" {
+		return msg
+	}
+	for _, f := range fatalZh {
+		if m := f.re.FindStringSubmatch(msg); m != nil {
+			args := make([]any, len(m)-1)
+			for i, v := range m[1:] {
+				args[i] = v
+			}
+			return fmt.Sprintf(f.zh, args...)
+		}
+	}
+	return msg
+}
+
+var fatalZh = []struct {
+	re *regexp.Regexp
+	zh string
+}{
+	{regexp.MustCompile(`^header: no openid column; accepted columns for (\w+) stocks: (.*)$`), "表头没有 openid 列；%s 券批次可用的列：%s"},
+	{regexp.MustCompile(`^header: unknown column ("(?:[^"\\]|\\.)*") in column (\d+); accepted columns for (\w+) stocks: (.*)$`), "表头第 %[2]s 列 %[1]s 不认识；%[3]s 券批次可用的列：%[4]s"},
+	{regexp.MustCompile(`^header: column ("(?:[^"\\]|\\.)*") appears twice \(columns (\d+) and (\d+)\)$`), "表头的列 %s 出现了两次（第 %s 列和第 %s 列）"},
+	{regexp.MustCompile(`^header: column ("(?:[^"\\]|\\.)*") applies to (\S+) stocks, not (\w+)$`), "表头的列 %s 只适用于 %s 券批次，不适用于 %s"},
+	{regexp.MustCompile(`^header: the columns are separated by (\w+), not commas`), "各列以 %s 分隔而不是逗号：请把文件另存为 CSV（Excel 中选“CSV UTF-8（逗号分隔）”）后重新上传"},
+	{regexp.MustCompile(`^header: the first line ("(?:[^"\\]|\\.)*") looks like a recipient, not a header`), "第一行 %s 像是收券人而不是表头：请在文件开头加一行列名（openid，或 openid,coupon_value,… 等）后重新上传"},
+}

@@ -176,3 +176,33 @@ func TestExportInTheZone(t *testing.T) {
 	require.Equal(t, http.StatusOK, a.Status, a.Body)
 	require.Contains(t, a.Body, ",1,2026-03-01T10:30:00+08:00\n")
 }
+
+// TestUploadErrorsInChinese: the same file again is refused naming the
+// batch it matches, and a file without a header line says what to do, in
+// Chinese, never pointing at a command-line flag.
+func TestUploadErrorsInChinese(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ann := b.login(t, "ann")
+	zh := http.Header{"Accept-Language": {"zh-CN"}}
+	token := regexp.MustCompile(`/upload/([^/"]+)/create`)
+	a := b.upload(t, ann, "/upload", map[string]string{"stock": "S2"}, csvOf("d", 3), zh)
+	require.Equal(t, http.StatusOK, a.Status, a.Body)
+	m := token.FindStringSubmatch(a.Body)
+	require.NotNil(t, m, a.Body)
+	a = b.post(t, ann, "/upload/"+m[1]+"/create", nil, zh)
+	require.Equal(t, http.StatusSeeOther, a.Status, a.Body)
+	id := b.batches(t)[0].ID
+
+	a = b.upload(t, ann, "/upload", map[string]string{"stock": "S2"}, csvOf("d", 3), zh)
+	if m := token.FindStringSubmatch(a.Body); m != nil && a.Status == http.StatusOK {
+		a = b.post(t, ann, "/upload/"+m[1]+"/create", nil, zh)
+	}
+	require.Equal(t, http.StatusConflict, a.Status, a.Body)
+	require.Contains(t, a.Body, "已是本券批次的发放批次 "+strconv.FormatInt(id, 10))
+	require.NotContains(t, a.Body, "--allow-duplicate")
+
+	a = b.upload(t, ann, "/upload", map[string]string{"stock": "S2"}, "oAAAAAAAAAAAAAAAAAAAAAAAAAAA\noBBBBBBBBBBBBBBBBBBBBBBBBBBB\n", zh)
+	require.Equal(t, http.StatusUnprocessableEntity, a.Status, a.Body)
+	require.Contains(t, a.Body, "像是收券人而不是表头")
+}
