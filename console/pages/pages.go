@@ -66,7 +66,8 @@ type Pages struct {
 // Register adds the pages and routes to con.
 func Register(con *console.Server, svc *ops.Service, opts Options) (*Pages, error) {
 	if opts.Location == nil {
-		opts.Location = time.UTC
+		// One clock: the console's, which is the config's zone.
+		opts.Location = con.Location()
 		if svc.Config != nil && svc.Config.Location != nil {
 			opts.Location = svc.Config.Location
 		}
