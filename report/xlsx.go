@@ -181,7 +181,7 @@ const chartRows = 18
 
 func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) error {
 	s := &sheetWriter{f: f, sheet: SheetSummary}
-	s.set(1, 1, r.Title, st.title)
+	s.set(1, 1, r.titleZh(), st.title)
 	s.set(1, 2, r.scopeLineZh(), 0)
 	if b := r.Batch; b != nil {
 		// Id and name in cells of their own, for filters and lookups.

@@ -180,3 +180,15 @@ var detailsZh = []patternZh{
 var answerZh = map[string]string{
 	"unknown": "应答不明", "unclassified": "无法识别的应答", "throttled": "被限流", "issued": "已发放", "none": "无",
 }
+
+// titleZh is the workbook's title: the batch, or the stocks reconciled.
+func (r *Report) titleZh() string {
+	if b := r.Batch; b != nil {
+		kind := zhOr(map[string]string{"favor": "代金券", "product": "商品券"}, b.Kind)
+		return fmt.Sprintf("发放批次 %d「%s」— 券批次 %s（%s），%s", b.ID, b.Name, b.StockID, kind, batchStatusZh(b.Status))
+	}
+	if len(r.Stocks) == 0 {
+		return "对账：尚无数据"
+	}
+	return "代金券券批次 " + strings.Join(r.Stocks, "、") + " 对账"
+}
