@@ -152,6 +152,13 @@ func (s *Server) Word(r *http.Request, prefix, code string) string {
 	return code
 }
 
+// Has reports whether the catalogue has key in lang itself, without
+// falling back to English (for tests of the pages' texts).
+func (s *Server) Has(lang, key string) bool {
+	_, ok := s.cat[lang][key]
+	return ok
+}
+
 // Location is the zone pages show times in.
 func (s *Server) Location() *time.Location { return s.cfg.Location }
 

@@ -41,6 +41,7 @@ type testBundle struct {
 	audit   *audit.Store
 	svc     *ops.Service
 	pages   *pages.Pages
+	con     *console.Server
 	srv     *httptest.Server
 	sim     *simtest.Sim
 	tempDir string
@@ -84,7 +85,7 @@ func setup(t *testing.T, opts ...func(*options)) *testBundle {
 	require.NoError(t, err)
 	cfg.Location = loc
 	cfg.WXPay.MchID, cfg.WXPay.AppID = "1900000109", "wx0000000000000001"
-	b := &testBundle{schema: s, auth: store, audit: log, cli: auth.Actor{Name: "cli:root", Role: auth.RoleAdmin, Source: "cli:root"}}
+	b := &testBundle{schema: s, auth: store, audit: log, con: con, cli: auth.Actor{Name: "cli:root", Role: auth.RoleAdmin, Source: "cli:root"}}
 	var wx func() (ops.WXClient, error)
 	if o.sim {
 		b.sim = simtest.Start(t, wxsim.Options{Stocks: []wxsim.StockSpec{{ID: "S1", Kind: wxsim.KindFavor, Budget: 100000},
