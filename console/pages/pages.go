@@ -187,41 +187,17 @@ func badRequest(format string, args ...any) error {
 }
 
 // errMessage is what a person is told: the error itself for the statuses
-// that describe the request, never an internal error's text.
-//
-// Pages say it in the reader's language for the errors people meet (a
-// refusal of the role, something gone, a state that does not allow the
-// act, a duplicate or broken file); the API answers the error's own text.
+// that describe the request, never an internal error's text. A page says
+// the errors people meet in their language (sayError).
 func (p *Pages) errMessage(r *http.Request, status int, err error) string {
 	if status == http.StatusInternalServerError {
 		p.log.Error("console request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		if strings.HasPrefix(r.URL.Path, "/api/") {
-			return "internal error"
-		}
-		return p.con.T(r, "error.internal")
 	}
-	if !strings.HasPrefix(r.URL.Path, "/api/") {
-		var dup *intake.DuplicateFileError
-		var fatal *intake.FatalError
-		var tooBig *http.MaxBytesError
-		switch {
-		case errors.As(err, &dup):
-			return p.con.T(r, "error.duplicate", dup.BatchID, p.con.Word(r, "bstatus", dup.Status))
-		case status == http.StatusForbidden:
-			return p.con.T(r, "error.forbidden", p.con.Word(r, "role", string(actor(r).Role)))
-		case errors.Is(err, queue.ErrNotFound):
-			return p.con.T(r, "error.not_found")
-		case errors.Is(err, queue.ErrState):
-			return p.con.T(r, "error.state")
-		case errors.Is(err, intake.ErrTooManyRejects):
-			return p.con.T(r, "error.too_many_rejects")
-		case errors.As(err, &fatal):
-			return p.con.T(r, "error.file", p.fatalText(r, fatal.Msg))
-		case errors.Is(err, errUploadsFull):
-			return p.con.T(r, "error.uploads_full")
-		case errors.As(err, &tooBig):
-			return p.con.T(r, "error.too_big", tooBig.Limit>>20)
-		}
+	if msg, ok := p.sayError(r, status, err); ok {
+		return msg
+	}
+	if status == http.StatusInternalServerError {
+		return "internal error"
 	}
 	return strings.TrimPrefix(err.Error(), errBadRequest.Error()+": ")
 }

@@ -1,12 +1,15 @@
 package pages
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
 
 	"github.com/issuer-dev/issuer/console"
+	"github.com/issuer-dev/issuer/intake"
+	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/report"
 )
 
@@ -140,4 +143,39 @@ var fatalZh = []struct {
 	{regexp.MustCompile(`^header: column ("(?:[^"\\]|\\.)*") applies to (\S+) stocks, not (\w+)$`), "表头的列 %s 只适用于 %s 券批次，不适用于 %s"},
 	{regexp.MustCompile(`^header: the columns are separated by (\w+), not commas`), "各列以 %s 分隔而不是逗号：请把文件另存为 CSV（Excel 中选“CSV UTF-8（逗号分隔）”）后重新上传"},
 	{regexp.MustCompile(`^header: the first line ("(?:[^"\\]|\\.)*") looks like a recipient, not a header`), "第一行 %s 像是收券人而不是表头：请在文件开头加一行列名（openid，或 openid,coupon_value,… 等）后重新上传"},
+}
+
+// sayError is what a page tells a person of an error people meet, in
+// their language: a refusal of the role, something gone, a state that
+// does not allow the act, a duplicate or broken file, the uploads' limits,
+// the server's own failure. ok is false for the API, which answers the
+// error's own text, and for an error it does not know.
+func (p *Pages) sayError(r *http.Request, status int, err error) (msg string, ok bool) {
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		return "", false
+	}
+	var dup *intake.DuplicateFileError
+	var fatal *intake.FatalError
+	var tooBig *http.MaxBytesError
+	switch {
+	case status == http.StatusInternalServerError:
+		return p.con.T(r, "error.internal"), true
+	case errors.As(err, &dup):
+		return p.con.T(r, "error.duplicate", dup.BatchID, p.con.Word(r, "bstatus", dup.Status)), true
+	case status == http.StatusForbidden:
+		return p.con.T(r, "error.forbidden", p.con.Word(r, "role", string(actor(r).Role))), true
+	case errors.Is(err, queue.ErrNotFound):
+		return p.con.T(r, "error.not_found"), true
+	case errors.Is(err, queue.ErrState):
+		return p.con.T(r, "error.state"), true
+	case errors.Is(err, intake.ErrTooManyRejects):
+		return p.con.T(r, "error.too_many_rejects"), true
+	case errors.As(err, &fatal):
+		return p.con.T(r, "error.file", p.fatalText(r, fatal.Msg)), true
+	case errors.Is(err, errUploadsFull):
+		return p.con.T(r, "error.uploads_full"), true
+	case errors.As(err, &tooBig):
+		return p.con.T(r, "error.too_big", tooBig.Limit>>20), true
+	}
+	return "", false
 }
