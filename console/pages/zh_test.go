@@ -65,6 +65,10 @@ func englishCode(words []string) *regexp.Regexp {
 	return regexp.MustCompile(`(?i)\b(` + strings.Join(alts, "|") + `)\b`)
 }
 
+// catalogueKey finds a text's key shown for want of the text.
+var catalogueKey = regexp.MustCompile(`\b(bstatus|status|outcome|stockst|action|aoutcome|job|jobres|count|field|halt|error|` +
+	`batch|batches|recon|ops|upload|users|audit|stock|stocks|nav|home|account|token|notice|role|kind|problem|usage)\.[a-z_]+\b`)
+
 // visibleText is the page's text but for elements marked as raw codes
 // (class "raw": WeChat Pay's code and message, a recorded English
 // message), which are shown as they are on purpose.
@@ -108,6 +112,11 @@ func TestChinesePagesShowNoEnglishCode(t *testing.T) {
 		text := evalString(t, ctx, visibleText)
 		if m := code.FindAllString(text, -1); len(m) > 0 {
 			t.Errorf("%s shows English codes %q:\n%s", path, m, strings.Join(strings.Fields(text), " "))
+		}
+		for _, k := range catalogueKey.FindAllString(text, -1) {
+			if ext := filepath.Ext(k); ext != ".csv" && ext != ".txt" && ext != ".xlsx" { // a file's name is not a key
+				t.Errorf("%s shows the catalogue key %q", path, k)
+			}
 		}
 		links, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("a[href^='/']:not([download])")].map(a => a.getAttribute("href"))`))
 		require.NoError(t, err)
