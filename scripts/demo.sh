@@ -134,7 +134,7 @@ step "the console's pages, signed in as alice: screenshots in $out/screenshots/"
 # cancelled batch.
 SHOTS_URL=$daemon_url SHOTS_USER=alice SHOTS_PASSWORD_FILE=$out/passwords/alice scripts/screenshots.sh "$out/screenshots" \
   -id completed=1 -id halted="$CAP_BATCH" -id spend_cap="$CAP_BATCH" -id awaiting="$APPROVAL_BATCH" \
-  -id stock=9856000 -id openid="$(sed -n 2p "$out/recipients.csv" | cut -d, -f1)" \
+  -id stock=9856000 -id openid="$(sed -n 2p "$out/recipients.csv" | tr -d '\r' | cut -d, -f1)" \
   -page batch-cancelled="/batches/$CANCEL_BATCH" \
   -upload-stock 9856001 -upload-file "$out/recipients_gbk.csv" ||
   echo "screenshots skipped: see the message above" >&2
