@@ -2,21 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/issuer-dev/issuer/auth"
-	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/internal/money"
+	"github.com/issuer-dev/issuer/internal/outfile"
 	"github.com/issuer-dev/issuer/internal/textable"
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/queue"
@@ -250,58 +246,10 @@ func cmdBatchExport() *command {
 			if *out == "" {
 				return s.ExportBatchCSV(ctx, e.actor(), id, e.stdout, *plain)
 			}
-			return writeFileAtomic(*out, func(w io.Writer) error { return s.ExportBatchCSV(ctx, e.actor(), id, w, *plain) })
+			return outfile.Write(*out, func(w io.Writer) error { return s.ExportBatchCSV(ctx, e.actor(), id, w, *plain) })
 		})
 	}
 	return c
-}
-
-// writeFileAtomic writes via a temporary file renamed into place, so a
-// failed export never leaves a truncated file where a good one was. The
-// file is readable by its group (excelcsv.FileMode): reports and exports
-// are for analysts. Errors name path, never the temporary file.
-func writeFileAtomic(path string, fn func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".issuer-*")
-	if err != nil {
-		return outputFileError(path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(excelcsv.FileMode); err != nil {
-		tmp.Close()
-		return outputFileError(path, err)
-	}
-	if err := fn(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return outputFileError(path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return outputFileError(path, err)
-	}
-	return nil
-}
-
-// outputFileError says what is wrong with the output file path in the
-// words of the path given, not of a temporary file beside it.
-func outputFileError(path string, err error) error {
-	dir := filepath.Dir(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("cannot write %s: directory %s does not exist", path, dir)
-	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("cannot write %s: permission denied in %s", path, dir)
-	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	var le *os.LinkError
-	if errors.As(err, &le) {
-		err = le.Err
-	}
-	return fmt.Errorf("cannot write %s: %w", path, err)
 }
 
 func cmdBatchApprove() *command {
