@@ -37,7 +37,7 @@ func TestWrite(t *testing.T) {
 	require.Equal(t, "new", string(got))
 	st, err := os.Stat(path)
 	require.NoError(t, err)
-	require.Equal(t, excelcsv.FileMode, st.Mode().Perm())
+	require.Equal(t, os.FileMode(excelcsv.FileMode), st.Mode().Perm())
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	require.Len(t, entries, 1, "no temporary file is left")
