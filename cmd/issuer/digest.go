@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/issuer-dev/issuer/alert"
-	"github.com/issuer-dev/issuer/app"
 	"github.com/issuer-dev/issuer/ops"
 )
 
@@ -48,18 +46,7 @@ func cmdReportDigest() *command {
 			if err != nil || !*send {
 				return err
 			}
-			ac, err := app.AlertConfig(s.Config)
-			if err != nil {
-				return err
-			}
-			ac.Logger, ac.Source = e.logger, "cli"
-			if host, herr := os.Hostname(); herr == nil {
-				ac.Source = "cli@" + host
-			}
-			n := alert.New(ac)
-			stop := n.Start(context.WithoutCancel(ctx))
-			err = app.SendDigest(ctx, n, d)
-			stop()
+			err = e.app().SendDigestNow(ctx, s.Config, d)
 			if errors.Is(err, alert.ErrNoChannels) {
 				return fmt.Errorf("%s --send: no alert channel takes the digest: configure alerts.webhook_url or alerts.channels", c.name)
 			}

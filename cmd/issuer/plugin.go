@@ -73,7 +73,7 @@ func cmdPluginSign() *command {
 				return err
 			}
 		}
-		p, err := e.offlineService(cfg).SignPlugin(ctx, e.actor(), req)
+		p, err := e.app().OfflineService(cfg).SignPlugin(ctx, e.actor(), req)
 		if err != nil {
 			return opsUsage(err)
 		}
