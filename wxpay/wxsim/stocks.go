@@ -42,54 +42,12 @@ func (s *Server) handleStockCreate(c *call) {
 		s.writeError(c, e)
 		return
 	}
+	begin, end, e := in.check()
+	if e != nil {
+		s.writeError(c, e)
+		return
+	}
 	rule, fixed := in.StockUseRule, in.CouponUseRule.FixedNormalCoupon
-	switch {
-	case in.StockName == "":
-		s.writeError(c, paramError("stock_name", "stock_name必填"))
-		return
-	case utf8.RuneCountInString(in.StockName) > 20:
-		s.writeError(c, paramError("stock_name", "批次名称过长"))
-		return
-	case in.BelongMerchant == "":
-		s.writeError(c, paramError("belong_merchant", "商户号必填"))
-		return
-	case in.OutRequestNo == "":
-		s.writeError(c, paramError("out_request_no", "out_request_no必填"))
-		return
-	case in.StockType != "NORMAL":
-		s.writeError(c, paramError("stock_type", "stock_type目前只支持NORMAL"))
-		return
-	case fixed == nil || fixed.CouponAmount <= 0:
-		s.writeError(c, paramError("coupon_use_rule.fixed_normal_coupon", "券面额必填"))
-		return
-	case fixed.TransactionMinimum <= fixed.CouponAmount:
-		s.writeError(c, paramError("transaction_minimum", "使用门槛须大于面额"))
-		return
-	case rule.MaxCoupons <= 0:
-		s.writeError(c, paramError("max_coupons", "发放总上限必填"))
-		return
-	case rule.MaxAmount != fixed.CouponAmount*rule.MaxCoupons:
-		s.writeError(c, paramError("max_amount", "批次预算等于批次面额乘以发券数"))
-		return
-	case rule.MaxCouponsPerUser < 0:
-		s.writeError(c, paramError("max_coupons_per_user", "单个用户可领个数不合法"))
-		return
-	}
-	if err := wxpay.ValidOutRequestNo(in.OutRequestNo); err != nil {
-		s.writeError(c, paramError("out_request_no", "out_request_no不合法"))
-		return
-	}
-	begin, err1 := time.Parse(time.RFC3339, in.AvailableBeginTime)
-	end, err2 := time.Parse(time.RFC3339, in.AvailableEndTime)
-	switch {
-	case err1 != nil || err2 != nil:
-		s.writeError(c, paramError("available_begin_time", "输入时间格式错误"))
-		return
-	case !end.After(begin) || end.Sub(begin) > 90*24*time.Hour:
-		s.writeError(c, errf(http.StatusBadRequest, "INVALID_REQUEST", "活动未开始或已结束"))
-		return
-	}
-
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock()
@@ -123,6 +81,47 @@ func (s *Server) handleStockCreate(c *call) {
 	s.stockOrder = append(s.stockOrder, id)
 	s.stockCreateReq[key(c.mchid, in.OutRequestNo)] = id
 	s.writeJSON(c, http.StatusOK, map[string]string{"stock_id": id, "create_time": wireTime(now)}, sigValid)
+}
+
+// check checks a stock to create as WeChat Pay does, and returns its
+// availability.
+func (in *createStockBody) check() (begin, end time.Time, e *apiError) {
+	rule, fixed := in.StockUseRule, in.CouponUseRule.FixedNormalCoupon
+	switch {
+	case in.StockName == "":
+		return time.Time{}, time.Time{}, paramError("stock_name", "stock_name必填")
+	case utf8.RuneCountInString(in.StockName) > 20:
+		return time.Time{}, time.Time{}, paramError("stock_name", "批次名称过长")
+	case in.BelongMerchant == "":
+		return time.Time{}, time.Time{}, paramError("belong_merchant", "商户号必填")
+	case in.OutRequestNo == "":
+		return time.Time{}, time.Time{}, paramError("out_request_no", "out_request_no必填")
+	case in.StockType != "NORMAL":
+		return time.Time{}, time.Time{}, paramError("stock_type", "stock_type目前只支持NORMAL")
+	case fixed == nil || fixed.CouponAmount <= 0:
+		return time.Time{}, time.Time{}, paramError("coupon_use_rule.fixed_normal_coupon", "券面额必填")
+	case fixed.TransactionMinimum <= fixed.CouponAmount:
+		return time.Time{}, time.Time{}, paramError("transaction_minimum", "使用门槛须大于面额")
+	case rule.MaxCoupons <= 0:
+		return time.Time{}, time.Time{}, paramError("max_coupons", "发放总上限必填")
+	case rule.MaxAmount != fixed.CouponAmount*rule.MaxCoupons:
+		return time.Time{}, time.Time{}, paramError("max_amount", "批次预算等于批次面额乘以发券数")
+	case rule.MaxCouponsPerUser < 0:
+		return time.Time{}, time.Time{}, paramError("max_coupons_per_user", "单个用户可领个数不合法")
+	}
+	if err := wxpay.ValidOutRequestNo(in.OutRequestNo); err != nil {
+		return time.Time{}, time.Time{}, paramError("out_request_no", "out_request_no不合法")
+	}
+	begin, err1 := time.Parse(time.RFC3339, in.AvailableBeginTime)
+	end, err2 := time.Parse(time.RFC3339, in.AvailableEndTime)
+	switch {
+	case err1 != nil || err2 != nil:
+		return time.Time{}, time.Time{}, paramError("available_begin_time", "输入时间格式错误")
+	case !end.After(begin) || end.Sub(begin) > 90*24*time.Hour:
+		return time.Time{}, time.Time{}, errf(http.StatusBadRequest, "INVALID_REQUEST", "活动未开始或已结束")
+	}
+
+	return begin, end, nil
 }
 
 // handleStockAction is start, pause and restart (seed 003 §3.2.2, 3.2.4,
