@@ -8,7 +8,7 @@ import (
 )
 
 // Outcome is what one send answer means for its recipient. It is the only
-// vocabulary the runner needs: WeChat Pay's codes stay in this file.
+// vocabulary the issue job (package jobs) needs: WeChat Pay's codes stay in this file.
 type Outcome string
 
 // Outcomes, one per row of the classification table.

@@ -33,7 +33,7 @@ type createStockBody struct {
 	OutRequestNo string `json:"out_request_no"`
 }
 
-// handleStockCreate is 创建代金券批次 (seed 003 §3.2.1). The new stock is
+// handleStockCreate is 创建代金券批次 (../shared/seeds/003_349c2f9f2becfc1b.txt §3.2.1). The new stock is
 // unactivated until started. Repeating an out_request_no answers the stock it
 // created.
 func (s *Server) handleStockCreate(c *call) {
@@ -124,7 +124,7 @@ func (in *createStockBody) check() (begin, end time.Time, e *apiError) {
 	return begin, end, nil
 }
 
-// handleStockAction is start, pause and restart (seed 003 §3.2.2, 3.2.4,
+// handleStockAction is start, pause and restart (../shared/seeds/003_349c2f9f2becfc1b.txt §3.2.2, 3.2.4,
 // 3.2.5) and stop. Repeating an action on a stock already in its target
 // state succeeds. Stop ends the stock for good ("stoped"): a stopped stock
 // is never restarted, and sends answer 活动已结束或未激活.
@@ -208,7 +208,7 @@ func (s *Server) ownStockLocked(mchid, stockID, creator string) (*stock, *apiErr
 	return st, nil
 }
 
-// handleStockQuery is 查询批次详情 (seed 003 §3.2.7).
+// handleStockQuery is 查询批次详情 (../shared/seeds/003_349c2f9f2becfc1b.txt §3.2.7).
 func (s *Server) handleStockQuery(c *call) {
 	creator := c.r.URL.Query().Get("stock_creator_mchid")
 	if creator == "" {
@@ -269,7 +269,7 @@ func (s *Server) stockJSONLocked(st *stock) map[string]any {
 // maxPageSize is the list's documented page size limit.
 const maxPageSize = 10
 
-// handleStockList is 条件查询批次列表 (seed 003 §3.2.6). offset is the page
+// handleStockList is 条件查询批次列表 (../shared/seeds/003_349c2f9f2becfc1b.txt §3.2.6). offset is the page
 // number, from 0, as WeChat Pay documents it; limit is at most 10.
 func (s *Server) handleStockList(c *call) {
 	q := c.r.URL.Query()
@@ -355,7 +355,7 @@ func (s *Server) merchantsLocked(st *stock) []string {
 	return []string{st.CreatorMchID}
 }
 
-// handleStockScope is 查询代金券可用商户 / 可用单品 (seed 003 §3.2.9,
+// handleStockScope is 查询代金券可用商户 / 可用单品 (../shared/seeds/003_349c2f9f2becfc1b.txt §3.2.9,
 // 3.2.10): offset is the page number (≤ 500), limit ≤ 100, both required.
 func (s *Server) handleStockScope(c *call, items bool) {
 	q := c.r.URL.Query()
