@@ -26,6 +26,15 @@ func batchCommands() []*command {
 	return cmds
 }
 
+// parseBatchID is parseFlags for a command on one batch ID.
+func parseBatchID(e *env, fs *flag.FlagSet, args []string) (int64, error) {
+	pos, err := parseFlags(e, fs, args)
+	if err != nil {
+		return 0, err
+	}
+	return batchID(fs.Name(), pos)
+}
+
 func batchID(name string, pos []string) (int64, error) {
 	if len(pos) != 1 {
 		return 0, usagef("%s: want exactly one batch ID", name)
@@ -81,11 +90,7 @@ func cmdBatchShow() *command {
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
 		asJSON := fs.Bool("json", false, `print {"id","name","stock_id","kind","status","counts"}`)
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := batchID(c.name, pos)
+		id, err := parseBatchID(e, fs, args)
 		if err != nil {
 			return err
 		}
@@ -192,11 +197,7 @@ func cmdBatchAction(action string) *command {
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
 		who := identityFlags(fs)
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := batchID(c.name, pos)
+		id, err := parseBatchID(e, fs, args)
 		if err != nil {
 			return err
 		}
@@ -234,11 +235,7 @@ func cmdBatchExport() *command {
 		fs := newFlags(e, c)
 		out := fs.String("o", "", "write to `FILE` instead of standard output (mode 0640)")
 		plain := fs.Bool("plain", false, "no UTF-8 byte-order mark (by default there is one, so that Excel reads Chinese right)")
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := batchID(c.name, pos)
+		id, err := parseBatchID(e, fs, args)
 		if err != nil {
 			return err
 		}
@@ -258,11 +255,7 @@ func cmdBatchApprove() *command {
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
 		who := identityFlags(fs)
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := batchID(c.name, pos)
+		id, err := parseBatchID(e, fs, args)
 		if err != nil {
 			return err
 		}
@@ -285,11 +278,7 @@ func cmdBatchReject() *command {
 		fs := newFlags(e, c)
 		who := identityFlags(fs)
 		reason := fs.String("reason", "", "why, for the uploader and the audit log; required")
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := batchID(c.name, pos)
+		id, err := parseBatchID(e, fs, args)
 		if err != nil {
 			return err
 		}
@@ -351,11 +340,7 @@ func cmdBatchGuards() *command {
 		priority := fs.Int("priority", 0, "higher is issued first; equal priorities share the rate")
 		asJSON := fs.Bool("json", false, "print the batch object")
 		who := identityFlags(fs)
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := batchID(c.name, pos)
+		id, err := parseBatchID(e, fs, args)
 		if err != nil {
 			return err
 		}

@@ -21,12 +21,8 @@ func cmdReportDigest() *command {
 		date := fs.String("date", "", "the day, in the configured timezone (default yesterday)")
 		send := fs.Bool("send", false, "also send it to the alert channels (alerts.webhook_url, alerts.channels)")
 		asJSON := fs.Bool("json", false, "print the figures as JSON")
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
+		if err := parseNoArgs(e, fs, args); err != nil {
 			return err
-		}
-		if len(pos) > 0 {
-			return usagef("%s: unexpected argument %q", c.name, pos[0])
 		}
 		if *date != "" {
 			if _, err := time.Parse(time.DateOnly, *date); err != nil {

@@ -260,3 +260,26 @@ func parseFlags(e *env, fs *flag.FlagSet, args []string) ([]string, error) {
 	pos, err := cmdline.Parse(fs, args, e.stdout, e.stderr)
 	return pos, usageOf(err)
 }
+
+// parseNoArgs is parseFlags for a command that takes no positional
+// argument.
+func parseNoArgs(e *env, fs *flag.FlagSet, args []string) error {
+	pos, err := parseFlags(e, fs, args)
+	if err == nil && len(pos) > 0 {
+		err = usagef("%s: unexpected argument %q", fs.Name(), pos[0])
+	}
+	return err
+}
+
+// parseOne is parseFlags for a command that takes exactly one positional
+// argument, what.
+func parseOne(e *env, fs *flag.FlagSet, args []string, what string) (string, error) {
+	pos, err := parseFlags(e, fs, args)
+	if err != nil {
+		return "", err
+	}
+	if len(pos) != 1 {
+		return "", usagef("%s: want exactly one %s", fs.Name(), what)
+	}
+	return pos[0], nil
+}
