@@ -11,6 +11,9 @@
 // server started, and must come before closing an httptest.Server so that
 // held answers return.
 //
+// `issuer sim` is Flags (Register on a flag set, Check, Options) and Serve;
+// `issuer sim keys` is WriteKeys.
+//
 // # Endpoints
 //
 // At their real paths, every request verified (Authorization fields in any
