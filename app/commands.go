@@ -13,7 +13,6 @@ import (
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/ratelimit"
-	"github.com/issuer-dev/issuer/report"
 	"github.com/issuer-dev/issuer/wxpay"
 )
 
@@ -176,19 +175,17 @@ func haltSteps(ctx context.Context, store *queue.Store, halted []jobs.Halt) []st
 	return steps
 }
 
-// SendDigestNow sends d to the configured alert channels from a command
-// (`report digest --send`), waiting until it is delivered or refused.
-func (e Env) SendDigestNow(ctx context.Context, cfg *config.Config, d *report.Digest) error {
+// Notifier is a command's alert notifier (`report digest --send`): the
+// configured channels, its messages from cli@<host>. Start it, and stop it
+// to wait for what it is sending.
+func (e Env) Notifier(cfg *config.Config) (*alert.Notifier, error) {
 	ac, err := AlertConfig(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ac.Logger, ac.Source = e.Logger, "cli"
 	if host, herr := os.Hostname(); herr == nil {
 		ac.Source = "cli@" + host
 	}
-	n := alert.New(ac)
-	stop := n.Start(context.WithoutCancel(ctx))
-	defer stop()
-	return SendDigest(ctx, n, d)
+	return alert.New(ac), nil
 }

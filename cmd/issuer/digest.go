@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/issuer-dev/issuer/alert"
+	"github.com/issuer-dev/issuer/app"
 	"github.com/issuer-dev/issuer/ops"
 )
 
@@ -42,7 +43,13 @@ func cmdReportDigest() *command {
 			if err != nil || !*send {
 				return err
 			}
-			err = e.app().SendDigestNow(ctx, s.Config, d)
+			n, err := e.app().Notifier(s.Config)
+			if err != nil {
+				return err
+			}
+			stop := n.Start(context.WithoutCancel(ctx))
+			err = app.SendDigest(ctx, n, d)
+			stop()
 			if errors.Is(err, alert.ErrNoChannels) {
 				return fmt.Errorf("%s --send: no alert channel takes the digest: configure alerts.webhook_url or alerts.channels", c.name)
 			}
