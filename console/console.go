@@ -172,7 +172,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		s.log.Error("authenticate", "err", err)
-		s.fail(w, r, http.StatusInternalServerError, s.T(r, "error.internal"))
+		s.fail(w, r, http.StatusInternalServerError, "internal error") // a page says it in the reader's language
 		return
 	}
 	s.dispatch(w, r.WithContext(WithActor(r.Context(), actor)))
