@@ -157,7 +157,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err := s.crossOrigin.Check(r); err != nil {
 			s.log.Warn("cross-origin request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr,
 				"origin", r.Header.Get("Origin"))
-			s.forbidden(w, r, s.T(r, "error.cross_origin"))
+			msg := "cross-origin request refused"
+			if !isAPI(r.URL.Path) {
+				msg = s.T(r, "error.cross_origin")
+			}
+			s.forbidden(w, r, msg)
 			return
 		}
 	}
