@@ -52,7 +52,7 @@ func ExampleService_ApproveBatch() {
 	olga := auth.Actor{Name: "olga", Role: auth.RoleOperator, Source: "10.0.0.8"}
 	b, err := svc.ApproveBatch(ctx, olga, 7)
 	if err != nil {
-		log.Fatal(err) // ops.ErrForbidden if olga uploaded batch 7
+		log.Fatal(err) // code ops.EFORBIDDEN if olga uploaded batch 7
 	}
 	fmt.Println(b.Status, *b.ApprovedBy)
 }

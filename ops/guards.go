@@ -60,7 +60,7 @@ func (s *Service) SetBatchPriority(ctx context.Context, a auth.Actor, id int64, 
 // someone approve their own list.
 func selfApproval(err error) error {
 	if errors.Is(err, queue.ErrSelfApproval) {
-		return fmt.Errorf("%w: %w", ErrForbidden, err)
+		return &Error{Code: EFORBIDDEN, Message: "forbidden: " + err.Error(), Err: fmt.Errorf("%w: %w", auth.ErrForbidden, err)}
 	}
 	return err
 }
@@ -99,8 +99,8 @@ func (s *Service) SetBatchGuards(ctx context.Context, a auth.Actor, id int64, re
 		if !a.Account() && c.Loosens(before) {
 			// The shell without a credential may tighten a guard (an
 			// emergency needs no token) but never loosen one.
-			return "", fmt.Errorf("%w: %s acts without a credential, which may tighten a batch's guards but not loosen them: "+
-				"act as an operator, with their API token or password", ErrForbidden, a.Name)
+			return "", forbiddenf("%s acts without a credential, which may tighten a batch's guards but not loosen them: "+
+				"act as an operator, with their API token or password", a.Name)
 		}
 		sending := before.Status == queue.BatchPending || before.Status == queue.BatchRunning // refused a first cap anyway
 		if c.MaxAmountFen != nil && before.MaxAmountFen == nil && before.FaceValueFen == nil && !sending {

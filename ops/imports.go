@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -37,15 +38,90 @@ type ImportRequest struct {
 	AllowRepeats   bool   // keep openids that already have a coupon of the stock
 	// OnReject sees each rejected line as it is found (streamed, never
 	// all held); OnProgress the bytes read so far.
-	OnReject   func(intake.Reject)
+	OnReject   func(Reject)
 	OnProgress func(n int64)
+}
+
+// ErrTooManyRejects: the file had more rejected lines than the request
+// allows; nothing was stored, and the answer still accounts for every
+// line (code EUNPROCESSABLE).
+var ErrTooManyRejects = intake.ErrTooManyRejects
+
+// Reject is one rejected input line: its number, its text and why.
+type Reject = intake.Reject
+
+// RejectLine is a rejected line as an answer lists it.
+type RejectLine struct {
+	Line   int    `json:"line"`
+	Reason string `json:"reason"`
+}
+
+// ImportAnswer is what an import did, in the one JSON shape of the
+// command line's import --json and the API's POST /api/v1/batches (the
+// contract's keys, and more). It accounts for every line: Lines =
+// Accepted + Duplicates + Repeats + Rejected + Blank.
+type ImportAnswer struct {
+	// BatchID is the new batch; 0, in JSON null, when nothing was stored
+	// (a dry run, or too many rejected lines).
+	BatchID    int64 `json:"batch_id"`
+	Lines      int   `json:"lines"`
+	Accepted   int   `json:"accepted"`
+	Duplicates int   `json:"duplicates"`
+	Repeats    int   `json:"repeats"`
+	Rejected   int   `json:"rejected"`
+	Blank      int   `json:"blank"`
+	// Status is the new batch's status, only once it is stored.
+	Status string `json:"status,omitempty"`
+	// ApprovalReason says which approval threshold the batch reached when
+	// it awaits approval.
+	ApprovalReason string `json:"approval_reason,omitempty"`
+	Encoding       string `json:"encoding"`
+	SHA256         string `json:"sha256"`
+	// Rejects are the first rejected lines, when the front end keeps them
+	// (the API's 422 answer lists them).
+	Rejects []RejectLine `json:"rejects,omitempty"`
+	// Error is why nothing was stored, on an answer that reports it with
+	// the counts (the API's 422).
+	Error string `json:"error,omitempty"`
+}
+
+// MarshalJSON writes batch_id null when no batch was stored.
+func (a ImportAnswer) MarshalJSON() ([]byte, error) {
+	type plain ImportAnswer
+	var id *int64
+	if a.BatchID != 0 {
+		id = &a.BatchID
+	}
+	return json.Marshal(struct {
+		BatchID *int64 `json:"batch_id"`
+		plain
+	}{id, plain(a)})
+}
+
+func importAnswer(rep *intake.Report) *ImportAnswer {
+	if rep == nil {
+		return nil
+	}
+	a := &ImportAnswer{BatchID: rep.BatchID, Lines: rep.Lines, Accepted: rep.Accepted, Duplicates: rep.Duplicates,
+		Repeats: rep.Repeats, Rejected: rep.Rejected, Blank: rep.Blank, ApprovalReason: rep.ApprovalReason,
+		Encoding: rep.Encoding, SHA256: rep.SHA256}
+	if rep.BatchID != 0 {
+		a.Status = rep.Status
+	}
+	return a
 }
 
 // Import stores a recipient list as a new batch, all or nothing: with
 // more rejected lines than MaxRejects, or any problem with the file as a
-// whole, nothing is stored. The report accounts for every line, also on
-// intake.ErrTooManyRejects.
-func (s *Service) Import(ctx context.Context, a auth.Actor, req ImportRequest) (*intake.Report, error) {
+// whole, nothing is stored. The answer accounts for every line, also when
+// there are too many rejected lines (EUNPROCESSABLE, matching
+// intake.ErrTooManyRejects).
+func (s *Service) Import(ctx context.Context, a auth.Actor, req ImportRequest) (*ImportAnswer, error) {
+	rep, err := s.importReport(ctx, a, req)
+	return importAnswer(rep), err
+}
+
+func (s *Service) importReport(ctx context.Context, a auth.Actor, req ImportRequest) (*intake.Report, error) {
 	if err := s.Config.Require("wxpay.mchid", "wxpay.appid"); err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package ops
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -16,19 +15,6 @@ import (
 	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/wxpay"
 )
-
-// ErrForbidden: the actor's role may not perform the operation.
-var ErrForbidden = errors.New("forbidden")
-
-// InvalidError is a request that cannot be carried out as given (a bad
-// argument); the message says what to change.
-type InvalidError struct{ Msg string }
-
-func (e *InvalidError) Error() string { return e.Msg }
-
-func invalidf(format string, args ...any) error {
-	return &InvalidError{Msg: fmt.Sprintf(format, args...)}
-}
 
 // Auditor keeps the audit log (audit.Store).
 type Auditor interface {
@@ -87,10 +73,9 @@ func (s *Service) authorize(ctx context.Context, a auth.Actor, act auth.Action, 
 	if a.Can(act) {
 		return nil
 	}
-	err := fmt.Errorf("%w: %s may not %s (needs the %s role)", ErrForbidden, describe(a), act, auth.MinRole(act))
+	err := forbiddenf("%s may not %s (needs the %s role)", describe(a), act, auth.MinRole(act))
 	if auth.Allowed(a.Role, act) && !a.Account() {
-		err = fmt.Errorf("%w: %s acts without a credential, which may import, pause and cancel but not %s",
-			ErrForbidden, a.Name, act)
+		err = forbiddenf("%s acts without a credential, which may import, pause and cancel but not %s", a.Name, act)
 	}
 	s.audit(ctx, a, act, t, err, "")
 	return err
@@ -112,7 +97,7 @@ func (s *Service) audit(ctx context.Context, a auth.Actor, act auth.Action, t ta
 		e.BatchID = &t.batch
 	}
 	switch {
-	case errors.Is(err, ErrForbidden):
+	case ErrorCode(err) == EFORBIDDEN:
 		e.Outcome, e.Message = audit.Denied, err.Error()
 	case err != nil:
 		e.Outcome, e.Message = audit.Error, err.Error()

@@ -90,7 +90,7 @@ func cmdImport() *command {
 			bar = progressbar.DefaultBytes(size, "importing")
 		}
 
-		var rep *intake.Report
+		var rep *ops.ImportAnswer
 		err = e.withActor(ctx, who, func(s *ops.Service, actor auth.Actor) error {
 			var err error
 			rep, err = s.Import(ctx, actor, ops.ImportRequest{
@@ -98,7 +98,7 @@ func cmdImport() *command {
 				CreatorMchID: *creator, MaxRejects: *maxRejects,
 				Paused: *paused, StartAt: *startAt, Window: *window, MaxAmountYuan: *maxAmount, Priority: *priority,
 				AllowDuplicate: *allowDup, AllowRepeats: *allowRepeats,
-				OnReject: func(r intake.Reject) {
+				OnReject: func(r ops.Reject) {
 					fmt.Fprintf(e.stderr, "%s:%d: %s\n", source, r.Line, r.Reason)
 					rejects.add(r)
 				},
@@ -122,19 +122,9 @@ func cmdImport() *command {
 				return errors.Join(err, fmt.Errorf("import: rejects file %s: %w", *rejectsFile, werr))
 			}
 		}
-		if rep != nil && (err == nil || errors.Is(err, intake.ErrTooManyRejects)) {
+		if rep != nil && (err == nil || errors.Is(err, ops.ErrTooManyRejects)) {
 			if *asJSON {
-				out := map[string]any{
-					"batch_id": nullableID(rep.BatchID), "lines": rep.Lines, "accepted": rep.Accepted,
-					"duplicates": rep.Duplicates, "repeats": rep.Repeats, "rejected": rep.Rejected, "blank": rep.Blank,
-				}
-				if rep.BatchID != 0 {
-					out["status"] = rep.Status
-				}
-				if rep.ApprovalReason != "" {
-					out["approval_reason"] = rep.ApprovalReason
-				}
-				if jerr := e.printJSON(out); jerr != nil {
+				if jerr := e.printJSON(rep); jerr != nil {
 					return jerr
 				}
 			} else {
@@ -152,14 +142,6 @@ func cmdImport() *command {
 		return err
 	}
 	return c
-}
-
-// nullableID renders a batch id that was never committed as JSON null.
-func nullableID(id int64) any {
-	if id == 0 {
-		return nil
-	}
-	return id
 }
 
 // rejectsWriter saves rejected lines as CSV (line, raw, reason), keeping
@@ -187,7 +169,7 @@ func (r *rejectsWriter) write(rec []string) {
 	}
 }
 
-func (r *rejectsWriter) add(rej intake.Reject) {
+func (r *rejectsWriter) add(rej ops.Reject) {
 	if r != nil {
 		r.write([]string{strconv.Itoa(rej.Line), rej.Raw, rej.Reason})
 	}

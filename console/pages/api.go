@@ -159,7 +159,7 @@ func (p *Pages) batchAction(ctx context.Context, a auth.Actor, action string, id
 	case "reject":
 		return p.svc.RejectBatch(ctx, a, id, reason)
 	}
-	return nil, fmt.Errorf("%w: batch %s is not available in this version", errNotImplemented, action)
+	return nil, ops.Errorf(ops.ENOTIMPLEMENTED, "batch %s is not available in this version", action)
 }
 
 func (p *Pages) apiAction(action string) http.HandlerFunc {

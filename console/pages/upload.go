@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/issuer-dev/issuer/console"
-	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/ops"
 )
@@ -44,8 +43,8 @@ func (u *upload) remove() {
 
 // errUploadsFull: the uploads waiting and being received take all the
 // disk or all the places set aside for them.
-var errUploadsFull = errors.New("the uploads waiting for create or drop fill the space set aside for them " +
-	"(console.pending_uploads_mb); create or drop one, or try again once some have expired")
+var errUploadsFull = &ops.Error{Code: ops.EUNAVAILABLE, Message: "the uploads waiting for create or drop fill the space set aside for them " +
+	"(console.pending_uploads_mb); create or drop one, or try again once some have expired"}
 
 // diskQuota counts the bytes the pages keep on disk against a limit.
 type diskQuota struct {
@@ -98,7 +97,7 @@ func (w quotaFile) release() {
 
 // receive streams the request's parts: the file part to a temporary file,
 // every other part into fields. Past the upload limit it answers an error
-// for which errStatus says 413, and the partial file is gone.
+// for which ops.HTTPStatus says 413, and the partial file is gone.
 func (p *Pages) receive(w http.ResponseWriter, r *http.Request) (_ *upload, err error) {
 	p.extendDeadlines(w, true)
 	r.Body = http.MaxBytesReader(w, r.Body, p.con.MaxUploadBytes())
@@ -220,21 +219,11 @@ func readImportFields(fields map[string]string) (importFields, error) {
 	return f, nil
 }
 
-// importAnswer is the contract's import --json object.
-type importAnswer struct {
-	*intake.Report
-	Status  string       `json:"status,omitempty"`
-	Rejects []rejectLine `json:"rejects,omitempty"`
-}
-
-type rejectLine struct {
-	Line   int    `json:"line"`
-	Reason string `json:"reason"`
-}
+type rejectLine = ops.RejectLine
 
 // runImport imports the spooled file; firstRejects gets the first rejected
 // lines and, when rejects is set, every rejected line is written there.
-func (p *Pages) runImport(r *http.Request, path, filename string, f importFields, rejects *excelcsv.Writer) (*intake.Report, []rejectLine, error) {
+func (p *Pages) runImport(r *http.Request, path, filename string, f importFields, rejects *excelcsv.Writer) (*ops.ImportAnswer, []rejectLine, error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open upload: %w", err)
@@ -245,7 +234,7 @@ func (p *Pages) runImport(r *http.Request, path, filename string, f importFields
 		Encoding: f.encoding, MaxRejects: f.maxRejects, DryRun: f.dryRun,
 		Paused: f.paused, StartAt: f.startAt, Window: f.window, MaxAmountYuan: f.maxAmountYuan, Priority: f.priority,
 		AllowDuplicate: f.allowDuplicate, AllowRepeats: f.allowRepeats,
-		OnReject: func(rj intake.Reject) {
+		OnReject: func(rj ops.Reject) {
 			if len(first) < maxRejectsShown {
 				first = append(first, rejectLine{Line: rj.Line, Reason: rj.Reason})
 			}
@@ -274,26 +263,21 @@ func (p *Pages) apiImport(w http.ResponseWriter, r *http.Request) {
 	}
 	rep, rejects, err := p.runImport(r, u.path, u.filename, f, nil)
 	switch {
-	case errors.Is(err, intake.ErrTooManyRejects):
-		console.WriteJSON(w, http.StatusUnprocessableEntity, struct {
-			importAnswer
-			Error string `json:"error"`
-		}{importAnswer{Report: rep, Rejects: nonNil(rejects)}, err.Error()})
+	case errors.Is(err, ops.ErrTooManyRejects):
+		rep.Rejects, rep.Error = nonNil(rejects), err.Error()
+		console.WriteJSON(w, ops.HTTPStatus(err), rep)
 		return
 	case err != nil:
 		p.fail(w, r, err)
 		return
 	}
-	a := importAnswer{Report: rep, Rejects: rejects}
+	rep.Rejects = rejects
 	if f.dryRun {
-		console.WriteJSON(w, http.StatusOK, a)
+		console.WriteJSON(w, http.StatusOK, rep)
 		return
 	}
-	if b, err := p.svc.Batch(r.Context(), actor(r), rep.BatchID); err == nil {
-		a.Status = b.Status
-	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/batches/%d", rep.BatchID))
-	console.WriteJSON(w, http.StatusCreated, a)
+	console.WriteJSON(w, http.StatusCreated, rep)
 }
 
 func nonNil(r []rejectLine) []rejectLine {
@@ -309,7 +293,7 @@ type pendingUpload struct {
 	upload
 	owner       string
 	fields      importFields
-	report      *intake.Report
+	report      *ops.ImportAnswer
 	rejects     []rejectLine
 	rejectsPath string
 	rejectsDisk quotaFile
