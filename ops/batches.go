@@ -11,8 +11,15 @@ import (
 	"github.com/issuer-dev/issuer/queue"
 )
 
+// Batch is a batch with its counts and guards: the one JSON shape of
+// batch show --json, batch list --json and the API's batch answers.
+type Batch = queue.Batch
+
+// BatchFilter selects batches for Batches.
+type BatchFilter = queue.BatchFilter
+
 // Batches lists the batches f selects, newest first, with their counts.
-func (s *Service) Batches(ctx context.Context, a auth.Actor, f queue.BatchFilter) ([]*queue.Batch, error) {
+func (s *Service) Batches(ctx context.Context, a auth.Actor, f BatchFilter) ([]*Batch, error) {
 	if err := s.read(ctx, a, auth.ActRead, target{}); err != nil {
 		return nil, err
 	}
@@ -20,7 +27,7 @@ func (s *Service) Batches(ctx context.Context, a auth.Actor, f queue.BatchFilter
 }
 
 // Batch returns one batch with its counts.
-func (s *Service) Batch(ctx context.Context, a auth.Actor, id int64) (*queue.Batch, error) {
+func (s *Service) Batch(ctx context.Context, a auth.Actor, id int64) (*Batch, error) {
 	if err := s.read(ctx, a, auth.ActRead, target{batch: id}); err != nil {
 		return nil, err
 	}
@@ -28,16 +35,16 @@ func (s *Service) Batch(ctx context.Context, a auth.Actor, id int64) (*queue.Bat
 }
 
 // PauseBatch stops claiming a batch's rows; sends in flight finish.
-func (s *Service) PauseBatch(ctx context.Context, a auth.Actor, id int64) (*queue.Batch, error) {
+func (s *Service) PauseBatch(ctx context.Context, a auth.Actor, id int64) (*Batch, error) {
 	return s.setStatus(ctx, a, auth.ActPause, id, "pause")
 }
 
 // ResumeBatch lets a paused or halted batch be claimed again.
-func (s *Service) ResumeBatch(ctx context.Context, a auth.Actor, id int64) (*queue.Batch, error) {
+func (s *Service) ResumeBatch(ctx context.Context, a auth.Actor, id int64) (*Batch, error) {
 	return s.setStatus(ctx, a, auth.ActResume, id, "resume")
 }
 
-func (s *Service) setStatus(ctx context.Context, a auth.Actor, act auth.Action, id int64, action string) (*queue.Batch, error) {
+func (s *Service) setStatus(ctx context.Context, a auth.Actor, act auth.Action, id int64, action string) (*Batch, error) {
 	var b *queue.Batch
 	err := s.act(ctx, a, act, &target{batch: id}, func() (string, error) {
 		var err error
@@ -52,7 +59,7 @@ func (s *Service) setStatus(ctx context.Context, a auth.Actor, act auth.Action, 
 
 // CancelResult is what cancelling a batch did.
 type CancelResult struct {
-	Batch *queue.Batch
+	Batch *Batch
 	jobs.CancelResult
 }
 

@@ -32,7 +32,7 @@ func ExampleService_Import() {
 	ann := auth.Actor{Name: "ann", Role: auth.RoleAnalyst, Source: "10.0.0.7"}
 	rep, err := svc.Import(ctx, ann, ops.ImportRequest{
 		Reader: strings.NewReader("openid\noUser0001\noUser0002\n"), Source: "march.csv",
-		StockID: "9856000", Name: "三月会员", MaxAmountYuan: "20", Window: "09:00-21:00",
+		StockID: "9856000", Name: "三月会员", Guards: ops.ImportGuards{MaxAmountYuan: "20", Window: "09:00-21:00"},
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -15,8 +15,8 @@ import (
 
 // ApproveBatch lets a batch awaiting approval issue. The queue refuses an
 // approver who uploaded the batch (maker-checker), whoever calls.
-func (s *Service) ApproveBatch(ctx context.Context, a auth.Actor, id int64) (*queue.Batch, error) {
-	var b *queue.Batch
+func (s *Service) ApproveBatch(ctx context.Context, a auth.Actor, id int64) (*Batch, error) {
+	var b *Batch
 	err := s.act(ctx, a, auth.ActApprove, &target{batch: id}, func() (string, error) {
 		var err error
 		b, err = s.Queue.Approve(ctx, id, a.Name)
@@ -29,11 +29,11 @@ func (s *Service) ApproveBatch(ctx context.Context, a auth.Actor, id int64) (*qu
 }
 
 // RejectBatch ends a batch awaiting approval; nothing of it is sent.
-func (s *Service) RejectBatch(ctx context.Context, a auth.Actor, id int64, reason string) (*queue.Batch, error) {
+func (s *Service) RejectBatch(ctx context.Context, a auth.Actor, id int64, reason string) (*Batch, error) {
 	if reason == "" {
 		return nil, invalidf("reject: a reason is required")
 	}
-	var b *queue.Batch
+	var b *Batch
 	err := s.act(ctx, a, auth.ActReject, &target{batch: id}, func() (string, error) {
 		var err error
 		b, err = s.Queue.Reject(ctx, id, a.Name, reason)
@@ -46,8 +46,8 @@ func (s *Service) RejectBatch(ctx context.Context, a auth.Actor, id int64, reaso
 }
 
 // SetBatchPriority changes which batches are claimed first.
-func (s *Service) SetBatchPriority(ctx context.Context, a auth.Actor, id int64, priority int) (*queue.Batch, error) {
-	var b *queue.Batch
+func (s *Service) SetBatchPriority(ctx context.Context, a auth.Actor, id int64, priority int) (*Batch, error) {
+	var b *Batch
 	err := s.act(ctx, a, auth.ActPriority, &target{batch: id}, func() (string, error) {
 		var err error
 		b, err = s.Queue.SetPriority(ctx, id, priority)
@@ -85,12 +85,12 @@ type GuardsRequest struct {
 // refused (queue.ErrCapBelowReserved, which is a queue.ErrState), as is
 // any change to a batch that can no longer send. A raised cap does not
 // resume a batch the cap halted: resuming is its own act.
-func (s *Service) SetBatchGuards(ctx context.Context, a auth.Actor, id int64, req GuardsRequest) (*queue.Batch, error) {
+func (s *Service) SetBatchGuards(ctx context.Context, a auth.Actor, id int64, req GuardsRequest) (*Batch, error) {
 	c, err := s.guardChange(req)
 	if err != nil {
 		return nil, err
 	}
-	var b *queue.Batch
+	var b *Batch
 	err = s.act(ctx, a, auth.ActGuards, &target{batch: id}, func() (string, error) {
 		before, err := s.Queue.Batch(ctx, id)
 		if err != nil {

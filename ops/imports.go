@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/issuer-dev/issuer/auth"
+	"github.com/issuer-dev/issuer/guard"
 	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/internal/money"
-	"github.com/issuer-dev/issuer/queue"
 )
 
 // ImportRequest is one recipient list to import as a new batch.
@@ -27,15 +27,9 @@ type ImportRequest struct {
 	// DryRun checks and counts every line and stores nothing.
 	DryRun bool
 
-	// The money guards, as people type them; Import parses them the same
-	// way for every front end.
-	Paused         bool   // created paused
-	StartAt        string // not claimed before: RFC 3339, or YYYY-MM-DD HH:MM[:SS] in the configured time zone
-	Window         string // claimed only inside HH:MM-HH:MM daily, in the configured time zone
-	MaxAmountYuan  string // spend cap in yuan (face value issued, in flight or in doubt)
-	Priority       int    // higher is claimed first
-	AllowDuplicate bool   // store a file already imported as a live batch of the stock
-	AllowRepeats   bool   // keep openids that already have a coupon of the stock
+	// Guards are the money guards as people type them; Import parses
+	// them the same way for every front end (package guard).
+	Guards ImportGuards
 	// OnReject sees each rejected line as it is found (streamed, never
 	// all held); OnProgress the bytes read so far.
 	OnReject   func(Reject)
@@ -46,6 +40,13 @@ type ImportRequest struct {
 // allows; nothing was stored, and the answer still accounts for every
 // line (code EUNPROCESSABLE).
 var ErrTooManyRejects = intake.ErrTooManyRejects
+
+// ImportGuards are an import's money guards as typed (guard.Request).
+type ImportGuards = guard.Request
+
+// GuardFields are the guards an import takes, as the upload form's and the
+// API's fields and the import command's flags (guard.Fields).
+var GuardFields = guard.Fields
 
 // Reject is one rejected input line: its number, its text and why.
 type Reject = intake.Reject
@@ -188,37 +189,18 @@ func (s *Service) importReport(ctx context.Context, a auth.Actor, req ImportRequ
 // amount needs: the stock's face value, asked of WeChat Pay once, when a
 // spend cap or an approval amount depends on it.
 func (s *Service) importGuards(ctx context.Context, a auth.Actor, req ImportRequest) (intake.Guards, error) {
-	g := intake.Guards{UploadedBy: a.Name, Paused: req.Paused, Priority: req.Priority,
-		AllowDuplicate: req.AllowDuplicate, AllowRepeats: req.AllowRepeats,
-		ApprovalMinCoupons: s.Config.Approval.MinCoupons, ApprovalMinAmountFen: s.Config.Approval.MinAmountFen(),
-		ApprovalDailyCoupons: s.Config.Approval.DailyCoupons, ApprovalDailyAmountFen: s.Config.Approval.DailyAmountFen()}
-	loc := s.Config.Location
-	if req.StartAt != "" {
-		t, err := ParseTime(req.StartAt, loc)
-		if err != nil {
-			return g, invalidf("start at: %v", err)
-		}
-		g.StartAt = t
+	g, err := req.Guards.Parse(s.location())
+	if err != nil {
+		return g, invalidf("%v", err)
 	}
-	if req.Window != "" {
-		w, err := queue.ParseWindow(req.Window, loc)
-		if err != nil {
-			return g, invalidf("%v", err)
-		}
-		g.Window = &w
-	}
-	if req.MaxAmountYuan != "" {
-		fen, err := money.ParseYuan(req.MaxAmountYuan)
-		if err != nil {
-			return g, invalidf("max amount: %v", err)
-		}
-		g.MaxAmountFen = fen
-	}
+	g.UploadedBy = a.Name
+	g.ApprovalMinCoupons, g.ApprovalMinAmountFen = s.Config.Approval.MinCoupons, s.Config.Approval.MinAmountFen()
+	g.ApprovalDailyCoupons, g.ApprovalDailyAmountFen = s.Config.Approval.DailyCoupons, s.Config.Approval.DailyAmountFen()
 	// The stock's face value, asked once: it is what rows without a
 	// coupon_value are worth. A cap or an amount threshold cannot do
 	// without it; otherwise the batch's amount is only shown, and the
 	// import goes on without it when WeChat Pay cannot be asked.
-	needed := g.MaxAmountFen > 0 || g.ApprovalMinAmountFen > 0 || g.ApprovalDailyAmountFen > 0
+	needed := g.NeedsAmount()
 	if req.Kind == intake.KindFavor && s.WX != nil {
 		face, err := s.faceValue(ctx, req)
 		switch {
@@ -277,13 +259,8 @@ func guardNote(g intake.Guards) string {
 }
 
 // ParseTime reads a time as people give it: RFC 3339, or YYYY-MM-DD HH:MM,
-// YYYY-MM-DD HH:MM:SS or YYYY-MM-DD in loc.
-func ParseTime(s string, loc *time.Location) (time.Time, error) {
-	if t, ok := parseLocal(s, loc, "2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02"); ok {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("%q: want RFC 3339 or YYYY-MM-DD HH:MM in %s", s, loc)
-}
+// YYYY-MM-DD HH:MM:SS or YYYY-MM-DD in loc (guard.ParseTime).
+func ParseTime(s string, loc *time.Location) (time.Time, error) { return guard.ParseTime(s, loc) }
 
 // parseLocal reads s as RFC 3339 or as the first of layouts it matches,
 // in loc.

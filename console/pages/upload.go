@@ -173,21 +173,9 @@ type importFields struct {
 	stock, kind, name, encoding string
 	maxRejects                  int
 	dryRun                      bool
-	// The money guards (the contract's "Money guards"), as typed: ops
-	// parses them the same way for every front end.
-	paused, allowDuplicate, allowRepeats bool
-	startAt, window, maxAmountYuan       string
-	priority                             int
-}
-
-func parseBool(name, v string) (bool, error) {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "", "false", "0", "off", "no":
-		return false, nil
-	case "true", "1", "on", "yes":
-		return true, nil
-	}
-	return false, badRequest("%s must be true or false", name)
+	// The money guards (the contract's "Money guards"), passed through
+	// as typed: ops parses them the same way for every front end.
+	guards ops.ImportGuards
 }
 
 func readImportFields(fields map[string]string) (importFields, error) {
@@ -200,20 +188,16 @@ func readImportFields(fields map[string]string) (importFields, error) {
 		}
 		f.maxRejects = n
 	}
-	var err error
-	if f.dryRun, err = parseBool("dry_run", fields["dry_run"]); err != nil {
-		return f, err
+	switch strings.ToLower(strings.TrimSpace(fields["dry_run"])) {
+	case "", "false", "0", "off", "no":
+	case "true", "1", "on", "yes":
+		f.dryRun = true
+	default:
+		return f, badRequest("dry_run must be true or false")
 	}
-	for name, dst := range map[string]*bool{"paused": &f.paused, "allow_duplicate": &f.allowDuplicate, "allow_repeats": &f.allowRepeats} {
-		if *dst, err = parseBool(name, fields[name]); err != nil {
-			return f, err
-		}
-	}
-	f.startAt, f.window, f.maxAmountYuan = strings.TrimSpace(fields["start_at"]), strings.TrimSpace(fields["window"]),
-		strings.TrimSpace(fields["max_amount_yuan"])
-	if v := strings.TrimSpace(fields["priority"]); v != "" {
-		if f.priority, err = strconv.Atoi(v); err != nil {
-			return f, badRequest("priority must be a whole number")
+	for _, g := range ops.GuardFields {
+		if err := f.guards.Set(g.Name, fields[g.Name]); err != nil {
+			return f, badRequest("%v", err)
 		}
 	}
 	return f, nil
@@ -232,8 +216,7 @@ func (p *Pages) runImport(r *http.Request, path, filename string, f importFields
 	var first []rejectLine
 	req := ops.ImportRequest{Reader: file, Source: filename, StockID: f.stock, Kind: f.kind, Name: f.name,
 		Encoding: f.encoding, MaxRejects: f.maxRejects, DryRun: f.dryRun,
-		Paused: f.paused, StartAt: f.startAt, Window: f.window, MaxAmountYuan: f.maxAmountYuan, Priority: f.priority,
-		AllowDuplicate: f.allowDuplicate, AllowRepeats: f.allowRepeats,
+		Guards: f.guards,
 		OnReject: func(rj ops.Reject) {
 			if len(first) < maxRejectsShown {
 				first = append(first, rejectLine{Line: rj.Line, Reason: rj.Reason})
