@@ -9,6 +9,7 @@ import (
 	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/queue"
+	"github.com/jmoiron/sqlx"
 )
 
 // Batch is a batch with its counts and guards: the one JSON shape of
@@ -44,15 +45,30 @@ func (s *Service) ResumeBatch(ctx context.Context, a auth.Actor, id int64) (*Bat
 	return s.setStatus(ctx, a, auth.ActResume, id, "resume")
 }
 
+// setStatus pauses or resumes. A resume lets money flow again: a money act,
+// recorded in its own transaction. A pause stops it: it is done even when
+// the audit log cannot be written (an emergency stop must not wait on it).
 func (s *Service) setStatus(ctx context.Context, a auth.Actor, act auth.Action, id int64, action string) (*Batch, error) {
-	var b *queue.Batch
-	err := s.act(ctx, a, act, &target{batch: id}, func() (string, error) {
+	var b *Batch
+	change := func(q *queue.Store) (string, error) {
 		var err error
-		b, err = s.Queue.SetBatchStatus(ctx, id, action)
+		b, err = q.SetBatchStatus(ctx, id, action)
 		if err != nil {
 			return "", s.reword(ctx, id, action, err)
 		}
 		return "batch is " + b.Status, nil
+	}
+	if act != auth.ActResume {
+		err := s.act(ctx, a, act, &target{batch: id}, func() (string, error) { return change(s.Queue) })
+		return b, err
+	}
+	err := s.moneyAct(ctx, a, act, &target{batch: id}, func(rec *recorder) (string, error) {
+		rec.detailTx = func(ctx context.Context, tx *sqlx.Tx) (string, error) {
+			var status string
+			err := tx.GetContext(ctx, &status, `SELECT status FROM batches WHERE id = $1`, id)
+			return "batch is " + status, err
+		}
+		return change(rec.queue())
 	})
 	return b, err
 }

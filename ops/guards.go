@@ -11,21 +11,34 @@ import (
 	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/queue"
+	"github.com/jmoiron/sqlx"
 )
 
 // ApproveBatch lets a batch awaiting approval issue. The queue refuses an
 // approver who uploaded the batch (maker-checker), whoever calls.
 func (s *Service) ApproveBatch(ctx context.Context, a auth.Actor, id int64) (*Batch, error) {
 	var b *Batch
-	err := s.act(ctx, a, auth.ActApprove, &target{batch: id}, func() (string, error) {
+	err := s.moneyAct(ctx, a, auth.ActApprove, &target{batch: id}, func(rec *recorder) (string, error) {
+		rec.detailTx = func(ctx context.Context, tx *sqlx.Tx) (string, error) {
+			var v struct {
+				Accepted  int   `db:"accepted"`
+				AmountFen int64 `db:"amount_fen"`
+			}
+			err := tx.GetContext(ctx, &v, `SELECT accepted, amount_fen FROM batches WHERE id = $1`, id)
+			return approvedDetail(v.Accepted, v.AmountFen), err
+		}
 		var err error
-		b, err = s.Queue.Approve(ctx, id, a.Name)
+		b, err = rec.queue().Approve(ctx, id, a.Name)
 		if err != nil {
 			return "", selfApproval(err)
 		}
-		return fmt.Sprintf("approved %d recipients worth %s yuan", b.Accepted, money.Yuan(b.AmountFen)), nil
+		return approvedDetail(b.Accepted, b.AmountFen), nil
 	})
 	return b, err
+}
+
+func approvedDetail(accepted int, fen int64) string {
+	return fmt.Sprintf("approved %d recipients worth %s yuan", accepted, money.Yuan(fen))
 }
 
 // RejectBatch ends a batch awaiting approval; nothing of it is sent.
@@ -34,9 +47,10 @@ func (s *Service) RejectBatch(ctx context.Context, a auth.Actor, id int64, reaso
 		return nil, invalidf("reject: a reason is required")
 	}
 	var b *Batch
-	err := s.act(ctx, a, auth.ActReject, &target{batch: id}, func() (string, error) {
+	err := s.moneyAct(ctx, a, auth.ActReject, &target{batch: id}, func(rec *recorder) (string, error) {
+		rec.detail = "rejected: " + reason
 		var err error
-		b, err = s.Queue.Reject(ctx, id, a.Name, reason)
+		b, err = rec.queue().Reject(ctx, id, a.Name, reason)
 		if err != nil {
 			return "", selfApproval(err)
 		}
@@ -48,10 +62,11 @@ func (s *Service) RejectBatch(ctx context.Context, a auth.Actor, id int64, reaso
 // SetBatchPriority changes which batches are claimed first.
 func (s *Service) SetBatchPriority(ctx context.Context, a auth.Actor, id int64, priority int) (*Batch, error) {
 	var b *Batch
-	err := s.act(ctx, a, auth.ActPriority, &target{batch: id}, func() (string, error) {
+	err := s.moneyAct(ctx, a, auth.ActPriority, &target{batch: id}, func(rec *recorder) (string, error) {
+		rec.detail = fmt.Sprintf("priority %d", priority)
 		var err error
-		b, err = s.Queue.SetPriority(ctx, id, priority)
-		return fmt.Sprintf("priority %d", priority), err
+		b, err = rec.queue().SetPriority(ctx, id, priority)
+		return rec.detail, err
 	})
 	return b, err
 }
@@ -91,7 +106,7 @@ func (s *Service) SetBatchGuards(ctx context.Context, a auth.Actor, id int64, re
 		return nil, err
 	}
 	var b *Batch
-	err = s.act(ctx, a, auth.ActGuards, &target{batch: id}, func() (string, error) {
+	err = s.moneyAct(ctx, a, auth.ActGuards, &target{batch: id}, func(rec *recorder) (string, error) {
 		before, err := s.Queue.Batch(ctx, id)
 		if err != nil {
 			return "", err
@@ -107,9 +122,9 @@ func (s *Service) SetBatchGuards(ctx context.Context, a auth.Actor, id int64, re
 			// A first cap counts what the batch has sent at face value.
 			c.FaceValueFen = s.batchFaceValue(ctx, before)
 		}
-		detail := describeGuards(before, c, s.location())
-		b, err = s.Queue.SetGuards(ctx, id, c)
-		return detail, err
+		rec.detail = describeGuards(before, c, s.location())
+		b, err = rec.queue().SetGuards(ctx, id, c)
+		return rec.detail, err
 	})
 	return b, err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/issuer-dev/issuer/guard"
 	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/internal/money"
+	"github.com/jmoiron/sqlx"
 )
 
 // ImportRequest is one recipient list to import as a new batch.
@@ -151,38 +152,46 @@ func (s *Service) importReport(ctx context.Context, a auth.Actor, req ImportRequ
 		return nil, err
 	}
 	var rep *intake.Report
-	run := func() (string, error) {
+	run := func(beforeCommit func(context.Context, *sqlx.Tx, *intake.Report) error) (string, error) {
 		var err error
 		rep, err = intake.Import(ctx, s.DB, req.Reader, intake.Options{
 			StockID: req.StockID, Kind: req.Kind, Name: req.Name, MchID: s.Config.WXPay.MchID, AppID: s.Config.WXPay.AppID,
 			CreatorMchID: req.CreatorMchID, Encoding: req.Encoding, MaxRejects: req.MaxRejects, Source: req.Source,
 			Location: s.Config.Location, DryRun: req.DryRun, OnReject: req.OnReject, OnProgress: req.OnProgress, Guards: g,
+			BeforeCommit: beforeCommit,
 		})
 		if rep == nil {
 			return "", err
 		}
-		status := rep.Status
-		if rep.ApprovalReason != "" {
-			status += " (" + rep.ApprovalReason + ")"
-		}
-		return fmt.Sprintf("%s: lines %d = accepted %d + duplicates %d + repeats %d + rejected %d + blank %d (sha256 %s); status %s%s",
-			req.Source, rep.Lines, rep.Accepted, rep.Duplicates, rep.Repeats, rep.Rejected, rep.Blank, rep.SHA256, status,
-			guardNote(g)), err
+		return importDetail(req.Source, rep, g), err
 	}
 	if req.DryRun {
 		// A dry run stores nothing: not audited.
-		_, err := run()
+		_, err := run(nil)
 		return rep, err
 	}
 	t := &target{stock: req.StockID}
-	err = s.act(ctx, a, auth.ActImport, t, func() (string, error) {
-		d, err := run()
+	err = s.moneyAct(ctx, a, auth.ActImport, t, func(rec *recorder) (string, error) {
+		d, err := run(func(ctx context.Context, tx *sqlx.Tx, rep *intake.Report) error {
+			t.batch, rec.detail = rep.BatchID, importDetail(req.Source, rep, g)
+			return rec.record(ctx, tx)
+		})
 		if rep != nil {
-			t.batch = rep.BatchID
+			t.batch = rep.BatchID // 0: nothing stored
 		}
 		return d, err
 	})
 	return rep, err
+}
+
+// importDetail is the audit log's account of an import.
+func importDetail(source string, rep *intake.Report, g intake.Guards) string {
+	status := rep.Status
+	if rep.ApprovalReason != "" {
+		status += " (" + rep.ApprovalReason + ")"
+	}
+	return fmt.Sprintf("%s: lines %d = accepted %d + duplicates %d + repeats %d + rejected %d + blank %d (sha256 %s); status %s%s",
+		source, rep.Lines, rep.Accepted, rep.Duplicates, rep.Repeats, rep.Rejected, rep.Blank, rep.SHA256, status, guardNote(g))
 }
 
 // importGuards parses the request's guards and fills in what the batch's
