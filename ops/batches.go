@@ -16,6 +16,13 @@ import (
 // batch show --json, batch list --json and the API's batch answers.
 type Batch = queue.Batch
 
+// A batch's statuses that front ends tell apart (queue's, which has them
+// all).
+const (
+	BatchAwaitingApproval = queue.BatchAwaitingApproval
+	BatchPaused           = queue.BatchPaused
+)
+
 // BatchFilter selects batches for Batches.
 type BatchFilter = queue.BatchFilter
 

@@ -15,6 +15,13 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
+// Kinds of coupon a batch issues, and how an import reads its file.
+const (
+	KindFavor    = intake.KindFavor   // 代金券
+	KindProduct  = intake.KindProduct // 商品券
+	EncodingAuto = intake.EncodingAuto
+)
+
 // ImportRequest is one recipient list to import as a new batch.
 type ImportRequest struct {
 	Reader       io.Reader

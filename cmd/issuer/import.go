@@ -14,10 +14,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/issuer-dev/issuer/auth"
-	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/ops"
-	"github.com/issuer-dev/issuer/queue"
 )
 
 func cmdImport() *command {
@@ -51,9 +49,9 @@ func parseImport(e *env, c *command, args []string) (*importArgs, error) {
 	a := &importArgs{}
 	fs := newFlags(e, c)
 	fs.StringVar(&a.req.StockID, "stock", "", "stock id (批次号) the batch issues; required")
-	fs.StringVar(&a.req.Kind, "kind", intake.KindFavor, "favor (代金券) or product (商品券)")
+	fs.StringVar(&a.req.Kind, "kind", ops.KindFavor, "favor (代金券) or product (商品券)")
 	fs.StringVar(&a.req.Name, "name", "", "batch name (default: the file name)")
-	fs.StringVar(&a.req.Encoding, "encoding", intake.EncodingAuto, "auto, utf-8 or gbk")
+	fs.StringVar(&a.req.Encoding, "encoding", ops.EncodingAuto, "auto, utf-8 or gbk")
 	fs.IntVar(&a.req.MaxRejects, "max-rejects", 0, "store the batch even with up to N rejected lines")
 	fs.StringVar(&a.rejectsFile, "rejects", "", "write rejected lines (line, raw, reason) as CSV to `FILE` (mode 0640, with a UTF-8 byte-order mark for Excel)")
 	fs.BoolVar(&a.plain, "plain", false, "write the --rejects file without the byte-order mark")
@@ -73,7 +71,7 @@ func parseImport(e *env, c *command, args []string) (*importArgs, error) {
 		return nil, usagef("import: want exactly one FILE (or - for standard input), got %d", len(pos))
 	case a.req.StockID == "":
 		return nil, usagef("import: --stock is required")
-	case a.req.Kind != intake.KindFavor && a.req.Kind != intake.KindProduct:
+	case a.req.Kind != ops.KindFavor && a.req.Kind != ops.KindProduct:
 		return nil, usagef("import: --kind must be favor or product, got %q", a.req.Kind)
 	}
 	a.path = pos[0]
@@ -186,7 +184,7 @@ func (a *importArgs) print(e *env, rep *ops.ImportAnswer) error {
 	}
 	fmt.Fprintf(e.stdout, "lines %d = accepted %d + duplicates %d + repeats %d + rejected %d + blank %d\n",
 		rep.Lines, rep.Accepted, rep.Duplicates, rep.Repeats, rep.Rejected, rep.Blank)
-	if rep.Status == queue.BatchAwaitingApproval {
+	if rep.Status == ops.BatchAwaitingApproval {
 		fmt.Fprintf(e.stdout, "it waits for approval (%s) by an operator other than its uploader: issuer batch approve %d --as NAME\n",
 			rep.ApprovalReason, rep.BatchID)
 	}
