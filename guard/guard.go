@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -118,6 +119,34 @@ func (g Import) Apply(ctx context.Context, tx *sqlx.Tx, b Batch) (Outcome, error
 // the batch's amount known.
 func (g Import) NeedsAmount() bool {
 	return g.MaxAmountFen > 0 || g.ApprovalMinAmountFen > 0 || g.ApprovalDailyAmountFen > 0
+}
+
+// Note says which guards beyond approval the import set, for the audit
+// log: "; spend cap 20.00 yuan, window 09:00-21:00", or "" for none.
+func (g Import) Note() string {
+	var parts []string
+	if g.MaxAmountFen > 0 {
+		parts = append(parts, "spend cap "+money.Yuan(g.MaxAmountFen)+" yuan")
+	}
+	if !g.StartAt.IsZero() {
+		parts = append(parts, "starts "+g.StartAt.Format(time.RFC3339))
+	}
+	if g.Window != nil {
+		parts = append(parts, "window "+g.Window.String())
+	}
+	if g.Priority != 0 {
+		parts = append(parts, fmt.Sprintf("priority %d", g.Priority))
+	}
+	if g.AllowDuplicate {
+		parts = append(parts, "duplicate file allowed")
+	}
+	if g.AllowRepeats {
+		parts = append(parts, "repeats allowed")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(parts, ", ")
 }
 
 // lockSQL makes the imports of one stock take turns, until the import's

@@ -162,6 +162,13 @@ func TestWindow(t *testing.T) {
 	}
 }
 
+func TestNote(t *testing.T) {
+	t.Parallel()
+	require.Empty(t, Import{Paused: true, ApprovalMinCoupons: 3}.Note())
+	require.Equal(t, "; spend cap 20.00 yuan, window 09:00-21:00, priority 2, repeats allowed",
+		Import{MaxAmountFen: 2000, Window: &Window{Start: 540, End: 1260, Loc: time.UTC}, Priority: 2, AllowRepeats: true}.Note())
+}
+
 func TestOpenSQL(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, "batch_open(b.status, b.start_at, b.window_start, b.window_end, b.window_tz, coalesce($5::timestamptz, now()))",

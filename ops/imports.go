@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/guard"
 	"github.com/issuer-dev/issuer/intake"
-	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -198,7 +196,7 @@ func importDetail(source string, rep *intake.Report, g intake.Guards) string {
 		status += " (" + rep.ApprovalReason + ")"
 	}
 	return fmt.Sprintf("%s: lines %d = accepted %d + duplicates %d + repeats %d + rejected %d + blank %d (sha256 %s); status %s%s",
-		source, rep.Lines, rep.Accepted, rep.Duplicates, rep.Repeats, rep.Rejected, rep.Blank, rep.SHA256, status, guardNote(g))
+		source, rep.Lines, rep.Accepted, rep.Duplicates, rep.Repeats, rep.Rejected, rep.Blank, rep.SHA256, status, g.Note())
 }
 
 // importGuards parses the request's guards and fills in what the batch's
@@ -246,32 +244,6 @@ func (s *Service) faceValue(ctx context.Context, req ImportRequest) (int64, erro
 		return r.FixedNormalCoupon.CouponAmount, nil
 	}
 	return 0, nil
-}
-
-func guardNote(g intake.Guards) string {
-	var parts []string
-	if g.MaxAmountFen > 0 {
-		parts = append(parts, "spend cap "+money.Yuan(g.MaxAmountFen)+" yuan")
-	}
-	if !g.StartAt.IsZero() {
-		parts = append(parts, "starts "+g.StartAt.Format(time.RFC3339))
-	}
-	if g.Window != nil {
-		parts = append(parts, "window "+g.Window.String())
-	}
-	if g.Priority != 0 {
-		parts = append(parts, fmt.Sprintf("priority %d", g.Priority))
-	}
-	if g.AllowDuplicate {
-		parts = append(parts, "duplicate file allowed")
-	}
-	if g.AllowRepeats {
-		parts = append(parts, "repeats allowed")
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return "; " + strings.Join(parts, ", ")
 }
 
 // ParseTime reads a time as people give it: RFC 3339, or YYYY-MM-DD HH:MM,
