@@ -17,14 +17,15 @@
 //   - Schedule is the start time and the daily send window: the claim
 //     takes rows only of an open batch (OpenSQL, the schema's batch_open).
 //   - Priority orders the claim: higher first, equal ones in turns.
+//   - StockState says why a 代金券 stock cannot issue (paused, stopped, not
+//     activated, ended): the issue pass halts its batches (jobs).
 //
 // A guard bites at two moments: at import (Import.Apply, in the import's
 // transaction, under a per-stock lock so two imports cannot both pass)
 // and at the claim (queue.Claim, which uses OpenSQL and reserves against
 // the spend cap in the same statement). Later changes of a batch's guards
-// are queue.SetGuards'. The stock's own state (paused, stopped, out of
-// budget) is not stored: the issue pass halts on WeChat Pay's answer
-// (jobs' stock guard).
+// are queue.SetGuards'. The stock's own state is not stored: the issue
+// pass asks WeChat Pay and judges it with StockState.
 //
 // Front ends pass the guards through as people type them (Request, in
 // ops.ImportRequest); Request.Parse reads them the same way for all.
