@@ -6,8 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/jmoiron/sqlx"
+
+	"github.com/issuer-dev/issuer/internal/money"
 )
 
 // Import is every guard an import gives its batch, parsed (Request.Parse)

@@ -129,7 +129,7 @@ func TestRequest(t *testing.T) {
 			require.Equal(t, tc.want, g)
 		})
 	}
-	for _, f := range Fields {
+	for _, f := range Fields() {
 		require.NotEmpty(t, f.Flag, f.Name)
 		require.NoError(t, new(Request).Set(f.Name, ""), "an empty field leaves %s unset", f.Name)
 	}

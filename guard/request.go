@@ -32,39 +32,41 @@ type Field struct {
 	set        func(r *Request, v string) error
 }
 
-// Fields are the guards an import takes, as form fields and flags.
-var Fields = []Field{
-	{Name: "paused", Flag: "paused", Bool: true, Help: "create the batch paused (issuer batch resume ID starts it)",
-		set: func(r *Request, v string) (err error) { r.Paused, err = parseBool(v); return err }},
-	{Name: "start_at", Flag: "start-at", Help: "do not issue before `T`: RFC 3339, or YYYY-MM-DD HH:MM in the configured timezone",
-		set: func(r *Request, v string) error { r.StartAt = strings.TrimSpace(v); return nil }},
-	{Name: "window", Flag: "window", Help: "issue only inside `HH:MM-HH:MM` each day in the configured timezone (22:00-06:00 spans midnight)",
-		set: func(r *Request, v string) error { r.Window = strings.TrimSpace(v); return nil }},
-	{Name: "max_amount_yuan", Flag: "max-amount-yuan", Help: "spend cap: never issue more than `Y` yuan of face value",
-		set: func(r *Request, v string) error { r.MaxAmountYuan = strings.TrimSpace(v); return nil }},
-	{Name: "priority", Flag: "priority", Help: "a batch of higher `N` is issued first; equal priorities share the rate",
-		set: func(r *Request, v string) error {
-			v = strings.TrimSpace(v)
-			if v == "" {
-				r.Priority = 0
+// Fields returns the guards an import takes, as form fields and flags.
+func Fields() []Field {
+	return []Field{
+		{Name: "paused", Flag: "paused", Bool: true, Help: "create the batch paused (issuer batch resume ID starts it)",
+			set: func(r *Request, v string) (err error) { r.Paused, err = parseBool(v); return err }},
+		{Name: "start_at", Flag: "start-at", Help: "do not issue before `T`: RFC 3339, or YYYY-MM-DD HH:MM in the configured timezone",
+			set: func(r *Request, v string) error { r.StartAt = strings.TrimSpace(v); return nil }},
+		{Name: "window", Flag: "window", Help: "issue only inside `HH:MM-HH:MM` each day in the configured timezone (22:00-06:00 spans midnight)",
+			set: func(r *Request, v string) error { r.Window = strings.TrimSpace(v); return nil }},
+		{Name: "max_amount_yuan", Flag: "max-amount-yuan", Help: "spend cap: never issue more than `Y` yuan of face value",
+			set: func(r *Request, v string) error { r.MaxAmountYuan = strings.TrimSpace(v); return nil }},
+		{Name: "priority", Flag: "priority", Help: "a batch of higher `N` is issued first; equal priorities share the rate",
+			set: func(r *Request, v string) error {
+				v = strings.TrimSpace(v)
+				if v == "" {
+					r.Priority = 0
+					return nil
+				}
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return fmt.Errorf("priority must be a whole number")
+				}
+				r.Priority = n
 				return nil
-			}
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return fmt.Errorf("priority must be a whole number")
-			}
-			r.Priority = n
-			return nil
-		}},
-	{Name: "allow_duplicate", Flag: "allow-duplicate", Bool: true, Help: "store a file already imported as a live batch of this stock",
-		set: func(r *Request, v string) (err error) { r.AllowDuplicate, err = parseBool(v); return err }},
-	{Name: "allow_repeats", Flag: "allow-repeats", Bool: true, Help: "keep openids that already have a coupon of this stock issued or on its way",
-		set: func(r *Request, v string) (err error) { r.AllowRepeats, err = parseBool(v); return err }},
+			}},
+		{Name: "allow_duplicate", Flag: "allow-duplicate", Bool: true, Help: "store a file already imported as a live batch of this stock",
+			set: func(r *Request, v string) (err error) { r.AllowDuplicate, err = parseBool(v); return err }},
+		{Name: "allow_repeats", Flag: "allow-repeats", Bool: true, Help: "keep openids that already have a coupon of this stock issued or on its way",
+			set: func(r *Request, v string) (err error) { r.AllowRepeats, err = parseBool(v); return err }},
+	}
 }
 
 // Set sets the guard of the form field name from v as typed.
 func (r *Request) Set(name, v string) error {
-	for _, f := range Fields {
+	for _, f := range Fields() {
 		if f.Name == name {
 			if err := f.set(r, v); err != nil {
 				if f.Bool {

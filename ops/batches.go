@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/queue"
-	"github.com/jmoiron/sqlx"
 )
 
 // Batch is a batch with its counts and guards: the one JSON shape of

@@ -7,11 +7,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/queue"
-	"github.com/jmoiron/sqlx"
 )
 
 // ApproveBatch lets a batch awaiting approval issue. The queue refuses an

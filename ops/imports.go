@@ -7,10 +7,11 @@ import (
 	"io"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/guard"
 	"github.com/issuer-dev/issuer/intake"
-	"github.com/jmoiron/sqlx"
 )
 
 // Kinds of coupon a batch issues, and how an import reads its file.
@@ -50,9 +51,9 @@ var ErrTooManyRejects = intake.ErrTooManyRejects
 // ImportGuards are an import's money guards as typed (guard.Request).
 type ImportGuards = guard.Request
 
-// GuardFields are the guards an import takes, as the upload form's and the
-// API's fields and the import command's flags (guard.Fields).
-var GuardFields = guard.Fields
+// GuardFields returns the guards an import takes, as the upload form's and
+// the API's fields and the import command's flags (guard.Fields).
+func GuardFields() []guard.Field { return guard.Fields() }
 
 // Reject is one rejected input line: its number, its text and why.
 type Reject = intake.Reject

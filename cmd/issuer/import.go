@@ -58,7 +58,7 @@ func parseImport(e *env, c *command, args []string) (*importArgs, error) {
 	fs.StringVar(&a.req.CreatorMchID, "creator-mchid", "", "stock_creator_mchid when the stock belongs to another merchant (default wxpay.mchid)")
 	fs.BoolVar(&a.asJSON, "json", false, "print the accounting as one JSON object")
 	// The money guards, passed through as typed (ops parses them).
-	for _, g := range ops.GuardFields {
+	for _, g := range ops.GuardFields() {
 		fs.Var(guardFlag{req: &a.req.Guards, name: g.Name, bool: g.Bool}, g.Flag, g.Help)
 	}
 	a.who = identityFlags(fs)

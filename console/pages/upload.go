@@ -195,7 +195,7 @@ func readImportFields(fields map[string]string) (importFields, error) {
 	default:
 		return f, badRequest("dry_run must be true or false")
 	}
-	for _, g := range ops.GuardFields {
+	for _, g := range ops.GuardFields() {
 		if err := f.guards.Set(g.Name, fields[g.Name]); err != nil {
 			return f, badRequest("%v", err)
 		}
