@@ -106,7 +106,7 @@ func (g Import) Apply(ctx context.Context, tx *sqlx.Tx, b Batch) (Outcome, error
 	c.set("amount_fen", out.AmountFen)
 	spend.store(&c)
 	g.schedule().store(&c)
-	c.set("priority", g.Priority)
+	Priority(g.Priority).store(&c)
 	c.set("repeats", out.Repeats)
 	c.set("start_paused", g.Paused)
 	c.set("accepted", out.Accepted)

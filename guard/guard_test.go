@@ -68,6 +68,7 @@ func TestColumns(t *testing.T) {
 		{"NoCap", SpendCap{}.store, "UPDATE batches SET face_value_fen = $2, max_amount_fen = $3 WHERE id = $1", []any{(*int64)(nil), (*int64)(nil)}},
 		{"Cap", SpendCap{MaxFen: 500, FaceValueFen: 100}.store, "UPDATE batches SET face_value_fen = $2, max_amount_fen = $3 WHERE id = $1",
 			[]any{ptr(int64(100)), ptr(int64(500))}},
+		{"Priority", Priority(3).store, "UPDATE batches SET priority = $2 WHERE id = $1", []any{3}},
 		{"NoSchedule", Schedule{}.store, "UPDATE batches SET start_at = $2, window_start = $3, window_end = $4, window_tz = $5 WHERE id = $1",
 			[]any{(*time.Time)(nil), (*int)(nil), (*int)(nil), (*string)(nil)}},
 		{"Schedule", Schedule{StartAt: start, Window: &Window{Start: 22 * 60, End: 6 * 60, Loc: shanghai}}.store,
