@@ -9,6 +9,7 @@ import (
 
 	"github.com/issuer-dev/issuer/console"
 	"github.com/issuer-dev/issuer/intake"
+	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/report"
 )
@@ -164,9 +165,9 @@ func (p *Pages) sayError(r *http.Request, status int, err error) (msg string, ok
 		return p.con.T(r, "error.duplicate", dup.BatchID, p.con.Word(r, "bstatus", dup.Status)), true
 	case status == http.StatusForbidden:
 		return p.con.T(r, "error.forbidden", p.con.Word(r, "role", string(actor(r).Role))), true
-	case errors.Is(err, queue.ErrNotFound):
+	case errors.Is(err, queue.ErrNotFound), ops.ErrorCode(err) == ops.ENOTFOUND:
 		return p.con.T(r, "error.not_found"), true
-	case errors.Is(err, queue.ErrState):
+	case errors.Is(err, queue.ErrState), ops.ErrorCode(err) == ops.ECONFLICT:
 		return p.con.T(r, "error.state"), true
 	case errors.Is(err, intake.ErrTooManyRejects):
 		return p.con.T(r, "error.too_many_rejects"), true

@@ -1,6 +1,7 @@
 package pages_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"os"
@@ -214,4 +215,21 @@ func TestUploadErrorsInChinese(t *testing.T) {
 	a = b.upload(t, ann, "/upload", map[string]string{"stock": "S2"}, "oAAAAAAAAAAAAAAAAAAAAAAAAAAA\noBBBBBBBBBBBBBBBBBBBBBBBBBBB\n", zh)
 	require.Equal(t, http.StatusUnprocessableEntity, a.Status, a.Body)
 	require.Contains(t, a.Body, "像是收券人而不是表头")
+}
+
+// TestRefusalsInChinese: an act the batch's state forbids, and a batch
+// that is not there, are said in Chinese on the page.
+func TestRefusalsInChinese(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.importBatch(t, "refusal", 2)
+	_, err := b.svc.CancelBatch(context.Background(), b.cli, id)
+	require.NoError(t, err)
+	otto := b.login(t, "otto")
+	zh := http.Header{"Accept-Language": {"zh-CN"}}
+	a := b.post(t, otto, "/batches/"+strconv.FormatInt(id, 10)+"/pause", nil, zh)
+	require.Contains(t, a.Body, "发放批次当前的状态不允许此操作")
+	a = b.get(t, otto, "/batches/99999", zh)
+	require.Equal(t, http.StatusNotFound, a.Status)
+	require.Contains(t, a.Body, "没有这个页面或记录")
 }
