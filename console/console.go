@@ -50,6 +50,8 @@ type Server struct {
 	pages        map[string]bool // paths with a registered GET page
 	cat          Catalogue
 	proxies      proxyWarnings
+	homePage     http.HandlerFunc                // SetHome's, else the plain home page
+	bell         func(*http.Request) (int, bool) // SetBell's
 }
 
 // proxyWarnings remembers the untrusted proxies already warned about, so

@@ -108,7 +108,7 @@ func Register(con *console.Server, svc *ops.Service, opts Options) (*Pages, erro
 	if err := con.AddTemplates(templateFS, "templates/*.html"); err != nil {
 		return nil, err
 	}
-	for _, m := range []map[string]map[string]string{messages, stockMessages} {
+	for _, m := range []map[string]map[string]string{messages, stockMessages, homeMessages} {
 		for lang, msgs := range m {
 			con.AddMessages(lang, msgs)
 		}
@@ -116,6 +116,7 @@ func Register(con *console.Server, svc *ops.Service, opts Options) (*Pages, erro
 	p.apiRoutes()
 	p.pageRoutes()
 	p.stockRoutes()
+	p.homeRoutes()
 	return p, nil
 }
 
