@@ -85,7 +85,7 @@ func (p *Pages) batchFilter(r *http.Request, defLimit int) (queue.BatchFilter, e
 		}
 		f.Limit = n
 	}
-	return f, nil
+	return f, searchFilter(q, &f)
 }
 
 // parseDay reads RFC 3339, or YYYY-MM-DD in the configured zone; a date

@@ -54,16 +54,19 @@ type batchRow struct {
 	Total    int
 	Uploader string
 	Created  string
+	Amount   string // face value of the accepted rows, 元
 }
 
 type batchesData struct {
 	Rows     []batchRow
 	Statuses []string
 	Legend   []string
-	Filter   struct{ Status, Stock, From, To string }
+	Filter   struct{ Status, Stock, From, To, Name, Has string }
 	NextURL  string
 	FirstURL string
 	Zone     string
+	Sort     map[string]sortHeader
+	Back     string // this list, for the bulk pages to return to
 }
 
 // legend is the progress bar's segments in order.
@@ -87,29 +90,20 @@ func (p *Pages) batchesPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	d := batchesData{Statuses: BatchStatuses, Legend: legend, Zone: p.zone()}
+	d := batchesData{Statuses: BatchStatuses, Legend: legend, Zone: p.zone(), Sort: sortHeaders(q), Back: listURL(q, nil)}
 	d.Filter.Status, d.Filter.Stock, d.Filter.From, d.Filter.To = q.Get("status"), q.Get("stock"), q.Get("from"), q.Get("to")
-	link := func(before int64) string {
-		v := url.Values{}
-		for _, k := range []string{"status", "stock", "from", "to"} {
-			if q.Get(k) != "" {
-				v.Set(k, q.Get(k))
-			}
-		}
-		if before > 0 {
-			v.Set("before_id", strconv.FormatInt(before, 10))
-		}
-		if len(v) == 0 {
-			return "/batches"
-		}
-		return "/batches?" + v.Encode()
-	}
+	d.Filter.Name, d.Filter.Has = f.Name, f.Has
+	page := f.Offset / listPageSize
 	if len(bs) > listPageSize {
 		bs = bs[:listPageSize]
-		d.NextURL = link(bs[len(bs)-1].ID)
+		if f.Sort != "" {
+			d.NextURL = listURL(q, map[string]string{"page": strconv.Itoa(page + 1)})
+		} else {
+			d.NextURL = listURL(q, map[string]string{"before_id": strconv.FormatInt(bs[len(bs)-1].ID, 10)})
+		}
 	}
-	if f.BeforeID > 0 {
-		d.FirstURL = link(0)
+	if f.BeforeID > 0 || page > 0 {
+		d.FirstURL = listURL(q, nil)
 	}
 	ids := make([]int64, len(bs))
 	for i, b := range bs {
@@ -122,7 +116,7 @@ func (p *Pages) batchesPage(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, b := range bs {
 		e := extras[b.ID]
-		row := batchRow{Batch: b, Uploader: e.Uploader, Created: p.when(b.CreatedAt)}
+		row := batchRow{Batch: b, Uploader: e.Uploader, Created: p.when(b.CreatedAt), Amount: money.YuanGrouped(b.AmountFen)}
 		for _, n := range b.Counts {
 			row.Total += n
 		}

@@ -117,6 +117,8 @@ func Register(con *console.Server, svc *ops.Service, opts Options) (*Pages, erro
 	p.pageRoutes()
 	p.stockRoutes()
 	p.homeRoutes()
+	p.searchRoutes()
+	p.bulkRoutes()
 	return p, nil
 }
 
