@@ -112,6 +112,7 @@ func (s *Server) routes() {
 	s.usersRoutes()
 	s.accountRoutes()
 	s.auditRoutes()
+	s.auditExportRoutes()
 }
 
 // public paths need no login.
