@@ -594,3 +594,29 @@ ALTER TABLE login_throttle ADD CONSTRAINT login_throttle_kind_check CHECK (kind 
 
 -- A stock's batches of a day, for the daily approval thresholds.
 CREATE INDEX batches_stock_day ON batches (stock_id, created_at);
+
+-- migration: 12 notifications
+-- Every alert the daemon raised, as it was raised (whatever became of its
+-- delivery), for the operations page; housekeeping prunes what is older
+-- than alert.HistoryKept.
+CREATE TABLE alert_history (
+    id       bigserial   PRIMARY KEY,
+    at       timestamptz NOT NULL,
+    kind     text        NOT NULL,
+    severity text        NOT NULL,
+    title    text        NOT NULL DEFAULT '',
+    batch_id bigint,
+    stock_id text        COLLATE "C" NOT NULL DEFAULT '',
+    mchid    text        COLLATE "C" NOT NULL DEFAULT '',
+    message  text        NOT NULL,
+    source   text        NOT NULL DEFAULT '',
+    delivery text        NOT NULL DEFAULT ''
+);
+CREATE INDEX alert_history_at ON alert_history (at DESC, id DESC);
+
+-- When each account last looked at its notifications: the console's bell
+-- counts the settlement verdicts since.
+CREATE TABLE notification_seen (
+    account text        PRIMARY KEY,
+    seen_at timestamptz NOT NULL
+);

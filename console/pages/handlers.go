@@ -575,6 +575,7 @@ type opsData struct {
 	More      int
 	Oldest    struct{ InDoubt, Review string }
 	Zone      string
+	Alerts    []alertRow
 }
 
 type instanceRow struct {
@@ -593,7 +594,7 @@ func (p *Pages) operationsPage(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	d := opsData{Overview: o, Zone: p.zone()}
+	d := opsData{Overview: o, Zone: p.zone(), Alerts: p.alertRows(o.Alerts)}
 	for _, in := range o.Instances {
 		d.Instances = append(d.Instances, instanceRow{Instance: in, Started: p.when(in.StartedAt), Heartbeat: p.when(in.HeartbeatAt)})
 	}

@@ -5,6 +5,14 @@ package pages
 // Register.
 var homeMessages = map[string]map[string]string{
 	"zh": {
+		"note.title": "通知", "note.mark_seen": "全部标为已读", "note.seen_at": "上次标为已读：%s",
+		"note.approvals": "待我审批的发放批次", "note.halted": "已中止的发放批次", "note.none": "无。",
+		"note.uploaded_by": "上传人 %s", "note.since": "中止于 %s", "note.verdicts": "结算结果（近 7 天）",
+		"note.verdicts_help": "取消发放批次或核查结算时向微信支付查询得出的结论；标为已读后不再计入铃铛数字。待审批和已中止的发放批次在处理前一直计入。",
+		"note.new":           "新", "note.no_verdicts": "近 7 天没有结算。", "note.act_settle": "核查结算", "note.act_cancel": "取消并结算",
+		"ops.alerts_kept": "守护进程发出的每条告警（无论是否送达渠道），保留 30 天。", "ops.alert_severity": "级别",
+		"ops.alert_what": "事件", "ops.alert_message": "内容", "ops.alert_delivery": "送达情况", "ops.no_alerts": "尚无告警。",
+		"severity.info": "提示", "severity.warning": "警告", "severity.error": "错误", "severity.critical": "严重",
 		"bulk.title_pause": "批量暂停", "bulk.title_resume": "批量恢复", "bulk.title_cancel": "批量取消",
 		"bulk.confirm_pause":  "将暂停以下 %d 个发放批次，尚未发出的 %s 暂不发放；发送中的请求会完成。",
 		"bulk.confirm_resume": "将恢复以下 %d 个发放批次，尚未发出的 %s 将继续发放。",
@@ -40,6 +48,14 @@ var homeMessages = map[string]map[string]string{
 		"home.wx_audit": "审核中", "home.wx_stopped": "已停止",
 	},
 	"en": {
+		"note.title": "Notifications", "note.mark_seen": "Mark all seen", "note.seen_at": "Last marked seen: %s",
+		"note.approvals": "Batches awaiting my approval", "note.halted": "Halted batches", "note.none": "None.",
+		"note.uploaded_by": "uploaded by %s", "note.since": "halted at %s", "note.verdicts": "Settlement verdicts (last 7 days)",
+		"note.verdicts_help": "What cancelling a batch or settling rows in review found by asking WeChat Pay; once marked seen they leave the bell's number. Batches awaiting approval or halted count until someone acts.",
+		"note.new":           "new", "note.no_verdicts": "No settlement in the last 7 days.", "note.act_settle": "review settled", "note.act_cancel": "cancelled and settled",
+		"ops.alerts_kept": "Every alert the daemons raised (delivered or not), kept 30 days.", "ops.alert_severity": "Severity",
+		"ops.alert_what": "What", "ops.alert_message": "Message", "ops.alert_delivery": "Delivery", "ops.no_alerts": "No alerts yet.",
+		"severity.info": "info", "severity.warning": "warning", "severity.error": "error", "severity.critical": "critical",
 		"bulk.title_pause": "Pause batches", "bulk.title_resume": "Resume batches", "bulk.title_cancel": "Cancel batches",
 		"bulk.confirm_pause":  "Pause these %d batches: %s not yet sent waits; sends in flight finish.",
 		"bulk.confirm_resume": "Resume these %d batches: %s not yet sent will be sent.",

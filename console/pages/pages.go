@@ -119,6 +119,7 @@ func Register(con *console.Server, svc *ops.Service, opts Options) (*Pages, erro
 	p.homeRoutes()
 	p.searchRoutes()
 	p.bulkRoutes()
+	p.notifyRoutes()
 	return p, nil
 }
 
