@@ -47,7 +47,7 @@ type JobRun struct {
 // database, so they are not here.
 type Overview struct {
 	// Alerts are the newest alerts the daemons raised (alert_history).
-	Alerts []alert.Kept `json:"alerts"`
+	Alerts    []alert.Kept      `json:"alerts"`
 	Instances []Instance        `json:"instances"`
 	Runs      []JobRun          `json:"job_runs"`
 	Unsettled *queue.Unsettled  `json:"unsettled"`
