@@ -103,10 +103,12 @@ func overviewBatches(ctx context.Context, tx *sqlx.Tx, q OverviewQuery, o *Overv
 	return nil
 }
 
-// overviewRows counts today's issues and the recent answers. Each batch's
-// rows are reached through recipients_batch_attempt (batch_id,
-// last_attempt_at), so the cost is one probe a batch plus the rows sent
-// today, never the whole table.
+// overviewRows counts today's issues and the recent answers. Only batches
+// that can have sent since: not ended, or whose status changed since
+// (ending, completing or cancelling stamps updated_at); each one's rows are
+// reached through recipients_batch_attempt (batch_id, last_attempt_at), so
+// the cost is a probe for each such batch plus the rows sent today, never
+// the whole table nor every batch.
 func overviewRows(ctx context.Context, tx *sqlx.Tx, q OverviewQuery, o *Overview) error {
 	since := q.DayStart
 	rateFrom := o.At.Add(-q.RateWindow)
@@ -121,7 +123,7 @@ func overviewRows(ctx context.Context, tx *sqlx.Tx, q OverviewQuery, o *Overview
 				count(*) FILTER (WHERE r.last_attempt_at >= $3) AS answers
 			FROM recipients r
 			WHERE r.batch_id = b.id AND r.last_attempt_at >= $1 AND r.last_attempt_at IS NOT NULL) t
-		WHERE b.status NOT IN ('awaiting_approval', 'rejected')`, since, q.DayStart, rateFrom).
+		WHERE b.status IN ('pending', 'running', 'paused', 'halted') OR b.updated_at >= $1`, since, q.DayStart, rateFrom).
 		Scan(&o.IssuedToday, &o.IssuedTodayFen, &o.Answers)
 	if err != nil {
 		return fmt.Errorf("overview: today's sends: %w", err)

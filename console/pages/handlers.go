@@ -1,6 +1,7 @@
 package pages
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/intake"
@@ -441,6 +443,12 @@ type reconData struct {
 	Zone      string
 	Notice    string // what fetching flow files did
 	Error     string
+	// AsOf is when the figures were read and Building whether newer ones
+	// are being read (see reconCache); LinesTotal counts the per-batch
+	// lines, of which Lines shows the newest maxReconLines.
+	AsOf       string
+	Building   bool
+	LinesTotal int
 }
 
 type dayRow struct {
@@ -466,9 +474,15 @@ func (p *Pages) reconPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // renderRecon renders the reconciliation page of stock ("" for all) with
-// a notice or an error from fetching flow files.
+// a notice or an error from fetching flow files. The figures come from
+// p.recon: a fetch's page reads them anew; otherwise they may be as old as
+// the cache allows, and say when they were read.
 func (p *Pages) renderRecon(w http.ResponseWriter, r *http.Request, status int, stock, notice, errMsg string) {
-	rep, err := p.svc.ReconcileReport(r.Context(), actor(r), report.Options{StockID: stock, Location: p.opts.Location, MaxProblems: maxListed})
+	a := actor(r)
+	fresh := notice != "" || errMsg != ""
+	d, err := p.recon.get(r.Context(), stock, fresh, func(ctx context.Context) (*reconData, error) {
+		return p.buildRecon(ctx, a, stock)
+	})
 	if errors.Is(err, report.ErrNoData) {
 		// A stock with nothing yet: the page still offers to fetch its
 		// files, and says what a fetch did.
@@ -482,19 +496,39 @@ func (p *Pages) renderRecon(w http.ResponseWriter, r *http.Request, status int, 
 		p.con.Render(w, r, status, "reconciliation", reconData{Stock: stock, Zone: p.zone(), Notice: notice, Error: msg})
 		return
 	}
+	if errors.Is(err, errReconBuilding) {
+		p.con.Render(w, r, http.StatusOK, "reconciliation", reconData{Stock: stock, Zone: p.zone(), Building: true})
+		return
+	}
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
+	d.Notice, d.Error = notice, errMsg
+	p.con.Render(w, r, status, "reconciliation", *d)
+}
+
+// buildRecon reads the reconciliation report of stock in one snapshot and
+// formats what the page shows of it.
+func (p *Pages) buildRecon(ctx context.Context, a auth.Actor, stock string) (*reconData, error) {
+	rep, err := p.svc.ReconcileReport(ctx, a, report.Options{StockID: stock, Location: p.opts.Location, MaxProblems: maxListed})
+	if err != nil {
+		return nil, err
+	}
 	defer rep.Close()
-	d := reconData{Stock: stock, Zone: p.zone(), Notice: notice, Error: errMsg}
+	d := &reconData{Stock: stock, Zone: p.zone(), AsOf: p.when(time.Now())}
 	if stock != "" {
 		d.Query = "&stock=" + url.QueryEscape(stock)
 	}
 	totals := map[string]*report.Line{}
 	var order []string
+	// The newest batches' lines; every line is in the downloads.
+	d.LinesTotal = len(rep.Lines)
+	shown := newestLines(rep.Lines, maxReconLines)
 	for _, l := range rep.Lines {
-		d.Lines = append(d.Lines, p.reconLine(l, rep.Usage[l.StockID]))
+		if shown[l.BatchID] {
+			d.Lines = append(d.Lines, p.reconLine(l, rep.Usage[l.StockID]))
+		}
 		t, ok := totals[l.StockID]
 		if !ok {
 			t = &report.Line{StockID: l.StockID}
@@ -537,7 +571,7 @@ func (p *Pages) renderRecon(w http.ResponseWriter, r *http.Request, status int, 
 	for _, f := range rep.LatestFiles() {
 		d.Files = append(d.Files, fileRow{File: f, Downloaded: p.when(f.DownloadedAt)})
 	}
-	p.con.Render(w, r, status, "reconciliation", d)
+	return d, nil
 }
 
 func sumLine(t *report.Line, l report.Line) {

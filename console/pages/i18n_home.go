@@ -5,7 +5,10 @@ package pages
 // Register.
 var homeMessages = map[string]map[string]string{
 	"zh": {
-		"note.title": "通知", "note.mark_seen": "全部标为已读", "note.seen_at": "上次标为已读：%s",
+		"recon.building": "正在读取对账数据（数据量大时需要一些时间）。", "recon.reload": "刷新",
+		"recon.as_of": "数据读取于 %s（%s），超过 30 秒后打开页面时在后台重新读取", "recon.refreshing": "正在后台更新",
+		"recon.lines_more": "只列出最新的 %d 行（共 %d 行）；全部见报表下载。",
+		"note.title":       "通知", "note.mark_seen": "全部标为已读", "note.seen_at": "上次标为已读：%s",
 		"note.approvals": "待我审批的发放批次", "note.halted": "已中止的发放批次", "note.none": "无。",
 		"note.uploaded_by": "上传人 %s", "note.since": "中止于 %s", "note.verdicts": "结算结果（近 7 天）",
 		"note.verdicts_help": "取消发放批次或核查结算时向微信支付查询得出的结论；标为已读后不再计入铃铛数字。待审批和已中止的发放批次在处理前一直计入。",
@@ -48,7 +51,10 @@ var homeMessages = map[string]map[string]string{
 		"home.wx_audit": "审核中", "home.wx_stopped": "已停止",
 	},
 	"en": {
-		"note.title": "Notifications", "note.mark_seen": "Mark all seen", "note.seen_at": "Last marked seen: %s",
+		"recon.building": "Reading the reconciliation figures (takes a while on a large database).", "recon.reload": "Reload",
+		"recon.as_of": "Figures read at %s (%s); a view after 30 seconds reads them again in the background", "recon.refreshing": "updating in the background",
+		"recon.lines_more": "The newest %d lines of %d are listed; every line is in the report downloads.",
+		"note.title":       "Notifications", "note.mark_seen": "Mark all seen", "note.seen_at": "Last marked seen: %s",
 		"note.approvals": "Batches awaiting my approval", "note.halted": "Halted batches", "note.none": "None.",
 		"note.uploaded_by": "uploaded by %s", "note.since": "halted at %s", "note.verdicts": "Settlement verdicts (last 7 days)",
 		"note.verdicts_help": "What cancelling a batch or settling rows in review found by asking WeChat Pay; once marked seen they leave the bell's number. Batches awaiting approval or halted count until someone acts.",

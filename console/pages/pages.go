@@ -58,6 +58,8 @@ type Pages struct {
 	opts Options
 	log  *slog.Logger
 
+	recon *reconCache // the reconciliation page's figures
+
 	mu      sync.Mutex
 	pending map[string]*pendingUpload
 	disk    *diskQuota // the bytes of every upload and rejects file on disk
@@ -100,7 +102,7 @@ func Register(con *console.Server, svc *ops.Service, opts Options) (*Pages, erro
 	if opts.TransferTimeout <= 0 {
 		opts.TransferTimeout = 30 * time.Minute
 	}
-	p := &Pages{con: con, svc: svc, opts: opts, log: opts.Logger, pending: map[string]*pendingUpload{},
+	p := &Pages{con: con, svc: svc, opts: opts, log: opts.Logger, pending: map[string]*pendingUpload{}, recon: newReconCache(),
 		disk: &diskQuota{limit: opts.PendingBytes}}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -123,8 +125,10 @@ func Register(con *console.Server, svc *ops.Service, opts Options) (*Pages, erro
 	return p, nil
 }
 
-// Close removes every upload still waiting for create or drop.
+// Close removes every upload still waiting for create or drop, and waits
+// for the reconciliation figures being read.
 func (p *Pages) Close() {
+	p.recon.close()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for tok, u := range p.pending {

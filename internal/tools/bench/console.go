@@ -104,6 +104,8 @@ func benchConsole(ctx context.Context, args []string) error {
 		{fmt.Sprintf("GET /batches/%d (%d rows)", small, (*rows-*big)/(*batches-1)), page, fmt.Sprintf("/batches/%d", small), nil},
 		{"GET /api/v1/batches (default paging)", api, "/api/v1/batches", auth},
 		{"GET /api/v1/batches/1", api, "/api/v1/batches/1", auth},
+		{"GET / (home dashboard)", page, "/", nil},
+		{"GET /reconciliation", page, "/reconciliation", nil},
 	}
 	fmt.Printf("Database built in %.0f s (generate_series inserts, indexes rebuilt after, VACUUM ANALYZE).\n\n", built.Seconds())
 	fmt.Printf("| request | n | p50 | p95 | max | bytes |\n|---|---:|---:|---:|---:|---:|\n")
