@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/issuer-dev/issuer/auth"
@@ -18,7 +19,47 @@ const DashboardRateWindow = time.Minute
 const (
 	dashboardStocks    = 10
 	dashboardWXTimeout = 3 * time.Second
+	// StockAnswerTTL is how long the dashboard reuses WeChat Pay's answer
+	// about a stock: the page is looked at often, a stock query is paced.
+	StockAnswerTTL = 30 * time.Second
 )
+
+// stockAnswers keeps WeChat Pay's recent answers about stocks for the
+// dashboard.
+type stockAnswers struct {
+	mu sync.Mutex
+	m  map[string]stockAnswer
+}
+
+type stockAnswer struct {
+	st *wxpay.Stock
+	at time.Time
+}
+
+func (c *stockAnswers) get(id string, now time.Time) (*wxpay.Stock, time.Time, bool) {
+	if c == nil {
+		return nil, time.Time{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.m[id]
+	if !ok || now.Sub(a.at) > StockAnswerTTL {
+		return nil, time.Time{}, false
+	}
+	return a.st, a.at, true
+}
+
+func (c *stockAnswers) put(id string, st *wxpay.Stock, at time.Time) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) > 1000 {
+		c.m = map[string]stockAnswer{}
+	}
+	c.m[id] = stockAnswer{st: st, at: at}
+}
 
 // Dashboard is the console's home page: what needs the actor, today's
 // issues, the sending rate, and by stock the budget WeChat Pay has left
@@ -49,10 +90,12 @@ const (
 // StockBudget is a stock's queued money beside its budget at WeChat Pay.
 type StockBudget struct {
 	queue.StockQueue
-	// Stock is WeChat Pay's answer; nil when it was not asked (past
-	// dashboardStocks, BudgetNote) or did not answer (Err).
-	Stock *wxpay.Stock
-	Err   string
+	// Stock is WeChat Pay's answer, given at AskedAt (at most
+	// StockAnswerTTL ago); nil when it was not asked (past dashboardStocks,
+	// BudgetNote) or did not answer (Err).
+	Stock   *wxpay.Stock
+	AskedAt time.Time
+	Err     string
 	// LeftCoupons and LeftFen are the budget left (LeftFen -1 when the
 	// stock's face value is not known); Short is true when the money
 	// queued exceeds LeftFen.
@@ -101,9 +144,25 @@ func (s *Service) Dashboard(ctx context.Context, a auth.Actor) (*Dashboard, erro
 func (s *Service) stockBudgets(ctx context.Context, stocks []StockBudget) {
 	ctx, cancel := context.WithTimeout(ctx, dashboardWXTimeout)
 	defer cancel()
+	ask := false
+	for i := range stocks {
+		sb := &stocks[i]
+		if st, at, ok := s.stocks.get(sb.StockID, time.Now()); ok {
+			sb.Stock, sb.AskedAt = st, at
+			sb.budgetLeft()
+		} else if i < dashboardStocks {
+			ask = true
+		}
+	}
+	if !ask {
+		return
+	}
 	_, err := s.withWX(func(wx WXClient) (string, error) {
 		for i := range stocks {
 			sb := &stocks[i]
+			if sb.Stock != nil {
+				continue
+			}
 			if i >= dashboardStocks || ctx.Err() != nil {
 				sb.Err = "not asked"
 				continue
@@ -113,7 +172,8 @@ func (s *Service) stockBudgets(ctx context.Context, stocks []StockBudget) {
 				sb.Err = wxErr("stock show "+sb.StockID, err).Error()
 				continue
 			}
-			sb.Stock = st
+			sb.Stock, sb.AskedAt = st, time.Now()
+			s.stocks.put(sb.StockID, st, sb.AskedAt)
 			sb.budgetLeft()
 		}
 		return "", nil

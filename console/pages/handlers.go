@@ -150,6 +150,9 @@ type batchData struct {
 	Live        bool
 	LastAttempt string
 	HaltKey     string
+	// BigReport: the Excel report is built in the background (more than
+	// Options.BackgroundReportRows rows).
+	BigReport bool
 }
 
 type outcomeCount struct {
@@ -196,6 +199,7 @@ func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, 
 			d.HaltKey = "halt.spend_cap"
 		}
 	}
+	d.BigReport = pr.Total > p.opts.BackgroundReportRows
 	d.Segments = segments(pr.Counts, pr.InDoubt, pr.PendingInDoubt)
 	d.Bar = bar(d.Segments, fmt.Sprintf("%d / %d", pr.Counts[queue.StatusIssued], pr.Total))
 	rates := make([]float64, len(pr.Series))

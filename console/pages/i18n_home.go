@@ -5,6 +5,11 @@ package pages
 // Register.
 var homeMessages = map[string]map[string]string{
 	"zh": {
+		"build.title": "发放批次 %d 的 Excel 报表", "build.explain": "此发放批次行数较多，Excel 报表在后台生成，完成后即可下载；生成期间可离开此页。",
+		"build.start": "开始生成", "build.again": "重新生成", "build.failed": "生成失败：%s",
+		"build.rows": "已写入 %d / %d 行（%d%%）", "build.began": "开始于 %s", "build.finished": "完成于 %s",
+		"build.download": "下载 Excel 报表", "build.kept": "文件保留 30 分钟。", "build.wait": "页面每 2 秒自动刷新。",
+		"build.gone": "报表文件已过期或不存在，请重新生成。", "build.open": "Excel 报表（后台生成）",
 		"recon.building": "正在读取对账数据（数据量大时需要一些时间）。", "recon.reload": "刷新",
 		"recon.as_of": "数据读取于 %s（%s），超过 30 秒后打开页面时在后台重新读取", "recon.refreshing": "正在后台更新",
 		"recon.lines_more": "只列出最新的 %d 行（共 %d 行）；全部见报表下载。",
@@ -46,11 +51,16 @@ var homeMessages = map[string]map[string]string{
 		"home.no_stocks":      "没有未结束的发放批次。",
 		"home.budget_no_keys": "未配置商户密钥，无法向微信支付查询券批次预算。",
 		"home.budget_no_role": "您的角色不能查询券批次信息，不显示剩余预算。",
-		"home.money_help":     "待发放：已审批（或无需审批）的发放批次中尚未发出且结果明确的行；待审批：待审批发放批次的全部行。结果待确认的行不计入，它们可能已发放。",
+		"home.money_help":     "待发放：已审批（或无需审批）的发放批次中尚未发出且结果明确的行；待审批：待审批发放批次的全部行。结果待确认的行不计入，它们可能已发放。剩余预算是微信支付 30 秒内的答复。",
 		"home.wx_running":     "发放中", "home.wx_paused": "已暂停", "home.wx_stoped": "已停止", "home.wx_unactivated": "未激活",
 		"home.wx_audit": "审核中", "home.wx_stopped": "已停止",
 	},
 	"en": {
+		"build.title": "Excel report of batch %d", "build.explain": "This batch is large: its Excel report is built in the background and offered for download once built; you may leave this page meanwhile.",
+		"build.start": "Build it", "build.again": "Build again", "build.failed": "The build failed: %s",
+		"build.rows": "%d of %d rows written (%d%%)", "build.began": "started %s", "build.finished": "finished %s",
+		"build.download": "Download the Excel report", "build.kept": "The file is kept for 30 minutes.", "build.wait": "The page refreshes every 2 seconds.",
+		"build.gone": "The report file expired or does not exist; build it again.", "build.open": "Report (Excel, built in the background)",
 		"recon.building": "Reading the reconciliation figures (takes a while on a large database).", "recon.reload": "Reload",
 		"recon.as_of": "Figures read at %s (%s); a view after 30 seconds reads them again in the background", "recon.refreshing": "updating in the background",
 		"recon.lines_more": "The newest %d lines of %d are listed; every line is in the report downloads.",
@@ -92,7 +102,7 @@ var homeMessages = map[string]map[string]string{
 		"home.no_stocks":      "No batches that have not ended.",
 		"home.budget_no_keys": "The merchant keys are not configured: no budget can be asked of WeChat Pay.",
 		"home.budget_no_role": "Your role may not read stock information: budgets are not shown.",
-		"home.money_help":     "Queued: rows not yet sent and not in doubt of batches approved or needing no approval; awaiting approval: every row of batches awaiting approval. Rows in doubt are in neither: they may have been issued.",
+		"home.money_help":     "Queued: rows not yet sent and not in doubt of batches approved or needing no approval; awaiting approval: every row of batches awaiting approval. Rows in doubt are in neither: they may have been issued. Budgets left are WeChat Pay's answers of the last 30 seconds.",
 		"home.wx_running":     "running", "home.wx_paused": "paused", "home.wx_stoped": "stopped", "home.wx_unactivated": "not activated",
 		"home.wx_audit": "in review", "home.wx_stopped": "stopped",
 	},

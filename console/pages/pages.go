@@ -47,7 +47,10 @@ type Options struct {
 	// minutes): the daemon's server has short read and write timeouts,
 	// which these routes extend.
 	TransferTimeout time.Duration
-	Logger          *slog.Logger
+	// BackgroundReportRows: a batch of more rows has its Excel report
+	// built in the background with its progress shown (default 100,000).
+	BackgroundReportRows int
+	Logger               *slog.Logger
 }
 
 // Pages serves the batch, upload, reconciliation and operations pages and
@@ -58,7 +61,8 @@ type Pages struct {
 	opts Options
 	log  *slog.Logger
 
-	recon *reconCache // the reconciliation page's figures
+	recon  *reconCache   // the reconciliation page's figures
+	builds *reportBuilds // big batches' Excel reports built in the background
 
 	mu      sync.Mutex
 	pending map[string]*pendingUpload
@@ -99,11 +103,15 @@ func Register(con *console.Server, svc *ops.Service, opts Options) (*Pages, erro
 	if opts.PendingBytes <= 0 {
 		opts.PendingBytes = 4 * con.MaxUploadBytes()
 	}
+	if opts.BackgroundReportRows <= 0 {
+		opts.BackgroundReportRows = 100_000
+	}
 	if opts.TransferTimeout <= 0 {
 		opts.TransferTimeout = 30 * time.Minute
 	}
 	p := &Pages{con: con, svc: svc, opts: opts, log: opts.Logger, pending: map[string]*pendingUpload{}, recon: newReconCache(),
-		disk: &diskQuota{limit: opts.PendingBytes}}
+		builds: newReportBuilds(),
+		disk:   &diskQuota{limit: opts.PendingBytes}}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -122,6 +130,7 @@ func Register(con *console.Server, svc *ops.Service, opts Options) (*Pages, erro
 	p.searchRoutes()
 	p.bulkRoutes()
 	p.notifyRoutes()
+	p.reportBuildRoutes()
 	return p, nil
 }
 
@@ -129,6 +138,7 @@ func Register(con *console.Server, svc *ops.Service, opts Options) (*Pages, erro
 // for the reconciliation figures being read.
 func (p *Pages) Close() {
 	p.recon.close()
+	p.builds.close()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for tok, u := range p.pending {
@@ -178,7 +188,7 @@ func errStatus(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, errNotImplemented):
 		return http.StatusNotImplemented
-	case errors.Is(err, errUploadsFull):
+	case errors.Is(err, errUploadsFull), errors.Is(err, errBuildsBusy):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError

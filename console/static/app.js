@@ -22,3 +22,9 @@ document.addEventListener("change", function (e) {
     c.checked = e.target.checked;
   });
 });
+// Pages that wait for something built in the background look again.
+if (document.querySelector("[data-reload]")) {
+  window.setTimeout(function () {
+    window.location.reload();
+  }, 2000);
+}
