@@ -44,7 +44,7 @@ func newestLines(lines []report.Line, n int) map[int64]bool {
 // are being read and looks again).
 const (
 	reconFresh     = 30 * time.Second
-	reconWait      = time.Second
+	reconWait      = 10 * time.Second
 	reconBuildTime = 10 * time.Minute // a background read's bound
 )
 
