@@ -78,7 +78,7 @@ var legend = []string{"issued", "failed", "review", "in_doubt", "pending", "canc
 var BatchStatuses = []string{"pending", "awaiting_approval", "running", "paused", "halted", "completed", "cancelled", "rejected"}
 
 func (p *Pages) batchesPage(w http.ResponseWriter, r *http.Request) {
-	f, err := p.batchFilter(r, listPageSize+1)
+	f, err := p.batchFilter(r, listPageSize+1, listPageSize)
 	if err != nil {
 		p.fail(w, r, err)
 		return

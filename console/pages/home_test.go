@@ -194,3 +194,34 @@ func TestBrowserBulk(t *testing.T) {
 	}
 	require.Equal(t, 1, denied)
 }
+
+// TestBatchesAPISorted: the list API sorts and searches like the page, and
+// a sorted list's next page is numbered.
+func TestBatchesAPISorted(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, n := range []string{"delta", "alpha", "charlie", "bravo"} {
+		b.importBatch(t, n, 2)
+	}
+	tok := b.token(t, "ann")
+	names := func(a answer) []string {
+		var bs []queue.Batch
+		a.JSON(t, &bs)
+		var out []string
+		for _, x := range bs {
+			out = append(out, x.Name)
+		}
+		return out
+	}
+	a := b.get(t, nil, "/api/v1/batches?sort=name&order=asc&limit=3", bearer(tok))
+	require.Equal(t, http.StatusOK, a.Status, a.Body)
+	require.Equal(t, []string{"alpha", "bravo", "charlie"}, names(a))
+	link := a.Header.Get("Link")
+	require.Contains(t, link, "page=1")
+	next := strings.TrimSuffix(strings.TrimPrefix(strings.Split(link, ";")[0], "<"), ">")
+	require.Equal(t, []string{"delta"}, names(b.get(t, nil, next, bearer(tok))))
+	require.Equal(t, []string{"charlie"}, names(b.get(t, nil, "/api/v1/batches?name=ARL", bearer(tok))))
+	requireJSONError(t, b.get(t, nil, "/api/v1/batches?sort=bogus", bearer(tok)), http.StatusBadRequest)
+	requireJSONError(t, b.get(t, nil, "/api/v1/batches?has=bogus", bearer(tok)), http.StatusBadRequest)
+	requireJSONError(t, b.get(t, nil, "/api/v1/batches?sort=name&before_id=3", bearer(tok)), http.StatusBadRequest)
+}

@@ -15,8 +15,9 @@ import (
 
 // searchFilter reads the list's search and sort parameters: name (a part
 // of the batch name), has (review, in_doubt), sort (queue.SortColumns),
-// order (asc, desc) and page (with a sort other than by id).
-func searchFilter(q url.Values, f *queue.BatchFilter) error {
+// order (asc, desc) and page (with a sort other than by id: pages of
+// pageSize batches).
+func searchFilter(q url.Values, f *queue.BatchFilter, pageSize int) error {
 	f.Name = strings.TrimSpace(q.Get("name"))
 	switch f.Has = q.Get("has"); f.Has {
 	case "", queue.HasReview, queue.HasInDoubt:
@@ -38,7 +39,7 @@ func searchFilter(q url.Values, f *queue.BatchFilter) error {
 		if err != nil || n < 0 || n > 10000 {
 			return badRequest("page must be a number 0..10000")
 		}
-		f.Offset = n * listPageSize
+		f.Offset = n * pageSize
 	}
 	if f.Sort == "id" {
 		f.Sort = ""
