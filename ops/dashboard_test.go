@@ -10,8 +10,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/issuer-dev/issuer/audit"
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/config"
+	"github.com/issuer-dev/issuer/internal/dbtest"
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/queue"
 )
@@ -156,4 +158,45 @@ func TestSearch(t *testing.T) {
 	_, err = b.svc.SearchOpenID(ctx, analyst, "")
 	var inv *ops.InvalidError
 	require.ErrorAs(t, err, &inv)
+}
+
+// TestNotifications: what waits for whom, and each settlement's verdict
+// read back from the audit log's detail; marking them seen leaves the
+// batches that still wait for someone to act.
+func TestNotifications(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.New(t)
+	cfg := config.Defaults()
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	require.NoError(t, err)
+	cfg.Location, cfg.Approval = loc, config.Approval{MinCoupons: 10}
+	cfg.WXPay.MchID, cfg.WXPay.AppID = "1900000109", "wx0000000000000001"
+	// The verdicts are read from the audit log in the database.
+	b := &guardsBundle{svc: ops.New(s.DB, &cfg, nil, audit.NewStore(s.DB, nil), nil)}
+	waiting := b.importValued(t, operator, "S1", "wait", 12, 100)
+	require.Equal(t, queue.BatchAwaitingApproval, waiting.Status)
+	gone := b.importValued(t, operator, "S1", "gone", 3, 100)
+	_, err = b.svc.CancelBatch(ctx, operator, gone.ID)
+	require.NoError(t, err)
+
+	n, err := b.svc.Notifications(ctx, approver)
+	require.NoError(t, err)
+	require.Len(t, n.Approvals, 1)
+	require.Len(t, n.Verdicts, 1)
+	v := n.Verdicts[0]
+	require.True(t, v.Known, v.Detail)
+	require.Equal(t, 3, v.Cancelled)
+	require.Equal(t, 0, v.Checked)
+	require.Equal(t, 2, n.Count())
+
+	mine, err := b.svc.Notifications(ctx, operator)
+	require.NoError(t, err)
+	require.Empty(t, mine.Approvals, "olga uploaded it")
+
+	require.NoError(t, b.svc.MarkNotificationsSeen(ctx, approver))
+	n, err = b.svc.Notifications(ctx, approver)
+	require.NoError(t, err)
+	require.Equal(t, 1, n.Count(), "the approval still waits")
+	require.False(t, n.SeenAt.IsZero())
 }

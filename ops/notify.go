@@ -24,11 +24,42 @@ const (
 type Notifications struct {
 	Approvals []*queue.Batch `json:"approvals"`
 	Halted    []*queue.Batch `json:"halted"`
-	Verdicts  []audit.Entry  `json:"verdicts"`
+	Verdicts  []Verdict      `json:"verdicts"`
 	// SeenAt is when the actor last marked its notifications seen (zero:
 	// never); NewVerdicts counts the verdicts since.
 	SeenAt      time.Time `json:"seen_at"`
 	NewVerdicts int       `json:"new_verdicts"`
+}
+
+// Verdict is what one settlement found: a cancel (Cancelled rows never
+// sent, then the rows in doubt checked) or a settlement of rows in review.
+// Known is false for an audit row whose detail is not in the form the
+// acts write; Detail is that text.
+type Verdict struct {
+	audit.Entry
+	Known        bool `json:"known"`
+	Cancelled    int  `json:"cancelled"`
+	Checked      int  `json:"checked"`
+	Issued       int  `json:"issued"`
+	NotIssued    int  `json:"not_issued"`
+	StillInDoubt int  `json:"still_in_doubt"`
+}
+
+// parseVerdict reads the detail CancelBatch and ResolveReview write.
+func parseVerdict(action, detail string) (v Verdict) {
+	var waiting int
+	switch action {
+	case string(auth.ActCancel):
+		n, _ := fmt.Sscanf(detail, "cancelled %d never issued; settled %d in doubt: %d issued, %d not issued, %d still in review",
+			&v.Cancelled, &v.Checked, &v.Issued, &v.NotIssued, &v.StillInDoubt)
+		v.Known = n == 5
+	case string(auth.ActSettle):
+		n, _ := fmt.Sscanf(detail, "checked %d: %d issued, %d not issued, %d still in doubt, %d sent too recently",
+			&v.Checked, &v.Issued, &v.NotIssued, &v.StillInDoubt, &waiting)
+		v.StillInDoubt += waiting
+		v.Known = n == 5
+	}
+	return v
 }
 
 // Count is the bell's number: what waits for the actor and the verdicts
@@ -40,7 +71,7 @@ func (s *Service) Notifications(ctx context.Context, a auth.Actor) (*Notificatio
 	if err := s.read(ctx, a, auth.ActRead, target{}); err != nil {
 		return nil, err
 	}
-	n := &Notifications{Approvals: []*queue.Batch{}, Verdicts: []audit.Entry{}}
+	n := &Notifications{Approvals: []*queue.Batch{}, Verdicts: []Verdict{}}
 	var err error
 	if a.Can(auth.ActApprove) {
 		if n.Approvals, err = s.Queue.Batches(ctx, queue.BatchFilter{Status: queue.BatchAwaitingApproval, Limit: maxNotified}); err != nil {
@@ -80,8 +111,10 @@ func (s *Service) Notifications(ctx context.Context, a auth.Actor) (*Notificatio
 		return nil, fmt.Errorf("settlement verdicts: %w", err)
 	}
 	for _, r := range rows {
-		n.Verdicts = append(n.Verdicts, audit.Entry{ID: r.ID, Time: r.At, Actor: r.Actor, Action: r.Action, BatchID: r.BatchID,
-			Detail: audit.Text(r.Detail), Outcome: audit.OK})
+		v := parseVerdict(r.Action, r.Detail)
+		v.Entry = audit.Entry{ID: r.ID, Time: r.At, Actor: r.Actor, Action: r.Action, BatchID: r.BatchID,
+			Detail: audit.Text(r.Detail), Outcome: audit.OK}
+		n.Verdicts = append(n.Verdicts, v)
 		if r.At.After(n.SeenAt) {
 			n.NewVerdicts++
 		}

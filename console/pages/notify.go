@@ -7,6 +7,7 @@ import (
 	"github.com/issuer-dev/issuer/alert"
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/money"
+	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/queue"
 )
 
@@ -38,9 +39,10 @@ type noteBatch struct {
 }
 
 type verdictRow struct {
-	When, Actor, Action, Detail string
-	BatchID                     int64
-	New                         bool
+	ops.Verdict
+	When, Detail string
+	BatchID      int64
+	New          bool
 }
 
 type notificationsData struct {
@@ -71,7 +73,7 @@ func (p *Pages) notificationsPage(w http.ResponseWriter, r *http.Request) {
 		d.Halted = append(d.Halted, row(b))
 	}
 	for _, e := range n.Verdicts {
-		v := verdictRow{When: p.when(e.Time), Actor: e.Actor, Action: e.Action, Detail: detailText(e.Detail), New: e.Time.After(n.SeenAt)}
+		v := verdictRow{Verdict: e, When: p.when(e.Time), Detail: detailText(e.Detail), New: e.Time.After(n.SeenAt)}
 		if e.BatchID != nil {
 			v.BatchID = *e.BatchID
 		}

@@ -43,6 +43,7 @@ func TestBrowserNotifications(t *testing.T) {
 	require.True(t, evalBool(t, ctx, `document.querySelector('#note-halted li[data-batch="`+strconv.FormatInt(halted, 10)+`"]') !== null`))
 	require.True(t, evalBool(t, ctx, `document.querySelectorAll("#note-verdicts tr.new").length === 1`))
 	require.Contains(t, text(t, ctx, `#note-verdicts`), "取消并结算")
+	require.Contains(t, text(t, ctx, `#note-verdicts`), "未发出的 2 行已取消；向微信支付查询 0 行结果待确认的行")
 	screenshot(t, ctx, "notifications")
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`#btn-seen`)),
