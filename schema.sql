@@ -614,6 +614,11 @@ CREATE TABLE alert_history (
 );
 CREATE INDEX alert_history_at ON alert_history (at DESC, id DESC);
 
+-- Today's issued coupons and their face value on the home page: the rows
+-- issued since a moment, read from this index alone (issued_at is set once,
+-- when a row becomes issued; rows never issued are not in it).
+CREATE INDEX recipients_issued_at ON recipients (issued_at) INCLUDE (batch_id, coupon_value) WHERE issued_at IS NOT NULL;
+
 -- When each account last looked at its notifications: the console's bell
 -- counts the settlement verdicts since.
 CREATE TABLE notification_seen (

@@ -27,8 +27,8 @@ type Overview struct {
 	InDoubt        int64
 	InDoubtBatches int
 	// IssuedToday and IssuedTodayFen are the coupons issued since DayStart
-	// and their face value (by each row's last send: a row a settlement
-	// found issued counts on the day of its last send).
+	// and their face value (by when each row became issued: a row a
+	// settlement found issued counts on the day it was found).
 	IssuedToday    int64
 	IssuedTodayFen int64
 	// Answers is how many rows got an answer in the RateWindow before At.
@@ -103,30 +103,29 @@ func overviewBatches(ctx context.Context, tx *sqlx.Tx, q OverviewQuery, o *Overv
 	return nil
 }
 
-// overviewRows counts today's issues and the recent answers. Only batches
-// that can have sent since: not ended, or whose status changed since
-// (ending, completing or cancelling stamps updated_at); each one's rows are
-// reached through recipients_batch_attempt (batch_id, last_attempt_at), so
-// the cost is a probe for each such batch plus the rows sent today, never
-// the whole table nor every batch.
+// overviewRows counts today's issues and the recent answers. The issues
+// are read from recipients_issued_at (issued_at, with batch_id and
+// coupon_value included) alone; the answers from recipients_batch_attempt
+// (batch_id, last_attempt_at) of the batches that can have sent in the
+// window: not ended, or whose status changed since (ending, completing or
+// cancelling stamps updated_at). Neither reads the whole table.
 func overviewRows(ctx context.Context, tx *sqlx.Tx, q OverviewQuery, o *Overview) error {
-	since := q.DayStart
-	rateFrom := o.At.Add(-q.RateWindow)
-	if rateFrom.Before(since) {
-		since = rateFrom
-	}
-	err := tx.QueryRowContext(ctx, `SELECT
-			coalesce(sum(t.issued), 0)::bigint, coalesce(sum(t.fen), 0)::bigint, coalesce(sum(t.answers), 0)::bigint
-		FROM batches b CROSS JOIN LATERAL (
-			SELECT count(*) FILTER (WHERE r.status = 'issued' AND r.last_attempt_at >= $2) AS issued,
-				sum(coalesce(r.coupon_value, b.face_value_fen)) FILTER (WHERE r.status = 'issued' AND r.last_attempt_at >= $2) AS fen,
-				count(*) FILTER (WHERE r.last_attempt_at >= $3) AS answers
-			FROM recipients r
-			WHERE r.batch_id = b.id AND r.last_attempt_at >= $1 AND r.last_attempt_at IS NOT NULL) t
-		WHERE b.status IN ('pending', 'running', 'paused', 'halted') OR b.updated_at >= $1`, since, q.DayStart, rateFrom).
-		Scan(&o.IssuedToday, &o.IssuedTodayFen, &o.Answers)
+	err := tx.QueryRowContext(ctx, `SELECT coalesce(sum(t.n), 0)::bigint,
+			coalesce(sum(t.fen + t.unvalued * coalesce(b.face_value_fen, 0)), 0)::bigint
+		FROM (SELECT batch_id, count(*) AS n, coalesce(sum(coupon_value), 0) AS fen, count(*) FILTER (WHERE coupon_value IS NULL) AS unvalued
+			FROM recipients WHERE issued_at >= $1 AND issued_at IS NOT NULL GROUP BY batch_id) t
+		JOIN batches b ON b.id = t.batch_id`, q.DayStart).Scan(&o.IssuedToday, &o.IssuedTodayFen)
 	if err != nil {
-		return fmt.Errorf("overview: today's sends: %w", err)
+		return fmt.Errorf("overview: today's issues: %w", err)
+	}
+	from := o.At.Add(-q.RateWindow)
+	err = tx.QueryRowContext(ctx, `SELECT coalesce(sum(t.n), 0)::bigint
+		FROM batches b CROSS JOIN LATERAL (
+			SELECT count(*) AS n FROM recipients r
+			WHERE r.batch_id = b.id AND r.last_attempt_at >= $1 AND r.last_attempt_at IS NOT NULL) t
+		WHERE b.status IN ('pending', 'running', 'paused', 'halted') OR b.updated_at >= $1`, from).Scan(&o.Answers)
+	if err != nil {
+		return fmt.Errorf("overview: recent answers: %w", err)
 	}
 	return nil
 }
