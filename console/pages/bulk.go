@@ -1,7 +1,6 @@
 package pages
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,7 +11,6 @@ import (
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/ops"
-	"github.com/issuer-dev/issuer/queue"
 )
 
 // Bulk acts on the batch list: the list's checkboxes ask GET /batches/bulk
@@ -106,11 +104,11 @@ func (p *Pages) bulkApply(w http.ResponseWriter, r *http.Request) {
 		code := "ok"
 		switch {
 		case res.Err == nil:
-		case errors.Is(res.Err, ops.ErrForbidden):
+		case ops.ErrorCode(res.Err) == ops.EFORBIDDEN:
 			code = "forbidden"
-		case errors.Is(res.Err, queue.ErrState):
+		case ops.ErrorCode(res.Err) == ops.ECONFLICT:
 			code = "state"
-		case errors.Is(res.Err, queue.ErrNotFound):
+		case ops.ErrorCode(res.Err) == ops.ENOTFOUND:
 			code = "not_found"
 		default:
 			code = "error"

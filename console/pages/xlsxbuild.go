@@ -2,7 +2,6 @@ package pages
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/issuer-dev/issuer/auth"
+	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/report"
 )
 
@@ -26,7 +26,7 @@ const (
 )
 
 // errBuildsBusy: as many reports are being built as are allowed.
-var errBuildsBusy = errors.New("too many reports are being built; try again in a few minutes")
+var errBuildsBusy = &ops.Error{Code: ops.EUNAVAILABLE, Message: "too many reports are being built; try again in a few minutes"}
 
 // reportBuild is one batch's Excel report being built, or built.
 type reportBuild struct {
@@ -124,7 +124,7 @@ func (p *Pages) reportBuildPage(w http.ResponseWriter, r *http.Request) {
 		if !finished.IsZero() {
 			d.Finished = p.when(finished)
 			if berr != nil {
-				d.Error = p.errMessage(r, errStatus(berr), berr)
+				d.Error = p.errMessage(r, berr)
 			} else {
 				d.Ready, d.Percent = true, 100
 			}
