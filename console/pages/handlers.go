@@ -1,6 +1,7 @@
 package pages
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/intake"
@@ -59,16 +61,19 @@ type batchRow struct {
 	// HaltLabel says what halted the batch; HaltRaw is WeChat Pay's code
 	// and message, if it gave them.
 	HaltLabel, HaltRaw string
+	Amount             string // face value of the accepted rows, 元
 }
 
 type batchesData struct {
 	Rows     []batchRow
 	Statuses []string
 	Legend   []string
-	Filter   struct{ Status, Stock, From, To string }
+	Filter   struct{ Status, Stock, From, To, Name, Has string }
 	NextURL  string
 	FirstURL string
 	Zone     string
+	Sort     map[string]sortHeader
+	Back     string // this list, for the bulk pages to return to
 }
 
 // legend is the progress bar's segments in order.
@@ -78,7 +83,7 @@ var legend = []string{"issued", "failed", "review", "in_doubt", "pending", "canc
 var BatchStatuses = []string{"pending", "awaiting_approval", "running", "paused", "halted", "completed", "cancelled", "rejected"}
 
 func (p *Pages) batchesPage(w http.ResponseWriter, r *http.Request) {
-	f, err := p.batchFilter(r, listPageSize+1)
+	f, err := p.batchFilter(r, listPageSize+1, listPageSize)
 	if err != nil {
 		p.fail(w, r, err)
 		return
@@ -92,29 +97,20 @@ func (p *Pages) batchesPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	d := batchesData{Statuses: BatchStatuses, Legend: legend, Zone: p.zone()}
+	d := batchesData{Statuses: BatchStatuses, Legend: legend, Zone: p.zone(), Sort: sortHeaders(q), Back: listURL(q, nil)}
 	d.Filter.Status, d.Filter.Stock, d.Filter.From, d.Filter.To = q.Get("status"), q.Get("stock"), q.Get("from"), q.Get("to")
-	link := func(before int64) string {
-		v := url.Values{}
-		for _, k := range []string{"status", "stock", "from", "to"} {
-			if q.Get(k) != "" {
-				v.Set(k, q.Get(k))
-			}
-		}
-		if before > 0 {
-			v.Set("before_id", strconv.FormatInt(before, 10))
-		}
-		if len(v) == 0 {
-			return "/batches"
-		}
-		return "/batches?" + v.Encode()
-	}
+	d.Filter.Name, d.Filter.Has = f.Name, f.Has
+	page := f.Offset / listPageSize
 	if len(bs) > listPageSize {
 		bs = bs[:listPageSize]
-		d.NextURL = link(bs[len(bs)-1].ID)
+		if f.Sort != "" {
+			d.NextURL = listURL(q, map[string]string{"page": strconv.Itoa(page + 1)})
+		} else {
+			d.NextURL = listURL(q, map[string]string{"before_id": strconv.FormatInt(bs[len(bs)-1].ID, 10)})
+		}
 	}
-	if f.BeforeID > 0 {
-		d.FirstURL = link(0)
+	if f.BeforeID > 0 || page > 0 {
+		d.FirstURL = listURL(q, nil)
 	}
 	ids := make([]int64, len(bs))
 	for i, b := range bs {
@@ -127,7 +123,7 @@ func (p *Pages) batchesPage(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, b := range bs {
 		e := extras[b.ID]
-		row := batchRow{Batch: b, Uploader: e.Uploader, Created: p.when(b.CreatedAt)}
+		row := batchRow{Batch: b, Uploader: e.Uploader, Created: p.when(b.CreatedAt), Amount: money.YuanGrouped(b.AmountFen)}
 		if b.HaltReason != nil {
 			row.HaltLabel, row.HaltRaw = p.haltText(r, *b.HaltReason)
 		}
@@ -168,6 +164,9 @@ type batchData struct {
 	// as recorded.
 	LookupNote      string
 	LookupNoteKnown bool
+	// BigReport: the Excel report is built in the background (more than
+	// Options.BackgroundReportRows rows).
+	BigReport bool
 }
 
 type outcomeCount struct {
@@ -223,6 +222,7 @@ func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, 
 			d.HaltKey = "halt.spend_cap"
 		}
 	}
+	d.BigReport = pr.Total > p.opts.BackgroundReportRows
 	d.Segments = segments(pr.Counts, pr.InDoubt, pr.PendingInDoubt)
 	d.Bar = bar(d.Segments, fmt.Sprintf("%d / %d", pr.Counts[queue.StatusIssued], pr.Total))
 	rates := make([]float64, len(pr.Series))
@@ -475,6 +475,12 @@ type reconData struct {
 	Zone      string
 	Notice    string // what fetching flow files did
 	Error     string
+	// AsOf is when the figures were read and Building whether newer ones
+	// are being read (see reconCache); LinesTotal counts the per-batch
+	// lines, of which Lines shows the newest maxReconLines.
+	AsOf       string
+	Building   bool
+	LinesTotal int
 }
 
 type dayRow struct {
@@ -488,7 +494,7 @@ type problemRow struct {
 	At     string
 	Amount string
 	Batch  string
-	// The detail and note in the reader's language; else as recorded.
+	// The detail and note in Chinese (Known), else as recorded.
 	DetailText, NoteText   string
 	DetailKnown, NoteKnown bool
 }
@@ -503,9 +509,15 @@ func (p *Pages) reconPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // renderRecon renders the reconciliation page of stock ("" for all) with
-// a notice or an error from fetching flow files.
+// a notice or an error from fetching flow files. The figures come from
+// p.recon: a fetch's page reads them anew; otherwise they may be as old as
+// the cache allows, and say when they were read.
 func (p *Pages) renderRecon(w http.ResponseWriter, r *http.Request, status int, stock, notice, errMsg string) {
-	rep, err := p.svc.ReconcileReport(r.Context(), actor(r), report.Options{StockID: stock, Location: p.opts.Location, MaxProblems: maxListed})
+	a := actor(r)
+	fresh := notice != "" || errMsg != ""
+	d, err := p.recon.get(r.Context(), stock, fresh, func(ctx context.Context) (*reconData, error) {
+		return p.buildRecon(ctx, a, stock)
+	})
 	if errors.Is(err, report.ErrNoData) {
 		// A stock with nothing yet: the page still offers to fetch its
 		// files, and says what a fetch did.
@@ -519,19 +531,39 @@ func (p *Pages) renderRecon(w http.ResponseWriter, r *http.Request, status int, 
 		p.con.Render(w, r, status, "reconciliation", reconData{Stock: stock, Zone: p.zone(), Notice: notice, Error: msg})
 		return
 	}
+	if errors.Is(err, errReconBuilding) {
+		p.con.Render(w, r, http.StatusOK, "reconciliation", reconData{Stock: stock, Zone: p.zone(), Building: true})
+		return
+	}
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
+	d.Notice, d.Error = notice, errMsg
+	p.con.Render(w, r, status, "reconciliation", *d)
+}
+
+// buildRecon reads the reconciliation report of stock in one snapshot and
+// formats what the page shows of it.
+func (p *Pages) buildRecon(ctx context.Context, a auth.Actor, stock string) (*reconData, error) {
+	rep, err := p.svc.ReconcileReport(ctx, a, report.Options{StockID: stock, Location: p.opts.Location, MaxProblems: maxListed})
+	if err != nil {
+		return nil, err
+	}
 	defer rep.Close()
-	d := reconData{Stock: stock, Zone: p.zone(), Notice: notice, Error: errMsg}
+	d := &reconData{Stock: stock, Zone: p.zone(), AsOf: p.when(time.Now())}
 	if stock != "" {
 		d.Query = "&stock=" + url.QueryEscape(stock)
 	}
 	totals := map[string]*report.Line{}
 	var order []string
+	// The newest batches' lines; every line is in the downloads.
+	d.LinesTotal = len(rep.Lines)
+	shown := newestLines(rep.Lines, maxReconLines)
 	for _, l := range rep.Lines {
-		d.Lines = append(d.Lines, p.reconLine(l, rep.Usage[l.StockID]))
+		if shown[l.BatchID] {
+			d.Lines = append(d.Lines, p.reconLine(l, rep.Usage[l.StockID]))
+		}
 		t, ok := totals[l.StockID]
 		if !ok {
 			t = &report.Line{StockID: l.StockID}
@@ -556,8 +588,10 @@ func (p *Pages) renderRecon(w http.ResponseWriter, r *http.Request, status int, 
 	d.Days = barChart(bars)
 	for _, pr := range rep.Problems {
 		row := problemRow{Problem: pr, At: p.whenPtr(pr.At), Amount: "—", Batch: "—"}
-		row.DetailText, row.DetailKnown = p.problemText(r, pr.Detail)
-		row.NoteText, row.NoteKnown = p.noteText(r, pr.Note)
+		// Built once for every reader: the Chinese, and whether it is known,
+		// beside the recorded English (the template picks by language).
+		row.DetailText, row.DetailKnown = report.ProblemDetailZh(pr.Detail)
+		row.NoteText, row.NoteKnown = report.NoteZh(pr.Note)
 		if pr.Amount != nil {
 			row.Amount = money.Yuan(*pr.Amount)
 		}
@@ -576,7 +610,7 @@ func (p *Pages) renderRecon(w http.ResponseWriter, r *http.Request, status int, 
 	for _, f := range rep.LatestFiles() {
 		d.Files = append(d.Files, fileRow{File: f, Downloaded: p.when(f.DownloadedAt)})
 	}
-	p.con.Render(w, r, status, "reconciliation", d)
+	return d, nil
 }
 
 func sumLine(t *report.Line, l report.Line) {
@@ -614,6 +648,7 @@ type opsData struct {
 	More      int
 	Oldest    struct{ InDoubt, Review string }
 	Zone      string
+	Alerts    []alertRow
 }
 
 type instanceRow struct {
@@ -669,7 +704,7 @@ func (p *Pages) operationsPage(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	d := opsData{Overview: o, Zone: p.zone()}
+	d := opsData{Overview: o, Zone: p.zone(), Alerts: p.alertRows(o.Alerts)}
 	for _, in := range o.Instances {
 		d.Instances = append(d.Instances, instanceRow{Instance: in, Started: p.when(in.StartedAt), Heartbeat: p.when(in.HeartbeatAt)})
 	}

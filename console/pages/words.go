@@ -73,15 +73,6 @@ func (p *Pages) noteText(r *http.Request, note string) (text string, ok bool) {
 	return report.NoteZh(note)
 }
 
-// problemText is a reconciliation problem's detail and note as noteText
-// says a note.
-func (p *Pages) problemText(r *http.Request, detail string) (text string, ok bool) {
-	if console.Lang(r) != "zh" {
-		return detail, true
-	}
-	return report.ProblemDetailZh(detail)
-}
-
 // rejectText is an upload's reason for rejecting a line (intake's words,
 // which the rejects CSV keeps) in the reader's language; a reason it does
 // not know is returned as it is.
