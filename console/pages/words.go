@@ -149,6 +149,7 @@ func (p *Pages) sayError(r *http.Request, status int, err error) (msg string, ok
 	var dup *intake.DuplicateFileError
 	var fatal *intake.FatalError
 	var tooBig *http.MaxBytesError
+	var wx ops.WXError // WeChat Pay's own refusal: shown with its code
 	switch {
 	case status == http.StatusInternalServerError:
 		return p.con.T(r, "error.internal"), true
@@ -156,9 +157,9 @@ func (p *Pages) sayError(r *http.Request, status int, err error) (msg string, ok
 		return p.con.T(r, "error.duplicate", dup.BatchID, p.con.Word(r, "bstatus", dup.Status)), true
 	case status == http.StatusForbidden:
 		return p.con.T(r, "error.forbidden", p.con.Word(r, "role", string(actor(r).Role))), true
-	case errors.Is(err, queue.ErrNotFound), ops.ErrorCode(err) == ops.ENOTFOUND:
+	case errors.Is(err, queue.ErrNotFound), ops.ErrorCode(err) == ops.ENOTFOUND && !errors.As(err, &wx):
 		return p.con.T(r, "error.not_found"), true
-	case errors.Is(err, queue.ErrState), ops.ErrorCode(err) == ops.ECONFLICT:
+	case errors.Is(err, queue.ErrState):
 		return p.con.T(r, "error.state"), true
 	case errors.Is(err, intake.ErrTooManyRejects):
 		return p.con.T(r, "error.too_many_rejects"), true
