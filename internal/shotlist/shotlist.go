@@ -24,6 +24,9 @@ type Page struct {
 var Pages = []Page{
 	{"home", "/", "main h1"},
 	{"batches", "/batches", "main table"},
+	{"batches-bulk-pause", "/batches/bulk?action=pause&id={paused}&id={awaiting}", "main h1"},
+	{"search-openid", "/search?openid={openid}", "main h1"},
+	{"notifications", "/notifications", "main h1"},
 	{"batch-halted", "/batches/{halted}", "#progress"},
 	{"batch-completed", "/batches/{completed}", "#progress"},
 	{"batch-paused", "/batches/{paused}", "#progress"},
