@@ -471,103 +471,15 @@ func (l *Limiter) expireLocked(now time.Time) {
 // throttle of a request sent after this cut is a new event that sees more of
 // the congestion, so a large drop of the limit converges in about a second.
 func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
-	base := l.rate
-	if now.Sub(l.lastQueued) > saturatedWithin {
-		base = min(base, l.sends.rate(now)) // demand-paced: cut what was really sent
+	m, ok := l.measureLocked(now)
+	if !ok {
+		return
 	}
-	n := clamp(int(base*acceptedSpan.Seconds()), minAcceptedCount, answerHistory)
-	var accepted, share float64
-	var measured bool
-	onset := l.congested && now.Sub(l.emptyAt) < acceptedSpan
-	if onset {
-		// Still the onset the last cut saw: the server's bucket has been
-		// empty since emptyAt, so what it accepted of the sends since then
-		// is its refill, the limit, undiluted by the calm before.
-		accepted, share, measured = l.answers.acceptedSince(l.emptyAt, base, n)
-		if measured && accepted == 0 {
-			// Nothing got through since the bucket was seen empty: an
-			// outage, or a fixed window spent until the next second. No
-			// rate would do better, and the cut already made stands; the
-			// next episode measures afresh.
-			return
-		}
-		if measured && accepted >= base*(1-l.margin) {
-			// The server accepted about the rate's worth per second of
-			// what was sent since: the cut already made is as low as the
-			// limit asks. These throttles are of sends that left the
-			// sender later than granted, a backlog in a sender short of
-			// CPU draining after the cut at the pace it had before, and
-			// found the bucket still empty; a cut for each would take the
-			// rate down by Margin an event, far under the limit.
-			return
-		}
-	} else {
-		accepted, share, measured = l.answers.acceptedRate(n)
-	}
-	ranAhead := measured && share >= minCutFactor && accepted < base*minCutFactor
-	if ranAhead {
-		// Most of the latest sends got through, yet far fewer per second
-		// than the rate allows: they went out slower than it. The rate ran
-		// ahead of a sender bound by its CPU or its database, or demand
-		// paused; the rate says nothing of the limit, what was sent does.
-		// (Sized from the rate, this looked like a bucket with no depth
-		// and cut by a sixth.)
-		base = accepted / share
-	}
-	if measured && !ranAhead && l.congested && !onset && share >= 1-isolatedShare && accepted < base*share*(1-l.margin) {
-		// Few of the latest sends throttled, and they went out slower
-		// than the rate: the server's bucket was empty for a moment, not
-		// all along, and what it accepted per second is only what a
-		// sender short of CPU for a while sent. The limit is about where
-		// the rate was; the share throttled says by how much it was over.
-		accepted = base * share
-	}
-	// An isolated throttle: past slow start, long after the last cut, few
-	// of the latest answers throttled, at a rate no higher than the last
-	// measured limit. A server that jitter or a burst of late sends found
-	// empty for a moment says little of the limit: the rate dips by the
-	// share throttled and Margin and is back on the curve it was on within
-	// recoverTime (dipLocked), the estimate unchanged. If the limit is
-	// under it after all, the throttling goes on and the next event, not
-	// isolated, measures it.
-	//
-	// So is a throttle among few while the sends lagged the rate
-	// (ranAhead): what the sender could not keep up then is no limit to
-	// hold it to once it can.
-	isolated := measured && l.congested && !onset && share >= 1-isolatedShare &&
-		now.Sub(l.stats.LastCut) >= isolatedAfter && (ranAhead || base <= l.measured*(1+isolatedAbove))
-	target, estimate, ambiguous := sizeCut(base, accepted, measured, l.margin)
-	// Two round trips after an ambiguous cut, the sends it paced have been
-	// answered; throttles before then may still be stragglers of the rate
-	// before it, matched out of order.
-	settled := now.Sub(l.epoch).Seconds() > escalateAfter*l.latency
-	if ambiguous && onset && l.ambiguousRun > 0 && settled {
-		// The last ambiguous cut did not end the throttling: not a bucket
-		// with no depth just over its limit, which one cut of
-		// ambiguousCutFactor quiets, but a limit well under the rate. Each
-		// further event of the onset cuts deeper.
-		target = base * math.Pow(ambiguousCutFactor, float64(l.ambiguousRun+1)) * (1 - l.margin)
-	}
-	if ambiguous && onset {
-		l.ambiguousRun++
-	} else if ambiguous {
-		l.ambiguousRun = 1
-	} else {
-		l.ambiguousRun = 0
-	}
-	if onset {
-		// One event of an onset cuts at most to onsetFloor of the rate it
-		// starts from: answers matched to the wrong side of emptyAt, or a
-		// fixed window spent until the next second, can make the limit
-		// look lower than it is. A deeper fall is cut again by the next
-		// event; a floor tied to the episode's first rate instead held a
-		// cold start at 1.5× a 50/s limit through half a second of cuts
-		// that changed nothing.
-		target, estimate = max(target, base*onsetFloor), max(estimate, base*onsetFloor)
-	}
+	isolated := l.isolatedLocked(now, m)
+	target, estimate, ambiguous := l.sizeLocked(now, m)
 	first := l.cold && l.coldTo.IsZero()
 	l.trace.event(now, "cut: sent %.3f s ago (matched %t), base %.1f, accepted %.1f, share %.3f (measured %t, onset %t, isolated %t, ambiguous %t, run %d): rate %.1f → %.1f, estimate %.1f",
-		now.Sub(sentAt).Seconds(), matched, base, accepted, share, measured, onset, isolated, ambiguous, l.ambiguousRun, l.rate, max(target, l.min), max(estimate, target))
+		now.Sub(sentAt).Seconds(), matched, m.base, m.accepted, m.share, m.measured, m.onset, isolated, ambiguous, l.ambiguousRun, l.rate, max(target, l.min), max(estimate, target))
 	if isolated {
 		l.dipLocked(now, target)
 	} else {
@@ -577,27 +489,155 @@ func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 	if !matched {
 		sentAt = now
 	}
-	if first && ranAhead {
-		// The sender, not the rate, set the pace, and a sender short of
-		// CPU sends in bursts that a shallow bucket throttles in part
-		// whatever the rate: the share of the onset's sends it let through
-		// says nothing of the limit. The cold start measures no further.
-		l.cold = false
-	} else if first {
-		l.coldFrom, l.coldTo, l.coldRate = sentAt, now, base
-		for i := range l.inflight.len() {
-			if !l.inflight.at(i).Before(sentAt) {
-				l.coldExpected++
-			}
-		}
+	if first {
+		l.startColdLocked(now, sentAt, m)
 	}
-	if onset {
+	if m.onset {
 		// The bucket has stayed empty since the earlier trigger: keep
 		// measuring from there. The count restarts, which only delays
 		// evidence of a higher limit.
 		sentAt = l.emptyAt
 	}
 	l.emptyAt, l.accepted, l.lastAccepted = sentAt, 0, sentAt
+}
+
+// congestion is what a congestion event measured.
+type congestion struct {
+	base     float64 // the rate being cut: the limiter's, or what was really sent
+	accepted float64 // the rate at which the latest sends got through
+	share    float64 // the share of them that got through
+	measured bool    // enough answers to say
+	onset    bool    // the server's bucket has been empty since the last cut's trigger
+	ranAhead bool    // the sends went out slower than the rate
+}
+
+// measureLocked measures a congestion event: the rate being cut, and at
+// what rate and share the latest sends got through. It is false when the
+// event calls for no cut at all.
+func (l *Limiter) measureLocked(now time.Time) (congestion, bool) {
+	m := congestion{base: l.rate}
+	if now.Sub(l.lastQueued) > saturatedWithin {
+		m.base = min(m.base, l.sends.rate(now)) // demand-paced: cut what was really sent
+	}
+	n := clamp(int(m.base*acceptedSpan.Seconds()), minAcceptedCount, answerHistory)
+	m.onset = l.congested && now.Sub(l.emptyAt) < acceptedSpan
+	if m.onset {
+		// Still the onset the last cut saw: the server's bucket has been
+		// empty since emptyAt, so what it accepted of the sends since then
+		// is its refill, the limit, undiluted by the calm before.
+		m.accepted, m.share, m.measured = l.answers.acceptedSince(l.emptyAt, m.base, n)
+		if m.measured && m.accepted == 0 {
+			// Nothing got through since the bucket was seen empty: an
+			// outage, or a fixed window spent until the next second. No
+			// rate would do better, and the cut already made stands; the
+			// next episode measures afresh.
+			return m, false
+		}
+		if m.measured && m.accepted >= m.base*(1-l.margin) {
+			// The server accepted about the rate's worth per second of
+			// what was sent since: the cut already made is as low as the
+			// limit asks. These throttles are of sends that left the
+			// sender later than granted, a backlog in a sender short of
+			// CPU draining after the cut at the pace it had before, and
+			// found the bucket still empty; a cut for each would take the
+			// rate down by Margin an event, far under the limit.
+			return m, false
+		}
+	} else {
+		m.accepted, m.share, m.measured = l.answers.acceptedRate(n)
+	}
+	m.ranAhead = m.measured && m.share >= minCutFactor && m.accepted < m.base*minCutFactor
+	if m.ranAhead {
+		// Most of the latest sends got through, yet far fewer per second
+		// than the rate allows: they went out slower than it. The rate ran
+		// ahead of a sender bound by its CPU or its database, or demand
+		// paused; the rate says nothing of the limit, what was sent does.
+		// (Sized from the rate, this looked like a bucket with no depth
+		// and cut by a sixth.)
+		m.base = m.accepted / m.share
+	}
+	if m.measured && !m.ranAhead && l.congested && !m.onset && m.share >= 1-isolatedShare && m.accepted < m.base*m.share*(1-l.margin) {
+		// Few of the latest sends throttled, and they went out slower
+		// than the rate: the server's bucket was empty for a moment, not
+		// all along, and what it accepted per second is only what a
+		// sender short of CPU for a while sent. The limit is about where
+		// the rate was; the share throttled says by how much it was over.
+		m.accepted = m.base * m.share
+	}
+	return m, true
+}
+
+// isolatedLocked tells an isolated throttle: past slow start, long after
+// the last cut, few of the latest answers throttled, at a rate no higher
+// than the last measured limit. A server that jitter or a burst of late
+// sends found empty for a moment says little of the limit: the rate dips by
+// the share throttled and Margin and is back on the curve it was on within
+// recoverTime (dipLocked), the estimate unchanged. If the limit is under it
+// after all, the throttling goes on and the next event, not isolated,
+// measures it.
+//
+// So is a throttle among few while the sends lagged the rate (ranAhead):
+// what the sender could not keep up then is no limit to hold it to once it
+// can.
+func (l *Limiter) isolatedLocked(now time.Time, m congestion) bool {
+	return m.measured && l.congested && !m.onset && m.share >= 1-isolatedShare &&
+		now.Sub(l.stats.LastCut) >= isolatedAfter && (m.ranAhead || m.base <= l.measured*(1+isolatedAbove))
+}
+
+// sizeLocked sizes the cut of an event (sizeCut), deeper for an ambiguous
+// cut that did not quiet the server, never below onsetFloor of the rate
+// within an onset; it counts the ambiguous cuts in a row.
+func (l *Limiter) sizeLocked(now time.Time, m congestion) (target, estimate float64, ambiguous bool) {
+	target, estimate, ambiguous = sizeCut(m.base, m.accepted, m.measured, l.margin)
+	// Two round trips after an ambiguous cut, the sends it paced have been
+	// answered; throttles before then may still be stragglers of the rate
+	// before it, matched out of order.
+	settled := now.Sub(l.epoch).Seconds() > escalateAfter*l.latency
+	if ambiguous && m.onset && l.ambiguousRun > 0 && settled {
+		// The last ambiguous cut did not end the throttling: not a bucket
+		// with no depth just over its limit, which one cut of
+		// ambiguousCutFactor quiets, but a limit well under the rate. Each
+		// further event of the onset cuts deeper.
+		target = m.base * math.Pow(ambiguousCutFactor, float64(l.ambiguousRun+1)) * (1 - l.margin)
+	}
+	switch {
+	case ambiguous && m.onset:
+		l.ambiguousRun++
+	case ambiguous:
+		l.ambiguousRun = 1
+	default:
+		l.ambiguousRun = 0
+	}
+	if m.onset {
+		// One event of an onset cuts at most to onsetFloor of the rate it
+		// starts from: answers matched to the wrong side of emptyAt, or a
+		// fixed window spent until the next second, can make the limit
+		// look lower than it is. A deeper fall is cut again by the next
+		// event; a floor tied to the episode's first rate instead held a
+		// cold start at 1.5× a 50/s limit through half a second of cuts
+		// that changed nothing.
+		target, estimate = max(target, m.base*onsetFloor), max(estimate, m.base*onsetFloor)
+	}
+	return target, estimate, ambiguous
+}
+
+// startColdLocked notes the first onset of a cold start, cut at now from
+// sends made since sentAt, for refineColdLocked.
+func (l *Limiter) startColdLocked(now, sentAt time.Time, m congestion) {
+	if m.ranAhead {
+		// The sender, not the rate, set the pace, and a sender short of
+		// CPU sends in bursts that a shallow bucket throttles in part
+		// whatever the rate: the share of the onset's sends it let through
+		// says nothing of the limit. The cold start measures no further.
+		l.cold = false
+		return
+	}
+	l.coldFrom, l.coldTo, l.coldRate = sentAt, now, m.base
+	for i := range l.inflight.len() {
+		if !l.inflight.at(i).Before(sentAt) {
+			l.coldExpected++
+		}
+	}
 }
 
 // evidenceLocked counts one accepted send made after the server's bucket was
