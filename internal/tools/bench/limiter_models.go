@@ -40,6 +40,16 @@ func modelShapes() []modelShape {
 	}
 }
 
+// duration is how long the batch takes at the limit (halved from halveAt).
+func (sh modelShape) duration() time.Duration {
+	perSecond := float64(time.Second) / sh.limit
+	if sh.halveAt <= 0 || float64(sh.rows) <= sh.limit*sh.halveAt.Seconds() {
+		return time.Duration(float64(sh.rows) * perSecond)
+	}
+	rest := float64(sh.rows) - sh.limit*sh.halveAt.Seconds()
+	return sh.halveAt + time.Duration(rest*2*perSecond)
+}
+
 // halveShape halves a 400/s limit 15 s into the batch.
 var halveShape = modelShape{name: "400/s → 200/s at 15 s, 20 tokens, 20 ms", limit: 400, depth: 50 * time.Millisecond,
 	latency: 20 * time.Millisecond, rows: 10_000, halveAt: 15 * time.Second}
