@@ -157,6 +157,13 @@ type Limiter struct {
 	epoch        time.Time // throttles of sends before this are old news
 	lastQueued   time.Time
 
+	// Episodes (a first throttle and its onset): whether this one began in
+	// a fast climb (slow start, or a doubling on evidence), and the least
+	// the server had accepted in the second before the first throttle of
+	// any episode before it, and of this one too (see echoLocked).
+	ramped                        bool
+	acceptedBefore, acceptedFloor float64
+
 	// The first onset of a limiter that started with nothing learned: the
 	// sends made between the first throttled one and the first cut, their
 	// rate, and their answers so far.
@@ -432,7 +439,7 @@ func (l *Limiter) refineColdLocked(now, sentAt time.Time, throttled bool) {
 		return
 	}
 	m = max(m, l.coldRate*onsetFloor, l.min)
-	est := l.echoLocked(now, m, l.coldRate)
+	est := l.echoLocked(now, m, l.coldRate, math.Inf(1))
 	l.trace.event(now, "cut cold: %d of %d answers to the onset's sends at %.1f/s accepted: limit %.1f, rate %.1f → %.1f, estimate %.1f",
 		l.coldAccepted, l.coldAnswers, l.coldRate, m, l.rate, m*(1-l.margin), est)
 	l.cutLocked(now, m*(1-l.margin), est)
@@ -483,6 +490,12 @@ func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 	}
 	isolated := l.isolatedLocked(now, m)
 	target, estimate, ambiguous := l.sizeLocked(now, m)
+	if !m.onset {
+		l.startEpisodeLocked(now)
+	}
+	if !isolated && l.ramped {
+		estimate = l.echoLocked(now, max(estimate, target), m.base, l.acceptedBefore)
+	}
 	first := l.cold && l.coldTo.IsZero()
 	l.trace.event(now, "cut: sent %.3f s ago (matched %t), base %.1f, accepted %.1f, share %.3f (measured %t, onset %t, isolated %t, ambiguous %t, run %d): rate %.1f → %.1f, estimate %.1f",
 		now.Sub(sentAt).Seconds(), matched, m.base, m.accepted, m.share, m.measured, m.onset, isolated, ambiguous, l.ambiguousRun, l.rate, max(target, l.min), max(estimate, target))
@@ -646,35 +659,55 @@ func (l *Limiter) startColdLocked(now, sentAt time.Time, m congestion) {
 	}
 }
 
-// echoLocked returns the estimate a cold start's refined cut at now climbs
-// back to: estimate, the limit as the answers to the onset's sends measured
-// it, or more when the server accepted clearly more than that in the last
-// second.
+// echoLocked returns the estimate a cut at now climbs back to: estimate,
+// the limit as the latest answers measured it, or more when the server
+// accepted clearly more than that over a second before.
 //
-// A token bucket that throttles lets through its refill, the limit, so the
-// accepted share of what was sent at a known rate is the limit. A sliding
-// log (at most the limit's worth in any trailing window) lets through only
-// what leaves the window: the echo of what it admitted a window earlier,
-// which after a slow start's doubling is about half the limit. The rate
-// sat there for the six seconds the probe and the evidence test took to
-// climb back. What either server accepted in the trailing second is at
+// A token bucket that throttles lets through its refill, the limit, so
+// what it accepts per second of sending is the limit. A sliding log (at
+// most the limit's worth in any trailing window) lets through only what
+// leaves the window: the echo of what it admitted a window earlier. After a
+// fast climb that was far less than the limit — about half of it after a
+// slow start, 0.8 after a doubling on evidence — and the rate sat there for
+// the six seconds or so the probe and the evidence test took to climb back.
+// What either server accepted in the second before it throttled is at
 // least what it accepts per second while throttling, and for the log its
 // limit: so when the estimate is more than twice Margin under that, the
-// rate still cuts to the measurement, but climbs back to what was accepted
-// (no higher than the rate being cut). Not in the first second, whose
-// acceptance holds a full bucket's depth besides.
+// rate still cuts to the measurement, but climbs back to just under what
+// was accepted (Margin under it, and no higher than the rate being cut, or
+// within an onset the estimate of the cut that began it).
 //
-// Only here: at later cuts a bucket that spent its depth in the last second
-// (a second deep, or a sender whose backlog drained) looks the same, and
-// the estimate raised from it cost more throttles than the echo it caught
-// (bench limiter's matrix, 300/s a second deep with 150 ms round trips:
-// 1.1% throttled).
-func (l *Limiter) echoLocked(now time.Time, estimate, base float64) float64 {
-	accepted := l.okWin.rate(now)
+// A bucket accepts its depth besides in that second, so the measure is
+// bounded by past: a cold start's refined cut passes what was accepted in
+// the last second, once the first (which holds the full bucket) is over;
+// a later cut the least that was accepted in the second before any earlier
+// episode's first throttle, which for a bucket found empty before is about
+// its limit and for the log always its limit. Later cuts use it only in an
+// episode that began in a fast climb, where the echo is deep: outside one,
+// a limit that fell looks the same and the estimate must follow it.
+func (l *Limiter) echoLocked(now time.Time, estimate, base, past float64) float64 {
+	accepted := min(past, l.okWin.rate(now))
 	if !l.okWin.warm(now) || estimate >= accepted*(1-2*l.margin) {
 		return estimate
 	}
-	return max(estimate, min(accepted, base))
+	if l.congested && now.Sub(l.emptyAt) < acceptedSpan {
+		base = max(base, l.estimate)
+	}
+	return max(estimate, min(accepted, base)*(1-l.margin))
+}
+
+// startEpisodeLocked notes the first throttle of an episode: whether it
+// came in a fast climb, and what the server accepted in the second before
+// it.
+func (l *Limiter) startEpisodeLocked(now time.Time) {
+	l.ramped = !l.congested
+	l.acceptedBefore = l.acceptedFloor
+	if !l.okWin.warm(now) {
+		return
+	}
+	if a := l.okWin.rate(now); l.acceptedFloor == 0 || a < l.acceptedFloor {
+		l.acceptedFloor = a
+	}
 }
 
 // evidenceLocked counts one accepted send made after the server's bucket was
