@@ -125,9 +125,10 @@
 // evidence — lets through for a second what it admitted a second before:
 // the onset measures that echo, about 0.8 of the limit, as the limit, and
 // the probe takes seconds to climb back. After a cold start's slow start
-// the echo is about half the limit; that one cut climbs back to what the
-// server accepted in the last second instead (echoLocked). Against such a
-// log the limiter gets 0.79–0.96 of the limit (bench limiter).
+// the echo is about half the limit. A cut in an episode that began in such
+// a climb therefore climbs back to just under what the server accepted in
+// the second before it throttled (echoLocked): against such a log the
+// limiter gets 0.88–0.96 of the limit (bench limiter), was 0.78–0.96.
 //
 // # Baselines and simulation
 //
