@@ -25,14 +25,15 @@ func userCommands() []*command {
 		cmdUserPasswd(), cmdUserRole()}
 }
 
-// withAuth loads config, opens the database and runs fn with the store.
-func withAuth(ctx context.Context, e *env, fn func(*auth.Store) error) error {
+// withAccounts loads config, opens the database and runs fn with the
+// operations on accounts.
+func withAccounts(ctx context.Context, e *env, fn func(*ops.Accounts) error) error {
 	return e.withService(ctx, func(s *ops.Service) error {
 		store, _, err := app.NewAuthStore(s.Config, s.DB)
 		if err != nil {
 			return err
 		}
-		return fn(store)
+		return fn(ops.NewAccounts(store))
 	})
 }
 
@@ -46,12 +47,9 @@ func cmdUserAdd() *command {
 		fs := newFlags(e, c)
 		role := fs.String("role", "", "analyst, operator or admin (required)")
 		pwFile := fs.String("password-file", "", "read the password from the first line of this file instead of stdin")
-		pos, err := parseFlags(e, fs, args)
+		name, err := parseOne(e, fs, args, "NAME")
 		if err != nil {
 			return err
-		}
-		if len(pos) != 1 {
-			return usagef("user add: want exactly one NAME")
 		}
 		if *role == "" {
 			return usagef("user add: --role is required")
@@ -60,18 +58,18 @@ func cmdUserAdd() *command {
 		if err != nil {
 			return usagef("user add: --role: %v", err)
 		}
-		if err := auth.CheckName(pos[0]); err != nil {
+		if err := auth.CheckName(name); err != nil {
 			return usagef("user add: %v", err)
 		}
-		pw, where, err := e.newPassword(*pwFile, pos[0])
+		pw, where, err := e.newPassword(*pwFile, name)
 		if err != nil {
 			return fmt.Errorf("user add: password from %s: %w", where, err)
 		}
 		if err := auth.CheckPassword(pw); err != nil {
 			return fmt.Errorf("user add: password from %s: %w", where, err)
 		}
-		return withAuth(ctx, e, func(s *auth.Store) error {
-			u, err := s.AddUser(ctx, e.actor(), pos[0], r, pw)
+		return withAccounts(ctx, e, func(s *ops.Accounts) error {
+			u, err := s.AddUser(ctx, e.actor(), name, r, pw)
 			if err != nil {
 				return err
 			}
@@ -103,8 +101,8 @@ func cmdUserList() *command {
 		if len(pos) != 0 {
 			return usagef("user list: takes no arguments")
 		}
-		return withAuth(ctx, e, func(s *auth.Store) error {
-			users, err := s.Users(ctx)
+		return withAccounts(ctx, e, func(s *ops.Accounts) error {
+			users, err := s.Users(ctx, e.actor())
 			if err != nil {
 				return err
 			}
@@ -132,18 +130,19 @@ func cmdUserSetDisabled(disabled bool) *command {
 		c = &command{name: "user disable", usage: "NAME", short: "disable an account: its sessions and API tokens stop working at once"}
 	}
 	c.run = func(ctx context.Context, e *env, args []string) error {
-		pos, err := parseFlags(e, newFlags(e, c), args)
+		name, err := parseOne(e, newFlags(e, c), args, "NAME")
 		if err != nil {
 			return err
 		}
-		if len(pos) != 1 {
-			return usagef("%s: want exactly one NAME", c.name)
-		}
-		return withAuth(ctx, e, func(s *auth.Store) error {
-			if err := s.SetDisabled(ctx, e.actor(), pos[0], disabled); err != nil {
+		return withAccounts(ctx, e, func(s *ops.Accounts) error {
+			act := s.EnableUser
+			if disabled {
+				act = s.DisableUser
+			}
+			if err := act(ctx, e.actor(), name); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "%sd %s\n", strings.TrimPrefix(c.name, "user "), pos[0])
+			fmt.Fprintf(e.stdout, "%sd %s\n", strings.TrimPrefix(c.name, "user "), name)
 			return nil
 		})
 	}
@@ -162,12 +161,9 @@ func cmdUserToken() *command {
 		revoke := fs.Int64("revoke", 0, "revoke the token with this ID")
 		list := fs.Bool("list", false, "list NAME's tokens (ID, prefix, dates), never their secrets")
 		asJSON := fs.Bool("json", false, "with --list: print JSON")
-		pos, err := parseFlags(e, fs, args)
+		name, err := parseOne(e, fs, args, "NAME")
 		if err != nil {
 			return err
-		}
-		if len(pos) != 1 {
-			return usagef("user token: want exactly one NAME")
 		}
 		if *revoke != 0 && *list {
 			return usagef("user token: --revoke and --list exclude each other")
@@ -176,8 +172,7 @@ func cmdUserToken() *command {
 		if err != nil {
 			return usagef("user token: --expires: %v", err)
 		}
-		name := pos[0]
-		return withAuth(ctx, e, func(s *auth.Store) error {
+		return withAccounts(ctx, e, func(s *ops.Accounts) error {
 			switch {
 			case *revoke != 0:
 				if err := s.RevokeToken(ctx, e.actor(), name, *revoke); err != nil {
@@ -186,10 +181,10 @@ func cmdUserToken() *command {
 				fmt.Fprintf(e.stdout, "revoked token %d of %s\n", *revoke, name)
 				return nil
 			case *list:
-				if _, err := s.User(ctx, name); err != nil {
+				if _, err := s.User(ctx, e.actor(), name); err != nil {
 					return fmt.Errorf("user token %s: %w", name, err)
 				}
-				tokens, err := s.Tokens(ctx, name)
+				tokens, err := s.Tokens(ctx, e.actor(), name)
 				if err != nil {
 					return err
 				}
@@ -245,25 +240,22 @@ func cmdUserPasswd() *command {
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
 		pwFile := fs.String("password-file", "", "read the password from the first line of this file instead")
-		pos, err := parseFlags(e, fs, args)
+		name, err := parseOne(e, fs, args, "NAME")
 		if err != nil {
 			return err
 		}
-		if len(pos) != 1 {
-			return usagef("user passwd: want exactly one NAME")
-		}
-		pw, where, err := e.newPassword(*pwFile, pos[0])
+		pw, where, err := e.newPassword(*pwFile, name)
 		if err != nil {
 			return fmt.Errorf("user passwd: %w", err)
 		}
 		if err := auth.CheckPassword(pw); err != nil {
 			return fmt.Errorf("user passwd: password from %s: %w", where, err)
 		}
-		return withAuth(ctx, e, func(s *auth.Store) error {
-			if err := s.SetPassword(ctx, e.actor(), pos[0], pw); err != nil {
+		return withAccounts(ctx, e, func(s *ops.Accounts) error {
+			if err := s.Passwd(ctx, e.actor(), name, pw); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "password of %s changed; its sessions ended\n", pos[0])
+			fmt.Fprintf(e.stdout, "password of %s changed; its sessions ended\n", name)
 			return nil
 		})
 	}
@@ -316,7 +308,7 @@ func cmdUserRole() *command {
 		if err != nil {
 			return usagef("user role: %v", err)
 		}
-		return withAuth(ctx, e, func(s *auth.Store) error {
+		return withAccounts(ctx, e, func(s *ops.Accounts) error {
 			if err := s.SetRole(ctx, e.actor(), pos[0], r); err != nil {
 				return err
 			}

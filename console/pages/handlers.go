@@ -242,7 +242,7 @@ func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, 
 		case errors.Is(err, queue.ErrNotFound):
 			d.LookupErr = "not_found"
 		default:
-			d.LookupErr = p.errMessage(r, errStatus(err), err)
+			d.LookupErr = p.errMessage(r, err)
 		}
 	}
 	p.con.Render(w, r, status, "batch", d)
@@ -298,7 +298,7 @@ func (p *Pages) pageSettle(w http.ResponseWriter, r *http.Request) {
 
 type uploadData struct {
 	Token   string
-	Report  *intake.Report
+	Report  *ops.ImportAnswer
 	Rejects []rejectLine
 	Over    bool // more rejects than the form allowed
 	Form    struct{ Stock, Kind, Name, MaxRejects string }
@@ -322,8 +322,8 @@ func (p *Pages) uploadDryRun(w http.ResponseWriter, r *http.Request) {
 	p.makeRoom(actor(r).Name, p.opts.PendingPerUser)
 	u, err := p.receive(w, r)
 	if err != nil {
-		status := errStatus(err)
-		d.Error = p.errMessage(r, status, err)
+		status := ops.HTTPStatus(err)
+		d.Error = p.errMessage(r, err)
 		p.con.Render(w, r, status, "upload", d)
 		return
 	}
@@ -332,8 +332,8 @@ func (p *Pages) uploadDryRun(w http.ResponseWriter, r *http.Request) {
 	f, err := readImportFields(u.fields)
 	if err != nil {
 		pu.remove()
-		status := errStatus(err)
-		d.Error = p.errMessage(r, status, err)
+		status := ops.HTTPStatus(err)
+		d.Error = p.errMessage(r, err)
 		p.con.Render(w, r, status, "upload", d)
 		return
 	}
@@ -360,8 +360,8 @@ func (p *Pages) uploadDryRun(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		pu.remove()
-		status := errStatus(err)
-		d.Error = p.errMessage(r, status, err)
+		status := ops.HTTPStatus(err)
+		d.Error = p.errMessage(r, err)
 		p.con.Render(w, r, status, "upload", d)
 		return
 	}
@@ -371,7 +371,7 @@ func (p *Pages) uploadDryRun(w http.ResponseWriter, r *http.Request) {
 	if d.Token, err = p.keep(pu); err != nil {
 		pu.remove()
 		d.Report, d.Rejects = nil, nil
-		d.Error = p.errMessage(r, http.StatusServiceUnavailable, err)
+		d.Error = p.errMessage(r, err)
 		p.con.Render(w, r, http.StatusServiceUnavailable, "upload", d)
 		return
 	}
@@ -395,8 +395,8 @@ func (p *Pages) uploadCreate(w http.ResponseWriter, r *http.Request) {
 	rep, _, err := p.runImport(r, u.path, u.filename, f, nil)
 	if err != nil {
 		var d uploadData
-		status := errStatus(err)
-		d.Error = p.errMessage(r, status, err)
+		status := ops.HTTPStatus(err)
+		d.Error = p.errMessage(r, err)
 		d.Form.Stock, d.Form.Kind, d.Form.Name = f.stock, f.kind, f.name
 		p.con.Render(w, r, status, "upload", d)
 		return
