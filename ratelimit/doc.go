@@ -128,7 +128,7 @@
 // the echo is about half the limit. A cut in an episode that began in such
 // a climb therefore climbs back to just under what the server accepted in
 // the second before it throttled (echoLocked): against such a log the
-// limiter gets 0.88–0.96 of the limit (bench limiter), was 0.78–0.96.
+// limiter gets 0.88–0.97 of the limit (bench limiter), was 0.78–0.96.
 //
 // # Baselines and simulation
 //

@@ -141,8 +141,8 @@ func TestLimiterSlidingLogEcho(t *testing.T) {
 	const run = 41 * time.Second
 	r := Simulate(newAdaptive(Config{Initial: 100, Max: 500}), SimConfig{Limit: constant(300), Shape: SlidingLog,
 		ServerBurst: time.Second, Latency: 20 * time.Millisecond, Jitter: 0.2, RequestLeg: 1, Duration: run, Seed: 1})
-	require.GreaterOrEqual(t, r.Goodput, 0.90)
+	require.GreaterOrEqual(t, r.Goodput, 0.95)
 	require.LessOrEqual(t, r.ThrottledShare, 0.01)
 	steady, _ := r.Between(5*time.Second, run-time.Second)
-	require.GreaterOrEqual(t, steady, 0.93)
+	require.GreaterOrEqual(t, steady, 0.97)
 }

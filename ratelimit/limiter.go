@@ -163,6 +163,7 @@ type Limiter struct {
 	// any episode before it, and of this one too (see echoLocked).
 	ramped                        bool
 	acceptedBefore, acceptedFloor float64
+	coldEcho                      float64 // the estimate a cold start's refined cut raised past an echo, for its onset
 
 	// The first onset of a limiter that started with nothing learned: the
 	// sends made between the first throttled one and the first cut, their
@@ -440,6 +441,9 @@ func (l *Limiter) refineColdLocked(now, sentAt time.Time, throttled bool) {
 	}
 	m = max(m, l.coldRate*onsetFloor, l.min)
 	est := l.echoLocked(now, m, l.coldRate, math.Inf(1))
+	if est > m {
+		l.coldEcho = est
+	}
 	l.trace.event(now, "cut cold: %d of %d answers to the onset's sends at %.1f/s accepted: limit %.1f, rate %.1f → %.1f, estimate %.1f",
 		l.coldAccepted, l.coldAnswers, l.coldRate, m, l.rate, m*(1-l.margin), est)
 	l.cutLocked(now, m*(1-l.margin), est)
@@ -495,6 +499,12 @@ func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 	}
 	if !isolated && l.ramped {
 		estimate = l.echoLocked(now, max(estimate, target), m.base, l.acceptedBefore)
+		if m.onset {
+			// The cold start's refined cut climbed back past an echo
+			// (refineColdLocked); the rest of its onset measures the same
+			// echo and must not undo that.
+			estimate = max(estimate, l.coldEcho)
+		}
 	}
 	first := l.cold && l.coldTo.IsZero()
 	l.trace.event(now, "cut: sent %.3f s ago (matched %t), base %.1f, accepted %.1f, share %.3f (measured %t, onset %t, isolated %t, ambiguous %t, run %d): rate %.1f → %.1f, estimate %.1f",
@@ -700,7 +710,7 @@ func (l *Limiter) echoLocked(now time.Time, estimate, base, past float64) float6
 // came in a fast climb, and what the server accepted in the second before
 // it.
 func (l *Limiter) startEpisodeLocked(now time.Time) {
-	l.ramped = !l.congested
+	l.ramped, l.coldEcho = !l.congested, 0
 	l.acceptedBefore = l.acceptedFloor
 	if !l.okWin.warm(now) {
 		return
