@@ -20,11 +20,11 @@ func (s *Server) auditExportRoutes() {
 }
 
 // auditDates reads the page's date range: from and to are days
-// (YYYY-MM-DD, to inclusive) in the server's zone, the zone the page shows
-// times in.
-func auditDates(q url.Values, f *audit.Filter) error {
+// (YYYY-MM-DD, to inclusive) in loc, the console's zone, which the page
+// shows times in.
+func auditDates(q url.Values, f *audit.Filter, loc *time.Location) error {
 	if v := q.Get("from"); v != "" {
-		d, err := time.ParseInLocation("2006-01-02", v, time.Local)
+		d, err := time.ParseInLocation("2006-01-02", v, loc)
 		if err != nil {
 			return errBadParam("from must be a date YYYY-MM-DD")
 		}
@@ -33,7 +33,7 @@ func auditDates(q url.Values, f *audit.Filter) error {
 		}
 	}
 	if v := q.Get("to"); v != "" {
-		d, err := time.ParseInLocation("2006-01-02", v, time.Local)
+		d, err := time.ParseInLocation("2006-01-02", v, loc)
 		if err != nil {
 			return errBadParam("to must be a date YYYY-MM-DD")
 		}
@@ -59,18 +59,18 @@ func (s *Server) auditCSV(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f, err := auditFilter(q)
 	if err == nil {
-		err = auditDates(q, &f)
+		err = auditDates(q, &f, s.cfg.Location)
 	}
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="audit-`+time.Now().Format("20060102-150405")+`.csv"`)
+	w.Header().Set("Content-Disposition", `attachment; filename="audit-`+time.Now().In(s.cfg.Location).Format("20060102-150405")+`.csv"`)
 	_, _ = io.WriteString(w, excelcsv.BOM)
 	cw := excelcsv.NewWriter(w)
-	zone := time.Now().Format("-07:00")
-	_ = cw.Write([]string{"time (" + zone + ")", "actor", "role", "action", "batch_id", "stock_id", "source", "outcome", "message", "detail"})
+	// The console's zone, named, as on the page.
+	_ = cw.Write([]string{"time (" + s.cfg.Location.String() + ")", "actor", "role", "action", "batch_id", "stock_id", "source", "outcome", "message", "detail"})
 	f.Limit = audit.MaxLimit
 	for f.Offset = 0; f.Offset < auditCSVMax; f.Offset += audit.MaxLimit {
 		entries, err := s.cfg.Audit.List(r.Context(), f)
@@ -85,7 +85,7 @@ func (s *Server) auditCSV(w http.ResponseWriter, r *http.Request) {
 			if e.BatchID != nil {
 				batch = strconv.FormatInt(*e.BatchID, 10)
 			}
-			_ = cw.Write([]string{e.Time.Local().Format("2006-01-02 15:04:05"), e.Actor, e.Role, e.Action, batch, e.StockID,
+			_ = cw.Write([]string{e.Time.In(s.cfg.Location).Format(TimeLayout), e.Actor, e.Role, e.Action, batch, e.StockID,
 				e.Source, string(e.Outcome), e.Message, string(e.Detail)})
 		}
 		if len(entries) < audit.MaxLimit {

@@ -23,7 +23,9 @@ func TestBrowserAuditFilterExport(t *testing.T) {
 	b.post(t, otto, "/logout", nil, nil)
 	b.post(t, nil, "/login", url.Values{"username": {"ann"}, "password": {"=1+1 wrong"}}, nil)
 	ctx := browser(t)
-	today := time.Now().Format("2006-01-02")
+	loc, err := time.LoadLocation("Asia/Shanghai") // the console's zone by default
+	require.NoError(t, err)
+	today := time.Now().In(loc).Format("2006-01-02")
 
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(b.srv.URL+"/audit?lang=en"),
@@ -54,6 +56,7 @@ func TestBrowserAuditFilterExport(t *testing.T) {
 	rows, err := excelcsv.ReadAll(strings.NewReader(csv.Body))
 	require.NoError(t, err)
 	require.Len(t, rows, 3, "the header and otto's two rows")
+	require.Equal(t, "time (Asia/Shanghai)", rows[0][0], "the console's zone, named")
 	require.Equal(t, []string{"logout", "login"}, []string{rows[1][3], rows[2][3]})
 
 	// A filter for another day selects nothing; a bad date is refused.

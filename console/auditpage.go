@@ -88,7 +88,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f, err := auditFilter(q)
 	if err == nil {
-		err = auditDates(q, &f)
+		err = auditDates(q, &f, s.cfg.Location)
 	}
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, err.Error())
