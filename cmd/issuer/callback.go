@@ -1,62 +1,44 @@
 package main
 
 import (
-	"context"
 	"fmt"
 
-	"github.com/issuer-dev/issuer/ops"
+	"github.com/issuer-dev/issuer/wxpay"
 )
 
 func cmdCallbackShow() *command {
-	c := &command{name: "callback show", usage: "[--json]", short: "show the address WeChat Pay sends COUPON.USE notifications to"}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		asJSON := fs.Bool("json", false, `print {"notify_url","mchid"} as WeChat Pay returns it`)
-		if err := parseNoArgs(e, fs, args); err != nil {
-			return err
-		}
-		return e.withWXService(ctx, func(s *ops.Service) error {
-			cb, err := s.NotifyURL(ctx, e.actor())
-			if err != nil {
-				return err
+	return op[none, *wxpay.CallbackSetting]{
+		name: "callback show", usage: "[--json]", short: "show the address WeChat Pay sends COUPON.USE notifications to",
+		args: noArgs, on: onWX, json: `print {"notify_url","mchid"} as WeChat Pay returns it`,
+		call: func(c *call, _ *none) (*wxpay.CallbackSetting, error) { return c.s.NotifyURL(c.ctx, c.actor) },
+		asJSON: func(cb *wxpay.CallbackSetting) any {
+			return struct {
+				NotifyURL string `json:"notify_url"`
+				MchID     string `json:"mchid"`
+			}{cb.NotifyURL, cb.MchID}
+		},
+		text: func(c *call, _ *none, cb *wxpay.CallbackSetting) {
+			c.printf("mchid       %s\nnotify_url  %s\n", cb.MchID, orNone(cb.NotifyURL))
+			if p := c.s.Config.Callbacks.PublicURL; p != "" && p != cb.NotifyURL {
+				fmt.Fprintf(c.e.stderr, "callbacks.public_url is %s: `issuer run` will register it\n", p)
 			}
-			if *asJSON {
-				return e.printJSON(struct {
-					NotifyURL string `json:"notify_url"`
-					MchID     string `json:"mchid"`
-				}{cb.NotifyURL, cb.MchID})
-			}
-			fmt.Fprintf(e.stdout, "mchid       %s\nnotify_url  %s\n", cb.MchID, orNone(cb.NotifyURL))
-			if p := s.Config.Callbacks.PublicURL; p != "" && p != cb.NotifyURL {
-				fmt.Fprintf(e.stderr, "callbacks.public_url is %s: `issuer run` will register it\n", p)
-			}
-			return nil
-		})
-	}
-	return c
+		},
+	}.command()
 }
 
 func cmdCallbackSet() *command {
-	c := &command{name: "callback set", usage: "URL", short: "register the address for COUPON.USE notifications (https, no query)"}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		u, err := parseOne(e, newFlags(e, c), args, "URL")
-		if err != nil {
-			return err
-		}
-		return e.withWXService(ctx, func(s *ops.Service) error {
-			cb, err := s.SetNotifyURL(ctx, e.actor(), u)
-			if err != nil {
-				return opsUsage(err)
-			}
-			fmt.Fprintf(e.stdout, "notifications for %s go to %s", cb.MchID, cb.NotifyURL)
+	return op[none, *wxpay.CallbackSetting]{
+		name: "callback set", usage: "URL", short: "register the address for COUPON.USE notifications (https, no query)",
+		args: oneArg, what: "URL", on: onWX, errs: asUsage,
+		call: func(c *call, _ *none) (*wxpay.CallbackSetting, error) { return c.s.SetNotifyURL(c.ctx, c.actor, c.arg) },
+		text: func(c *call, _ *none, cb *wxpay.CallbackSetting) {
+			c.printf("notifications for %s go to %s", cb.MchID, cb.NotifyURL)
 			if cb.UpdateTime != "" {
-				fmt.Fprintf(e.stdout, " (updated %s)", cb.UpdateTime)
+				c.printf(" (updated %s)", cb.UpdateTime)
 			}
-			fmt.Fprintln(e.stdout)
-			return nil
-		})
-	}
-	return c
+			c.printf("\n")
+		},
+	}.command()
 }
 
 func orNone(s string) string {

@@ -3,8 +3,9 @@ package main
 import (
 	"testing"
 
-	"github.com/issuer-dev/issuer/wxpay/wxsim"
 	"github.com/stretchr/testify/require"
+
+	"github.com/issuer-dev/issuer/wxpay/wxsim"
 )
 
 func TestCallbackCommands(t *testing.T) {

@@ -1,40 +1,30 @@
 package main
 
 import (
-	"context"
+	"flag"
 	"io"
 	"time"
 
 	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/internal/textable"
-	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/wxpay"
 )
 
 func cmdCoupons() *command {
-	c := &command{name: "coupons", usage: "--openid O [--stock S] [--json]",
-		short: "list a user's 代金券 of the merchant's stocks, as WeChat Pay has them"}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		openid := fs.String("openid", "", "the user (required)")
-		stock := fs.String("stock", "", "only coupons of this stock")
-		asJSON := fs.Bool("json", false, "print a JSON array of the coupons as WeChat Pay returns them")
-		if err := parseNoArgs(e, fs, args); err != nil {
-			return err
-		}
-		return e.withWXService(ctx, func(s *ops.Service) error {
-			list, err := s.UserCoupons(ctx, e.actor(), *openid, *stock)
-			if err != nil {
-				return opsUsage(err)
-			}
-			if *asJSON {
-				return e.printJSON(list)
-			}
-			printCoupons(e.stdout, list, s.Config.Location)
-			return nil
-		})
-	}
-	return c
+	type flags struct{ openid, stock string }
+	return op[flags, []wxpay.Coupon]{
+		name: "coupons", usage: "--openid O [--stock S] [--json]", args: noArgs, on: onWX, errs: asUsage,
+		short: "list a user's 代金券 of the merchant's stocks, as WeChat Pay has them",
+		json:  "print a JSON array of the coupons as WeChat Pay returns them",
+		flags: func(fs *flag.FlagSet, f *flags) {
+			fs.StringVar(&f.openid, "openid", "", "the user (required)")
+			fs.StringVar(&f.stock, "stock", "", "only coupons of this stock")
+		},
+		call: func(c *call, f *flags) ([]wxpay.Coupon, error) {
+			return c.s.UserCoupons(c.ctx, c.actor, f.openid, f.stock)
+		},
+		text: func(c *call, _ *flags, list []wxpay.Coupon) { printCoupons(c.e.stdout, list, c.loc()) },
+	}.command()
 }
 
 func printCoupons(w io.Writer, list []wxpay.Coupon, loc *time.Location) {

@@ -5,8 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/issuer-dev/issuer/wxpay/wxsim"
 	"github.com/stretchr/testify/require"
+
+	"github.com/issuer-dev/issuer/wxpay/wxsim"
 )
 
 func TestCouponsCommand(t *testing.T) {

@@ -3,62 +3,62 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
-	"time"
 
 	"github.com/issuer-dev/issuer/alert"
 	"github.com/issuer-dev/issuer/app"
-	"github.com/issuer-dev/issuer/ops"
+	"github.com/issuer-dev/issuer/report"
 )
 
 func cmdReportDigest() *command {
-	c := &command{
-		name:  "report digest",
-		usage: "[--date YYYY-MM-DD] [--send] [--json]",
+	type flags struct {
+		date         string
+		send, asJSON bool
+	}
+	const name = "report digest"
+	return op[flags, none]{
+		name: name, usage: "[--date YYYY-MM-DD] [--send] [--json]", args: noArgs,
 		short: "the morning digest: a day's issuing, spend, redemptions, anomalies, approvals, halts and rows to settle",
-	}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		date := fs.String("date", "", "the day, in the configured timezone (default yesterday)")
-		send := fs.Bool("send", false, "also send it to the alert channels (alerts.webhook_url, alerts.channels)")
-		asJSON := fs.Bool("json", false, "print the figures as JSON")
-		if err := parseNoArgs(e, fs, args); err != nil {
-			return err
-		}
-		if *date != "" {
-			if _, err := time.Parse(time.DateOnly, *date); err != nil {
-				return usagef("%s: --date %q is not YYYY-MM-DD", c.name, *date)
-			}
-		}
-		return e.withService(ctx, func(s *ops.Service) error {
-			d, err := s.Digest(ctx, e.actor(), *date)
+		flags: func(fs *flag.FlagSet, f *flags) {
+			fs.StringVar(&f.date, "date", "", "the day, in the configured timezone (default yesterday)")
+			fs.BoolVar(&f.send, "send", false, "also send it to the alert channels (alerts.webhook_url, alerts.channels)")
+			fs.BoolVar(&f.asJSON, "json", false, "print the figures as JSON")
+		},
+		check: func(_ *call, f *flags) error { return checkDate(name, f.date) },
+		call: func(c *call, f *flags) (none, error) {
+			d, err := c.s.Digest(c.ctx, c.actor, f.date)
 			if err != nil {
-				return opsUsage(err)
+				return none{}, opsUsage(err)
 			}
-			if *asJSON {
-				err = e.printJSON(d)
+			if f.asJSON {
+				err = c.e.printJSON(d)
 			} else {
-				err = d.WriteText(e.stdout)
+				err = d.WriteText(c.e.stdout)
 			}
-			if err != nil || !*send {
-				return err
+			if err != nil || !f.send {
+				return none{}, err
 			}
-			n, err := e.app().Notifier(s.Config)
-			if err != nil {
-				return err
-			}
-			stop := n.Start(context.WithoutCancel(ctx))
-			err = app.SendDigest(ctx, n, d)
-			stop()
-			if errors.Is(err, alert.ErrNoChannels) {
-				return fmt.Errorf("%s --send: no alert channel takes the digest: configure alerts.webhook_url or alerts.channels", c.name)
-			}
-			if err != nil {
-				return fmt.Errorf("%s --send: %w", c.name, err)
-			}
-			fmt.Fprintf(e.stderr, "sent the digest of %s\n", d.Day)
-			return nil
-		})
+			return none{}, c.sendDigest(name, d)
+		},
+	}.command()
+}
+
+// sendDigest sends d to the alert channels.
+func (c *call) sendDigest(name string, d *report.Digest) error {
+	n, err := c.e.app().Notifier(c.s.Config)
+	if err != nil {
+		return err
 	}
-	return c
+	stop := n.Start(context.WithoutCancel(c.ctx))
+	err = app.SendDigest(c.ctx, n, d)
+	stop()
+	if errors.Is(err, alert.ErrNoChannels) {
+		return fmt.Errorf("%s --send: no alert channel takes the digest: configure alerts.webhook_url or alerts.channels", name)
+	}
+	if err != nil {
+		return fmt.Errorf("%s --send: %w", name, err)
+	}
+	fmt.Fprintf(c.e.stderr, "sent the digest of %s\n", d.Day)
+	return nil
 }

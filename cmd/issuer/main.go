@@ -116,14 +116,8 @@ func commands() []*command {
 	return cmds
 }
 
-// usageError makes run exit with status 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, args...)}
-}
+// usagef is a mistake on the command line: exit status 2.
+func usagef(format string, args ...any) error { return cmdline.Usagef(format, args...) }
 
 // errHelp means help was printed on request: exit 0.
 var errHelp = cmdline.ErrHelp
@@ -131,7 +125,7 @@ var errHelp = cmdline.ErrHelp
 // exitCode prints err and returns the exit status: the command line's own
 // (help, an interruption, a usage error), else ops.ExitCode's.
 func exitCode(err error, stderr io.Writer) int {
-	var ue *usageError
+	var ue *cmdline.UsageError
 	if err == nil || errors.Is(err, errHelp) {
 		return ops.ExitOK
 	}
@@ -193,7 +187,7 @@ func (e *env) run(ctx context.Context, args []string) error {
 	}
 	cmd, cmdArgs := lookup(rest)
 	if cmd == nil {
-		return usageOf(cmdline.Unknown("issuer", entries(commands()), rest, e.stdout, e.stderr))
+		return cmdline.Unknown("issuer", entries(commands()), rest, e.stdout, e.stderr)
 	}
 	return cmd.run(ctx, e, cmdArgs)
 }
@@ -240,46 +234,7 @@ func printUsage(w io.Writer) {
 	fmt.Fprintf(w, "\nUse \"issuer <command> --help\" for more about a command.\n")
 }
 
-// usageOf makes cmdline's usage errors this command line's (exit 2).
-func usageOf(err error) error {
-	var ue *cmdline.UsageError
-	if errors.As(err, &ue) {
-		return &usageError{msg: ue.Msg}
-	}
-	return err
-}
-
 // newFlags returns a FlagSet for cmd whose --help prints the command's usage.
 func newFlags(e *env, c *command) *flag.FlagSet {
 	return cmdline.NewFlagSet("issuer", c.name, c.usage, c.short, e.stderr)
-}
-
-// parseFlags parses args, allowing flags after positional arguments
-// ("import FILE --stock X") because operators write them both ways.
-func parseFlags(e *env, fs *flag.FlagSet, args []string) ([]string, error) {
-	pos, err := cmdline.Parse(fs, args, e.stdout, e.stderr)
-	return pos, usageOf(err)
-}
-
-// parseNoArgs is parseFlags for a command that takes no positional
-// argument.
-func parseNoArgs(e *env, fs *flag.FlagSet, args []string) error {
-	pos, err := parseFlags(e, fs, args)
-	if err == nil && len(pos) > 0 {
-		err = usagef("%s: unexpected argument %q", fs.Name(), pos[0])
-	}
-	return err
-}
-
-// parseOne is parseFlags for a command that takes exactly one positional
-// argument, what.
-func parseOne(e *env, fs *flag.FlagSet, args []string, what string) (string, error) {
-	pos, err := parseFlags(e, fs, args)
-	if err != nil {
-		return "", err
-	}
-	if len(pos) != 1 {
-		return "", usagef("%s: want exactly one %s", fs.Name(), what)
-	}
-	return pos[0], nil
 }

@@ -1,8 +1,7 @@
 package main
 
 import (
-	"context"
-	"fmt"
+	"flag"
 
 	issuer "github.com/issuer-dev/issuer"
 	"github.com/issuer-dev/issuer/app"
@@ -10,64 +9,58 @@ import (
 )
 
 func cmdMigrate() *command {
-	c := &command{name: "migrate", short: "apply schema.sql to the database (idempotent)"}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		if _, err := parseFlags(e, newFlags(e, c), args); err != nil {
-			return err
-		}
-		cfg, err := e.loadConfig()
-		if err != nil {
-			return err
-		}
-		db, err := app.Connect(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		applied, err := issuer.Migrate(ctx, db)
-		if err != nil {
-			return err
-		}
-		for _, m := range applied {
-			fmt.Fprintf(e.stdout, "applied migration %d %s\n", m.Version, m.Name)
-		}
-		fmt.Fprintf(e.stdout, "schema at version %d\n", issuer.SchemaVersion())
-		return nil
-	}
-	return c
+	return op[none, none]{
+		name: "migrate", short: "apply schema.sql to the database (idempotent)", on: offline,
+		call: func(c *call, _ *none) (none, error) {
+			cfg, err := c.e.loadConfig()
+			if err != nil {
+				return none{}, err
+			}
+			db, err := app.Connect(c.ctx, cfg)
+			if err != nil {
+				return none{}, err
+			}
+			defer db.Close()
+			applied, err := issuer.Migrate(c.ctx, db)
+			if err != nil {
+				return none{}, err
+			}
+			for _, m := range applied {
+				c.printf("applied migration %d %s\n", m.Version, m.Name)
+			}
+			c.printf("schema at version %d\n", issuer.SchemaVersion())
+			return none{}, nil
+		},
+	}.command()
 }
 
 func cmdConfigCheck() *command {
-	c := &command{
+	return op[bool, none]{
 		name:  "config check",
 		usage: "[--offline]",
 		short: "check everything `issuer run` checks and print the configuration with secrets redacted",
-	}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		offline := fs.Bool("offline", false, "do not contact the database (its reachability and schema version are not checked)")
-		if _, err := parseFlags(e, fs, args); err != nil {
-			return err
-		}
-		cfg, err := e.loadConfigWith(config.LoadOptions{Run: true})
-		if err != nil {
-			return err
-		}
-		if !*offline {
-			// As `issuer run` does at start-up: reachable and migrated.
-			db, err := app.OpenDB(ctx, cfg)
+		on:    offline,
+		flags: func(fs *flag.FlagSet, offline *bool) {
+			fs.BoolVar(offline, "offline", false, "do not contact the database (its reachability and schema version are not checked)")
+		},
+		call: func(c *call, offline *bool) (none, error) {
+			cfg, err := c.e.loadConfigWith(config.LoadOptions{Run: true})
 			if err != nil {
-				return &config.Error{Problems: []config.Problem{{Key: "database_url", Msg: err.Error()}}}
+				return none{}, err
 			}
-			db.Close()
-		}
-		fmt.Fprint(e.stdout, cfg.Effective())
-		// The robot URLs live in files: read them now, so that a typo shows
-		// here rather than as alerts that never arrive.
-		if _, err := app.AlertConfig(cfg); err != nil {
-			return err
-		}
-		return nil
-	}
-	return c
+			if !*offline {
+				// As `issuer run` does at start-up: reachable and migrated.
+				db, err := app.OpenDB(c.ctx, cfg)
+				if err != nil {
+					return none{}, &config.Error{Problems: []config.Problem{{Key: "database_url", Msg: err.Error()}}}
+				}
+				db.Close()
+			}
+			c.printf("%s", cfg.Effective())
+			// The robot URLs live in files: read them now, so that a typo shows
+			// here rather than as alerts that never arrive.
+			_, err = app.AlertConfig(cfg)
+			return none{}, err
+		},
+	}.command()
 }

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"context"
+	"flag"
 	"fmt"
 	"strings"
 
@@ -41,40 +41,34 @@ func (l *couponList) Set(v string) error {
 }
 
 func cmdPluginSign() *command {
-	c := &command{
+	return op[ops.PluginSign, none]{
 		name:  "plugin-sign",
 		usage: "--merchant M --coupon STOCK:OUT_REQUEST_NO[:CODE]... [--key-file F]",
 		short: "sign send-coupon parameters for the mini-program plugin (offline)",
-	}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		merchant := fs.String("merchant", "", "send_coupon_merchant: the issuing merchant id")
-		var coupons couponList
-		fs.Var(&coupons, "coupon", fmt.Sprintf("a coupon to send, STOCK:OUT_REQUEST_NO[:CODE]; repeat for up to %d", wxpay.MaxPluginCoupons))
-		keyFile := fs.String("key-file", "", "the merchant's APIv2 key file (default: config wxpay.apiv2_key_file)")
-		if err := parseNoArgs(e, fs, args); err != nil {
-			return err
-		}
-		req := ops.PluginSign{Merchant: *merchant, Coupons: coupons, KeyFile: *keyFile}
+		args:  noArgs, on: offline,
+		flags: func(fs *flag.FlagSet, req *ops.PluginSign) {
+			fs.StringVar(&req.Merchant, "merchant", "", "send_coupon_merchant: the issuing merchant id")
+			fs.Var((*couponList)(&req.Coupons), "coupon", fmt.Sprintf("a coupon to send, STOCK:OUT_REQUEST_NO[:CODE]; repeat for up to %d", wxpay.MaxPluginCoupons))
+			fs.StringVar(&req.KeyFile, "key-file", "", "the merchant's APIv2 key file (default: config wxpay.apiv2_key_file)")
+		},
 		// Everything wrong with the arguments is a usage error, found
 		// before any config or key is read.
-		if err := req.Check(); err != nil {
-			return opsUsage(err)
-		}
-		// The config is needed only for its key file, so that plugin-sign
-		// with --key-file works on a machine without one.
-		var cfg *config.Config
-		var err error
-		if req.KeyFile == "" {
-			if cfg, err = e.loadConfig(); err != nil {
-				return err
+		check: func(_ *call, req *ops.PluginSign) error { return opsUsage(req.Check()) },
+		call: func(c *call, req *ops.PluginSign) (none, error) {
+			// The config is needed only for its key file, so that plugin-sign
+			// with --key-file works on a machine without one.
+			var cfg *config.Config
+			if req.KeyFile == "" {
+				var err error
+				if cfg, err = c.e.loadConfig(); err != nil {
+					return none{}, err
+				}
 			}
-		}
-		p, err := e.app().OfflineService(cfg).SignPlugin(ctx, e.actor(), req)
-		if err != nil {
-			return opsUsage(err)
-		}
-		return e.printJSON(p)
-	}
-	return c
+			p, err := c.e.app().OfflineService(cfg).SignPlugin(c.ctx, c.actor, *req)
+			if err != nil {
+				return none{}, opsUsage(err)
+			}
+			return none{}, c.e.printJSON(p)
+		},
+	}.command()
 }

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -14,33 +14,28 @@ import (
 )
 
 func cmdReconcile() *command {
-	c := &command{
+	return op[jobs.ReconcileOptions, none]{
 		name:  "reconcile",
 		usage: "[--stock ID] [--date YYYY-MM-DD]",
 		short: "download, verify and load the 代金券 use-flow and refund-flow files that are due",
-	}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		stock := fs.String("stock", "", "only this stock, fetched now whatever the schedule")
-		date := fs.String("date", "", "the day the files are recorded under (default: today in the configured timezone)")
-		if err := parseNoArgs(e, fs, args); err != nil {
-			return err
-		}
-		return e.withService(ctx, func(s *ops.Service) error {
+		args:  noArgs,
+		flags: func(fs *flag.FlagSet, o *jobs.ReconcileOptions) {
+			fs.StringVar(&o.StockID, "stock", "", "only this stock, fetched now whatever the schedule")
+			fs.StringVar(&o.Date, "date", "", "the day the files are recorded under (default: today in the configured timezone)")
+		},
+		call: func(c *call, o *jobs.ReconcileOptions) (none, error) {
 			// The table printed below says what the job's info lines would.
-			logger := e.logger
-			if !logger.Enabled(ctx, slog.LevelDebug) {
-				logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			logger := c.e.logger
+			if !logger.Enabled(c.ctx, slog.LevelDebug) {
+				logger = slog.New(slog.NewTextHandler(c.e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			}
-			sum, err := s.Reconcile(ctx, e.actor(), ops.ReconcileRequest{
-				ReconcileOptions: jobs.ReconcileOptions{StockID: *stock, Date: *date}, Logger: logger})
+			sum, err := c.s.Reconcile(c.ctx, c.actor, ops.ReconcileRequest{ReconcileOptions: *o, Logger: logger})
 			if sum != nil {
-				printReconcile(e, sum, s.Config.Location)
+				printReconcile(c.e, sum, c.loc())
 			}
-			return opsUsage(err)
-		})
-	}
-	return c
+			return none{}, opsUsage(err)
+		},
+	}.command()
 }
 
 // untilBeijing is the end of a stock's life as the reconcile job words

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"context"
+	"flag"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/issuer-dev/issuer/internal/textable"
-	"github.com/issuer-dev/issuer/ops"
+	"github.com/issuer-dev/issuer/jobs"
 )
 
 func reviewCommands() []*command { return []*command{cmdReviewList(), cmdReviewResolve()} }
@@ -27,19 +27,12 @@ type reviewItem struct {
 }
 
 func cmdReviewList() *command {
-	c := &command{name: "review list", usage: "[--batch ID] [--json]", short: "list recipients in review: they may or may not have been issued"}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		batch := fs.Int64("batch", 0, "only this batch")
-		asJSON := fs.Bool("json", false, `print an array of {"batch_id","openid","out_request_no","outcome","wx_code","wx_message","attempts","last_attempt_at"}`)
-		if _, err := parseFlags(e, fs, args); err != nil {
-			return err
-		}
-		return e.withService(ctx, func(s *ops.Service) error {
-			rows, err := s.Review(ctx, e.actor(), *batch)
-			if err != nil {
-				return err
-			}
+	return op[int64, []reviewItem]{
+		name: "review list", usage: "[--batch ID] [--json]", short: "list recipients in review: they may or may not have been issued",
+		json:  `print an array of {"batch_id","openid","out_request_no","outcome","wx_code","wx_message","attempts","last_attempt_at"}`,
+		flags: func(fs *flag.FlagSet, batch *int64) { fs.Int64Var(batch, "batch", 0, "only this batch") },
+		call: func(c *call, batch *int64) ([]reviewItem, error) {
+			rows, err := c.s.Review(c.ctx, c.actor, *batch)
 			items := []reviewItem{}
 			for _, r := range rows {
 				it := reviewItem{BatchID: r.BatchID, OpenID: r.OpenID, OutRequestNo: r.OutRequestNo, Outcome: r.Outcome,
@@ -50,12 +43,12 @@ func cmdReviewList() *command {
 				}
 				items = append(items, it)
 			}
-			if *asJSON {
-				return e.printJSON(items)
-			}
+			return items, err
+		},
+		text: func(c *call, _ *int64, items []reviewItem) {
 			if len(items) == 0 {
-				fmt.Fprintln(e.stdout, "no recipients in review")
-				return nil
+				c.printf("no recipients in review\n")
+				return
 			}
 			t := textable.New("BATCH>", "OPENID", "OUT_REQUEST_NO", "OUTCOME", "ATTEMPTS>", "LAST_ATTEMPT", "WX", "NOTE")
 			for _, it := range items {
@@ -69,39 +62,28 @@ func cmdReviewList() *command {
 				}
 				t.Add(strconv.FormatInt(it.BatchID, 10), it.OpenID, it.OutRequestNo, it.Outcome, strconv.Itoa(it.Attempts), last, wx, it.Note)
 			}
-			t.Write(e.stdout)
-			fmt.Fprintf(e.stdout, "%d recipients in review; `issuer review resolve` asks WeChat Pay which of them were issued\n", len(items))
-			return nil
-		})
-	}
-	return c
+			t.Write(c.e.stdout)
+			c.printf("%d recipients in review; `issuer review resolve` asks WeChat Pay which of them were issued\n", len(items))
+		},
+	}.command()
 }
 
 func cmdReviewResolve() *command {
-	c := &command{name: "review resolve", usage: "[--batch ID] [--json]",
-		short: "settle recipients in review by asking WeChat Pay (a user's coupons); never sends"}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		batch := fs.Int64("batch", 0, "only this batch")
-		asJSON := fs.Bool("json", false, `print {"checked","issued","not_issued","still_in_doubt"}`)
-		if _, err := parseFlags(e, fs, args); err != nil {
-			return err
-		}
-		return e.withService(ctx, func(s *ops.Service) error {
-			sum, err := s.ResolveReview(ctx, e.actor(), *batch)
-			if err != nil {
-				return fmt.Errorf("review resolve: %w", err)
-			}
-			if *asJSON {
-				return e.printJSON(sum)
-			}
-			fmt.Fprintf(e.stdout, "checked %d: %d issued, %d not issued, %d still in doubt", sum.Checked, sum.Issued, sum.NotIssued, sum.StillInDoubt)
+	return op[int64, jobs.SettleSummary]{
+		name: "review resolve", usage: "[--batch ID] [--json]",
+		short: "settle recipients in review by asking WeChat Pay (a user's coupons); never sends",
+		json:  `print {"checked","issued","not_issued","still_in_doubt"}`,
+		flags: func(fs *flag.FlagSet, batch *int64) { fs.Int64Var(batch, "batch", 0, "only this batch") },
+		call: func(c *call, batch *int64) (jobs.SettleSummary, error) {
+			return c.s.ResolveReview(c.ctx, c.actor, *batch)
+		},
+		errs: func(_ *call, err error) error { return fmt.Errorf("review resolve: %w", err) },
+		text: func(c *call, _ *int64, sum jobs.SettleSummary) {
+			c.printf("checked %d: %d issued, %d not issued, %d still in doubt", sum.Checked, sum.Issued, sum.NotIssued, sum.StillInDoubt)
 			if sum.Waiting > 0 {
-				fmt.Fprintf(e.stdout, "; %d sent too recently to ask yet", sum.Waiting)
+				c.printf("; %d sent too recently to ask yet", sum.Waiting)
 			}
-			fmt.Fprintln(e.stdout)
-			return nil
-		})
-	}
-	return c
+			c.printf("\n")
+		},
+	}.command()
 }

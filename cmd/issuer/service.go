@@ -13,6 +13,7 @@ import (
 
 	"github.com/issuer-dev/issuer/app"
 	"github.com/issuer-dev/issuer/auth"
+	"github.com/issuer-dev/issuer/internal/cmdline"
 	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/ops"
 )
@@ -180,7 +181,7 @@ func credentialHint(err error, a auth.Actor) error {
 // (exit 2), as if the flags had been checked here.
 func opsUsage(err error) error {
 	if ops.ErrorCode(err) == ops.EINVALID {
-		return &usageError{msg: err.Error()}
+		return &cmdline.UsageError{Msg: err.Error()}
 	}
 	return err
 }

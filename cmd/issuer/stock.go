@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -19,75 +18,52 @@ import (
 // the WeChat Pay requests are ops'. They need no database (see
 // withWXService).
 
-// parseStockID is parseFlags for a command on one stock ID.
-func parseStockID(e *env, fs *flag.FlagSet, args []string) (string, error) {
-	pos, err := parseFlags(e, fs, args)
-	if err != nil {
-		return "", err
-	}
-	return stockArg(fs.Name(), pos)
-}
-
-// stockArg is the one positional stock ID of cmd.
-func stockArg(cmd string, pos []string) (string, error) {
-	if len(pos) != 1 || pos[0] == "" {
-		return "", usagef("%s: want exactly one stock ID", cmd)
-	}
-	return pos[0], opsUsage(ops.ValidStockID(cmd, pos[0]))
-}
-
 func cmdStockCreate() *command {
-	c := &command{
-		name: "stock create",
+	return op[ops.StockCreate, *ops.CreatedStock]{
+		name: "stock create", args: noArgs, on: onWX, errs: asUsage,
 		usage: "--name N (--max-coupons N | --budget-yuan Y) --coupon-value FEN --minimum FEN --start T --end T " +
 			"[--max-per-user N] [--comment C] [--no-cash] [--out-request-no R] [--json]",
 		short: "create a 代金券 stock (unactivated until `stock start`)",
-	}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		var o ops.StockCreate
-		fs.StringVar(&o.Name, "name", "", "stock name (WeChat Pay: at most 9 Chinese characters or 20 letters)")
-		fs.StringVar(&o.Comment, "comment", "", "internal note shown as the stock's description")
-		fs.StringVar(&o.BudgetYuan, "budget-yuan", "", "budget in yuan; must be a multiple of the coupon value")
-		fs.Int64Var(&o.MaxCoupons, "max-coupons", 0, "number of coupons (alternative to --budget-yuan)")
-		fs.Int64Var(&o.CouponValue, "coupon-value", 0, "face value of each coupon, in fen (1 yuan = 100 fen)")
-		fs.Int64Var(&o.Minimum, "minimum", 0, "order amount from which the coupon applies, in fen; above --coupon-value")
-		fs.StringVar(&o.Start, "start", "", "availability start: RFC 3339, YYYY-MM-DD HH:MM[:SS] or YYYY-MM-DD, in the configured timezone")
-		fs.StringVar(&o.End, "end", "", "availability end (a bare date means its last second); at most 90 days after --start")
-		fs.Int64Var(&o.MaxPerUser, "max-per-user", 1, "coupons one user may receive")
-		fs.BoolVar(&o.NoCash, "no-cash", false, "免充值: the merchant funds the discount instead of a pre-paid budget")
-		fs.BoolVar(&o.NaturalPersonLimit, "natural-person-limit", false, "apply the per-user limit per natural person, across WeChat accounts")
-		fs.BoolVar(&o.PreventAPIAbuse, "prevent-api-abuse", false, "turn on WeChat Pay's anti-abuse checks on sends")
-		fs.StringVar(&o.OutRequestNo, "out-request-no", "", "reuse the number printed by an earlier create whose answer was lost")
-		asJSON := fs.Bool("json", false, `print {"stock_id","create_time","out_request_no"}`)
-		if err := parseNoArgs(e, fs, args); err != nil {
-			return err
-		}
-		// Printed before the call: if it never answers, this number is how
-		// the operator finds out whether the stock exists.
-		o.OnSend = func(orn string) { fmt.Fprintf(e.stderr, "stock create: out_request_no %s\n", orn) }
-		return e.withWXService(ctx, func(s *ops.Service) error {
-			res, err := s.CreateStock(ctx, e.actor(), o)
-			if err != nil {
-				return opsUsage(err)
-			}
+		json:  `print {"stock_id","create_time","out_request_no"}`,
+		flags: stockCreateFlags,
+		call: func(c *call, o *ops.StockCreate) (*ops.CreatedStock, error) {
+			// Printed before the call: if it never answers, this number is how
+			// the operator finds out whether the stock exists.
+			o.OnSend = func(orn string) { fmt.Fprintf(c.e.stderr, "stock create: out_request_no %s\n", orn) }
+			return c.s.CreateStock(c.ctx, c.actor, *o)
+		},
+		asJSON: func(res *ops.CreatedStock) any {
+			return struct {
+				*wxpay.CreateStockResult
+				OutRequestNo string `json:"out_request_no"`
+			}{res.CreateStockResult, res.Request.OutRequestNo}
+		},
+		text: func(c *call, _ *ops.StockCreate, res *ops.CreatedStock) {
 			req := res.Request
-			if *asJSON {
-				return e.printJSON(struct {
-					*wxpay.CreateStockResult
-					OutRequestNo string `json:"out_request_no"`
-				}{res.CreateStockResult, req.OutRequestNo})
-			}
 			r, f := req.StockUseRule, req.CouponUseRule.FixedNormalCoupon
-			fmt.Fprintf(e.stdout, "created stock %s %q: %d coupons of %s yuan (orders from %s yuan), budget %s yuan, %d per user\n",
+			c.printf("created stock %s %q: %d coupons of %s yuan (orders from %s yuan), budget %s yuan, %d per user\n",
 				res.StockID, req.StockName, r.MaxCoupons, money.Yuan(f.CouponAmount),
 				money.Yuan(f.TransactionMinimum), money.Yuan(r.MaxAmount), r.MaxCouponsPerUser)
-			fmt.Fprintf(e.stdout, "out_request_no %s\n", req.OutRequestNo)
-			fmt.Fprintf(e.stdout, "it is unactivated: `issuer stock start %s` to start issuing\n", res.StockID)
-			return nil
-		})
-	}
-	return c
+			c.printf("out_request_no %s\n", req.OutRequestNo)
+			c.printf("it is unactivated: `issuer stock start %s` to start issuing\n", res.StockID)
+		},
+	}.command()
+}
+
+func stockCreateFlags(fs *flag.FlagSet, o *ops.StockCreate) {
+	fs.StringVar(&o.Name, "name", "", "stock name (WeChat Pay: at most 9 Chinese characters or 20 letters)")
+	fs.StringVar(&o.Comment, "comment", "", "internal note shown as the stock's description")
+	fs.StringVar(&o.BudgetYuan, "budget-yuan", "", "budget in yuan; must be a multiple of the coupon value")
+	fs.Int64Var(&o.MaxCoupons, "max-coupons", 0, "number of coupons (alternative to --budget-yuan)")
+	fs.Int64Var(&o.CouponValue, "coupon-value", 0, "face value of each coupon, in fen (1 yuan = 100 fen)")
+	fs.Int64Var(&o.Minimum, "minimum", 0, "order amount from which the coupon applies, in fen; above --coupon-value")
+	fs.StringVar(&o.Start, "start", "", "availability start: RFC 3339, YYYY-MM-DD HH:MM[:SS] or YYYY-MM-DD, in the configured timezone")
+	fs.StringVar(&o.End, "end", "", "availability end (a bare date means its last second); at most 90 days after --start")
+	fs.Int64Var(&o.MaxPerUser, "max-per-user", 1, "coupons one user may receive")
+	fs.BoolVar(&o.NoCash, "no-cash", false, "免充值: the merchant funds the discount instead of a pre-paid budget")
+	fs.BoolVar(&o.NaturalPersonLimit, "natural-person-limit", false, "apply the per-user limit per natural person, across WeChat accounts")
+	fs.BoolVar(&o.PreventAPIAbuse, "prevent-api-abuse", false, "turn on WeChat Pay's anti-abuse checks on sends")
+	fs.StringVar(&o.OutRequestNo, "out-request-no", "", "reuse the number printed by an earlier create whose answer was lost")
 }
 
 func cmdStockAction(action ops.StockAction) *command {
@@ -98,79 +74,50 @@ func cmdStockAction(action ops.StockAction) *command {
 		ops.StockStop:    "stop a stock for good: it can never be restarted (issued coupons stay usable)",
 	}
 	past := map[ops.StockAction]string{ops.StockStart: "started", ops.StockPause: "paused", ops.StockRestart: "restarted", ops.StockStop: "stopped"}
-	c := &command{name: "stock " + string(action), usage: "ID", short: shorts[action]}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		id, err := parseStockID(e, newFlags(e, c), args)
-		if err != nil {
-			return err
-		}
-		return e.withWXService(ctx, func(s *ops.Service) error {
-			a, err := s.ChangeStock(ctx, e.actor(), action, id)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "stock %s %s", a.StockID, past[action])
+	return op[none, *wxpay.StockAction]{
+		name: "stock " + string(action), usage: "ID", short: shorts[action], args: stockArg, on: onWX,
+		call: func(c *call, _ *none) (*wxpay.StockAction, error) {
+			return c.s.ChangeStock(c.ctx, c.actor, action, c.arg)
+		},
+		text: func(c *call, _ *none, a *wxpay.StockAction) {
+			c.printf("stock %s %s", a.StockID, past[action])
 			if a.Time != "" {
-				fmt.Fprintf(e.stdout, " at %s", a.Time)
+				c.printf(" at %s", a.Time)
 			}
-			fmt.Fprintln(e.stdout)
-			return nil
-		})
-	}
-	return c
+			c.printf("\n")
+		},
+	}.command()
 }
 
 func cmdStockShow() *command {
-	c := &command{name: "stock show", usage: "ID [--json]", short: "show a 代金券 stock: status, value, budget, coupons distributed"}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		asJSON := fs.Bool("json", false, "print the stock object as WeChat Pay returns it")
-		id, err := parseStockID(e, fs, args)
-		if err != nil {
-			return err
-		}
-		return e.withWXService(ctx, func(s *ops.Service) error {
-			st, err := s.Stock(ctx, e.actor(), id)
-			if err != nil {
-				return err
-			}
-			if *asJSON {
-				return e.printJSON(st)
-			}
-			printStock(e.stdout, st, s.Config.Location)
-			return nil
-		})
-	}
-	return c
+	return op[none, *wxpay.Stock]{
+		name: "stock show", usage: "ID [--json]", short: "show a 代金券 stock: status, value, budget, coupons distributed",
+		args: stockArg, on: onWX, json: "print the stock object as WeChat Pay returns it",
+		call: func(c *call, _ *none) (*wxpay.Stock, error) { return c.s.Stock(c.ctx, c.actor, c.arg) },
+		text: func(c *call, _ *none, st *wxpay.Stock) { printStock(c.e.stdout, st, c.loc()) },
+	}.command()
 }
 
 func cmdStockList() *command {
-	c := &command{name: "stock list", usage: "[--status S] [--limit N] [--json]", short: "list the merchant's 代金券 stocks"}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		var f ops.StockFilter
-		fs.StringVar(&f.Status, "status", "", "only stocks in this status: "+strings.Join(ops.StockStatuses(), ", "))
-		fs.IntVar(&f.Limit, "limit", 100, "at most this many stocks (0: all)")
-		asJSON := fs.Bool("json", false, "print a JSON array of stock objects as WeChat Pay returns them")
-		if err := parseNoArgs(e, fs, args); err != nil {
-			return err
-		}
-		return e.withWXService(ctx, func(s *ops.Service) error {
-			l, err := s.Stocks(ctx, e.actor(), f)
+	return op[ops.StockFilter, []wxpay.Stock]{
+		name: "stock list", usage: "[--status S] [--limit N] [--json]", short: "list the merchant's 代金券 stocks",
+		args: noArgs, on: onWX, errs: asUsage, json: "print a JSON array of stock objects as WeChat Pay returns them",
+		flags: func(fs *flag.FlagSet, f *ops.StockFilter) {
+			fs.StringVar(&f.Status, "status", "", "only stocks in this status: "+strings.Join(ops.StockStatuses(), ", "))
+			fs.IntVar(&f.Limit, "limit", 100, "at most this many stocks (0: all)")
+		},
+		call: func(c *call, f *ops.StockFilter) ([]wxpay.Stock, error) {
+			l, err := c.s.Stocks(c.ctx, c.actor, *f)
 			if err != nil {
-				return opsUsage(err)
+				return nil, err
 			}
 			if len(l.Stocks) < l.Total {
-				fmt.Fprintf(e.stderr, "showing %d of %d stocks; --limit 0 shows all\n", len(l.Stocks), l.Total)
+				fmt.Fprintf(c.e.stderr, "showing %d of %d stocks; --limit 0 shows all\n", len(l.Stocks), l.Total)
 			}
-			if *asJSON {
-				return e.printJSON(l.Stocks)
-			}
-			printStockList(e.stdout, l.Stocks, s.Config.Location)
-			return nil
-		})
-	}
-	return c
+			return l.Stocks, nil
+		},
+		text: func(c *call, _ *ops.StockFilter, stocks []wxpay.Stock) { printStockList(c.e.stdout, stocks, c.loc()) },
+	}.command()
 }
 
 // localTime renders a WeChat Pay time in the configured zone, or as sent
@@ -254,39 +201,25 @@ func printStockList(w io.Writer, stocks []wxpay.Stock, loc *time.Location) {
 
 // cmdStockScope is `stock merchants` and `stock items`.
 func cmdStockScope(what string) *command {
-	c := &command{name: "stock " + what, usage: "ID [--json]"}
-	column := "MERCHANT"
-	fetch := (*ops.Service).StockMerchants
-	c.short = "list the merchants where a stock's coupons can be used"
+	column, fetch := "MERCHANT", (*ops.Service).StockMerchants
+	short := "list the merchants where a stock's coupons can be used"
 	if what == "items" {
 		column, fetch = "ITEM", (*ops.Service).StockItems
-		c.short = "list the goods ids a stock's coupons apply to (单品券)"
+		short = "list the goods ids a stock's coupons apply to (单品券)"
 	}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		asJSON := fs.Bool("json", false, `print {"total_count","data","offset","limit","stock_id"} as WeChat Pay returns it, with every page in data`)
-		id, err := parseStockID(e, fs, args)
-		if err != nil {
-			return err
-		}
-		return e.withWXService(ctx, func(s *ops.Service) error {
-			sc, err := fetch(s, ctx, e.actor(), id)
-			if err != nil {
-				return err
-			}
-			if *asJSON {
-				return e.printJSON(sc)
-			}
+	return op[none, *wxpay.StockScope]{
+		name: "stock " + what, usage: "ID [--json]", short: short, args: stockArg, on: onWX,
+		json: `print {"total_count","data","offset","limit","stock_id"} as WeChat Pay returns it, with every page in data`,
+		call: func(c *call, _ *none) (*wxpay.StockScope, error) { return fetch(c.s, c.ctx, c.actor, c.arg) },
+		text: func(c *call, _ *none, sc *wxpay.StockScope) {
 			t := textable.New("#>", column)
 			for i, v := range sc.Data {
 				t.Add(fmt.Sprint(i+1), v)
 			}
-			t.Write(e.stdout)
+			t.Write(c.e.stdout)
 			if len(sc.Data) == 0 {
-				fmt.Fprintf(e.stderr, "stock %s: no %s listed\n", id, what)
+				fmt.Fprintf(c.e.stderr, "stock %s: no %s listed\n", c.arg, what)
 			}
-			return nil
-		})
-	}
-	return c
+		},
+	}.command()
 }

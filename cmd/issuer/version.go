@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"runtime"
 	"runtime/debug"
 )
@@ -14,15 +12,13 @@ import (
 var version string
 
 func cmdVersion() *command {
-	c := &command{name: "version", short: "print the version"}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		if _, err := parseFlags(e, newFlags(e, c), args); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "issuer %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-		return nil
-	}
-	return c
+	return op[none, none]{
+		name: "version", short: "print the version", on: offline,
+		call: func(c *call, _ *none) (none, error) { return none{}, nil },
+		text: func(c *call, _ *none, _ none) {
+			c.printf("issuer %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		},
+	}.command()
 }
 
 // buildVersion is the linked version, else the module version, else the
