@@ -13,7 +13,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/internal/outfile"
 	"github.com/issuer-dev/issuer/ops"
@@ -128,9 +127,10 @@ func (a *importArgs) run(ctx context.Context, e *env) error {
 		}
 	}
 	var rep *ops.ImportAnswer
-	err = e.withActor(ctx, a.who, func(s *ops.Service, actor auth.Actor) error {
+	c := &call{ctx: ctx, e: e}
+	err = c.open(onDB, &a.who, func() error {
 		var err error
-		rep, err = s.Import(ctx, actor, req)
+		rep, err = c.s.Import(ctx, c.actor, req)
 		return err
 	})
 	if bar != nil {

@@ -154,9 +154,11 @@ func (e *env) run(ctx context.Context, args []string) error {
 	fs.StringVar(&e.configPath, "config", "", "config file (default $ISSUER_CONFIG)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	fs.Usage = func() {} // printed below, once, where it belongs
+	cmds := commands()
+	prog := program(cmds)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			printUsage(e.stdout)
+			prog.Usage(e.stdout)
 			return errHelp
 		}
 		return usagef("%s; a command's flags go after the command (issuer COMMAND --help lists them)", cmdline.FlagError(err))
@@ -173,23 +175,11 @@ func (e *env) run(ctx context.Context, args []string) error {
 	}
 	e.logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 
-	rest := fs.Args()
-	if len(rest) == 0 {
-		printUsage(e.stderr)
-		return usagef("no command given")
+	i, rest, err := prog.Find(fs.Args(), e.stdout, e.stderr)
+	if err != nil {
+		return err
 	}
-	if rest[0] == "help" {
-		if len(rest) == 1 {
-			printUsage(e.stdout)
-			return nil
-		}
-		rest = append(rest[1:], "--help")
-	}
-	cmd, cmdArgs := lookup(rest)
-	if cmd == nil {
-		return cmdline.Unknown("issuer", entries(commands()), rest, e.stdout, e.stderr)
-	}
-	return cmd.run(ctx, e, cmdArgs)
+	return cmds[i].run(ctx, e, rest)
 }
 
 // configSearchPath is where issuer looks for its config when neither
@@ -208,30 +198,14 @@ func discoverConfig(paths []string) string {
 	return ""
 }
 
-// entries are cmds as cmdline lists them.
-func entries(cmds []*command) []cmdline.Entry {
-	out := make([]cmdline.Entry, len(cmds))
-	for i, c := range cmds {
-		out[i] = cmdline.Entry{Name: c.name, Short: c.short}
+// program is the command line of cmds.
+func program(cmds []*command) cmdline.Program {
+	p := cmdline.Program{Name: "issuer", Intro: "issuer issues WeChat Pay coupons in bulk, exactly once.",
+		Synopsis: "[--config FILE] [--log-level L] <command> [arguments]"}
+	for _, c := range cmds {
+		p.Entries = append(p.Entries, cmdline.Entry{Name: c.name, Short: c.short})
 	}
-	return out
-}
-
-// lookup finds the longest command name that prefixes args.
-func lookup(args []string) (*command, []string) {
-	cmds := commands()
-	i, rest := cmdline.Lookup(entries(cmds), args)
-	if i < 0 {
-		return nil, nil
-	}
-	return cmds[i], rest
-}
-
-func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "issuer issues WeChat Pay coupons in bulk, exactly once.\n\n")
-	fmt.Fprintf(w, "Usage:\n\n\tissuer [--config FILE] [--log-level L] <command> [arguments]\n\nCommands:\n\n")
-	cmdline.WriteList(w, entries(commands()))
-	fmt.Fprintf(w, "\nUse \"issuer <command> --help\" for more about a command.\n")
+	return p
 }
 
 // newFlags returns a FlagSet for cmd whose --help prints the command's usage.

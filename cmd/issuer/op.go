@@ -94,9 +94,10 @@ func (o op[A, T]) command() *command {
 		if o.json != "" {
 			fs.BoolVar(&asJSON, "json", false, o.json)
 		}
-		var who identity
+		var who *identity
 		if o.acts {
-			who = identityFlags(fs)
+			id := identityFlags(fs)
+			who = &id
 		}
 		cl := &call{ctx: ctx, e: e}
 		if err := cl.parse(fs, args, o.args, o.what); err != nil {
@@ -107,7 +108,7 @@ func (o op[A, T]) command() *command {
 				return err
 			}
 		}
-		return o.open(cl, who, func() error {
+		return cl.open(o.on, who, func() error {
 			v, err := o.call(cl, &a)
 			switch {
 			case err != nil && o.errs != nil:
@@ -125,35 +126,6 @@ func (o op[A, T]) command() *command {
 		})
 	}
 	return c
-}
-
-// open opens what o needs and runs fn with it, as who.
-func (o op[A, T]) open(c *call, who identity, fn func() error) error {
-	ctx, e := c.ctx, c.e
-	switch {
-	case o.acts:
-		return e.withActor(ctx, who, func(s *ops.Service, actor auth.Actor) error {
-			c.s, c.actor = s, actor
-			return fn()
-		})
-	case o.on == onWX:
-		return e.withWXService(ctx, func(s *ops.Service) error {
-			c.s, c.actor = s, e.actor()
-			return fn()
-		})
-	case o.on == offline:
-		c.actor = e.actor()
-		return fn()
-	case o.on == onAccounts:
-		return e.withAccounts(ctx, func(s *ops.Service, acc *ops.Accounts) error {
-			c.s, c.acc, c.actor = s, acc, e.actor()
-			return fn()
-		})
-	}
-	return e.withService(ctx, func(s *ops.Service) error {
-		c.s, c.actor = s, e.actor()
-		return fn()
-	})
 }
 
 // parse parses args with fs, allowing flags after positional arguments

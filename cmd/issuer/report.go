@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/term"
@@ -61,7 +59,7 @@ func reportCommand(o op[reportFlags, none], build func(*call, report.Options) (*
 			return err
 		}
 		var err error
-		if f.f, err = reportFormat(f.format, f.out); err != nil {
+		if f.f, err = report.FormatFor(f.format, f.out); err != nil {
 			return usagef("%s: %v", o.name, err)
 		}
 		if file, ok := c.e.stdout.(*os.File); ok && f.f == report.XLSX && f.out == "" && term.IsTerminal(int(file.Fd())) {
@@ -105,23 +103,4 @@ func (c *call) writeReport(cmd string, rep *report.Report, f *reportFlags) error
 	}
 	fmt.Fprintf(c.e.stderr, "wrote %s\n", f.out)
 	return nil
-}
-
-// reportFormat is --format, or else the output file's extension, or text.
-// An extension that names no format issuer writes (report.pdf) is refused
-// rather than filled with text under a misleading name.
-func reportFormat(flag, out string) (report.Format, error) {
-	if flag != "" {
-		return report.ParseFormat(flag)
-	}
-	switch ext := strings.ToLower(filepath.Ext(out)); ext {
-	case ".xlsx":
-		return report.XLSX, nil
-	case ".csv":
-		return report.CSV, nil
-	case "", ".txt", ".text":
-		return report.Text, nil
-	default:
-		return "", fmt.Errorf("-o %s: issuer writes no %s files; use a .txt, .csv or .xlsx name, or give --format", out, ext)
-	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/issuer-dev/issuer/app"
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/textable"
 	"github.com/issuer-dev/issuer/ops"
@@ -24,18 +22,6 @@ import (
 func userCommands() []*command {
 	return []*command{cmdUserAdd(), cmdUserList(), cmdUserSetDisabled(true), cmdUserSetDisabled(false), cmdUserToken(),
 		cmdUserPasswd(), cmdUserRole()}
-}
-
-// withAccounts loads config, opens the database and runs fn with the
-// operations on accounts.
-func (e *env) withAccounts(ctx context.Context, fn func(*ops.Service, *ops.Accounts) error) error {
-	return e.withService(ctx, func(s *ops.Service) error {
-		store, _, err := app.NewAuthStore(s.Config, s.DB)
-		if err != nil {
-			return err
-		}
-		return fn(s, ops.NewAccounts(store))
-	})
 }
 
 // userFlags are the flags of user add and user passwd, and what they

@@ -3,6 +3,8 @@ package main
 import (
 	"runtime"
 	"runtime/debug"
+
+	"github.com/issuer-dev/issuer/internal/buildinfo"
 )
 
 // version is set at link time: go build -ldflags "-X main.version=v1.4.0"
@@ -21,45 +23,9 @@ func cmdVersion() *command {
 	}.command()
 }
 
-// buildVersion is the linked version, else the module version, else the
-// commit the binary was built from (go build in a git checkout stamps it),
-// and "devel" only when none of these is known.
-func buildVersion() string {
-	info, ok := debug.ReadBuildInfo()
-	return versionOf(version, info, ok)
-}
+// buildVersion is the version of this binary (buildinfo.Version).
+func buildVersion() string { return buildinfo.Version(version) }
 
 func versionOf(linked string, info *debug.BuildInfo, ok bool) string {
-	if linked != "" {
-		return linked
-	}
-	if !ok {
-		return "devel"
-	}
-	if v := info.Main.Version; v != "" && v != "(devel)" {
-		return v
-	}
-	var rev, at string
-	dirty := false
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.time":
-			at = s.Value
-		case "vcs.modified":
-			dirty = s.Value == "true"
-		}
-	}
-	if rev == "" {
-		return "devel"
-	}
-	v := "devel-" + rev[:min(12, len(rev))]
-	if dirty {
-		v += "-dirty"
-	}
-	if at != "" {
-		v += " " + at
-	}
-	return v
+	return buildinfo.Of(linked, info, ok)
 }
