@@ -8,15 +8,16 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/internal/textable"
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/wxpay"
 )
 
-// Stock commands parse flags, call package ops and print; the rules and
-// the WeChat Pay requests are ops'. They need no database (see
-// withWXService).
+// The commands on WeChat Pay's side: stocks, a user's coupons, the
+// notification address (no database needed: onWX) and plugin signing
+// (offline). The rules and the WeChat Pay requests are ops'.
 
 func cmdStockCreate() *command {
 	return op[ops.StockCreate, *ops.CreatedStock]{
@@ -220,6 +221,140 @@ func cmdStockScope(what string) *command {
 			if len(sc.Data) == 0 {
 				fmt.Fprintf(c.e.stderr, "stock %s: no %s listed\n", c.arg, what)
 			}
+		},
+	}.command()
+}
+
+func cmdCoupons() *command {
+	type flags struct{ openid, stock string }
+	return op[flags, []wxpay.Coupon]{
+		name: "coupons", usage: "--openid O [--stock S] [--json]", args: noArgs, on: onWX, errs: asUsage,
+		short: "list a user's 代金券 of the merchant's stocks, as WeChat Pay has them",
+		json:  "print a JSON array of the coupons as WeChat Pay returns them",
+		flags: func(fs *flag.FlagSet, f *flags) {
+			fs.StringVar(&f.openid, "openid", "", "the user (required)")
+			fs.StringVar(&f.stock, "stock", "", "only coupons of this stock")
+		},
+		call: func(c *call, f *flags) ([]wxpay.Coupon, error) {
+			return c.s.UserCoupons(c.ctx, c.actor, f.openid, f.stock)
+		},
+		text: func(c *call, _ *flags, list []wxpay.Coupon) { printCoupons(c.e.stdout, list, c.loc()) },
+	}.command()
+}
+
+func printCoupons(w io.Writer, list []wxpay.Coupon, loc *time.Location) {
+	t := textable.New("ID", "STOCK", "STATUS", "VALUE>", "CREATED")
+	for _, cp := range list {
+		value := "-"
+		if n := cp.NormalCouponInformation; n != nil {
+			value = money.Yuan(n.CouponAmount)
+		}
+		t.Add(cp.CouponID, cp.StockID, cp.Status, value, localTime(cp.CreateTime, loc))
+	}
+	t.Write(w)
+}
+
+func cmdCallbackShow() *command {
+	return op[none, *wxpay.CallbackSetting]{
+		name: "callback show", usage: "[--json]", short: "show the address WeChat Pay sends COUPON.USE notifications to",
+		args: noArgs, on: onWX, json: `print {"notify_url","mchid"} as WeChat Pay returns it`,
+		call: func(c *call, _ *none) (*wxpay.CallbackSetting, error) { return c.s.NotifyURL(c.ctx, c.actor) },
+		asJSON: func(cb *wxpay.CallbackSetting) any {
+			return struct {
+				NotifyURL string `json:"notify_url"`
+				MchID     string `json:"mchid"`
+			}{cb.NotifyURL, cb.MchID}
+		},
+		text: func(c *call, _ *none, cb *wxpay.CallbackSetting) {
+			c.printf("mchid       %s\nnotify_url  %s\n", cb.MchID, orNone(cb.NotifyURL))
+			if p := c.s.Config.Callbacks.PublicURL; p != "" && p != cb.NotifyURL {
+				fmt.Fprintf(c.e.stderr, "callbacks.public_url is %s: `issuer run` will register it\n", p)
+			}
+		},
+	}.command()
+}
+
+func cmdCallbackSet() *command {
+	return op[none, *wxpay.CallbackSetting]{
+		name: "callback set", usage: "URL", short: "register the address for COUPON.USE notifications (https, no query)",
+		args: oneArg, what: "URL", on: onWX, errs: asUsage,
+		call: func(c *call, _ *none) (*wxpay.CallbackSetting, error) { return c.s.SetNotifyURL(c.ctx, c.actor, c.arg) },
+		text: func(c *call, _ *none, cb *wxpay.CallbackSetting) {
+			c.printf("notifications for %s go to %s", cb.MchID, cb.NotifyURL)
+			if cb.UpdateTime != "" {
+				c.printf(" (updated %s)", cb.UpdateTime)
+			}
+			c.printf("\n")
+		},
+	}.command()
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// couponList collects repeated --coupon STOCK:OUT_REQUEST_NO[:CODE] flags.
+type couponList []wxpay.PluginCoupon
+
+func (l *couponList) String() string {
+	if l == nil {
+		return ""
+	}
+	parts := make([]string, len(*l))
+	for i, c := range *l {
+		parts[i] = c.StockID + ":" + c.OutRequestNo
+		if c.CouponCode != "" {
+			parts[i] += ":" + c.CouponCode
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *couponList) Set(v string) error {
+	parts := strings.SplitN(v, ":", 3)
+	if len(parts) < 2 || parts[0] == "" || parts[1] == "" || (len(parts) == 3 && parts[2] == "") {
+		return fmt.Errorf("%q: want STOCK:OUT_REQUEST_NO[:CODE]", v)
+	}
+	c := wxpay.PluginCoupon{StockID: parts[0], OutRequestNo: parts[1]}
+	if len(parts) == 3 {
+		c.CouponCode = parts[2]
+	}
+	*l = append(*l, c)
+	return nil
+}
+
+func cmdPluginSign() *command {
+	return op[ops.PluginSign, none]{
+		name:  "plugin-sign",
+		usage: "--merchant M --coupon STOCK:OUT_REQUEST_NO[:CODE]... [--key-file F]",
+		short: "sign send-coupon parameters for the mini-program plugin (offline)",
+		args:  noArgs, on: offline,
+		flags: func(fs *flag.FlagSet, req *ops.PluginSign) {
+			fs.StringVar(&req.Merchant, "merchant", "", "send_coupon_merchant: the issuing merchant id")
+			fs.Var((*couponList)(&req.Coupons), "coupon", fmt.Sprintf("a coupon to send, STOCK:OUT_REQUEST_NO[:CODE]; repeat for up to %d", wxpay.MaxPluginCoupons))
+			fs.StringVar(&req.KeyFile, "key-file", "", "the merchant's APIv2 key file (default: config wxpay.apiv2_key_file)")
+		},
+		// Everything wrong with the arguments is a usage error, found
+		// before any config or key is read.
+		check: func(_ *call, req *ops.PluginSign) error { return opsUsage(req.Check()) },
+		call: func(c *call, req *ops.PluginSign) (none, error) {
+			// The config is needed only for its key file, so that plugin-sign
+			// with --key-file works on a machine without one.
+			var cfg *config.Config
+			if req.KeyFile == "" {
+				var err error
+				if cfg, err = c.e.loadConfig(); err != nil {
+					return none{}, err
+				}
+			}
+			p, err := c.e.app().OfflineService(cfg).SignPlugin(c.ctx, c.actor, *req)
+			if err != nil {
+				return none{}, opsUsage(err)
+			}
+			return none{}, c.e.printJSON(p)
 		},
 	}.command()
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/issuer-dev/issuer/internal/config"
 )
 
+// The host's commands: the schema, the configuration and the daemon.
+
 func cmdMigrate() *command {
 	return op[none, none]{
 		name: "migrate", short: "apply schema.sql to the database (idempotent)", on: offline,
@@ -61,6 +63,26 @@ func cmdConfigCheck() *command {
 			// here rather than as alerts that never arrive.
 			_, err = app.AlertConfig(cfg)
 			return none{}, err
+		},
+	}.command()
+}
+
+func cmdRun() *command {
+	return op[none, none]{
+		name:  "run",
+		short: "the unattended daemon: scheduled jobs, HTTP endpoints, graceful shutdown on SIGTERM",
+		on:    offline,
+		call: func(c *call, _ *none) (none, error) {
+			// The same checks as `config check`, so the two never disagree.
+			cfg, err := c.e.loadConfigWith(config.LoadOptions{Run: true})
+			if err != nil {
+				return none{}, err
+			}
+			d, err := app.NewDaemon(c.ctx, cfg, app.Options{Logger: c.e.logger, Stdout: c.e.stdout, Version: buildVersion()})
+			if err != nil {
+				return none{}, err
+			}
+			return none{}, d.Run(c.ctx)
 		},
 	}.command()
 }
