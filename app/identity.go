@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/issuer-dev/issuer/auth"
+	"github.com/issuer-dev/issuer/internal/cmdline"
 	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/ops"
 )
@@ -17,13 +18,10 @@ type Credential struct {
 	Token     string // "" when none was given
 	TokenFrom string // where the token came from: ISSUER_TOKEN or a file, for messages
 	As        string // the account named, or ""
-	// Password asks for As's password at a terminal: ErrNoTerminal where
-	// nobody can type one.
+	// Password asks for As's password at a terminal:
+	// cmdline.ErrNoTerminal where nobody can type one.
 	Password func(prompt string) (string, error)
 }
-
-// ErrNoTerminal: nobody can be asked for a password here.
-var ErrNoTerminal = errors.New("no terminal to type a password at")
 
 // Identify is who a one-shot command acts as, authenticated before
 // anything changes:
@@ -60,7 +58,7 @@ func Identify(ctx context.Context, s *ops.Service, shell auth.Actor, c Credentia
 		return auth.Actor{}, fmt.Errorf("--as: %w", err)
 	}
 	pw, err := c.Password(fmt.Sprintf("password of %s: ", as))
-	if errors.Is(err, ErrNoTerminal) {
+	if errors.Is(err, cmdline.ErrNoTerminal) {
 		return auth.Actor{}, fmt.Errorf("--as %s needs %s's credential: an API token of %s's in ISSUER_TOKEN or --token-file "+
 			"(issuer user token %s), or %s's password typed at a terminal; nothing was changed", as, as, as, as, as)
 	}

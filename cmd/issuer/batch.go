@@ -19,11 +19,6 @@ import (
 
 // The commands on batches, and on their rows in review.
 
-func batchCommands() []*command {
-	return []*command{cmdBatchList(), cmdBatchShow(), cmdBatchExport(), cmdBatchApprove(), cmdBatchReject(), cmdBatchPriority(),
-		cmdBatchGuards(), cmdBatchAction("pause"), cmdBatchAction("resume"), cmdBatchAction("cancel")}
-}
-
 func cmdBatchList() *command {
 	return op[none, []*ops.Batch]{
 		name: "batch list", usage: "[--json]", short: "list batches with recipient counts", json: "print a JSON array of batch objects",
@@ -300,8 +295,6 @@ func guardSummary(b *ops.Batch, loc *time.Location) string {
 	parts = append(parts, fmt.Sprintf("priority %d", b.Priority))
 	return strings.Join(parts, ", ")
 }
-
-func reviewCommands() []*command { return []*command{cmdReviewList(), cmdReviewResolve()} }
 
 // reviewItem is the contract's JSON of `review list`.
 type reviewItem struct {

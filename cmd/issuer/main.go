@@ -21,6 +21,7 @@ import (
 
 	"github.com/issuer-dev/issuer/internal/buildinfo"
 	"github.com/issuer-dev/issuer/internal/cmdline"
+	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/ops"
 )
 
@@ -85,7 +86,7 @@ type env struct {
 	configPath     string
 	logger         *slog.Logger
 	// readPassword asks the person at the terminal for a password, not
-	// echoed (terminalPassword); errNoTerminal where nobody types.
+	// echoed (cmdline.TerminalPassword); errNoTerminal where nobody types.
 	readPassword func(prompt string) (string, error)
 }
 
@@ -97,26 +98,18 @@ type command struct {
 	run   func(ctx context.Context, e *env, args []string) error
 }
 
+// commands are every command; the list and lookups sort them by name.
 func commands() []*command {
-	cmds := []*command{
-		cmdMigrate(),
-		cmdConfigCheck(),
-		cmdImport(),
-		cmdIssue(),
-		cmdRun(),
-		cmdVersion(),
-	}
-	cmds = append(cmds, batchCommands()...)
-	cmds = append(cmds,
-		cmdSim(), cmdSimKeys(),
-		cmdStockCreate(), cmdStockAction(ops.StockStart), cmdStockAction(ops.StockPause), cmdStockAction(ops.StockRestart), cmdStockShow(), cmdStockList(),
-		cmdStockAction(ops.StockStop), cmdStockScope("merchants"), cmdStockScope("items"), cmdCoupons(), cmdCallbackShow(), cmdCallbackSet(),
-		cmdPluginSign(),
+	return []*command{
+		cmdMigrate(), cmdConfigCheck(), cmdRun(), cmdVersion(), cmdSim(), cmdSimKeys(), cmdImport(), cmdIssue(),
+		cmdBatchList(), cmdBatchShow(), cmdBatchExport(), cmdBatchApprove(), cmdBatchReject(), cmdBatchPriority(), cmdBatchGuards(),
+		cmdBatchAction("pause"), cmdBatchAction("resume"), cmdBatchAction("cancel"), cmdReviewList(), cmdReviewResolve(),
+		cmdStockCreate(), cmdStockAction(ops.StockStart), cmdStockAction(ops.StockPause), cmdStockAction(ops.StockRestart),
+		cmdStockAction(ops.StockStop), cmdStockShow(), cmdStockList(), cmdStockScope("merchants"), cmdStockScope("items"),
+		cmdCoupons(), cmdCallbackShow(), cmdCallbackSet(), cmdPluginSign(),
 		cmdReconcile(), cmdReportBatch(), cmdReportReconcile(), cmdReportDigest(),
-	)
-	cmds = append(cmds, reviewCommands()...)
-	cmds = append(cmds, userCommands()...)
-	return cmds
+		cmdUserAdd(), cmdUserList(), cmdUserSetDisabled(true), cmdUserSetDisabled(false), cmdUserToken(), cmdUserPasswd(), cmdUserRole(),
+	}
 }
 
 // usagef is a mistake on the command line: exit status 2.
@@ -146,7 +139,7 @@ func exitCode(err error, stderr io.Writer) int {
 // environ, when given, lists it so that a misspelled ISSUER_* variable is
 // an error rather than silently ignored (getenv cannot list names).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string, environ ...string) error {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, environ: environ, readPassword: terminalPassword}
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, environ: environ, readPassword: cmdline.TerminalPassword}
 	return e.run(ctx, args)
 }
 
@@ -190,16 +183,8 @@ func (e *env) run(ctx context.Context, args []string) error {
 // system-wide place the packaged service uses.
 var configSearchPath = []string{"issuer.yaml", "/etc/issuer/issuer.yaml"}
 
-// discoverConfig returns the first of paths that is a regular file, or ""
-// (then the config comes from ISSUER_* variables alone).
-func discoverConfig(paths []string) string {
-	for _, p := range paths {
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-			return p
-		}
-	}
-	return ""
-}
+// discoverConfig is config.Discover.
+func discoverConfig(paths []string) string { return config.Discover(paths) }
 
 // program is the command line of cmds.
 func program(cmds []*command) cmdline.Program {

@@ -4,11 +4,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
 	"os/user"
 	"strings"
-
-	"golang.org/x/term"
 
 	"github.com/issuer-dev/issuer/app"
 	"github.com/issuer-dev/issuer/auth"
@@ -124,29 +121,7 @@ func (e *env) credential(id identity) (app.Credential, error) {
 }
 
 // errNoTerminal: nobody can be asked for a password here.
-var errNoTerminal = app.ErrNoTerminal
-
-// terminalPassword asks for a password at the controlling terminal (not
-// stdin, which may carry a recipient list), without echo. With no
-// terminal (cron, CI, a pipe) it fails at once instead of waiting.
-func terminalPassword(prompt string) (string, error) {
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-	if err != nil {
-		return "", errNoTerminal
-	}
-	defer tty.Close()
-	fd := int(tty.Fd())
-	if !term.IsTerminal(fd) {
-		return "", errNoTerminal
-	}
-	fmt.Fprint(tty, prompt)
-	pw, err := term.ReadPassword(fd)
-	fmt.Fprintln(tty)
-	if err != nil {
-		return "", fmt.Errorf("read password: %w", err)
-	}
-	return string(pw), nil
-}
+var errNoTerminal = cmdline.ErrNoTerminal
 
 // credentialHint adds to a refusal of the command line without a
 // credential how to give one.

@@ -1,28 +1,17 @@
 package main
 
 import (
-	"bufio"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	"golang.org/x/term"
-
 	"github.com/issuer-dev/issuer/auth"
+	"github.com/issuer-dev/issuer/internal/cmdline"
 	"github.com/issuer-dev/issuer/internal/textable"
 	"github.com/issuer-dev/issuer/ops"
 )
-
-// userCommands manage the accounts of the console and the HTTP API.
-func userCommands() []*command {
-	return []*command{cmdUserAdd(), cmdUserList(), cmdUserSetDisabled(true), cmdUserSetDisabled(false), cmdUserToken(),
-		cmdUserPasswd(), cmdUserRole()}
-}
 
 // userFlags are the flags of user add and user passwd, and what they
 // read before anything is opened.
@@ -56,15 +45,6 @@ func cmdUserAdd() *command {
 		call: func(c *call, f *userFlags) (ops.User, error) { return c.acc.AddUser(c.ctx, c.actor, c.arg, f.r, f.pw) },
 		text: func(c *call, _ *userFlags, u ops.User) { c.printf("added %s (%s)\n", u.Name, u.Role) },
 	}.command()
-}
-
-// firstLine reads up to the first newline, without it or a trailing \r.
-func firstLine(r io.Reader) (string, error) {
-	line, err := bufio.NewReader(io.LimitReader(r, auth.MaxPasswordLen+2)).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", err
-	}
-	return strings.TrimRight(line, "\r\n"), nil
 }
 
 func cmdUserList() *command {
@@ -219,7 +199,7 @@ func cmdUserPasswd() *command {
 // readNewPassword reads and checks f.pw, the new password of name, for
 // cmd; sayWhere: a failure to read it says where from, as a refusal does.
 func (e *env) readNewPassword(cmd string, f *userFlags, name string, sayWhere bool) error {
-	pw, where, err := e.newPassword(f.pwFile, name)
+	pw, where, err := cmdline.NewPassword(f.pwFile, e.stdin, e.readPassword, fmt.Sprintf("new password of %s: ", name), auth.MaxPasswordLen)
 	if err != nil && !sayWhere {
 		return fmt.Errorf("%s: %w", cmd, err)
 	}
@@ -231,37 +211,6 @@ func (e *env) readNewPassword(cmd string, f *userFlags, name string, sayWhere bo
 	}
 	f.pw = pw
 	return nil
-}
-
-// newPassword reads a new password for name: from file when given, else
-// typed twice at the terminal when stdin is one, else the first line of
-// stdin. where says which, for messages.
-func (e *env) newPassword(file, name string) (pw, where string, err error) {
-	if file != "" {
-		f, err := os.Open(file)
-		if err != nil {
-			return "", file, err
-		}
-		defer f.Close()
-		pw, err = firstLine(f)
-		return pw, file, err
-	}
-	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		pw, err := e.readPassword(fmt.Sprintf("new password of %s: ", name))
-		if err != nil {
-			return "", "the terminal", err
-		}
-		again, err := e.readPassword("again: ")
-		if err != nil {
-			return "", "the terminal", err
-		}
-		if pw != again {
-			return "", "the terminal", errors.New("the two passwords differ; nothing was changed")
-		}
-		return pw, "the terminal", nil
-	}
-	pw, err = firstLine(e.stdin)
-	return pw, "stdin", err
 }
 
 func cmdUserRole() *command {
