@@ -13,6 +13,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/issuer-dev/issuer/internal/cmdline"
 	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/internal/outfile"
 	"github.com/issuer-dev/issuer/ops"
@@ -62,7 +63,7 @@ func parseImport(e *env, c *command, args []string) (*importArgs, error) {
 		fs.Var(guardFlag{req: &a.req.Guards, name: g.Name, bool: g.Bool}, g.Flag, g.Help)
 	}
 	a.who = identityFlags(fs)
-	pos, err := parseFlags(e, fs, args)
+	pos, err := cmdline.Parse(fs, args, e.stdout, e.stderr)
 	if err != nil {
 		return nil, err
 	}

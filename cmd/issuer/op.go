@@ -132,7 +132,7 @@ func (o op[A, T]) command() *command {
 // ("import FILE --stock X") because operators write them both ways, and
 // checks the positional arguments are of kind.
 func (c *call) parse(fs *flag.FlagSet, args []string, kind argKind, what string) error {
-	pos, err := parseFlags(c.e, fs, args)
+	pos, err := cmdline.Parse(fs, args, c.e.stdout, c.e.stderr)
 	if err != nil {
 		return err
 	}
@@ -156,11 +156,6 @@ func (c *call) parse(fs *flag.FlagSet, args []string, kind argKind, what string)
 		c.arg = pos[0]
 	}
 	return err
-}
-
-// parseFlags parses args, allowing flags after positional arguments.
-func parseFlags(e *env, fs *flag.FlagSet, args []string) ([]string, error) {
-	return cmdline.Parse(fs, args, e.stdout, e.stderr)
 }
 
 // batchID is the one batch ID in pos of the command name.
@@ -189,4 +184,10 @@ func asUsage(_ *call, err error) error { return opsUsage(err) }
 
 // withHint adds to a refusal of the command line without a credential
 // how to give one.
-func withHint(c *call, err error) error { return credentialHint(err, c.actor) }
+func withHint(c *call, err error) error {
+	if ops.ErrorCode(err) == ops.EFORBIDDEN && !c.actor.Account() {
+		return fmt.Errorf("%w: act as an account, --as NAME with NAME's API token in ISSUER_TOKEN or --token-file, "+
+			"or NAME's password typed at a terminal", err)
+	}
+	return err
+}

@@ -123,16 +123,6 @@ func (e *env) credential(id identity) (app.Credential, error) {
 // errNoTerminal: nobody can be asked for a password here.
 var errNoTerminal = cmdline.ErrNoTerminal
 
-// credentialHint adds to a refusal of the command line without a
-// credential how to give one.
-func credentialHint(err error, a auth.Actor) error {
-	if ops.ErrorCode(err) == ops.EFORBIDDEN && !a.Account() {
-		return fmt.Errorf("%w: act as an account, --as NAME with NAME's API token in ISSUER_TOKEN or --token-file, "+
-			"or NAME's password typed at a terminal", err)
-	}
-	return err
-}
-
 // opsUsage makes an operation's refusal of its arguments a usage error
 // (exit 2), as if the flags had been checked here.
 func opsUsage(err error) error {

@@ -18,12 +18,7 @@ func cmdMigrate() *command {
 			if err != nil {
 				return none{}, err
 			}
-			db, err := app.Connect(c.ctx, cfg)
-			if err != nil {
-				return none{}, err
-			}
-			defer db.Close()
-			applied, err := issuer.Migrate(c.ctx, db)
+			applied, err := app.Migrate(c.ctx, cfg)
 			if err != nil {
 				return none{}, err
 			}
