@@ -6,7 +6,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/issuer-dev/issuer/internal/money"
@@ -31,8 +30,7 @@ func cmdBatchList() *command {
 		},
 		text: func(c *call, _ *none, batches []*ops.Batch) {
 			loc := orUTC(c.loc())
-			t := textable.New("ID>", "NAME", "STOCK", "KIND", "STATUS", "RECIPIENTS>", "PENDING>", "IN_FLIGHT>", "ISSUED>", "FAILED>", "REVIEW>", "CANCELLED>", "IN_DOUBT>", "CREATED ("+zoneName(loc)+")")
-			for _, b := range batches {
+			table(c.e.stdout, batches, func(b *ops.Batch) []string {
 				status := b.Status
 				if b.HaltReason != nil {
 					status += " (" + *b.HaltReason + ")"
@@ -41,9 +39,8 @@ func cmdBatchList() *command {
 				for _, st := range queue.RecipientStatuses {
 					row = append(row, strconv.Itoa(b.Counts[st]))
 				}
-				t.Add(append(row, strconv.Itoa(b.InDoubt), b.CreatedAt.In(loc).Format("2006-01-02 15:04"))...)
-			}
-			t.Write(c.e.stdout)
+				return append(row, strconv.Itoa(b.InDoubt), b.CreatedAt.In(loc).Format("2006-01-02 15:04"))
+			}, "ID>", "NAME", "STOCK", "KIND", "STATUS", "RECIPIENTS>", "PENDING>", "IN_FLIGHT>", "ISSUED>", "FAILED>", "REVIEW>", "CANCELLED>", "IN_DOUBT>", "CREATED ("+zoneName(loc)+")")
 		},
 	}.command()
 }
@@ -63,62 +60,62 @@ func cmdBatchShow() *command {
 // were checked must not drive the terminal.
 func printBatch(w io.Writer, b *ops.Batch, loc *time.Location) {
 	clean := textable.Clean
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "batch\t%d  %s\n", b.ID, clean(b.Name))
-	fmt.Fprintf(tw, "stock\t%s (%s), creator %s, appid %s\n", clean(b.StockID), b.Kind, clean(b.StockCreatorMchID), clean(b.AppID))
+	v := newView(w)
+	v.add("batch", "%d  %s", b.ID, clean(b.Name))
+	v.add("stock", "%s (%s), creator %s, appid %s", clean(b.StockID), b.Kind, clean(b.StockCreatorMchID), clean(b.AppID))
 	status := b.Status
 	if b.HaltReason != nil {
 		status += ": " + clean(*b.HaltReason)
 	}
-	fmt.Fprintf(tw, "status\t%s\n", status)
-	fmt.Fprintf(tw, "source\t%s (sha256 %s)\n", clean(b.SourceFile), shortHash(b.SourceSHA256))
-	fmt.Fprintf(tw, "lines\t%d = accepted %d + duplicates %d + rejected %d + blank %d\n", b.Lines, b.Accepted, b.Duplicates, b.Rejected, b.Blank)
+	v.add("status", "%s", status)
+	v.add("source", "%s (sha256 %s)", clean(b.SourceFile), shortHash(b.SourceSHA256))
+	v.add("lines", "%d = accepted %d + duplicates %d + rejected %d + blank %d", b.Lines, b.Accepted, b.Duplicates, b.Rejected, b.Blank)
 	var parts []string
 	for _, st := range queue.RecipientStatuses {
 		parts = append(parts, fmt.Sprintf("%s %d", st, b.Counts[st]))
 	}
-	fmt.Fprintf(tw, "recipients\t%s\n", strings.Join(parts, ", "))
+	v.add("recipients", "%s", strings.Join(parts, ", "))
 	if b.InDoubt > 0 {
-		fmt.Fprintf(tw, "in doubt\t%d (a send's answer did not say whether WeChat Pay issued them, and nothing has settled it since: they are retried with the same out_request_no, or settled by `issuer review resolve`; never counted as not issued)\n", b.InDoubt)
+		v.add("in doubt", "%d (a send's answer did not say whether WeChat Pay issued them, and nothing has settled it since: they are retried with the same out_request_no, or settled by `issuer review resolve`; never counted as not issued)", b.InDoubt)
 	}
 	if b.UploadedBy != "" {
-		fmt.Fprintf(tw, "uploaded by\t%s\n", clean(b.UploadedBy))
+		v.add("uploaded by", "%s", clean(b.UploadedBy))
 	}
-	fmt.Fprintf(tw, "amount\t%s yuan of face value\n", money.Yuan(b.AmountFen))
+	v.add("amount", "%s yuan of face value", money.Yuan(b.AmountFen))
 	if b.ApprovedBy != nil {
-		fmt.Fprintf(tw, "approved\tby %s at %s (%s yuan)\n", clean(*b.ApprovedBy), humanTime(*b.ApprovedAt, loc), money.Yuan(*b.ApprovedAmountFen))
+		v.add("approved", "by %s at %s (%s yuan)", clean(*b.ApprovedBy), humanTime(*b.ApprovedAt, loc), money.Yuan(*b.ApprovedAmountFen))
 	}
 	if b.RejectedBy != nil {
-		fmt.Fprintf(tw, "rejected\tby %s at %s: %s\n", clean(*b.RejectedBy), humanTime(*b.RejectedAt, loc), clean(*b.RejectReason))
+		v.add("rejected", "by %s at %s: %s", clean(*b.RejectedBy), humanTime(*b.RejectedAt, loc), clean(*b.RejectReason))
 	}
 	if b.MaxAmountFen != nil {
-		fmt.Fprintf(tw, "spend cap\t%s yuan; %s yuan issued, in flight or in doubt\n", money.Yuan(*b.MaxAmountFen), money.Yuan(b.ReservedFen))
+		v.add("spend cap", "%s yuan; %s yuan issued, in flight or in doubt", money.Yuan(*b.MaxAmountFen), money.Yuan(b.ReservedFen))
 	}
 	if b.StartAt != nil {
-		fmt.Fprintf(tw, "starts\t%s\n", humanTime(*b.StartAt, loc))
+		v.add("starts", "%s", humanTime(*b.StartAt, loc))
 	}
 	if b.Window != "" {
-		fmt.Fprintf(tw, "window\t%s (%s)\n", b.Window, *b.WindowTZ)
+		v.add("window", "%s (%s)", b.Window, *b.WindowTZ)
 	}
 	if b.Priority != 0 {
-		fmt.Fprintf(tw, "priority\t%d\n", b.Priority)
+		v.add("priority", "%d", b.Priority)
 	}
 	if b.Repeats > 0 {
-		fmt.Fprintf(tw, "repeats\t%d openids skipped: they already have a coupon of this stock issued or on its way\n", b.Repeats)
+		v.add("repeats", "%d openids skipped: they already have a coupon of this stock issued or on its way", b.Repeats)
 	}
 	switch {
 	case b.NextSendAt != nil:
-		fmt.Fprintf(tw, "next send\t%s\n", humanTime(*b.NextSendAt, loc))
+		v.add("next send", "%s", humanTime(*b.NextSendAt, loc))
 	case b.Status == queue.BatchAwaitingApproval:
-		fmt.Fprintf(tw, "next send\twhen approved: issuer batch approve %d --as NAME (not %s)\n", b.ID, clean(b.UploadedBy))
+		v.add("next send", "when approved: issuer batch approve %d --as NAME (not %s)", b.ID, clean(b.UploadedBy))
 	case b.Status == queue.BatchPaused || b.Status == queue.BatchHalted:
-		fmt.Fprintf(tw, "next send\twhen resumed: issuer batch resume %d\n", b.ID)
+		v.add("next send", "when resumed: issuer batch resume %d", b.ID)
 	}
 	if why := ops.NextStep(b); why != "" && b.Status == queue.BatchHalted {
-		fmt.Fprintf(tw, "to do\t%s\n", clean(why))
+		v.add("to do", "%s", clean(why))
 	}
-	fmt.Fprintf(tw, "created\t%s\n", humanTime(b.CreatedAt, loc))
-	tw.Flush()
+	v.add("created", "%s", humanTime(b.CreatedAt, loc))
+	v.Flush()
 }
 
 func orUTC(loc *time.Location) *time.Location {
@@ -334,8 +331,7 @@ func cmdReviewList() *command {
 				c.printf("no recipients in review\n")
 				return
 			}
-			t := textable.New("BATCH>", "OPENID", "OUT_REQUEST_NO", "OUTCOME", "ATTEMPTS>", "LAST_ATTEMPT", "WX", "NOTE")
-			for _, it := range items {
+			table(c.e.stdout, items, func(it reviewItem) []string {
 				last := ""
 				if it.LastAttemptAt != nil {
 					last = *it.LastAttemptAt
@@ -344,9 +340,8 @@ func cmdReviewList() *command {
 				if it.WxMessage != "" {
 					wx += " " + it.WxMessage
 				}
-				t.Add(strconv.FormatInt(it.BatchID, 10), it.OpenID, it.OutRequestNo, it.Outcome, strconv.Itoa(it.Attempts), last, wx, it.Note)
-			}
-			t.Write(c.e.stdout)
+				return []string{strconv.FormatInt(it.BatchID, 10), it.OpenID, it.OutRequestNo, it.Outcome, strconv.Itoa(it.Attempts), last, wx, it.Note}
+			}, "BATCH>", "OPENID", "OUT_REQUEST_NO", "OUTCOME", "ATTEMPTS>", "LAST_ATTEMPT", "WX", "NOTE")
 			c.printf("%d recipients in review; `issuer review resolve` asks WeChat Pay which of them were issued\n", len(items))
 		},
 	}.command()

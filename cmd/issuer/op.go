@@ -4,11 +4,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"strconv"
+	"text/tabwriter"
 	"time"
 
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/cmdline"
+	"github.com/issuer-dev/issuer/internal/textable"
 	"github.com/issuer-dev/issuer/ops"
 )
 
@@ -191,3 +194,22 @@ func withHint(c *call, err error) error {
 	}
 	return err
 }
+
+// table prints rows for a person under header, a line a row of cells
+// (textable: aligned by display width, text from outside escaped).
+func table[R any](w io.Writer, rows []R, cells func(R) []string, header ...string) {
+	t := textable.New(header...)
+	for _, r := range rows {
+		t.Add(cells(r)...)
+	}
+	t.Write(w)
+}
+
+// view is a key/value view for a person: a line a key, the values
+// aligned after the longest key. Flush it when done.
+type view struct{ *tabwriter.Writer }
+
+func newView(w io.Writer) view { return view{tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)} }
+
+// add prints key's line, its value formatted as fmt.Printf does.
+func (v view) add(key, format string, args ...any) { fmt.Fprintf(v, key+"\t"+format+"\n", args...) }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/cmdline"
-	"github.com/issuer-dev/issuer/internal/textable"
 	"github.com/issuer-dev/issuer/ops"
 )
 
@@ -59,11 +58,9 @@ func cmdUserList() *command {
 		},
 		call: func(c *call, _ *none) ([]ops.User, error) { return c.acc.Users(c.ctx, c.actor) },
 		text: func(c *call, _ *none, users []ops.User) {
-			t := textable.New("NAME", "ROLE", "DISABLED", "CREATED", "LAST_LOGIN")
-			for _, u := range users {
-				t.Add(u.Name, string(u.Role), strconv.FormatBool(u.Disabled), localMinute(&u.CreatedAt), localMinute(u.LastLoginAt))
-			}
-			t.Write(c.e.stdout)
+			table(c.e.stdout, users, func(u ops.User) []string {
+				return []string{u.Name, string(u.Role), strconv.FormatBool(u.Disabled), localMinute(&u.CreatedAt), localMinute(u.LastLoginAt)}
+			}, "NAME", "ROLE", "DISABLED", "CREATED", "LAST_LOGIN")
 		},
 	}.command()
 }
@@ -144,12 +141,10 @@ func (c *call) listTokens(asJSON bool) error {
 	if asJSON {
 		return c.e.printJSON(tokens)
 	}
-	t := textable.New("ID>", "PREFIX", "CREATED", "EXPIRES", "LAST_USED", "REVOKED")
-	for _, tk := range tokens {
-		t.Add(strconv.FormatInt(tk.ID, 10), tk.Prefix+"…", localMinute(&tk.CreatedAt), localMinute(&tk.ExpiresAt),
-			localMinute(tk.LastUsedAt), localMinute(tk.RevokedAt))
-	}
-	t.Write(c.e.stdout)
+	table(c.e.stdout, tokens, func(tk ops.Token) []string {
+		return []string{strconv.FormatInt(tk.ID, 10), tk.Prefix + "…", localMinute(&tk.CreatedAt), localMinute(&tk.ExpiresAt),
+			localMinute(tk.LastUsedAt), localMinute(tk.RevokedAt)}
+	}, "ID>", "PREFIX", "CREATED", "EXPIRES", "LAST_USED", "REVOKED")
 	return nil
 }
 

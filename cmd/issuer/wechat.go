@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/internal/money"
-	"github.com/issuer-dev/issuer/internal/textable"
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/wxpay"
 )
@@ -145,59 +143,56 @@ func stockValue(s *wxpay.Stock) (value, minimum int64, ok bool) {
 }
 
 func printStock(w io.Writer, s *wxpay.Stock, loc *time.Location) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "stock\t%s  %s\n", s.StockID, s.StockName)
-	fmt.Fprintf(tw, "status\t%s\n", s.Status)
-	fmt.Fprintf(tw, "creator\t%s\n", s.StockCreatorMchID)
+	v := newView(w)
+	v.add("stock", "%s  %s", s.StockID, s.StockName)
+	v.add("status", "%s", s.Status)
+	v.add("creator", "%s", s.StockCreatorMchID)
 	kind := "预充值 (pre-paid budget)"
 	if s.NoCash {
 		kind = "免充值 (merchant-funded)"
 	}
-	fmt.Fprintf(tw, "type\t%s, %s\n", s.StockType, kind)
-	if v, m, ok := stockValue(s); ok {
-		fmt.Fprintf(tw, "coupon\t%s yuan off orders from %s yuan\n", money.Yuan(v), money.Yuan(m))
+	v.add("type", "%s, %s", s.StockType, kind)
+	if value, minimum, ok := stockValue(s); ok {
+		v.add("coupon", "%s yuan off orders from %s yuan", money.Yuan(value), money.Yuan(minimum))
 	}
 	if r := s.StockUseRule; r != nil {
 		left := r.MaxCoupons - s.DistributedCoupons
-		fmt.Fprintf(tw, "budget\t%d coupons, %s yuan; %d distributed, %d left\n", r.MaxCoupons, money.Yuan(r.MaxAmount), s.DistributedCoupons, left)
+		v.add("budget", "%d coupons, %s yuan; %d distributed, %d left", r.MaxCoupons, money.Yuan(r.MaxAmount), s.DistributedCoupons, left)
 		perUser := fmt.Sprintf("%d", r.MaxCouponsPerUser)
 		if r.NaturalPersonLimit {
 			perUser += " (per natural person)"
 		}
-		fmt.Fprintf(tw, "per user\t%s\n", perUser)
+		v.add("per user", "%s", perUser)
 	} else {
-		fmt.Fprintf(tw, "distributed\t%d\n", s.DistributedCoupons)
+		v.add("distributed", "%d", s.DistributedCoupons)
 	}
-	fmt.Fprintf(tw, "available\t%s to %s (%s)\n", localTime(s.AvailableBeginTime, loc), localTime(s.AvailableEndTime, loc), loc)
-	fmt.Fprintf(tw, "created\t%s\n", localTime(s.CreateTime, loc))
+	v.add("available", "%s to %s (%s)", localTime(s.AvailableBeginTime, loc), localTime(s.AvailableEndTime, loc), loc)
+	v.add("created", "%s", localTime(s.CreateTime, loc))
 	if s.StartTime != "" {
-		fmt.Fprintf(tw, "started\t%s\n", localTime(s.StartTime, loc))
+		v.add("started", "%s", localTime(s.StartTime, loc))
 	}
 	if s.StopTime != "" {
-		fmt.Fprintf(tw, "stopped\t%s\n", localTime(s.StopTime, loc))
+		v.add("stopped", "%s", localTime(s.StopTime, loc))
 	}
 	if s.Description != "" {
-		fmt.Fprintf(tw, "description\t%s\n", s.Description)
+		v.add("description", "%s", s.Description)
 	}
-	tw.Flush()
+	v.Flush()
 }
 
 func printStockList(w io.Writer, stocks []wxpay.Stock, loc *time.Location) {
-	t := textable.New("ID", "NAME", "STATUS", "VALUE>", "MINIMUM>", "MAX_COUPONS>", "DISTRIBUTED>", "PER_USER>", "BEGIN", "END")
-	for i := range stocks {
-		s := &stocks[i]
+	table(w, stocks, func(s wxpay.Stock) []string {
 		value, minimum := "-", "-"
-		if v, m, ok := stockValue(s); ok {
+		if v, m, ok := stockValue(&s); ok {
 			value, minimum = money.Yuan(v), money.Yuan(m)
 		}
 		maxCoupons, perUser := "-", "-"
 		if r := s.StockUseRule; r != nil {
 			maxCoupons, perUser = fmt.Sprint(r.MaxCoupons), fmt.Sprint(r.MaxCouponsPerUser)
 		}
-		t.Add(s.StockID, s.StockName, s.Status, value, minimum, maxCoupons,
-			fmt.Sprint(s.DistributedCoupons), perUser, localTime(s.AvailableBeginTime, loc), localTime(s.AvailableEndTime, loc))
-	}
-	t.Write(w)
+		return []string{s.StockID, s.StockName, s.Status, value, minimum, maxCoupons,
+			fmt.Sprint(s.DistributedCoupons), perUser, localTime(s.AvailableBeginTime, loc), localTime(s.AvailableEndTime, loc)}
+	}, "ID", "NAME", "STATUS", "VALUE>", "MINIMUM>", "MAX_COUPONS>", "DISTRIBUTED>", "PER_USER>", "BEGIN", "END")
 }
 
 // cmdStockScope is `stock merchants` and `stock items`.
@@ -213,11 +208,8 @@ func cmdStockScope(what string) *command {
 		json: `print {"total_count","data","offset","limit","stock_id"} as WeChat Pay returns it, with every page in data`,
 		call: func(c *call, _ *none) (*wxpay.StockScope, error) { return fetch(c.s, c.ctx, c.actor, c.arg) },
 		text: func(c *call, _ *none, sc *wxpay.StockScope) {
-			t := textable.New("#>", column)
-			for i, v := range sc.Data {
-				t.Add(fmt.Sprint(i+1), v)
-			}
-			t.Write(c.e.stdout)
+			n := 0
+			table(c.e.stdout, sc.Data, func(v string) []string { n++; return []string{fmt.Sprint(n), v} }, "#>", column)
 			if len(sc.Data) == 0 {
 				fmt.Fprintf(c.e.stderr, "stock %s: no %s listed\n", c.arg, what)
 			}
@@ -238,20 +230,16 @@ func cmdCoupons() *command {
 		call: func(c *call, f *flags) ([]wxpay.Coupon, error) {
 			return c.s.UserCoupons(c.ctx, c.actor, f.openid, f.stock)
 		},
-		text: func(c *call, _ *flags, list []wxpay.Coupon) { printCoupons(c.e.stdout, list, c.loc()) },
+		text: func(c *call, _ *flags, list []wxpay.Coupon) {
+			table(c.e.stdout, list, func(cp wxpay.Coupon) []string {
+				value := "-"
+				if n := cp.NormalCouponInformation; n != nil {
+					value = money.Yuan(n.CouponAmount)
+				}
+				return []string{cp.CouponID, cp.StockID, cp.Status, value, localTime(cp.CreateTime, c.loc())}
+			}, "ID", "STOCK", "STATUS", "VALUE>", "CREATED")
+		},
 	}.command()
-}
-
-func printCoupons(w io.Writer, list []wxpay.Coupon, loc *time.Location) {
-	t := textable.New("ID", "STOCK", "STATUS", "VALUE>", "CREATED")
-	for _, cp := range list {
-		value := "-"
-		if n := cp.NormalCouponInformation; n != nil {
-			value = money.Yuan(n.CouponAmount)
-		}
-		t.Add(cp.CouponID, cp.StockID, cp.Status, value, localTime(cp.CreateTime, loc))
-	}
-	t.Write(w)
 }
 
 func cmdCallbackShow() *command {
@@ -266,7 +254,10 @@ func cmdCallbackShow() *command {
 			}{cb.NotifyURL, cb.MchID}
 		},
 		text: func(c *call, _ *none, cb *wxpay.CallbackSetting) {
-			c.printf("mchid       %s\nnotify_url  %s\n", cb.MchID, orNone(cb.NotifyURL))
+			v := newView(c.e.stdout)
+			v.add("mchid", "%s", cb.MchID)
+			v.add("notify_url", "%s", orNone(cb.NotifyURL))
+			v.Flush()
 			if p := c.s.Config.Callbacks.PublicURL; p != "" && p != cb.NotifyURL {
 				fmt.Fprintf(c.e.stderr, "callbacks.public_url is %s: `issuer run` will register it\n", p)
 			}
