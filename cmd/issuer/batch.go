@@ -293,45 +293,18 @@ func guardSummary(b *ops.Batch, loc *time.Location) string {
 	return strings.Join(parts, ", ")
 }
 
-// reviewItem is the contract's JSON of `review list`.
-type reviewItem struct {
-	BatchID       int64   `json:"batch_id"`
-	OpenID        string  `json:"openid"`
-	OutRequestNo  string  `json:"out_request_no"`
-	Outcome       string  `json:"outcome"`
-	WxCode        string  `json:"wx_code"`
-	WxMessage     string  `json:"wx_message"`
-	Attempts      int     `json:"attempts"`
-	LastAttemptAt *string `json:"last_attempt_at"`
-	StockID       string  `json:"stock_id"`
-	Note          string  `json:"note"`
-}
-
 func cmdReviewList() *command {
-	return op[int64, []reviewItem]{
+	return op[int64, []ops.ReviewItem]{
 		name: "review list", usage: "[--batch ID] [--json]", short: "list recipients in review: they may or may not have been issued",
 		json:  `print an array of {"batch_id","openid","out_request_no","outcome","wx_code","wx_message","attempts","last_attempt_at"}`,
 		flags: func(fs *flag.FlagSet, batch *int64) { fs.Int64Var(batch, "batch", 0, "only this batch") },
-		call: func(c *call, batch *int64) ([]reviewItem, error) {
-			rows, err := c.s.Review(c.ctx, c.actor, *batch)
-			items := []reviewItem{}
-			for _, r := range rows {
-				it := reviewItem{BatchID: r.BatchID, OpenID: r.OpenID, OutRequestNo: r.OutRequestNo, Outcome: r.Outcome,
-					WxCode: r.WxCode, WxMessage: r.WxMessage, Attempts: r.Attempts, StockID: r.StockID, Note: r.Note}
-				if r.LastAttemptAt != nil {
-					v := r.LastAttemptAt.UTC().Format(time.RFC3339)
-					it.LastAttemptAt = &v
-				}
-				items = append(items, it)
-			}
-			return items, err
-		},
-		text: func(c *call, _ *int64, items []reviewItem) {
+		call:  func(c *call, batch *int64) ([]ops.ReviewItem, error) { return c.s.ReviewItems(c.ctx, c.actor, *batch) },
+		text: func(c *call, _ *int64, items []ops.ReviewItem) {
 			if len(items) == 0 {
 				c.printf("no recipients in review\n")
 				return
 			}
-			table(c.e.stdout, items, func(it reviewItem) []string {
+			table(c.e.stdout, items, func(it ops.ReviewItem) []string {
 				last := ""
 				if it.LastAttemptAt != nil {
 					last = *it.LastAttemptAt
