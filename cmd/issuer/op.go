@@ -25,7 +25,7 @@ type op[A, T any] struct {
 	args               argKind
 	what               string                       // oneArg: what the one argument is (NAME, URL)
 	on                 backend                      // what the operation needs
-	acts               bool                         // --as/--token-file: it acts as who they prove (withActor)
+	acts               bool                         // --as/--token-file: it acts as who they prove (app.Identify)
 	json               string                       // --json's help; "" when the command has no --json
 	flags              func(fs *flag.FlagSet, a *A) // registers A's flags
 	check              func(c *call, a *A) error    // checks the arguments before anything is opened
@@ -54,9 +54,9 @@ const (
 type backend int
 
 const (
-	onDB       backend = iota // the database and WeChat Pay (withService)
-	onWX                      // WeChat Pay only, no database (withWXService)
-	onAccounts                // the accounts (withAccounts)
+	onDB       backend = iota // the database and WeChat Pay (app.Env.WithService)
+	onWX                      // WeChat Pay only, no database (app.Env.WithWXService)
+	onAccounts                // the accounts too (app.Env.WithAccounts)
 	offline                   // nothing: the call loads what it needs
 )
 
