@@ -3,9 +3,8 @@ package main
 import (
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/issuer-dev/issuer/wxpay/wxsim"
+	"github.com/stretchr/testify/require"
 )
 
 func TestCallbackCommands(t *testing.T) {

@@ -5,9 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/issuer-dev/issuer/wxpay/wxsim"
+	"github.com/stretchr/testify/require"
 )
 
 func TestCouponsCommand(t *testing.T) {
