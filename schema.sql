@@ -594,3 +594,8 @@ ALTER TABLE login_throttle ADD CONSTRAINT login_throttle_kind_check CHECK (kind 
 
 -- A stock's batches of a day, for the daily approval thresholds.
 CREATE INDEX batches_stock_day ON batches (stock_id, created_at);
+
+-- migration: 12 console_money
+-- The approver's comment on a batch they approved (a rejection has its
+-- reason already).
+ALTER TABLE batches ADD COLUMN approve_comment text CHECK (length(approve_comment) <= 2000);

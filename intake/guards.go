@@ -117,7 +117,7 @@ func (imp *importer) guard(ctx context.Context, tx *sqlx.Tx) error {
 		return &FatalError{Source: o.Source, Msg: fmt.Sprintf("%d rows have no coupon_value and the stock's face value is unknown: "+
 			"the batch's amount, which the spend cap and approval need, cannot be known; nothing stored", amount.Unknown)}
 	}
-	why, err := imp.approvalReason(ctx, tx, amount.Fen)
+	why, rule, err := imp.approvalReason(ctx, tx, amount.Fen)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,8 @@ func (imp *importer) guard(ctx context.Context, tx *sqlx.Tx) error {
 	case g.Paused:
 		status = queue.BatchPaused
 	}
-	rep.Status, rep.ApprovalReason = status, why
+	rep.Status, rep.ApprovalReason, rep.ApprovalRule = status, why, rule
+	rep.AmountFen, rep.Unvalued = amount.Fen, amount.Unknown
 	var maxFen *int64
 	if g.MaxAmountFen > 0 {
 		maxFen = &g.MaxAmountFen
@@ -155,18 +156,19 @@ func (imp *importer) guard(ctx context.Context, tx *sqlx.Tx) error {
 }
 
 // approvalReason says why the batch, worth fen, must wait for approval,
-// or "" when no threshold is reached. The stock's imports take turns
-// (guard's lock), so two batches of a day cannot both slip under a daily
-// threshold.
-func (imp *importer) approvalReason(ctx context.Context, tx *sqlx.Tx, fen int64) (string, error) {
+// and the threshold's name (ApprovalRule), or "" when no threshold is
+// reached. The stock's imports take turns (guard's lock), so two batches
+// of a day cannot both slip under a daily threshold.
+func (imp *importer) approvalReason(ctx context.Context, tx *sqlx.Tx, fen int64) (why, rule string, _ error) {
 	g, n := imp.opts.Guards, imp.rep.Accepted
 	switch {
 	case g.ApprovalMinCoupons > 0 && n >= g.ApprovalMinCoupons:
-		return fmt.Sprintf("%d recipients, at or over approval.min_coupons (%d)", n, g.ApprovalMinCoupons), nil
+		return fmt.Sprintf("%d recipients, at or over approval.min_coupons (%d)", n, g.ApprovalMinCoupons), RuleMinCoupons, nil
 	case g.ApprovalMinAmountFen > 0 && fen >= g.ApprovalMinAmountFen:
-		return fmt.Sprintf("%s yuan, at or over approval.min_amount_yuan (%s)", money.Yuan(fen), money.Yuan(g.ApprovalMinAmountFen)), nil
+		return fmt.Sprintf("%s yuan, at or over approval.min_amount_yuan (%s)", money.Yuan(fen), money.Yuan(g.ApprovalMinAmountFen)),
+			RuleMinAmount, nil
 	case g.ApprovalDailyCoupons <= 0 && g.ApprovalDailyAmountFen <= 0:
-		return "", nil
+		return "", "", nil
 	}
 	loc := imp.opts.Location
 	now := time.Now().In(loc)
@@ -178,18 +180,27 @@ func (imp *importer) approvalReason(ctx context.Context, tx *sqlx.Tx, fen int64)
 	if err := tx.GetContext(ctx, &day, `SELECT coalesce(sum(accepted), 0) AS coupons, coalesce(sum(amount_fen), 0) AS fen
 		FROM batches WHERE stock_id = $1 AND id <> $2 AND created_at >= $3 AND status <> 'rejected'`,
 		imp.opts.StockID, imp.rep.BatchID, dayStart); err != nil {
-		return "", fmt.Errorf("import: the stock's day total: %w", err)
+		return "", "", fmt.Errorf("import: the stock's day total: %w", err)
 	}
+	imp.rep.DayCoupons, imp.rep.DayAmountFen = day.Coupons, day.Fen
 	date := dayStart.Format("2006-01-02")
 	switch {
 	case g.ApprovalDailyCoupons > 0 && day.Coupons+int64(n) >= int64(g.ApprovalDailyCoupons):
 		return fmt.Sprintf("stock %s on %s: %d recipients with the day's other batches (%d), at or over approval.daily_coupons (%d)",
-			imp.opts.StockID, date, day.Coupons+int64(n), day.Coupons, g.ApprovalDailyCoupons), nil
+			imp.opts.StockID, date, day.Coupons+int64(n), day.Coupons, g.ApprovalDailyCoupons), RuleDailyCoupons, nil
 	case g.ApprovalDailyAmountFen > 0 && day.Fen+fen >= g.ApprovalDailyAmountFen:
 		return fmt.Sprintf("stock %s on %s: %s yuan with the day's other batches (%s), at or over approval.daily_amount_yuan (%s)",
-			imp.opts.StockID, date, money.Yuan(day.Fen+fen), money.Yuan(day.Fen), money.Yuan(g.ApprovalDailyAmountFen)), nil
+			imp.opts.StockID, date, money.Yuan(day.Fen+fen), money.Yuan(day.Fen), money.Yuan(g.ApprovalDailyAmountFen)), RuleDailyAmount, nil
 	}
-	return "", nil
+	return "", "", nil
 }
+
+// The approval thresholds a batch can reach (Report.ApprovalRule).
+const (
+	RuleMinCoupons   = "min_coupons"
+	RuleMinAmount    = "min_amount"
+	RuleDailyCoupons = "daily_coupons"
+	RuleDailyAmount  = "daily_amount"
+)
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -16,14 +16,48 @@ import (
 // ApproveBatch lets a batch awaiting approval issue. The queue refuses an
 // approver who uploaded the batch (maker-checker), whoever calls.
 func (s *Service) ApproveBatch(ctx context.Context, a auth.Actor, id int64) (*queue.Batch, error) {
+	return s.ApproveBatchComment(ctx, a, id, "")
+}
+
+// ApproveBatchComment is ApproveBatch with the approver's comment, kept on
+// the batch and in the audit log.
+func (s *Service) ApproveBatchComment(ctx context.Context, a auth.Actor, id int64, comment string) (*queue.Batch, error) {
+	comment = strings.TrimSpace(comment)
+	if n := len([]rune(comment)); n > queue.MaxCommentLen {
+		return nil, invalidf("approve: the comment has %d characters, at most %d", n, queue.MaxCommentLen)
+	}
 	var b *queue.Batch
 	err := s.act(ctx, a, auth.ActApprove, &target{batch: id}, func() (string, error) {
 		var err error
-		b, err = s.Queue.Approve(ctx, id, a.Name)
+		b, err = s.Queue.ApproveWithComment(ctx, id, a.Name, comment)
 		if err != nil {
 			return "", selfApproval(err)
 		}
-		return fmt.Sprintf("approved %d recipients worth %s yuan", b.Accepted, money.Yuan(b.AmountFen)), nil
+		d := fmt.Sprintf("approved %d recipients worth %s yuan", b.Accepted, money.Yuan(b.AmountFen))
+		if comment != "" {
+			d += ": " + comment
+		}
+		return d, nil
+	})
+	return b, err
+}
+
+// RenameBatch gives a batch awaiting approval a new name (an operator's
+// act, audited, as a guard change is): what the approver decides on is
+// what it is. A new file is a new batch, never an edit.
+func (s *Service) RenameBatch(ctx context.Context, a auth.Actor, id int64, name string) (*queue.Batch, error) {
+	name = strings.TrimSpace(name)
+	if err := intake.CheckName(name); err != nil {
+		return nil, fmt.Errorf("rename: %w", err)
+	}
+	var b *queue.Batch
+	err := s.act(ctx, a, auth.ActGuards, &target{batch: id}, func() (string, error) {
+		before, err := s.Queue.Batch(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		b, err = s.Queue.Rename(ctx, id, name)
+		return fmt.Sprintf("name %q (was %q)", name, before.Name), err
 	})
 	return b, err
 }
@@ -78,6 +112,9 @@ type GuardsRequest struct {
 	Window        *string
 	StartAt       *string
 	Priority      *int
+	// Paused says whether a batch awaiting approval is paused once
+	// approved; other batches pause and resume by their own acts.
+	Paused *bool
 }
 
 // SetBatchGuards changes a batch's guards (an operator's act, audited). A
@@ -172,7 +209,7 @@ func (s *Service) guardChange(req GuardsRequest) (queue.GuardChange, error) {
 			c.StartAt = &t
 		}
 	}
-	c.Priority = req.Priority
+	c.Priority, c.StartPaused = req.Priority, req.Paused
 	if c.Empty() {
 		return c, invalidf("guards: nothing to change; give a max amount, a window, a start time or a priority")
 	}
@@ -228,6 +265,9 @@ func describeGuards(b *queue.Batch, c queue.GuardChange, loc *time.Location) str
 	}
 	if c.Priority != nil {
 		parts = append(parts, fmt.Sprintf("priority %d (was %d)", *c.Priority, b.Priority))
+	}
+	if c.StartPaused != nil {
+		parts = append(parts, fmt.Sprintf("paused once approved %t (was %t)", *c.StartPaused, b.StartPaused))
 	}
 	d := strings.Join(parts, "; ")
 	if c.Loosens(b) {

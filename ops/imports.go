@@ -11,6 +11,7 @@ import (
 	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/queue"
+	"github.com/issuer-dev/issuer/wxpay"
 )
 
 // ImportRequest is one recipient list to import as a new batch.
@@ -39,6 +40,9 @@ type ImportRequest struct {
 	// all held); OnProgress the bytes read so far.
 	OnReject   func(intake.Reject)
 	OnProgress func(n int64)
+
+	stock   *wxpay.Stock // asked already (PreviewImport)
+	preview bool         // a dry run that reports a stopped stock as a check
 }
 
 // Import stores a recipient list as a new batch, all or nothing: with
@@ -143,11 +147,18 @@ func (s *Service) importGuards(ctx context.Context, a auth.Actor, req ImportRequ
 	// without it; otherwise the batch's amount is only shown, and the
 	// import goes on without it when WeChat Pay cannot be asked.
 	needed := g.MaxAmountFen > 0 || g.ApprovalMinAmountFen > 0 || g.ApprovalDailyAmountFen > 0
-	if req.Kind == intake.KindFavor && s.WX != nil {
-		face, err := s.faceValue(ctx, req)
+	if req.Kind == intake.KindFavor && (s.WX != nil || req.stock != nil) {
+		st := req.stock
+		var err error
+		if st == nil {
+			st, err = s.queryStock(ctx, req.StockID, req.CreatorMchID)
+		}
+		if err := stockStopped(st); err != nil && !req.preview {
+			return g, err
+		}
 		switch {
 		case err == nil:
-			g.FaceValueFen = face
+			g.FaceValueFen = stockFace(st)
 		case needed:
 			return g, fmt.Errorf("import: the face value of stock %s, which the batch's amount needs: %w", req.StockID, err)
 		default:
@@ -159,19 +170,19 @@ func (s *Service) importGuards(ctx context.Context, a auth.Actor, req ImportRequ
 
 // faceValue asks WeChat Pay for a 代金券 stock's face value, in fen.
 func (s *Service) faceValue(ctx context.Context, req ImportRequest) (int64, error) {
-	wx, err := s.WX()
+	st, err := s.queryStock(ctx, req.StockID, req.CreatorMchID) // "": the merchant's own
 	if err != nil {
 		return 0, err
 	}
-	defer wx.Close()
-	st, err := wx.QueryStock(ctx, req.StockID, req.CreatorMchID) // "": the merchant's own
-	if err != nil {
-		return 0, err
-	}
+	return stockFace(st), nil
+}
+
+// stockFace is a 代金券 stock's fixed face value in fen (0: none).
+func stockFace(st *wxpay.Stock) int64 {
 	if r := st.StockUseRule; r != nil && r.FixedNormalCoupon != nil {
-		return r.FixedNormalCoupon.CouponAmount, nil
+		return r.FixedNormalCoupon.CouponAmount
 	}
-	return 0, nil
+	return 0
 }
 
 func guardNote(g intake.Guards) string {

@@ -47,13 +47,19 @@ type Progress struct {
 	Now    time.Time   `json:"now"`
 	Halt   *HaltAdvice `json:"halt,omitempty"`
 	Money  ProgressFen `json:"money"`
+	// Parts partition the rows (queue.PartKeys): issued, in flight,
+	// pending, in doubt, in review, failed, cancelled; their counts add up
+	// to Total and their face values to Money.TotalFen.
+	Parts []queue.Part `json:"parts"`
 }
 
 // ProgressFen is what the batch's rows are worth, in fen, where known.
 type ProgressFen struct {
-	IssuedFen  int64 `json:"issued_fen"`
-	PendingFen int64 `json:"pending_fen"`
-	InDoubtFen int64 `json:"in_doubt_fen"`
+	IssuedFen   int64 `json:"issued_fen"`
+	InFlightFen int64 `json:"in_flight_fen"`
+	PendingFen  int64 `json:"pending_fen"` // pending and not in doubt
+	InDoubtFen  int64 `json:"in_doubt_fen"`
+	TotalFen    int64 `json:"total_fen"` // every part's, Parts' sum
 }
 
 // RatePoint is the answers per second in one bucket starting at At.
@@ -80,26 +86,26 @@ func (s *Service) BatchProgress(ctx context.Context, a auth.Actor, id int64) (*P
 	if err := s.read(ctx, a, auth.ActRead, target{batch: id}); err != nil {
 		return nil, err
 	}
-	b, err := s.Queue.Batch(ctx, id)
+	// One snapshot: the batch, its counts, its money and its outcomes
+	// agree with each other, also while it sends.
+	v, err := s.Queue.BatchView(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	qp, err := s.Queue.BatchProgress(ctx, id)
-	if err != nil {
-		return nil, err
-	}
+	b := v.Batch
 	now := time.Now()
-	p := &Progress{Batch: b, Counts: map[string]int{}, Outcomes: map[string]int{}, InDoubt: b.InDoubt, Now: now,
-		Money: ProgressFen{IssuedFen: qp.IssuedFen, PendingFen: qp.PendingFen, InDoubtFen: qp.InDoubtFen}}
+	p := &Progress{Batch: b, Counts: map[string]int{}, Outcomes: v.Outcomes, InDoubt: b.InDoubt, Now: now, Parts: v.Parts,
+		PendingInDoubt: b.PendingInDoubt}
 	for _, st := range queue.RecipientStatuses {
 		p.Counts[st] = b.Counts[st]
 		p.Total += b.Counts[st]
 	}
-	p.PendingInDoubt = p.Counts[queue.StatusPending] - int(qp.PendingCoupons)
-	p.Remaining = p.Counts[queue.StatusPending] + p.Counts[queue.StatusInFlight]
-	if p.Outcomes, err = s.Queue.BatchOutcomes(ctx, id); err != nil {
-		return nil, err
+	for _, pt := range v.Parts {
+		p.Money.TotalFen += pt.Fen
 	}
+	p.Money.IssuedFen, p.Money.InFlightFen = v.Part(queue.PartIssued).Fen, v.Part(queue.PartInFlight).Fen
+	p.Money.PendingFen, p.Money.InDoubtFen = v.Part(queue.PartPending).Fen, v.Part(queue.PartInDoubt).Fen
+	p.Remaining = p.Counts[queue.StatusPending] + p.Counts[queue.StatusInFlight]
 	if err := s.rateSeries(ctx, id, now, p); err != nil {
 		return nil, err
 	}
