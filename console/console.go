@@ -168,6 +168,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusInternalServerError, "internal error")
 		return
 	}
+	if s.getOfPostOnly(w, r) {
+		return
+	}
 	s.mux.ServeHTTP(w, r.WithContext(WithActor(r.Context(), actor)))
 }
 

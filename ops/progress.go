@@ -79,6 +79,29 @@ type HaltAdvice struct {
 	// which is no WeChat Pay code and message.
 	Detail string `json:"detail,omitempty"`
 	Advice string `json:"advice"`
+	// Source says who gave the reason: WeChat Pay's answer (Code and
+	// Message) or issuer's own check (Detail).
+	Source string `json:"source"`
+}
+
+// Who gave a halt's reason (HaltAdvice.Source).
+const (
+	HaltFromWeChatPay = "wechat_pay"
+	HaltFromIssuer    = "issuer"
+)
+
+// wxCode reports whether s looks like a WeChat Pay error code: capitals,
+// digits and underscores (NOT_ENOUGH, STOCK_STATUS_INVALID).
+func wxCode(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // BatchProgress returns a batch's counts, sending rate and estimate.
@@ -166,12 +189,16 @@ func (s *Service) rateSeries(ctx context.Context, id int64, now time.Time, p *Pr
 // "spend_cap…") and says what to do about it.
 func Halt(reason string) HaltAdvice {
 	h := HaltAdvice{Reason: reason, Outcome: reason}
+	h.Source = HaltFromIssuer
 	if o, rest, ok := strings.Cut(reason, ": "); ok {
 		h.Outcome = o
-		if strings.HasPrefix(o, "spend_cap") {
-			h.Detail = rest
+		code, msg, _ := strings.Cut(rest, " ")
+		if !strings.HasPrefix(o, "spend_cap") && wxCode(code) {
+			h.Code, h.Message, h.Source = code, msg, HaltFromWeChatPay
 		} else {
-			h.Code, h.Message, _ = strings.Cut(rest, " ")
+			// issuer's own words (the spend cap, the stock guard's check of
+			// the stock), never shown as WeChat Pay's.
+			h.Detail = rest
 		}
 	}
 	switch {

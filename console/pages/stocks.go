@@ -275,11 +275,11 @@ func actionsFor(status string) []string {
 }
 
 func (p *Pages) stockPage(w http.ResponseWriter, r *http.Request) {
-	notice := ""
-	if ok := r.URL.Query().Get("ok"); slices.Contains(stockActions, ops.StockAction(ok)) {
+	notice, errMsg := p.con.TakeFlash(w, r)
+	if ok := r.URL.Query().Get("ok"); notice == "" && slices.Contains(stockActions, ops.StockAction(ok)) {
 		notice = p.con.T(r, "stock.ok_"+ok)
 	}
-	p.renderStock(w, r, http.StatusOK, notice, "")
+	p.renderStock(w, r, http.StatusOK, notice, errMsg)
 }
 
 func (p *Pages) renderStock(w http.ResponseWriter, r *http.Request, status int, notice, errMsg string) {
@@ -305,8 +305,8 @@ func (p *Pages) pageStockAction(action ops.StockAction) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := stockID(r)
 		if _, err := p.svc.ChangeStock(r.Context(), actor(r), action, id); err != nil {
-			if status, msg, ok := p.inline(w, r, err); ok {
-				p.renderStock(w, r, status, "", msg)
+			if _, msg, ok := p.inline(w, r, err); ok {
+				p.con.Redirect(w, r, "/stocks/"+url.PathEscape(id), "", msg)
 			}
 			return
 		}
