@@ -112,9 +112,6 @@ func (s *Service) PreviewImport(ctx context.Context, a auth.Actor, req ImportReq
 	pv := &ImportPreview{Approval: ApprovalRules{MinCoupons: cfg.MinCoupons, MinAmountFen: cfg.MinAmountFen(),
 		DailyCoupons: cfg.DailyCoupons, DailyAmountFen: cfg.DailyAmountFen()}}
 	if req.Kind == "" || req.Kind == intake.KindFavor {
-		if err := ValidStockID("import", req.StockID); err != nil {
-			return nil, err
-		}
 		st, err := s.queryStock(ctx, req.StockID, req.CreatorMchID)
 		if err != nil {
 			pv.StockErr = err

@@ -239,3 +239,22 @@ func (b *testBundle) uploadFiles(t *testing.T) []string {
 	}
 	return out
 }
+
+// dryRun posts a file to the upload page and follows its redirect: to the
+// dry run's page (ok) or back to the form, which says why not.
+func (b *testBundle) dryRun(t *testing.T, c *http.Client, fields map[string]string, file string) (answer, bool) {
+	t.Helper()
+	a := b.upload(t, c, "/upload", fields, file, nil)
+	if a.Status != http.StatusSeeOther {
+		return a, false
+	}
+	loc := a.Header.Get("Location")
+	return b.get(t, c, loc, nil), strings.HasPrefix(loc, "/upload/")
+}
+
+// follow requires a redirect-after-POST and gets the page it names.
+func (b *testBundle) follow(t *testing.T, c *http.Client, a answer) answer {
+	t.Helper()
+	require.Equal(t, http.StatusSeeOther, a.Status, a.Body)
+	return b.get(t, c, a.Header.Get("Location"), nil)
+}
