@@ -51,9 +51,14 @@ type options struct {
 	sim       bool
 	maxUpload int64
 	pages     pages.Options
+	// approvalMin is approval.min_coupons (0: off).
+	approvalMin int
 }
 
-func withSim(o *options)                   { o.sim = true }
+func withSim(o *options) { o.sim = true }
+func withApproval(minCoupons int) func(*options) {
+	return func(o *options) { o.approvalMin = minCoupons }
+}
 func withMaxUpload(n int64) func(*options) { return func(o *options) { o.maxUpload = n } }
 
 // withUploadQuotas sets the pages' quotas of uploads waiting.
@@ -84,6 +89,7 @@ func setup(t *testing.T, opts ...func(*options)) *testBundle {
 	require.NoError(t, err)
 	cfg.Location = loc
 	cfg.WXPay.MchID, cfg.WXPay.AppID = "1900000109", "wx0000000000000001"
+	cfg.Approval.MinCoupons = o.approvalMin
 	b := &testBundle{schema: s, auth: store, audit: log, cli: auth.Actor{Name: "cli:root", Role: auth.RoleAdmin, Source: "cli:root"}}
 	var wx func() (ops.WXClient, error)
 	if o.sim {

@@ -1,0 +1,137 @@
+package pages_test
+
+import (
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+)
+
+// TestBrowserMoneyBeforeClick walks the money flows as a team does: otto's
+// dry run shows the ¥ total, the stock's state from WeChat Pay and that
+// approval will be needed; creating lands on the batch (reload and Back do
+// not post again); otto, the uploader, is not offered the approval but
+// edits the guards; ada approves from a summary with a comment, which the
+// batch page then shows.
+func TestBrowserMoneyBeforeClick(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	b := setup(t, withSim, withApproval(10))
+	list := filepath.Join(t.TempDir(), "money.csv")
+	require.NoError(t, os.WriteFile(list, []byte(csvOf("mny", 12)), 0o644))
+
+	signIn(t, ctx, b, "otto", "/upload")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(b.srv.URL+"/lang?lang=zh&next=/upload"), // Chinese first, whatever the browser asks
+		chromedp.WaitVisible(chromedp.CSS(`input[name=stock]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=stock]`), "S1"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=name]`), "春季活动"),
+		chromedp.SetUploadFiles(chromedp.CSS(`input[name=file]`), []string{list}),
+		chromedp.Click(chromedp.CSS(`#btn-dryrun`)),
+		chromedp.WaitVisible(chromedp.CSS(`#dryrun`)),
+	))
+	require.Equal(t, "12.00", evalString(t, ctx, `document.querySelector("[data-field=amount]").textContent`))
+	require.Equal(t, "发放中", evalString(t, ctx, `document.querySelector("[data-field=stock-status]").textContent`))
+	require.True(t, evalBool(t, ctx, `document.querySelector("[data-field=approval-needed]") !== null`))
+	require.Contains(t, evalString(t, ctx, `document.querySelector("#btn-create").textContent`), "¥12.00")
+	screenshot(t, ctx, "money-dryrun")
+
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#btn-create`)),
+		chromedp.WaitVisible(chromedp.CSS(`#progress`)),
+	))
+	bs := b.batches(t)
+	require.Len(t, bs, 1)
+	id := strconv.FormatInt(bs[0].ID, 10)
+	require.Equal(t, "awaiting_approval", bs[0].Status)
+	// Reload: the page got again, nothing posted again (Back to the dry
+	// run of a created upload: TestUploadPage).
+	require.NoError(t, chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#progress`))))
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	require.NoError(t, err)
+	require.Contains(t, loc, "/batches/"+id)
+	require.Len(t, b.batches(t), 1)
+
+	// The uploader is not offered the approval; they edit name and guards
+	// (a window around now, so that it sends below).
+	sh, err := time.LoadLocation("Asia/Shanghai")
+	require.NoError(t, err)
+	now := time.Now().In(sh)
+	window := now.Add(-time.Hour).Format("15:04") + "-" + now.Add(2*time.Hour).Format("15:04")
+	require.True(t, evalBool(t, ctx, `document.querySelector("#btn-approve") === null && document.querySelector("#self-note") !== null`))
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS(`#guards-form input[name=name]`), "春季活动（改）"),
+		chromedp.SetValue(chromedp.CSS(`#guards-form input[name=window]`), window),
+		chromedp.SetValue(chromedp.CSS(`#guards-form input[name=max_amount_yuan]`), "20"),
+		chromedp.Click(chromedp.CSS(`#btn-guards`)),
+	))
+	require.Eventually(t, func() bool { return b.batch(t, bs[0].ID).Window == window }, time.Minute, 20*time.Millisecond)
+	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`p.notice`))))
+	bt := b.batch(t, bs[0].ID)
+	require.Equal(t, "春季活动（改）", bt.Name)
+	require.Equal(t, window, bt.Window)
+	require.NotNil(t, bt.MaxAmountFen)
+	require.EqualValues(t, 2000, *bt.MaxAmountFen)
+	require.Len(t, b.auditRows(t, "guards"), 2, "the rename and the guards, each audited")
+
+	// ada approves from the summary, with a comment.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=username]`))))
+	signIn(t, ctx, b, "ada", "/batches/"+id+"?lang=zh")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#btn-approve`)),
+		chromedp.WaitVisible(chromedp.CSS(`#summary`)),
+	))
+	require.Equal(t, "otto", evalString(t, ctx, `document.querySelector("[data-field=uploader]").textContent`))
+	require.Equal(t, "12.00", evalString(t, ctx, `document.querySelector("#summary [data-field=amount]").textContent`))
+	screenshot(t, ctx, "money-approve")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#approve-comment`), "预算已确认"),
+		chromedp.Click(chromedp.CSS(`#btn-confirm-approve`)),
+		chromedp.WaitVisible(chromedp.CSS(`#decision`)),
+	))
+	require.Equal(t, "预算已确认", evalString(t, ctx, `document.querySelector("[data-field=comment]").textContent`))
+	require.Contains(t, evalString(t, ctx, `document.querySelector("[data-field=approved]").textContent`), "ada")
+	require.Equal(t, "pending", b.batch(t, bs[0].ID).Status)
+
+	require.Equal(t, "12.00", evalString(t, ctx, `document.querySelector("[data-field=total_yuan]").textContent`),
+		"the money rows add up to the batch's amount")
+	screenshot(t, ctx, "money-batch")
+}
+
+// A stopped stock's batch is refused at the dry run and at create, with
+// what works instead; a GET of a post-only path lands on a page.
+func TestStoppedStockAndPostOnlyPaths(t *testing.T) {
+	t.Parallel()
+	b := setup(t, withSim)
+	otto := b.login(t, "otto")
+	for _, act := range []string{"start", "stop"} {
+		require.Equal(t, http.StatusSeeOther, b.post(t, otto, "/stocks/"+simStock+"/"+act, url.Values{}, nil).Status)
+	}
+	a, ok := b.dryRun(t, otto, map[string]string{"stock": simStock, "name": "stopped"}, csvOf("st", 3))
+	require.True(t, ok, a.Body)
+	require.Contains(t, a.Body, `data-check="stock_stopped"`)
+	require.NotContains(t, a.Body, `id="btn-create"`)
+	tok := between(a.Body, `action="/upload/`, `/drop"`)
+	a = b.follow(t, otto, b.post(t, otto, "/upload/"+tok+"/create", nil, nil))
+	require.Contains(t, a.Body, "券批次已永久停止")
+	require.Empty(t, b.batches(t), "nothing stored for a stopped stock")
+	a = b.upload(t, otto, "/api/v1/batches", map[string]string{"stock": simStock}, csvOf("st", 3), nil)
+	require.Equal(t, http.StatusBadRequest, a.Status, a.Body)
+	require.Empty(t, b.batches(t))
+
+	id := strconv.FormatInt(b.importBatch(t, "get", 2), 10)
+	for path, to := range map[string]string{"/batches/" + id + "/pause": "/batches/" + id, "/users/ann/tokens": "/users",
+		"/upload/x/create": "/upload"} {
+		a := b.get(t, otto, path, nil)
+		require.Equal(t, http.StatusSeeOther, a.Status, path)
+		require.True(t, strings.HasPrefix(a.Header.Get("Location"), to), "%s → %s", path, a.Header.Get("Location"))
+	}
+}
