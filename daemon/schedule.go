@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/issuer-dev/issuer/internal/cronspec"
 )
 
 // Clock is the scheduler's time source; tests inject a fake one.
@@ -63,8 +65,6 @@ type entry struct {
 	next time.Time
 }
 
-var specParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
 // NewScheduler returns a scheduler in loc; clock nil means real time.
 func NewScheduler(loc *time.Location, clock Clock, logger *slog.Logger) *Scheduler {
 	if clock == nil {
@@ -77,14 +77,9 @@ func NewScheduler(loc *time.Location, clock Clock, logger *slog.Logger) *Schedul
 }
 
 // ParseSpec checks a schedule: five cron fields or a descriptor such as
-// "@every 30s" or "@daily".
-func ParseSpec(spec string) (cron.Schedule, error) {
-	s, err := specParser.Parse(spec)
-	if err != nil {
-		return nil, fmt.Errorf("schedule %q: %w", spec, err)
-	}
-	return s, nil
-}
+// "@every 30s" or "@daily". The parser is internal/cronspec's, which the
+// configuration checks schedules.* with.
+func ParseSpec(spec string) (cron.Schedule, error) { return cronspec.Parse(spec) }
 
 // Add registers a job. ctx is handed to the job's runs.
 func (s *Scheduler) Add(ctx context.Context, name, spec string, fn RunFunc) error {

@@ -3,9 +3,10 @@ package wxpay
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
+
+	"github.com/issuer-dev/issuer/internal/notifyurl"
 )
 
 // CallbackRequest sets the merchant's 营销 notification address (§3.2.14).
@@ -29,33 +30,8 @@ type CallbackSetting struct {
 // absolute https URL without query parameters (or fragment). Plain http is
 // allowed for loopback hosts only, so that the simulator and tests can
 // receive notifications without TLS; WeChat Pay itself never accepts it.
-func ValidNotifyURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("notify_url %q is not a URL", s)
-	}
-	switch {
-	case u.Host == "" || !u.IsAbs():
-		return fmt.Errorf("notify_url %q is not an absolute URL", s)
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return fmt.Errorf("notify_url %q must not carry query parameters", s)
-	case u.User != nil:
-		return fmt.Errorf("notify_url %q must not carry credentials", s)
-	case u.Scheme == "https":
-		return nil
-	case u.Scheme == "http" && loopbackHost(u.Hostname()):
-		return nil
-	}
-	return fmt.Errorf("notify_url %q must be https", s)
-}
-
-func loopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
+// The rules are internal/notifyurl's, which the configuration checks with.
+func ValidNotifyURL(s string) error { return notifyurl.Check(s) }
 
 // SetCallback registers the notification address (COUPON.USE and other
 // marketing events go there). The URL is checked with ValidNotifyURL first.

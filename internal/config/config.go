@@ -14,16 +14,25 @@
 // reports every problem at once, each with the file and line or the
 // variable that gave the value. It reads files but never contacts the
 // database or WeChat Pay.
+//
+// Load fills in what the values imply (Normalize: the backup domain,
+// Location) before checking; the checks only look. Each section checks its
+// own plain value (validate.go for Validate, checkrun.go for CheckRun).
+//
+// The package sits below the domain: it imports none of issuer's packages
+// but leaves. The rules it shares with them live in those leaves —
+// internal/cronspec parses schedules for it and for the daemon's
+// scheduler, internal/pemkey parses key files for it and for wxpay,
+// internal/notifyurl is WeChat Pay's rule for callbacks.public_url — so
+// that the check and the use are one code. The issue job's defaults are
+// plain constants here, kept equal to the job's own by a test in app.
 package config
 
 import (
 	"bytes"
-	"crypto/rsa"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -37,10 +46,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/issuer-dev/issuer/daemon"
 	"github.com/issuer-dev/issuer/internal/textdist"
-	"github.com/issuer-dev/issuer/jobs"
-	"github.com/issuer-dev/issuer/wxpay"
 )
 
 // Config is the effective configuration.
@@ -58,7 +64,7 @@ type Config struct {
 	Console     Console   `yaml:"console"`
 	Approval    Approval  `yaml:"approval"`
 
-	// Location is Timezone loaded; set by Validate.
+	// Location is Timezone loaded; set by Normalize, which Load runs.
 	Location *time.Location `yaml:"-"`
 	// Source is the file the config came from ("" when none).
 	Source string `yaml:"-"`
@@ -299,6 +305,14 @@ const (
 	DefaultBackupBaseURL = "https://api2.mch.weixin.qq.com"
 )
 
+// The issue job's defaults, as plain values: the job applies the same ones
+// to a zero Policy (jobs.DefaultMaxAttempts, jobs.DefaultShutdownTimeout;
+// a test in app keeps the two equal).
+const (
+	DefaultMaxAttempts     = 10
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
 // Defaults returns the configuration before any file or environment.
 func Defaults() Config {
 	return Config{
@@ -311,9 +325,9 @@ func Defaults() Config {
 		Issue: Issue{
 			Concurrency:     32,
 			Rate:            Rate{Initial: 100, Max: 500, Strategy: "adaptive"},
-			MaxAttempts:     jobs.DefaultMaxAttempts,
+			MaxAttempts:     DefaultMaxAttempts,
 			Lease:           2 * time.Minute,
-			ShutdownTimeout: jobs.DefaultShutdownTimeout,
+			ShutdownTimeout: DefaultShutdownTimeout,
 		},
 		Schedules: Schedule{
 			Issue:        "@every 1m",
@@ -348,27 +362,17 @@ type LoadOptions struct {
 }
 
 // LoadWith reads path (may be empty), applies environment overrides from
-// getenv and checks the result. Every problem found, in the file, the
-// environment or the values, is reported at once in an *Error; warnings
-// (key files readable by others, …) come back either way.
+// getenv, fills in what the values imply (Normalize) and checks the result
+// (Validate, and CheckRun when o.Run), the checks changing nothing. Every
+// problem found, in the file, the environment or the values, is reported
+// at once in an *Error; warnings (key files readable by others, …) come
+// back either way.
 func LoadWith(path string, getenv func(string) string, o LoadOptions) (*Config, []string, error) {
-	cfg := Defaults()
-	cfg.Source = path
-	cfg.where = map[string]string{}
-	var problems []Problem
-	if path != "" {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, nil, fmt.Errorf("config: %w", err)
-		}
-		found, err := decode(path, data, &cfg)
-		if err != nil {
-			return nil, nil, err
-		}
-		problems = append(problems, found...)
+	cfg, problems, err := read(path, getenv, o.Environ)
+	if err != nil {
+		return nil, nil, err
 	}
-	problems = append(problems, unknownEnv(o.Environ)...)
-	problems = append(problems, applyEnv(&cfg, getenv)...)
+	cfg.Normalize()
 	warnings, values := cfg.validate()
 	if o.Run {
 		w, more := cfg.checkRun()
@@ -385,7 +389,32 @@ func LoadWith(path string, getenv func(string) string, o LoadOptions) (*Config, 
 	if len(problems) > 0 {
 		return nil, warnings, &Error{Problems: problems}
 	}
-	return &cfg, warnings, nil
+	return cfg, warnings, nil
+}
+
+// read builds the configuration from the defaults, the file at path (may be
+// empty) and the environment, as given: neither normalized nor checked.
+// Problems are those of the names and the kinds of values; err is a file
+// that cannot be read or is not YAML at all.
+func read(path string, getenv func(string) string, environ []string) (*Config, []Problem, error) {
+	cfg := Defaults()
+	cfg.Source = path
+	cfg.where = map[string]string{}
+	var problems []Problem
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("config: %w", err)
+		}
+		found, err := decode(path, data, &cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		problems = append(problems, found...)
+	}
+	problems = append(problems, unknownEnv(environ)...)
+	problems = append(problems, applyEnv(&cfg, getenv)...)
+	return &cfg, problems, nil
 }
 
 // Problem is one thing wrong with the configuration.
@@ -623,7 +652,7 @@ func Keys(cfg *Config) []Key {
 			}
 			keys = append(keys, Key{
 				Path:   p,
-				Env:    "ISSUER_" + strings.ToUpper(strings.ReplaceAll(p, ".", "_")),
+				Env:    envName(p),
 				Secret: p == "database_url" || p == "alerts.webhook_url",
 				field:  fv,
 			})
@@ -631,6 +660,11 @@ func Keys(cfg *Config) []Key {
 	}
 	walk(reflect.ValueOf(cfg).Elem(), "")
 	return keys
+}
+
+// envName is the environment variable that sets the key at path.
+func envName(path string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
 }
 
 // keySet maps every key path, leaves and sections, to its kind.
@@ -764,399 +798,6 @@ func mapKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// Validate checks what every command needs and loads Location. It returns
-// warnings (for example key files readable by others) alongside an *Error
-// listing every problem.
-func (c *Config) Validate() (warnings []string, err error) {
-	warnings, problems := c.validate()
-	if len(problems) > 0 {
-		return warnings, &Error{Problems: sortByKey(problems)}
-	}
-	return warnings, nil
-}
-
-func (c *Config) validate() (warnings []string, problems []Problem) {
-	bad := func(key, format string, args ...any) {
-		problems = append(problems, Problem{Key: key, Where: c.where[key], Msg: fmt.Sprintf(format, args...)})
-	}
-	if c.DatabaseURL == "" {
-		bad("database_url", "required: give a config file that sets it (--config FILE, or ISSUER_CONFIG=FILE; with neither, issuer reads ./issuer.yaml, then /etc/issuer/issuer.yaml), or set ISSUER_DATABASE_URL")
-	} else if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		bad("database_url", "must be a postgres:// URL")
-	}
-	if c.WXPay.BackupBaseURL == "" && c.WXPay.BaseURL == DefaultBaseURL {
-		c.WXPay.BackupBaseURL = DefaultBackupBaseURL
-	}
-	loc, lerr := time.LoadLocation(c.Timezone)
-	if lerr != nil || c.Timezone == "" {
-		bad("timezone", "unknown time zone %q: use an IANA name such as Asia/Shanghai", c.Timezone)
-	} else {
-		c.Location = loc
-	}
-	if c.WXPay.BaseURL == "" {
-		bad("wxpay.base_url", "required: %s, or a test server's URL", DefaultBaseURL)
-	}
-	for _, u := range []struct {
-		key, val string
-		secret   bool
-	}{
-		{"wxpay.base_url", c.WXPay.BaseURL, false},
-		{"wxpay.backup_base_url", c.WXPay.BackupBaseURL, false},
-		{"alerts.webhook_url", c.Alerts.WebhookURL, true},
-	} {
-		if u.val == "" {
-			continue
-		}
-		p, err := url.Parse(u.val)
-		if err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Host != "" {
-			continue
-		}
-		if u.secret { // a webhook's path is often its token
-			bad(u.key, "not an absolute http(s) URL with a host")
-		} else {
-			bad(u.key, "not an absolute http(s) URL with a host: %q", RedactURL(u.val))
-		}
-	}
-	if isProduction(c.WXPay.BackupBaseURL) && !isProduction(c.WXPay.BaseURL) && c.WXPay.BaseURL != "" {
-		bad("wxpay.backup_base_url", "%s is WeChat Pay's production API but wxpay.base_url %q is not: test traffic must never fail over to production; "+
-			"remove backup_base_url or point it at another test server", c.WXPay.BackupBaseURL, RedactURL(c.WXPay.BaseURL))
-	}
-	if c.Callbacks.PublicURL != "" {
-		if err := wxpay.ValidNotifyURL(c.Callbacks.PublicURL); err != nil {
-			bad("callbacks.public_url", "%v", err)
-		}
-	}
-	if c.WXPay.MchID != "" && !isDigits(c.WXPay.MchID) {
-		bad("wxpay.mchid", "must be digits, got %q", c.WXPay.MchID)
-	}
-	if c.WXPay.Timeout <= 0 {
-		bad("wxpay.timeout", "must be positive")
-	}
-	switch mode := c.WXPay.VerifyMode(); mode {
-	case "public_key":
-	case "certificate", "both":
-		if c.WXPay.PlatformCAFile == "" && !c.WXPay.InsecureSkipPlatformCA {
-			bad("wxpay.platform_ca_file", "required when wxpay.verify is %s (the WeChat Pay CA that platform certificates must chain to); set wxpay.insecure_skip_platform_ca: true only to skip that check knowingly", mode)
-		}
-		if c.WXPay.APIv3KeyFile == "" {
-			bad("wxpay.apiv3_key_file", "required when wxpay.verify is %s (it decrypts the downloaded platform certificates)", mode)
-		}
-		if c.WXPay.InsecureSkipPlatformCA {
-			warnings = append(warnings, "wxpay.insecure_skip_platform_ca: platform certificates are not checked against the WeChat Pay CA")
-		}
-	default:
-		bad("wxpay.verify", "must be public_key, certificate or both, got %q", mode)
-	}
-	if c.WXPay.PlatformCertRefresh < time.Minute {
-		bad("wxpay.platform_cert_refresh", "must be at least 1m, got %s", c.WXPay.PlatformCertRefresh)
-	}
-	for _, f := range []struct{ key, path string }{
-		{"wxpay.private_key_file", c.WXPay.PrivateKeyFile},
-		{"wxpay.public_key_file", c.WXPay.PublicKeyFile},
-		{"wxpay.apiv3_key_file", c.WXPay.APIv3KeyFile},
-		{"wxpay.apiv2_key_file", c.WXPay.APIv2KeyFile},
-		{"plugin.token_file", c.Plugin.TokenFile},
-		{"http.metrics_token_file", c.HTTP.MetricsTokenFile},
-		{"wxpay.platform_ca_file", c.WXPay.PlatformCAFile},
-	} {
-		if f.path == "" {
-			continue
-		}
-		st, err := os.Stat(f.path)
-		switch {
-		case err != nil:
-			bad(f.key, "%v", err)
-		case st.IsDir():
-			bad(f.key, "%s is a directory, not a file", f.path)
-		default:
-			if fh, err := os.Open(f.path); err != nil {
-				bad(f.key, "%v", err)
-			} else {
-				fh.Close()
-			}
-			if st.Mode().Perm()&0o077 != 0 && f.key != "wxpay.public_key_file" && f.key != "wxpay.platform_ca_file" {
-				warnings = append(warnings, fmt.Sprintf("%s: %s is readable by group or others (mode %04o); chmod 600 it", f.key, f.path, st.Mode().Perm()))
-			}
-		}
-	}
-	for i, ch := range c.Alerts.Channels {
-		key := fmt.Sprintf("alerts.channels[%d]", i)
-		switch ch.Type {
-		case "webhook", "wecom", "dingtalk", "feishu":
-		default:
-			bad(key+".type", "must be webhook, wecom, dingtalk or feishu, got %q", ch.Type)
-		}
-		switch {
-		case (ch.URL == "") == (ch.URLFile == ""):
-			bad(key, "set one of url and url_file")
-		case ch.URL != "":
-			if p, err := url.Parse(ch.URL); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-				bad(key+".url", "not an http(s) URL") // never quote it: it carries the robot's key
-			}
-			if ch.Type != "webhook" {
-				warnings = append(warnings, key+".url: a robot URL carries its key; put it in url_file (mode 0600) instead")
-			}
-		}
-		if ch.SecretFile != "" && ch.Type != "dingtalk" && ch.Type != "feishu" {
-			bad(key+".secret_file", "only dingtalk and feishu robots are signed")
-		}
-		switch ch.MinSeverity {
-		case "", "info", "warning", "error", "critical":
-		default:
-			bad(key+".min_severity", "must be info, warning, error or critical, got %q", ch.MinSeverity)
-		}
-		if ch.Format != "" && (ch.Type != "feishu" || (ch.Format != "card" && ch.Format != "text")) {
-			bad(key+".format", "is card or text, and only for feishu")
-		}
-		for _, f := range []struct{ key, path string }{{key + ".url_file", ch.URLFile}, {key + ".secret_file", ch.SecretFile}} {
-			if f.path == "" {
-				continue
-			}
-			if st, err := os.Stat(f.path); err != nil {
-				bad(f.key, "%v", err)
-			} else if st.IsDir() {
-				bad(f.key, "%s is a directory", f.path)
-			} else if st.Mode().Perm()&0o077 != 0 {
-				warnings = append(warnings, fmt.Sprintf("%s: %s is readable by group or others (mode %04o); chmod 600 it", f.key, f.path, st.Mode().Perm()))
-			}
-		}
-	}
-	if c.HTTP.CallbackAddr != "" && c.HTTP.CallbackAddr == c.HTTP.Addr && !strings.HasSuffix(c.HTTP.Addr, ":0") {
-		bad("http.callback_addr", "must differ from http.addr")
-	}
-	if c.Issue.Concurrency < 1 || c.Issue.Concurrency > 1024 {
-		bad("issue.concurrency", "must be 1..1024, got %d", c.Issue.Concurrency)
-	}
-	if c.Issue.Rate.Max <= 0 {
-		bad("issue.rate.max", "must be positive, got %g", c.Issue.Rate.Max)
-	}
-	if c.Issue.Rate.Initial <= 0 || c.Issue.Rate.Initial > c.Issue.Rate.Max {
-		bad("issue.rate.initial", "must be in (0, issue.rate.max=%g], got %g", c.Issue.Rate.Max, c.Issue.Rate.Initial)
-	}
-	switch c.Issue.Rate.Strategy {
-	case "adaptive", "fixed", "aws":
-	default:
-		bad("issue.rate.strategy", "must be adaptive, fixed or aws, got %q", c.Issue.Rate.Strategy)
-	}
-	if c.Approval.MinCoupons < 0 {
-		bad("approval.min_coupons", "must not be negative (0 turns it off), got %d", c.Approval.MinCoupons)
-	}
-	if c.Approval.MinAmountYuan < 0 || math.IsNaN(c.Approval.MinAmountYuan) || math.IsInf(c.Approval.MinAmountYuan, 0) {
-		bad("approval.min_amount_yuan", "must be a positive amount in yuan, or 0 to turn it off")
-	}
-	if c.Approval.DailyCoupons < 0 {
-		bad("approval.daily_coupons", "must not be negative (0 turns it off), got %d", c.Approval.DailyCoupons)
-	}
-	if c.Approval.DailyAmountYuan < 0 || math.IsNaN(c.Approval.DailyAmountYuan) || math.IsInf(c.Approval.DailyAmountYuan, 0) {
-		bad("approval.daily_amount_yuan", "must be a positive amount in yuan, or 0 to turn it off")
-	}
-	if c.Issue.MaxAttempts < 1 {
-		bad("issue.max_attempts", "must be at least 1, got %d", c.Issue.MaxAttempts)
-	}
-	if c.Issue.Lease < 5*time.Second {
-		bad("issue.lease", "must be at least 5s, got %s", c.Issue.Lease)
-	} else if c.Issue.Lease <= c.WXPay.Timeout {
-		bad("issue.lease", "must exceed wxpay.timeout (%s) so a lease never expires under a live call", c.WXPay.Timeout)
-	}
-	if c.Issue.ShutdownTimeout <= 0 {
-		bad("issue.shutdown_timeout", "must be positive")
-	}
-	if c.Console.SessionIdle <= 0 {
-		bad("console.session_idle", "must be positive")
-	}
-	if c.Console.SessionMax < c.Console.SessionIdle {
-		bad("console.session_max", "must be at least console.session_idle (%s)", c.Console.SessionIdle)
-	}
-	if c.Console.MaxUploadMB < 1 || c.Console.MaxUploadMB > 100*1024 {
-		bad("console.max_upload_mb", "must be 1..102400, got %d", c.Console.MaxUploadMB)
-	}
-	if n := c.Console.PendingUploadsMB; n != 0 && n < c.Console.MaxUploadMB {
-		bad("console.pending_uploads_mb", "must be at least console.max_upload_mb (%d), so that one upload fits, or 0 for four times it; got %d",
-			c.Console.MaxUploadMB, n)
-	}
-	if r := c.Plugin.MaxPerSecond; r <= 0 || r > 10000 {
-		bad("plugin.max_per_second", "must be more than 0 and at most 10000 coupons a second, got %g", r)
-	}
-	if c.Console.PublicURL != "" {
-		if p, err := url.Parse(c.Console.PublicURL); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			bad("console.public_url", "not an http(s) URL: %q", RedactURL(c.Console.PublicURL))
-		}
-	}
-	if proxies, err := c.Console.TrustedProxyPrefixes(); err != nil {
-		bad("console.trusted_proxies", "%v", err)
-	} else if c.Console.ProxyUserHeader != "" && len(proxies) == 0 {
-		bad("console.proxy_user_header", "needs console.trusted_proxies: the header is believed only from them")
-	}
-	if c.Console.LockoutAfter < 1 {
-		bad("console.lockout_after", "must be at least 1")
-	}
-	if c.Console.Lockout <= 0 {
-		bad("console.lockout", "must be positive")
-	}
-	if c.Console.MaxConcurrentLogins < 1 || c.Console.MaxConcurrentLogins > 256 {
-		bad("console.max_concurrent_logins", "must be 1..256, got %d (each takes 64 MiB while it runs)", c.Console.MaxConcurrentLogins)
-	}
-	if c.Console.MaxConcurrentLoginsPerAddress < 1 || c.Console.MaxConcurrentLoginsPerAddress > c.Console.MaxConcurrentLogins {
-		bad("console.max_concurrent_logins_per_address", "must be 1..console.max_concurrent_logins (%d), got %d",
-			c.Console.MaxConcurrentLogins, c.Console.MaxConcurrentLoginsPerAddress)
-	}
-	return warnings, problems
-}
-
-// isProduction reports whether raw points at WeChat Pay's real API, where
-// every call moves money.
-func isProduction(raw string) bool {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return false
-	}
-	switch strings.ToLower(u.Hostname()) {
-	case "api.mch.weixin.qq.com", "api2.mch.weixin.qq.com":
-		return true
-	}
-	return false
-}
-
-// minTokenLen is the shortest bearer token accepted (plugin, metrics):
-// httpapi.MinTokenLen, which this package cannot import.
-const minTokenLen = 16
-
-// CheckRun reports what `issuer run` needs besides Validate: the merchant's
-// ids, key files that parse as the right kind of key, a 32-byte APIv3 key,
-// non-empty APIv2 key and plugin token files when set, schedules the
-// scheduler accepts and a listen address. The daemon calls it at start-up
-// and `config check` through LoadWith, so the two cannot disagree.
-func (c *Config) CheckRun() (warnings []string, err error) {
-	warnings, problems := c.checkRun()
-	if len(problems) > 0 {
-		return warnings, &Error{Problems: sortByKey(problems)}
-	}
-	return warnings, nil
-}
-
-func (c *Config) checkRun() (warnings []string, problems []Problem) {
-	bad := func(key, format string, args ...any) {
-		problems = append(problems, Problem{Key: key, Where: c.where[key], Msg: fmt.Sprintf(format, args...)})
-	}
-	warn := func(key, format string, args ...any) {
-		warnings = append(warnings, key+": "+fmt.Sprintf(format, args...))
-	}
-	byPath := map[string]Key{}
-	for _, k := range Keys(c) {
-		byPath[k.Path] = k
-	}
-	for _, p := range []string{
-		"wxpay.mchid", "wxpay.appid", "wxpay.cert_serial_no", "wxpay.private_key_file",
-		"wxpay.public_key_id", "wxpay.public_key_file",
-	} {
-		if byPath[p].field.IsZero() {
-			bad(p, "required by `issuer run`: set it in the config file or in %s", byPath[p].Env)
-		}
-	}
-	w := c.WXPay
-
-	var merchant *rsa.PrivateKey
-	if b, ok := c.readKeyFile(&problems, "wxpay.private_key_file", w.PrivateKeyFile); ok {
-		k, err := wxpay.ParsePrivateKeyPEM(b)
-		switch {
-		case err != nil:
-			bad("wxpay.private_key_file", "%s: %v; it must be the merchant API private key, apiclient_key.pem (BEGIN PRIVATE KEY)", w.PrivateKeyFile, err)
-		case pemType(b) == "RSA PRIVATE KEY":
-			merchant = k
-			warn("wxpay.private_key_file", "%s is a PKCS#1 RSA private key; it signs, but WeChat Pay issues apiclient_key.pem as PKCS#8 (BEGIN PRIVATE KEY): "+
-				"make sure it is the merchant API key (`openssl pkcs8 -topk8 -nocrypt` converts it)", w.PrivateKeyFile)
-		default:
-			merchant = k
-		}
-	}
-	if b, ok := c.readKeyFile(&problems, "wxpay.public_key_file", w.PublicKeyFile); ok {
-		pub, err := wxpay.ParsePublicKeyPEM(b)
-		switch {
-		case err != nil:
-			bad("wxpay.public_key_file", "%s: %v; it must be the WeChat Pay public key, pub_key.pem from the merchant platform (BEGIN PUBLIC KEY)", w.PublicKeyFile, err)
-		case merchant != nil && pub.Equal(&merchant.PublicKey):
-			bad("wxpay.public_key_file", "%s is the public half of wxpay.private_key_file, the merchant's own key; "+
-				"it must be the WeChat Pay public key, pub_key.pem from the merchant platform", w.PublicKeyFile)
-		case pemType(b) == "RSA PUBLIC KEY":
-			warn("wxpay.public_key_file", "%s is a PKCS#1 RSA public key; WeChat Pay publishes pub_key.pem as PKIX (BEGIN PUBLIC KEY): make sure it is WeChat Pay's key", w.PublicKeyFile)
-		}
-	}
-	if w.PublicKeyID != "" && !strings.HasPrefix(w.PublicKeyID, "PUB_KEY_ID_") {
-		warn("wxpay.public_key_id", "%q does not start with PUB_KEY_ID_: is it the WeChat Pay public key's id?", w.PublicKeyID)
-	}
-	if b, ok := c.readKeyFile(&problems, "wxpay.apiv3_key_file", w.APIv3KeyFile); ok {
-		if n := len(bytes.TrimSpace(b)); n != 32 {
-			bad("wxpay.apiv3_key_file", "%s holds %d bytes after trimming surrounding whitespace; the APIv3 key is exactly 32 (merchant platform: API安全 → APIv3密钥)", w.APIv3KeyFile, n)
-		}
-	}
-	if b, ok := c.readKeyFile(&problems, "wxpay.apiv2_key_file", w.APIv2KeyFile); ok && len(bytes.TrimSpace(b)) == 0 {
-		bad("wxpay.apiv2_key_file", "%s is empty; it must hold the APIv2 key (merchant platform: API安全 → API密钥)", w.APIv2KeyFile)
-	}
-	if b, ok := c.readKeyFile(&problems, "plugin.token_file", c.Plugin.TokenFile); ok {
-		switch n := len(bytes.TrimSpace(b)); {
-		case n == 0:
-			bad("plugin.token_file", "%s is empty; put a long random token in it, or unset plugin.token_file to disable POST /plugin/sign", c.Plugin.TokenFile)
-		case n < minTokenLen:
-			bad("plugin.token_file", "%s holds %d characters; a token is at least %d (openssl rand -hex 32 > %s)", c.Plugin.TokenFile, n, minTokenLen, c.Plugin.TokenFile)
-		}
-	}
-	if c.Plugin.TokenFile != "" && len(c.Plugin.StockList()) == 0 {
-		// Not a problem: configurations from before plugin.stocks sign for
-		// every stock, as they always did, and keep starting.
-		warnings = append(warnings, "plugin.stocks is unset: POST /plugin/sign signs for any stock of the merchant; list the plugin's stocks (comma-separated) to refuse the others")
-	}
-	for _, s := range c.Plugin.StockList() {
-		if len(s) > 64 || strings.ContainsAny(s, " &=") {
-			bad("plugin.stocks", "%q is not a stock id", s)
-		}
-	}
-	if b, ok := c.readKeyFile(&problems, "http.metrics_token_file", c.HTTP.MetricsTokenFile); ok {
-		if n := len(bytes.TrimSpace(b)); n < minTokenLen {
-			bad("http.metrics_token_file", "%s holds %d characters; a token is at least %d (openssl rand -hex 32 > %s)", c.HTTP.MetricsTokenFile, n, minTokenLen, c.HTTP.MetricsTokenFile)
-		}
-	}
-
-	for _, s := range []struct{ key, spec string }{
-		{"schedules.issue", c.Schedules.Issue},
-		{"schedules.reconcile", c.Schedules.Reconcile},
-		{"schedules.housekeeping", c.Schedules.Housekeeping},
-		{"schedules.digest", c.Schedules.Digest},
-	} {
-		if _, err := daemon.ParseSpec(s.spec); err != nil {
-			bad(s.key, "%v; want five cron fields (minute hour day-of-month month day-of-week) or a descriptor such as @every 30s or @daily", err)
-		}
-	}
-	if _, port, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
-		bad("http.addr", "%q is not host:port (%v); e.g. 127.0.0.1:8080, or :8080 for every interface", c.HTTP.Addr, err)
-	} else if _, err := net.LookupPort("tcp", port); err != nil {
-		bad("http.addr", "%q: port %q is not a port number", c.HTTP.Addr, port)
-	}
-	return warnings, problems
-}
-
-// readKeyFile reads a key file that is set, reporting why it cannot be
-// read; ok is false when it is unset or unreadable. Errors name the file,
-// never its content.
-func (c *Config) readKeyFile(problems *[]Problem, key, path string) (b []byte, ok bool) {
-	if path == "" {
-		return nil, false
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		*problems = append(*problems, Problem{Key: key, Where: c.where[key], Msg: err.Error()})
-		return nil, false
-	}
-	return b, true
-}
-
-func pemType(b []byte) string {
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return ""
-	}
-	return block.Type
-}
-
 // Require reports the listed keys that are empty, for commands that need
 // more than Validate demands (import needs wxpay.mchid, issue needs keys).
 func (c *Config) Require(paths ...string) error {
@@ -1178,15 +819,6 @@ func (c *Config) Require(paths ...string) error {
 		return fmt.Errorf("config: missing required %s", strings.Join(missing, ", "))
 	}
 	return nil
-}
-
-func isDigits(s string) bool {
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // RedactURL hides a URL's password and query values.
