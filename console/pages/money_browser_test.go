@@ -19,7 +19,8 @@ import (
 // approval will be needed; creating lands on the batch (reload and Back do
 // not post again); otto, the uploader, is not offered the approval but
 // edits the guards; ada approves from a summary with a comment, which the
-// batch page then shows.
+// batch page then shows; the batch halts at its cap, the halt links to
+// the cap editor, which refuses a cap below what is issued.
 func TestBrowserMoneyBeforeClick(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t)
@@ -69,7 +70,7 @@ func TestBrowserMoneyBeforeClick(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SetValue(chromedp.CSS(`#guards-form input[name=name]`), "春季活动（改）"),
 		chromedp.SetValue(chromedp.CSS(`#guards-form input[name=window]`), window),
-		chromedp.SetValue(chromedp.CSS(`#guards-form input[name=max_amount_yuan]`), "20"),
+		chromedp.SetValue(chromedp.CSS(`#guards-form input[name=max_amount_yuan]`), "5"),
 		chromedp.Click(chromedp.CSS(`#btn-guards`)),
 	))
 	require.Eventually(t, func() bool { return b.batch(t, bs[0].ID).Window == window }, time.Minute, 20*time.Millisecond)
@@ -78,7 +79,7 @@ func TestBrowserMoneyBeforeClick(t *testing.T) {
 	require.Equal(t, "春季活动（改）", bt.Name)
 	require.Equal(t, window, bt.Window)
 	require.NotNil(t, bt.MaxAmountFen)
-	require.EqualValues(t, 2000, *bt.MaxAmountFen)
+	require.EqualValues(t, 500, *bt.MaxAmountFen)
 	require.Len(t, b.auditRows(t, "guards"), 2, "the rename and the guards, each audited")
 
 	// ada approves from the summary, with a comment.
@@ -103,6 +104,34 @@ func TestBrowserMoneyBeforeClick(t *testing.T) {
 
 	require.Equal(t, "12.00", evalString(t, ctx, `document.querySelector("[data-field=total_yuan]").textContent`),
 		"the money rows add up to the batch's amount")
+
+	// Sent up to its ¥5 cap, the batch halts: the halt says it is issuer's
+	// own words and links to the cap editor, which refuses a cap below
+	// what is issued and takes a higher one.
+	b.issueUntilStuck(t, bs[0].ID)
+	require.Equal(t, "halted", b.batch(t, bs[0].ID).Status)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.srv.URL+"/batches/"+id), chromedp.WaitVisible(chromedp.CSS(`#halt`))))
+	require.True(t, evalBool(t, ctx, `document.querySelector("#halt [data-source=issuer]") !== null && document.querySelector("#halt [data-source=wechat_pay]") === null`))
+	require.Equal(t, "12.00", evalString(t, ctx, `document.querySelector("[data-field=total_yuan]").textContent`))
+	require.Equal(t, "5.00", evalString(t, ctx, `document.querySelector("[data-money=issued]").textContent`))
+	screenshot(t, ctx, "money-halted")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#halt-cap`)),
+		chromedp.SetValue(chromedp.CSS(`#guards-form input[name=max_amount_yuan]`), "3"),
+		chromedp.Click(chromedp.CSS(`#btn-guards`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.error[role=alert]`)),
+	))
+	require.Contains(t, evalString(t, ctx, `document.querySelector("p.error[role=alert]").textContent`), "金额上限不能低于")
+	require.EqualValues(t, 500, *b.batch(t, bs[0].ID).MaxAmountFen, "the cap stayed")
+	// Reloading after the refusal neither posts again nor shows it twice.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.srv.URL+"/batches/"+id), chromedp.WaitVisible(chromedp.CSS(`#guards-form`))))
+	require.True(t, evalBool(t, ctx, `document.querySelector("p.error[role=alert]") === null`))
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS(`#guards-form input[name=max_amount_yuan]`), "20"),
+		chromedp.Click(chromedp.CSS(`#btn-guards`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.notice`)), // the saved page, after the redirect
+	))
+	require.EqualValues(t, 2000, *b.batch(t, bs[0].ID).MaxAmountFen)
 	screenshot(t, ctx, "money-batch")
 }
 

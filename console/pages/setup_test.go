@@ -264,3 +264,23 @@ func (b *testBundle) follow(t *testing.T, c *http.Client, a answer) answer {
 	require.Equal(t, http.StatusSeeOther, a.Status, a.Body)
 	return b.get(t, c, a.Header.Get("Location"), nil)
 }
+
+// issueUntilStuck runs issue passes against the simulator until the batch
+// has nothing left or a pass changes nothing (a guard holds it).
+func (b *testBundle) issueUntilStuck(t *testing.T, batch int64) {
+	t.Helper()
+	j := &jobs.Issue{Store: b.svc.Queue, Sender: b.sim.Client(t, 8), Limiter: ratelimit.NewFixed(2000, nil),
+		Concurrency: 8, Lease: 30 * time.Second, Owner: "test-owner",
+		Policy: jobs.Policy{MaxAttempts: 20, BackoffBase: 5 * time.Millisecond, BackoffCap: 50 * time.Millisecond}}
+	last := -1
+	for range 20 {
+		_, err := j.Run(context.Background(), jobs.IssueOptions{Batch: batch})
+		require.NoError(t, err)
+		n, err := b.svc.Queue.Remaining(context.Background(), batch)
+		require.NoError(t, err)
+		if n == 0 || n == last {
+			return
+		}
+		last = n
+	}
+}
