@@ -66,6 +66,27 @@ type haltView struct {
 	StockLink string // the stock's page (start, restart) when the halt is the stock's
 	CapLink   bool   // the cap editor on this page
 	UploadFor string // a new batch for another stock: the stock is over
+	// Detail is issuer's own explanation in the page's language where it
+	// is known; otherwise the page shows the halt's Detail as it is.
+	Detail string
+}
+
+// haltDetail is the catalogue key of issuer's own halt explanations: the
+// stock guard's (by the stock's state) and the spend cap's.
+func haltDetail(h *ops.HaltAdvice, b *queue.Batch) (string, []any) {
+	switch {
+	case strings.HasPrefix(h.Outcome, "spend_cap") && b.MaxAmountFen != nil:
+		return "money.halt.d.spend_cap", []any{money.Yuan(b.ReservedFen), money.Yuan(*b.MaxAmountFen)}
+	case h.Outcome != "stock_unavailable":
+		return "", nil
+	}
+	for _, k := range []struct{ text, key string }{{"is paused", "paused"}, {"is stopped", "stopped"},
+		{"not activated", "unactivated"}, {"being reviewed", "audit"}, {"ended at", "ended"}} {
+		if strings.Contains(h.Detail, k.text) {
+			return "money.halt.d." + k.key, []any{b.StockID}
+		}
+	}
+	return "", nil
 }
 
 func (p *Pages) fillMoney(r *http.Request, d *batchData, pr *ops.Progress) error {
@@ -111,6 +132,9 @@ func (p *Pages) fillMoney(r *http.Request, d *batchData, pr *ops.Progress) error
 	g.Reserved, g.Zone = money.Yuan(b.ReservedFen), p.zone()
 	if h := pr.Halt; h != nil {
 		v.Halt.FromWX = h.Source == ops.HaltFromWeChatPay
+		if key, args := haltDetail(h, b); key != "" {
+			v.Halt.Detail = p.con.T(r, key, args...)
+		}
 		switch {
 		case h.Outcome == "stock_unavailable" && strings.Contains(h.Detail, "stopped"),
 			h.Outcome == "stock_unavailable" && strings.Contains(h.Detail, "ended at"):

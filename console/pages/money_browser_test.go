@@ -164,3 +164,39 @@ func TestStoppedStockAndPostOnlyPaths(t *testing.T) {
 		require.True(t, strings.HasPrefix(a.Header.Get("Location"), to), "%s → %s", path, a.Header.Get("Location"))
 	}
 }
+
+// A halt says who gave its reason and links to the next step that works
+// in the console.
+func TestHaltNamesSourceAndNextStep(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	otto := b.login(t, "otto")
+	id := b.importBatch(t, "halt", 2)
+	path := "/batches/" + strconv.FormatInt(id, 10)
+	for _, tc := range []struct {
+		reason string
+		want   []string
+		not    []string
+	}{
+		{"stock_unavailable: stock S1 is paused in WeChat Pay: restart it (issuer stock restart S1); then issuer batch resume 1",
+			[]string{`data-source="issuer"`, "券批次 S1 在微信支付已暂停。", `href="/stocks/S1"`},
+			[]string{`data-source="wechat_pay"`, "issuer stock restart"}},
+		{"stock_unavailable: stock S1 is stopped in WeChat Pay and cannot issue again: import the list for another stock",
+			[]string{`data-source="issuer"`, "已永久停止", `id="halt-upload"`}, []string{`data-source="wechat_pay"`}},
+		{"budget_exhausted: NOT_ENOUGH 批次预算不足",
+			[]string{`data-source="wechat_pay"`, "<code>NOT_ENOUGH</code>", "批次预算不足", `href="/stocks/S1"`},
+			[]string{`data-source="issuer"`}},
+		{"spend_cap: 5.00 of the 5.00 yuan cap is issued or in doubt; no remaining recipient fits under it",
+			[]string{`data-source="issuer"`, `id="halt-cap"`}, []string{`data-source="wechat_pay"`}},
+	} {
+		_, err := b.schema.DB.Exec(`UPDATE batches SET status = 'halted', halt_reason = $2 WHERE id = $1`, id, tc.reason)
+		require.NoError(t, err)
+		page := b.get(t, otto, path, nil).Body
+		for _, w := range tc.want {
+			require.Contains(t, page, w, tc.reason)
+		}
+		for _, n := range tc.not {
+			require.NotContains(t, page, n, tc.reason)
+		}
+	}
+}
