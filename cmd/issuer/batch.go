@@ -138,6 +138,9 @@ func printBatch(w io.Writer, b *queue.Batch, loc *time.Location) {
 	fmt.Fprintf(tw, "amount\t%s yuan of face value\n", money.Yuan(b.AmountFen))
 	if b.ApprovedBy != nil {
 		fmt.Fprintf(tw, "approved\tby %s at %s (%s yuan)\n", clean(*b.ApprovedBy), humanTime(*b.ApprovedAt, loc), money.Yuan(*b.ApprovedAmountFen))
+		if b.ApproveComment != nil {
+			fmt.Fprintf(tw, "comment\t%s\n", clean(*b.ApproveComment))
+		}
 	}
 	if b.RejectedBy != nil {
 		fmt.Fprintf(tw, "rejected\tby %s at %s: %s\n", clean(*b.RejectedBy), humanTime(*b.RejectedAt, loc), clean(*b.RejectReason))
@@ -305,11 +308,12 @@ func outputFileError(path string, err error) error {
 }
 
 func cmdBatchApprove() *command {
-	c := &command{name: "batch approve", usage: "ID --as NAME [--token-file F]",
+	c := &command{name: "batch approve", usage: "ID --as NAME [--token-file F] [--comment C]",
 		short: "approve a batch awaiting approval, as an operator or admin other than its uploader (proven by token or password)"}
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
 		who := identityFlags(fs)
+		comment := fs.String("comment", "", "the approver's note, kept on the batch and in the audit log")
 		pos, err := parseFlags(e, fs, args)
 		if err != nil {
 			return err
@@ -319,7 +323,7 @@ func cmdBatchApprove() *command {
 			return err
 		}
 		return e.withActor(ctx, who, func(s *ops.Service, actor auth.Actor) error {
-			b, err := s.ApproveBatch(ctx, actor, id)
+			b, err := s.ApproveBatchComment(ctx, actor, id, *comment)
 			if err != nil {
 				return credentialHint(err, actor)
 			}
