@@ -200,3 +200,25 @@ func TestHaltNamesSourceAndNextStep(t *testing.T) {
 		}
 	}
 }
+
+// The API approves with an optional comment and sets paused-once-approved
+// while a batch awaits approval.
+func TestAPIApproveComment(t *testing.T) {
+	t.Parallel()
+	b := setup(t, withApproval(2))
+	id := b.importBatch(t, "api", 2)
+	require.Equal(t, "awaiting_approval", b.batch(t, id).Status)
+	base := "/api/v1/batches/" + strconv.FormatInt(id, 10)
+	otto := bearer(b.token(t, "otto"))
+	a := b.patchJSON(t, nil, base+"/guards", `{"paused":true}`, otto)
+	require.Equal(t, http.StatusOK, a.Status, a.Body)
+	require.True(t, b.batch(t, id).StartPaused)
+	requireJSONError(t, b.postJSON(t, nil, base+"/approve", "not an object", otto), http.StatusBadRequest)
+	a = b.postJSON(t, nil, base+"/approve", map[string]string{"comment": "预算已确认"}, otto)
+	require.Equal(t, http.StatusOK, a.Status, a.Body)
+	var m map[string]any
+	a.JSON(t, &m)
+	require.Equal(t, "预算已确认", m["approve_comment"])
+	require.Equal(t, "paused", m["status"], "paused once approved")
+	requireJSONError(t, b.patchJSON(t, nil, base+"/guards", `{"paused":false}`, otto), http.StatusConflict)
+}
