@@ -298,7 +298,15 @@ func New(cfg Config) *Notifier {
 	if n.loc == nil {
 		n.loc = time.UTC
 	}
-	c := &n.cfg
+	n.cfg.withDefaults()
+	for _, ch := range n.validChannels() {
+		n.channels = append(n.channels, newChannel(n, ch))
+	}
+	return n
+}
+
+// withDefaults fills in the defaults of what c leaves unset.
+func (c *Config) withDefaults() {
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
 	}
@@ -320,6 +328,13 @@ func New(cfg Config) *Notifier {
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
+}
+
+// validChannels are the webhook and the channels of the configuration
+// that are valid, each named (a channel without a name is named by its
+// type: robot, robot-2); the others are left out with a log line.
+func (n *Notifier) validChannels() []Channel {
+	c := &n.cfg
 	var all []Channel
 	if c.WebhookURL != "" {
 		if err := (Config{WebhookURL: c.WebhookURL}).Validate(); err != nil {
@@ -337,6 +352,7 @@ func New(cfg Config) *Notifier {
 		all = append(all, ch)
 	}
 	counts := map[string]int{}
+	var named []Channel
 	for _, ch := range all {
 		if ch.Name == "" {
 			counts[ch.Type]++
@@ -345,9 +361,9 @@ func New(cfg Config) *Notifier {
 				ch.Name = fmt.Sprintf("%s-%d", ch.Type, counts[ch.Type])
 			}
 		}
-		n.channels = append(n.channels, newChannel(n, ch))
+		named = append(named, ch)
 	}
-	return n
+	return named
 }
 
 // Notify logs a at ERROR and queues it for every channel whose minimum

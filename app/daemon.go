@@ -136,38 +136,61 @@ func NewDaemon(ctx context.Context, cfg *config.Config, o Options) (_ *Daemon, e
 	if err != nil {
 		return nil, err
 	}
-	hc := httpapi.Config{
+	d.pages = pg
+	hc := d.httpConfig(keys.Verifier, secrets, reg, httpMetrics)
+	if opened, err = d.listen(hc, con, opened); err != nil {
+		return nil, err
+	}
+	d.newScheduler()
+	return d, nil
+}
+
+// httpConfig is the configuration of the machine endpoints.
+func (d *Daemon) httpConfig(verifier *wxpay.Verifier, secrets map[string]string, reg *prometheus.Registry, httpMetrics *httpapi.Metrics) httpapi.Config {
+	cfg, db, log := d.cfg, d.db, d.log
+	return httpapi.Config{
 		Ready:    func(ctx context.Context) error { return db.PingContext(ctx) },
 		Gatherer: reg, MetricsToken: secrets["http.metrics_token_file"],
-		Verifier: keys.Verifier, APIv3Key: secrets["wxpay.apiv3_key_file"],
+		Verifier: verifier, APIv3Key: secrets["wxpay.apiv3_key_file"],
 		StoreCouponUse: jobs.NewFlowStore(db).StoreCouponUse,
 		PluginToken:    secrets["plugin.token_file"], APIv2Key: secrets["wxpay.apiv2_key_file"], PluginMerchant: cfg.WXPay.MchID,
 		PluginStocks: cfg.Plugin.StockList(), PluginRate: cfg.Plugin.MaxPerSecond, Audit: audit.NewStore(db, nil),
 		Logger: log, Metrics: httpMetrics, Alerts: d.notifier,
 		CallbacksElsewhere: cfg.HTTP.CallbackAddr != "",
 	}
+}
+
+// listen makes the HTTP servers and opens their listeners, adding what
+// must be closed on a later failure to opened.
+func (d *Daemon) listen(hc httpapi.Config, con *console.Server, opened []func()) ([]func(), error) {
+	cfg := d.cfg
+	var err error
 	// The machine endpoints keep their own rules; everything else is the
 	// console and the API, behind the login.
 	d.server = newHTTPServer(console.WithMachine(httpapi.New(hc), con))
-	d.pages = pg
 	if d.listener, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
-		return nil, fmt.Errorf("http.addr: %w", err)
+		return opened, fmt.Errorf("http.addr: %w", err)
 	}
 	opened = append(opened, func() { d.listener.Close() })
 	if cfg.HTTP.CallbackAddr != "" {
 		d.cbServer = newHTTPServer(httpapi.NewCallbacks(hc))
 		if d.cbListener, err = net.Listen("tcp", cfg.HTTP.CallbackAddr); err != nil {
-			return nil, fmt.Errorf("http.callback_addr: %w", err)
+			return opened, fmt.Errorf("http.callback_addr: %w", err)
 		}
 		opened = append(opened, func() { d.cbListener.Close() })
 	}
+	return opened, nil
+}
 
+// newScheduler makes the scheduler, whose runs are recorded and elected
+// by d.runs.
+func (d *Daemon) newScheduler() {
+	cfg, log := d.cfg, d.log
 	d.sched = daemon.NewScheduler(cfg.Location, nil, log)
 	d.sched.LastSuccess = d.runs.LastSuccess
 	d.sched.OnRun = func(ctx context.Context, name string, at time.Time, catchUp bool, fn daemon.RunFunc) {
 		_ = d.runs.Execute(ctx, name, at, catchUp, fn) // logged and recorded there
 	}
-	return d, nil
 }
 
 // readSecrets reads the secret files the HTTP endpoints need; an unset one

@@ -4,7 +4,11 @@
 // whose schema version is checked, so a forgotten migrate says so),
 // WXOptions and NewWXClient (the merchant's key files), NewLimiter and
 // NewKeeper (the rate limit learned per merchant), NewIssueJob,
-// NewAuthStore and AlertConfig.
+// NewAuthStore and AlertConfig. Env is the wiring of the one-shot commands:
+// WithService (the operations on an opened, checked database),
+// WithWXService (the WeChat Pay operations, which need no database and
+// audit when one is reachable), OfflineService, IssuePass (`issuer issue`:
+// one pass with its own pool, limiter and rate keeper) and SendDigestNow.
 //
 // Daemon is `issuer run`. NewDaemon opens what it needs and closes it again
 // on failure; Run starts its parts in order, each a startstop.Service —

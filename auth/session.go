@@ -69,7 +69,23 @@ func (s *Store) authenticate(ctx context.Context, name, password, address string
 	if err != nil {
 		return Actor{}, err
 	}
+	u, reason, stale, err := s.check(ctx, name, password)
+	if err != nil {
+		return Actor{}, err
+	}
+	if reason != "" {
+		if err := s.failed(ctx, at, reason); err != nil {
+			return Actor{}, err
+		}
+		return Actor{}, ErrBadCredentials
+	}
+	return s.loggedIn(ctx, u, password, address, stale, at, then)
+}
 
+// check looks name up and checks password against its hash, as long for
+// a name no account has as for one: reason says why the login fails (""
+// when it does not), stale that the hash is weaker than the configured one.
+func (s *Store) check(ctx context.Context, name, password string) (_ User, reason string, stale bool, _ error) {
 	var u struct {
 		User
 		Hash string `db:"password_hash"`
@@ -78,13 +94,13 @@ func (s *Store) authenticate(ctx context.Context, name, password, address string
 	// A name no account can have is not looked up, and a password longer
 	// than any account's is not hashed: both fail at once.
 	if CheckName(name) == nil {
-		err = s.db.GetContext(ctx, &u, `SELECT `+userCols+`, password_hash FROM users WHERE name = $1`, name)
+		err := s.db.GetContext(ctx, &u, `SELECT `+userCols+`, password_hash FROM users WHERE name = $1`, name)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return Actor{}, err
+			return User{}, "", false, err
 		}
 		found = err == nil
 	}
-	var ok, stale bool
+	var ok bool
 	var verr error
 	switch {
 	case len(password) > MaxPasswordLen:
@@ -94,7 +110,6 @@ func (s *Store) authenticate(ctx context.Context, name, password, address string
 	case CheckName(name) == nil:
 		_, _, _ = s.o.Verify(password, s.dummyHash, s.o.Hash) // as long as for a real account
 	}
-	reason := ""
 	switch {
 	case !found:
 		reason = "unknown user"
@@ -105,23 +120,25 @@ func (s *Store) authenticate(ctx context.Context, name, password, address string
 	case u.Disabled:
 		reason = "account disabled"
 	}
-	if reason != "" {
-		if err := s.failed(ctx, at, reason); err != nil {
-			return Actor{}, err
-		}
-		return Actor{}, ErrBadCredentials
-	}
+	return u.User, reason, stale, nil
+}
 
+// loggedIn records a successful login of u in one transaction: then (a
+// new session), the last login, a stronger hash when the old one is stale,
+// the attempt, and the audit row.
+func (s *Store) loggedIn(ctx context.Context, u User, password, address string, stale bool, at *attempt,
+	then func(tx *sqlx.Tx, u User, at *attempt) error) (Actor, error) {
 	var rehash string
 	if stale {
+		var err error
 		if rehash, err = HashPassword(password, s.o.Hash); err != nil {
 			return Actor{}, err
 		}
 	}
 	who := Actor{Name: u.Name, Role: u.Role, Source: address}
-	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if then != nil {
-			if err := then(tx, u.User, at); err != nil {
+			if err := then(tx, u, at); err != nil {
 				return err
 			}
 		}

@@ -145,65 +145,11 @@ func New(cfg Config) http.Handler { return build(cfg, false) }
 func NewCallbacks(cfg Config) http.Handler { return build(cfg, true) }
 
 func build(cfg Config, callbacksOnly bool) http.Handler {
-	h := &handler{cfg: cfg, log: cfg.Logger, now: cfg.Now, m: cfg.Metrics}
-	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
-	}
-	if h.now == nil {
-		h.now = time.Now
-	}
-	if h.m == nil {
-		h.m, _ = NewMetrics(nil) // cannot fail without a registerer
-	}
-	if h.cfg.ReadyTimeout <= 0 {
-		h.cfg.ReadyTimeout = DefaultReadyTimeout
-	}
-	if h.cfg.CallbackTimeout <= 0 {
-		h.cfg.CallbackTimeout = DefaultCallbackTimeout
-	}
-	// A token file's trailing newline is not part of the token.
-	h.cfg.PluginToken = strings.TrimSpace(cfg.PluginToken)
-	switch {
-	case h.cfg.PluginToken == "":
-		h.log.Info("POST /plugin/sign is disabled: no plugin token")
-	case len(h.cfg.PluginToken) < MinTokenLen:
-		// config check refuses it; a short token is guessable.
-		h.log.Error("POST /plugin/sign is disabled: the plugin token is shorter than 16 characters; use a long random one",
-			"length", len(h.cfg.PluginToken))
-		h.cfg.PluginToken = ""
-	}
-	if h.cfg.PluginToken != "" {
-		h.tokenHash = sha256.Sum256([]byte(h.cfg.PluginToken))
-		if len(cfg.PluginStocks) == 0 {
-			h.log.Warn("POST /plugin/sign signs for any stock of the merchant: plugin.stocks lists none")
-		}
-	}
-	if len(cfg.PluginStocks) > 0 {
-		h.stocks = make(map[string]bool, len(cfg.PluginStocks))
-		for _, s := range cfg.PluginStocks {
-			h.stocks[strings.TrimSpace(s)] = true
-		}
-	}
-	perSecond := cfg.PluginRate
-	if perSecond <= 0 {
-		perSecond = DefaultPluginRate
-	}
-	h.signs = rate.NewLimiter(rate.Limit(perSecond), max(int(2*perSecond), wxpay.MaxPluginCoupons))
-	if t := strings.TrimSpace(cfg.MetricsToken); t != "" {
-		sum := sha256.Sum256([]byte(t))
-		h.metricsHash = &sum
-		if len(t) < MinTokenLen {
-			h.log.Error("the metrics token is shorter than 16 characters; use a long random one", "length", len(t))
-		}
-	}
+	h := newHandler(cfg)
+	h.setUpPlugin()
+	h.setUpMetrics()
 	if cfg.Verifier == nil || cfg.APIv3Key == "" || cfg.StoreCouponUse == nil {
 		h.log.Warn("POST /callbacks/wxpay will answer 503: verifier, APIv3 key or store missing")
-	}
-	if cfg.Gatherer != nil {
-		h.metrics = promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
-			ErrorLog:      slog.NewLogLogger(h.log.Handler(), slog.LevelError),
-			ErrorHandling: promhttp.ContinueOnError,
-		})
 	}
 
 	// Probes and scrapes come every few seconds: log them at debug. So is
@@ -231,6 +177,80 @@ func build(cfg Config, callbacksOnly bool) http.Handler {
 		h.routes[e.pattern] = e.route
 	}
 	return h.middleware(mux)
+}
+
+// newHandler is a handler of cfg with every default filled in.
+func newHandler(cfg Config) *handler {
+	h := &handler{cfg: cfg, log: cfg.Logger, now: cfg.Now, m: cfg.Metrics}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.m == nil {
+		h.m, _ = NewMetrics(nil) // cannot fail without a registerer
+	}
+	if h.cfg.ReadyTimeout <= 0 {
+		h.cfg.ReadyTimeout = DefaultReadyTimeout
+	}
+	if h.cfg.CallbackTimeout <= 0 {
+		h.cfg.CallbackTimeout = DefaultCallbackTimeout
+	}
+	return h
+}
+
+// setUpPlugin turns plugin signing on when its token is long enough, with
+// its stocks and its rate.
+func (h *handler) setUpPlugin() {
+	cfg := h.cfg
+	// A token file's trailing newline is not part of the token.
+	h.cfg.PluginToken = strings.TrimSpace(h.cfg.PluginToken)
+	switch {
+	case h.cfg.PluginToken == "":
+		h.log.Info("POST /plugin/sign is disabled: no plugin token")
+	case len(h.cfg.PluginToken) < MinTokenLen:
+		// config check refuses it; a short token is guessable.
+		h.log.Error("POST /plugin/sign is disabled: the plugin token is shorter than 16 characters; use a long random one",
+			"length", len(h.cfg.PluginToken))
+		h.cfg.PluginToken = ""
+	}
+	if h.cfg.PluginToken != "" {
+		h.tokenHash = sha256.Sum256([]byte(h.cfg.PluginToken))
+		if len(cfg.PluginStocks) == 0 {
+			h.log.Warn("POST /plugin/sign signs for any stock of the merchant: plugin.stocks lists none")
+		}
+	}
+	if len(cfg.PluginStocks) > 0 {
+		h.stocks = make(map[string]bool, len(cfg.PluginStocks))
+		for _, s := range cfg.PluginStocks {
+			h.stocks[strings.TrimSpace(s)] = true
+		}
+	}
+	perSecond := cfg.PluginRate
+	if perSecond <= 0 {
+		perSecond = DefaultPluginRate
+	}
+	h.signs = rate.NewLimiter(rate.Limit(perSecond), max(int(2*perSecond), wxpay.MaxPluginCoupons))
+}
+
+// setUpMetrics protects /metrics with its token, when there is one, and
+// serves the gatherer's metrics.
+func (h *handler) setUpMetrics() {
+	cfg := h.cfg
+	if t := strings.TrimSpace(cfg.MetricsToken); t != "" {
+		sum := sha256.Sum256([]byte(t))
+		h.metricsHash = &sum
+		if len(t) < MinTokenLen {
+			h.log.Error("the metrics token is shorter than 16 characters; use a long random one", "length", len(t))
+		}
+	}
+	if cfg.Gatherer != nil {
+		h.metrics = promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
+			ErrorLog:      slog.NewLogLogger(h.log.Handler(), slog.LevelError),
+			ErrorHandling: promhttp.ContinueOnError,
+		})
+	}
 }
 
 func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -12,7 +12,7 @@ import (
 )
 
 // CouponLister is the part of the WeChat Pay client settlement uses: the
-// coupons a user holds (seed 003 §3.2.11). It never sends a coupon.
+// coupons a user holds (../shared/seeds/003_349c2f9f2becfc1b.txt §3.2.11). It never sends a coupon.
 type CouponLister interface {
 	AllUserCoupons(ctx context.Context, req wxpay.UserCouponsRequest) ([]wxpay.Coupon, error)
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // PluginSign is a set of send-coupon parameters for the mini-program
-// plugin to sign (seed 000).
+// plugin to sign (../shared/seeds/000_9f8b680a6b433797.txt).
 type PluginSign struct {
 	Merchant string // send_coupon_merchant: the issuing merchant id
 	Coupons  []wxpay.PluginCoupon

@@ -15,7 +15,7 @@ import (
 	"github.com/issuer-dev/issuer/wxpay"
 )
 
-// Stock operations talk to WeChat Pay only (seed 003): a Service without a
+// Stock operations talk to WeChat Pay only (../shared/seeds/003_349c2f9f2becfc1b.txt): a Service without a
 // database can perform them, so stocks can be managed from any machine
 // holding the merchant keys. Parameter names in messages are the command
 // line's, which the API shares.
@@ -186,7 +186,7 @@ func ParseStockTime(s string, loc *time.Location, end bool) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339, YYYY-MM-DD HH:MM[:SS] or YYYY-MM-DD (in %s)", s, loc)
 }
 
-// newStockOutRequestNo follows seed 003's 商户ID+日期+流水号 with a random
+// newStockOutRequestNo follows ../shared/seeds/003_349c2f9f2becfc1b.txt's 商户ID+日期+流水号 with a random
 // serial: nothing stores stock creations, and a person reruns with the
 // printed number if the answer is lost.
 func newStockOutRequestNo(mchid string, now time.Time) (string, error) {
@@ -200,7 +200,7 @@ func newStockOutRequestNo(mchid string, now time.Time) (string, error) {
 // StockAction is a change of a stock's status.
 type StockAction string
 
-// Stock actions (seed 003 §3.2.2–§3.2.4, §3.2.8).
+// Stock actions (../shared/seeds/003_349c2f9f2becfc1b.txt §3.2.2–§3.2.4, §3.2.8).
 const (
 	StockStart   StockAction = "start"   // activate a created stock
 	StockPause   StockAction = "pause"   // sends fail until restarted
@@ -345,7 +345,7 @@ func (s *Service) UserCoupons(ctx context.Context, a auth.Actor, openid, stock s
 	}
 	return readWX(s, ctx, a, target{stock: stock}, func(wx WXClient) ([]wxpay.Coupon, error) {
 		// By creator: the only filter that lists used coupons and honours
-		// stock_id (seed 003 §3.2.11).
+		// stock_id (../shared/seeds/003_349c2f9f2becfc1b.txt §3.2.11).
 		list, err := wx.AllUserCoupons(ctx, wxpay.UserCouponsRequest{
 			OpenID: openid, StockID: stock, CreatorMchID: s.Config.WXPay.MchID,
 		})

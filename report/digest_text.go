@@ -234,82 +234,100 @@ func orDash(s string) string {
 // WriteText renders the digest as aligned tables for a terminal.
 func (d *Digest) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
-	p("%s(%s 00:00 至次日 00:00,%s;金额单位:元)\n", d.Title(), d.Day, d.Location)
-
-	p("\n当日发放\n")
-	if len(d.Batches) == 0 {
-		p("当日无发放、失败或结果不明的记录\n")
-	} else {
-		t := textable.New("批次>", "名称", "批次号", "状态", "已发>", "面额>", "面额未记录>", "失败>", "结果不明>", "不明面额>")
-		row := func(id, name, stock, status string, b DigestBatch) {
-			t.Add(id, name, stock, status, itoa(b.Issued), money.Yuan(b.IssuedFen), itoa(b.UnknownValue), itoa(b.Failed),
-				itoa(b.InDoubt), money.Yuan(b.InDoubtFen))
-		}
-		for _, b := range d.Batches {
-			row(strconv.FormatInt(b.BatchID, 10), b.Name, b.StockID, b.Status, b)
-		}
-		row("合计", "", "", "", d.Total)
-		t.Write(bw)
-	}
-
-	p("\n核销(截至 %s 日终)\n", d.Day)
-	if len(d.Stocks) == 0 {
-		p("尚无代金券批次\n")
-	} else {
-		// As the reconciliation report's stock total: every use counts,
-		// the use rate is of what issuer issued.
-		t := textable.New("批次号", "来源", "已发>", "已核销>", "其中非本系统发放>", "核销率>", "核销金额>", "退款>", "退款金额>", "净核销>")
-		for _, s := range d.Stocks {
-			t.Add(s.StockID, usageZh[s.UsageSource], itoa(s.Issued), itoa(s.Used), itoa(s.Used-s.UsedOfIssued), s.UseRatePercent(),
-				money.Yuan(s.UsedFen), itoa(s.Refunded), money.Yuan(s.RefundedFen), itoa(s.NetUsed))
-		}
-		t.Write(bw)
-	}
-
-	p("\n对账异常:")
+	fmt.Fprintf(bw, "%s(%s 00:00 至次日 00:00,%s;金额单位:元)\n", d.Title(), d.Day, d.Location)
+	d.writeIssued(bw)
+	d.writeUses(bw)
+	fmt.Fprintf(bw, "\n对账异常:")
 	if n := d.AnomaliesTotal(); n == 0 {
-		p("无\n")
+		fmt.Fprintf(bw, "无\n")
 	} else {
-		p("%d 项(%s),查看 issuer report reconcile --date %s\n", n, d.anomalies(), d.Day)
+		fmt.Fprintf(bw, "%d 项(%s),查看 issuer report reconcile --date %s\n", n, d.anomalies(), d.Day)
 	}
-
-	p("\n待审批:")
-	if len(d.AwaitingApproval) == 0 {
-		p("无\n")
-	} else {
-		p("%d 个批次\n", len(d.AwaitingApproval))
-		t := textable.New("批次>", "名称", "批次号", "张数>", "面额>", "上传人", "上传时间", "下一步")
-		for _, a := range d.AwaitingApproval {
-			t.Add(strconv.FormatInt(a.BatchID, 10), a.Name, a.StockID, itoa(a.Accepted), money.Yuan(a.AmountFen), orDash(a.UploadedBy),
-				a.CreatedAt.In(d.Location).Format("2006-01-02 15:04"), fmt.Sprintf("issuer batch approve %d --as <审批人>", a.BatchID))
-		}
-		t.Write(bw)
-	}
-
-	p("\n未解除的中止:")
-	if len(d.Halts) == 0 {
-		p("无\n")
-	} else {
-		p("%d 个批次\n", len(d.Halts))
-		for _, h := range d.Halts {
-			p("- %s,自 %s:%s;未发 %d 张 %s\n  下一步:%s\n", batchLabel(h.BatchID, h.Name, h.StockID, textable.Clean),
-				h.Since.In(d.Location).Format("2006-01-02 15:04"), textable.Clean(h.Reason), h.Pending, money.Yuan(h.PendingFen),
-				textable.Clean(strings.ReplaceAll(HaltNext(h), "`", "")))
-		}
-	}
-
-	p("\n待核实:")
-	if d.Review.Review == 0 && d.Review.InDoubt == 0 {
-		p("无\n")
-	} else {
-		p("%s;执行 issuer review resolve 向微信支付核实(只查询,不重发)\n", d.reviewLine())
-		t := textable.New("批次>", "待复核>", "结果不明>")
-		for _, rb := range d.Review.ByBatch {
-			t.Add(strconv.FormatInt(rb.BatchID, 10), itoa(rb.Review), itoa(rb.InDoubt))
-		}
-		t.Write(bw)
-	}
-	p("\n%s\n", d.Definitions())
+	d.writeApprovals(bw)
+	d.writeHalts(bw)
+	d.writeReview(bw)
+	fmt.Fprintf(bw, "\n%s\n", d.Definitions())
 	return bw.Flush()
+}
+
+// writeIssued is the digest's table of the day's issuing per batch.
+func (d *Digest) writeIssued(w io.Writer) {
+	fmt.Fprintf(w, "\n当日发放\n")
+	if len(d.Batches) == 0 {
+		fmt.Fprintf(w, "当日无发放、失败或结果不明的记录\n")
+		return
+	}
+	t := textable.New("批次>", "名称", "批次号", "状态", "已发>", "面额>", "面额未记录>", "失败>", "结果不明>", "不明面额>")
+	row := func(id, name, stock, status string, b DigestBatch) {
+		t.Add(id, name, stock, status, itoa(b.Issued), money.Yuan(b.IssuedFen), itoa(b.UnknownValue), itoa(b.Failed),
+			itoa(b.InDoubt), money.Yuan(b.InDoubtFen))
+	}
+	for _, b := range d.Batches {
+		row(strconv.FormatInt(b.BatchID, 10), b.Name, b.StockID, b.Status, b)
+	}
+	row("合计", "", "", "", d.Total)
+	t.Write(w)
+}
+
+// writeUses is the digest's table of redemptions per stock.
+func (d *Digest) writeUses(w io.Writer) {
+	fmt.Fprintf(w, "\n核销(截至 %s 日终)\n", d.Day)
+	if len(d.Stocks) == 0 {
+		fmt.Fprintf(w, "尚无代金券批次\n")
+		return
+	}
+	// As the reconciliation report's stock total: every use counts,
+	// the use rate is of what issuer issued.
+	t := textable.New("批次号", "来源", "已发>", "已核销>", "其中非本系统发放>", "核销率>", "核销金额>", "退款>", "退款金额>", "净核销>")
+	for _, s := range d.Stocks {
+		t.Add(s.StockID, usageZh[s.UsageSource], itoa(s.Issued), itoa(s.Used), itoa(s.Used-s.UsedOfIssued), s.UseRatePercent(),
+			money.Yuan(s.UsedFen), itoa(s.Refunded), money.Yuan(s.RefundedFen), itoa(s.NetUsed))
+	}
+	t.Write(w)
+}
+
+// writeApprovals lists the batches awaiting approval.
+func (d *Digest) writeApprovals(w io.Writer) {
+	fmt.Fprintf(w, "\n待审批:")
+	if len(d.AwaitingApproval) == 0 {
+		fmt.Fprintf(w, "无\n")
+		return
+	}
+	fmt.Fprintf(w, "%d 个批次\n", len(d.AwaitingApproval))
+	t := textable.New("批次>", "名称", "批次号", "张数>", "面额>", "上传人", "上传时间", "下一步")
+	for _, a := range d.AwaitingApproval {
+		t.Add(strconv.FormatInt(a.BatchID, 10), a.Name, a.StockID, itoa(a.Accepted), money.Yuan(a.AmountFen), orDash(a.UploadedBy),
+			a.CreatedAt.In(d.Location).Format("2006-01-02 15:04"), fmt.Sprintf("issuer batch approve %d --as <审批人>", a.BatchID))
+	}
+	t.Write(w)
+}
+
+// writeHalts lists the halts nobody has lifted, each with what to do.
+func (d *Digest) writeHalts(w io.Writer) {
+	fmt.Fprintf(w, "\n未解除的中止:")
+	if len(d.Halts) == 0 {
+		fmt.Fprintf(w, "无\n")
+		return
+	}
+	fmt.Fprintf(w, "%d 个批次\n", len(d.Halts))
+	for _, h := range d.Halts {
+		fmt.Fprintf(w, "- %s,自 %s:%s;未发 %d 张 %s\n  下一步:%s\n", batchLabel(h.BatchID, h.Name, h.StockID, textable.Clean),
+			h.Since.In(d.Location).Format("2006-01-02 15:04"), textable.Clean(h.Reason), h.Pending, money.Yuan(h.PendingFen),
+			textable.Clean(strings.ReplaceAll(HaltNext(h), "`", "")))
+	}
+}
+
+// writeReview counts the rows to settle, per batch.
+func (d *Digest) writeReview(w io.Writer) {
+	fmt.Fprintf(w, "\n待核实:")
+	if d.Review.Review == 0 && d.Review.InDoubt == 0 {
+		fmt.Fprintf(w, "无\n")
+		return
+	}
+	fmt.Fprintf(w, "%s;执行 issuer review resolve 向微信支付核实(只查询,不重发)\n", d.reviewLine())
+	t := textable.New("批次>", "待复核>", "结果不明>")
+	for _, rb := range d.Review.ByBatch {
+		t.Add(strconv.FormatInt(rb.BatchID, 10), itoa(rb.Review), itoa(rb.InDoubt))
+	}
+	t.Write(w)
 }

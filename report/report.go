@@ -680,19 +680,62 @@ func (r *Report) UsageFromCallbacks() []string {
 	return out
 }
 
-func (r *Report) loadLines(ctx context.Context) error {
-	byKey := map[string]*Line{}
-	key := func(batch int64, stock string) string { return strconv.FormatInt(batch, 10) + "/" + stock }
-	get := func(batch int64, stock string) *Line {
-		k := key(batch, stock)
-		if l, ok := byKey[k]; ok {
-			return l
-		}
-		l := &Line{BatchID: batch, StockID: stock, UsageSource: r.Usage[stock]}
-		byKey[k] = l
+// lineSet gathers the report's lines by batch and stock while they load.
+type lineSet struct {
+	byKey map[string]*Line
+	usage map[string]string
+}
+
+// get is the line of batch (0: coupons issuer did not issue) and stock,
+// made when first asked for.
+func (ls *lineSet) get(batch int64, stock string) *Line {
+	k := strconv.FormatInt(batch, 10) + "/" + stock
+	if l, ok := ls.byKey[k]; ok {
 		return l
 	}
-	err := r.query(ctx, `
+	l := &Line{BatchID: batch, StockID: stock, UsageSource: ls.usage[stock]}
+	ls.byKey[k] = l
+	return l
+}
+
+// loadLines loads the lines per batch and stock: the recipients' counts
+// and amounts, the orders, the problems, and the batches' names.
+func (r *Report) loadLines(ctx context.Context) error {
+	ls := &lineSet{byKey: map[string]*Line{}, usage: r.Usage}
+	for _, step := range []struct {
+		what string
+		load func(context.Context, *lineSet) error
+	}{
+		{"lines", r.loadLineCounts},
+		{"orders", r.loadLineOrders},
+		{"problem counts", r.loadLineProblems},
+		{"batch names", r.loadLineNames},
+	} {
+		if err := step.load(ctx, ls); err != nil {
+			return fmt.Errorf("%s: %w", step.what, err)
+		}
+	}
+	for _, l := range ls.byKey {
+		r.Lines = append(r.Lines, *l)
+	}
+	// Stocks in order, each stock's batches in order, its unmatched line last.
+	sort.Slice(r.Lines, func(i, j int) bool {
+		a, b := r.Lines[i], r.Lines[j]
+		if a.StockID != b.StockID {
+			return a.StockID < b.StockID
+		}
+		if (a.BatchID == 0) != (b.BatchID == 0) {
+			return b.BatchID == 0
+		}
+		return a.BatchID < b.BatchID
+	})
+	return nil
+}
+
+// loadLineCounts counts the recipients of each line by class, and the
+// uses and refunds of coupons issuer did not issue.
+func (r *Report) loadLineCounts(ctx context.Context, ls *lineSet) error {
+	return r.query(ctx, `
 		SELECT classified.batch_id, classified.stock_id, count(*), count(*) FILTER (WHERE classified.status = 'issued'),
 		       count(*) FILTER (WHERE classified.uses > 0), count(*) FILTER (WHERE classified.uses > 0 AND classified.refunds > 0),
 		       count(*) FILTER (WHERE classified.uses > classified.refunds), sum(classified.used_amount),
@@ -716,15 +759,16 @@ func (r *Report) loadLines(ctx context.Context) error {
 			return err
 		}
 		l.BatchID, l.StockID, l.UsageSource = batch, stock, r.Usage[stock]
-		*get(batch, stock) = l
+		*ls.get(batch, stock) = l
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("lines: %w", err)
-	}
-	// Orders: distinct payment transactions, from the use-flow (with their
-	// amounts) or, during the campaign, from the callbacks (without).
-	err = r.query(ctx, `,
+}
+
+// loadLineOrders counts the orders: distinct payment transactions, from the
+// use-flow (with their amounts) or, during the campaign, from the callbacks
+// (without).
+func (r *Report) loadLineOrders(ctx context.Context, ls *lineSet) error {
+	return r.query(ctx, `,
 		uses AS (
 			SELECT x.stock_id, x.coupon_id, x.transaction_id, x.order_amount, x.used_at
 			FROM flow_uses x JOIN last_use_file USING (stock_id)
@@ -751,16 +795,16 @@ func (r *Report) loadLines(ctx context.Context) error {
 		if err := rows.Scan(&batch, &stock, &n, &amount); err != nil {
 			return err
 		}
-		l := get(batch, stock)
+		l := ls.get(batch, stock)
 		l.Orders, l.OrderAmount = n, amount
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("orders: %w", err)
-	}
-	// Every problem counted once, by kind and line: the per-line counts and
-	// the report's totals are the same numbers.
-	err = r.query(ctx, `SELECT kind, stock_id, coalesce(batch_id, 0), count(*) FROM problems GROUP BY 1, 2, 3`, func(rows *sqlx.Rows) error {
+}
+
+// loadLineProblems counts every problem once, by kind and line: the
+// per-line counts and the report's totals are the same numbers.
+func (r *Report) loadLineProblems(ctx context.Context, ls *lineSet) error {
+	return r.query(ctx, `SELECT kind, stock_id, coalesce(batch_id, 0), count(*) FROM problems GROUP BY 1, 2, 3`, func(rows *sqlx.Rows) error {
 		var kind, stock string
 		var batch int64
 		var n int
@@ -771,27 +815,28 @@ func (r *Report) loadLines(ctx context.Context) error {
 		var field *int
 		switch kind {
 		case "unknown_coupon":
-			field = &get(batch, stock).UnknownCoupons
+			field = &ls.get(batch, stock).UnknownCoupons
 		case "refund_without_use":
-			field = &get(batch, stock).RefundsWithoutUse
+			field = &ls.get(batch, stock).RefundsWithoutUse
 		case "used_before_issue":
-			field = &get(batch, stock).UsedBeforeIssue
+			field = &ls.get(batch, stock).UsedBeforeIssue
 		case "callback_not_in_file":
-			field = &get(batch, stock).CallbackOnly
+			field = &ls.get(batch, stock).CallbackOnly
 		case "use_without_callback":
-			field = &get(batch, stock).FileOnly
+			field = &ls.get(batch, stock).FileOnly
 		default:
 			return nil
 		}
 		*field += n
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("problem counts: %w", err)
-	}
+}
+
+// loadLineNames names the lines' batches.
+func (r *Report) loadLineNames(ctx context.Context, ls *lineSet) error {
 	names := map[int64]string{}
 	var ids []int64
-	for _, l := range byKey {
+	for _, l := range ls.byKey {
 		if l.BatchID != 0 {
 			ids = append(ids, l.BatchID)
 		}
@@ -802,27 +847,15 @@ func (r *Report) loadLines(ctx context.Context) error {
 			Name string `db:"name"`
 		}
 		if err := r.tx.SelectContext(ctx, &bs, `SELECT id, name FROM batches WHERE id = ANY($1)`, pq.Array(ids)); err != nil {
-			return fmt.Errorf("batch names: %w", err)
+			return err
 		}
 		for _, b := range bs {
 			names[b.ID] = b.Name
 		}
 	}
-	for _, l := range byKey {
+	for _, l := range ls.byKey {
 		l.BatchName = names[l.BatchID]
-		r.Lines = append(r.Lines, *l)
 	}
-	// Stocks in order, each stock's batches in order, its unmatched line last.
-	sort.Slice(r.Lines, func(i, j int) bool {
-		a, b := r.Lines[i], r.Lines[j]
-		if a.StockID != b.StockID {
-			return a.StockID < b.StockID
-		}
-		if (a.BatchID == 0) != (b.BatchID == 0) {
-			return b.BatchID == 0
-		}
-		return a.BatchID < b.BatchID
-	})
 	return nil
 }
 

@@ -21,90 +21,119 @@ func (r *Report) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintln(bw, r.Title)
 	fmt.Fprintln(bw, r.scopeLine())
-	if b := r.Batch; b != nil {
-		var parts []string
-		for _, st := range queue.RecipientStatuses {
-			parts = append(parts, fmt.Sprintf("%s %d", st, b.Counts[st]))
-		}
-		fmt.Fprintf(bw, "Recipients %d from %s: %s; in doubt %d (pending or review: WeChat Pay may have issued them)\n",
-			b.Accepted, b.SourceFile, strings.Join(parts, ", "), b.InDoubt)
-		if b.HaltReason != nil {
-			fmt.Fprintf(bw, "Halted: %s\n", *b.HaltReason)
-		}
-		if !r.reconciled() {
-			fmt.Fprintln(bw, "商品券 (product coupons) are in no use-flow or refund-flow file: only their issuing is reported.")
-		}
-	}
+	r.writeTextBatch(bw)
+	r.writeTextFiles(bw)
+	r.writeTextLines(bw)
+	r.writeTextClasses(bw)
+	r.writeTextDays(bw)
+	r.writeTextProblems(bw)
+	return bw.Flush()
+}
 
-	section(bw, "Flow files (latest per stock and kind, and every rejected one)")
-	if files := r.LatestFiles(); len(files) == 0 {
-		fmt.Fprintln(bw, "none fetched yet (issuer reconcile fetches them once due; --stock ID fetches now)")
-	} else {
-		t := textable.New("STOCK", "FILE", "DAY", "ROWS>", "NEW>", "STATUS", "SHA1", "KEPT AT")
-		for _, f := range files {
-			status := f.Status
-			if f.Error != "" {
-				status += ": " + f.Error
-			}
-			t.Add(f.StockID, f.Kind+"-flow", f.Date, itoa(f.Rows), itoa(f.NewRows), status, short(f.SHA1), f.Path)
-		}
-		t.Write(bw)
+// writeTextBatch is the head of a batch's report: its recipients by status.
+func (r *Report) writeTextBatch(w io.Writer) {
+	b := r.Batch
+	if b == nil {
+		return
 	}
+	var parts []string
+	for _, st := range queue.RecipientStatuses {
+		parts = append(parts, fmt.Sprintf("%s %d", st, b.Counts[st]))
+	}
+	fmt.Fprintf(w, "Recipients %d from %s: %s; in doubt %d (pending or review: WeChat Pay may have issued them)\n",
+		b.Accepted, b.SourceFile, strings.Join(parts, ", "), b.InDoubt)
+	if b.HaltReason != nil {
+		fmt.Fprintf(w, "Halted: %s\n", *b.HaltReason)
+	}
+	if !r.reconciled() {
+		fmt.Fprintln(w, "商品券 (product coupons) are in no use-flow or refund-flow file: only their issuing is reported.")
+	}
+}
 
-	section(bw, "Per batch (amounts in yuan)")
+// writeTextFiles lists the flow files the report counts.
+func (r *Report) writeTextFiles(w io.Writer) {
+	section(w, "Flow files (latest per stock and kind, and every rejected one)")
+	files := r.LatestFiles()
+	if len(files) == 0 {
+		fmt.Fprintln(w, "none fetched yet (issuer reconcile fetches them once due; --stock ID fetches now)")
+		return
+	}
+	t := textable.New("STOCK", "FILE", "DAY", "ROWS>", "NEW>", "STATUS", "SHA1", "KEPT AT")
+	for _, f := range files {
+		status := f.Status
+		if f.Error != "" {
+			status += ": " + f.Error
+		}
+		t.Add(f.StockID, f.Kind+"-flow", f.Date, itoa(f.Rows), itoa(f.NewRows), status, short(f.SHA1), f.Path)
+	}
+	t.Write(w)
+}
+
+// writeTextLines is the table per batch, with a total per stock issued
+// from by more than one line.
+func (r *Report) writeTextLines(w io.Writer) {
+	section(w, "Per batch (amounts in yuan)")
 	if len(r.Lines) == 0 {
-		fmt.Fprintln(bw, "no recipients and no flow rows")
-	} else {
-		t := textable.New("BATCH", "NAME", "STOCK", "ISSUED>", "IN DOUBT>", "USED>", "USED FROM", "REFUNDED>", "NET USED>",
-			"USE RATE>", "优惠金额（元）>", "REFUNDED AMOUNT>", "NET AMOUNT>", "ORDERS>", "订单总金额（元）>", "UNKNOWN>",
-			"OTHER PROBLEMS>")
-		row := func(batch, name string, l Line, rate string) {
-			orderAmount := "-"
-			if l.OrderAmountKnown() {
-				orderAmount = money.Yuan(l.OrderAmount)
-			}
-			t.Add(batch, name, l.StockID, itoa(l.Issued), itoa(l.InDoubt), itoa(l.Used), usageLabel(l.UsageSource),
-				itoa(l.Refunded), itoa(l.NetUsed), rate, money.Yuan(l.UsedAmount), money.Yuan(l.RefundedAmount),
-				money.Yuan(l.NetUsedAmount()), itoa(l.Orders), orderAmount, itoa(l.UnknownCoupons),
-				itoa(l.RefundsWithoutUse+l.UsedBeforeIssue+l.CallbackOnly+l.FileOnly))
+		fmt.Fprintln(w, "no recipients and no flow rows")
+		return
+	}
+	t := textable.New("BATCH", "NAME", "STOCK", "ISSUED>", "IN DOUBT>", "USED>", "USED FROM", "REFUNDED>", "NET USED>",
+		"USE RATE>", "优惠金额（元）>", "REFUNDED AMOUNT>", "NET AMOUNT>", "ORDERS>", "订单总金额（元）>", "UNKNOWN>",
+		"OTHER PROBLEMS>")
+	row := func(batch, name string, l Line, rate string) {
+		orderAmount := "-"
+		if l.OrderAmountKnown() {
+			orderAmount = money.Yuan(l.OrderAmount)
 		}
-		for i, l := range r.Lines {
-			if l.BatchID == 0 {
-				row("-", "(not issued by issuer)", l, "-")
-			} else {
-				rate := l.UseRatePercent()
-				if !r.reconciled() {
-					rate = "-"
-				}
-				row(strconv.FormatInt(l.BatchID, 10), l.BatchName, l, rate)
+		t.Add(batch, name, l.StockID, itoa(l.Issued), itoa(l.InDoubt), itoa(l.Used), usageLabel(l.UsageSource),
+			itoa(l.Refunded), itoa(l.NetUsed), rate, money.Yuan(l.UsedAmount), money.Yuan(l.RefundedAmount),
+			money.Yuan(l.NetUsedAmount()), itoa(l.Orders), orderAmount, itoa(l.UnknownCoupons),
+			itoa(l.RefundsWithoutUse+l.UsedBeforeIssue+l.CallbackOnly+l.FileOnly))
+	}
+	for i, l := range r.Lines {
+		if l.BatchID == 0 {
+			row("-", "(not issued by issuer)", l, "-")
+		} else {
+			rate := l.UseRatePercent()
+			if !r.reconciled() {
+				rate = "-"
 			}
-			last := i+1 == len(r.Lines) || r.Lines[i+1].StockID != l.StockID
-			if first := i == 0 || r.Lines[i-1].StockID != l.StockID; last && !first {
-				// The use rate of what issuer issued: coupons it never
-				// issued count in the other columns only.
-				var total, issued Line
-				for _, o := range r.Lines {
-					if o.StockID == l.StockID {
-						total.add(o)
-						if o.BatchID != 0 {
-							issued.add(o)
-						}
-					}
-				}
-				total.StockID, total.UsageSource = l.StockID, l.UsageSource
-				row("total", "", total, issued.UseRatePercent())
-			}
+			row(strconv.FormatInt(l.BatchID, 10), l.BatchName, l, rate)
 		}
-		t.Write(bw)
-		if r.reconciled() {
-			for _, s := range r.UsageFromCallbacks() {
-				fmt.Fprintf(bw, "Stock %s: no use-flow file loaded yet; USED is used so far, from stored COUPON.USE callbacks. "+
-					"Refunds and order amounts come with the files.\n", s)
+		last := i+1 == len(r.Lines) || r.Lines[i+1].StockID != l.StockID
+		if first := i == 0 || r.Lines[i-1].StockID != l.StockID; last && !first {
+			total, rate := r.stockTotal(l)
+			row("total", "", total, rate)
+		}
+	}
+	t.Write(w)
+	if r.reconciled() {
+		for _, s := range r.UsageFromCallbacks() {
+			fmt.Fprintf(w, "Stock %s: no use-flow file loaded yet; USED is used so far, from stored COUPON.USE callbacks. "+
+				"Refunds and order amounts come with the files.\n", s)
+		}
+	}
+}
+
+// stockTotal adds up the lines of l's stock, with the use rate of what
+// issuer issued: coupons it never issued count in the other columns only.
+func (r *Report) stockTotal(l Line) (Line, string) {
+	var total, issued Line
+	for _, o := range r.Lines {
+		if o.StockID == l.StockID {
+			total.add(o)
+			if o.BatchID != 0 {
+				issued.add(o)
 			}
 		}
 	}
+	total.StockID, total.UsageSource = l.StockID, l.UsageSource
+	return total, issued.UseRatePercent()
+}
 
-	section(bw, "Outcomes by class")
+// writeTextClasses counts the recipients by outcome class.
+func (r *Report) writeTextClasses(w io.Writer) {
+	section(w, "Outcomes by class")
 	recipients := 0
 	for _, c := range r.Classes {
 		recipients += c.Count
@@ -113,21 +142,21 @@ func (r *Report) WriteText(w io.Writer) error {
 	for _, c := range r.Classes {
 		t.Add(c.Label, itoa(c.Count), percent(c.Count, recipients))
 	}
-	t.Write(bw)
+	t.Write(w)
+}
 
-	section(bw, "Daily redemptions (amounts in yuan)")
+// writeTextDays is the table of redemptions per day.
+func (r *Report) writeTextDays(w io.Writer) {
+	section(w, "Daily redemptions (amounts in yuan)")
 	if len(r.Days) == 0 {
-		fmt.Fprintln(bw, "no redemptions recorded")
-	} else {
-		t := textable.New("DAY", "USES>", "优惠金额（元）>", "REFUNDS>", "REFUNDED AMOUNT>")
-		for _, d := range r.Days {
-			t.Add(d.Date.Format(time.DateOnly), itoa(d.Uses), money.Yuan(d.UsedAmount), itoa(d.Refunds), money.Yuan(d.RefundedAmount))
-		}
-		t.Write(bw)
+		fmt.Fprintln(w, "no redemptions recorded")
+		return
 	}
-
-	r.writeTextProblems(bw)
-	return bw.Flush()
+	t := textable.New("DAY", "USES>", "优惠金额（元）>", "REFUNDS>", "REFUNDED AMOUNT>")
+	for _, d := range r.Days {
+		t.Add(d.Date.Format(time.DateOnly), itoa(d.Uses), money.Yuan(d.UsedAmount), itoa(d.Refunds), money.Yuan(d.RefundedAmount))
+	}
+	t.Write(w)
 }
 
 // writeTextProblems lists the problems in two sections, recipients in doubt

@@ -181,6 +181,25 @@ const chartRows = 18
 
 func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) error {
 	s := &sheetWriter{f: f, sheet: SheetSummary}
+	r.summaryHead(s, st, truncated)
+	row := r.summaryLines(s, st, 6)
+	row, err := r.summaryClasses(s, st, row)
+	if err != nil {
+		return err
+	}
+	if row, err = r.summaryDays(s, st, row); err != nil {
+		return err
+	}
+	r.summaryFiles(s, st, row)
+	s.widths(22, 24, 14, 11, 11, 11, 11, 19, 11, 16, 17, 17, 10, 16, 17, 20, 18, 14, 10, 14, 10, 10, 10, 10, 10)
+	// Printed, the summary is one page wide, landscape.
+	s.fitOnePageWide()
+	return s.err
+}
+
+// summaryHead is the title, the scope, the batch's id and name, and notes
+// on what the sheet leaves out.
+func (r *Report) summaryHead(s *sheetWriter, st xlsxStyles, truncated int) {
 	s.set(1, 1, r.Title, st.title)
 	s.set(1, 2, r.scopeLine()+" Amounts in yuan.", 0)
 	if b := r.Batch; b != nil {
@@ -199,8 +218,10 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 				"(usage_source callbacks); refunds and order amounts come with the files.", strings.Join(cbs, ", ")), 0)
 		}
 	}
+}
 
-	row = 6
+// summaryLines is the table per batch from row; it returns its last row.
+func (r *Report) summaryLines(s *sheetWriter, st xlsxStyles, row int) int {
 	s.set(1, row, "Per batch", st.title)
 	row++
 	s.header(row, st.header, Titles(SummaryColumns)...)
@@ -228,7 +249,12 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 			styled{l.Pending, st.int}, styled{l.Failed, st.int})
 	}
 
-	// Outcomes by class, with a bar chart beside.
+	return row
+}
+
+// summaryClasses is the outcomes by class below row, with a bar chart
+// beside; it returns the last row they take.
+func (r *Report) summaryClasses(s *sheetWriter, st xlsxStyles, row int) (int, error) {
 	row += 3
 	classTop := row
 	s.set(1, row, "Outcomes by class", st.title)
@@ -240,10 +266,10 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 		s.row(row, c.Label, styled{c.Count, st.int})
 	}
 	if s.err != nil {
-		return s.err
+		return row, s.err
 	}
 	if len(r.Classes) > 0 {
-		err := f.AddChart(SheetSummary, cellName(4, classTop), &excelize.Chart{
+		err := s.f.AddChart(SheetSummary, cellName(4, classTop), &excelize.Chart{
 			Type:      excelize.Bar,
 			Series:    []excelize.ChartSeries{{Name: ref(SheetSummary, 2, first-1, 2, first-1), Categories: ref(SheetSummary, 1, first, 1, row), Values: ref(SheetSummary, 2, first, 2, row)}},
 			Title:     excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: "Outcomes by class"}}},
@@ -255,18 +281,23 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 			Dimension: excelize.ChartDimension{Width: 640, Height: 340},
 		})
 		if err != nil {
-			return fmt.Errorf("outcomes chart: %w", err)
+			return row, fmt.Errorf("outcomes chart: %w", err)
 		}
 	}
 	row = max(row, classTop+chartRows)
 
-	// Daily redemptions, with a column chart beside.
+	return row, nil
+}
+
+// summaryDays is the daily redemptions below row, with a column chart
+// beside; it returns the last row they take.
+func (r *Report) summaryDays(s *sheetWriter, st xlsxStyles, row int) (int, error) {
 	row += 2
 	dayTop := row
 	s.set(1, row, "Daily redemptions", st.title)
 	row++
 	s.header(row, st.header, Titles(DayColumns)...)
-	first = row + 1
+	first := row + 1
 	for _, d := range r.Days {
 		row++
 		// The day is text, not a date cell: the chart's categories are
@@ -277,10 +308,10 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 			styled{d.Refunds, st.int}, styled{yuan(d.RefundedAmount), st.yuan})
 	}
 	if s.err != nil {
-		return s.err
+		return row, s.err
 	}
 	if len(r.Days) > 0 {
-		err := f.AddChart(SheetSummary, cellName(7, dayTop), &excelize.Chart{
+		err := s.f.AddChart(SheetSummary, cellName(7, dayTop), &excelize.Chart{
 			Type: excelize.Col,
 			Series: []excelize.ChartSeries{
 				{Name: ref(SheetSummary, 2, first-1, 2, first-1), Categories: ref(SheetSummary, 1, first, 1, row), Values: ref(SheetSummary, 2, first, 2, row)},
@@ -295,13 +326,18 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 			Dimension:  excelize.ChartDimension{Width: 640, Height: 340},
 		})
 		if err != nil {
-			return fmt.Errorf("daily chart: %w", err)
+			return row, fmt.Errorf("daily chart: %w", err)
 		}
 	} else {
 		s.set(1, row+1, "no redemptions recorded", 0)
 	}
 	row = max(row, dayTop+chartRows)
 
+	return row, nil
+}
+
+// summaryFiles lists the flow files below row.
+func (r *Report) summaryFiles(s *sheetWriter, st xlsxStyles, row int) {
 	row += 2
 	s.set(1, row, "Flow files", st.title)
 	row++
@@ -314,10 +350,6 @@ func (r *Report) summarySheet(f *excelize.File, st xlsxStyles, truncated int) er
 	if len(r.Files) == 0 {
 		s.set(1, row+1, "none fetched yet", 0)
 	}
-	s.widths(22, 24, 14, 11, 11, 11, 11, 19, 11, 16, 17, 17, 10, 16, 17, 20, 18, 14, 10, 14, 10, 10, 10, 10, 10)
-	// Printed, the summary is one page wide, landscape.
-	s.fitOnePageWide()
-	return s.err
 }
 
 func cellName(col, row int) string {

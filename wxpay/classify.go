@@ -8,7 +8,7 @@ import (
 )
 
 // Outcome is what one send answer means for its recipient. It is the only
-// vocabulary the runner needs: WeChat Pay's codes stay in this file.
+// vocabulary the issue job (package jobs) needs: WeChat Pay's codes stay in this file.
 type Outcome string
 
 // Outcomes, one per row of the classification table.
@@ -190,98 +190,108 @@ func ClassifyPlugin(errcode, code, message string) Outcome {
 // win over codes, codes whose meaning is unambiguous come next, and the
 // overloaded codes are split by message.
 func classifyCode(kind Kind, status int, code, message string) Outcome {
-	msg := normalizeMessage(message)
 	switch {
 	case status == http.StatusTooManyRequests:
 		return OutcomeThrottled
 	case status >= 500:
 		return OutcomeUnknown
 	}
-	switch code {
-	case "FREQUENCY_LIMITED", "FREQUENCY_LIMIT_EXCEED", "RATELIMIT_EXCEEDED", "RATE_LIMITED":
-		return OutcomeThrottled
-	case "SYSTEM_ERROR", "SYSTEMERROR", "USER_GET_FAILED":
-		return OutcomeUnknown
-
-	case "RESOURCE_ALREADY_EXISTS", "DUPREQUEST":
-		return OutcomeAlreadyIssued
-
-	case "NOT_ENOUGH", "STOCK_INSUFFICIENT", "NOTENOUGH":
-		return OutcomeBudgetExhausted
-
-	case "STOCK_STATE_ERROR", "STOCK_EXPIRED", "NOTRUNNING", "STOCK_NOT_EXISTS",
-		"STOCK_NO_PRODUCT", "RESOURCE_NOT_EXISTS":
-		// On a send the only resource looked up by id is the stock.
-		return OutcomeStockUnavailable
-
-	case "SIGN_ERROR", "APPID_MCHID_NOT_MATCH", "MCH_NOT_EXISTS", "NO_AUTH":
-		return OutcomeConfigError
-
-	case "USER_RECEIVE_LIMIT", "USER_ALREADY_RECEIVED", "MAXQUOTA", "NATURELIMIT":
-		return OutcomeUserLimited
-	case "DAYLIMIT":
-		return OutcomeUserDailyLimit
-	case "USER_ACCOUNT_ABNORMAL":
-		return OutcomeUserAbnormal
-	case "USER_NOT_EXISTS":
-		return OutcomeInvalidUser
-
-	case "INVALID_REQUEST":
-		switch {
-		case containsAny(msg, "频率", "频繁"):
-			return OutcomeThrottled
-		case containsAny(msg, "活动已结束或未激活", "活动未开始或已结束"):
-			return OutcomeStockUnavailable
-		case containsAny(msg, "openid与appid不匹配"):
-			return OutcomeInvalidUser
-		case containsAny(msg, "非法的商户号", "发券模式不合法", "不符合微信支付apiv3接口规则"):
-			return OutcomeConfigError
+	if o, ok := codeOutcome(code); ok {
+		return o
+	}
+	if rules, otherwise, ok := messageRules(code); ok {
+		msg := normalizeMessage(message)
+		for _, r := range rules {
+			if containsAny(msg, r.words...) {
+				return r.outcome
+			}
 		}
-		return OutcomeUnclassified
-
-	case "REQUEST_BLOCKED":
-		switch {
-		case containsAny(msg, "用户被限领拦截"):
-			return OutcomeUserLimited
-		case containsAny(msg, "调用商户无权限", "商户无权发券", "批次不支持跨商户发券"):
-			return OutcomeConfigError
-		}
-		return OutcomeUnclassified
-
-	case "RULE_LIMIT":
-		switch {
-		case containsAny(msg, "会员"):
-			return OutcomeInvalidUser
-		case containsAny(msg, "品牌未开通"):
-			// A brand-level feature switch: every send of the merchant fails.
-			return OutcomeConfigError
-		case containsAny(msg, "批次", "商品"):
-			return OutcomeStockUnavailable
-		}
-		// Concurrent sends to one recipient have produced spurious
-		// RULE_LIMIT answers; without a known message, retry and review.
-		return OutcomeUnclassified
-
-	case "PARAM_ERROR":
-		switch {
-		case containsAny(msg, "非法的批次状态"):
-			return OutcomeStockUnavailable
-		case containsAny(msg, "appid必填", "商户号必填", "批次号必填"):
-			// Filled from configuration, not from the row.
-			return OutcomeConfigError
-		case containsAny(msg, "openid必填"):
-			return OutcomeInvalidUser
-		}
-		return OutcomeInvalidRequest
-
-	case "FAILED":
-		// Plugin: a per-coupon failure whose reason is only in the message.
-		return OutcomeUnclassified
+		return otherwise
 	}
 	if status == http.StatusUnauthorized {
 		return OutcomeConfigError
 	}
 	return OutcomeUnclassified
+}
+
+// codeOutcome is the outcome of the codes that say it alone.
+func codeOutcome(code string) (Outcome, bool) {
+	switch code {
+	case "FREQUENCY_LIMITED", "FREQUENCY_LIMIT_EXCEED", "RATELIMIT_EXCEEDED", "RATE_LIMITED":
+		return OutcomeThrottled, true
+	case "SYSTEM_ERROR", "SYSTEMERROR", "USER_GET_FAILED":
+		return OutcomeUnknown, true
+
+	case "RESOURCE_ALREADY_EXISTS", "DUPREQUEST":
+		return OutcomeAlreadyIssued, true
+
+	case "NOT_ENOUGH", "STOCK_INSUFFICIENT", "NOTENOUGH":
+		return OutcomeBudgetExhausted, true
+
+	case "STOCK_STATE_ERROR", "STOCK_EXPIRED", "NOTRUNNING", "STOCK_NOT_EXISTS",
+		"STOCK_NO_PRODUCT", "RESOURCE_NOT_EXISTS":
+		// On a send the only resource looked up by id is the stock.
+		return OutcomeStockUnavailable, true
+
+	case "SIGN_ERROR", "APPID_MCHID_NOT_MATCH", "MCH_NOT_EXISTS", "NO_AUTH":
+		return OutcomeConfigError, true
+
+	case "USER_RECEIVE_LIMIT", "USER_ALREADY_RECEIVED", "MAXQUOTA", "NATURELIMIT":
+		return OutcomeUserLimited, true
+	case "DAYLIMIT":
+		return OutcomeUserDailyLimit, true
+	case "USER_ACCOUNT_ABNORMAL":
+		return OutcomeUserAbnormal, true
+	case "USER_NOT_EXISTS":
+		return OutcomeInvalidUser, true
+
+	case "FAILED":
+		// Plugin: a per-coupon failure whose reason is only in the message.
+		return OutcomeUnclassified, true
+	}
+	return "", false
+}
+
+// messageRule is an outcome for a code whose message holds one of words.
+type messageRule struct {
+	words   []string
+	outcome Outcome
+}
+
+// messageRules are the rules, in order, of the codes whose outcome is in
+// their message, and the outcome when no rule matches.
+func messageRules(code string) ([]messageRule, Outcome, bool) {
+	switch code {
+	case "INVALID_REQUEST":
+		return []messageRule{
+			{[]string{"频率", "频繁"}, OutcomeThrottled},
+			{[]string{"活动已结束或未激活", "活动未开始或已结束"}, OutcomeStockUnavailable},
+			{[]string{"openid与appid不匹配"}, OutcomeInvalidUser},
+			{[]string{"非法的商户号", "发券模式不合法", "不符合微信支付apiv3接口规则"}, OutcomeConfigError},
+		}, OutcomeUnclassified, true
+	case "REQUEST_BLOCKED":
+		return []messageRule{
+			{[]string{"用户被限领拦截"}, OutcomeUserLimited},
+			{[]string{"调用商户无权限", "商户无权发券", "批次不支持跨商户发券"}, OutcomeConfigError},
+		}, OutcomeUnclassified, true
+	case "RULE_LIMIT":
+		// Concurrent sends to one recipient have produced spurious
+		// RULE_LIMIT answers; without a known message, retry and review.
+		return []messageRule{
+			{[]string{"会员"}, OutcomeInvalidUser},
+			// A brand-level feature switch: every send of the merchant fails.
+			{[]string{"品牌未开通"}, OutcomeConfigError},
+			{[]string{"批次", "商品"}, OutcomeStockUnavailable},
+		}, OutcomeUnclassified, true
+	case "PARAM_ERROR":
+		return []messageRule{
+			{[]string{"非法的批次状态"}, OutcomeStockUnavailable},
+			// Filled from configuration, not from the row.
+			{[]string{"appid必填", "商户号必填", "批次号必填"}, OutcomeConfigError},
+			{[]string{"openid必填"}, OutcomeInvalidUser},
+		}, OutcomeInvalidRequest, true
+	}
+	return nil, "", false
 }
 
 // normalizeMessage folds case and drops all white space, so "openid 与

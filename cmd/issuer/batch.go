@@ -2,21 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/issuer-dev/issuer/auth"
-	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/internal/money"
+	"github.com/issuer-dev/issuer/internal/outfile"
 	"github.com/issuer-dev/issuer/internal/textable"
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/queue"
@@ -28,6 +24,15 @@ func batchCommands() []*command {
 		cmds = append(cmds, cmdBatchAction(action))
 	}
 	return cmds
+}
+
+// parseBatchID is parseFlags for a command on one batch ID.
+func parseBatchID(e *env, fs *flag.FlagSet, args []string) (int64, error) {
+	pos, err := parseFlags(e, fs, args)
+	if err != nil {
+		return 0, err
+	}
+	return batchID(fs.Name(), pos)
 }
 
 func batchID(name string, pos []string) (int64, error) {
@@ -85,11 +90,7 @@ func cmdBatchShow() *command {
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
 		asJSON := fs.Bool("json", false, `print {"id","name","stock_id","kind","status","counts"}`)
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := batchID(c.name, pos)
+		id, err := parseBatchID(e, fs, args)
 		if err != nil {
 			return err
 		}
@@ -199,11 +200,7 @@ func cmdBatchAction(action string) *command {
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
 		who := identityFlags(fs)
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := batchID(c.name, pos)
+		id, err := parseBatchID(e, fs, args)
 		if err != nil {
 			return err
 		}
@@ -241,11 +238,7 @@ func cmdBatchExport() *command {
 		fs := newFlags(e, c)
 		out := fs.String("o", "", "write to `FILE` instead of standard output (mode 0640)")
 		plain := fs.Bool("plain", false, "no UTF-8 byte-order mark (by default there is one, so that Excel reads Chinese right)")
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := batchID(c.name, pos)
+		id, err := parseBatchID(e, fs, args)
 		if err != nil {
 			return err
 		}
@@ -253,58 +246,10 @@ func cmdBatchExport() *command {
 			if *out == "" {
 				return s.ExportBatchCSV(ctx, e.actor(), id, e.stdout, *plain)
 			}
-			return writeFileAtomic(*out, func(w io.Writer) error { return s.ExportBatchCSV(ctx, e.actor(), id, w, *plain) })
+			return outfile.Write(*out, func(w io.Writer) error { return s.ExportBatchCSV(ctx, e.actor(), id, w, *plain) })
 		})
 	}
 	return c
-}
-
-// writeFileAtomic writes via a temporary file renamed into place, so a
-// failed export never leaves a truncated file where a good one was. The
-// file is readable by its group (excelcsv.FileMode): reports and exports
-// are for analysts. Errors name path, never the temporary file.
-func writeFileAtomic(path string, fn func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".issuer-*")
-	if err != nil {
-		return outputFileError(path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(excelcsv.FileMode); err != nil {
-		tmp.Close()
-		return outputFileError(path, err)
-	}
-	if err := fn(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return outputFileError(path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return outputFileError(path, err)
-	}
-	return nil
-}
-
-// outputFileError says what is wrong with the output file path in the
-// words of the path given, not of a temporary file beside it.
-func outputFileError(path string, err error) error {
-	dir := filepath.Dir(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("cannot write %s: directory %s does not exist", path, dir)
-	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("cannot write %s: permission denied in %s", path, dir)
-	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	var le *os.LinkError
-	if errors.As(err, &le) {
-		err = le.Err
-	}
-	return fmt.Errorf("cannot write %s: %w", path, err)
 }
 
 func cmdBatchApprove() *command {
@@ -314,11 +259,7 @@ func cmdBatchApprove() *command {
 		fs := newFlags(e, c)
 		who := identityFlags(fs)
 		comment := fs.String("comment", "", "the approver's note, kept on the batch and in the audit log")
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := batchID(c.name, pos)
+		id, err := parseBatchID(e, fs, args)
 		if err != nil {
 			return err
 		}
@@ -341,11 +282,7 @@ func cmdBatchReject() *command {
 		fs := newFlags(e, c)
 		who := identityFlags(fs)
 		reason := fs.String("reason", "", "why, for the uploader and the audit log; required")
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := batchID(c.name, pos)
+		id, err := parseBatchID(e, fs, args)
 		if err != nil {
 			return err
 		}
@@ -407,11 +344,7 @@ func cmdBatchGuards() *command {
 		priority := fs.Int("priority", 0, "higher is issued first; equal priorities share the rate")
 		asJSON := fs.Bool("json", false, "print the batch object")
 		who := identityFlags(fs)
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := batchID(c.name, pos)
+		id, err := parseBatchID(e, fs, args)
 		if err != nil {
 			return err
 		}

@@ -12,12 +12,8 @@ func cmdCallbackShow() *command {
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
 		asJSON := fs.Bool("json", false, `print {"notify_url","mchid"} as WeChat Pay returns it`)
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
+		if err := parseNoArgs(e, fs, args); err != nil {
 			return err
-		}
-		if len(pos) != 0 {
-			return usagef("callback show: unexpected argument %q", pos[0])
 		}
 		return e.withWXService(ctx, func(s *ops.Service) error {
 			cb, err := s.NotifyURL(ctx, e.actor())
@@ -43,15 +39,12 @@ func cmdCallbackShow() *command {
 func cmdCallbackSet() *command {
 	c := &command{name: "callback set", usage: "URL", short: "register the address for COUPON.USE notifications (https, no query)"}
 	c.run = func(ctx context.Context, e *env, args []string) error {
-		pos, err := parseFlags(e, newFlags(e, c), args)
+		u, err := parseOne(e, newFlags(e, c), args, "URL")
 		if err != nil {
 			return err
 		}
-		if len(pos) != 1 {
-			return usagef("callback set: want exactly one URL")
-		}
 		return e.withWXService(ctx, func(s *ops.Service) error {
-			cb, err := s.SetNotifyURL(ctx, e.actor(), pos[0])
+			cb, err := s.SetNotifyURL(ctx, e.actor(), u)
 			if err != nil {
 				return opsUsage(err)
 			}

@@ -3,9 +3,7 @@ package main
 import (
 	"encoding/json"
 
-	"github.com/issuer-dev/issuer/app"
 	"github.com/issuer-dev/issuer/internal/config"
-	"github.com/issuer-dev/issuer/wxpay"
 )
 
 // loadConfig loads and validates the configuration, logging warnings.
@@ -31,13 +29,4 @@ func (e *env) printJSON(v any) error {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-// wxClient builds the WeChat Pay client from the merchant's key files.
-func (e *env) wxClient(cfg *config.Config, maxConns int) (*wxpay.Client, error) {
-	opts, err := app.WXOptions(cfg, maxConns, e.logger, buildVersion())
-	if err != nil {
-		return nil, err
-	}
-	return app.NewWXClient(opts)
 }

@@ -19,12 +19,8 @@ func cmdCoupons() *command {
 		openid := fs.String("openid", "", "the user (required)")
 		stock := fs.String("stock", "", "only coupons of this stock")
 		asJSON := fs.Bool("json", false, "print a JSON array of the coupons as WeChat Pay returns them")
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
+		if err := parseNoArgs(e, fs, args); err != nil {
 			return err
-		}
-		if len(pos) != 0 {
-			return usagef("coupons: unexpected argument %q", pos[0])
 		}
 		return e.withWXService(ctx, func(s *ops.Service) error {
 			list, err := s.UserCoupons(ctx, e.actor(), *openid, *stock)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/issuer-dev/issuer/alert"
@@ -23,12 +22,8 @@ func cmdReportDigest() *command {
 		date := fs.String("date", "", "the day, in the configured timezone (default yesterday)")
 		send := fs.Bool("send", false, "also send it to the alert channels (alerts.webhook_url, alerts.channels)")
 		asJSON := fs.Bool("json", false, "print the figures as JSON")
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
+		if err := parseNoArgs(e, fs, args); err != nil {
 			return err
-		}
-		if len(pos) > 0 {
-			return usagef("%s: unexpected argument %q", c.name, pos[0])
 		}
 		if *date != "" {
 			if _, err := time.Parse(time.DateOnly, *date); err != nil {
@@ -48,15 +43,10 @@ func cmdReportDigest() *command {
 			if err != nil || !*send {
 				return err
 			}
-			ac, err := app.AlertConfig(s.Config)
+			n, err := e.app().Notifier(s.Config)
 			if err != nil {
 				return err
 			}
-			ac.Logger, ac.Source = e.logger, "cli"
-			if host, herr := os.Hostname(); herr == nil {
-				ac.Source = "cli@" + host
-			}
-			n := alert.New(ac)
 			stop := n.Start(context.WithoutCancel(ctx))
 			err = app.SendDigest(ctx, n, d)
 			stop()

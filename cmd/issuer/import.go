@@ -15,6 +15,7 @@ import (
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/internal/excelcsv"
+	"github.com/issuer-dev/issuer/internal/outfile"
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/queue"
 )
@@ -173,7 +174,7 @@ type rejectsWriter struct {
 func newRejectsWriter(path string, plain bool) (*rejectsWriter, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, excelcsv.FileMode)
 	if err != nil {
-		return nil, outputFileError(path, err)
+		return nil, outfile.Error(path, err)
 	}
 	r := &rejectsWriter{f: f, w: excelcsv.NewWriter(f)}
 	r.err = excelcsv.WriteBOM(f, plain)

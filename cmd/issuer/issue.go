@@ -17,8 +17,6 @@ import (
 	"github.com/issuer-dev/issuer/app"
 	"github.com/issuer-dev/issuer/internal/textable"
 	"github.com/issuer-dev/issuer/jobs"
-	"github.com/issuer-dev/issuer/ops"
-	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/ratelimit"
 	"github.com/issuer-dev/issuer/wxpay"
 )
@@ -48,73 +46,30 @@ func cmdIssue() *command {
 		if err != nil {
 			return err
 		}
-		client, err := e.wxClient(cfg, cfg.Issue.Concurrency)
-		if err != nil {
-			return err
-		}
-		defer client.Close()
-		db, err := app.OpenDB(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		db.SetMaxOpenConns(app.IssueDBConns)
-		store := queue.NewStore(db)
-		if *batch != 0 {
-			b, err := store.Batch(ctx, *batch)
-			if err != nil {
-				return err
-			}
-			// A batch that is not claimable would make an empty pass that
-			// looks like success; say why instead.
-			if why := ops.NextStep(b); why != "" {
-				if b.Status == queue.BatchCompleted {
-					fmt.Fprintf(e.stdout, "%s\n", why)
-					return nil
-				}
-				return fmt.Errorf("issue: %s", why)
-			}
-		}
-		keeper := app.NewKeeper(cfg, db, e.logger)
-		limiter := app.NewLimiter(ctx, cfg, keeper)
-		keepCtx, stopKeeping := context.WithCancel(ctx)
-		kept := make(chan struct{})
-		go func() { keeper.Run(keepCtx, limiter); close(kept) }()
-		job := app.NewIssueJob(cfg, store, client, limiter, app.LeaseOwner(), e.logger)
 		progress, finish := e.progressReporter()
-		job.Progress = progress
-		sum, err := job.Run(ctx, jobs.IssueOptions{Batch: *batch, MaxDuration: *maxDur})
-		stopKeeping()
-		<-kept
+		res, err := e.app().IssuePass(ctx, cfg, app.PassOptions{
+			IssueOptions: jobs.IssueOptions{Batch: *batch, MaxDuration: *maxDur}, Progress: progress})
 		finish()
-		if sum != nil {
-			printSummary(e.stdout, sum, limiter.Stats())
+		var nc *app.NotClaimableError
+		if errors.As(err, &nc) {
+			if nc.Completed {
+				fmt.Fprintf(e.stdout, "%s\n", nc.Why)
+				return nil
+			}
+			return fmt.Errorf("issue: %s", nc.Why)
+		}
+		if res != nil && res.Summary != nil {
+			printSummary(e.stdout, res.Summary, res.Limiter)
 		}
 		if errors.Is(err, context.Canceled) {
 			return fmt.Errorf("%w; in-flight calls finished and were recorded", errInterrupted)
 		}
-		if err == nil && sum != nil && len(sum.Halted) > 0 {
-			return haltedError(ctx, store, sum.Halted)
+		if err == nil && len(res.Steps) > 0 {
+			return fmt.Errorf("issue: the pass halted %d %s:\n  %s", len(res.Steps), plural(len(res.Steps), "batch", "batches"), strings.Join(res.Steps, "\n  "))
 		}
 		return err
 	}
 	return c
-}
-
-// haltedError makes a pass that halted batches exit 1 with what to do
-// about each: a halted batch is not sent again until someone acts.
-func haltedError(ctx context.Context, store *queue.Store, halted []jobs.Halt) error {
-	var steps []string
-	for _, h := range halted {
-		step := h.Text
-		if h.BatchID != 0 {
-			if b, err := store.Batch(ctx, h.BatchID); err == nil && b.Status == queue.BatchHalted {
-				step = ops.NextStep(b)
-			}
-		}
-		steps = append(steps, step)
-	}
-	return fmt.Errorf("issue: the pass halted %d %s:\n  %s", len(halted), plural(len(halted), "batch", "batches"), strings.Join(steps, "\n  "))
 }
 
 func plural(n int, one, many string) string {

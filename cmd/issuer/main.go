@@ -15,12 +15,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"sort"
-	"strconv"
-	"strings"
 	"syscall"
 
-	"github.com/issuer-dev/issuer/internal/textdist"
+	"github.com/issuer-dev/issuer/internal/cmdline"
 	"github.com/issuer-dev/issuer/ops"
 )
 
@@ -129,7 +126,7 @@ func usagef(format string, args ...any) error {
 }
 
 // errHelp means help was printed on request: exit 0.
-var errHelp = errors.New("help requested")
+var errHelp = cmdline.ErrHelp
 
 func exitCode(err error, stderr io.Writer) int {
 	var ue *usageError
@@ -168,7 +165,7 @@ func (e *env) run(ctx context.Context, args []string) error {
 			printUsage(e.stdout)
 			return errHelp
 		}
-		return usagef("%s; a command's flags go after the command (issuer COMMAND --help lists them)", flagError(err))
+		return usagef("%s; a command's flags go after the command (issuer COMMAND --help lists them)", cmdline.FlagError(err))
 	}
 	if e.configPath == "" {
 		e.configPath = e.getenv("ISSUER_CONFIG")
@@ -196,71 +193,9 @@ func (e *env) run(ctx context.Context, args []string) error {
 	}
 	cmd, cmdArgs := lookup(rest)
 	if cmd == nil {
-		if strings.HasPrefix(rest[0], "-") {
-			return usagef("flag %s goes after the command (issuer COMMAND %s …); issuer --help lists the commands", rest[0], rest[0])
-		}
-		if group := groupCommands(rest[0]); len(group) > 0 {
-			// "issuer report" or "issuer report --help": list the group.
-			help := len(rest) > 1 && (rest[1] == "--help" || rest[1] == "-h" || rest[1] == "-help")
-			var words []string
-			for _, c := range group {
-				_, second, _ := strings.Cut(c.name, " ")
-				words = append(words, second)
-			}
-			var hint string
-			if len(rest) > 1 && !help {
-				hint = didYouMean(rest[1], words, rest[0]+" ")
-			}
-			if hint == "" {
-				w := e.stderr
-				if help {
-					w = e.stdout
-				}
-				fmt.Fprintf(w, "Usage: issuer %s <command> [arguments]\n\nCommands:\n\n", rest[0])
-				for _, c := range group {
-					fmt.Fprintf(w, "\t%-22s %s\n", c.name, c.short)
-				}
-			}
-			if help {
-				return errHelp
-			}
-			if len(rest) == 1 {
-				return usagef("%s: which command?", rest[0])
-			}
-			return usagef("unknown command \"%s %s\"%s", rest[0], rest[1], hint)
-		}
-		var words []string
-		for _, c := range commands() {
-			first, _, _ := strings.Cut(c.name, " ")
-			words = append(words, first)
-		}
-		return usagef("unknown command %q%s; issuer --help lists the commands", rest[0], didYouMean(rest[0], words, ""))
+		return usageOf(cmdline.Unknown("issuer", entries(commands()), rest, e.stdout, e.stderr))
 	}
 	return cmd.run(ctx, e, cmdArgs)
-}
-
-// didYouMean suggests the words close to the unknown word w (a typo of
-// up to two letters, or a prefix), for "unknown command" errors.
-func didYouMean(w string, words []string, prefix string) string {
-	seen := map[string]bool{}
-	var close []string
-	for _, c := range words {
-		if seen[c] {
-			continue
-		}
-		seen[c] = true
-		if d := textdist.Distance(w, c); d <= max(1, min(2, len(w)/3)) || (len(w) >= 3 && strings.HasPrefix(c, w)) {
-			close = append(close, c)
-		}
-	}
-	if len(close) == 0 {
-		return ""
-	}
-	sort.Strings(close)
-	for i, c := range close {
-		close[i] = prefix + c
-	}
-	return " (did you mean " + strings.Join(close, " or ") + "?)"
 }
 
 // configSearchPath is where issuer looks for its config when neither
@@ -279,156 +214,72 @@ func discoverConfig(paths []string) string {
 	return ""
 }
 
-// groupCommands lists the two-word commands whose first word is word.
-func groupCommands(word string) []*command {
-	var out []*command
-	for _, c := range commands() {
-		if first, _, two := strings.Cut(c.name, " "); two && first == word {
-			out = append(out, c)
-		}
+// entries are cmds as cmdline lists them.
+func entries(cmds []*command) []cmdline.Entry {
+	out := make([]cmdline.Entry, len(cmds))
+	for i, c := range cmds {
+		out[i] = cmdline.Entry{Name: c.name, Short: c.short}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
 }
 
 // lookup finds the longest command name that prefixes args.
 func lookup(args []string) (*command, []string) {
-	var best *command
-	bestWords := 0
-	for _, c := range commands() {
-		words := strings.Fields(c.name)
-		if len(words) > len(args) || len(words) <= bestWords {
-			continue
-		}
-		match := true
-		for i, w := range words {
-			if args[i] != w {
-				match = false
-				break
-			}
-		}
-		if match {
-			best, bestWords = c, len(words)
-		}
-	}
-	if best == nil {
+	cmds := commands()
+	i, rest := cmdline.Lookup(entries(cmds), args)
+	if i < 0 {
 		return nil, nil
 	}
-	return best, args[bestWords:]
+	return cmds[i], rest
 }
 
 func printUsage(w io.Writer) {
 	fmt.Fprintf(w, "issuer issues WeChat Pay coupons in bulk, exactly once.\n\n")
 	fmt.Fprintf(w, "Usage:\n\n\tissuer [--config FILE] [--log-level L] <command> [arguments]\n\nCommands:\n\n")
-	cmds := commands()
-	sort.SliceStable(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
-	for _, c := range cmds {
-		fmt.Fprintf(w, "\t%-22s %s\n", c.name, c.short)
-	}
+	cmdline.WriteList(w, entries(commands()))
 	fmt.Fprintf(w, "\nUse \"issuer <command> --help\" for more about a command.\n")
 }
 
-// flagError words the flag package's errors with flags as people type
-// them ("unknown flag --stok", not "flag provided but not defined: -stok").
-func flagError(err error) string {
-	msg := err.Error()
-	dashed := func(name string) string {
-		name = strings.TrimLeft(name, "-")
-		if len(name) == 1 {
-			return "-" + name
-		}
-		return "--" + name
+// usageOf makes cmdline's usage errors this command line's (exit 2).
+func usageOf(err error) error {
+	var ue *cmdline.UsageError
+	if errors.As(err, &ue) {
+		return &usageError{msg: ue.Msg}
 	}
-	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
-		return "unknown flag " + dashed(name)
-	}
-	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
-		return "flag " + dashed(name) + " needs a value"
-	}
-	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
-		// invalid value "x" for flag -n: parse error
-		if i := strings.Index(rest, " for flag -"); i >= 0 {
-			name, why, _ := strings.Cut(rest[i+len(" for flag "):], ": ")
-			msg = "flag " + dashed(name) + ": " + rest[:i] + " is not a valid value"
-			if why != "parse error" && why != "" {
-				msg += ": " + why
-			}
-			return msg
-		}
-	}
-	return msg
+	return err
 }
 
 // newFlags returns a FlagSet for cmd whose --help prints the command's usage.
 func newFlags(e *env, c *command) *flag.FlagSet {
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		out := fs.Output()
-		fmt.Fprintf(out, "Usage: issuer %s %s\n\n%s\n", c.name, c.usage, c.short)
-		hasFlags := false
-		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
-		if hasFlags {
-			fmt.Fprintf(out, "\nFlags:\n")
-			printFlags(out, fs)
-		}
-	}
-	return fs
-}
-
-// printFlags is flag.PrintDefaults as people type the flags: --stock, not
-// -stock (the flag package accepts both); one-letter flags keep one dash.
-func printFlags(w io.Writer, fs *flag.FlagSet) {
-	fs.VisitAll(func(f *flag.Flag) {
-		dash := "--"
-		if len(f.Name) == 1 {
-			dash = "-"
-		}
-		arg, usage := flag.UnquoteUsage(f)
-		line := "  " + dash + f.Name
-		if arg != "" {
-			line += " " + arg
-		}
-		line += "\n    \t" + strings.ReplaceAll(usage, "\n", "\n    \t")
-		if d := f.DefValue; d != "" && d != "false" && d != "0" && d != "0s" && d != "[]" {
-			if arg == "string" {
-				d = strconv.Quote(d)
-			}
-			line += " (default " + d + ")"
-		}
-		fmt.Fprintln(w, line)
-	})
+	return cmdline.NewFlagSet("issuer", c.name, c.usage, c.short, e.stderr)
 }
 
 // parseFlags parses args, allowing flags after positional arguments
 // ("import FILE --stock X") because operators write them both ways.
 func parseFlags(e *env, fs *flag.FlagSet, args []string) ([]string, error) {
-	// The flag package would print usage itself on every error; print it
-	// once, to stdout for --help and to stderr for a mistake.
-	usage := fs.Usage
-	fs.Usage = func() {}
-	fs.SetOutput(io.Discard)
-	defer func() { fs.Usage = usage }()
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fs.SetOutput(e.stdout)
-				usage()
-				return nil, errHelp
-			}
-			fs.SetOutput(e.stderr)
-			usage()
-			return nil, usagef("%s: %s", fs.Name(), flagError(err))
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return positional, nil
-		}
-		if args[0] == "--" {
-			return append(positional, args[1:]...), nil
-		}
-		positional = append(positional, args[0])
-		args = args[1:]
+	pos, err := cmdline.Parse(fs, args, e.stdout, e.stderr)
+	return pos, usageOf(err)
+}
+
+// parseNoArgs is parseFlags for a command that takes no positional
+// argument.
+func parseNoArgs(e *env, fs *flag.FlagSet, args []string) error {
+	pos, err := parseFlags(e, fs, args)
+	if err == nil && len(pos) > 0 {
+		err = usagef("%s: unexpected argument %q", fs.Name(), pos[0])
 	}
+	return err
+}
+
+// parseOne is parseFlags for a command that takes exactly one positional
+// argument, what.
+func parseOne(e *env, fs *flag.FlagSet, args []string, what string) (string, error) {
+	pos, err := parseFlags(e, fs, args)
+	if err != nil {
+		return "", err
+	}
+	if len(pos) != 1 {
+		return "", usagef("%s: want exactly one %s", fs.Name(), what)
+	}
+	return pos[0], nil
 }

@@ -52,12 +52,8 @@ func cmdPluginSign() *command {
 		var coupons couponList
 		fs.Var(&coupons, "coupon", fmt.Sprintf("a coupon to send, STOCK:OUT_REQUEST_NO[:CODE]; repeat for up to %d", wxpay.MaxPluginCoupons))
 		keyFile := fs.String("key-file", "", "the merchant's APIv2 key file (default: config wxpay.apiv2_key_file)")
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
+		if err := parseNoArgs(e, fs, args); err != nil {
 			return err
-		}
-		if len(pos) != 0 {
-			return usagef("plugin-sign: unexpected argument %q", pos[0])
 		}
 		req := ops.PluginSign{Merchant: *merchant, Coupons: coupons, KeyFile: *keyFile}
 		// Everything wrong with the arguments is a usage error, found
@@ -68,12 +64,13 @@ func cmdPluginSign() *command {
 		// The config is needed only for its key file, so that plugin-sign
 		// with --key-file works on a machine without one.
 		var cfg *config.Config
+		var err error
 		if req.KeyFile == "" {
 			if cfg, err = e.loadConfig(); err != nil {
 				return err
 			}
 		}
-		p, err := e.offlineService(cfg).SignPlugin(ctx, e.actor(), req)
+		p, err := e.app().OfflineService(cfg).SignPlugin(ctx, e.actor(), req)
 		if err != nil {
 			return opsUsage(err)
 		}

@@ -23,12 +23,8 @@ func cmdReconcile() *command {
 		fs := newFlags(e, c)
 		stock := fs.String("stock", "", "only this stock, fetched now whatever the schedule")
 		date := fs.String("date", "", "the day the files are recorded under (default: today in the configured timezone)")
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
+		if err := parseNoArgs(e, fs, args); err != nil {
 			return err
-		}
-		if len(pos) > 0 {
-			return usagef("reconcile: unexpected argument %q", pos[0])
 		}
 		return e.withService(ctx, func(s *ops.Service) error {
 			// The table printed below says what the job's info lines would.

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/issuer-dev/issuer/internal/outfile"
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/report"
 )
@@ -105,7 +106,7 @@ func (e *env) writeReport(ctx context.Context, c *command, rep *report.Report, f
 	if out == "" {
 		return write(e.stdout)
 	}
-	if err := writeFileAtomic(out, write); err != nil {
+	if err := outfile.Write(out, write); err != nil {
 		return fmt.Errorf("%s: %w", c.name, err)
 	}
 	fmt.Fprintf(e.stderr, "wrote %s\n", out)

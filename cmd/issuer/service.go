@@ -8,72 +8,36 @@ import (
 	"os"
 	"os/user"
 	"strings"
-	"time"
 
-	"github.com/jmoiron/sqlx"
 	"golang.org/x/term"
 
 	"github.com/issuer-dev/issuer/app"
-	"github.com/issuer-dev/issuer/audit"
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/ops"
 )
 
+// app is the wiring of the one-shot commands.
+func (e *env) app() app.Env { return app.Env{Logger: e.logger, Version: buildVersion()} }
+
 // withService loads the config, opens the database and runs fn with the
-// operations every front end shares. The WeChat Pay client is made only
-// if an operation needs one.
+// operations every front end shares (app.Env.WithService).
 func (e *env) withService(ctx context.Context, fn func(*ops.Service) error) error {
 	cfg, err := e.loadConfig()
 	if err != nil {
 		return err
 	}
-	db, err := app.OpenDB(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return fn(ops.New(db, cfg, e.wxFactory(cfg), audit.NewStore(db, nil), e.logger))
+	return e.app().WithService(ctx, cfg, fn)
 }
 
-// auditDBTimeout bounds the look for the audit log of a command that does
-// not need the database.
-const auditDBTimeout = 3 * time.Second
-
 // withWXService is withService for the operations that talk to WeChat Pay
-// only (stocks, coupons, the notification address): they work without a
-// database, so stocks can be managed from any machine holding the merchant
-// keys. Their acts go to the audit log when the database is reachable and
-// to the log in any case.
+// only, which work without a database (app.Env.WithWXService).
 func (e *env) withWXService(ctx context.Context, fn func(*ops.Service) error) error {
 	cfg, err := e.loadConfig()
 	if err != nil {
 		return err
 	}
-	var db *sqlx.DB
-	var auditor ops.Auditor
-	dctx, cancel := context.WithTimeout(ctx, auditDBTimeout)
-	db, err = app.OpenDB(dctx, cfg)
-	cancel()
-	if err != nil {
-		e.logger.Debug("no database: acts are only logged", "err", err)
-	} else {
-		defer db.Close()
-		auditor = audit.NewStore(db, nil)
-	}
-	// ops.New is not given db: these operations must not need it.
-	return fn(ops.New(nil, cfg, e.wxFactory(cfg), auditor, e.logger))
-}
-
-// offlineService is the operations without a database or WeChat Pay, on
-// cfg when one is loaded (nil otherwise): plugin signing.
-func (e *env) offlineService(cfg *config.Config) *ops.Service {
-	return ops.New(nil, cfg, nil, nil, e.logger)
-}
-
-// wxFactory makes WeChat Pay clients from the config on demand.
-func (e *env) wxFactory(cfg *config.Config) func() (ops.WXClient, error) {
-	return func() (ops.WXClient, error) { return e.wxClient(cfg, app.OpsWXConns) }
+	return e.app().WithWXService(ctx, cfg, fn)
 }
 
 // osUser is who runs the command on the host.

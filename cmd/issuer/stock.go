@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -17,6 +18,15 @@ import (
 // Stock commands parse flags, call package ops and print; the rules and
 // the WeChat Pay requests are ops'. They need no database (see
 // withWXService).
+
+// parseStockID is parseFlags for a command on one stock ID.
+func parseStockID(e *env, fs *flag.FlagSet, args []string) (string, error) {
+	pos, err := parseFlags(e, fs, args)
+	if err != nil {
+		return "", err
+	}
+	return stockArg(fs.Name(), pos)
+}
 
 // stockArg is the one positional stock ID of cmd.
 func stockArg(cmd string, pos []string) (string, error) {
@@ -50,12 +60,8 @@ func cmdStockCreate() *command {
 		fs.BoolVar(&o.PreventAPIAbuse, "prevent-api-abuse", false, "turn on WeChat Pay's anti-abuse checks on sends")
 		fs.StringVar(&o.OutRequestNo, "out-request-no", "", "reuse the number printed by an earlier create whose answer was lost")
 		asJSON := fs.Bool("json", false, `print {"stock_id","create_time","out_request_no"}`)
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
+		if err := parseNoArgs(e, fs, args); err != nil {
 			return err
-		}
-		if len(pos) != 0 {
-			return usagef("stock create: unexpected argument %q", pos[0])
 		}
 		// Printed before the call: if it never answers, this number is how
 		// the operator finds out whether the stock exists.
@@ -94,11 +100,7 @@ func cmdStockAction(action ops.StockAction) *command {
 	past := map[ops.StockAction]string{ops.StockStart: "started", ops.StockPause: "paused", ops.StockRestart: "restarted", ops.StockStop: "stopped"}
 	c := &command{name: "stock " + string(action), usage: "ID", short: shorts[action]}
 	c.run = func(ctx context.Context, e *env, args []string) error {
-		pos, err := parseFlags(e, newFlags(e, c), args)
-		if err != nil {
-			return err
-		}
-		id, err := stockArg(c.name, pos)
+		id, err := parseStockID(e, newFlags(e, c), args)
 		if err != nil {
 			return err
 		}
@@ -123,11 +125,7 @@ func cmdStockShow() *command {
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
 		asJSON := fs.Bool("json", false, "print the stock object as WeChat Pay returns it")
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := stockArg(c.name, pos)
+		id, err := parseStockID(e, fs, args)
 		if err != nil {
 			return err
 		}
@@ -154,12 +152,8 @@ func cmdStockList() *command {
 		fs.StringVar(&f.Status, "status", "", "only stocks in this status: "+strings.Join(ops.StockStatuses(), ", "))
 		fs.IntVar(&f.Limit, "limit", 100, "at most this many stocks (0: all)")
 		asJSON := fs.Bool("json", false, "print a JSON array of stock objects as WeChat Pay returns them")
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
+		if err := parseNoArgs(e, fs, args); err != nil {
 			return err
-		}
-		if len(pos) != 0 {
-			return usagef("stock list: unexpected argument %q", pos[0])
 		}
 		return e.withWXService(ctx, func(s *ops.Service) error {
 			l, err := s.Stocks(ctx, e.actor(), f)
@@ -271,11 +265,7 @@ func cmdStockScope(what string) *command {
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
 		asJSON := fs.Bool("json", false, `print {"total_count","data","offset","limit","stock_id"} as WeChat Pay returns it, with every page in data`)
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := stockArg(c.name, pos)
+		id, err := parseStockID(e, fs, args)
 		if err != nil {
 			return err
 		}

@@ -46,12 +46,9 @@ func cmdUserAdd() *command {
 		fs := newFlags(e, c)
 		role := fs.String("role", "", "analyst, operator or admin (required)")
 		pwFile := fs.String("password-file", "", "read the password from the first line of this file instead of stdin")
-		pos, err := parseFlags(e, fs, args)
+		name, err := parseOne(e, fs, args, "NAME")
 		if err != nil {
 			return err
-		}
-		if len(pos) != 1 {
-			return usagef("user add: want exactly one NAME")
 		}
 		if *role == "" {
 			return usagef("user add: --role is required")
@@ -60,10 +57,10 @@ func cmdUserAdd() *command {
 		if err != nil {
 			return usagef("user add: --role: %v", err)
 		}
-		if err := auth.CheckName(pos[0]); err != nil {
+		if err := auth.CheckName(name); err != nil {
 			return usagef("user add: %v", err)
 		}
-		pw, where, err := e.newPassword(*pwFile, pos[0])
+		pw, where, err := e.newPassword(*pwFile, name)
 		if err != nil {
 			return fmt.Errorf("user add: password from %s: %w", where, err)
 		}
@@ -71,7 +68,7 @@ func cmdUserAdd() *command {
 			return fmt.Errorf("user add: password from %s: %w", where, err)
 		}
 		return withAuth(ctx, e, func(s *auth.Store) error {
-			u, err := s.AddUser(ctx, e.actor(), pos[0], r, pw)
+			u, err := s.AddUser(ctx, e.actor(), name, r, pw)
 			if err != nil {
 				return err
 			}
@@ -132,18 +129,15 @@ func cmdUserSetDisabled(disabled bool) *command {
 		c = &command{name: "user disable", usage: "NAME", short: "disable an account: its sessions and API tokens stop working at once"}
 	}
 	c.run = func(ctx context.Context, e *env, args []string) error {
-		pos, err := parseFlags(e, newFlags(e, c), args)
+		name, err := parseOne(e, newFlags(e, c), args, "NAME")
 		if err != nil {
 			return err
 		}
-		if len(pos) != 1 {
-			return usagef("%s: want exactly one NAME", c.name)
-		}
 		return withAuth(ctx, e, func(s *auth.Store) error {
-			if err := s.SetDisabled(ctx, e.actor(), pos[0], disabled); err != nil {
+			if err := s.SetDisabled(ctx, e.actor(), name, disabled); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "%sd %s\n", strings.TrimPrefix(c.name, "user "), pos[0])
+			fmt.Fprintf(e.stdout, "%sd %s\n", strings.TrimPrefix(c.name, "user "), name)
 			return nil
 		})
 	}
@@ -162,12 +156,9 @@ func cmdUserToken() *command {
 		revoke := fs.Int64("revoke", 0, "revoke the token with this ID")
 		list := fs.Bool("list", false, "list NAME's tokens (ID, prefix, dates), never their secrets")
 		asJSON := fs.Bool("json", false, "with --list: print JSON")
-		pos, err := parseFlags(e, fs, args)
+		name, err := parseOne(e, fs, args, "NAME")
 		if err != nil {
 			return err
-		}
-		if len(pos) != 1 {
-			return usagef("user token: want exactly one NAME")
 		}
 		if *revoke != 0 && *list {
 			return usagef("user token: --revoke and --list exclude each other")
@@ -176,7 +167,6 @@ func cmdUserToken() *command {
 		if err != nil {
 			return usagef("user token: --expires: %v", err)
 		}
-		name := pos[0]
 		return withAuth(ctx, e, func(s *auth.Store) error {
 			switch {
 			case *revoke != 0:
@@ -245,14 +235,11 @@ func cmdUserPasswd() *command {
 	c.run = func(ctx context.Context, e *env, args []string) error {
 		fs := newFlags(e, c)
 		pwFile := fs.String("password-file", "", "read the password from the first line of this file instead")
-		pos, err := parseFlags(e, fs, args)
+		name, err := parseOne(e, fs, args, "NAME")
 		if err != nil {
 			return err
 		}
-		if len(pos) != 1 {
-			return usagef("user passwd: want exactly one NAME")
-		}
-		pw, where, err := e.newPassword(*pwFile, pos[0])
+		pw, where, err := e.newPassword(*pwFile, name)
 		if err != nil {
 			return fmt.Errorf("user passwd: %w", err)
 		}
@@ -260,10 +247,10 @@ func cmdUserPasswd() *command {
 			return fmt.Errorf("user passwd: password from %s: %w", where, err)
 		}
 		return withAuth(ctx, e, func(s *auth.Store) error {
-			if err := s.SetPassword(ctx, e.actor(), pos[0], pw); err != nil {
+			if err := s.SetPassword(ctx, e.actor(), name, pw); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "password of %s changed; its sessions ended\n", pos[0])
+			fmt.Fprintf(e.stdout, "password of %s changed; its sessions ended\n", name)
 			return nil
 		})
 	}

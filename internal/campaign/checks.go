@@ -130,11 +130,26 @@ func (r *run) checkStore(c *checker) {
 	if err := r.db.SelectContext(ctx, &batches, `SELECT id, name, status, kind, max_amount_fen, reserved_fen FROM batches ORDER BY id`); err != nil {
 		r.fatal("read batches: %v", err)
 	}
+	ledger := r.sim.Server.Ledger("")
+	seenNo, spent := checkLedger(c, ledger, rows)
+	checkIssuedRows(c, rows, seenNo)
+	checkSpend(c, batches, rows, spent)
+	r.checkReservations(c)
+	r.checkClaims(c, ledger)
+	checkAtRest(c, batches, rows)
+	r.checkCounters(c)
+}
+
+// checkLedger checks each coupon of the simulator's ledger against the
+// row of its out_request_no: one coupon per out_request_no and per user
+// of a stock, on a row of that user that is issued with it (or in review).
+// It returns the ledger's coupons by out_request_no and the face value
+// issued per batch.
+func checkLedger(c *checker, ledger []wxsim.Coupon, rows []rowState) (map[string]wxsim.Coupon, map[int64]int64) {
 	byNo := map[string]*rowState{}
 	for i := range rows {
 		byNo[rows[i].OutRequestNo] = &rows[i]
 	}
-	ledger := r.sim.Server.Ledger("")
 	seenNo := map[string]wxsim.Coupon{}
 	perUser := map[string]string{}
 	spent := map[int64]int64{}
@@ -164,6 +179,12 @@ func (r *run) checkStore(c *checker) {
 			spent[row.BatchID] += cp.CouponAmount
 		}
 	}
+	return seenNo, spent
+}
+
+// checkIssuedRows checks that every issued row holds the ledger's coupon
+// of its out_request_no, and that no coupon is on two rows.
+func checkIssuedRows(c *checker, rows []rowState, seenNo map[string]wxsim.Coupon) {
 	owner := map[string]int64{}
 	for _, row := range rows {
 		if row.Status == queue.StatusIssued {
@@ -178,7 +199,11 @@ func (r *run) checkStore(c *checker) {
 			owner[row.StockID+"/"+id] = row.ID
 		}
 	}
+}
 
+// checkSpend checks each batch's issued face value against its cap, and
+// its reservation against its rows'.
+func checkSpend(c *checker, batches []batchState, rows []rowState, spent map[int64]int64) {
 	rowReserved := map[int64]int64{}
 	for _, row := range rows {
 		rowReserved[row.BatchID] += row.ReservedFen
@@ -191,7 +216,10 @@ func (r *run) checkStore(c *checker) {
 		c.check("reservations", b.ReservedFen == rowReserved[b.ID] && (!b.MaxAmountFen.Valid || b.ReservedFen <= b.MaxAmountFen.Int64),
 			"batch %d (%s) reserves %s yuan, its rows %s yuan (cap %v)", b.ID, b.Name, money.Yuan(b.ReservedFen), money.Yuan(rowReserved[b.ID]), b.MaxAmountFen)
 	}
+}
 
+// checkReservations checks the reservation of each row.
+func (r *run) checkReservations(c *checker) {
 	// Row by row: under a cap, a row issued or in doubt holds its face
 	// value reserved and every other row holds nothing; without a cap a
 	// row holds nothing, or its face value if issued or in doubt (the cap
@@ -206,7 +234,7 @@ func (r *run) checkStore(c *checker) {
 		Value    sql.NullInt64 `db:"value"`
 		Capped   bool          `db:"capped"`
 	}
-	if err := r.db.SelectContext(ctx, &held, `SELECT r.id, r.batch_id, r.status, r.in_doubt, r.reserved_fen,
+	if err := r.db.SelectContext(r.ctx, &held, `SELECT r.id, r.batch_id, r.status, r.in_doubt, r.reserved_fen,
 			coalesce(r.coupon_value, b.face_value_fen) AS value, b.max_amount_fen IS NOT NULL AS capped
 		FROM recipients r JOIN batches b ON b.id = r.batch_id ORDER BY r.id`); err != nil {
 		r.fatal("read reservations: %v", err)
@@ -234,8 +262,12 @@ func (r *run) checkStore(c *checker) {
 		c.check("reservations", false, "and %d more rows whose reservation is wrong", wrong-5)
 	}
 
-	r.checkClaims(c, ledger)
+}
 
+// checkAtRest checks the rows of each batch at rest: none in flight, a
+// cancelled batch sealed, a completed one with nothing pending, and
+// nothing left in review after settlement.
+func checkAtRest(c *checker, batches []batchState, rows []rowState) {
 	counts := map[int64]map[string]int{}
 	for _, row := range rows {
 		if counts[row.BatchID] == nil {
@@ -258,6 +290,12 @@ func (r *run) checkStore(c *checker) {
 				b.ID, b.Name, n[queue.StatusReview])
 		}
 	}
+}
+
+// checkCounters checks the counters the triggers keep against a count of
+// the rows.
+func (r *run) checkCounters(c *checker) {
+	ctx := r.ctx
 	drift, err := queue.NewStore(r.db).CountDrift(ctx)
 	if err != nil {
 		r.fatal("count drift: %v", err)

@@ -194,7 +194,21 @@ func (r *run) setup() {
 		stocks = append(stocks, wxsim.StockSpec{ID: st.ID, Kind: wxsim.Kind(st.Kind), Budget: st.Budget, CouponValue: st.ValueFen})
 	}
 	r.sim = simtest.Start(r.t, wxsim.Options{Stocks: stocks, Limit: sc.Limit, Seed: sc.Seed})
+	r.env = r.processEnv()
 
+	r.mustCLI(false, "", "migrate")
+	if _, err := db.ExecContext(r.ctx, instrumentSQL); err != nil {
+		r.fatal("instrument the database: %v", err)
+	}
+	r.addOperatorAndBatches()
+	r.logf("%.1fs: cluster, simulator, operator and batches ready", time.Since(begun).Seconds())
+	r.startInstances()
+}
+
+// processEnv is the environment of every issuer process of the run: the
+// scenario's settings, the cluster and the simulator.
+func (r *run) processEnv() []string {
+	sc := r.sc
 	env := map[string]string{
 		"ISSUER_CONFIG":                 "",
 		"ISSUER_DATABASE_URL":           r.cluster.URL,
@@ -215,21 +229,22 @@ func (r *run) setup() {
 	for k, v := range r.sim.Env() {
 		env[k] = v
 	}
-	r.env = cleanEnv()
+	out := cleanEnv()
 	for k, v := range env {
-		r.env = append(r.env, k+"="+v)
+		out = append(out, k+"="+v)
 	}
-	slices.Sort(r.env)
+	slices.Sort(out)
+	return out
+}
 
-	r.mustCLI(false, "", "migrate")
-	if _, err := db.ExecContext(r.ctx, instrumentSQL); err != nil {
-		r.fatal("instrument the database: %v", err)
-	}
+// addOperatorAndBatches adds the operator with an API token and imports
+// the batches, side by side.
+func (r *run) addOperatorAndBatches() {
+	sc := r.sc
 	pw := filepath.Join(r.dir, "password")
 	if err := os.WriteFile(pw, []byte("campaign-password-1\n"), 0o600); err != nil {
 		r.fatal("%v", err)
 	}
-	// The operator and the batches, side by side.
 	var wg sync.WaitGroup
 	r.batches = make([]int64, len(sc.Batches))
 	failed := make(chan string, len(sc.Batches)+1)
@@ -258,8 +273,11 @@ func (r *run) setup() {
 	for msg := range failed {
 		r.fatal("%s", msg)
 	}
-	r.logf("%.1fs: cluster, simulator, operator and batches ready", time.Since(begun).Seconds())
-	for n := 1; n <= sc.Instances; n++ {
+}
+
+// startInstances starts the scenario's issuer run processes.
+func (r *run) startInstances() {
+	for n := 1; n <= r.sc.Instances; n++ {
 		in, err := newInstance(n, r.h.Bin, r.env, r.dir)
 		if err != nil {
 			r.fatal("%v", err)
@@ -562,6 +580,23 @@ func (r *run) stockStatus(id string) wxsim.Status {
 // open is cancelled and `review resolve` runs until it settles nothing
 // more and nothing is left to send.
 func (r *run) quiesce() {
+	r.restore()
+	grace := 2 * time.Duration(r.sc.Timeout)
+	for round := 0; ; round++ {
+		if round == settleRounds {
+			r.finding("quiescence", "still not at rest after %d rounds of cancel and review resolve", settleRounds)
+			return
+		}
+		r.drainAndCancel(round)
+		if r.resolved(grace) {
+			return
+		}
+	}
+}
+
+// restore turns the faults off, lets the stocks run, restarts the
+// instances that are down and resumes the batches paused or halted.
+func (r *run) restore() {
 	srv := r.sim.Server
 	if err := srv.SetFaults(wxsim.Faults{}); err != nil {
 		r.fatal("clear faults: %v", err)
@@ -591,58 +626,61 @@ func (r *run) quiesce() {
 			r.logf("quiesce: b%d (%s) resume: %s", i+1, st, res)
 		}
 	}
-	grace := 2 * time.Duration(r.sc.Timeout)
-	for round := 0; ; round++ {
-		if round == settleRounds {
-			r.finding("quiescence", "still not at rest after %d rounds of cancel and review resolve", settleRounds)
-			return
-		}
-		// What is left to send gets its chance (a row settled "not
-		// issued" in a batch that had completed is sent again).
-		drain := drainFor
-		if round > 0 {
-			drain = 3 * time.Second
-		}
-		deadline := time.Now().Add(drain)
-		for time.Now().Before(deadline) && r.toSend() > 0 {
-			time.Sleep(200 * time.Millisecond)
-		}
-		if n := r.toSend(); n > 0 || round == 0 {
-			r.logf("quiesce: drained, %d rows left to send", n)
-		}
-		var wg sync.WaitGroup
-		for i, id := range r.batches {
-			switch r.batchStatus(id) {
-			case "pending", "running", "paused", "halted":
-				wg.Go(func() {
-					res := r.cli(true, "", "batch", "cancel", strconv.FormatInt(id, 10))
-					r.logf("quiesce: b%d cancel: %s", i+1, res)
-				})
-			}
-		}
-		wg.Wait()
-		res := r.cli(true, "", "review", "resolve", "--json")
-		var sum struct {
-			Checked   int `json:"checked"`
-			Issued    int `json:"issued"`
-			NotIssued int `json:"not_issued"`
-			Waiting   int `json:"waiting"`
-		}
-		if res.Code != 0 || json.Unmarshal([]byte(res.Stdout), &sum) != nil {
-			r.logf("quiesce: review resolve: %s", res)
-			time.Sleep(500 * time.Millisecond)
-			continue
-		}
-		r.logf("quiesce: review resolve: %s", res)
-		if sum.Waiting == 0 && sum.Issued == 0 && sum.NotIssued == 0 && r.atRest() {
-			return
-		}
-		if sum.Waiting > 0 {
-			time.Sleep(grace / 2)
-		} else {
-			time.Sleep(300 * time.Millisecond)
+}
+
+// drainAndCancel gives what is left to send its chance (a row settled
+// "not issued" in a batch that had completed is sent again), then cancels
+// every batch still open.
+func (r *run) drainAndCancel(round int) {
+	drain := drainFor
+	if round > 0 {
+		drain = 3 * time.Second
+	}
+	deadline := time.Now().Add(drain)
+	for time.Now().Before(deadline) && r.toSend() > 0 {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n := r.toSend(); n > 0 || round == 0 {
+		r.logf("quiesce: drained, %d rows left to send", n)
+	}
+	var wg sync.WaitGroup
+	for i, id := range r.batches {
+		switch r.batchStatus(id) {
+		case "pending", "running", "paused", "halted":
+			wg.Go(func() {
+				res := r.cli(true, "", "batch", "cancel", strconv.FormatInt(id, 10))
+				r.logf("quiesce: b%d cancel: %s", i+1, res)
+			})
 		}
 	}
+	wg.Wait()
+}
+
+// resolved runs review resolve once and says whether everything is at
+// rest, having waited before the next round when it is not.
+func (r *run) resolved(grace time.Duration) bool {
+	res := r.cli(true, "", "review", "resolve", "--json")
+	var sum struct {
+		Checked   int `json:"checked"`
+		Issued    int `json:"issued"`
+		NotIssued int `json:"not_issued"`
+		Waiting   int `json:"waiting"`
+	}
+	if res.Code != 0 || json.Unmarshal([]byte(res.Stdout), &sum) != nil {
+		r.logf("quiesce: review resolve: %s", res)
+		time.Sleep(500 * time.Millisecond)
+		return false
+	}
+	r.logf("quiesce: review resolve: %s", res)
+	if sum.Waiting == 0 && sum.Issued == 0 && sum.NotIssued == 0 && r.atRest() {
+		return true
+	}
+	if sum.Waiting > 0 {
+		time.Sleep(grace / 2)
+	} else {
+		time.Sleep(300 * time.Millisecond)
+	}
+	return false
 }
 
 func (r *run) batchStatus(id int64) string {

@@ -312,21 +312,7 @@ func (g *gen) events(sc *Scenario) []Event {
 		switch k := g.r.IntN(12); {
 		case k >= 10:
 			b := batch()
-			plan := sc.Batches[b-1]
-			var guard string
-			switch j := g.r.IntN(6); {
-			case j < 3:
-				// A new cap, below or above what is issued by then (a cap
-				// under what is issued or in doubt is refused).
-				coupons := max(1, plan.Rows/8+g.r.IntN(plan.Rows))
-				guard = "max-amount-yuan=" + money.Yuan(int64(coupons)*sc.Stocks[plan.Stock].ValueFen)
-			case j < 4:
-				guard = "max-amount-yuan=none"
-			case j < 5:
-				guard = "window=none"
-			default:
-				guard = "start-at=none"
-			}
+			guard := g.guard(sc, sc.Batches[b-1])
 			add(Event{At: when(), Do: ActGuards, Batch: b, Guard: guard})
 		case k < 3:
 			e := Event{At: when(), Do: ActPause, Batch: batch()}
@@ -371,4 +357,21 @@ func (g *gen) events(sc *Scenario) []Event {
 	}
 	slices.SortStableFunc(evs, func(a, b Event) int { return int(a.At - b.At) })
 	return evs
+}
+
+// guard draws a change of plan's guards: a new cap, below or above what is
+// issued by then (a cap under what is issued or in doubt is refused), or
+// the cap, the window or the start time removed.
+func (g *gen) guard(sc *Scenario, plan BatchPlan) string {
+	switch j := g.r.IntN(6); {
+	case j < 3:
+		coupons := max(1, plan.Rows/8+g.r.IntN(plan.Rows))
+		return "max-amount-yuan=" + money.Yuan(int64(coupons)*sc.Stocks[plan.Stock].ValueFen)
+	case j < 4:
+		return "max-amount-yuan=none"
+	case j < 5:
+		return "window=none"
+	default:
+		return "start-at=none"
+	}
 }

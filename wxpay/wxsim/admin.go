@@ -65,6 +65,18 @@ func (s *Server) adminRoutes() http.Handler {
 	m.HandleFunc("GET /sim/stats", func(w http.ResponseWriter, r *http.Request) {
 		adminJSON(w, http.StatusOK, s.Stats())
 	})
+	s.limitRoutes(m)
+	s.shapeRoutes(m) // shape.go
+	s.stockAdminRoutes(m)
+	s.faultRoutes(m)
+	s.callbackAdminRoutes(m)
+	s.adminClockAndGrantRoutes(m)
+	s.certAdminRoutes(m)
+	return m
+}
+
+// limitRoutes read and change the hidden limit's rate.
+func (s *Server) limitRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /sim/limit", func(w http.ResponseWriter, r *http.Request) {
 		adminJSON(w, http.StatusOK, limitBody{QPS: s.Limit()})
 	})
@@ -80,8 +92,11 @@ func (s *Server) adminRoutes() http.Handler {
 		adminJSON(w, http.StatusOK, limitBody{QPS: s.Limit()})
 	}
 	m.HandleFunc("PUT /sim/limit", setLimit)
-	s.shapeRoutes(m) // shape.go
 	m.HandleFunc("POST /sim/limit", setLimit)
+}
+
+// stockAdminRoutes list, add and change stocks.
+func (s *Server) stockAdminRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /sim/stocks", func(w http.ResponseWriter, r *http.Request) {
 		adminJSON(w, http.StatusOK, s.Stocks())
 	})
@@ -115,6 +130,10 @@ func (s *Server) adminRoutes() http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// faultRoutes read and change the faults, and redeem or refund coupons.
+func (s *Server) faultRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /sim/faults", func(w http.ResponseWriter, r *http.Request) {
 		adminJSON(w, http.StatusOK, s.Faults())
 	})
@@ -145,6 +164,10 @@ func (s *Server) adminRoutes() http.Handler {
 			adminJSON(w, http.StatusOK, countBody{Count: n})
 		})
 	}
+}
+
+// callbackAdminRoutes read and change where COUPON.USE notifications go.
+func (s *Server) callbackAdminRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /sim/callback", func(w http.ResponseWriter, r *http.Request) {
 		adminJSON(w, http.StatusOK, callbackBody{URL: s.CallbackURL()})
 	})
@@ -164,9 +187,6 @@ func (s *Server) adminRoutes() http.Handler {
 	}
 	m.HandleFunc("PUT /sim/callback", setCallback)
 	m.HandleFunc("POST /sim/callback", setCallback)
-	s.adminClockAndGrantRoutes(m)
-	s.certAdminRoutes(m)
-	return m
 }
 
 func adminJSON(w http.ResponseWriter, status int, v any) {

@@ -14,7 +14,7 @@ import (
 // defaultUserCouponsLimit is §3.2.11's default page size.
 const defaultUserCouponsLimit = 20
 
-// handleUserCoupons is 根据商户号查用户的券 (seed 003 §3.2.11). With
+// handleUserCoupons is 根据商户号查用户的券 (../shared/seeds/003_349c2f9f2becfc1b.txt §3.2.11). With
 // creator_mchid (which wins over the others) or sender_mchid it lists the
 // user's 代金券 of that creator's stocks (or sent by that merchant), expired
 // ones left out, filtered by stock_id and status (SENDED: usable; USED:
@@ -129,7 +129,7 @@ func (s *Server) GrantCoupon(stockID, openid string, createdAt time.Time) (strin
 	return cp.CouponID, nil
 }
 
-// handleCouponQuery is 查询代金券详情 (seed 003 §3.2.8).
+// handleCouponQuery is 查询代金券详情 (../shared/seeds/003_349c2f9f2becfc1b.txt §3.2.8).
 func (s *Server) handleCouponQuery(c *call) {
 	appid := c.r.URL.Query().Get("appid")
 	if appid == "" {

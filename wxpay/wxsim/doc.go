@@ -11,6 +11,9 @@
 // server started, and must come before closing an httptest.Server so that
 // held answers return.
 //
+// `issuer sim` is Flags (Register on a flag set, Check, Options) and Serve;
+// `issuer sim keys` is WriteKeys.
+//
 // # Endpoints
 //
 // At their real paths, every request verified (Authorization fields in any
@@ -20,8 +23,8 @@
 // (Wechatpay-Timestamp, -Nonce, -Signature, -Serial = the public key id,
 // Request-Id) except file downloads:
 //
-//	POST /v3/marketing/favor/users/{openid}/coupons           代金券 send (seed 002)
-//	POST /v3/marketing/busifavor/product-coupons/send         商品券 send (seed 001)
+//	POST /v3/marketing/favor/users/{openid}/coupons           代金券 send (../shared/seeds/002_58cae772e1279f90.txt)
+//	POST /v3/marketing/busifavor/product-coupons/send         商品券 send (../shared/seeds/001_cccd931d1aeabe10.txt)
 //	POST /v3/marketing/favor/coupon-stocks                    create (unactivated)
 //	POST /v3/marketing/favor/stocks/{stock_id}/start|pause|restart|stop  (stop: "stoped", for good)
 //	GET  /v3/marketing/favor/stocks/{stock_id}                query

@@ -169,7 +169,7 @@ func (s *Server) flowRowsLocked(stockID string, kind flowKind) []wxpay.FlowRow {
 	return rows
 }
 
-// handleFlowMeta is 下载批次核销明细 / 下载批次退款明细 (seed 003 §3.2.12,
+// handleFlowMeta is 下载批次核销明细 / 下载批次退款明细 (../shared/seeds/003_349c2f9f2becfc1b.txt §3.2.12,
 // 3.2.13): a 30-second download url and the file's SHA1, in an unsigned
 // answer as WeChat Pay's. A file exists from 10:00 Beijing time the day
 // after the stock ended (FlowsAvailable), on the simulator's calendar, and

@@ -218,7 +218,7 @@ type favorSendBody struct {
 	CouponMinimum     uint64 `json:"coupon_minimum"`
 }
 
-// handleFavorSend is 发放代金券 (seed 002).
+// handleFavorSend is 发放代金券 (../shared/seeds/002_58cae772e1279f90.txt).
 func (s *Server) handleFavorSend(c *call) {
 	openid := c.r.PathValue("openid")
 	var in favorSendBody
@@ -327,7 +327,7 @@ type productSendBody struct {
 	MemberCardID string `json:"member_card_id"`
 }
 
-// handleProductSend is 向用户发放商品券 (seed 001).
+// handleProductSend is 向用户发放商品券 (../shared/seeds/001_cccd931d1aeabe10.txt).
 func (s *Server) handleProductSend(c *call) {
 	var in productSendBody
 	if e := decode(c.body, &in); e != nil {

@@ -120,18 +120,38 @@ const (
 // example with httptest.NewServer) or call Start; either way call Close,
 // before closing an httptest.Server so that hanging handlers return.
 func New(opts Options) (*Server, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	s := newServer(opts)
+	if err := s.load(opts); err != nil {
+		return nil, err
+	}
+	s.startCallbacks()
+	s.handler = s.routes()
+	return s, nil
+}
+
+// check refuses options New cannot run with.
+func (opts *Options) check() error {
 	if opts.Keys == nil || opts.Keys.MerchantPublic == nil || opts.Keys.PlatformKey == nil {
-		return nil, errors.New("wxsim: Options.Keys with the merchant public key and platform private key is required")
+		return errors.New("wxsim: Options.Keys with the merchant public key and platform private key is required")
 	}
 	if err := opts.Faults.Validate(); err != nil {
-		return nil, fmt.Errorf("wxsim: %w", err)
+		return fmt.Errorf("wxsim: %w", err)
 	}
 	if opts.Limit < 0 {
-		return nil, errors.New("wxsim: negative limit")
+		return errors.New("wxsim: negative limit")
 	}
 	if err := opts.Shape.Validate(); err != nil {
-		return nil, fmt.Errorf("wxsim: %w", err)
+		return fmt.Errorf("wxsim: %w", err)
 	}
+	return nil
+}
+
+// newServer is a server with opts and every default filled in, holding
+// nothing yet.
+func newServer(opts Options) *Server {
 	s := &Server{
 		keys:           opts.Keys,
 		merchants:      map[string]Merchant{},
@@ -178,45 +198,61 @@ func New(opts Options) (*Server, error) {
 	if s.cbBackoff <= 0 {
 		s.cbBackoff = defaultCallbackBackoff
 	}
-	seed := opts.Seed
-	if seed == 0 {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		for _, x := range b {
-			seed = seed<<8 | uint64(x)
-		}
-	}
+	seed := seedOf(opts.Seed)
 	s.rng = mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	return s
+}
 
+// seedOf is seed, or a random one when it is 0.
+func seedOf(seed uint64) uint64 {
+	if seed != 0 {
+		return seed
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	for _, x := range b {
+		seed = seed<<8 | uint64(x)
+	}
+	return seed
+}
+
+// load gives s its platform certificates, merchants and stocks, and
+// replays the ledger.
+func (s *Server) load(opts Options) error {
 	k := opts.Keys
 	var err error
 	if s.pcerts, err = newPlatformCerts(k, opts.SignMode); err != nil {
-		return nil, fmt.Errorf("wxsim: %w", err)
+		return fmt.Errorf("wxsim: %w", err)
 	}
 	s.merchants[k.MchID] = Merchant{MchID: k.MchID, AppID: k.AppID, SerialNo: k.CertSerialNo, PublicKey: k.MerchantPublic}
 	for _, m := range opts.Merchants {
 		if m.MchID == "" || m.SerialNo == "" || m.PublicKey == nil {
-			return nil, fmt.Errorf("wxsim: merchant %q lacks mchid, serial or public key", m.MchID)
+			return fmt.Errorf("wxsim: merchant %q lacks mchid, serial or public key", m.MchID)
 		}
 		s.merchants[m.MchID] = m
 	}
 	for _, spec := range opts.Stocks {
 		if err := s.AddStock(spec); err != nil {
-			return nil, fmt.Errorf("wxsim: %w", err)
+			return fmt.Errorf("wxsim: %w", err)
 		}
 	}
 	if opts.LedgerPath != "" {
 		lf, records, err := openLedger(opts.LedgerPath)
 		if err != nil {
-			return nil, fmt.Errorf("wxsim: %w", err)
+			return fmt.Errorf("wxsim: %w", err)
 		}
 		s.ledger = lf
 		if err := s.replay(records); err != nil {
 			lf.close()
-			return nil, fmt.Errorf("wxsim: ledger %s: %w", opts.LedgerPath, err)
+			return fmt.Errorf("wxsim: ledger %s: %w", opts.LedgerPath, err)
 		}
 	}
+	return nil
+}
 
+// startCallbacks starts the workers that deliver COUPON.USE
+// notifications; Close stops them.
+func (s *Server) startCallbacks() {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.cbClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		Proxy: nil, MaxIdleConnsPerHost: callbackWorkers, IdleConnTimeout: 30 * time.Second,
@@ -225,8 +261,6 @@ func New(opts Options) (*Server, error) {
 		s.wg.Add(1)
 		go s.callbackWorker()
 	}
-	s.handler = s.routes()
-	return s, nil
 }
 
 // Handler serves the API under /v3/ and the admin API under /sim/ (loopback

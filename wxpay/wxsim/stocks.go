@@ -33,7 +33,7 @@ type createStockBody struct {
 	OutRequestNo string `json:"out_request_no"`
 }
 
-// handleStockCreate is 创建代金券批次 (seed 003 §3.2.1). The new stock is
+// handleStockCreate is 创建代金券批次 (../shared/seeds/003_349c2f9f2becfc1b.txt §3.2.1). The new stock is
 // unactivated until started. Repeating an out_request_no answers the stock it
 // created.
 func (s *Server) handleStockCreate(c *call) {
@@ -42,54 +42,12 @@ func (s *Server) handleStockCreate(c *call) {
 		s.writeError(c, e)
 		return
 	}
+	begin, end, e := in.check()
+	if e != nil {
+		s.writeError(c, e)
+		return
+	}
 	rule, fixed := in.StockUseRule, in.CouponUseRule.FixedNormalCoupon
-	switch {
-	case in.StockName == "":
-		s.writeError(c, paramError("stock_name", "stock_name必填"))
-		return
-	case utf8.RuneCountInString(in.StockName) > 20:
-		s.writeError(c, paramError("stock_name", "批次名称过长"))
-		return
-	case in.BelongMerchant == "":
-		s.writeError(c, paramError("belong_merchant", "商户号必填"))
-		return
-	case in.OutRequestNo == "":
-		s.writeError(c, paramError("out_request_no", "out_request_no必填"))
-		return
-	case in.StockType != "NORMAL":
-		s.writeError(c, paramError("stock_type", "stock_type目前只支持NORMAL"))
-		return
-	case fixed == nil || fixed.CouponAmount <= 0:
-		s.writeError(c, paramError("coupon_use_rule.fixed_normal_coupon", "券面额必填"))
-		return
-	case fixed.TransactionMinimum <= fixed.CouponAmount:
-		s.writeError(c, paramError("transaction_minimum", "使用门槛须大于面额"))
-		return
-	case rule.MaxCoupons <= 0:
-		s.writeError(c, paramError("max_coupons", "发放总上限必填"))
-		return
-	case rule.MaxAmount != fixed.CouponAmount*rule.MaxCoupons:
-		s.writeError(c, paramError("max_amount", "批次预算等于批次面额乘以发券数"))
-		return
-	case rule.MaxCouponsPerUser < 0:
-		s.writeError(c, paramError("max_coupons_per_user", "单个用户可领个数不合法"))
-		return
-	}
-	if err := wxpay.ValidOutRequestNo(in.OutRequestNo); err != nil {
-		s.writeError(c, paramError("out_request_no", "out_request_no不合法"))
-		return
-	}
-	begin, err1 := time.Parse(time.RFC3339, in.AvailableBeginTime)
-	end, err2 := time.Parse(time.RFC3339, in.AvailableEndTime)
-	switch {
-	case err1 != nil || err2 != nil:
-		s.writeError(c, paramError("available_begin_time", "输入时间格式错误"))
-		return
-	case !end.After(begin) || end.Sub(begin) > 90*24*time.Hour:
-		s.writeError(c, errf(http.StatusBadRequest, "INVALID_REQUEST", "活动未开始或已结束"))
-		return
-	}
-
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock()
@@ -125,7 +83,48 @@ func (s *Server) handleStockCreate(c *call) {
 	s.writeJSON(c, http.StatusOK, map[string]string{"stock_id": id, "create_time": wireTime(now)}, sigValid)
 }
 
-// handleStockAction is start, pause and restart (seed 003 §3.2.2, 3.2.4,
+// check checks a stock to create as WeChat Pay does, and returns its
+// availability.
+func (in *createStockBody) check() (begin, end time.Time, e *apiError) {
+	rule, fixed := in.StockUseRule, in.CouponUseRule.FixedNormalCoupon
+	switch {
+	case in.StockName == "":
+		return time.Time{}, time.Time{}, paramError("stock_name", "stock_name必填")
+	case utf8.RuneCountInString(in.StockName) > 20:
+		return time.Time{}, time.Time{}, paramError("stock_name", "批次名称过长")
+	case in.BelongMerchant == "":
+		return time.Time{}, time.Time{}, paramError("belong_merchant", "商户号必填")
+	case in.OutRequestNo == "":
+		return time.Time{}, time.Time{}, paramError("out_request_no", "out_request_no必填")
+	case in.StockType != "NORMAL":
+		return time.Time{}, time.Time{}, paramError("stock_type", "stock_type目前只支持NORMAL")
+	case fixed == nil || fixed.CouponAmount <= 0:
+		return time.Time{}, time.Time{}, paramError("coupon_use_rule.fixed_normal_coupon", "券面额必填")
+	case fixed.TransactionMinimum <= fixed.CouponAmount:
+		return time.Time{}, time.Time{}, paramError("transaction_minimum", "使用门槛须大于面额")
+	case rule.MaxCoupons <= 0:
+		return time.Time{}, time.Time{}, paramError("max_coupons", "发放总上限必填")
+	case rule.MaxAmount != fixed.CouponAmount*rule.MaxCoupons:
+		return time.Time{}, time.Time{}, paramError("max_amount", "批次预算等于批次面额乘以发券数")
+	case rule.MaxCouponsPerUser < 0:
+		return time.Time{}, time.Time{}, paramError("max_coupons_per_user", "单个用户可领个数不合法")
+	}
+	if err := wxpay.ValidOutRequestNo(in.OutRequestNo); err != nil {
+		return time.Time{}, time.Time{}, paramError("out_request_no", "out_request_no不合法")
+	}
+	begin, err1 := time.Parse(time.RFC3339, in.AvailableBeginTime)
+	end, err2 := time.Parse(time.RFC3339, in.AvailableEndTime)
+	switch {
+	case err1 != nil || err2 != nil:
+		return time.Time{}, time.Time{}, paramError("available_begin_time", "输入时间格式错误")
+	case !end.After(begin) || end.Sub(begin) > 90*24*time.Hour:
+		return time.Time{}, time.Time{}, errf(http.StatusBadRequest, "INVALID_REQUEST", "活动未开始或已结束")
+	}
+
+	return begin, end, nil
+}
+
+// handleStockAction is start, pause and restart (../shared/seeds/003_349c2f9f2becfc1b.txt §3.2.2, 3.2.4,
 // 3.2.5) and stop. Repeating an action on a stock already in its target
 // state succeeds. Stop ends the stock for good ("stoped"): a stopped stock
 // is never restarted, and sends answer 活动已结束或未激活.
@@ -209,7 +208,7 @@ func (s *Server) ownStockLocked(mchid, stockID, creator string) (*stock, *apiErr
 	return st, nil
 }
 
-// handleStockQuery is 查询批次详情 (seed 003 §3.2.7).
+// handleStockQuery is 查询批次详情 (../shared/seeds/003_349c2f9f2becfc1b.txt §3.2.7).
 func (s *Server) handleStockQuery(c *call) {
 	creator := c.r.URL.Query().Get("stock_creator_mchid")
 	if creator == "" {
@@ -270,7 +269,7 @@ func (s *Server) stockJSONLocked(st *stock) map[string]any {
 // maxPageSize is the list's documented page size limit.
 const maxPageSize = 10
 
-// handleStockList is 条件查询批次列表 (seed 003 §3.2.6). offset is the page
+// handleStockList is 条件查询批次列表 (../shared/seeds/003_349c2f9f2becfc1b.txt §3.2.6). offset is the page
 // number, from 0, as WeChat Pay documents it; limit is at most 10.
 func (s *Server) handleStockList(c *call) {
 	q := c.r.URL.Query()
@@ -356,7 +355,7 @@ func (s *Server) merchantsLocked(st *stock) []string {
 	return []string{st.CreatorMchID}
 }
 
-// handleStockScope is 查询代金券可用商户 / 可用单品 (seed 003 §3.2.9,
+// handleStockScope is 查询代金券可用商户 / 可用单品 (../shared/seeds/003_349c2f9f2becfc1b.txt §3.2.9,
 // 3.2.10): offset is the page number (≤ 500), limit ≤ 100, both required.
 func (s *Server) handleStockScope(c *call, items bool) {
 	q := c.r.URL.Query()

@@ -52,21 +52,10 @@ func benchConsole(ctx context.Context, args []string) error {
 	}
 	built := time.Since(start)
 
-	// One admin: a session for the pages, a token for the API.
-	pw := filepath.Join(rig.dir, "pw")
-	if err := os.WriteFile(pw, []byte("bench-password-1\n"), 0o600); err != nil {
-		return err
-	}
-	if _, err := measure(ctx, rig.env, *bin, "user", "add", "bench", "--role", "admin", "--password-file", pw); err != nil {
-		return err
-	}
-	tc := exec.CommandContext(ctx, *bin, "user", "token", "bench")
-	tc.Env = append(os.Environ(), rig.env...)
-	tok, err := tc.Output() // the token alone is on stdout
+	token, err := adminToken(ctx, rig, *bin)
 	if err != nil {
-		return fmt.Errorf("console: user token: %w", err)
+		return err
 	}
-	token := strings.TrimSpace(string(tok))
 
 	d, err := startDaemon(ctx, *bin, append(append([]string{}, rig.env...),
 		"ISSUER_HTTP_ADDR=127.0.0.1:0",
@@ -78,51 +67,95 @@ func benchConsole(ctx context.Context, args []string) error {
 	}
 	defer d.stop()
 
-	jar, _ := cookiejar.New(nil)
-	page := &http.Client{Jar: jar, Timeout: time.Minute, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := page.PostForm(d.url+"/login", url.Values{"username": {"bench"}, "password": {"bench-password-1"}})
+	page, err := loginPage(d)
 	if err != nil {
-		return fmt.Errorf("console: login: %w", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		return fmt.Errorf("console: login: %s", resp.Status)
+		return err
 	}
 	api := &http.Client{Timeout: 10 * time.Minute}
 	auth := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }
 
+	fmt.Printf("Database built in %.0f s (generate_series inserts, indexes rebuilt after, VACUUM ANALYZE).\n\n", built.Seconds())
 	small := int64(*batches) // the newest batch: a few hundred rows
-	type target struct {
-		name   string
-		client *http.Client
-		path   string
-		prep   func(*http.Request)
-	}
-	targets := []target{
+	targets := []pageTarget{
 		{"GET /batches (list page)", page, "/batches", nil},
 		{fmt.Sprintf("GET /batches/1 (%d rows)", *big), page, "/batches/1", nil},
 		{fmt.Sprintf("GET /batches/%d (%d rows)", small, (*rows-*big)/(*batches-1)), page, fmt.Sprintf("/batches/%d", small), nil},
 		{"GET /api/v1/batches (default paging)", api, "/api/v1/batches", auth},
 		{"GET /api/v1/batches/1", api, "/api/v1/batches/1", auth},
 	}
-	fmt.Printf("Database built in %.0f s (generate_series inserts, indexes rebuilt after, VACUUM ANALYZE).\n\n", built.Seconds())
+	if err := measurePages(ctx, d, targets, *requests); err != nil {
+		return err
+	}
+	return measureUpload(ctx, rig, *bin, api, d, token, *uploadRows)
+}
+
+// adminToken adds one admin, whose session is for the pages and whose
+// token (returned) is for the API.
+func adminToken(ctx context.Context, rig *issueRig, bin string) (string, error) {
+	pw := filepath.Join(rig.dir, "pw")
+	if err := os.WriteFile(pw, []byte("bench-password-1\n"), 0o600); err != nil {
+		return "", err
+	}
+	if _, err := measure(ctx, rig.env, bin, "user", "add", "bench", "--role", "admin", "--password-file", pw); err != nil {
+		return "", err
+	}
+	tc := exec.CommandContext(ctx, bin, "user", "token", "bench")
+	tc.Env = append(os.Environ(), rig.env...)
+	tok, err := tc.Output() // the token alone is on stdout
+	if err != nil {
+		return "", fmt.Errorf("console: user token: %w", err)
+	}
+	token := strings.TrimSpace(string(tok))
+	return token, nil
+}
+
+// loginPage is a client of the console's pages, logged in as the admin.
+func loginPage(d *daemon) (*http.Client, error) {
+	jar, _ := cookiejar.New(nil)
+	page := &http.Client{Jar: jar, Timeout: time.Minute, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := page.PostForm(d.url+"/login", url.Values{"username": {"bench"}, "password": {"bench-password-1"}})
+	if err != nil {
+		return nil, fmt.Errorf("console: login: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		return nil, fmt.Errorf("console: login: %s", resp.Status)
+	}
+	return page, nil
+}
+
+// pageTarget is a page or endpoint measured, with the client that asks
+// for it.
+type pageTarget struct {
+	name   string
+	client *http.Client
+	path   string
+	prep   func(*http.Request)
+}
+
+// measurePages prints the latencies of n requests for each target.
+func measurePages(ctx context.Context, d *daemon, targets []pageTarget, n int) error {
 	fmt.Printf("| request | n | p50 | p95 | max | bytes |\n|---|---:|---:|---:|---:|---:|\n")
 	for _, t := range targets {
-		lat, size, err := latencies(ctx, t.client, d.url+t.path, t.prep, *requests)
+		lat, size, err := latencies(ctx, t.client, d.url+t.path, t.prep, n)
 		if err != nil {
 			return fmt.Errorf("console: %s: %w", t.name, err)
 		}
 		fmt.Printf("| %s | %d | %s | %s | %s | %d |\n", t.name, len(lat), ms(pct(lat, 50)), ms(pct(lat, 95)), ms(lat[len(lat)-1]), size)
 	}
+	return nil
+}
 
-	// The same file through the CLI and through the API, into the same
-	// database, each for a stock of its own (no duplicate-file refusal).
-	// Nothing is sent: no issue pass is scheduled in the run.
+// measureUpload imports the same file of uploadRows lines through the CLI
+// and through the API, into the same database, each for a stock of its
+// own (no duplicate-file refusal), and prints their times and the
+// daemon's memory. Nothing is sent: no issue pass is scheduled in the run.
+func measureUpload(ctx context.Context, rig *issueRig, bin string, api *http.Client, d *daemon, token string, uploadRows int) error {
 	csv := filepath.Join(rig.dir, "upload.csv")
-	if _, err := measure(ctx, nil, "go", "run", "./internal/tools/sample", "-n", fmt.Sprint(*uploadRows), "-o", csv, "-seed", "13"); err != nil {
+	if _, err := measure(ctx, nil, "go", "run", "./internal/tools/sample", "-n", fmt.Sprint(uploadRows), "-o", csv, "-seed", "13"); err != nil {
 		return err
 	}
-	cli, err := measure(ctx, rig.env, *bin, "import", "--stock", "9856001", "--json", csv)
+	cli, err := measure(ctx, rig.env, bin, "import", "--stock", "9856001", "--json", csv)
 	if err != nil {
 		return err
 	}
@@ -136,7 +169,7 @@ func benchConsole(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("console: upload: %w", err)
 	}
-	fmt.Printf("\n| %d-line file | wall | ratio |\n|---|---:|---:|\n", *uploadRows)
+	fmt.Printf("\n| %d-line file | wall | ratio |\n|---|---:|---:|\n", uploadRows)
 	fmt.Printf("| `issuer import` | %.2f s | 1.00× |\n", cli.wall.Seconds())
 	fmt.Printf("| `POST /api/v1/batches` to `issuer run` | %.2f s | %.2f× |\n", up.Seconds(), up.Seconds()/cli.wall.Seconds())
 	fmt.Printf("\nDaemon RSS: %s before the upload (peak so far %s), peak during the upload (VmHWM) %s; the file is streamed to disk, never held whole.\n",
@@ -154,21 +187,56 @@ func fillConsoleDB(ctx context.Context, db *sqlx.DB, batches, rows, big int) err
 		return err
 	}
 	defer conn.Close()
-	exec := func(q string, args ...any) error {
-		if _, err := conn.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("%.60s…: %w", strings.Join(strings.Fields(q), " "), err)
+	f := &filler{ctx: ctx, conn: conn}
+	if err := f.exec(`SET maintenance_work_mem = '512MB'`); err != nil {
+		return err
+	}
+	if err := f.exec(`SET max_parallel_maintenance_workers = 2`); err != nil {
+		return err
+	}
+	if err := f.batches(batches, rows, big); err != nil {
+		return err
+	}
+	keep, err := f.dropKeys()
+	if err != nil {
+		return err
+	}
+	if err := f.bigBatch(big); err != nil {
+		return err
+	}
+	if err := f.otherRows(rows-big, batches); err != nil {
+		return err
+	}
+	for _, k := range keep {
+		if err := f.exec(k.Create); err != nil {
+			return err
 		}
-		return nil
 	}
-	if err := exec(`SET maintenance_work_mem = '512MB'`); err != nil {
-		return err
+	return f.exec(`VACUUM ANALYZE`)
+}
+
+// filler runs fillConsoleDB's statements on one connection.
+type filler struct {
+	ctx  context.Context
+	conn *sqlx.Conn
+}
+
+func (f *filler) exec(q string, args ...any) error {
+	if _, err := f.conn.ExecContext(f.ctx, q, args...); err != nil {
+		return fmt.Errorf("%.60s…: %w", strings.Join(strings.Fields(q), " "), err)
 	}
-	if err := exec(`SET max_parallel_maintenance_workers = 2`); err != nil {
-		return err
-	}
+	return nil
+}
+
+// recipientRows are the columns the fill writes.
+const recipientRows = `batch_id, mchid, openid, out_request_no, source_line, status, outcome, attempts,
+		coupon_id, wx_code, last_attempt_at, first_attempt_at, issued_at, created_at`
+
+// batches writes the batches and their import to the audit log.
+func (f *filler) batches(batches, rows, big int) error {
 	// Batch 1 is the big one, paused mid-run; the rest are done, newest
 	// last, an hour apart, a few cancelled or halted.
-	if err := exec(`INSERT INTO batches (name, stock_id, kind, mchid, appid, stock_creator_mchid, status, halt_reason,
+	if err := f.exec(`INSERT INTO batches (name, stock_id, kind, mchid, appid, stock_creator_mchid, status, halt_reason,
 			source_file, source_sha256, lines, accepted, uploaded_by, face_value_fen, amount_fen, created_at, updated_at)
 		SELECT 'member list ' || g, '9856000', 'favor', '1900000109', 'wx233544546545989', '1900000109',
 			CASE WHEN g = 1 THEN 'paused' WHEN g % 97 = 0 THEN 'cancelled' WHEN g % 89 = 0 THEN 'halted' ELSE 'completed' END,
@@ -181,18 +249,22 @@ func fillConsoleDB(ctx context.Context, db *sqlx.DB, batches, rows, big int) err
 		batches, big, rows); err != nil {
 		return err
 	}
-	if err := exec(`INSERT INTO audit_log (at, actor, role, action, batch_id, stock_id, source, outcome, message)
-		SELECT created_at, 'bench', 'admin', 'import', id, stock_id, 'cli', 'ok', 'imported' FROM batches`); err != nil {
-		return err
-	}
+	return f.exec(`INSERT INTO audit_log (at, actor, role, action, batch_id, stock_id, source, outcome, message)
+		SELECT created_at, 'bench', 'admin', 'import', id, stock_id, 'cli', 'ok', 'imported' FROM batches`)
+}
 
-	// What to drop now and build again after: the keys (with their own
-	// indexes) and the other indexes.
-	var keep []struct {
-		Drop   string `db:"drop_sql"`
-		Create string `db:"create_sql"`
-	}
-	if err := conn.SelectContext(ctx, &keep, `
+// recipientKey is a key or index of recipients dropped for the fill, and
+// how to build it again.
+type recipientKey struct {
+	Drop   string `db:"drop_sql"`
+	Create string `db:"create_sql"`
+}
+
+// dropKeys drops the keys of recipients (with their own indexes) and its
+// other indexes, and returns them to be built again after.
+func (f *filler) dropKeys() ([]recipientKey, error) {
+	var keep []recipientKey
+	if err := f.conn.SelectContext(f.ctx, &keep, `
 		SELECT 'ALTER TABLE recipients DROP CONSTRAINT ' || conname AS drop_sql,
 			'ALTER TABLE recipients ADD CONSTRAINT ' || conname || ' ' || pg_get_constraintdef(oid) AS create_sql
 		FROM pg_constraint WHERE conrelid = 'recipients'::regclass AND contype IN ('p', 'u')
@@ -200,19 +272,21 @@ func fillConsoleDB(ctx context.Context, db *sqlx.DB, batches, rows, big int) err
 		SELECT 'DROP INDEX ' || indexname, indexdef FROM pg_indexes
 		WHERE schemaname = current_schema() AND tablename = 'recipients'
 			AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = 'recipients'::regclass)`); err != nil {
-		return fmt.Errorf("list keys and indexes: %w", err)
+		return nil, fmt.Errorf("list keys and indexes: %w", err)
 	}
 	for _, k := range keep {
-		if err := exec(k.Drop); err != nil {
-			return err
+		if err := f.exec(k.Drop); err != nil {
+			return nil, err
 		}
 	}
+	return keep, nil
+}
 
+// bigBatch writes the rows of batch 1.
+func (f *filler) bigBatch(big int) error {
 	// The big batch, paused mid-run: 60% issued, 1% failed, 0.5% in
 	// review, 0.5% pending in doubt, the rest pending. An hour of sends.
-	const cols = `batch_id, mchid, openid, out_request_no, source_line, status, outcome, attempts,
-		coupon_id, wx_code, last_attempt_at, first_attempt_at, issued_at, created_at`
-	if err := exec(`INSERT INTO recipients (`+cols+`)
+	if err := f.exec(`INSERT INTO recipients (`+recipientRows+`)
 		SELECT 1, '1900000109', 'oBig' || g, '190000010920261130' || lpad(g::text, 10, '0'), g + 1, s.status, s.outcome,
 			CASE WHEN s.outcome IS NULL THEN 0 ELSE 1 END,
 			CASE WHEN s.status = 'issued' THEN (10000000000 + g)::text END,
@@ -228,13 +302,17 @@ func fillConsoleDB(ctx context.Context, db *sqlx.DB, batches, rows, big int) err
 					WHEN g <= $1::int * 6 / 10 THEN 'issued' END AS outcome) s`, big); err != nil {
 		return err
 	}
+	return nil
+}
+
+// otherRows writes the rows of the other batches.
+func (f *filler) otherRows(others, batches int) error {
 	// The rest, spread over the other batches, all issued, a few failed,
 	// in statements of a million rows.
-	others := rows - big
 	const step = 1_000_000
 	for lo := 0; lo < others; lo += step {
 		hi := min(lo+step, others) - 1
-		if err := exec(`INSERT INTO recipients (`+cols+`)
+		if err := f.exec(`INSERT INTO recipients (`+recipientRows+`)
 			SELECT b, '1900000109', 'o' || g, '190000010920251130' || lpad(g::text, 10, '0'), g / ($3::int - 1) + 2,
 				CASE WHEN g % 250 = 1 THEN 'failed' ELSE 'issued' END,
 				CASE WHEN g % 250 = 1 THEN 'invalid_user' ELSE 'issued' END, 1,
@@ -247,12 +325,7 @@ func fillConsoleDB(ctx context.Context, db *sqlx.DB, batches, rows, big int) err
 			return err
 		}
 	}
-	for _, k := range keep {
-		if err := exec(k.Create); err != nil {
-			return err
-		}
-	}
-	return exec(`VACUUM ANALYZE`)
+	return nil
 }
 
 // daemon is a running `issuer run`.

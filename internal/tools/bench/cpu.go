@@ -142,11 +142,7 @@ func benchCPU(ctx context.Context, bin string, seconds int, rates []int, profile
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\n## P2 CPU per issued coupon: `issuer issue` against `issuer sim` (its own process, limit off), fixed rate, concurrency 32\n\n")
-	fmt.Printf("Signing floor: one RSA-2048 signature and one verification, a few every quarter second on one thread during the run (a signature's cost\n")
-	fmt.Printf("on this shared machine moves by ±40%% from minute to minute). Bare loop: a process that only signs, sends and verifies the same calls at the\n")
-	fmt.Printf("same rate against the same simulator — no queue, no database — what any Go program pays for paced calls here.\n\n")
-	fmt.Printf("| rate | coupons | wall | issuer CPU (user+sys) | CPU per coupon | signing floor | ÷ floor | bare loop per call | bare ÷ floor | issuer ÷ bare |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	printCPUHeader()
 	for _, rate := range rates {
 		n := 10_000
 		if rate > 0 {
@@ -197,16 +193,31 @@ func benchCPU(ctx context.Context, bin string, seconds int, rates []int, profile
 		if err != nil {
 			return err
 		}
-		label := fmt.Sprintf("%d/s", rate)
-		if rate == 0 {
-			label = fmt.Sprintf("max (%.0f/s)", float64(n)/m.wall.Seconds())
-		}
-		per, barePer := m.cpu()/time.Duration(n), bare.cpu()/time.Duration(n)
-		fmt.Printf("| %s | %d | %.1f s | %.2f s | %.3f ms | %.3f ms | %.2f× | %.3f ms | %.2f× | %.2f× |\n", label, n, m.wall.Seconds(), m.cpu().Seconds(),
-			millis(per), millis(floor), per.Seconds()/floor.Seconds(), millis(barePer), barePer.Seconds()/bareFloor.Seconds(),
-			(per.Seconds()/floor.Seconds())/(barePer.Seconds()/bareFloor.Seconds()))
+		printCPURow(rate, n, m, bare, floor, bareFloor)
 	}
 	return nil
+}
+
+// printCPUHeader says what P2 measures and heads its table.
+func printCPUHeader() {
+	fmt.Printf("\n## P2 CPU per issued coupon: `issuer issue` against `issuer sim` (its own process, limit off), fixed rate, concurrency 32\n\n")
+	fmt.Printf("Signing floor: one RSA-2048 signature and one verification, a few every quarter second on one thread during the run (a signature's cost\n")
+	fmt.Printf("on this shared machine moves by ±40%% from minute to minute). Bare loop: a process that only signs, sends and verifies the same calls at the\n")
+	fmt.Printf("same rate against the same simulator — no queue, no database — what any Go program pays for paced calls here.\n\n")
+	fmt.Printf("| rate | coupons | wall | issuer CPU (user+sys) | CPU per coupon | signing floor | ÷ floor | bare loop per call | bare ÷ floor | issuer ÷ bare |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+}
+
+// printCPURow is P2's row of one rate (0: as fast as it goes): the CPU per
+// coupon of issuer and of the bare loop, each against its signing floor.
+func printCPURow(rate, n int, m, bare measurement, floor, bareFloor time.Duration) {
+	label := fmt.Sprintf("%d/s", rate)
+	if rate == 0 {
+		label = fmt.Sprintf("max (%.0f/s)", float64(n)/m.wall.Seconds())
+	}
+	per, barePer := m.cpu()/time.Duration(n), bare.cpu()/time.Duration(n)
+	fmt.Printf("| %s | %d | %.1f s | %.2f s | %.3f ms | %.3f ms | %.2f× | %.3f ms | %.2f× | %.2f× |\n", label, n, m.wall.Seconds(), m.cpu().Seconds(),
+		millis(per), millis(floor), per.Seconds()/floor.Seconds(), millis(barePer), barePer.Seconds()/bareFloor.Seconds(),
+		(per.Seconds()/floor.Seconds())/(barePer.Seconds()/bareFloor.Seconds()))
 }
 
 func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

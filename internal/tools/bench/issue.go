@@ -92,34 +92,13 @@ func benchIssue(ctx context.Context, args []string) error {
 
 	latency := wxsim.Faults{Latency: wxsim.Duration(15 * time.Millisecond), Jitter: wxsim.Duration(10 * time.Millisecond)}
 	if want("p1") {
-		fmt.Printf("\n## P1 goodput: %d recipients per run against the simulator's hidden limit (latency 15±10 ms, concurrency 32)\n\n", *rows)
-		fmt.Printf("| hidden limit | limiter | wall | goodput | goodput ÷ limit | throttled share of calls |\n|---:|---|---:|---:|---:|---:|\n")
-		names := map[string]string{"adaptive": "issuer adaptive", "fixed": "fixed x/time/rate 500/s", "aws": "AWS SDK adaptive"}
-		for _, ls := range strings.Split(*limits, ",") {
-			limit, err := strconv.ParseFloat(ls, 64)
-			if err != nil {
-				return fmt.Errorf("--limits: %w", err)
-			}
-			for _, name := range strings.Split(*strategies, ",") {
-				st := struct{ name, env string }{names[name], name}
-				res, err := goodputRun(ctx, *bin, *rows, limit, latency, "ISSUER_ISSUE_RATE_STRATEGY="+st.env)
-				if err != nil {
-					return err
-				}
-				fmt.Printf("| %.0f/s | %s | %.1f s | %.1f/s | %.3f | %.2f%% |\n", limit, st.name, res.wall.Seconds(),
-					res.goodput, res.goodput/limit, 100*res.throttledShare)
-			}
+		if err := benchGoodput(ctx, *bin, *rows, *limits, *strategies, latency); err != nil {
+			return err
 		}
 	}
 	if want("halve") {
-		fmt.Printf("\n## Limit halved mid-run (400/s → 200/s after 20 s): seconds until the throttled share stays under 2%%\n\n")
-		fmt.Printf("| limiter | recovery | throttled share after the cut, overall |\n|---|---:|---:|\n")
-		for _, st := range []struct{ name, env string }{{"issuer adaptive", "adaptive"}, {"AWS SDK adaptive", "aws"}} {
-			rec, share, err := halveRun(ctx, *bin, *rows, latency, "ISSUER_ISSUE_RATE_STRATEGY="+st.env)
-			if err != nil {
-				return err
-			}
-			fmt.Printf("| %s | %s | %.2f%% |\n", st.name, rec, 100*share)
+		if err := benchHalve(ctx, *bin, *rows, latency); err != nil {
+			return err
 		}
 	}
 	if want("p2") {
@@ -136,25 +115,72 @@ func benchIssue(ctx context.Context, args []string) error {
 		}
 	}
 	if want("p5") {
-		fmt.Printf("\n## P5 memory: peak RSS of `issuer issue` (30 s pass, limit off) by pending rows\n\n| pending rows | peak RSS | issued in the pass |\n|---:|---:|---:|\n")
-		for _, n := range []int{20_000, *memRows} {
-			rig, err := newIssueRig(ctx, 0, wxsim.Faults{})
-			if err != nil {
-				return err
-			}
-			err = rig.importRows(ctx, *bin, n)
-			var m measurement
-			if err == nil {
-				m, err = rig.issue(ctx, []string{*bin, "issue", "--max-duration", "30s"}, "ISSUER_ISSUE_RATE_STRATEGY=fixed",
-					"ISSUER_ISSUE_RATE_MAX=100000", "ISSUER_ISSUE_RATE_INITIAL=100000")
-			}
-			issued := rig.sim.Stats().Issued
-			rig.cleanup()
-			if err != nil {
-				return err
-			}
-			fmt.Printf("| %d | %s | %d |\n", n, mib(m.maxRSS), issued)
+		if err := benchMemory(ctx, *bin, *memRows); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// benchGoodput is P1: the goodput of each limiter against each hidden
+// limit.
+func benchGoodput(ctx context.Context, bin string, rows int, limits, strategies string, latency wxsim.Faults) error {
+	fmt.Printf("\n## P1 goodput: %d recipients per run against the simulator's hidden limit (latency 15±10 ms, concurrency 32)\n\n", rows)
+	fmt.Printf("| hidden limit | limiter | wall | goodput | goodput ÷ limit | throttled share of calls |\n|---:|---|---:|---:|---:|---:|\n")
+	names := map[string]string{"adaptive": "issuer adaptive", "fixed": "fixed x/time/rate 500/s", "aws": "AWS SDK adaptive"}
+	for _, ls := range strings.Split(limits, ",") {
+		limit, err := strconv.ParseFloat(ls, 64)
+		if err != nil {
+			return fmt.Errorf("--limits: %w", err)
+		}
+		for _, name := range strings.Split(strategies, ",") {
+			st := struct{ name, env string }{names[name], name}
+			res, err := goodputRun(ctx, bin, rows, limit, latency, "ISSUER_ISSUE_RATE_STRATEGY="+st.env)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("| %.0f/s | %s | %.1f s | %.1f/s | %.3f | %.2f%% |\n", limit, st.name, res.wall.Seconds(),
+				res.goodput, res.goodput/limit, 100*res.throttledShare)
+		}
+	}
+	return nil
+}
+
+// benchHalve is how long each limiter takes to recover when the limit is
+// halved mid-run.
+func benchHalve(ctx context.Context, bin string, rows int, latency wxsim.Faults) error {
+	fmt.Printf("\n## Limit halved mid-run (400/s → 200/s after 20 s): seconds until the throttled share stays under 2%%\n\n")
+	fmt.Printf("| limiter | recovery | throttled share after the cut, overall |\n|---|---:|---:|\n")
+	for _, st := range []struct{ name, env string }{{"issuer adaptive", "adaptive"}, {"AWS SDK adaptive", "aws"}} {
+		rec, share, err := halveRun(ctx, bin, rows, latency, "ISSUER_ISSUE_RATE_STRATEGY="+st.env)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("| %s | %s | %.2f%% |\n", st.name, rec, 100*share)
+	}
+	return nil
+}
+
+// benchMemory is P5: the peak RSS of a pass by pending rows.
+func benchMemory(ctx context.Context, bin string, memRows int) error {
+	fmt.Printf("\n## P5 memory: peak RSS of `issuer issue` (30 s pass, limit off) by pending rows\n\n| pending rows | peak RSS | issued in the pass |\n|---:|---:|---:|\n")
+	for _, n := range []int{20_000, memRows} {
+		rig, err := newIssueRig(ctx, 0, wxsim.Faults{})
+		if err != nil {
+			return err
+		}
+		err = rig.importRows(ctx, bin, n)
+		var m measurement
+		if err == nil {
+			m, err = rig.issue(ctx, []string{bin, "issue", "--max-duration", "30s"}, "ISSUER_ISSUE_RATE_STRATEGY=fixed",
+				"ISSUER_ISSUE_RATE_MAX=100000", "ISSUER_ISSUE_RATE_INITIAL=100000")
+		}
+		issued := rig.sim.Stats().Issued
+		rig.cleanup()
+		if err != nil {
+			return err
+		}
+		fmt.Printf("| %d | %s | %d |\n", n, mib(m.maxRSS), issued)
 	}
 	return nil
 }

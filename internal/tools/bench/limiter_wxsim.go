@@ -84,10 +84,18 @@ func (p wxsimPoint) run(ctx context.Context) error {
 	}
 	defer client.Close()
 
+	start := time.Now()
+	st := drive(ctx, client, keys)
+	p.score(start, sim.Stats().PerSecond, st)
+	return nil
+}
+
+// drive sends for wxsimRun with 64 senders behind the adaptive limiter and
+// returns its figures.
+func drive(ctx context.Context, client *wxpay.Client, keys *wxsim.Keys) ratelimit.Stats {
 	lim := ratelimit.New(ratelimit.Config{Initial: 100, Max: 500})
 	runCtx, cancel := context.WithTimeout(ctx, wxsimRun)
 	defer cancel()
-	start := time.Now()
 	var seq atomic.Int64
 	var wg sync.WaitGroup
 	for range 64 {
@@ -104,8 +112,13 @@ func (p wxsimPoint) run(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
-	st := lim.Stats()
+	return lim.Stats()
+}
 
+// score prints the point's row: the share of the hidden limit's capacity
+// used, over the run and after the first 5 s, the share throttled, and
+// how long after the limit halved the throttling fell under 2%.
+func (p wxsimPoint) score(start time.Time, perSecond []wxsim.SecondStats, st ratelimit.Stats) {
 	// Whole seconds only, from the first full second after the start.
 	first := start.Unix() + 1
 	last := start.Add(wxsimRun).Unix() - 1
@@ -113,7 +126,7 @@ func (p wxsimPoint) run(ctx context.Context) error {
 	var capacity, capacityS float64
 	recovery := "-"
 	changeSec := start.Add(p.changeAt).Unix()
-	for _, s := range sim.Stats().PerSecond {
+	for _, s := range perSecond {
 		if s.Unix < first || s.Unix > last {
 			continue
 		}
@@ -135,5 +148,4 @@ func (p wxsimPoint) run(ctx context.Context) error {
 	}
 	fmt.Printf("| %s | %.3f | %.3f | %.2f%% | %s | %.0f/s, %.0f/s |\n", p.name, float64(acc)/capacity, float64(accS)/capacityS,
 		100*float64(thr)/float64(max(acc+thr, 1)), recovery, st.Rate, st.SendRate)
-	return nil
 }

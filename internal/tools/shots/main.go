@@ -79,32 +79,8 @@ func run(base, user, pwFile, dir, lang string, pages pageFlag, upStock, upFile s
 	defer cancelTimeout()
 
 	q := "?lang=" + lang
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate(base+"/batches"+q),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)),
-		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), user),
-		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), password),
-		chromedp.Submit(chromedp.CSS(`input[name=password]`)),
-		// .who is on signed-in pages only.
-		chromedp.WaitVisible(chromedp.CSS(`.who`)),
-		// The language cookie, so that pages reached by a form (the
-		// upload's dry run) are in it too.
-		chromedp.Navigate(base+"/lang?lang="+lang+"&next=/batches"),
-		chromedp.WaitVisible(chromedp.CSS(`main h1`)),
-	); err != nil {
-		return fmt.Errorf("sign in as %s: %w", user, err)
-	}
-	shoot := func(name string) error {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		path := filepath.Join(dir, name+".png")
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			return err
-		}
-		fmt.Println(path)
-		return nil
+	if err := signIn(ctx, base, lang, user, password); err != nil {
+		return err
 	}
 	for _, p := range pages {
 		sep := q
@@ -114,28 +90,67 @@ func run(base, user, pwFile, dir, lang string, pages pageFlag, upStock, upFile s
 		if err := chromedp.Do(ctx, chromedp.Navigate(base+p[1]+sep), chromedp.WaitVisible(chromedp.CSS(`main h1`))); err != nil {
 			return fmt.Errorf("%s %s: %w", p[0], p[1], err)
 		}
-		if err := shoot(p[0]); err != nil {
+		if err := shoot(ctx, dir, p[0]); err != nil {
 			return err
 		}
 	}
 	if upStock != "" && upFile != "" {
-		abs, err := filepath.Abs(upFile)
-		if err != nil {
-			return err
-		}
-		if err := chromedp.Do(ctx,
-			chromedp.Navigate(base+"/upload"+q),
-			chromedp.WaitVisible(chromedp.CSS(`#upload-form`)),
-			chromedp.SendKeys(chromedp.CSS(`input[name=stock]`), upStock),
-			chromedp.SetUploadFiles(chromedp.CSS(`input[name=file]`), []string{abs}),
-			chromedp.Click(chromedp.CSS(`#btn-dryrun`)),
-			chromedp.WaitVisible(chromedp.CSS(`#dryrun`)),
-		); err != nil {
-			return fmt.Errorf("upload dry run: %w", err)
-		}
-		if err := shoot("upload-dryrun"); err != nil {
-			return err
-		}
+		return uploadDryRun(ctx, base+"/upload"+q, dir, upStock, upFile)
 	}
 	return nil
+}
+
+// signIn signs in to the console at base as user, and sets the language
+// cookie so that pages reached by a form (the upload's dry run) are in
+// lang too.
+func signIn(ctx context.Context, base, lang, user, password string) error {
+	q := "?lang=" + lang
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/batches"+q),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), user),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), password),
+		chromedp.Submit(chromedp.CSS(`input[name=password]`)),
+		// .who is on signed-in pages only.
+		chromedp.WaitVisible(chromedp.CSS(`.who`)),
+		chromedp.Navigate(base+"/lang?lang="+lang+"&next=/batches"),
+		chromedp.WaitVisible(chromedp.CSS(`main h1`)),
+	); err != nil {
+		return fmt.Errorf("sign in as %s: %w", user, err)
+	}
+	return nil
+}
+
+// shoot saves a screenshot of the whole page as dir/name.png.
+func shoot(ctx context.Context, dir, name string) error {
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		return err
+	}
+	fmt.Println(path)
+	return nil
+}
+
+// uploadDryRun uploads upFile for upStock on the upload page at u, runs
+// the dry run and saves its screenshot.
+func uploadDryRun(ctx context.Context, u, dir, upStock, upFile string) error {
+	abs, err := filepath.Abs(upFile)
+	if err != nil {
+		return err
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(u),
+		chromedp.WaitVisible(chromedp.CSS(`#upload-form`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=stock]`), upStock),
+		chromedp.SetUploadFiles(chromedp.CSS(`input[name=file]`), []string{abs}),
+		chromedp.Click(chromedp.CSS(`#btn-dryrun`)),
+		chromedp.WaitVisible(chromedp.CSS(`#dryrun`)),
+	); err != nil {
+		return fmt.Errorf("upload dry run: %w", err)
+	}
+	return shoot(ctx, dir, "upload-dryrun")
 }
