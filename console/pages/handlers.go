@@ -376,7 +376,8 @@ type fileRow struct {
 }
 
 func (p *Pages) reconPage(w http.ResponseWriter, r *http.Request) {
-	p.renderRecon(w, r, http.StatusOK, strings.TrimSpace(r.URL.Query().Get("stock")), "", "")
+	notice, errMsg := p.con.TakeFlash(w, r)
+	p.renderRecon(w, r, http.StatusOK, strings.TrimSpace(r.URL.Query().Get("stock")), notice, errMsg)
 }
 
 // renderRecon renders the reconciliation page of stock ("" for all) with

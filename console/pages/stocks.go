@@ -358,6 +358,19 @@ func (p *Pages) couponsPage(w http.ResponseWriter, r *http.Request) {
 // page's stock whatever the schedule, or every stock's files that are due.
 func (p *Pages) pageFetch(w http.ResponseWriter, r *http.Request) {
 	stock := strings.TrimSpace(r.PostFormValue("stock"))
+	// Redirect-after-POST: the reconciliation page, with what the fetch
+	// did or why it failed shown once.
+	v := url.Values{}
+	if stock != "" {
+		v.Set("stock", stock)
+	}
+	if lang := r.URL.Query().Get("lang"); lang != "" {
+		v.Set("lang", lang)
+	}
+	back := "/reconciliation"
+	if len(v) > 0 {
+		back += "?" + v.Encode()
+	}
 	p.extendDeadlines(w, false)
 	sum, err := p.svc.Reconcile(r.Context(), actor(r), ops.ReconcileRequest{ReconcileOptions: jobs.ReconcileOptions{StockID: stock}})
 	if err != nil && sum == nil {
@@ -365,19 +378,17 @@ func (p *Pages) pageFetch(w http.ResponseWriter, r *http.Request) {
 			if status >= http.StatusInternalServerError {
 				msg = p.reconcileError(r, err)
 			}
-			p.renderRecon(w, r, status, stock, "", msg)
+			p.con.Redirect(w, r, back, "", msg)
 		}
 		return
 	}
 	notice := p.con.T(r, "recon.fetched", sum.Date, sum.Count(jobs.FlowLoaded), sum.Count(jobs.FlowUnchanged),
 		sum.Count(jobs.FlowNotYet, jobs.FlowNotDue, jobs.FlowSkipped), sum.Failures())
 	errMsg := ""
-	status := http.StatusOK
 	if err != nil {
-		status = http.StatusBadGateway
 		errMsg = p.reconcileFailures(r, sum, err)
 	}
-	p.renderRecon(w, r, status, stock, notice, errMsg)
+	p.con.Redirect(w, r, back, notice, errMsg)
 }
 
 // reconcileFailures says in plain words which files failed and why, one

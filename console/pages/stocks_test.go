@@ -171,7 +171,8 @@ func TestReconcileNow(t *testing.T) {
 	require.Contains(t, b.get(t, otto, "/reconciliation", nil).Body, `id="btn-fetch"`)
 	require.Equal(t, http.StatusForbidden, b.post(t, ann, "/reconciliation/fetch", url.Values{"stock": {simStock}}, nil).Status)
 	a = b.post(t, otto, "/reconciliation/fetch?lang=en", url.Values{"stock": {simStock}}, nil)
-	require.Equal(t, http.StatusOK, a.Status, a.Body)
+	require.Equal(t, "/reconciliation?lang=en&stock="+simStock, a.Header.Get("Location"), "redirect-after-POST")
+	a = b.follow(t, otto, a)
 	require.Contains(t, a.Body, "Flow files for "+sum.Date)
 
 	var outcomes []string
