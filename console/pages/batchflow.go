@@ -213,8 +213,11 @@ func (p *Pages) approvePage(w http.ResponseWriter, r *http.Request) {
 		Cap: capText(b), StartAt: p.startText(b), Created: p.when(b.CreatedAt), Zone: p.zone(), Error: errMsg}
 	st, err := p.svc.BatchStockBudget(ctx, a, id)
 	switch {
+	case errors.Is(err, ops.ErrForbidden):
+		p.fail(w, r, err)
+		return
 	case err != nil:
-		d.StockErr = p.errMessage(r, errStatus(err), err)
+		d.StockErr = p.stockErr(r, err)
 	case st != nil:
 		sv := &stockBudgetView{StockBudget: st, Face: money.Yuan(st.FaceValueFen), Budget: money.Yuan(st.MaxAmountFen),
 			Remaining: money.Yuan(st.RemainingFen), Queued: money.Yuan(st.QueuedFen),

@@ -229,7 +229,7 @@ func (p *Pages) previewView(r *http.Request, pv *ops.ImportPreview, allowed int)
 		v.Stock = sv
 	}
 	if pv.StockErr != nil {
-		v.StockErr = p.errMessage(r, errStatus(pv.StockErr), pv.StockErr)
+		v.StockErr = p.stockErr(r, pv.StockErr)
 	}
 	a := pv.Approval
 	v.Approval = approvalView{Rule: rep.ApprovalRule, MinCoupons: a.MinCoupons, DailyCoupons: a.DailyCoupons,
@@ -314,4 +314,19 @@ func (p *Pages) createdBatch(tok, owner string) (int64, bool) {
 		return 0, false
 	}
 	return c.batch, true
+}
+
+// stockErr says in the page's language why WeChat Pay could not tell the
+// stock's state: WeChat Pay's own refusal with its code and message, no
+// merchant keys, or no answer; the error itself goes to the log.
+func (p *Pages) stockErr(r *http.Request, err error) string {
+	p.log.Warn("stock query failed", "path", r.URL.Path, "err", err)
+	var we ops.WXError
+	switch {
+	case errors.Is(err, ops.ErrNoWX):
+		return p.con.T(r, "recon.err.keys")
+	case errors.As(err, &we):
+		return p.con.T(r, "recon.err.refused", we.Code, we.Message)
+	}
+	return p.con.T(r, "recon.err.network")
 }
