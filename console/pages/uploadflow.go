@@ -62,6 +62,7 @@ type approvalView struct {
 	MinAmount, DailyAmount, DayYuan string
 	DayCoupons                      int64
 	Any                             bool
+	Rules                           string // the thresholds in words
 }
 
 func (p *Pages) uploadPage(w http.ResponseWriter, r *http.Request) {
@@ -236,6 +237,20 @@ func (p *Pages) previewView(r *http.Request, pv *ops.ImportPreview, allowed int)
 		MinAmount: money.Yuan(a.MinAmountFen), DailyAmount: money.Yuan(a.DailyAmountFen), DayCoupons: rep.DayCoupons,
 		DayYuan: money.Yuan(rep.DayAmountFen),
 		Any:     a.MinCoupons > 0 || a.MinAmountFen > 0 || a.DailyCoupons > 0 || a.DailyAmountFen > 0}
+	people := func(n int) string {
+		if n <= 0 {
+			return p.con.T(r, "money.off")
+		}
+		return p.con.T(r, "money.people", n)
+	}
+	yuan := func(fen int64) string {
+		if fen <= 0 {
+			return p.con.T(r, "money.off")
+		}
+		return "¥" + money.Yuan(fen)
+	}
+	v.Approval.Rules = p.con.T(r, "money.approval.rules", people(a.MinCoupons), yuan(a.MinAmountFen),
+		people(a.DailyCoupons), yuan(a.DailyAmountFen))
 	return v
 }
 
