@@ -189,6 +189,7 @@ type approveData struct {
 	Zone      string
 	Error     string
 	Approvals approvalView
+	CapBelow  bool // the spend cap is below the batch's amount: it halts there
 }
 
 func (p *Pages) approvePage(w http.ResponseWriter, r *http.Request) {
@@ -210,7 +211,8 @@ func (p *Pages) approvePage(w http.ResponseWriter, r *http.Request) {
 	}
 	_, errMsg := p.con.TakeFlash(w, r)
 	d := approveData{Batch: b, Uploader: b.UploadedBy, Self: b.UploadedBy == a.Name, Amount: money.Yuan(b.AmountFen),
-		Cap: capText(b), StartAt: p.startText(b), Created: p.when(b.CreatedAt), Zone: p.zone(), Error: errMsg}
+		Cap: capText(b), StartAt: p.startText(b), Created: p.when(b.CreatedAt), Zone: p.zone(), Error: errMsg,
+		CapBelow: b.MaxAmountFen != nil && *b.MaxAmountFen < b.AmountFen}
 	st, err := p.svc.BatchStockBudget(ctx, a, id)
 	switch {
 	case errors.Is(err, ops.ErrForbidden):
