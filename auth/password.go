@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -43,11 +42,11 @@ func CheckPassword(pw string) error {
 	n := utf8.RuneCountInString(pw)
 	switch {
 	case strings.TrimSpace(pw) == "":
-		return errors.New("password is empty")
+		return invalidf("password is empty")
 	case n < MinPasswordLen:
-		return fmt.Errorf("password is too short: at least %d characters", MinPasswordLen)
+		return invalidf("password is too short: at least %d characters", MinPasswordLen)
 	case len(pw) > MaxPasswordLen:
-		return fmt.Errorf("password is too long: at most %d bytes", MaxPasswordLen)
+		return invalidf("password is too long: at most %d bytes", MaxPasswordLen)
 	}
 	return nil
 }

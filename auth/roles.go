@@ -4,8 +4,6 @@
 // end).
 package auth
 
-import "fmt"
-
 // Role is an account's role. Each role can do what the one before it can.
 type Role string
 
@@ -26,7 +24,7 @@ func ParseRole(s string) (Role, error) {
 			return r, nil
 		}
 	}
-	return "", fmt.Errorf("unknown role %q: want analyst, operator or admin", s)
+	return "", invalidf("unknown role %q: want analyst, operator or admin", s)
 }
 
 func (r Role) rank() int {

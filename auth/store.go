@@ -28,7 +28,20 @@ var (
 	ErrExists         = errors.New("user already exists")
 	ErrNoToken        = errors.New("no such token")
 	ErrLastAdmin      = errors.New("the last enabled admin cannot be demoted or disabled: make another admin first")
+	// ErrInvalid matches an act refused for its arguments: a name, a role,
+	// a password, a token's life, a disabled account given a token.
+	ErrInvalid = errors.New("invalid")
 )
+
+// invalidError is an argument refused; it matches ErrInvalid.
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string        { return e.msg }
+func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+
+func invalidf(format string, args ...any) error {
+	return &invalidError{msg: fmt.Sprintf(format, args...)}
+}
 
 // LockedError refuses a login while its account or address is locked out.
 type LockedError struct{ Until time.Time }
@@ -173,7 +186,7 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 // CheckName enforces the account name rules (the same as the users table's).
 func CheckName(name string) error {
 	if !nameRE.MatchString(name) {
-		return fmt.Errorf("user name %q: use 1 to 64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit", name)
+		return invalidf("user name %q: use 1 to 64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit", name)
 	}
 	return nil
 }

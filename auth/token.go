@@ -52,7 +52,7 @@ func (s *Store) CreateToken(ctx context.Context, by Actor, name string, ttl time
 		ttl = DefaultTokenTTL
 	}
 	if ttl < time.Minute || ttl > MaxTokenTTL {
-		return Token{}, "", fmt.Errorf("create token: a token works from a minute to %d days, not %s", MaxTokenTTL/(24*time.Hour), ttl)
+		return Token{}, "", invalidf("create token: a token works from a minute to %d days, not %s", MaxTokenTTL/(24*time.Hour), ttl)
 	}
 	random, _, err := newSecret()
 	if err != nil {
@@ -71,7 +71,7 @@ func (s *Store) CreateToken(ctx context.Context, by Actor, name string, ttl time
 			return err
 		}
 		if u.Disabled {
-			return fmt.Errorf("%s is disabled", name)
+			return invalidf("%s is disabled", name)
 		}
 		if err := tx.GetContext(ctx, &t.ID, `INSERT INTO api_tokens (user_id, hash, prefix, created_at, expires_at)
 			VALUES ($1, $2, $3, $4, $5) RETURNING id`, u.ID, hashSecret(secret), t.Prefix, t.CreatedAt, t.ExpiresAt); err != nil {

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/issuer-dev/issuer/auth"
+	"github.com/issuer-dev/issuer/ops"
 )
 
 // accountRoutes are every signed-in person's own: their password, their
@@ -17,7 +17,7 @@ func (s *Server) accountRoutes() {
 }
 
 type accountData struct {
-	Tokens    []auth.Token
+	Tokens    []ops.Token
 	TokenDays []int
 	Now       time.Time
 	Notice    string
@@ -36,7 +36,7 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status int, fill func(*accountData)) {
 	d := &accountData{TokenDays: tokenDays, Now: time.Now()}
 	var err error
-	if d.Tokens, err = s.cfg.Auth.Tokens(r.Context(), actorOf(r).Name); err != nil {
+	if d.Tokens, err = s.accounts.Tokens(r.Context(), actorOf(r), actorOf(r).Name); err != nil {
 		s.log.Error("account page", "err", err)
 		s.fail(w, r, http.StatusInternalServerError, "internal error")
 		return
@@ -54,7 +54,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 		s.renderAccount(w, r, http.StatusBadRequest, func(d *accountData) { d.Error = s.T(r, "account.mismatch") })
 		return
 	}
-	if err := s.cfg.Auth.ChangePassword(r.Context(), actorOf(r), current, password, cookieValue(r, SessionCookie)); err != nil {
+	if err := s.accounts.ChangePassword(r.Context(), actorOf(r), current, password, cookieValue(r, SessionCookie)); err != nil {
 		s.failUsers(w, r, err)
 		return
 	}
@@ -65,7 +65,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 // too. Their API tokens stay: they are revoked one by one on this page.
 func (s *Server) signOutEverywhere(w http.ResponseWriter, r *http.Request) {
 	a := actorOf(r)
-	if _, err := s.cfg.Auth.EndSessions(r.Context(), a, a.Name, ""); err != nil {
+	if _, err := s.accounts.EndSessions(r.Context(), a, a.Name, ""); err != nil {
 		s.failUsers(w, r, err)
 		return
 	}
@@ -78,7 +78,7 @@ func (s *Server) signOutEverywhere(w http.ResponseWriter, r *http.Request) {
 // {"sessions_ended": n}.
 func (s *Server) apiSignOutEverywhere(w http.ResponseWriter, r *http.Request) {
 	a := actorOf(r)
-	n, err := s.cfg.Auth.EndSessions(r.Context(), a, a.Name, "")
+	n, err := s.accounts.EndSessions(r.Context(), a, a.Name, "")
 	if err != nil {
 		status, msg := s.userError(r, err)
 		WriteError(w, status, msg)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/issuer-dev/issuer/audit"
 	"github.com/issuer-dev/issuer/auth"
+	"github.com/issuer-dev/issuer/ops"
 )
 
 // SessionCookie names the console's session cookie.
@@ -47,6 +48,7 @@ type Server struct {
 	secureCookie bool
 	tmpl         *templates
 	nav          []NavItem
+	accounts     *ops.Accounts   // the operations on accounts and tokens
 	pages        map[string]bool // paths with a registered GET page
 	cat          Catalogue
 	proxies      proxyWarnings
@@ -83,7 +85,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("console: Auth and Audit are required")
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), crossOrigin: http.NewCrossOriginProtection(),
-		pages: map[string]bool{}, cat: newCatalogue()}
+		pages: map[string]bool{}, cat: newCatalogue(), accounts: ops.NewAccounts(cfg.Auth)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

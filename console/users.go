@@ -2,7 +2,6 @@ package console
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/issuer-dev/issuer/auth"
+	"github.com/issuer-dev/issuer/ops"
 )
 
 func (s *Server) usersRoutes() {
@@ -25,10 +25,10 @@ func (s *Server) usersRoutes() {
 }
 
 type usersData struct {
-	Users  []auth.User
-	Tokens []auth.Token
+	Users  []ops.User
+	Tokens []ops.Token
 	Now    time.Time // which tokens still work
-	Roles  []auth.Role
+	Roles  []ops.Role
 	Notice string
 	Error  string
 	Form   struct{ Name, Role string }
@@ -54,8 +54,8 @@ func (s *Server) usersPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, status int, fill func(*usersData)) {
 	d := &usersData{Roles: auth.Roles(), Now: time.Now()}
 	var err error
-	if d.Users, err = s.cfg.Auth.Users(r.Context()); err == nil {
-		d.Tokens, err = s.cfg.Auth.Tokens(r.Context(), "")
+	if d.Users, err = s.accounts.Users(r.Context(), actorOf(r)); err == nil {
+		d.Tokens, err = s.accounts.Tokens(r.Context(), actorOf(r), "")
 	}
 	if err != nil {
 		s.log.Error("users page", "err", err)
@@ -66,28 +66,26 @@ func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, status int,
 	s.Render(w, r, status, "users", d)
 }
 
-// userError maps a store error to a status and message for a person.
+// userError is the status (ops.HTTPStatus) and the message for a person
+// of a refused or failed act on accounts.
 func (s *Server) userError(r *http.Request, err error) (int, string) {
+	status := ops.HTTPStatus(err)
 	var locked *auth.LockedError
 	switch {
-	case errors.Is(err, auth.ErrForbidden):
-		return http.StatusForbidden, s.T(r, "users.forbidden")
-	case errors.Is(err, auth.ErrNotFound), errors.Is(err, auth.ErrNoToken):
-		return http.StatusNotFound, err.Error()
-	case errors.Is(err, auth.ErrExists):
-		return http.StatusConflict, err.Error()
-	case errors.Is(err, auth.ErrLastAdmin):
-		return http.StatusConflict, s.T(r, "users.last_admin")
 	case errors.Is(err, auth.ErrBadCredentials):
-		return http.StatusForbidden, s.T(r, "account.wrong_password")
+		return status, s.T(r, "account.wrong_password")
+	case ops.ErrorCode(err) == ops.EFORBIDDEN:
+		return status, s.T(r, "users.forbidden")
+	case errors.Is(err, auth.ErrLastAdmin):
+		return status, s.T(r, "users.last_admin")
 	case errors.As(err, &locked):
-		return http.StatusTooManyRequests, s.T(r, "login.locked", locked.Until.Local().Format("2006-01-02 15:04:05"))
-	case errors.Is(err, auth.ErrBusy):
-		return http.StatusServiceUnavailable, s.T(r, "login.busy")
-	case errors.Is(err, auth.ErrAddressBusy):
-		return http.StatusTooManyRequests, s.T(r, "login.busy")
+		return status, s.T(r, "login.locked", locked.Until.Local().Format("2006-01-02 15:04:05"))
+	case errors.Is(err, auth.ErrBusy), errors.Is(err, auth.ErrAddressBusy):
+		return status, s.T(r, "login.busy")
+	case status == http.StatusInternalServerError:
+		s.log.Error("users", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	return http.StatusBadRequest, err.Error()
+	return status, ops.ErrorMessage(err)
 }
 
 // failUsers answers a refused or failed user act on the page it came
@@ -103,7 +101,7 @@ func (s *Server) failUsers(w http.ResponseWriter, r *http.Request, err error) {
 
 func (s *Server) addUser(w http.ResponseWriter, r *http.Request) {
 	name, role, password := r.PostFormValue("name"), r.PostFormValue("role"), r.PostFormValue("password")
-	_, err := s.cfg.Auth.AddUser(r.Context(), actorOf(r), name, auth.Role(role), password)
+	_, err := s.accounts.AddUser(r.Context(), actorOf(r), name, ops.Role(role), password)
 	if err != nil {
 		status, msg := s.userError(r, err)
 		s.renderUsers(w, r, status, func(d *usersData) {
@@ -118,7 +116,11 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request) {
 func (s *Server) setDisabled(disabled bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
-		if err := s.cfg.Auth.SetDisabled(r.Context(), actorOf(r), name, disabled); err != nil {
+		act := s.accounts.EnableUser
+		if disabled {
+			act = s.accounts.DisableUser
+		}
+		if err := act(r.Context(), actorOf(r), name); err != nil {
 			s.failUsers(w, r, err)
 			return
 		}
@@ -132,13 +134,13 @@ func (s *Server) setDisabled(disabled bool) http.HandlerFunc {
 
 type tokenData struct {
 	User   string
-	Token  auth.Token
+	Token  ops.Token
 	Secret string
 }
 
 func (s *Server) setRole(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if err := s.cfg.Auth.SetRole(r.Context(), actorOf(r), name, auth.Role(r.PostFormValue("role"))); err != nil {
+	if err := s.accounts.SetRole(r.Context(), actorOf(r), name, ops.Role(r.PostFormValue("role"))); err != nil {
 		s.failUsers(w, r, err)
 		return
 	}
@@ -154,12 +156,12 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	if v := r.PostFormValue("expires_days"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || !slices.Contains(tokenDays, n) {
-			s.failUsers(w, r, fmt.Errorf("expires_days: one of %v", tokenDays))
+			s.failUsers(w, r, ops.Errorf(ops.EINVALID, "expires_days: one of %v", tokenDays))
 			return
 		}
 		days = n
 	}
-	tok, secret, err := s.cfg.Auth.CreateToken(r.Context(), actorOf(r), name, time.Duration(days)*24*time.Hour)
+	tok, secret, err := s.accounts.CreateToken(r.Context(), actorOf(r), name, time.Duration(days)*24*time.Hour)
 	if err != nil {
 		s.failUsers(w, r, err)
 		return
@@ -176,7 +178,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "token id must be a number")
 		return
 	}
-	if err := s.cfg.Auth.RevokeToken(r.Context(), actorOf(r), name, id); err != nil {
+	if err := s.accounts.RevokeToken(r.Context(), actorOf(r), name, id); err != nil {
 		s.failUsers(w, r, err)
 		return
 	}

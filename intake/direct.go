@@ -48,27 +48,13 @@ type spilled struct {
 // all in tx, so that either everything commits or nothing does.
 func (imp *importer) direct(ctx context.Context, db *sqlx.DB, tx *sqlx.Tx, lr *lineReader, cols columns, sum func() string) error {
 	o := imp.opts
-	err := tx.GetContext(ctx, &imp.rep.BatchID, `
-		INSERT INTO batches (name, stock_id, kind, mchid, appid, stock_creator_mchid, source_file, encoding)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-		o.Name, o.StockID, o.Kind, o.MchID, o.AppID, o.CreatorMchID, o.Source, imp.enc)
-	if err != nil {
-		return fmt.Errorf("import: create batch: %w", err)
+	if err := imp.createBatch(ctx, tx); err != nil {
+		return err
 	}
 	prefix := o.MchID + time.Now().In(o.Location).Format("20060102")
 	res := &reserver{db: db}
-
-	var spill *os.File
-	var spillW *bufio.Writer
-	var spillEnc *gob.Encoder
-	defer func() {
-		if spill != nil {
-			spill.Close()
-			os.Remove(spill.Name())
-		}
-	}()
-	spilledRows := 0
-
+	var spill spillFile
+	defer spill.remove()
 	stmt, err := tx.PrepareContext(ctx, "COPY recipients ("+strings.Join(directColumns, ", ")+") FROM STDIN")
 	if err != nil {
 		return fmt.Errorf("import: copy: %w", err)
@@ -77,15 +63,7 @@ func (imp *importer) direct(ctx context.Context, db *sqlx.DB, tx *sqlx.Tx, lr *l
 	var orn []byte
 	err = imp.rows(ctx, lr, cols, func(n int, row *row) error {
 		if !imp.seen.add(row.openid) {
-			if spill == nil {
-				if spill, err = os.CreateTemp("", "issuer-import-*.spill"); err != nil {
-					return fmt.Errorf("import: %w", err)
-				}
-				spillW = bufio.NewWriter(spill)
-				spillEnc = gob.NewEncoder(spillW)
-			}
-			spilledRows++
-			return spillEnc.Encode(spilled{Line: n, OpenID: row.openid, CouponValue: row.couponValue,
+			return spill.add(spilled{Line: n, OpenID: row.openid, CouponValue: row.couponValue,
 				CouponMinimum: row.couponMinimum, CouponCode: row.couponCode, CouponType: row.couponType, MemberCardID: row.memberCardID})
 		}
 		id, no, err := res.next(ctx)
@@ -110,22 +88,73 @@ func (imp *importer) direct(ctx context.Context, db *sqlx.DB, tx *sqlx.Tx, lr *l
 		}
 		return fmt.Errorf("import: copy: %w", err)
 	}
-	if spilledRows > 0 {
-		if err := spillW.Flush(); err != nil {
+	if spill.rows > 0 {
+		dec, err := spill.rewind()
+		if err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
-		if _, err := spill.Seek(0, io.SeekStart); err != nil {
-			return fmt.Errorf("import: %w", err)
-		}
-		added, err := imp.settle(ctx, tx, res, gob.NewDecoder(bufio.NewReader(spill)), prefix)
+		added, err := imp.settle(ctx, tx, res, dec, prefix)
 		if err != nil {
 			return err
 		}
 		imp.rep.Accepted += added
-		imp.rep.Duplicates = spilledRows - added
+		imp.rep.Duplicates = spill.rows - added
 	}
 	imp.rep.SHA256 = sum()
 	return imp.finish(ctx, tx)
+}
+
+// createBatch inserts the batch row the import fills.
+func (imp *importer) createBatch(ctx context.Context, tx *sqlx.Tx) error {
+	o := imp.opts
+	err := tx.GetContext(ctx, &imp.rep.BatchID, `
+		INSERT INTO batches (name, stock_id, kind, mchid, appid, stock_creator_mchid, source_file, encoding)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		o.Name, o.StockID, o.Kind, o.MchID, o.AppID, o.CreatorMchID, o.Source, imp.enc)
+	if err != nil {
+		return fmt.Errorf("import: create batch: %w", err)
+	}
+	return nil
+}
+
+// spillFile holds the lines set aside as probable duplicates in a
+// temporary file, made at the first one, so that memory stays constant.
+type spillFile struct {
+	f    *os.File
+	w    *bufio.Writer
+	enc  *gob.Encoder
+	rows int
+}
+
+func (s *spillFile) add(l spilled) error {
+	if s.f == nil {
+		f, err := os.CreateTemp("", "issuer-import-*.spill")
+		if err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		s.f, s.w = f, bufio.NewWriter(f)
+		s.enc = gob.NewEncoder(s.w)
+	}
+	s.rows++
+	return s.enc.Encode(l)
+}
+
+// rewind flushes what was set aside and reads it again from the start.
+func (s *spillFile) rewind() (*gob.Decoder, error) {
+	if err := s.w.Flush(); err != nil {
+		return nil, err
+	}
+	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return gob.NewDecoder(bufio.NewReader(s.f)), nil
+}
+
+func (s *spillFile) remove() {
+	if s.f != nil {
+		s.f.Close()
+		os.Remove(s.f.Name())
+	}
 }
 
 // settle loads the lines set aside as probable duplicates and inserts

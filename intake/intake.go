@@ -61,6 +61,11 @@ type Options struct {
 	OnReject func(Reject)
 	// OnProgress is called now and then with the bytes read so far.
 	OnProgress func(n int64)
+	// BeforeCommit, when set, runs in the import's transaction once the
+	// batch and its rows are in place, just before it commits (never in a
+	// dry run): an error stores nothing. ops writes the import's audit
+	// row this way.
+	BeforeCommit func(ctx context.Context, tx *sqlx.Tx, rep *Report) error
 }
 
 // Reject is one rejected input line.
@@ -185,6 +190,12 @@ func importWith(ctx context.Context, db *sqlx.DB, r io.Reader, opts Options, see
 	if opts.DryRun {
 		rep.BatchID = 0
 		return rep, nil // the deferred rollback stores nothing
+	}
+	if opts.BeforeCommit != nil {
+		if err := opts.BeforeCommit(ctx, tx, rep); err != nil {
+			rep.BatchID = 0
+			return rep, fmt.Errorf("import: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		rep.BatchID = 0

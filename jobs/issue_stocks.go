@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/issuer-dev/issuer/guard"
 	"github.com/issuer-dev/issuer/wxpay"
 )
 
@@ -66,22 +67,8 @@ func (pr *producer) checkStocks(ctx context.Context) {
 	}
 }
 
-// stockUnavailable says why a stock cannot issue now, or "".
+// stockUnavailable says why a stock cannot issue now, or "" (the stock
+// guard, guard.StockState).
 func stockUnavailable(st *wxpay.Stock, now time.Time) string {
-	if st.Status != "" && st.Status != "running" {
-		what := map[string]string{
-			"paused":      "is paused in WeChat Pay: restart it (issuer stock restart " + st.StockID + ")",
-			"stoped":      "is stopped in WeChat Pay and cannot issue again: import the list for another stock",
-			"unactivated": "is not activated yet: start it (issuer stock start " + st.StockID + ")",
-			"audit":       "is still being reviewed by WeChat Pay: wait until it runs",
-		}[st.Status]
-		if what == "" {
-			what = "is " + st.Status + " in WeChat Pay, not running"
-		}
-		return fmt.Sprintf("stock_unavailable: stock %s %s", st.StockID, what)
-	}
-	if end, err := time.Parse(time.RFC3339, st.AvailableEndTime); err == nil && now.After(end) {
-		return fmt.Sprintf("stock_unavailable: stock %s ended at %s: import the list for another stock", st.StockID, st.AvailableEndTime)
-	}
-	return ""
+	return guard.StockState{StockID: st.StockID, Status: st.Status, AvailableEndTime: st.AvailableEndTime}.Unavailable(now)
 }

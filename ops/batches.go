@@ -5,14 +5,30 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/queue"
 )
 
+// Batch is a batch with its counts and guards: the one JSON shape of
+// batch show --json, batch list --json and the API's batch answers.
+type Batch = queue.Batch
+
+// A batch's statuses that front ends tell apart (queue's, which has them
+// all).
+const (
+	BatchAwaitingApproval = queue.BatchAwaitingApproval
+	BatchPaused           = queue.BatchPaused
+)
+
+// BatchFilter selects batches for Batches.
+type BatchFilter = queue.BatchFilter
+
 // Batches lists the batches f selects, newest first, with their counts.
-func (s *Service) Batches(ctx context.Context, a auth.Actor, f queue.BatchFilter) ([]*queue.Batch, error) {
+func (s *Service) Batches(ctx context.Context, a auth.Actor, f BatchFilter) ([]*Batch, error) {
 	if err := s.read(ctx, a, auth.ActRead, target{}); err != nil {
 		return nil, err
 	}
@@ -20,7 +36,7 @@ func (s *Service) Batches(ctx context.Context, a auth.Actor, f queue.BatchFilter
 }
 
 // Batch returns one batch with its counts.
-func (s *Service) Batch(ctx context.Context, a auth.Actor, id int64) (*queue.Batch, error) {
+func (s *Service) Batch(ctx context.Context, a auth.Actor, id int64) (*Batch, error) {
 	if err := s.read(ctx, a, auth.ActRead, target{batch: id}); err != nil {
 		return nil, err
 	}
@@ -28,31 +44,46 @@ func (s *Service) Batch(ctx context.Context, a auth.Actor, id int64) (*queue.Bat
 }
 
 // PauseBatch stops claiming a batch's rows; sends in flight finish.
-func (s *Service) PauseBatch(ctx context.Context, a auth.Actor, id int64) (*queue.Batch, error) {
+func (s *Service) PauseBatch(ctx context.Context, a auth.Actor, id int64) (*Batch, error) {
 	return s.setStatus(ctx, a, auth.ActPause, id, "pause")
 }
 
 // ResumeBatch lets a paused or halted batch be claimed again.
-func (s *Service) ResumeBatch(ctx context.Context, a auth.Actor, id int64) (*queue.Batch, error) {
+func (s *Service) ResumeBatch(ctx context.Context, a auth.Actor, id int64) (*Batch, error) {
 	return s.setStatus(ctx, a, auth.ActResume, id, "resume")
 }
 
-func (s *Service) setStatus(ctx context.Context, a auth.Actor, act auth.Action, id int64, action string) (*queue.Batch, error) {
-	var b *queue.Batch
-	err := s.act(ctx, a, act, &target{batch: id}, func() (string, error) {
+// setStatus pauses or resumes. A resume lets money flow again: a money act,
+// recorded in its own transaction. A pause stops it: it is done even when
+// the audit log cannot be written (an emergency stop must not wait on it).
+func (s *Service) setStatus(ctx context.Context, a auth.Actor, act auth.Action, id int64, action string) (*Batch, error) {
+	var b *Batch
+	change := func(q *queue.Store) (string, error) {
 		var err error
-		b, err = s.Queue.SetBatchStatus(ctx, id, action)
+		b, err = q.SetBatchStatus(ctx, id, action)
 		if err != nil {
 			return "", s.reword(ctx, id, action, err)
 		}
 		return "batch is " + b.Status, nil
+	}
+	if act != auth.ActResume {
+		err := s.act(ctx, a, act, &target{batch: id}, func() (string, error) { return change(s.Queue) })
+		return b, err
+	}
+	err := s.moneyAct(ctx, a, act, &target{batch: id}, func(rec *recorder) (string, error) {
+		rec.detailTx = func(ctx context.Context, tx *sqlx.Tx) (string, error) {
+			var status string
+			err := tx.GetContext(ctx, &status, `SELECT status FROM batches WHERE id = $1`, id)
+			return "batch is " + status, err
+		}
+		return change(rec.queue())
 	})
 	return b, err
 }
 
 // CancelResult is what cancelling a batch did.
 type CancelResult struct {
-	Batch *queue.Batch
+	Batch *Batch
 	jobs.CancelResult
 }
 

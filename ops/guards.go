@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/internal/money"
@@ -15,62 +17,55 @@ import (
 
 // ApproveBatch lets a batch awaiting approval issue. The queue refuses an
 // approver who uploaded the batch (maker-checker), whoever calls.
-func (s *Service) ApproveBatch(ctx context.Context, a auth.Actor, id int64) (*queue.Batch, error) {
+func (s *Service) ApproveBatch(ctx context.Context, a auth.Actor, id int64) (*Batch, error) {
 	return s.ApproveBatchComment(ctx, a, id, "")
 }
 
 // ApproveBatchComment is ApproveBatch with the approver's comment, kept on
 // the batch and in the audit log.
-func (s *Service) ApproveBatchComment(ctx context.Context, a auth.Actor, id int64, comment string) (*queue.Batch, error) {
+func (s *Service) ApproveBatchComment(ctx context.Context, a auth.Actor, id int64, comment string) (*Batch, error) {
 	comment = strings.TrimSpace(comment)
 	if n := len([]rune(comment)); n > queue.MaxCommentLen {
 		return nil, invalidf("approve: the comment has %d characters, at most %d", n, queue.MaxCommentLen)
 	}
-	var b *queue.Batch
-	err := s.act(ctx, a, auth.ActApprove, &target{batch: id}, func() (string, error) {
+	note := ""
+	if comment != "" {
+		note = ": " + comment
+	}
+	var b *Batch
+	err := s.moneyAct(ctx, a, auth.ActApprove, &target{batch: id}, func(rec *recorder) (string, error) {
+		rec.detailTx = func(ctx context.Context, tx *sqlx.Tx) (string, error) {
+			var v struct {
+				Accepted  int   `db:"accepted"`
+				AmountFen int64 `db:"amount_fen"`
+			}
+			err := tx.GetContext(ctx, &v, `SELECT accepted, amount_fen FROM batches WHERE id = $1`, id)
+			return approvedDetail(v.Accepted, v.AmountFen) + note, err
+		}
 		var err error
-		b, err = s.Queue.ApproveWithComment(ctx, id, a.Name, comment)
+		b, err = rec.queue().ApproveWithComment(ctx, id, a.Name, comment)
 		if err != nil {
 			return "", selfApproval(err)
 		}
-		d := fmt.Sprintf("approved %d recipients worth %s yuan", b.Accepted, money.Yuan(b.AmountFen))
-		if comment != "" {
-			d += ": " + comment
-		}
-		return d, nil
+		return approvedDetail(b.Accepted, b.AmountFen) + note, nil
 	})
 	return b, err
 }
 
-// RenameBatch gives a batch awaiting approval a new name (an operator's
-// act, audited, as a guard change is): what the approver decides on is
-// what it is. A new file is a new batch, never an edit.
-func (s *Service) RenameBatch(ctx context.Context, a auth.Actor, id int64, name string) (*queue.Batch, error) {
-	name = strings.TrimSpace(name)
-	if err := intake.CheckName(name); err != nil {
-		return nil, fmt.Errorf("rename: %w", err)
-	}
-	var b *queue.Batch
-	err := s.act(ctx, a, auth.ActGuards, &target{batch: id}, func() (string, error) {
-		before, err := s.Queue.Batch(ctx, id)
-		if err != nil {
-			return "", err
-		}
-		b, err = s.Queue.Rename(ctx, id, name)
-		return fmt.Sprintf("name %q (was %q)", name, before.Name), err
-	})
-	return b, err
+func approvedDetail(accepted int, fen int64) string {
+	return fmt.Sprintf("approved %d recipients worth %s yuan", accepted, money.Yuan(fen))
 }
 
 // RejectBatch ends a batch awaiting approval; nothing of it is sent.
-func (s *Service) RejectBatch(ctx context.Context, a auth.Actor, id int64, reason string) (*queue.Batch, error) {
+func (s *Service) RejectBatch(ctx context.Context, a auth.Actor, id int64, reason string) (*Batch, error) {
 	if reason == "" {
 		return nil, invalidf("reject: a reason is required")
 	}
-	var b *queue.Batch
-	err := s.act(ctx, a, auth.ActReject, &target{batch: id}, func() (string, error) {
+	var b *Batch
+	err := s.moneyAct(ctx, a, auth.ActReject, &target{batch: id}, func(rec *recorder) (string, error) {
+		rec.detail = "rejected: " + reason
 		var err error
-		b, err = s.Queue.Reject(ctx, id, a.Name, reason)
+		b, err = rec.queue().Reject(ctx, id, a.Name, reason)
 		if err != nil {
 			return "", selfApproval(err)
 		}
@@ -79,13 +74,35 @@ func (s *Service) RejectBatch(ctx context.Context, a auth.Actor, id int64, reaso
 	return b, err
 }
 
+// RenameBatch gives a batch awaiting approval a new name (an operator's
+// act, audited, as a guard change is): what the approver decides on is
+// what it is. A new file is a new batch, never an edit.
+func (s *Service) RenameBatch(ctx context.Context, a auth.Actor, id int64, name string) (*Batch, error) {
+	name = strings.TrimSpace(name)
+	if err := intake.CheckName(name); err != nil {
+		return nil, fmt.Errorf("rename: %w", err)
+	}
+	var b *Batch
+	err := s.moneyAct(ctx, a, auth.ActGuards, &target{batch: id}, func(rec *recorder) (string, error) {
+		before, err := rec.queue().Batch(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		rec.detail = fmt.Sprintf("name %q (was %q)", name, before.Name)
+		b, err = rec.queue().Rename(ctx, id, name)
+		return rec.detail, err
+	})
+	return b, err
+}
+
 // SetBatchPriority changes which batches are claimed first.
-func (s *Service) SetBatchPriority(ctx context.Context, a auth.Actor, id int64, priority int) (*queue.Batch, error) {
-	var b *queue.Batch
-	err := s.act(ctx, a, auth.ActPriority, &target{batch: id}, func() (string, error) {
+func (s *Service) SetBatchPriority(ctx context.Context, a auth.Actor, id int64, priority int) (*Batch, error) {
+	var b *Batch
+	err := s.moneyAct(ctx, a, auth.ActPriority, &target{batch: id}, func(rec *recorder) (string, error) {
+		rec.detail = fmt.Sprintf("priority %d", priority)
 		var err error
-		b, err = s.Queue.SetPriority(ctx, id, priority)
-		return fmt.Sprintf("priority %d", priority), err
+		b, err = rec.queue().SetPriority(ctx, id, priority)
+		return rec.detail, err
 	})
 	return b, err
 }
@@ -94,7 +111,7 @@ func (s *Service) SetBatchPriority(ctx context.Context, a auth.Actor, id int64, 
 // someone approve their own list.
 func selfApproval(err error) error {
 	if errors.Is(err, queue.ErrSelfApproval) {
-		return fmt.Errorf("%w: %w", ErrForbidden, err)
+		return &Error{Code: EFORBIDDEN, Message: "forbidden: " + err.Error(), Err: fmt.Errorf("%w: %w", auth.ErrForbidden, err)}
 	}
 	return err
 }
@@ -122,13 +139,13 @@ type GuardsRequest struct {
 // refused (queue.ErrCapBelowReserved, which is a queue.ErrState), as is
 // any change to a batch that can no longer send. A raised cap does not
 // resume a batch the cap halted: resuming is its own act.
-func (s *Service) SetBatchGuards(ctx context.Context, a auth.Actor, id int64, req GuardsRequest) (*queue.Batch, error) {
+func (s *Service) SetBatchGuards(ctx context.Context, a auth.Actor, id int64, req GuardsRequest) (*Batch, error) {
 	c, err := s.guardChange(req)
 	if err != nil {
 		return nil, err
 	}
-	var b *queue.Batch
-	err = s.act(ctx, a, auth.ActGuards, &target{batch: id}, func() (string, error) {
+	var b *Batch
+	err = s.moneyAct(ctx, a, auth.ActGuards, &target{batch: id}, func(rec *recorder) (string, error) {
 		before, err := s.Queue.Batch(ctx, id)
 		if err != nil {
 			return "", err
@@ -136,17 +153,17 @@ func (s *Service) SetBatchGuards(ctx context.Context, a auth.Actor, id int64, re
 		if !a.Account() && c.Loosens(before) {
 			// The shell without a credential may tighten a guard (an
 			// emergency needs no token) but never loosen one.
-			return "", fmt.Errorf("%w: %s acts without a credential, which may tighten a batch's guards but not loosen them: "+
-				"act as an operator, with their API token or password", ErrForbidden, a.Name)
+			return "", forbiddenf("%s acts without a credential, which may tighten a batch's guards but not loosen them: "+
+				"act as an operator, with their API token or password", a.Name)
 		}
 		sending := before.Status == queue.BatchPending || before.Status == queue.BatchRunning // refused a first cap anyway
 		if c.MaxAmountFen != nil && before.MaxAmountFen == nil && before.FaceValueFen == nil && !sending {
 			// A first cap counts what the batch has sent at face value.
 			c.FaceValueFen = s.batchFaceValue(ctx, before)
 		}
-		detail := describeGuards(before, c, s.location())
-		b, err = s.Queue.SetGuards(ctx, id, c)
-		return detail, err
+		rec.detail = describeGuards(before, c, s.location())
+		b, err = rec.queue().SetGuards(ctx, id, c)
+		return rec.detail, err
 	})
 	return b, err
 }

@@ -76,18 +76,18 @@ func TestShellWithoutCredential(t *testing.T) {
 	require.Equal(t, queue.BatchAwaitingApproval, waiting.Status)
 	require.Equal(t, "cli:root", waiting.UploadedBy)
 	_, err := b.svc.ApproveBatch(ctx, shell, waiting.ID)
-	require.ErrorIs(t, err, ops.ErrForbidden)
+	require.ErrorIs(t, err, auth.ErrForbidden)
 	require.ErrorContains(t, err, "without a credential")
 	_, err = b.svc.RejectBatch(ctx, shell, waiting.ID, "no")
-	require.ErrorIs(t, err, ops.ErrForbidden)
+	require.ErrorIs(t, err, auth.ErrForbidden)
 
 	running := b.importList(t, shell, "oR", 2)
 	_, err = b.svc.PauseBatch(ctx, shell, running.ID)
 	require.NoError(t, err, "an emergency stop needs no token")
 	_, err = b.svc.ResumeBatch(ctx, shell, running.ID)
-	require.ErrorIs(t, err, ops.ErrForbidden)
+	require.ErrorIs(t, err, auth.ErrForbidden)
 	_, err = b.svc.SetBatchPriority(ctx, shell, running.ID, 9)
-	require.ErrorIs(t, err, ops.ErrForbidden)
+	require.ErrorIs(t, err, auth.ErrForbidden)
 	_, err = b.svc.CancelBatch(ctx, shell, running.ID)
 	require.NoError(t, err)
 
@@ -98,7 +98,7 @@ func TestShellWithoutCredential(t *testing.T) {
 	// An account's own upload is still not its to approve.
 	mine := b.importList(t, operator, "oM", 3)
 	_, err = b.svc.ApproveBatch(ctx, operator, mine.ID)
-	require.ErrorIs(t, err, ops.ErrForbidden)
+	require.ErrorIs(t, err, auth.ErrForbidden)
 
 	require.Equal(t, []string{"cli:root:denied", "olga:ok", "olga:denied"}, b.outcomes("approve"))
 	require.Equal(t, []string{"cli:root:denied"}, b.outcomes("resume"))

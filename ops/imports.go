@@ -2,16 +2,24 @@ package ops
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/issuer-dev/issuer/auth"
+	"github.com/issuer-dev/issuer/guard"
 	"github.com/issuer-dev/issuer/intake"
-	"github.com/issuer-dev/issuer/internal/money"
-	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/wxpay"
+)
+
+// Kinds of coupon a batch issues, and how an import reads its file.
+const (
+	KindFavor    = intake.KindFavor   // 代金券
+	KindProduct  = intake.KindProduct // 商品券
+	EncodingAuto = intake.EncodingAuto
 )
 
 // ImportRequest is one recipient list to import as a new batch.
@@ -27,29 +35,117 @@ type ImportRequest struct {
 	// DryRun checks and counts every line and stores nothing.
 	DryRun bool
 
-	// The money guards, as people type them; Import parses them the same
-	// way for every front end.
-	Paused         bool   // created paused
-	StartAt        string // not claimed before: RFC 3339, or YYYY-MM-DD HH:MM[:SS] in the configured time zone
-	Window         string // claimed only inside HH:MM-HH:MM daily, in the configured time zone
-	MaxAmountYuan  string // spend cap in yuan (face value issued, in flight or in doubt)
-	Priority       int    // higher is claimed first
-	AllowDuplicate bool   // store a file already imported as a live batch of the stock
-	AllowRepeats   bool   // keep openids that already have a coupon of the stock
+	// Guards are the money guards as people type them; Import parses
+	// them the same way for every front end (package guard).
+	Guards ImportGuards
 	// OnReject sees each rejected line as it is found (streamed, never
 	// all held); OnProgress the bytes read so far.
-	OnReject   func(intake.Reject)
+	OnReject   func(Reject)
 	OnProgress func(n int64)
 
 	stock   *wxpay.Stock // asked already (PreviewImport)
 	preview bool         // a dry run that reports a stopped stock as a check
 }
 
+// ErrTooManyRejects: the file had more rejected lines than the request
+// allows; nothing was stored, and the answer still accounts for every
+// line (code EUNPROCESSABLE).
+var ErrTooManyRejects = intake.ErrTooManyRejects
+
+// ImportGuards are an import's money guards as typed (guard.Request).
+type ImportGuards = guard.Request
+
+// GuardFields returns the guards an import takes, as the upload form's and
+// the API's fields and the import command's flags (guard.Fields).
+func GuardFields() []guard.Field { return guard.Fields() }
+
+// Reject is one rejected input line: its number, its text and why.
+type Reject = intake.Reject
+
+// RejectLine is a rejected line as an answer lists it.
+type RejectLine struct {
+	Line   int    `json:"line"`
+	Reason string `json:"reason"`
+}
+
+// ImportAnswer is what an import did, in the one JSON shape of the
+// command line's import --json and the API's POST /api/v1/batches (the
+// contract's keys, and more). It accounts for every line: Lines =
+// Accepted + Duplicates + Repeats + Rejected + Blank.
+type ImportAnswer struct {
+	// BatchID is the new batch; 0, in JSON null, when nothing was stored
+	// (a dry run, or too many rejected lines).
+	BatchID    int64 `json:"batch_id"`
+	Lines      int   `json:"lines"`
+	Accepted   int   `json:"accepted"`
+	Duplicates int   `json:"duplicates"`
+	Repeats    int   `json:"repeats"`
+	Rejected   int   `json:"rejected"`
+	Blank      int   `json:"blank"`
+	// Status is the new batch's status, only once it is stored.
+	Status string `json:"status,omitempty"`
+	// ApprovalReason says which approval threshold the batch reached when
+	// it awaits approval.
+	ApprovalReason string `json:"approval_reason,omitempty"`
+	// ApprovalRule names the threshold reached (min_coupons, min_amount,
+	// daily_coupons, daily_amount); DayCoupons and DayAmountFen are the
+	// stock's other batches of the day when a daily threshold was looked at.
+	ApprovalRule string `json:"approval_rule,omitempty"`
+	DayCoupons   int64  `json:"-"`
+	DayAmountFen int64  `json:"-"`
+	// AmountFen is the face value of the accepted rows in fen (rows
+	// without a coupon_value at the stock's face value); Unvalued counts
+	// the rows whose value is unknown, which AmountFen leaves out.
+	AmountFen int64  `json:"amount_fen"`
+	Unvalued  int64  `json:"unvalued,omitempty"`
+	Encoding  string `json:"encoding"`
+	SHA256    string `json:"sha256"`
+	// Rejects are the first rejected lines, when the front end keeps them
+	// (the API's 422 answer lists them).
+	Rejects []RejectLine `json:"rejects,omitempty"`
+	// Error is why nothing was stored, on an answer that reports it with
+	// the counts (the API's 422).
+	Error string `json:"error,omitempty"`
+}
+
+// MarshalJSON writes batch_id null when no batch was stored.
+func (a ImportAnswer) MarshalJSON() ([]byte, error) {
+	type plain ImportAnswer
+	var id *int64
+	if a.BatchID != 0 {
+		id = &a.BatchID
+	}
+	return json.Marshal(struct {
+		BatchID *int64 `json:"batch_id"`
+		plain
+	}{id, plain(a)})
+}
+
+func importAnswer(rep *intake.Report) *ImportAnswer {
+	if rep == nil {
+		return nil
+	}
+	a := &ImportAnswer{BatchID: rep.BatchID, Lines: rep.Lines, Accepted: rep.Accepted, Duplicates: rep.Duplicates,
+		Repeats: rep.Repeats, Rejected: rep.Rejected, Blank: rep.Blank, ApprovalReason: rep.ApprovalReason,
+		ApprovalRule: rep.ApprovalRule, DayCoupons: rep.DayCoupons, DayAmountFen: rep.DayAmountFen,
+		AmountFen: rep.AmountFen, Unvalued: rep.Unvalued, Encoding: rep.Encoding, SHA256: rep.SHA256}
+	if rep.BatchID != 0 {
+		a.Status = rep.Status
+	}
+	return a
+}
+
 // Import stores a recipient list as a new batch, all or nothing: with
 // more rejected lines than MaxRejects, or any problem with the file as a
-// whole, nothing is stored. The report accounts for every line, also on
-// intake.ErrTooManyRejects.
-func (s *Service) Import(ctx context.Context, a auth.Actor, req ImportRequest) (*intake.Report, error) {
+// whole, nothing is stored. The answer accounts for every line, also when
+// there are too many rejected lines (EUNPROCESSABLE, matching
+// intake.ErrTooManyRejects).
+func (s *Service) Import(ctx context.Context, a auth.Actor, req ImportRequest) (*ImportAnswer, error) {
+	rep, err := s.importReport(ctx, a, req)
+	return importAnswer(rep), err
+}
+
+func (s *Service) importReport(ctx context.Context, a auth.Actor, req ImportRequest) (*intake.Report, error) {
 	if err := s.Config.Require("wxpay.mchid", "wxpay.appid"); err != nil {
 		return nil, err
 	}
@@ -78,75 +174,64 @@ func (s *Service) Import(ctx context.Context, a auth.Actor, req ImportRequest) (
 		return nil, err
 	}
 	var rep *intake.Report
-	run := func() (string, error) {
+	run := func(beforeCommit func(context.Context, *sqlx.Tx, *intake.Report) error) (string, error) {
 		var err error
 		rep, err = intake.Import(ctx, s.DB, req.Reader, intake.Options{
 			StockID: req.StockID, Kind: req.Kind, Name: req.Name, MchID: s.Config.WXPay.MchID, AppID: s.Config.WXPay.AppID,
 			CreatorMchID: req.CreatorMchID, Encoding: req.Encoding, MaxRejects: req.MaxRejects, Source: req.Source,
 			Location: s.Config.Location, DryRun: req.DryRun, OnReject: req.OnReject, OnProgress: req.OnProgress, Guards: g,
+			BeforeCommit: beforeCommit,
 		})
 		if rep == nil {
 			return "", err
 		}
-		status := rep.Status
-		if rep.ApprovalReason != "" {
-			status += " (" + rep.ApprovalReason + ")"
-		}
-		return fmt.Sprintf("%s: lines %d = accepted %d + duplicates %d + repeats %d + rejected %d + blank %d (sha256 %s); status %s%s",
-			req.Source, rep.Lines, rep.Accepted, rep.Duplicates, rep.Repeats, rep.Rejected, rep.Blank, rep.SHA256, status,
-			guardNote(g)), err
+		return importDetail(req.Source, rep, g), err
 	}
 	if req.DryRun {
 		// A dry run stores nothing: not audited.
-		_, err := run()
+		_, err := run(nil)
 		return rep, err
 	}
 	t := &target{stock: req.StockID}
-	err = s.act(ctx, a, auth.ActImport, t, func() (string, error) {
-		d, err := run()
+	err = s.moneyAct(ctx, a, auth.ActImport, t, func(rec *recorder) (string, error) {
+		d, err := run(func(ctx context.Context, tx *sqlx.Tx, rep *intake.Report) error {
+			t.batch, rec.detail = rep.BatchID, importDetail(req.Source, rep, g)
+			return rec.record(ctx, tx)
+		})
 		if rep != nil {
-			t.batch = rep.BatchID
+			t.batch = rep.BatchID // 0: nothing stored
 		}
 		return d, err
 	})
 	return rep, err
 }
 
+// importDetail is the audit log's account of an import.
+func importDetail(source string, rep *intake.Report, g intake.Guards) string {
+	status := rep.Status
+	if rep.ApprovalReason != "" {
+		status += " (" + rep.ApprovalReason + ")"
+	}
+	return fmt.Sprintf("%s: lines %d = accepted %d + duplicates %d + repeats %d + rejected %d + blank %d (sha256 %s); status %s%s",
+		source, rep.Lines, rep.Accepted, rep.Duplicates, rep.Repeats, rep.Rejected, rep.Blank, rep.SHA256, status, g.Note())
+}
+
 // importGuards parses the request's guards and fills in what the batch's
 // amount needs: the stock's face value, asked of WeChat Pay once, when a
 // spend cap or an approval amount depends on it.
 func (s *Service) importGuards(ctx context.Context, a auth.Actor, req ImportRequest) (intake.Guards, error) {
-	g := intake.Guards{UploadedBy: a.Name, Paused: req.Paused, Priority: req.Priority,
-		AllowDuplicate: req.AllowDuplicate, AllowRepeats: req.AllowRepeats,
-		ApprovalMinCoupons: s.Config.Approval.MinCoupons, ApprovalMinAmountFen: s.Config.Approval.MinAmountFen(),
-		ApprovalDailyCoupons: s.Config.Approval.DailyCoupons, ApprovalDailyAmountFen: s.Config.Approval.DailyAmountFen()}
-	loc := s.Config.Location
-	if req.StartAt != "" {
-		t, err := ParseTime(req.StartAt, loc)
-		if err != nil {
-			return g, invalidf("start at: %v", err)
-		}
-		g.StartAt = t
+	g, err := req.Guards.Parse(s.location())
+	if err != nil {
+		return g, invalidf("%v", err)
 	}
-	if req.Window != "" {
-		w, err := queue.ParseWindow(req.Window, loc)
-		if err != nil {
-			return g, invalidf("%v", err)
-		}
-		g.Window = &w
-	}
-	if req.MaxAmountYuan != "" {
-		fen, err := money.ParseYuan(req.MaxAmountYuan)
-		if err != nil {
-			return g, invalidf("max amount: %v", err)
-		}
-		g.MaxAmountFen = fen
-	}
+	g.UploadedBy = a.Name
+	g.ApprovalMinCoupons, g.ApprovalMinAmountFen = s.Config.Approval.MinCoupons, s.Config.Approval.MinAmountFen()
+	g.ApprovalDailyCoupons, g.ApprovalDailyAmountFen = s.Config.Approval.DailyCoupons, s.Config.Approval.DailyAmountFen()
 	// The stock's face value, asked once: it is what rows without a
 	// coupon_value are worth. A cap or an amount threshold cannot do
 	// without it; otherwise the batch's amount is only shown, and the
 	// import goes on without it when WeChat Pay cannot be asked.
-	needed := g.MaxAmountFen > 0 || g.ApprovalMinAmountFen > 0 || g.ApprovalDailyAmountFen > 0
+	needed := g.NeedsAmount()
 	if req.Kind == intake.KindFavor && (s.WX != nil || req.stock != nil) {
 		st := req.stock
 		var err error
@@ -185,40 +270,9 @@ func stockFace(st *wxpay.Stock) int64 {
 	return 0
 }
 
-func guardNote(g intake.Guards) string {
-	var parts []string
-	if g.MaxAmountFen > 0 {
-		parts = append(parts, "spend cap "+money.Yuan(g.MaxAmountFen)+" yuan")
-	}
-	if !g.StartAt.IsZero() {
-		parts = append(parts, "starts "+g.StartAt.Format(time.RFC3339))
-	}
-	if g.Window != nil {
-		parts = append(parts, "window "+g.Window.String())
-	}
-	if g.Priority != 0 {
-		parts = append(parts, fmt.Sprintf("priority %d", g.Priority))
-	}
-	if g.AllowDuplicate {
-		parts = append(parts, "duplicate file allowed")
-	}
-	if g.AllowRepeats {
-		parts = append(parts, "repeats allowed")
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return "; " + strings.Join(parts, ", ")
-}
-
 // ParseTime reads a time as people give it: RFC 3339, or YYYY-MM-DD HH:MM,
-// YYYY-MM-DD HH:MM:SS or YYYY-MM-DD in loc.
-func ParseTime(s string, loc *time.Location) (time.Time, error) {
-	if t, ok := parseLocal(s, loc, "2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02"); ok {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("%q: want RFC 3339 or YYYY-MM-DD HH:MM in %s", s, loc)
-}
+// YYYY-MM-DD HH:MM:SS or YYYY-MM-DD in loc (guard.ParseTime).
+func ParseTime(s string, loc *time.Location) (time.Time, error) { return guard.ParseTime(s, loc) }
 
 // parseLocal reads s as RFC 3339 or as the first of layouts it matches,
 // in loc.

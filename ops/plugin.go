@@ -19,7 +19,7 @@ type PluginSign struct {
 	KeyFile string
 }
 
-// Check reports what is wrong with the parameters, as an *InvalidError,
+// Check reports what is wrong with the parameters, as an EINVALID *Error,
 // without reading any key.
 func (req PluginSign) Check() error {
 	switch {
@@ -39,7 +39,7 @@ func (req PluginSign) Check() error {
 // SignPlugin signs send-coupon parameters for the plugin. It is offline:
 // nothing is sent, and it needs neither the database nor the merchant's
 // API keys, only the APIv2 key. Everything wrong with the parameters is
-// an *InvalidError, found before the key is read.
+// an EINVALID *Error, found before the key is read.
 func (s *Service) SignPlugin(ctx context.Context, a auth.Actor, req PluginSign) (*wxpay.PluginPayload, error) {
 	if err := req.Check(); err != nil {
 		return nil, err

@@ -19,7 +19,7 @@ var ErrStockStopped = errors.New("the stock is stopped")
 // created: every line accounted for, the money, the stock as WeChat Pay
 // has it, and what creating would meet (refusal, warnings, approval).
 type ImportPreview struct {
-	Report *intake.Report
+	Report *ImportAnswer
 	// Stock is the stock as WeChat Pay answered (nil for a 商品券 batch or
 	// when it could not be asked: StockErr says why).
 	Stock    *StockBudget
@@ -231,8 +231,8 @@ func (s *Service) stockBudget(ctx context.Context, st *wxpay.Stock) *StockBudget
 // stockStopped refuses an import into a stock WeChat Pay has stopped.
 func stockStopped(st *wxpay.Stock) error {
 	if st != nil && st.Status == wxpay.StockStopped {
-		return fmt.Errorf("%w: %w", invalidf("import: stock %s is stopped (WeChat Pay status %q) and issues no more coupons; nothing stored",
-			st.StockID, st.Status), ErrStockStopped)
+		return &Error{Code: EINVALID, Err: ErrStockStopped, Message: fmt.Sprintf(
+			"import: stock %s is stopped (WeChat Pay status %q) and issues no more coupons; nothing stored", st.StockID, st.Status)}
 	}
 	return nil
 }

@@ -98,8 +98,7 @@ func TestPreviewImport(t *testing.T) {
 	// Stopped: the import itself refuses, and stores nothing.
 	_, err := b.svc.Import(ctx, operator, ops.ImportRequest{Reader: strings.NewReader(list("oStop", 2)), Source: "s.csv", StockID: "STOP"})
 	require.ErrorIs(t, err, ops.ErrStockStopped)
-	var inv *ops.InvalidError
-	require.ErrorAs(t, err, &inv)
+	require.Equal(t, ops.EINVALID, ops.ErrorCode(err))
 	bs, err := b.svc.Queue.Batches(ctx, queue.BatchFilter{})
 	require.NoError(t, err)
 	require.Empty(t, bs)
@@ -140,7 +139,7 @@ func TestEditBeforeApproval(t *testing.T) {
 	require.True(t, got.StartPaused)
 
 	_, err = b.svc.ApproveBatchComment(ctx, operator, bt.ID, "mine")
-	require.ErrorIs(t, err, ops.ErrForbidden, "the uploader never approves")
+	require.ErrorIs(t, err, auth.ErrForbidden, "the uploader never approves")
 	got, err = b.svc.ApproveBatchComment(ctx, other, bt.ID, "  预算已确认 ")
 	require.NoError(t, err)
 	require.Equal(t, queue.BatchPaused, got.Status, "paused once approved")

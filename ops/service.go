@@ -2,10 +2,8 @@ package ops
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -17,22 +15,15 @@ import (
 	"github.com/issuer-dev/issuer/wxpay"
 )
 
-// ErrForbidden: the actor's role may not perform the operation.
-var ErrForbidden = errors.New("forbidden")
-
-// InvalidError is a request that cannot be carried out as given (a bad
-// argument); the message says what to change.
-type InvalidError struct{ Msg string }
-
-func (e *InvalidError) Error() string { return e.Msg }
-
-func invalidf(format string, args ...any) error {
-	return &InvalidError{Msg: fmt.Sprintf(format, args...)}
-}
-
-// Auditor keeps the audit log (audit.Store).
+// Auditor keeps the audit log (audit.Store). One that is a TxAuditor
+// writes the row of a money act in the act's own transaction.
 type Auditor interface {
 	Record(ctx context.Context, e audit.Entry) error
+}
+
+// TxAuditor writes an audit row through a transaction (audit.Store).
+type TxAuditor interface {
+	RecordTx(ctx context.Context, ext sqlx.ExecerContext, e audit.Entry) error
 }
 
 // WXClient is the part of the WeChat Pay client (*wxpay.Client) the
@@ -87,10 +78,9 @@ func (s *Service) authorize(ctx context.Context, a auth.Actor, act auth.Action, 
 	if a.Can(act) {
 		return nil
 	}
-	err := fmt.Errorf("%w: %s may not %s (needs the %s role)", ErrForbidden, describe(a), act, auth.MinRole(act))
+	err := forbiddenf("%s may not %s (needs the %s role)", describe(a), act, auth.MinRole(act))
 	if auth.Allowed(a.Role, act) && !a.Account() {
-		err = fmt.Errorf("%w: %s acts without a credential, which may import, pause and cancel but not %s",
-			ErrForbidden, a.Name, act)
+		err = forbiddenf("%s acts without a credential, which may import, pause and cancel but not %s", a.Name, act)
 	}
 	s.audit(ctx, a, act, t, err, "")
 	return err
@@ -101,41 +91,6 @@ func describe(a auth.Actor) string {
 		return a.Name
 	}
 	return fmt.Sprintf("%s (%s)", a.Name, a.Role)
-}
-
-// audit records an act and its outcome. The audit log is not allowed to
-// fail an act that already happened, so a failure to record is logged.
-func (s *Service) audit(ctx context.Context, a auth.Actor, act auth.Action, t target, err error, detail string) {
-	e := audit.Entry{Time: time.Now(), Actor: a.Name, Role: string(a.Role), Action: string(act), StockID: t.stock,
-		Source: a.Source, Outcome: audit.OK, Detail: audit.Text(detail)}
-	if t.batch != 0 {
-		e.BatchID = &t.batch
-	}
-	switch {
-	case errors.Is(err, ErrForbidden):
-		e.Outcome, e.Message = audit.Denied, err.Error()
-	case err != nil:
-		e.Outcome, e.Message = audit.Error, err.Error()
-	}
-	s.Logger.Info("audit", "actor", a.Name, "role", a.Role, "source", a.Source, "action", act,
-		"batch", t.batch, "stock", t.stock, "outcome", e.Outcome, "detail", detail, "err", e.Message)
-	if s.Audit == nil {
-		return
-	}
-	if rerr := s.Audit.Record(context.WithoutCancel(ctx), e); rerr != nil {
-		s.Logger.Error("audit log: could not record an act", "action", act, "actor", a.Name, "err", rerr)
-	}
-}
-
-// act runs fn as act by a: authorized first, audited after. fn may fill
-// in the target (an import learns its batch id).
-func (s *Service) act(ctx context.Context, a auth.Actor, act auth.Action, t *target, fn func() (detail string, err error)) error {
-	if err := s.authorize(ctx, a, act, *t); err != nil {
-		return err
-	}
-	detail, err := fn()
-	s.audit(ctx, a, act, *t, err, detail)
-	return err
 }
 
 // read authorizes a read; reads are not audited.

@@ -55,7 +55,7 @@ type CreatedStock struct {
 const maxStockSpan = 90 * 24 * time.Hour
 
 // CreateStock creates a 代金券 stock, unactivated until StartStock. Every
-// error before the call is an *InvalidError: nothing has been sent. A call
+// error before the call is an EINVALID *Error: nothing has been sent. A call
 // that may have taken effect says so and names its out_request_no.
 func (s *Service) CreateStock(ctx context.Context, a auth.Actor, c StockCreate) (*CreatedStock, error) {
 	req, err := c.request(s.Config.Location)

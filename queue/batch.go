@@ -87,6 +87,43 @@ var ErrState = errors.New("not allowed in this state")
 // Store runs queue operations on a database.
 type Store struct {
 	db *sqlx.DB
+	// record, when set, runs in the transaction of a change an operator
+	// makes, just before it commits (Recording).
+	record func(ctx context.Context, tx *sqlx.Tx) error
+}
+
+// Recording returns a Store that runs record in the transaction of each
+// change an operator makes to a batch — Approve, Reject, SetPriority,
+// SetGuards, and SetBatchStatus's pause and resume — just before it
+// commits: a change whose record fails does not happen. package ops
+// writes the act's audit row this way.
+func (s *Store) Recording(record func(ctx context.Context, tx *sqlx.Tx) error) *Store {
+	c := *s
+	c.record = record
+	return &c
+}
+
+// commit runs the record, if any, and commits tx.
+func (s *Store) commit(ctx context.Context, tx *sqlx.Tx) error {
+	if s.record != nil {
+		if err := s.record(ctx, tx); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// inTx runs fn in a transaction that commits through commit.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return s.commit(ctx, tx)
 }
 
 // NewStore returns a Store on db.
@@ -248,9 +285,11 @@ func (s *Store) SetBatchStatus(ctx context.Context, id int64, action string) (*B
 	if !ok {
 		return nil, fmt.Errorf("unknown batch action %q", action)
 	}
-	var status string
-	err := s.db.GetContext(ctx, &status, `UPDATE batches SET status = $2, halt_reason = NULL, updated_at = now()
-		WHERE id = $1 AND status = ANY($3) RETURNING status`, id, tr.to, stringArray(tr.from))
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var status string
+		return tx.GetContext(ctx, &status, `UPDATE batches SET status = $2, halt_reason = NULL, updated_at = now()
+			WHERE id = $1 AND status = ANY($3) RETURNING status`, id, tr.to, stringArray(tr.from))
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		b, gerr := s.Batch(ctx, id)
 		if gerr != nil {

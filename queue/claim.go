@@ -3,8 +3,9 @@ package queue
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/issuer-dev/issuer/guard"
 )
 
 // Claimed is a recipient leased to one worker, with what a send needs.
@@ -38,12 +39,9 @@ type ClaimOptions struct {
 	At time.Time
 }
 
-// openSQL is whether batch b may be claimed at $at: runnable (pending or
-// running, so never awaiting approval, paused, halted or ended), past its
-// start time and inside its send window (schema: batch_open).
-const openSQL = `batch_open(b.status, b.start_at, b.window_start, b.window_end, b.window_tz, coalesce($5::timestamptz, now()))`
-
-// Claim leases up to Limit due, pending recipients of open batches with
+// Claim leases up to Limit due, pending recipients of open batches (the
+// schedule guard, guard.OpenSQL: runnable, past its start time, inside
+// its send window) with
 // FOR UPDATE SKIP LOCKED, so concurrent claimers never get the same row.
 // Leasing, counting the attempt, reserving face value against a spend cap
 // and marking the batch running happen in the one statement, so a row is
@@ -102,7 +100,7 @@ func (s *Store) Claim(ctx context.Context, o ClaimOptions) ([]Claimed, error) {
 					FOR UPDATE SKIP LOCKED) fresh
 				) x
 			) c
-			WHERE `+openSQL+` AND ($4 = 0 OR b.id = $4)
+			WHERE `+guard.OpenSQL("b", "$5")+` AND ($4 = 0 OR b.id = $4)
 		), picked AS (
 			-- A row that already holds its reservation (sent before, in
 			-- doubt) needs no room; one that needs room is taken while the
@@ -187,7 +185,7 @@ func (s *Store) NextDue(ctx context.Context, batch int64, at time.Time) (time.Ti
 			(SELECT min(c.next_attempt_at) FROM batches b CROSS JOIN LATERAL (
 				SELECT r.next_attempt_at FROM recipients r
 				WHERE r.batch_id = b.id AND r.status = 'pending' ORDER BY r.next_attempt_at LIMIT 1) c
-			 WHERE `+strings.ReplaceAll(openSQL, "$5", "$2")+` AND ($1 = 0 OR b.id = $1)),
+			 WHERE `+guard.OpenSQL("b", "$2")+` AND ($1 = 0 OR b.id = $1)),
 			(SELECT min(r.lease_expires_at) FROM recipients r
 			 WHERE r.status = 'in_flight' AND ($1 = 0 OR r.batch_id = $1)))`, batch, atp)
 	if err != nil {

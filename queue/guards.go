@@ -45,9 +45,11 @@ func (s *Store) ApproveWithComment(ctx context.Context, id int64, approver, comm
 // caller): what the approver sees is what is decided. Once decided, a
 // batch keeps its name (ErrState).
 func (s *Store) Rename(ctx context.Context, id int64, name string) (*Batch, error) {
-	var got int64
-	err := s.db.GetContext(ctx, &got, `UPDATE batches SET name = $2, updated_at = now()
-		WHERE id = $1 AND status = 'awaiting_approval' RETURNING id`, id, name)
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var got int64
+		return tx.GetContext(ctx, &got, `UPDATE batches SET name = $2, updated_at = now()
+			WHERE id = $1 AND status = 'awaiting_approval' RETURNING id`, id, name)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		b, gerr := s.Batch(ctx, id)
 		if gerr != nil {
@@ -81,8 +83,10 @@ func (s *Store) decide(ctx context.Context, id int64, who, query, action string,
 	if who == "" {
 		return nil, fmt.Errorf("%s batch %d: who decides is required", action, id)
 	}
-	var got int64
-	err := s.db.GetContext(ctx, &got, query, append([]any{id, who}, args...)...)
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var got int64
+		return tx.GetContext(ctx, &got, query, append([]any{id, who}, args...)...)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		b, gerr := s.Batch(ctx, id)
 		if gerr != nil {
@@ -102,12 +106,18 @@ func (s *Store) decide(ctx context.Context, id int64, who, query, action string,
 // SetPriority changes which batches are claimed first: higher first,
 // equal ones share the rate.
 func (s *Store) SetPriority(ctx context.Context, id int64, priority int) (*Batch, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE batches SET priority = $2, updated_at = now() WHERE id = $1`, id, priority)
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE batches SET priority = $2, updated_at = now() WHERE id = $1`, id, priority)
+		if err != nil {
+			return fmt.Errorf("set priority of batch %d: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("batch %d: %w", id, ErrNotFound)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("set priority of batch %d: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil, fmt.Errorf("batch %d: %w", id, ErrNotFound)
+		return nil, err
 	}
 	return s.Batch(ctx, id)
 }
@@ -255,7 +265,7 @@ func (s *Store) SetGuards(ctx context.Context, id int64, c GuardChange) (*Batch,
 	if err != nil {
 		return nil, fmt.Errorf("set guards of batch %d: %w", id, err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.commit(ctx, tx); err != nil {
 		return nil, fmt.Errorf("set guards of batch %d: %w", id, err)
 	}
 	return s.Batch(ctx, id)

@@ -55,13 +55,13 @@ func cmdBatchList() *command {
 			return err
 		}
 		return e.withService(ctx, func(s *ops.Service) error {
-			batches, err := s.Batches(ctx, e.actor(), queue.BatchFilter{})
+			batches, err := s.Batches(ctx, e.actor(), ops.BatchFilter{})
 			if err != nil {
 				return err
 			}
 			if *asJSON {
 				if batches == nil {
-					batches = []*queue.Batch{}
+					batches = []*ops.Batch{}
 				}
 				return e.printJSON(batches)
 			}
@@ -113,7 +113,7 @@ func cmdBatchShow() *command {
 // which it names. Text that came from outside (names, reasons, WeChat
 // Pay's messages) goes through textable.Clean: a name stored before names
 // were checked must not drive the terminal.
-func printBatch(w io.Writer, b *queue.Batch, loc *time.Location) {
+func printBatch(w io.Writer, b *ops.Batch, loc *time.Location) {
 	clean := textable.Clean
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "batch\t%d  %s\n", b.ID, clean(b.Name))
@@ -205,7 +205,7 @@ func cmdBatchAction(action string) *command {
 			return err
 		}
 		return e.withActor(ctx, who, func(s *ops.Service, actor auth.Actor) error {
-			var b *queue.Batch
+			var b *ops.Batch
 			var err error
 			switch action {
 			case "pause":
@@ -383,7 +383,7 @@ func cmdBatchGuards() *command {
 }
 
 // guardSummary lists a batch's guards in one line.
-func guardSummary(b *queue.Batch, loc *time.Location) string {
+func guardSummary(b *ops.Batch, loc *time.Location) string {
 	parts := []string{"no spend cap"}
 	if b.MaxAmountFen != nil {
 		parts[0] = fmt.Sprintf("spend cap %s yuan (%s yuan issued, in flight or in doubt)", money.Yuan(*b.MaxAmountFen), money.Yuan(b.ReservedFen))

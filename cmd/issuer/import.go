@@ -8,16 +8,15 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
 	"github.com/issuer-dev/issuer/auth"
-	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/internal/outfile"
 	"github.com/issuer-dev/issuer/ops"
-	"github.com/issuer-dev/issuer/queue"
 )
 
 func cmdImport() *command {
@@ -28,139 +27,169 @@ func cmdImport() *command {
 		short: "import a CSV recipient list as a new batch, all or nothing",
 	}
 	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		stock := fs.String("stock", "", "stock id (批次号) the batch issues; required")
-		kind := fs.String("kind", intake.KindFavor, "favor (代金券) or product (商品券)")
-		name := fs.String("name", "", "batch name (default: the file name)")
-		encoding := fs.String("encoding", intake.EncodingAuto, "auto, utf-8 or gbk")
-		maxRejects := fs.Int("max-rejects", 0, "store the batch even with up to N rejected lines")
-		rejectsFile := fs.String("rejects", "", "write rejected lines (line, raw, reason) as CSV to `FILE` (mode 0640, with a UTF-8 byte-order mark for Excel)")
-		plain := fs.Bool("plain", false, "write the --rejects file without the byte-order mark")
-		creator := fs.String("creator-mchid", "", "stock_creator_mchid when the stock belongs to another merchant (default wxpay.mchid)")
-		asJSON := fs.Bool("json", false, "print the accounting as one JSON object")
-		paused := fs.Bool("paused", false, "create the batch paused (issuer batch resume ID starts it)")
-		startAt := fs.String("start-at", "", "do not issue before `T`: RFC 3339, or YYYY-MM-DD HH:MM in the configured timezone")
-		window := fs.String("window", "", "issue only inside `HH:MM-HH:MM` each day in the configured timezone (22:00-06:00 spans midnight)")
-		maxAmount := fs.String("max-amount-yuan", "", "spend cap: never issue more than `Y` yuan of face value")
-		priority := fs.Int("priority", 0, "higher is issued first; equal priorities share the rate")
-		allowDup := fs.Bool("allow-duplicate", false, "store a file already imported as a live batch of this stock")
-		allowRepeats := fs.Bool("allow-repeats", false, "keep openids that already have a coupon of this stock issued or on its way")
-		who := identityFlags(fs)
-		pos, err := parseFlags(e, fs, args)
+		a, err := parseImport(e, c, args)
 		if err != nil {
 			return err
 		}
-		if len(pos) != 1 {
-			return usagef("import: want exactly one FILE (or - for standard input), got %d", len(pos))
-		}
-		if *stock == "" {
-			return usagef("import: --stock is required")
-		}
-		if *kind != intake.KindFavor && *kind != intake.KindProduct {
-			return usagef("import: --kind must be favor or product, got %q", *kind)
-		}
-		path := pos[0]
-		var in io.Reader = e.stdin
-		var size int64 = -1
-		source := "-"
-		if path != "-" {
-			f, err := os.Open(path)
-			if err != nil {
-				return fmt.Errorf("import: %w", err)
-			}
-			defer f.Close()
-			if st, err := f.Stat(); err == nil {
-				size = st.Size()
-			}
-			in, source = f, path
-		}
-		batchName := *name
-		if batchName == "" {
-			batchName = filepath.Base(source)
-		}
-
-		var rejects *rejectsWriter
-		if *rejectsFile != "" {
-			if rejects, err = newRejectsWriter(*rejectsFile, *plain); err != nil {
-				return fmt.Errorf("import: --rejects: %w", err)
-			}
-			defer rejects.abort()
-		}
-		var bar *progressbar.ProgressBar
-		if f, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && size > 0 && !*asJSON {
-			bar = progressbar.DefaultBytes(size, "importing")
-		}
-
-		var rep *intake.Report
-		err = e.withActor(ctx, who, func(s *ops.Service, actor auth.Actor) error {
-			var err error
-			rep, err = s.Import(ctx, actor, ops.ImportRequest{
-				Reader: in, Source: source, StockID: *stock, Kind: *kind, Name: batchName, Encoding: *encoding,
-				CreatorMchID: *creator, MaxRejects: *maxRejects,
-				Paused: *paused, StartAt: *startAt, Window: *window, MaxAmountYuan: *maxAmount, Priority: *priority,
-				AllowDuplicate: *allowDup, AllowRepeats: *allowRepeats,
-				OnReject: func(r intake.Reject) {
-					fmt.Fprintf(e.stderr, "%s:%d: %s\n", source, r.Line, r.Reason)
-					rejects.add(r)
-				},
-				OnProgress: func(n int64) {
-					if bar != nil {
-						_ = bar.Set64(n)
-					}
-				},
-			})
-			return err
-		})
-		if bar != nil {
-			_ = bar.Finish()
-			fmt.Fprintln(e.stderr)
-		}
-		if rejects != nil {
-			// A rejects file that could not be written in full is an
-			// error even when the import succeeded: it must not look
-			// complete.
-			if werr := rejects.close(); werr != nil {
-				return errors.Join(err, fmt.Errorf("import: rejects file %s: %w", *rejectsFile, werr))
-			}
-		}
-		if rep != nil && (err == nil || errors.Is(err, intake.ErrTooManyRejects)) {
-			if *asJSON {
-				out := map[string]any{
-					"batch_id": nullableID(rep.BatchID), "lines": rep.Lines, "accepted": rep.Accepted,
-					"duplicates": rep.Duplicates, "repeats": rep.Repeats, "rejected": rep.Rejected, "blank": rep.Blank,
-				}
-				if rep.BatchID != 0 {
-					out["status"] = rep.Status
-				}
-				if rep.ApprovalReason != "" {
-					out["approval_reason"] = rep.ApprovalReason
-				}
-				if jerr := e.printJSON(out); jerr != nil {
-					return jerr
-				}
-			} else {
-				if rep.BatchID != 0 {
-					fmt.Fprintf(e.stdout, "batch %d (%s, stock %s, %s) is %s\n", rep.BatchID, batchName, *stock, rep.Encoding, rep.Status)
-				}
-				fmt.Fprintf(e.stdout, "lines %d = accepted %d + duplicates %d + repeats %d + rejected %d + blank %d\n",
-					rep.Lines, rep.Accepted, rep.Duplicates, rep.Repeats, rep.Rejected, rep.Blank)
-				if rep.Status == queue.BatchAwaitingApproval {
-					fmt.Fprintf(e.stdout, "it waits for approval (%s) by an operator other than its uploader: issuer batch approve %d --as NAME\n",
-						rep.ApprovalReason, rep.BatchID)
-				}
-			}
-		}
-		return err
+		return a.run(ctx, e)
 	}
 	return c
 }
 
-// nullableID renders a batch id that was never committed as JSON null.
-func nullableID(id int64) any {
-	if id == 0 {
-		return nil
+// importArgs are the import command's flags and file.
+type importArgs struct {
+	req         ops.ImportRequest
+	path        string
+	rejectsFile string
+	plain       bool
+	asJSON      bool
+	who         identity
+}
+
+func parseImport(e *env, c *command, args []string) (*importArgs, error) {
+	a := &importArgs{}
+	fs := newFlags(e, c)
+	fs.StringVar(&a.req.StockID, "stock", "", "stock id (批次号) the batch issues; required")
+	fs.StringVar(&a.req.Kind, "kind", ops.KindFavor, "favor (代金券) or product (商品券)")
+	fs.StringVar(&a.req.Name, "name", "", "batch name (default: the file name)")
+	fs.StringVar(&a.req.Encoding, "encoding", ops.EncodingAuto, "auto, utf-8 or gbk")
+	fs.IntVar(&a.req.MaxRejects, "max-rejects", 0, "store the batch even with up to N rejected lines")
+	fs.StringVar(&a.rejectsFile, "rejects", "", "write rejected lines (line, raw, reason) as CSV to `FILE` (mode 0640, with a UTF-8 byte-order mark for Excel)")
+	fs.BoolVar(&a.plain, "plain", false, "write the --rejects file without the byte-order mark")
+	fs.StringVar(&a.req.CreatorMchID, "creator-mchid", "", "stock_creator_mchid when the stock belongs to another merchant (default wxpay.mchid)")
+	fs.BoolVar(&a.asJSON, "json", false, "print the accounting as one JSON object")
+	// The money guards, passed through as typed (ops parses them).
+	for _, g := range ops.GuardFields() {
+		fs.Var(guardFlag{req: &a.req.Guards, name: g.Name, bool: g.Bool}, g.Flag, g.Help)
 	}
-	return id
+	a.who = identityFlags(fs)
+	pos, err := parseFlags(e, fs, args)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(pos) != 1:
+		return nil, usagef("import: want exactly one FILE (or - for standard input), got %d", len(pos))
+	case a.req.StockID == "":
+		return nil, usagef("import: --stock is required")
+	case a.req.Kind != ops.KindFavor && a.req.Kind != ops.KindProduct:
+		return nil, usagef("import: --kind must be favor or product, got %q", a.req.Kind)
+	}
+	a.path = pos[0]
+	return a, nil
+}
+
+// guardFlag is one guard of an import request as a flag.
+type guardFlag struct {
+	req  *ops.ImportGuards
+	name string
+	bool bool
+}
+
+func (f guardFlag) String() string { return "" } // no default
+
+func (f guardFlag) Set(v string) error {
+	if err := f.req.Set(f.name, v); err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), f.name+" "))
+	}
+	return nil
+}
+
+func (f guardFlag) IsBoolFlag() bool { return f.bool }
+
+// run imports the file, printing rejected lines as they are found, and
+// prints the accounting.
+func (a *importArgs) run(ctx context.Context, e *env) error {
+	in, size, closeIn, err := a.open(e)
+	if err != nil {
+		return err
+	}
+	defer closeIn()
+	var rejects *rejectsWriter
+	if a.rejectsFile != "" {
+		if rejects, err = newRejectsWriter(a.rejectsFile, a.plain); err != nil {
+			return fmt.Errorf("import: --rejects: %w", err)
+		}
+		defer rejects.abort()
+	}
+	var bar *progressbar.ProgressBar
+	if f, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && size > 0 && !a.asJSON {
+		bar = progressbar.DefaultBytes(size, "importing")
+	}
+	req := a.req
+	req.Reader = in
+	req.OnReject = func(r ops.Reject) {
+		fmt.Fprintf(e.stderr, "%s:%d: %s\n", req.Source, r.Line, r.Reason)
+		rejects.add(r)
+	}
+	req.OnProgress = func(n int64) {
+		if bar != nil {
+			_ = bar.Set64(n)
+		}
+	}
+	var rep *ops.ImportAnswer
+	err = e.withActor(ctx, a.who, func(s *ops.Service, actor auth.Actor) error {
+		var err error
+		rep, err = s.Import(ctx, actor, req)
+		return err
+	})
+	if bar != nil {
+		_ = bar.Finish()
+		fmt.Fprintln(e.stderr)
+	}
+	if rejects != nil {
+		// A rejects file that could not be written in full is an error
+		// even when the import succeeded: it must not look complete.
+		if werr := rejects.close(); werr != nil {
+			return errors.Join(err, fmt.Errorf("import: rejects file %s: %w", a.rejectsFile, werr))
+		}
+	}
+	if rep != nil && (err == nil || errors.Is(err, ops.ErrTooManyRejects)) {
+		if perr := a.print(e, rep); perr != nil {
+			return perr
+		}
+	}
+	return err
+}
+
+// open opens the file to import (standard input for -), names its source
+// and batch, and returns its size (-1 when unknown).
+func (a *importArgs) open(e *env) (io.Reader, int64, func(), error) {
+	a.req.Source = "-"
+	if a.req.Name == "" {
+		defer func() { a.req.Name = filepath.Base(a.req.Source) }()
+	}
+	if a.path == "-" {
+		return e.stdin, -1, func() {}, nil
+	}
+	f, err := os.Open(a.path)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("import: %w", err)
+	}
+	var size int64 = -1
+	if st, err := f.Stat(); err == nil {
+		size = st.Size()
+	}
+	a.req.Source = a.path
+	return f, size, func() { f.Close() }, nil
+}
+
+// print prints the import's accounting: the contract's JSON object with
+// --json (ops.ImportAnswer, as the API answers it), else for a person.
+func (a *importArgs) print(e *env, rep *ops.ImportAnswer) error {
+	if a.asJSON {
+		return e.printJSON(rep)
+	}
+	if rep.BatchID != 0 {
+		fmt.Fprintf(e.stdout, "batch %d (%s, stock %s, %s) is %s\n", rep.BatchID, a.req.Name, a.req.StockID, rep.Encoding, rep.Status)
+	}
+	fmt.Fprintf(e.stdout, "lines %d = accepted %d + duplicates %d + repeats %d + rejected %d + blank %d\n",
+		rep.Lines, rep.Accepted, rep.Duplicates, rep.Repeats, rep.Rejected, rep.Blank)
+	if rep.Status == ops.BatchAwaitingApproval {
+		fmt.Fprintf(e.stdout, "it waits for approval (%s) by an operator other than its uploader: issuer batch approve %d --as NAME\n",
+			rep.ApprovalReason, rep.BatchID)
+	}
+	return nil
 }
 
 // rejectsWriter saves rejected lines as CSV (line, raw, reason), keeping
@@ -188,7 +217,7 @@ func (r *rejectsWriter) write(rec []string) {
 	}
 }
 
-func (r *rejectsWriter) add(rej intake.Reject) {
+func (r *rejectsWriter) add(rej ops.Reject) {
 	if r != nil {
 		r.write([]string{strconv.Itoa(rej.Line), rej.Raw, rej.Reason})
 	}

@@ -128,21 +128,21 @@ func usagef(format string, args ...any) error {
 // errHelp means help was printed on request: exit 0.
 var errHelp = cmdline.ErrHelp
 
+// exitCode prints err and returns the exit status: the command line's own
+// (help, an interruption, a usage error), else ops.ExitCode's.
 func exitCode(err error, stderr io.Writer) int {
 	var ue *usageError
+	if err == nil || errors.Is(err, errHelp) {
+		return ops.ExitOK
+	}
+	fmt.Fprintf(stderr, "issuer: %v\n", err)
 	switch {
-	case err == nil, errors.Is(err, errHelp):
-		return 0
 	case errors.Is(err, errInterrupted):
-		fmt.Fprintf(stderr, "issuer: %v\n", err)
 		return 130
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "issuer: %v\n", err)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "issuer: %v\n", err)
-		return 1
+		return ops.ExitUsage
 	}
+	return ops.ExitCode(err)
 }
 
 // run is main without the process: getenv reads the environment, and

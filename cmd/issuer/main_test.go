@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"maps"
 	"os"
@@ -258,7 +260,8 @@ func TestImportAndBatchCommands(t *testing.T) {
 	require.Contains(t, r.stderr, csvPath+`:6: openid "bad id" contains " "`)
 	var rep map[string]any
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
-	require.Equal(t, map[string]any{"batch_id": nil, "lines": 5.0, "accepted": 2.0, "duplicates": 1.0, "repeats": 0.0, "rejected": 1.0, "blank": 1.0}, rep)
+	require.Equal(t, map[string]any{"batch_id": nil, "lines": 5.0, "accepted": 2.0, "duplicates": 1.0, "repeats": 0.0, "rejected": 1.0, "blank": 1.0,
+		"encoding": "utf-8", "sha256": fileSHA256(t, csvPath)}, rep, "the contract's keys, and the API's (ops.ImportAnswer)")
 	r = b.issuer(t, "", "batch", "list", "--json")
 	require.Equal(t, "[]\n", r.stdout)
 
@@ -353,4 +356,13 @@ func TestNewCommandsHelp(t *testing.T) {
 	r := b.issuer(t, "", "callback", "--help")
 	require.Equal(t, 0, r.code)
 	require.Contains(t, r.stdout, "callback set")
+}
+
+// fileSHA256 is the hex SHA-256 of the file at path.
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

@@ -169,7 +169,7 @@ func (e *env) actorFor(ctx context.Context, s *ops.Service, id identity) (auth.A
 // credentialHint adds to a refusal of the command line without a
 // credential how to give one.
 func credentialHint(err error, a auth.Actor) error {
-	if errors.Is(err, ops.ErrForbidden) && !a.Account() {
+	if ops.ErrorCode(err) == ops.EFORBIDDEN && !a.Account() {
 		return fmt.Errorf("%w: act as an account, --as NAME with NAME's API token in ISSUER_TOKEN or --token-file, "+
 			"or NAME's password typed at a terminal", err)
 	}
@@ -179,8 +179,7 @@ func credentialHint(err error, a auth.Actor) error {
 // opsUsage makes an operation's refusal of its arguments a usage error
 // (exit 2), as if the flags had been checked here.
 func opsUsage(err error) error {
-	var ie *ops.InvalidError
-	if errors.As(err, &ie) {
+	if ops.ErrorCode(err) == ops.EINVALID {
 		return &usageError{msg: err.Error()}
 	}
 	return err

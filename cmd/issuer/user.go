@@ -25,14 +25,15 @@ func userCommands() []*command {
 		cmdUserPasswd(), cmdUserRole()}
 }
 
-// withAuth loads config, opens the database and runs fn with the store.
-func withAuth(ctx context.Context, e *env, fn func(*auth.Store) error) error {
+// withAccounts loads config, opens the database and runs fn with the
+// operations on accounts.
+func withAccounts(ctx context.Context, e *env, fn func(*ops.Accounts) error) error {
 	return e.withService(ctx, func(s *ops.Service) error {
 		store, _, err := app.NewAuthStore(s.Config, s.DB)
 		if err != nil {
 			return err
 		}
-		return fn(store)
+		return fn(ops.NewAccounts(store))
 	})
 }
 
@@ -67,7 +68,7 @@ func cmdUserAdd() *command {
 		if err := auth.CheckPassword(pw); err != nil {
 			return fmt.Errorf("user add: password from %s: %w", where, err)
 		}
-		return withAuth(ctx, e, func(s *auth.Store) error {
+		return withAccounts(ctx, e, func(s *ops.Accounts) error {
 			u, err := s.AddUser(ctx, e.actor(), name, r, pw)
 			if err != nil {
 				return err
@@ -100,8 +101,8 @@ func cmdUserList() *command {
 		if len(pos) != 0 {
 			return usagef("user list: takes no arguments")
 		}
-		return withAuth(ctx, e, func(s *auth.Store) error {
-			users, err := s.Users(ctx)
+		return withAccounts(ctx, e, func(s *ops.Accounts) error {
+			users, err := s.Users(ctx, e.actor())
 			if err != nil {
 				return err
 			}
@@ -133,8 +134,12 @@ func cmdUserSetDisabled(disabled bool) *command {
 		if err != nil {
 			return err
 		}
-		return withAuth(ctx, e, func(s *auth.Store) error {
-			if err := s.SetDisabled(ctx, e.actor(), name, disabled); err != nil {
+		return withAccounts(ctx, e, func(s *ops.Accounts) error {
+			act := s.EnableUser
+			if disabled {
+				act = s.DisableUser
+			}
+			if err := act(ctx, e.actor(), name); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "%sd %s\n", strings.TrimPrefix(c.name, "user "), name)
@@ -167,7 +172,7 @@ func cmdUserToken() *command {
 		if err != nil {
 			return usagef("user token: --expires: %v", err)
 		}
-		return withAuth(ctx, e, func(s *auth.Store) error {
+		return withAccounts(ctx, e, func(s *ops.Accounts) error {
 			switch {
 			case *revoke != 0:
 				if err := s.RevokeToken(ctx, e.actor(), name, *revoke); err != nil {
@@ -176,10 +181,10 @@ func cmdUserToken() *command {
 				fmt.Fprintf(e.stdout, "revoked token %d of %s\n", *revoke, name)
 				return nil
 			case *list:
-				if _, err := s.User(ctx, name); err != nil {
+				if _, err := s.User(ctx, e.actor(), name); err != nil {
 					return fmt.Errorf("user token %s: %w", name, err)
 				}
-				tokens, err := s.Tokens(ctx, name)
+				tokens, err := s.Tokens(ctx, e.actor(), name)
 				if err != nil {
 					return err
 				}
@@ -246,8 +251,8 @@ func cmdUserPasswd() *command {
 		if err := auth.CheckPassword(pw); err != nil {
 			return fmt.Errorf("user passwd: password from %s: %w", where, err)
 		}
-		return withAuth(ctx, e, func(s *auth.Store) error {
-			if err := s.SetPassword(ctx, e.actor(), name, pw); err != nil {
+		return withAccounts(ctx, e, func(s *ops.Accounts) error {
+			if err := s.Passwd(ctx, e.actor(), name, pw); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "password of %s changed; its sessions ended\n", name)
@@ -303,7 +308,7 @@ func cmdUserRole() *command {
 		if err != nil {
 			return usagef("user role: %v", err)
 		}
-		return withAuth(ctx, e, func(s *auth.Store) error {
+		return withAccounts(ctx, e, func(s *ops.Accounts) error {
 			if err := s.SetRole(ctx, e.actor(), pos[0], r); err != nil {
 				return err
 			}

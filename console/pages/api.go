@@ -60,9 +60,9 @@ func pathID(r *http.Request) (int64, error) {
 // batchFilter reads status, stock, from, to (dates in the configured zone
 // or RFC 3339; to is exclusive for a time and inclusive for a date),
 // before_id and limit.
-func (p *Pages) batchFilter(r *http.Request, defLimit int) (queue.BatchFilter, error) {
+func (p *Pages) batchFilter(r *http.Request, defLimit int) (ops.BatchFilter, error) {
 	q := r.URL.Query()
-	f := queue.BatchFilter{Status: q.Get("status"), StockID: strings.TrimSpace(q.Get("stock")), Limit: defLimit}
+	f := ops.BatchFilter{Status: q.Get("status"), StockID: strings.TrimSpace(q.Get("stock")), Limit: defLimit}
 	var err error
 	if v := q.Get("from"); v != "" {
 		if f.CreatedFrom, err = p.parseDay(v, false); err != nil {
@@ -125,7 +125,7 @@ func (p *Pages) apiBatches(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Link", fmt.Sprintf(`<%s?%s>; rel="next"`, r.URL.Path, q.Encode()))
 	}
 	if bs == nil {
-		bs = []*queue.Batch{}
+		bs = []*ops.Batch{}
 	}
 	console.WriteJSON(w, http.StatusOK, bs)
 }
@@ -133,7 +133,7 @@ func (p *Pages) apiBatches(w http.ResponseWriter, r *http.Request) {
 func (p *Pages) apiBatch(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
 	if err == nil {
-		var b *queue.Batch
+		var b *ops.Batch
 		if b, err = p.svc.Batch(r.Context(), actor(r), id); err == nil {
 			console.WriteJSON(w, http.StatusOK, b)
 			return
@@ -143,7 +143,7 @@ func (p *Pages) apiBatch(w http.ResponseWriter, r *http.Request) {
 }
 
 // batchAction performs one state change and returns the batch after it.
-func (p *Pages) batchAction(ctx context.Context, a auth.Actor, action string, id int64, reason string) (*queue.Batch, error) {
+func (p *Pages) batchAction(ctx context.Context, a auth.Actor, action string, id int64, reason string) (*ops.Batch, error) {
 	switch action {
 	case "pause":
 		return p.svc.PauseBatch(ctx, a, id)
@@ -160,7 +160,7 @@ func (p *Pages) batchAction(ctx context.Context, a auth.Actor, action string, id
 	case "reject":
 		return p.svc.RejectBatch(ctx, a, id, reason)
 	}
-	return nil, fmt.Errorf("%w: batch %s is not available in this version", errNotImplemented, action)
+	return nil, ops.Errorf(ops.ENOTIMPLEMENTED, "batch %s is not available in this version", action)
 }
 
 func (p *Pages) apiAction(action string) http.HandlerFunc {

@@ -215,7 +215,7 @@ func (p *Pages) approvePage(w http.ResponseWriter, r *http.Request) {
 		CapBelow: b.MaxAmountFen != nil && *b.MaxAmountFen < b.AmountFen}
 	st, err := p.svc.BatchStockBudget(ctx, a, id)
 	switch {
-	case errors.Is(err, ops.ErrForbidden):
+	case ops.ErrorCode(err) == ops.EFORBIDDEN:
 		p.fail(w, r, err)
 		return
 	case err != nil:

@@ -244,7 +244,7 @@ func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, 
 		case errors.Is(err, queue.ErrNotFound):
 			d.LookupErr = "not_found"
 		default:
-			d.LookupErr = p.errMessage(r, errStatus(err), err)
+			d.LookupErr = p.errMessage(r, err)
 		}
 	}
 	if err := p.fillMoney(r, &d, pr); err != nil {

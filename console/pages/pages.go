@@ -2,7 +2,6 @@ package pages
 
 import (
 	"embed"
-	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -15,10 +14,7 @@ import (
 
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/console"
-	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/ops"
-	"github.com/issuer-dev/issuer/queue"
-	"github.com/issuer-dev/issuer/report"
 )
 
 //go:embed templates/*.html
@@ -149,70 +145,31 @@ func actor(r *http.Request) auth.Actor {
 	return a
 }
 
-// errStatus maps an operation's error to the contract's status.
-func errStatus(err error) int {
-	var inv *ops.InvalidError
-	var fatal *intake.FatalError
-	var tooBig *http.MaxBytesError
-	if status, ok := errStatusWX(err); ok {
-		return status
-	}
-	switch {
-	case errors.Is(err, ops.ErrForbidden):
-		return http.StatusForbidden
-	case errors.Is(err, queue.ErrNotFound), errors.Is(err, report.ErrNoData):
-		return http.StatusNotFound
-	case errors.Is(err, queue.ErrState), errors.Is(err, intake.ErrDuplicateFile):
-		return http.StatusConflict
-	case errors.Is(err, intake.ErrTooManyRejects), errors.As(err, &fatal), errors.Is(err, intake.ErrBadName):
-		return http.StatusUnprocessableEntity
-	case errors.As(err, &tooBig):
-		return http.StatusRequestEntityTooLarge
-	case errors.As(err, &inv), errors.Is(err, errBadRequest):
-		return http.StatusBadRequest
-	case errors.Is(err, errNotImplemented):
-		return http.StatusNotImplemented
-	case errors.Is(err, errUploadsFull):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-var (
-	errBadRequest     = errors.New("bad request")
-	errNotImplemented = errors.New("not implemented")
-)
-
-func badRequest(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
-}
+func badRequest(format string, args ...any) error { return ops.Errorf(ops.EINVALID, format, args...) }
 
 // errMessage is what a person is told: the error itself for the statuses
 // that describe the request, never an internal error's text.
-func (p *Pages) errMessage(r *http.Request, status int, err error) string {
-	if status == http.StatusInternalServerError {
+func (p *Pages) errMessage(r *http.Request, err error) string {
+	if ops.ErrorCode(err) == ops.EINTERNAL {
 		p.log.Error("console request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		return "internal error"
 	}
-	return strings.TrimPrefix(err.Error(), errBadRequest.Error()+": ")
+	return ops.ErrorMessage(err)
 }
 
 // inline is how a page shows an act that failed: a refusal of the role is
 // the error page, as any forbidden request is (ok false: answered); any
 // other error is a status and a message for the page the act came from.
 func (p *Pages) inline(w http.ResponseWriter, r *http.Request, err error) (status int, msg string, ok bool) {
-	status = errStatus(err)
-	if status == http.StatusForbidden {
+	if ops.ErrorCode(err) == ops.EFORBIDDEN {
 		p.fail(w, r, err)
 		return 0, "", false
 	}
-	return status, p.errMessage(r, status, err), true
+	return ops.HTTPStatus(err), p.errMessage(r, err), true
 }
 
 // fail answers err as JSON for /api/… and as the error page otherwise.
 func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status := errStatus(err)
-	p.con.Fail(w, r, status, p.errMessage(r, status, err))
+	p.con.Fail(w, r, ops.HTTPStatus(err), p.errMessage(r, err))
 }
 
 // when formats t in the configured zone.

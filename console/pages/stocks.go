@@ -292,7 +292,7 @@ func (p *Pages) renderStock(w http.ResponseWriter, r *http.Request, status int, 
 		}
 		// The act's error is what matters; the stock could not be read
 		// after it.
-		d.Error += " · " + p.errMessage(r, errStatus(err), err)
+		d.Error += " · " + p.errMessage(r, err)
 	} else {
 		row := p.stockRow(*st)
 		d.Stock = &row
@@ -494,27 +494,4 @@ var stockMessages = map[string]map[string]string{
 		"recon.err.other":     "下载失败;管理员可在日志中查看原因。",
 		"recon.no_data":       "券批次 %s 尚无发券批次,也没有明细文件。",
 	},
-}
-
-// errStatusWX maps WeChat Pay's answers to the API's statuses: a refusal
-// of the request as the state forbids (409) or not found (404), no answer
-// or a failed one (502), no merchant keys (503).
-func errStatusWX(err error) (int, bool) {
-	var we ops.WXError
-	var te *wxpay.TransportError
-	switch {
-	case errors.Is(err, ops.ErrNoWX):
-		return http.StatusServiceUnavailable, true
-	case wxpay.MaybeDone(err), errors.As(err, &te):
-		return http.StatusBadGateway, true
-	case errors.As(err, &we):
-		switch {
-		case we.Status == http.StatusNotFound:
-			return http.StatusNotFound, true
-		case we.Status >= 400 && we.Status < 500:
-			return http.StatusConflict, true
-		}
-		return http.StatusBadGateway, true
-	}
-	return 0, false
 }

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/issuer-dev/issuer/console"
-	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/ops"
 )
@@ -44,8 +43,8 @@ func (u *upload) remove() {
 
 // errUploadsFull: the uploads waiting and being received take all the
 // disk or all the places set aside for them.
-var errUploadsFull = errors.New("the uploads waiting for create or drop fill the space set aside for them " +
-	"(console.pending_uploads_mb); create or drop one, or try again once some have expired")
+var errUploadsFull = &ops.Error{Code: ops.EUNAVAILABLE, Message: "the uploads waiting for create or drop fill the space set aside for them " +
+	"(console.pending_uploads_mb); create or drop one, or try again once some have expired"}
 
 // diskQuota counts the bytes the pages keep on disk against a limit.
 type diskQuota struct {
@@ -98,7 +97,7 @@ func (w quotaFile) release() {
 
 // receive streams the request's parts: the file part to a temporary file,
 // every other part into fields. Past the upload limit it answers an error
-// for which errStatus says 413, and the partial file is gone.
+// for which ops.HTTPStatus says 413, and the partial file is gone.
 func (p *Pages) receive(w http.ResponseWriter, r *http.Request) (_ *upload, err error) {
 	p.extendDeadlines(w, true)
 	r.Body = http.MaxBytesReader(w, r.Body, p.con.MaxUploadBytes())
@@ -174,21 +173,9 @@ type importFields struct {
 	stock, kind, name, encoding string
 	maxRejects                  int
 	dryRun                      bool
-	// The money guards (the contract's "Money guards"), as typed: ops
-	// parses them the same way for every front end.
-	paused, allowDuplicate, allowRepeats bool
-	startAt, window, maxAmountYuan       string
-	priority                             int
-}
-
-func parseBool(name, v string) (bool, error) {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "", "false", "0", "off", "no":
-		return false, nil
-	case "true", "1", "on", "yes":
-		return true, nil
-	}
-	return false, badRequest("%s must be true or false", name)
+	// The money guards (the contract's "Money guards"), passed through
+	// as typed: ops parses them the same way for every front end.
+	guards ops.ImportGuards
 }
 
 func readImportFields(fields map[string]string) (importFields, error) {
@@ -201,40 +188,26 @@ func readImportFields(fields map[string]string) (importFields, error) {
 		}
 		f.maxRejects = n
 	}
-	var err error
-	if f.dryRun, err = parseBool("dry_run", fields["dry_run"]); err != nil {
-		return f, err
+	switch strings.ToLower(strings.TrimSpace(fields["dry_run"])) {
+	case "", "false", "0", "off", "no":
+	case "true", "1", "on", "yes":
+		f.dryRun = true
+	default:
+		return f, badRequest("dry_run must be true or false")
 	}
-	for name, dst := range map[string]*bool{"paused": &f.paused, "allow_duplicate": &f.allowDuplicate, "allow_repeats": &f.allowRepeats} {
-		if *dst, err = parseBool(name, fields[name]); err != nil {
-			return f, err
-		}
-	}
-	f.startAt, f.window, f.maxAmountYuan = strings.TrimSpace(fields["start_at"]), strings.TrimSpace(fields["window"]),
-		strings.TrimSpace(fields["max_amount_yuan"])
-	if v := strings.TrimSpace(fields["priority"]); v != "" {
-		if f.priority, err = strconv.Atoi(v); err != nil {
-			return f, badRequest("priority must be a whole number")
+	for _, g := range ops.GuardFields() {
+		if err := f.guards.Set(g.Name, fields[g.Name]); err != nil {
+			return f, badRequest("%v", err)
 		}
 	}
 	return f, nil
 }
 
-// importAnswer is the contract's import --json object.
-type importAnswer struct {
-	*intake.Report
-	Status  string       `json:"status,omitempty"`
-	Rejects []rejectLine `json:"rejects,omitempty"`
-}
-
-type rejectLine struct {
-	Line   int    `json:"line"`
-	Reason string `json:"reason"`
-}
+type rejectLine = ops.RejectLine
 
 // runImport imports the spooled file; firstRejects gets the first rejected
 // lines and, when rejects is set, every rejected line is written there.
-func (p *Pages) runImport(r *http.Request, path, filename string, f importFields, rejects *excelcsv.Writer) (*intake.Report, []rejectLine, error) {
+func (p *Pages) runImport(r *http.Request, path, filename string, f importFields, rejects *excelcsv.Writer) (*ops.ImportAnswer, []rejectLine, error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open upload: %w", err)
@@ -252,9 +225,8 @@ func importRequest(file io.Reader, filename string, f importFields, rejects *exc
 	first := new([]rejectLine)
 	req := ops.ImportRequest{Reader: file, Source: filename, StockID: f.stock, Kind: f.kind, Name: f.name,
 		Encoding: f.encoding, MaxRejects: f.maxRejects, DryRun: f.dryRun,
-		Paused: f.paused, StartAt: f.startAt, Window: f.window, MaxAmountYuan: f.maxAmountYuan, Priority: f.priority,
-		AllowDuplicate: f.allowDuplicate, AllowRepeats: f.allowRepeats,
-		OnReject: func(rj intake.Reject) {
+		Guards: f.guards,
+		OnReject: func(rj ops.Reject) {
 			if len(*first) < maxRejectsShown {
 				*first = append(*first, rejectLine{Line: rj.Line, Reason: rj.Reason})
 			}
@@ -282,26 +254,21 @@ func (p *Pages) apiImport(w http.ResponseWriter, r *http.Request) {
 	}
 	rep, rejects, err := p.runImport(r, u.path, u.filename, f, nil)
 	switch {
-	case errors.Is(err, intake.ErrTooManyRejects):
-		console.WriteJSON(w, http.StatusUnprocessableEntity, struct {
-			importAnswer
-			Error string `json:"error"`
-		}{importAnswer{Report: rep, Rejects: nonNil(rejects)}, err.Error()})
+	case errors.Is(err, ops.ErrTooManyRejects):
+		rep.Rejects, rep.Error = nonNil(rejects), err.Error()
+		console.WriteJSON(w, ops.HTTPStatus(err), rep)
 		return
 	case err != nil:
 		p.fail(w, r, err)
 		return
 	}
-	a := importAnswer{Report: rep, Rejects: rejects}
+	rep.Rejects = rejects
 	if f.dryRun {
-		console.WriteJSON(w, http.StatusOK, a)
+		console.WriteJSON(w, http.StatusOK, rep)
 		return
 	}
-	if b, err := p.svc.Batch(r.Context(), actor(r), rep.BatchID); err == nil {
-		a.Status = b.Status
-	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/batches/%d", rep.BatchID))
-	console.WriteJSON(w, http.StatusCreated, a)
+	console.WriteJSON(w, http.StatusCreated, rep)
 }
 
 func nonNil(r []rejectLine) []rejectLine {
@@ -317,7 +284,7 @@ type pendingUpload struct {
 	upload
 	owner       string
 	fields      importFields
-	report      *intake.Report
+	report      *ops.ImportAnswer
 	preview     *ops.ImportPreview
 	rejects     []rejectLine
 	rejectsPath string

@@ -25,7 +25,7 @@ import (
 
 type uploadData struct {
 	Token   string
-	Report  *intake.Report
+	Report  *ops.ImportAnswer
 	Preview *previewView
 	Rejects []rejectLine
 	Over    bool // more rejects than the form allowed
@@ -82,7 +82,7 @@ func (p *Pages) uploadPage(w http.ResponseWriter, r *http.Request) {
 // uploadBack answers a dry run that could not run: 303 to the form, its
 // fields kept, with why.
 func (p *Pages) uploadBack(w http.ResponseWriter, r *http.Request, fields map[string]string, err error) {
-	status := errStatus(err)
+	status := ops.HTTPStatus(err)
 	if status == http.StatusForbidden {
 		p.fail(w, r, err)
 		return
@@ -112,7 +112,7 @@ func (p *Pages) uploadErr(r *http.Request, status int, err error) string {
 	case errors.Is(err, intake.ErrTooManyRejects):
 		return p.con.T(r, "money.err.too_many_rejects")
 	}
-	return p.errMessage(r, status, err)
+	return p.errMessage(r, err)
 }
 
 // uploadDryRun spools the file, checks every line without storing any,
@@ -274,11 +274,11 @@ func (p *Pages) uploadCreate(w http.ResponseWriter, r *http.Request) {
 		f.maxRejects = max(f.maxRejects, u.report.Rejected)
 	}
 	if r.PostFormValue("allow_duplicate") == "true" {
-		f.allowDuplicate = true
+		f.guards.AllowDuplicate = true
 	}
 	rep, _, err := p.runImport(r, u.path, u.filename, f, nil)
 	if err != nil {
-		status := errStatus(err)
+		status := ops.HTTPStatus(err)
 		if status == http.StatusForbidden {
 			u.remove()
 			p.fail(w, r, err)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -86,3 +87,29 @@ func NewEmpty(tb testing.TB) *Schema {
 	})
 	return &Schema{Name: name, URL: u.String(), DB: db}
 }
+
+// ForExample is New for an Example function, which has no *testing.T (the
+// way River's examples get their schema): it panics where a test would
+// fail, and done drops the schema.
+func ForExample() (s *Schema, done func()) {
+	tb := &exampleTB{}
+	s = New(tb)
+	return s, func() {
+		for i := len(tb.cleanups) - 1; i >= 0; i-- {
+			tb.cleanups[i]()
+		}
+	}
+}
+
+// exampleTB is the part of testing.TB that New uses, for an example.
+type exampleTB struct {
+	testing.TB // nil: any other method panics
+	cleanups   []func()
+}
+
+func (*exampleTB) Helper()                        {}
+func (t *exampleTB) Cleanup(f func())             { t.cleanups = append(t.cleanups, f) }
+func (*exampleTB) Errorf(format string, a ...any) { panic(fmt.Sprintf(format, a...)) }
+func (*exampleTB) Fatal(a ...any)                 { panic(fmt.Sprint(a...)) }
+func (*exampleTB) Fatalf(format string, a ...any) { panic(fmt.Sprintf(format, a...)) }
+func (*exampleTB) FailNow()                       { panic("dbtest: failed") }
