@@ -95,8 +95,9 @@ type ImportAnswer struct {
 	DayAmountFen int64  `json:"-"`
 	// AmountFen is the face value of the accepted rows in fen (rows
 	// without a coupon_value at the stock's face value); Unvalued counts
-	// the rows whose value is unknown, which AmountFen leaves out.
-	AmountFen int64  `json:"amount_fen"`
+	// the rows whose value is unknown, which AmountFen leaves out. Both are
+	// known once the guards ran: not with too many rejected lines.
+	AmountFen int64  `json:"amount_fen,omitempty"`
 	Unvalued  int64  `json:"unvalued,omitempty"`
 	Encoding  string `json:"encoding"`
 	SHA256    string `json:"sha256"`
