@@ -57,7 +57,7 @@ func TestApply(t *testing.T) {
 			rows: []string{"oA:300"}, g: guard.Import{ApprovalDailyAmountFen: 1000},
 			want: guard.Outcome{Accepted: 1, AmountFen: 300, Status: "awaiting_approval",
 				ApprovalReason: "stock S1 on 2030-01-02: 10.00 yuan with the day's other batches (7.00), at or over approval.daily_amount_yuan (10.00)",
-				ApprovalRule: guard.RuleDailyAmount, Day: guard.Day{Date: "2030-01-02", Coupons: 1, Fen: 700}}},
+				ApprovalRule:   guard.RuleDailyAmount, Day: guard.Day{Date: "2030-01-02", Coupons: 1, Fen: 700}}},
 		{name: "Paused", rows: []string{"oA"}, g: guard.Import{Paused: true}, want: guard.Outcome{Accepted: 1, Status: "paused", Unvalued: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
