@@ -595,7 +595,38 @@ ALTER TABLE login_throttle ADD CONSTRAINT login_throttle_kind_check CHECK (kind 
 -- A stock's batches of a day, for the daily approval thresholds.
 CREATE INDEX batches_stock_day ON batches (stock_id, created_at);
 
--- migration: 12 console_money
+-- migration: 12 notifications
+-- Every alert the daemon raised, as it was raised (whatever became of its
+-- delivery), for the operations page; housekeeping prunes what is older
+-- than alert.HistoryKept.
+CREATE TABLE alert_history (
+    id       bigserial   PRIMARY KEY,
+    at       timestamptz NOT NULL,
+    kind     text        NOT NULL,
+    severity text        NOT NULL,
+    title    text        NOT NULL DEFAULT '',
+    batch_id bigint,
+    stock_id text        COLLATE "C" NOT NULL DEFAULT '',
+    mchid    text        COLLATE "C" NOT NULL DEFAULT '',
+    message  text        NOT NULL,
+    source   text        NOT NULL DEFAULT '',
+    delivery text        NOT NULL DEFAULT ''
+);
+CREATE INDEX alert_history_at ON alert_history (at DESC, id DESC);
+
+-- Today's issued coupons and their face value on the home page: the rows
+-- issued since a moment, read from this index alone (issued_at is set once,
+-- when a row becomes issued; rows never issued are not in it).
+CREATE INDEX recipients_issued_at ON recipients (issued_at) INCLUDE (batch_id, coupon_value) WHERE issued_at IS NOT NULL;
+
+-- When each account last looked at its notifications: the console's bell
+-- counts the settlement verdicts since.
+CREATE TABLE notification_seen (
+    account text        PRIMARY KEY,
+    seen_at timestamptz NOT NULL
+);
+
+-- migration: 13 console_money
 -- The approver's comment on a batch they approved (a rejection has its
 -- reason already).
 ALTER TABLE batches ADD COLUMN approve_comment text CHECK (length(approve_comment) <= 2000);

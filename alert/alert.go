@@ -124,6 +124,9 @@ type Config struct {
 	Logger       *slog.Logger   // default: discard
 	HTTPClient   *http.Client   // default: a client with no overall timeout (Timeout bounds each attempt)
 	Now          func() time.Time
+	// History keeps every alert raised, written by Run's own goroutine;
+	// nil: none kept.
+	History History
 }
 
 // Channel types.
@@ -243,6 +246,7 @@ type Notifier struct {
 	now      func() time.Time
 	loc      *time.Location
 	channels []*channel
+	history  chan keptAlert // to Config.History; nil without one
 
 	mu        sync.Mutex
 	seen      map[dedupeKey]*seenEntry
@@ -288,6 +292,9 @@ func New(cfg Config) *Notifier {
 	}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.History != nil {
+		n.history = make(chan keptAlert, historyQueue)
 	}
 	if n.hc == nil {
 		n.hc = &http.Client{}
@@ -393,6 +400,7 @@ func (n *Notifier) Notify(a Alert) {
 	}
 	attrs = append(attrs, "message", a.Message, "webhook", delivery)
 	n.log.Error("alert", attrs...)
+	n.keep(a, delivery)
 }
 
 // enqueue applies the dedupe window and queues a, saying what it did: one
@@ -501,15 +509,18 @@ func (n *Notifier) Send(ctx context.Context, m Message) error {
 // delivering what is queued for at most Config.DrainTimeout, counts the
 // rest as dropped and returns. Each channel has its own goroutine, so a
 // slow robot never holds up another. Without channels it just waits for
-// ctx.
+// ctx. With Config.History it also keeps each alert raised, on a
+// goroutine of its own, draining the same way.
 func (n *Notifier) Run(ctx context.Context) {
-	if len(n.channels) == 0 {
-		<-ctx.Done()
-		return
-	}
 	var wg sync.WaitGroup
+	if n.history != nil {
+		wg.Go(func() { n.keepHistory(ctx) })
+	}
 	for _, c := range n.channels {
 		wg.Go(func() { c.run(ctx) })
+	}
+	if len(n.channels) == 0 {
+		<-ctx.Done()
 	}
 	wg.Wait()
 }

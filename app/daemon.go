@@ -120,6 +120,7 @@ func NewDaemon(ctx context.Context, cfg *config.Config, o Options) (_ *Daemon, e
 	d.ops = ops.New(db, cfg, nil, nil, log)
 	reg := prometheus.NewRegistry()
 	ac.Source = d.instance
+	ac.History = alert.NewHistoryStore(db)
 	d.notifier = alert.New(ac)
 	var httpMetrics *httpapi.Metrics
 	d.metrics, httpMetrics, err = RegisterMetrics(reg, d.store, d.limiter, d.notifier,
@@ -277,7 +278,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 func (d *Daemon) addJobs(ctx context.Context) error {
 	hk := &housekeeping.Job{Tasks: []housekeeping.Task{
 		&housekeeping.Rescue{Store: d.store, MaxAttempts: d.cfg.Issue.MaxAttempts},
-		&housekeeping.Prune{Instances: d.insts, InstancesKept: daemon.InstancesKept, Runs: d.runs, RunsKept: daemon.RunsKept},
+		&housekeeping.Prune{Instances: d.insts, InstancesKept: daemon.InstancesKept, Runs: d.runs, RunsKept: daemon.RunsKept,
+			Alerts: alert.NewHistoryStore(d.db), AlertsKept: alert.HistoryKept},
 		&housekeeping.Seal{Store: d.store},
 		&housekeeping.Settle{Settler: ops.NewSettle(d.ops, d.client)},
 		&housekeeping.ReviewAlert{Store: d.store, Notify: d.notifier.Notify, MchID: d.cfg.WXPay.MchID},

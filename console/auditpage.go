@@ -76,11 +76,16 @@ type auditData struct {
 	NewerURL  string
 	OlderURL  string
 	PageStart int
+	From, To  string // the date range's days
+	CSVURL    string // the export of what the filter selects
 }
 
 func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f, err := auditFilter(q)
+	if err == nil {
+		err = auditDates(q, &f)
+	}
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, err.Error())
 		return
@@ -95,14 +100,13 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := auditData{Filter: f, BatchID: q.Get("batch_id"), Outcomes: []audit.Outcome{audit.OK, audit.Denied, audit.Error},
-		PageStart: page*auditPageSize + 1}
+		PageStart: page*auditPageSize + 1, From: q.Get("from"), To: q.Get("to")}
+	d.CSVURL = "/audit.csv"
+	if v := auditQuery(q); len(v) > 0 {
+		d.CSVURL += "?" + v.Encode()
+	}
 	link := func(p int) string {
-		v := url.Values{}
-		for _, k := range []string{"actor", "action", "outcome", "batch_id", "since"} {
-			if q.Get(k) != "" {
-				v.Set(k, q.Get(k))
-			}
-		}
+		v := auditQuery(q)
 		if p > 0 {
 			v.Set("page", strconv.Itoa(p))
 		}

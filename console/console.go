@@ -52,6 +52,8 @@ type Server struct {
 	pages        map[string]bool // paths with a registered GET page
 	cat          Catalogue
 	proxies      proxyWarnings
+	homePage     http.HandlerFunc                // SetHome's, else the plain home page
+	bell         func(*http.Request) (int, bool) // SetBell's
 }
 
 // proxyWarnings remembers the untrusted proxies already warned about, so
@@ -112,6 +114,7 @@ func (s *Server) routes() {
 	s.usersRoutes()
 	s.accountRoutes()
 	s.auditRoutes()
+	s.auditExportRoutes()
 }
 
 // public paths need no login.

@@ -203,8 +203,10 @@ type Catalogue map[string]map[string]string
 
 func newCatalogue() Catalogue {
 	c := Catalogue{}
-	for lang, msgs := range defaultMessages {
-		c.Add(lang, msgs)
+	for _, m := range []map[string]map[string]string{defaultMessages, homeMessages} {
+		for lang, msgs := range m {
+			c.Add(lang, msgs)
+		}
 	}
 	return c
 }

@@ -177,6 +177,10 @@ type View struct {
 	Nav       []NavLink
 	Path      string // the request's path and query, for the language switch
 	Data      any
+	// Bell and BellCount: the notifications link and what waits there
+	// (SetBell).
+	Bell      bool
+	BellCount int
 	cat       Catalogue
 }
 
@@ -211,6 +215,9 @@ func (s *Server) Render(w http.ResponseWriter, r *http.Request, status int, name
 				v.Nav = append(v.Nav, NavLink{Path: n.Path, Label: v.T(n.Key),
 					Active: r.URL.Path == n.Path || strings.HasPrefix(r.URL.Path, n.Path+"/")})
 			}
+		}
+		if s.bell != nil {
+			v.BellCount, v.Bell = s.bell(r)
 		}
 	}
 	var buf bytes.Buffer
@@ -271,5 +278,18 @@ func (s *Server) setLang(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	if s.homePage != nil {
+		s.homePage(w, r)
+		return
+	}
 	s.Render(w, r, http.StatusOK, "home", nil)
 }
+
+// SetHome serves the home page "/" with h instead of the list of pages
+// (the pages' dashboard). Call it before serving.
+func (s *Server) SetHome(h http.HandlerFunc) { s.homePage = h }
+
+// SetBell puts a bell in every signed-in page's bar, linking to
+// /notifications with the count n tells (ok false: no bell for this
+// request). Call it before serving.
+func (s *Server) SetBell(n func(r *http.Request) (count int, ok bool)) { s.bell = n }

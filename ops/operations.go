@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/issuer-dev/issuer/alert"
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/queue"
 )
@@ -41,10 +42,12 @@ type JobRun struct {
 }
 
 // Overview is what the operations page shows: the processes, the recent
-// job runs and the rows waiting for a person. Limiter rates and alerts
-// live in each process's memory (see /metrics), not in the database, so
-// they are not here.
+// job runs, the recent alerts and the rows waiting for a person. Limiter
+// rates live in each process's memory (see /metrics), not in the
+// database, so they are not here.
 type Overview struct {
+	// Alerts are the newest alerts the daemons raised (alert_history).
+	Alerts    []alert.Kept      `json:"alerts"`
 	Instances []Instance        `json:"instances"`
 	Runs      []JobRun          `json:"job_runs"`
 	Unsettled *queue.Unsettled  `json:"unsettled"`
@@ -71,6 +74,9 @@ func (s *Service) Operations(ctx context.Context, a auth.Actor, runs, review int
 		FROM job_runs ORDER BY started_at DESC, id DESC LIMIT $1`, runs)
 	if err != nil {
 		return nil, fmt.Errorf("job runs: %w", err)
+	}
+	if o.Alerts, err = alert.NewHistoryStore(s.DB).Recent(ctx, runs); err != nil {
+		return nil, err
 	}
 	if o.Unsettled, err = s.Queue.Unsettled(ctx); err != nil {
 		return nil, err

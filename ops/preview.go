@@ -22,7 +22,7 @@ type ImportPreview struct {
 	Report *ImportAnswer
 	// Stock is the stock as WeChat Pay answered (nil for a 商品券 batch or
 	// when it could not be asked: StockErr says why).
-	Stock    *StockBudget
+	Stock    *StockLeft
 	StockErr error
 	// Approval are the configured thresholds (approval.*); the report's
 	// ApprovalRule says which one this batch reaches, if any.
@@ -49,8 +49,8 @@ type ApprovalRules struct {
 	DailyAmountFen int64
 }
 
-// StockBudget is a 代金券 stock's state and what is left of its budget.
-type StockBudget struct {
+// StockLeft is a 代金券 stock's state and what is left of its budget.
+type StockLeft struct {
 	ID, Name, Status   string
 	FaceValueFen       int64 // 0 when not a fixed face value
 	MaxAmountFen       int64 // the stock's budget
@@ -68,7 +68,7 @@ type StockBudget struct {
 }
 
 // Running reports whether WeChat Pay issues from the stock now.
-func (b *StockBudget) Running() bool { return b.Status == wxpay.StockRunning }
+func (b *StockLeft) Running() bool { return b.Status == wxpay.StockRunning }
 
 // Check severities.
 const (
@@ -207,8 +207,8 @@ func (s *Service) queryStock(ctx context.Context, id, creator string) (*wxpay.St
 
 // stockBudget is what is left of st's budget, with what the merchant's
 // batches of it have queued.
-func (s *Service) stockBudget(ctx context.Context, st *wxpay.Stock) *StockBudget {
-	b := &StockBudget{ID: st.StockID, Name: st.StockName, Status: st.Status, DistributedCoupons: st.DistributedCoupons}
+func (s *Service) stockBudget(ctx context.Context, st *wxpay.Stock) *StockLeft {
+	b := &StockLeft{ID: st.StockID, Name: st.StockName, Status: st.Status, DistributedCoupons: st.DistributedCoupons}
 	if r := st.StockUseRule; r != nil {
 		b.MaxAmountFen, b.MaxCoupons = r.MaxAmount, r.MaxCoupons
 		if r.FixedNormalCoupon != nil {
@@ -220,7 +220,7 @@ func (s *Service) stockBudget(ctx context.Context, st *wxpay.Stock) *StockBudget
 	if t, err := time.Parse(time.RFC3339, st.AvailableEndTime); err == nil {
 		b.AvailableEnd = t
 	}
-	if q, err := s.Queue.QueuedFen(ctx, st.StockID); err == nil {
+	if q, err := s.Queue.StockQueuedFen(ctx, st.StockID); err == nil {
 		b.QueuedFen = q
 	} else {
 		s.Logger.Warn("preview: the stock's queued amount", "stock", st.StockID, "err", err)
@@ -239,7 +239,7 @@ func stockStopped(st *wxpay.Stock) error {
 
 // BatchStockBudget is the state and budget of a 代金券 batch's stock, for
 // an approver's summary (nil for a 商品券 batch).
-func (s *Service) BatchStockBudget(ctx context.Context, a auth.Actor, id int64) (*StockBudget, error) {
+func (s *Service) BatchStockBudget(ctx context.Context, a auth.Actor, id int64) (*StockLeft, error) {
 	if err := s.read(ctx, a, auth.ActRead, target{batch: id}); err != nil {
 		return nil, err
 	}

@@ -57,6 +57,9 @@ type Service struct {
 	WX     func() (WXClient, error)
 	Audit  Auditor // nil: acts are only logged
 	Logger *slog.Logger
+	// stocks keeps WeChat Pay's recent answers about stocks for the
+	// dashboard (New makes it; nil: every view asks).
+	stocks *stockAnswers
 }
 
 // New returns a Service on db.
@@ -64,7 +67,7 @@ func New(db *sqlx.DB, cfg *config.Config, wx func() (WXClient, error), audit Aud
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{DB: db, Queue: queue.NewStore(db), Config: cfg, WX: wx, Audit: audit, Logger: logger}
+	return &Service{DB: db, Queue: queue.NewStore(db), Config: cfg, WX: wx, Audit: audit, Logger: logger, stocks: &stockAnswers{}}
 }
 
 // target names what an act is about, for the audit log.

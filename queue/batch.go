@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -166,7 +167,8 @@ type Guards struct {
 	NextSendAt *time.Time `db:"-" json:"next_send_at,omitempty"`
 }
 
-// BatchFilter selects and pages batches, newest first.
+// BatchFilter selects and pages batches, newest first unless Sort says
+// otherwise.
 type BatchFilter struct {
 	Status        string    // one batch status; "" for all
 	StockID       string    // "" for all
@@ -174,6 +176,40 @@ type BatchFilter struct {
 	CreatedBefore time.Time // created before; zero for no bound
 	BeforeID      int64     // paging: only batches with a smaller id; 0 for the newest
 	Limit         int       // 0 for all
+	// Name selects the batches whose name holds it, ignoring case; "" for
+	// all.
+	Name string
+	// Has selects the batches holding rows in review (HasReview) or in
+	// doubt (HasInDoubt); "" for all.
+	Has string
+	// Sort orders by one of SortColumns ("" is by id); Asc turns the order
+	// around (newest, largest or last first otherwise). A sort other than
+	// by id pages with Offset, not BeforeID.
+	Sort   string
+	Asc    bool
+	Offset int
+}
+
+// What BatchFilter.Has selects.
+const (
+	HasReview  = "review"
+	HasInDoubt = "in_doubt"
+)
+
+// sortColumns are BatchFilter.Sort's values and the columns they order by.
+var sortColumns = map[string]string{"id": "id", "name": "name", "status": "status", "stock": "stock_id",
+	"created": "created_at", "amount": "amount_fen", "priority": "priority"}
+
+// SortColumns lists BatchFilter.Sort's values.
+func SortColumns() []string {
+	return []string{"id", "name", "status", "stock", "created", "amount", "priority"}
+}
+
+// likePattern is a LIKE pattern matching s anywhere, s's own wildcards
+// taken literally.
+func likePattern(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(s) + "%"
 }
 
 // Batches lists the batches f selects, newest first, with recipient
@@ -190,12 +226,42 @@ func (s *Store) Batches(ctx context.Context, f BatchFilter) ([]*Batch, error) {
 	if f.Limit > 0 {
 		limit = &f.Limit
 	}
+	col := "id"
+	if f.Sort != "" {
+		c, ok := sortColumns[f.Sort]
+		if !ok {
+			return nil, fmt.Errorf("list batches: unknown sort %q", f.Sort)
+		}
+		col = c
+	}
+	dir := "DESC"
+	if f.Asc {
+		dir = "ASC"
+	}
+	order := col + " " + dir
+	if col != "id" {
+		order += ", id DESC"
+	}
+	has := ""
+	switch f.Has {
+	case "":
+	case HasReview:
+		has = ` AND EXISTS (SELECT 1 FROM batch_outcome_counts c WHERE c.batch_id = batches.id AND c.status = 'review' AND c.n <> 0)`
+	case HasInDoubt:
+		has = ` AND EXISTS (SELECT 1 FROM batch_outcome_counts c WHERE c.batch_id = batches.id AND c.doubt AND c.n <> 0)`
+	default:
+		return nil, fmt.Errorf("list batches: unknown has %q", f.Has)
+	}
+	name := ""
+	if f.Name != "" {
+		name = likePattern(f.Name)
+	}
 	var out []*Batch
 	err := s.db.SelectContext(ctx, &out, `SELECT `+batchColumns+` FROM batches
 		WHERE ($1 = '' OR status = $1) AND ($2 = '' OR stock_id = $2)
 		  AND ($3::timestamptz IS NULL OR created_at >= $3) AND ($4::timestamptz IS NULL OR created_at < $4)
-		  AND ($5 = 0 OR id < $5)
-		ORDER BY id DESC LIMIT $6`, f.Status, f.StockID, from, before, f.BeforeID, limit)
+		  AND ($5 = 0 OR id < $5) AND ($7 = '' OR name ILIKE $7)`+has+`
+		ORDER BY `+order+` LIMIT $6 OFFSET $8`, f.Status, f.StockID, from, before, f.BeforeID, limit, name, max(f.Offset, 0))
 	if err != nil {
 		return nil, fmt.Errorf("list batches: %w", err)
 	}

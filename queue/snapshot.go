@@ -124,10 +124,10 @@ func (s *Store) BatchView(ctx context.Context, id int64) (*BatchView, error) {
 	return v, nil
 }
 
-// QueuedFen is the face value a stock's batches that may still send have
+// StockQueuedFen is the face value a stock's batches that may still send have
 // not issued yet: pending, in flight or in doubt, batches awaiting
 // approval included. It is what the stock's budget must still cover.
-func (s *Store) QueuedFen(ctx context.Context, stockID string) (int64, error) {
+func (s *Store) StockQueuedFen(ctx context.Context, stockID string) (int64, error) {
 	var fen int64
 	err := s.db.GetContext(ctx, &fen, `SELECT coalesce(sum(c.fen + c.unvalued * coalesce(b.face_value_fen, 0)), 0)::bigint
 		FROM batches b JOIN batch_outcome_counts c ON c.batch_id = b.id

@@ -43,7 +43,7 @@ func TestBatchViewPartsAddUp(t *testing.T) {
 
 	// What the stock's open batches still have to send: all but the
 	// issued and failed rows.
-	q, err := store.QueuedFen(ctx, "S1")
+	q, err := store.StockQueuedFen(ctx, "S1")
 	require.NoError(t, err)
 	require.EqualValues(t, 4000, q)
 }

@@ -62,7 +62,14 @@ type Options struct {
 	// MaxProblems bounds the problems listed (all are counted); default
 	// 100000.
 	MaxProblems int
+	// Progress, when set, is told how many recipients the Excel file's
+	// recipient sheet holds so far, every progressEvery rows and at its
+	// end.
+	Progress func(rows int)
 }
+
+// progressEvery is how often Options.Progress hears of the rows written.
+const progressEvery = 1000
 
 // Line is the figures of one batch, or of the coupons of a stock that no
 // batch issued (BatchID 0). Amounts are in fen.
@@ -271,6 +278,7 @@ type Report struct {
 	tx          *sqlx.Tx
 	scope       scope
 	maxProblems int
+	progress    func(rows int)
 }
 
 // Close ends the report's snapshot. A closed report still writes text, and
@@ -490,6 +498,7 @@ func newReport(tx *sqlx.Tx, stocks []string, batch int64, opts Options) (*Report
 		Stocks: stocks, AsOf: opts.AsOf, Location: loc, Usage: map[string]string{}, ProblemCounts: map[string]int{},
 		tx:    tx,
 		scope: scope{stocks: stocks, asOf: asOf, batch: batch, tz: loc.String(), received: received}, maxProblems: maxProblems,
+		progress: opts.Progress,
 	}, nil
 }
 

@@ -389,6 +389,9 @@ func (r *Report) recipientsSheet(ctx context.Context, f *excelize.File, st xlsxS
 			return nil
 		}
 		row++
+		if r.progress != nil && (row-1)%progressEvery == 0 {
+			r.progress(row - 1)
+		}
 		var used, order, refunded any
 		if rec.Uses > 0 {
 			used = excelize.Cell{Value: yuan(rec.UsedAmount), StyleID: st.yuan}
@@ -418,6 +421,9 @@ func (r *Report) recipientsSheet(ctx context.Context, f *excelize.File, st xlsxS
 		if err != nil {
 			return 0, err
 		}
+	}
+	if r.progress != nil {
+		r.progress(row - 1)
 	}
 	return over, sw.Flush()
 }

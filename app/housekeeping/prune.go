@@ -11,12 +11,14 @@ type Pruner interface {
 	Prune(ctx context.Context, olderThan time.Duration) (int64, error)
 }
 
-// Prune drops stopped instances' heartbeats and old job runs.
+// Prune drops stopped instances' heartbeats, old job runs and old alerts.
 type Prune struct {
 	Instances     Pruner
 	InstancesKept time.Duration
 	Runs          Pruner
 	RunsKept      time.Duration
+	Alerts        Pruner // nil: alerts are not kept
+	AlertsKept    time.Duration
 }
 
 func (*Prune) Name() string { return "prune" }
@@ -30,5 +32,10 @@ func (p *Prune) Run(ctx context.Context) (map[string]int64, error) {
 	}
 	n, err = p.Runs.Prune(ctx, p.RunsKept)
 	counts["job_runs_pruned"] = n
+	if err != nil || p.Alerts == nil {
+		return counts, err
+	}
+	n, err = p.Alerts.Prune(ctx, p.AlertsKept)
+	counts["alerts_pruned"] = n
 	return counts, err
 }

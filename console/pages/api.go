@@ -59,8 +59,9 @@ func pathID(r *http.Request) (int64, error) {
 
 // batchFilter reads status, stock, from, to (dates in the configured zone
 // or RFC 3339; to is exclusive for a time and inclusive for a date),
-// before_id and limit.
-func (p *Pages) batchFilter(r *http.Request, defLimit int) (ops.BatchFilter, error) {
+// before_id and limit, and the search and sort parameters (searchFilter),
+// a page being pageSize batches (0: the limit).
+func (p *Pages) batchFilter(r *http.Request, defLimit, pageSize int) (ops.BatchFilter, error) {
 	q := r.URL.Query()
 	f := ops.BatchFilter{Status: q.Get("status"), StockID: strings.TrimSpace(q.Get("stock")), Limit: defLimit}
 	var err error
@@ -86,7 +87,10 @@ func (p *Pages) batchFilter(r *http.Request, defLimit int) (ops.BatchFilter, err
 		}
 		f.Limit = n
 	}
-	return f, nil
+	if pageSize <= 0 {
+		pageSize = f.Limit
+	}
+	return f, searchFilter(q, &f, pageSize)
 }
 
 // parseDay reads RFC 3339, or YYYY-MM-DD in the configured zone; a date
@@ -106,7 +110,7 @@ func (p *Pages) parseDay(v string, end bool) (time.Time, error) {
 }
 
 func (p *Pages) apiBatches(w http.ResponseWriter, r *http.Request) {
-	f, err := p.batchFilter(r, apiListLimit)
+	f, err := p.batchFilter(r, apiListLimit, 0)
 	if err != nil {
 		p.fail(w, r, err)
 		return
@@ -121,7 +125,11 @@ func (p *Pages) apiBatches(w http.ResponseWriter, r *http.Request) {
 	if len(bs) > limit {
 		bs = bs[:limit]
 		q := r.URL.Query()
-		q.Set("before_id", strconv.FormatInt(bs[len(bs)-1].ID, 10))
+		if f.Sort != "" { // sorted: numbered pages
+			q.Set("page", strconv.Itoa(f.Offset/limit+1))
+		} else {
+			q.Set("before_id", strconv.FormatInt(bs[len(bs)-1].ID, 10))
+		}
 		w.Header().Set("Link", fmt.Sprintf(`<%s?%s>; rel="next"`, r.URL.Path, q.Encode()))
 	}
 	if bs == nil {

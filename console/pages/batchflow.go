@@ -221,7 +221,7 @@ func (p *Pages) approvePage(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		d.StockErr = p.stockErr(r, err)
 	case st != nil:
-		sv := &stockBudgetView{StockBudget: st, Face: money.Yuan(st.FaceValueFen), Budget: money.Yuan(st.MaxAmountFen),
+		sv := &stockBudgetView{StockLeft: st, Face: money.Yuan(st.FaceValueFen), Budget: money.Yuan(st.MaxAmountFen),
 			Remaining: money.Yuan(st.RemainingFen), Queued: money.Yuan(st.QueuedFen),
 			After: money.Yuan(st.RemainingFen - st.QueuedFen), End: "—"}
 		// QueuedFen counts this batch already.

@@ -1,6 +1,7 @@
 package pages
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -8,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/money"
@@ -52,16 +54,19 @@ type batchRow struct {
 	Total    int
 	Uploader string
 	Created  string
+	Amount   string // face value of the accepted rows, 元
 }
 
 type batchesData struct {
 	Rows     []batchRow
 	Statuses []string
 	Legend   []string
-	Filter   struct{ Status, Stock, From, To string }
+	Filter   struct{ Status, Stock, From, To, Name, Has string }
 	NextURL  string
 	FirstURL string
 	Zone     string
+	Sort     map[string]sortHeader
+	Back     string // this list, for the bulk pages to return to
 }
 
 // legend is the progress bar's segments in order.
@@ -71,7 +76,7 @@ var legend = []string{"issued", "failed", "review", "in_doubt", "pending", "canc
 var BatchStatuses = []string{"pending", "awaiting_approval", "running", "paused", "halted", "completed", "cancelled", "rejected"}
 
 func (p *Pages) batchesPage(w http.ResponseWriter, r *http.Request) {
-	f, err := p.batchFilter(r, listPageSize+1)
+	f, err := p.batchFilter(r, listPageSize+1, listPageSize)
 	if err != nil {
 		p.fail(w, r, err)
 		return
@@ -85,29 +90,20 @@ func (p *Pages) batchesPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	d := batchesData{Statuses: BatchStatuses, Legend: legend, Zone: p.zone()}
+	d := batchesData{Statuses: BatchStatuses, Legend: legend, Zone: p.zone(), Sort: sortHeaders(q), Back: listURL(q, nil)}
 	d.Filter.Status, d.Filter.Stock, d.Filter.From, d.Filter.To = q.Get("status"), q.Get("stock"), q.Get("from"), q.Get("to")
-	link := func(before int64) string {
-		v := url.Values{}
-		for _, k := range []string{"status", "stock", "from", "to"} {
-			if q.Get(k) != "" {
-				v.Set(k, q.Get(k))
-			}
-		}
-		if before > 0 {
-			v.Set("before_id", strconv.FormatInt(before, 10))
-		}
-		if len(v) == 0 {
-			return "/batches"
-		}
-		return "/batches?" + v.Encode()
-	}
+	d.Filter.Name, d.Filter.Has = f.Name, f.Has
+	page := f.Offset / listPageSize
 	if len(bs) > listPageSize {
 		bs = bs[:listPageSize]
-		d.NextURL = link(bs[len(bs)-1].ID)
+		if f.Sort != "" {
+			d.NextURL = listURL(q, map[string]string{"page": strconv.Itoa(page + 1)})
+		} else {
+			d.NextURL = listURL(q, map[string]string{"before_id": strconv.FormatInt(bs[len(bs)-1].ID, 10)})
+		}
 	}
-	if f.BeforeID > 0 {
-		d.FirstURL = link(0)
+	if f.BeforeID > 0 || page > 0 {
+		d.FirstURL = listURL(q, nil)
 	}
 	ids := make([]int64, len(bs))
 	for i, b := range bs {
@@ -120,7 +116,7 @@ func (p *Pages) batchesPage(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, b := range bs {
 		e := extras[b.ID]
-		row := batchRow{Batch: b, Uploader: e.Uploader, Created: p.when(b.CreatedAt)}
+		row := batchRow{Batch: b, Uploader: e.Uploader, Created: p.when(b.CreatedAt), Amount: money.YuanGrouped(b.AmountFen)}
 		for _, n := range b.Counts {
 			row.Total += n
 		}
@@ -154,6 +150,9 @@ type batchData struct {
 	HaltKey     string
 	// The batch's money and decisions as batchflow.go fills them.
 	Facts moneyView
+	// BigReport: the Excel report is built in the background (more than
+	// Options.BackgroundReportRows rows).
+	BigReport bool
 }
 
 type outcomeCount struct {
@@ -202,6 +201,7 @@ func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, 
 			d.HaltKey = "halt.spend_cap"
 		}
 	}
+	d.BigReport = pr.Total > p.opts.BackgroundReportRows
 	d.Segments = segments(pr.Counts, pr.InDoubt, pr.PendingInDoubt)
 	d.Bar = bar(d.Segments, fmt.Sprintf("%d / %d", pr.Counts[queue.StatusIssued], pr.Total))
 	rates := make([]float64, len(pr.Series))
@@ -355,6 +355,12 @@ type reconData struct {
 	Zone      string
 	Notice    string // what fetching flow files did
 	Error     string
+	// AsOf is when the figures were read and Building whether newer ones
+	// are being read (see reconCache); LinesTotal counts the per-batch
+	// lines, of which Lines shows the newest maxReconLines.
+	AsOf       string
+	Building   bool
+	LinesTotal int
 }
 
 type dayRow struct {
@@ -381,9 +387,15 @@ func (p *Pages) reconPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // renderRecon renders the reconciliation page of stock ("" for all) with
-// a notice or an error from fetching flow files.
+// a notice or an error from fetching flow files. The figures come from
+// p.recon: a fetch's page reads them anew; otherwise they may be as old as
+// the cache allows, and say when they were read.
 func (p *Pages) renderRecon(w http.ResponseWriter, r *http.Request, status int, stock, notice, errMsg string) {
-	rep, err := p.svc.ReconcileReport(r.Context(), actor(r), report.Options{StockID: stock, Location: p.opts.Location, MaxProblems: maxListed})
+	a := actor(r)
+	fresh := notice != "" || errMsg != ""
+	d, err := p.recon.get(r.Context(), stock, fresh, func(ctx context.Context) (*reconData, error) {
+		return p.buildRecon(ctx, a, stock)
+	})
 	if errors.Is(err, report.ErrNoData) {
 		// A stock with nothing yet: the page still offers to fetch its
 		// files, and says what a fetch did.
@@ -397,19 +409,39 @@ func (p *Pages) renderRecon(w http.ResponseWriter, r *http.Request, status int, 
 		p.con.Render(w, r, status, "reconciliation", reconData{Stock: stock, Zone: p.zone(), Notice: notice, Error: msg})
 		return
 	}
+	if errors.Is(err, errReconBuilding) {
+		p.con.Render(w, r, http.StatusOK, "reconciliation", reconData{Stock: stock, Zone: p.zone(), Building: true})
+		return
+	}
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
+	d.Notice, d.Error = notice, errMsg
+	p.con.Render(w, r, status, "reconciliation", *d)
+}
+
+// buildRecon reads the reconciliation report of stock in one snapshot and
+// formats what the page shows of it.
+func (p *Pages) buildRecon(ctx context.Context, a auth.Actor, stock string) (*reconData, error) {
+	rep, err := p.svc.ReconcileReport(ctx, a, report.Options{StockID: stock, Location: p.opts.Location, MaxProblems: maxListed})
+	if err != nil {
+		return nil, err
+	}
 	defer rep.Close()
-	d := reconData{Stock: stock, Zone: p.zone(), Notice: notice, Error: errMsg}
+	d := &reconData{Stock: stock, Zone: p.zone(), AsOf: p.when(time.Now())}
 	if stock != "" {
 		d.Query = "&stock=" + url.QueryEscape(stock)
 	}
 	totals := map[string]*report.Line{}
 	var order []string
+	// The newest batches' lines; every line is in the downloads.
+	d.LinesTotal = len(rep.Lines)
+	shown := newestLines(rep.Lines, maxReconLines)
 	for _, l := range rep.Lines {
-		d.Lines = append(d.Lines, p.reconLine(l, rep.Usage[l.StockID]))
+		if shown[l.BatchID] {
+			d.Lines = append(d.Lines, p.reconLine(l, rep.Usage[l.StockID]))
+		}
 		t, ok := totals[l.StockID]
 		if !ok {
 			t = &report.Line{StockID: l.StockID}
@@ -452,7 +484,7 @@ func (p *Pages) renderRecon(w http.ResponseWriter, r *http.Request, status int, 
 	for _, f := range rep.LatestFiles() {
 		d.Files = append(d.Files, fileRow{File: f, Downloaded: p.when(f.DownloadedAt)})
 	}
-	p.con.Render(w, r, status, "reconciliation", d)
+	return d, nil
 }
 
 func sumLine(t *report.Line, l report.Line) {
@@ -490,6 +522,7 @@ type opsData struct {
 	More      int
 	Oldest    struct{ InDoubt, Review string }
 	Zone      string
+	Alerts    []alertRow
 }
 
 type instanceRow struct {
@@ -508,7 +541,7 @@ func (p *Pages) operationsPage(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	d := opsData{Overview: o, Zone: p.zone()}
+	d := opsData{Overview: o, Zone: p.zone(), Alerts: p.alertRows(o.Alerts)}
 	for _, in := range o.Instances {
 		d.Instances = append(d.Instances, instanceRow{Instance: in, Started: p.when(in.StartedAt), Heartbeat: p.when(in.HeartbeatAt)})
 	}

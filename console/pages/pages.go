@@ -43,7 +43,10 @@ type Options struct {
 	// minutes): the daemon's server has short read and write timeouts,
 	// which these routes extend.
 	TransferTimeout time.Duration
-	Logger          *slog.Logger
+	// BackgroundReportRows: a batch of more rows has its Excel report
+	// built in the background with its progress shown (default 100,000).
+	BackgroundReportRows int
+	Logger               *slog.Logger
 }
 
 // Pages serves the batch, upload, reconciliation and operations pages and
@@ -53,6 +56,9 @@ type Pages struct {
 	svc  *ops.Service
 	opts Options
 	log  *slog.Logger
+
+	recon  *reconCache   // the reconciliation page's figures
+	builds *reportBuilds // big batches' Excel reports built in the background
 
 	mu      sync.Mutex
 	pending map[string]*pendingUpload
@@ -94,19 +100,22 @@ func Register(con *console.Server, svc *ops.Service, opts Options) (*Pages, erro
 	if opts.PendingBytes <= 0 {
 		opts.PendingBytes = 4 * con.MaxUploadBytes()
 	}
+	if opts.BackgroundReportRows <= 0 {
+		opts.BackgroundReportRows = 100_000
+	}
 	if opts.TransferTimeout <= 0 {
 		opts.TransferTimeout = 30 * time.Minute
 	}
-	p := &Pages{con: con, svc: svc, opts: opts, log: opts.Logger, pending: map[string]*pendingUpload{},
-		created: map[string]createdUpload{},
-		disk:    &diskQuota{limit: opts.PendingBytes}}
+	p := &Pages{con: con, svc: svc, opts: opts, log: opts.Logger, pending: map[string]*pendingUpload{}, recon: newReconCache(),
+		builds: newReportBuilds(), created: map[string]createdUpload{},
+		disk: &diskQuota{limit: opts.PendingBytes}}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	if err := con.AddTemplates(templateFS, "templates/*.html"); err != nil {
 		return nil, err
 	}
-	for _, m := range []map[string]map[string]string{messages, stockMessages, moneyMessages} {
+	for _, m := range []map[string]map[string]string{messages, stockMessages, homeMessages, moneyMessages} {
 		for lang, msgs := range m {
 			con.AddMessages(lang, msgs)
 		}
@@ -114,11 +123,19 @@ func Register(con *console.Server, svc *ops.Service, opts Options) (*Pages, erro
 	p.apiRoutes()
 	p.pageRoutes()
 	p.stockRoutes()
+	p.homeRoutes()
+	p.searchRoutes()
+	p.bulkRoutes()
+	p.notifyRoutes()
+	p.reportBuildRoutes()
 	return p, nil
 }
 
-// Close removes every upload still waiting for create or drop.
+// Close removes every upload still waiting for create or drop, and waits
+// for the reconciliation figures being read.
 func (p *Pages) Close() {
+	p.recon.close()
+	p.builds.close()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for tok, u := range p.pending {

@@ -51,7 +51,7 @@ type previewView struct {
 }
 
 type stockBudgetView struct {
-	*ops.StockBudget
+	*ops.StockLeft
 	Face, Budget, Remaining, Queued, After, End string
 	Over                                        bool
 }
@@ -220,7 +220,7 @@ func (p *Pages) previewView(r *http.Request, pv *ops.ImportPreview, allowed int)
 		}
 	}
 	if st := pv.Stock; st != nil {
-		sv := &stockBudgetView{StockBudget: st, Face: money.Yuan(st.FaceValueFen), Budget: money.Yuan(st.MaxAmountFen),
+		sv := &stockBudgetView{StockLeft: st, Face: money.Yuan(st.FaceValueFen), Budget: money.Yuan(st.MaxAmountFen),
 			Remaining: money.Yuan(st.RemainingFen), Queued: money.Yuan(st.QueuedFen),
 			After: money.Yuan(st.RemainingFen - st.QueuedFen - rep.AmountFen), End: "—"}
 		sv.Over = st.MaxAmountFen > 0 && st.RemainingFen-st.QueuedFen-rep.AmountFen < 0

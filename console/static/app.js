@@ -13,3 +13,18 @@ document.addEventListener("click", function (e) {
     navigator.clipboard.writeText(el.textContent);
   }
 });
+// The batch list's "select all" box ticks every batch of the page.
+document.addEventListener("change", function (e) {
+  if (e.target.id !== "bulk-all") {
+    return;
+  }
+  document.querySelectorAll("input.bulk-id").forEach(function (c) {
+    c.checked = e.target.checked;
+  });
+});
+// Pages that wait for something built in the background look again.
+if (document.querySelector("[data-reload]")) {
+  window.setTimeout(function () {
+    window.location.reload();
+  }, 2000);
+}
