@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/issuer-dev/issuer"
 	"github.com/issuer-dev/issuer/alert"
 	"github.com/issuer-dev/issuer/audit"
 	"github.com/issuer-dev/issuer/internal/config"
@@ -75,6 +76,17 @@ func (e Env) WithWXService(ctx context.Context, cfg *config.Config, fn func(*ops
 	}
 	// ops.New is not given db: these operations must not need it.
 	return fn(ops.New(nil, cfg, e.wxFactory(cfg), auditor, e.Logger))
+}
+
+// Migrate is `issuer migrate`: it applies the schema's migrations that the
+// database lacks, and returns them.
+func Migrate(ctx context.Context, cfg *config.Config) ([]issuer.Migration, error) {
+	db, err := Connect(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	return issuer.Migrate(ctx, db)
 }
 
 // OfflineService is the operations without a database or WeChat Pay, on

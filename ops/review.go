@@ -3,6 +3,7 @@ package ops
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/jobs"
@@ -28,6 +29,37 @@ func (s *Service) Review(ctx context.Context, a auth.Actor, batch int64) ([]queu
 		out = append(out, rows...)
 		after = rows[len(rows)-1].ID
 	}
+}
+
+// ReviewItem is a row in review as `issuer review list --json` answers it
+// (the command line's contract): its last attempt in UTC to the second.
+type ReviewItem struct {
+	BatchID       int64   `json:"batch_id"`
+	OpenID        string  `json:"openid"`
+	OutRequestNo  string  `json:"out_request_no"`
+	Outcome       string  `json:"outcome"`
+	WxCode        string  `json:"wx_code"`
+	WxMessage     string  `json:"wx_message"`
+	Attempts      int     `json:"attempts"`
+	LastAttemptAt *string `json:"last_attempt_at"`
+	StockID       string  `json:"stock_id"`
+	Note          string  `json:"note"`
+}
+
+// ReviewItems is Review as ReviewItems: never nil.
+func (s *Service) ReviewItems(ctx context.Context, a auth.Actor, batch int64) ([]ReviewItem, error) {
+	rows, err := s.Review(ctx, a, batch)
+	items := []ReviewItem{}
+	for _, r := range rows {
+		it := ReviewItem{BatchID: r.BatchID, OpenID: r.OpenID, OutRequestNo: r.OutRequestNo, Outcome: r.Outcome,
+			WxCode: r.WxCode, WxMessage: r.WxMessage, Attempts: r.Attempts, StockID: r.StockID, Note: r.Note}
+		if r.LastAttemptAt != nil {
+			v := r.LastAttemptAt.UTC().Format(time.RFC3339)
+			it.LastAttemptAt = &v
+		}
+		items = append(items, it)
+	}
+	return items, err
 }
 
 // ReviewHead returns at most n of a batch's rows in review, oldest first:

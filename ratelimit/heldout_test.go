@@ -129,3 +129,20 @@ func TestLimiterTraceEnv(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(got), "grants   1 ok   0 thr  0")
 }
+
+// TestLimiterSlidingLogEcho: a sliding log that a climb filled lets through
+// the echo of what it admitted a second before, about half the limit after
+// a slow start. The limiter climbs back to what the log accepted before it
+// throttled instead of sitting at the echo: it got 0.815 of the limit here
+// before, 0.56 of it for six seconds after the cold start.
+func TestLimiterSlidingLogEcho(t *testing.T) {
+	t.Parallel()
+
+	const run = 41 * time.Second
+	r := Simulate(newAdaptive(Config{Initial: 100, Max: 500}), SimConfig{Limit: constant(300), Shape: SlidingLog,
+		ServerBurst: time.Second, Latency: 20 * time.Millisecond, Jitter: 0.2, RequestLeg: 1, Duration: run, Seed: 1})
+	require.GreaterOrEqual(t, r.Goodput, 0.95)
+	require.LessOrEqual(t, r.ThrottledShare, 0.01)
+	steady, _ := r.Between(5*time.Second, run-time.Second)
+	require.GreaterOrEqual(t, steady, 0.97)
+}

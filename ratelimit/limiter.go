@@ -157,6 +157,14 @@ type Limiter struct {
 	epoch        time.Time // throttles of sends before this are old news
 	lastQueued   time.Time
 
+	// Episodes (a first throttle and its onset): whether this one began in
+	// a fast climb (slow start, or a doubling on evidence), and the least
+	// the server had accepted in the second before the first throttle of
+	// any episode before it, and of this one too (see echoLocked).
+	ramped                        bool
+	acceptedBefore, acceptedFloor float64
+	coldEcho                      float64 // the estimate a cold start's refined cut raised past an echo, for its onset
+
 	// The first onset of a limiter that started with nothing learned: the
 	// sends made between the first throttled one and the first cut, their
 	// rate, and their answers so far.
@@ -181,6 +189,7 @@ type Limiter struct {
 
 	answers answerLog
 	sends   window
+	okWin   window // accepted answers over the last second, by answer time
 	stats   Stats
 	trace   *tracer
 }
@@ -213,6 +222,7 @@ func New(cfg Config) *Limiter {
 	l.rate = l.initial
 	l.slowAt, l.slowFrom, l.slowDoubling = now, l.initial, slowStartDoubling
 	l.sends = newWindow(now, sendSpan, 10)
+	l.okWin = newWindow(now, sendSpan, 10)
 	l.cold = true
 	if cfg.Learned > 0 && !math.IsInf(cfg.Learned, 1) {
 		l.cold = false
@@ -359,6 +369,9 @@ func (l *Limiter) Observe(throttled bool) {
 	l.trace.tick(now, l)
 	l.trace.answer(throttled)
 	l.stats.Answered++
+	if !throttled {
+		l.okWin.add(now, 1)
+	}
 	sentAt, matched := l.matchLocked(now)
 	if matched {
 		l.answers.push(answer{sentAt: sentAt, throttled: throttled})
@@ -427,9 +440,13 @@ func (l *Limiter) refineColdLocked(now, sentAt time.Time, throttled bool) {
 		return
 	}
 	m = max(m, l.coldRate*onsetFloor, l.min)
-	l.trace.event(now, "cut cold: %d of %d answers to the onset's sends at %.1f/s accepted: limit %.1f, rate %.1f → %.1f",
-		l.coldAccepted, l.coldAnswers, l.coldRate, m, l.rate, m*(1-l.margin))
-	l.cutLocked(now, m*(1-l.margin), m)
+	est := l.echoLocked(now, m, l.coldRate, math.Inf(1))
+	if est > m {
+		l.coldEcho = est
+	}
+	l.trace.event(now, "cut cold: %d of %d answers to the onset's sends at %.1f/s accepted: limit %.1f, rate %.1f → %.1f, estimate %.1f",
+		l.coldAccepted, l.coldAnswers, l.coldRate, m, l.rate, m*(1-l.margin), est)
+	l.cutLocked(now, m*(1-l.margin), est)
 	l.cold = false
 }
 
@@ -471,103 +488,27 @@ func (l *Limiter) expireLocked(now time.Time) {
 // throttle of a request sent after this cut is a new event that sees more of
 // the congestion, so a large drop of the limit converges in about a second.
 func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
-	base := l.rate
-	if now.Sub(l.lastQueued) > saturatedWithin {
-		base = min(base, l.sends.rate(now)) // demand-paced: cut what was really sent
+	m, ok := l.measureLocked(now)
+	if !ok {
+		return
 	}
-	n := clamp(int(base*acceptedSpan.Seconds()), minAcceptedCount, answerHistory)
-	var accepted, share float64
-	var measured bool
-	onset := l.congested && now.Sub(l.emptyAt) < acceptedSpan
-	if onset {
-		// Still the onset the last cut saw: the server's bucket has been
-		// empty since emptyAt, so what it accepted of the sends since then
-		// is its refill, the limit, undiluted by the calm before.
-		accepted, share, measured = l.answers.acceptedSince(l.emptyAt, base, n)
-		if measured && accepted == 0 {
-			// Nothing got through since the bucket was seen empty: an
-			// outage, or a fixed window spent until the next second. No
-			// rate would do better, and the cut already made stands; the
-			// next episode measures afresh.
-			return
+	isolated := l.isolatedLocked(now, m)
+	target, estimate, ambiguous := l.sizeLocked(now, m)
+	if !m.onset {
+		l.startEpisodeLocked(now)
+	}
+	if !isolated && l.ramped {
+		estimate = l.echoLocked(now, max(estimate, target), m.base, l.acceptedBefore)
+		if m.onset {
+			// The cold start's refined cut climbed back past an echo
+			// (refineColdLocked); the rest of its onset measures the same
+			// echo and must not undo that.
+			estimate = max(estimate, l.coldEcho)
 		}
-		if measured && accepted >= base*(1-l.margin) {
-			// The server accepted about the rate's worth per second of
-			// what was sent since: the cut already made is as low as the
-			// limit asks. These throttles are of sends that left the
-			// sender later than granted, a backlog in a sender short of
-			// CPU draining after the cut at the pace it had before, and
-			// found the bucket still empty; a cut for each would take the
-			// rate down by Margin an event, far under the limit.
-			return
-		}
-	} else {
-		accepted, share, measured = l.answers.acceptedRate(n)
-	}
-	ranAhead := measured && share >= minCutFactor && accepted < base*minCutFactor
-	if ranAhead {
-		// Most of the latest sends got through, yet far fewer per second
-		// than the rate allows: they went out slower than it. The rate ran
-		// ahead of a sender bound by its CPU or its database, or demand
-		// paused; the rate says nothing of the limit, what was sent does.
-		// (Sized from the rate, this looked like a bucket with no depth
-		// and cut by a sixth.)
-		base = accepted / share
-	}
-	if measured && !ranAhead && l.congested && !onset && share >= 1-isolatedShare && accepted < base*share*(1-l.margin) {
-		// Few of the latest sends throttled, and they went out slower
-		// than the rate: the server's bucket was empty for a moment, not
-		// all along, and what it accepted per second is only what a
-		// sender short of CPU for a while sent. The limit is about where
-		// the rate was; the share throttled says by how much it was over.
-		accepted = base * share
-	}
-	// An isolated throttle: past slow start, long after the last cut, few
-	// of the latest answers throttled, at a rate no higher than the last
-	// measured limit. A server that jitter or a burst of late sends found
-	// empty for a moment says little of the limit: the rate dips by the
-	// share throttled and Margin and is back on the curve it was on within
-	// recoverTime (dipLocked), the estimate unchanged. If the limit is
-	// under it after all, the throttling goes on and the next event, not
-	// isolated, measures it.
-	//
-	// So is a throttle among few while the sends lagged the rate
-	// (ranAhead): what the sender could not keep up then is no limit to
-	// hold it to once it can.
-	isolated := measured && l.congested && !onset && share >= 1-isolatedShare &&
-		now.Sub(l.stats.LastCut) >= isolatedAfter && (ranAhead || base <= l.measured*(1+isolatedAbove))
-	target, estimate, ambiguous := sizeCut(base, accepted, measured, l.margin)
-	// Two round trips after an ambiguous cut, the sends it paced have been
-	// answered; throttles before then may still be stragglers of the rate
-	// before it, matched out of order.
-	settled := now.Sub(l.epoch).Seconds() > escalateAfter*l.latency
-	if ambiguous && onset && l.ambiguousRun > 0 && settled {
-		// The last ambiguous cut did not end the throttling: not a bucket
-		// with no depth just over its limit, which one cut of
-		// ambiguousCutFactor quiets, but a limit well under the rate. Each
-		// further event of the onset cuts deeper.
-		target = base * math.Pow(ambiguousCutFactor, float64(l.ambiguousRun+1)) * (1 - l.margin)
-	}
-	if ambiguous && onset {
-		l.ambiguousRun++
-	} else if ambiguous {
-		l.ambiguousRun = 1
-	} else {
-		l.ambiguousRun = 0
-	}
-	if onset {
-		// One event of an onset cuts at most to onsetFloor of the rate it
-		// starts from: answers matched to the wrong side of emptyAt, or a
-		// fixed window spent until the next second, can make the limit
-		// look lower than it is. A deeper fall is cut again by the next
-		// event; a floor tied to the episode's first rate instead held a
-		// cold start at 1.5× a 50/s limit through half a second of cuts
-		// that changed nothing.
-		target, estimate = max(target, base*onsetFloor), max(estimate, base*onsetFloor)
 	}
 	first := l.cold && l.coldTo.IsZero()
 	l.trace.event(now, "cut: sent %.3f s ago (matched %t), base %.1f, accepted %.1f, share %.3f (measured %t, onset %t, isolated %t, ambiguous %t, run %d): rate %.1f → %.1f, estimate %.1f",
-		now.Sub(sentAt).Seconds(), matched, base, accepted, share, measured, onset, isolated, ambiguous, l.ambiguousRun, l.rate, max(target, l.min), max(estimate, target))
+		now.Sub(sentAt).Seconds(), matched, m.base, m.accepted, m.share, m.measured, m.onset, isolated, ambiguous, l.ambiguousRun, l.rate, max(target, l.min), max(estimate, target))
 	if isolated {
 		l.dipLocked(now, target)
 	} else {
@@ -577,27 +518,206 @@ func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 	if !matched {
 		sentAt = now
 	}
-	if first && ranAhead {
-		// The sender, not the rate, set the pace, and a sender short of
-		// CPU sends in bursts that a shallow bucket throttles in part
-		// whatever the rate: the share of the onset's sends it let through
-		// says nothing of the limit. The cold start measures no further.
-		l.cold = false
-	} else if first {
-		l.coldFrom, l.coldTo, l.coldRate = sentAt, now, base
-		for i := range l.inflight.len() {
-			if !l.inflight.at(i).Before(sentAt) {
-				l.coldExpected++
-			}
-		}
+	if first {
+		l.startColdLocked(now, sentAt, m)
 	}
-	if onset {
+	if m.onset {
 		// The bucket has stayed empty since the earlier trigger: keep
 		// measuring from there. The count restarts, which only delays
 		// evidence of a higher limit.
 		sentAt = l.emptyAt
 	}
 	l.emptyAt, l.accepted, l.lastAccepted = sentAt, 0, sentAt
+}
+
+// congestion is what a congestion event measured.
+type congestion struct {
+	base     float64 // the rate being cut: the limiter's, or what was really sent
+	accepted float64 // the rate at which the latest sends got through
+	share    float64 // the share of them that got through
+	measured bool    // enough answers to say
+	onset    bool    // the server's bucket has been empty since the last cut's trigger
+	ranAhead bool    // the sends went out slower than the rate
+}
+
+// measureLocked measures a congestion event: the rate being cut, and at
+// what rate and share the latest sends got through. It is false when the
+// event calls for no cut at all.
+func (l *Limiter) measureLocked(now time.Time) (congestion, bool) {
+	m := congestion{base: l.rate}
+	if now.Sub(l.lastQueued) > saturatedWithin {
+		m.base = min(m.base, l.sends.rate(now)) // demand-paced: cut what was really sent
+	}
+	n := clamp(int(m.base*acceptedSpan.Seconds()), minAcceptedCount, answerHistory)
+	m.onset = l.congested && now.Sub(l.emptyAt) < acceptedSpan
+	if m.onset {
+		// Still the onset the last cut saw: the server's bucket has been
+		// empty since emptyAt, so what it accepted of the sends since then
+		// is its refill, the limit, undiluted by the calm before.
+		m.accepted, m.share, m.measured = l.answers.acceptedSince(l.emptyAt, m.base, n)
+		if m.measured && m.accepted == 0 {
+			// Nothing got through since the bucket was seen empty: an
+			// outage, or a fixed window spent until the next second. No
+			// rate would do better, and the cut already made stands; the
+			// next episode measures afresh.
+			return m, false
+		}
+		if m.measured && m.accepted >= m.base*(1-l.margin) {
+			// The server accepted about the rate's worth per second of
+			// what was sent since: the cut already made is as low as the
+			// limit asks. These throttles are of sends that left the
+			// sender later than granted, a backlog in a sender short of
+			// CPU draining after the cut at the pace it had before, and
+			// found the bucket still empty; a cut for each would take the
+			// rate down by Margin an event, far under the limit.
+			return m, false
+		}
+	} else {
+		m.accepted, m.share, m.measured = l.answers.acceptedRate(n)
+	}
+	m.ranAhead = m.measured && m.share >= minCutFactor && m.accepted < m.base*minCutFactor
+	if m.ranAhead {
+		// Most of the latest sends got through, yet far fewer per second
+		// than the rate allows: they went out slower than it. The rate ran
+		// ahead of a sender bound by its CPU or its database, or demand
+		// paused; the rate says nothing of the limit, what was sent does.
+		// (Sized from the rate, this looked like a bucket with no depth
+		// and cut by a sixth.)
+		m.base = m.accepted / m.share
+	}
+	if m.measured && !m.ranAhead && l.congested && !m.onset && m.share >= 1-isolatedShare && m.accepted < m.base*m.share*(1-l.margin) {
+		// Few of the latest sends throttled, and they went out slower
+		// than the rate: the server's bucket was empty for a moment, not
+		// all along, and what it accepted per second is only what a
+		// sender short of CPU for a while sent. The limit is about where
+		// the rate was; the share throttled says by how much it was over.
+		m.accepted = m.base * m.share
+	}
+	return m, true
+}
+
+// isolatedLocked tells an isolated throttle: past slow start, long after
+// the last cut, few of the latest answers throttled, at a rate no higher
+// than the last measured limit. A server that jitter or a burst of late
+// sends found empty for a moment says little of the limit: the rate dips by
+// the share throttled and Margin and is back on the curve it was on within
+// recoverTime (dipLocked), the estimate unchanged. If the limit is under it
+// after all, the throttling goes on and the next event, not isolated,
+// measures it.
+//
+// So is a throttle among few while the sends lagged the rate (ranAhead):
+// what the sender could not keep up then is no limit to hold it to once it
+// can.
+func (l *Limiter) isolatedLocked(now time.Time, m congestion) bool {
+	return m.measured && l.congested && !m.onset && m.share >= 1-isolatedShare &&
+		now.Sub(l.stats.LastCut) >= isolatedAfter && (m.ranAhead || m.base <= l.measured*(1+isolatedAbove))
+}
+
+// sizeLocked sizes the cut of an event (sizeCut), deeper for an ambiguous
+// cut that did not quiet the server, never below onsetFloor of the rate
+// within an onset; it counts the ambiguous cuts in a row.
+func (l *Limiter) sizeLocked(now time.Time, m congestion) (target, estimate float64, ambiguous bool) {
+	target, estimate, ambiguous = sizeCut(m.base, m.accepted, m.measured, l.margin)
+	// Two round trips after an ambiguous cut, the sends it paced have been
+	// answered; throttles before then may still be stragglers of the rate
+	// before it, matched out of order.
+	settled := now.Sub(l.epoch).Seconds() > escalateAfter*l.latency
+	if ambiguous && m.onset && l.ambiguousRun > 0 && settled {
+		// The last ambiguous cut did not end the throttling: not a bucket
+		// with no depth just over its limit, which one cut of
+		// ambiguousCutFactor quiets, but a limit well under the rate. Each
+		// further event of the onset cuts deeper.
+		target = m.base * math.Pow(ambiguousCutFactor, float64(l.ambiguousRun+1)) * (1 - l.margin)
+	}
+	switch {
+	case ambiguous && m.onset:
+		l.ambiguousRun++
+	case ambiguous:
+		l.ambiguousRun = 1
+	default:
+		l.ambiguousRun = 0
+	}
+	if m.onset {
+		// One event of an onset cuts at most to onsetFloor of the rate it
+		// starts from: answers matched to the wrong side of emptyAt, or a
+		// fixed window spent until the next second, can make the limit
+		// look lower than it is. A deeper fall is cut again by the next
+		// event; a floor tied to the episode's first rate instead held a
+		// cold start at 1.5× a 50/s limit through half a second of cuts
+		// that changed nothing.
+		target, estimate = max(target, m.base*onsetFloor), max(estimate, m.base*onsetFloor)
+	}
+	return target, estimate, ambiguous
+}
+
+// startColdLocked notes the first onset of a cold start, cut at now from
+// sends made since sentAt, for refineColdLocked.
+func (l *Limiter) startColdLocked(now, sentAt time.Time, m congestion) {
+	if m.ranAhead {
+		// The sender, not the rate, set the pace, and a sender short of
+		// CPU sends in bursts that a shallow bucket throttles in part
+		// whatever the rate: the share of the onset's sends it let through
+		// says nothing of the limit. The cold start measures no further.
+		l.cold = false
+		return
+	}
+	l.coldFrom, l.coldTo, l.coldRate = sentAt, now, m.base
+	for i := range l.inflight.len() {
+		if !l.inflight.at(i).Before(sentAt) {
+			l.coldExpected++
+		}
+	}
+}
+
+// echoLocked returns the estimate a cut at now climbs back to: estimate,
+// the limit as the latest answers measured it, or more when the server
+// accepted clearly more than that over a second before.
+//
+// A token bucket that throttles lets through its refill, the limit, so
+// what it accepts per second of sending is the limit. A sliding log (at
+// most the limit's worth in any trailing window) lets through only what
+// leaves the window: the echo of what it admitted a window earlier. After a
+// fast climb that was far less than the limit — about half of it after a
+// slow start, 0.8 after a doubling on evidence — and the rate sat there for
+// the six seconds or so the probe and the evidence test took to climb back.
+// What either server accepted in the second before it throttled is at
+// least what it accepts per second while throttling, and for the log its
+// limit: so when the estimate is more than twice Margin under that, the
+// rate still cuts to the measurement, but climbs back to just under what
+// was accepted (Margin under it, and no higher than the rate being cut, or
+// within an onset the estimate of the cut that began it).
+//
+// A bucket accepts its depth besides in that second, so the measure is
+// bounded by past: a cold start's refined cut passes what was accepted in
+// the last second, once the first (which holds the full bucket) is over;
+// a later cut the least that was accepted in the second before any earlier
+// episode's first throttle, which for a bucket found empty before is about
+// its limit and for the log always its limit. Later cuts use it only in an
+// episode that began in a fast climb, where the echo is deep: outside one,
+// a limit that fell looks the same and the estimate must follow it.
+func (l *Limiter) echoLocked(now time.Time, estimate, base, past float64) float64 {
+	accepted := min(past, l.okWin.rate(now))
+	if !l.okWin.warm(now) || estimate >= accepted*(1-2*l.margin) {
+		return estimate
+	}
+	if l.congested && now.Sub(l.emptyAt) < acceptedSpan {
+		base = max(base, l.estimate)
+	}
+	return max(estimate, min(accepted, base)*(1-l.margin))
+}
+
+// startEpisodeLocked notes the first throttle of an episode: whether it
+// came in a fast climb, and what the server accepted in the second before
+// it.
+func (l *Limiter) startEpisodeLocked(now time.Time) {
+	l.ramped, l.coldEcho = !l.congested, 0
+	l.acceptedBefore = l.acceptedFloor
+	if !l.okWin.warm(now) {
+		return
+	}
+	if a := l.okWin.rate(now); l.acceptedFloor == 0 || a < l.acceptedFloor {
+		l.acceptedFloor = a
+	}
 }
 
 // evidenceLocked counts one accepted send made after the server's bucket was
@@ -744,11 +864,12 @@ func (l *Limiter) targetLocked(now time.Time) float64 {
 // not moved, so it costs few throttles; when the limit has risen, the
 // evidence test turns it into a doubling.
 func (l *Limiter) curveLocked(t float64) float64 {
-	if k := recoverTime.Seconds(); t < k {
+	k := recoverTime.Seconds()
+	if t < k {
 		x := 1 - t/k
 		return l.estimate - (l.estimate-l.curveFrom)*x*x*x
 	}
-	t -= recoverTime.Seconds()
+	t -= k
 	return l.estimate * (1 + l.probe*t)
 }
 

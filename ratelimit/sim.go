@@ -52,6 +52,10 @@ type SimConfig struct {
 	// share lets jittered latency reorder and bunch arrivals, as a network
 	// does.
 	RequestLeg float64
+	// ThrottleAtOnce answers a throttled request as soon as it is judged,
+	// as wxsim does (its latency is the work after admission); otherwise
+	// the answer takes the rest of the round trip like any other.
+	ThrottleAtOnce bool
 	// SendCost is the sender's own work per request (signing it, say) on a
 	// single core all workers share, between the grant and the request
 	// leaving: once the rate asks for more than that core gives, requests
@@ -225,8 +229,10 @@ func (m *simModel) work(ctx context.Context, clock Clock, s Strategy) {
 			}
 		}
 		status := m.judge(sentAt, clock.Now())
-		if err := sleep(ctx, clock, latency-leg); err != nil {
-			return
+		if status != http.StatusTooManyRequests || !m.cfg.ThrottleAtOnce {
+			if err := sleep(ctx, clock, latency-leg); err != nil {
+				return
+			}
 		}
 		if status != http.StatusInternalServerError { // a 500 says nothing
 			s.Observe(status == http.StatusTooManyRequests)

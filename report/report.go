@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -35,6 +36,26 @@ func ParseFormat(s string) (Format, error) {
 		return f, nil
 	}
 	return "", fmt.Errorf("format %q: want text, csv or xlsx", s)
+}
+
+// FormatFor is the format a report written to the file out takes: the
+// format asked for when given, else the one out's extension names, else
+// text. An extension that names no format (report.pdf) is refused rather
+// than filled with text under a misleading name.
+func FormatFor(asked, out string) (Format, error) {
+	if asked != "" {
+		return ParseFormat(asked)
+	}
+	switch ext := strings.ToLower(filepath.Ext(out)); ext {
+	case ".xlsx":
+		return XLSX, nil
+	case ".csv":
+		return CSV, nil
+	case "", ".txt", ".text":
+		return Text, nil
+	default:
+		return "", fmt.Errorf("-o %s: issuer writes no %s files; use a .txt, .csv or .xlsx name, or give --format", out, ext)
+	}
 }
 
 // Usage sources: where a stock's "used" figures come from.

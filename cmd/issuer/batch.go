@@ -1,112 +1,57 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
-	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/internal/outfile"
 	"github.com/issuer-dev/issuer/internal/textable"
+	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/queue"
 )
 
-func batchCommands() []*command {
-	cmds := []*command{cmdBatchList(), cmdBatchShow(), cmdBatchExport(), cmdBatchApprove(), cmdBatchReject(), cmdBatchPriority(), cmdBatchGuards()}
-	for _, action := range []string{"pause", "resume", "cancel"} {
-		cmds = append(cmds, cmdBatchAction(action))
-	}
-	return cmds
-}
-
-// parseBatchID is parseFlags for a command on one batch ID.
-func parseBatchID(e *env, fs *flag.FlagSet, args []string) (int64, error) {
-	pos, err := parseFlags(e, fs, args)
-	if err != nil {
-		return 0, err
-	}
-	return batchID(fs.Name(), pos)
-}
-
-func batchID(name string, pos []string) (int64, error) {
-	if len(pos) != 1 {
-		return 0, usagef("%s: want exactly one batch ID", name)
-	}
-	id, err := strconv.ParseInt(pos[0], 10, 64)
-	if err != nil || id <= 0 {
-		return 0, usagef("%s: %q is not a batch ID", name, pos[0])
-	}
-	return id, nil
-}
+// The commands on batches, and on their rows in review.
 
 func cmdBatchList() *command {
-	c := &command{name: "batch list", usage: "[--json]", short: "list batches with recipient counts"}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		asJSON := fs.Bool("json", false, "print a JSON array of batch objects")
-		if _, err := parseFlags(e, fs, args); err != nil {
-			return err
-		}
-		return e.withService(ctx, func(s *ops.Service) error {
-			batches, err := s.Batches(ctx, e.actor(), ops.BatchFilter{})
-			if err != nil {
-				return err
+	return op[none, []*ops.Batch]{
+		name: "batch list", usage: "[--json]", short: "list batches with recipient counts", json: "print a JSON array of batch objects",
+		call: func(c *call, _ *none) ([]*ops.Batch, error) {
+			batches, err := c.s.Batches(c.ctx, c.actor, ops.BatchFilter{})
+			if batches == nil {
+				batches = []*ops.Batch{}
 			}
-			if *asJSON {
-				if batches == nil {
-					batches = []*ops.Batch{}
-				}
-				return e.printJSON(batches)
-			}
-			loc := s.Config.Location
-			t := textable.New("ID>", "NAME", "STOCK", "KIND", "STATUS", "RECIPIENTS>", "PENDING>", "IN_FLIGHT>", "ISSUED>", "FAILED>", "REVIEW>", "CANCELLED>", "IN_DOUBT>", "CREATED ("+zoneName(orUTC(loc))+")")
-			for _, b := range batches {
+			return batches, err
+		},
+		text: func(c *call, _ *none, batches []*ops.Batch) {
+			loc := orUTC(c.loc())
+			table(c.e.stdout, batches, func(b *ops.Batch) []string {
 				status := b.Status
 				if b.HaltReason != nil {
 					status += " (" + *b.HaltReason + ")"
 				}
-				t.Add(strconv.FormatInt(b.ID, 10), b.Name, b.StockID, b.Kind, status, strconv.Itoa(b.Accepted),
-					strconv.Itoa(b.Counts[queue.StatusPending]), strconv.Itoa(b.Counts[queue.StatusInFlight]),
-					strconv.Itoa(b.Counts[queue.StatusIssued]), strconv.Itoa(b.Counts[queue.StatusFailed]),
-					strconv.Itoa(b.Counts[queue.StatusReview]), strconv.Itoa(b.Counts[queue.StatusCancelled]),
-					strconv.Itoa(b.InDoubt), b.CreatedAt.In(orUTC(loc)).Format("2006-01-02 15:04"))
-			}
-			t.Write(e.stdout)
-			return nil
-		})
-	}
-	return c
+				row := []string{strconv.FormatInt(b.ID, 10), b.Name, b.StockID, b.Kind, status, strconv.Itoa(b.Accepted)}
+				for _, st := range queue.RecipientStatuses {
+					row = append(row, strconv.Itoa(b.Counts[st]))
+				}
+				return append(row, strconv.Itoa(b.InDoubt), b.CreatedAt.In(loc).Format("2006-01-02 15:04"))
+			}, "ID>", "NAME", "STOCK", "KIND", "STATUS", "RECIPIENTS>", "PENDING>", "IN_FLIGHT>", "ISSUED>", "FAILED>", "REVIEW>", "CANCELLED>", "IN_DOUBT>", "CREATED ("+zoneName(loc)+")")
+		},
+	}.command()
 }
 
 func cmdBatchShow() *command {
-	c := &command{name: "batch show", usage: "ID [--json]", short: "show one batch and its counts by status"}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		asJSON := fs.Bool("json", false, `print {"id","name","stock_id","kind","status","counts"}`)
-		id, err := parseBatchID(e, fs, args)
-		if err != nil {
-			return err
-		}
-		return e.withService(ctx, func(s *ops.Service) error {
-			b, err := s.Batch(ctx, e.actor(), id)
-			if err != nil {
-				return err
-			}
-			if *asJSON {
-				return e.printJSON(b)
-			}
-			printBatch(e.stdout, b, s.Config.Location)
-			return nil
-		})
-	}
-	return c
+	return op[none, *ops.Batch]{
+		name: "batch show", usage: "ID [--json]", short: "show one batch and its counts by status", args: batchArg,
+		json: `print {"id","name","stock_id","kind","status","counts"}`,
+		call: func(c *call, _ *none) (*ops.Batch, error) { return c.s.Batch(c.ctx, c.actor, c.id) },
+		text: func(c *call, _ *none, b *ops.Batch) { printBatch(c.e.stdout, b, c.loc()) },
+	}.command()
 }
 
 // printBatch shows b to a person: every time in the configured zone,
@@ -115,65 +60,65 @@ func cmdBatchShow() *command {
 // were checked must not drive the terminal.
 func printBatch(w io.Writer, b *ops.Batch, loc *time.Location) {
 	clean := textable.Clean
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "batch\t%d  %s\n", b.ID, clean(b.Name))
-	fmt.Fprintf(tw, "stock\t%s (%s), creator %s, appid %s\n", clean(b.StockID), b.Kind, clean(b.StockCreatorMchID), clean(b.AppID))
+	v := newView(w)
+	v.add("batch", "%d  %s", b.ID, clean(b.Name))
+	v.add("stock", "%s (%s), creator %s, appid %s", clean(b.StockID), b.Kind, clean(b.StockCreatorMchID), clean(b.AppID))
 	status := b.Status
 	if b.HaltReason != nil {
 		status += ": " + clean(*b.HaltReason)
 	}
-	fmt.Fprintf(tw, "status\t%s\n", status)
-	fmt.Fprintf(tw, "source\t%s (sha256 %s)\n", clean(b.SourceFile), shortHash(b.SourceSHA256))
-	fmt.Fprintf(tw, "lines\t%d = accepted %d + duplicates %d + rejected %d + blank %d\n", b.Lines, b.Accepted, b.Duplicates, b.Rejected, b.Blank)
+	v.add("status", "%s", status)
+	v.add("source", "%s (sha256 %s)", clean(b.SourceFile), shortHash(b.SourceSHA256))
+	v.add("lines", "%d = accepted %d + duplicates %d + rejected %d + blank %d", b.Lines, b.Accepted, b.Duplicates, b.Rejected, b.Blank)
 	var parts []string
 	for _, st := range queue.RecipientStatuses {
 		parts = append(parts, fmt.Sprintf("%s %d", st, b.Counts[st]))
 	}
-	fmt.Fprintf(tw, "recipients\t%s\n", strings.Join(parts, ", "))
+	v.add("recipients", "%s", strings.Join(parts, ", "))
 	if b.InDoubt > 0 {
-		fmt.Fprintf(tw, "in doubt\t%d (a send's answer did not say whether WeChat Pay issued them, and nothing has settled it since: they are retried with the same out_request_no, or settled by `issuer review resolve`; never counted as not issued)\n", b.InDoubt)
+		v.add("in doubt", "%d (a send's answer did not say whether WeChat Pay issued them, and nothing has settled it since: they are retried with the same out_request_no, or settled by `issuer review resolve`; never counted as not issued)", b.InDoubt)
 	}
 	if b.UploadedBy != "" {
-		fmt.Fprintf(tw, "uploaded by\t%s\n", clean(b.UploadedBy))
+		v.add("uploaded by", "%s", clean(b.UploadedBy))
 	}
-	fmt.Fprintf(tw, "amount\t%s yuan of face value\n", money.Yuan(b.AmountFen))
+	v.add("amount", "%s yuan of face value", money.Yuan(b.AmountFen))
 	if b.ApprovedBy != nil {
-		fmt.Fprintf(tw, "approved\tby %s at %s (%s yuan)\n", clean(*b.ApprovedBy), humanTime(*b.ApprovedAt, loc), money.Yuan(*b.ApprovedAmountFen))
+		v.add("approved", "by %s at %s (%s yuan)", clean(*b.ApprovedBy), humanTime(*b.ApprovedAt, loc), money.Yuan(*b.ApprovedAmountFen))
 		if b.ApproveComment != nil {
-			fmt.Fprintf(tw, "comment\t%s\n", clean(*b.ApproveComment))
+			v.add("comment", "%s", clean(*b.ApproveComment))
 		}
 	}
 	if b.RejectedBy != nil {
-		fmt.Fprintf(tw, "rejected\tby %s at %s: %s\n", clean(*b.RejectedBy), humanTime(*b.RejectedAt, loc), clean(*b.RejectReason))
+		v.add("rejected", "by %s at %s: %s", clean(*b.RejectedBy), humanTime(*b.RejectedAt, loc), clean(*b.RejectReason))
 	}
 	if b.MaxAmountFen != nil {
-		fmt.Fprintf(tw, "spend cap\t%s yuan; %s yuan issued, in flight or in doubt\n", money.Yuan(*b.MaxAmountFen), money.Yuan(b.ReservedFen))
+		v.add("spend cap", "%s yuan; %s yuan issued, in flight or in doubt", money.Yuan(*b.MaxAmountFen), money.Yuan(b.ReservedFen))
 	}
 	if b.StartAt != nil {
-		fmt.Fprintf(tw, "starts\t%s\n", humanTime(*b.StartAt, loc))
+		v.add("starts", "%s", humanTime(*b.StartAt, loc))
 	}
 	if b.Window != "" {
-		fmt.Fprintf(tw, "window\t%s (%s)\n", b.Window, *b.WindowTZ)
+		v.add("window", "%s (%s)", b.Window, *b.WindowTZ)
 	}
 	if b.Priority != 0 {
-		fmt.Fprintf(tw, "priority\t%d\n", b.Priority)
+		v.add("priority", "%d", b.Priority)
 	}
 	if b.Repeats > 0 {
-		fmt.Fprintf(tw, "repeats\t%d openids skipped: they already have a coupon of this stock issued or on its way\n", b.Repeats)
+		v.add("repeats", "%d openids skipped: they already have a coupon of this stock issued or on its way", b.Repeats)
 	}
 	switch {
 	case b.NextSendAt != nil:
-		fmt.Fprintf(tw, "next send\t%s\n", humanTime(*b.NextSendAt, loc))
+		v.add("next send", "%s", humanTime(*b.NextSendAt, loc))
 	case b.Status == queue.BatchAwaitingApproval:
-		fmt.Fprintf(tw, "next send\twhen approved: issuer batch approve %d --as NAME (not %s)\n", b.ID, clean(b.UploadedBy))
+		v.add("next send", "when approved: issuer batch approve %d --as NAME (not %s)", b.ID, clean(b.UploadedBy))
 	case b.Status == queue.BatchPaused || b.Status == queue.BatchHalted:
-		fmt.Fprintf(tw, "next send\twhen resumed: issuer batch resume %d\n", b.ID)
+		v.add("next send", "when resumed: issuer batch resume %d", b.ID)
 	}
 	if why := ops.NextStep(b); why != "" && b.Status == queue.BatchHalted {
-		fmt.Fprintf(tw, "to do\t%s\n", clean(why))
+		v.add("to do", "%s", clean(why))
 	}
-	fmt.Fprintf(tw, "created\t%s\n", humanTime(b.CreatedAt, loc))
-	tw.Flush()
+	v.add("created", "%s", humanTime(b.CreatedAt, loc))
+	v.Flush()
 }
 
 func orUTC(loc *time.Location) *time.Location {
@@ -196,191 +141,145 @@ func cmdBatchAction(action string) *command {
 		"resume": "resume a paused or halted batch",
 		"cancel": "cancel a batch for good and settle its rows in doubt with WeChat Pay; issued coupons stay issued",
 	}
-	c := &command{name: "batch " + action, usage: "ID [--as NAME] [--token-file F]", short: shorts[action]}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		who := identityFlags(fs)
-		id, err := parseBatchID(e, fs, args)
-		if err != nil {
-			return err
-		}
-		return e.withActor(ctx, who, func(s *ops.Service, actor auth.Actor) error {
-			var b *ops.Batch
-			var err error
+	return op[none, *ops.Batch]{
+		name: "batch " + action, usage: "ID [--as NAME] [--token-file F]", short: shorts[action], args: batchArg, acts: true, errs: withHint,
+		call: func(c *call, _ *none) (*ops.Batch, error) {
 			switch action {
 			case "pause":
-				b, err = s.PauseBatch(ctx, actor, id)
+				return c.s.PauseBatch(c.ctx, c.actor, c.id)
 			case "resume":
-				b, err = s.ResumeBatch(ctx, actor, id)
-			case "cancel":
-				var res *ops.CancelResult
-				if res, err = s.CancelBatch(ctx, actor, id); err == nil {
-					b = res.Batch
-					fmt.Fprintf(e.stdout, "%d rows never issued are cancelled; %d rows in doubt were settled with WeChat Pay: "+
-						"%d issued, %d not issued, %d still in review (issuer review list --batch %d)\n",
-						res.Sealed.Cancelled, res.Settled.Checked, res.Settled.Issued, res.Settled.NotIssued,
-						res.Settled.StillInDoubt+res.Settled.Waiting, id)
-				}
+				return c.s.ResumeBatch(c.ctx, c.actor, c.id)
 			}
+			res, err := c.s.CancelBatch(c.ctx, c.actor, c.id)
 			if err != nil {
-				return credentialHint(err, actor)
+				return nil, err
 			}
-			fmt.Fprintf(e.stdout, "batch %d is %s\n", b.ID, b.Status)
-			return nil
-		})
-	}
-	return c
+			c.printf("%d rows never issued are cancelled; %d rows in doubt were settled with WeChat Pay: "+
+				"%d issued, %d not issued, %d still in review (issuer review list --batch %d)\n",
+				res.Sealed.Cancelled, res.Settled.Checked, res.Settled.Issued, res.Settled.NotIssued,
+				res.Settled.StillInDoubt+res.Settled.Waiting, c.id)
+			return res.Batch, nil
+		},
+		text: func(c *call, _ *none, b *ops.Batch) { c.printf("batch %d is %s\n", b.ID, b.Status) },
+	}.command()
 }
 
 func cmdBatchExport() *command {
-	c := &command{name: "batch export", usage: "ID [-o FILE] [--plain]", short: "export a batch's recipients and results as CSV"}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		out := fs.String("o", "", "write to `FILE` instead of standard output (mode 0640)")
-		plain := fs.Bool("plain", false, "no UTF-8 byte-order mark (by default there is one, so that Excel reads Chinese right)")
-		id, err := parseBatchID(e, fs, args)
-		if err != nil {
-			return err
-		}
-		return e.withService(ctx, func(s *ops.Service) error {
-			if *out == "" {
-				return s.ExportBatchCSV(ctx, e.actor(), id, e.stdout, *plain)
-			}
-			return outfile.Write(*out, func(w io.Writer) error { return s.ExportBatchCSV(ctx, e.actor(), id, w, *plain) })
-		})
+	type flags struct {
+		out   string
+		plain bool
 	}
-	return c
+	return op[flags, none]{
+		name: "batch export", usage: "ID [-o FILE] [--plain]", short: "export a batch's recipients and results as CSV", args: batchArg,
+		flags: func(fs *flag.FlagSet, f *flags) {
+			fs.StringVar(&f.out, "o", "", "write to `FILE` instead of standard output (mode 0640)")
+			fs.BoolVar(&f.plain, "plain", false, "no UTF-8 byte-order mark (by default there is one, so that Excel reads Chinese right)")
+		},
+		call: func(c *call, f *flags) (none, error) {
+			export := func(w io.Writer) error { return c.s.ExportBatchCSV(c.ctx, c.actor, c.id, w, f.plain) }
+			if f.out == "" {
+				return none{}, export(c.e.stdout)
+			}
+			return none{}, outfile.Write(f.out, export)
+		},
+	}.command()
 }
 
 func cmdBatchApprove() *command {
-	c := &command{name: "batch approve", usage: "ID --as NAME [--token-file F] [--comment C]",
-		short: "approve a batch awaiting approval, as an operator or admin other than its uploader (proven by token or password)"}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		who := identityFlags(fs)
-		comment := fs.String("comment", "", "the approver's note, kept on the batch and in the audit log")
-		id, err := parseBatchID(e, fs, args)
-		if err != nil {
-			return err
-		}
-		return e.withActor(ctx, who, func(s *ops.Service, actor auth.Actor) error {
-			b, err := s.ApproveBatchComment(ctx, actor, id, *comment)
-			if err != nil {
-				return credentialHint(err, actor)
-			}
-			fmt.Fprintf(e.stdout, "batch %d approved by %s (%d recipients, %s yuan): it is %s\n", b.ID, actor.Name, b.Accepted, money.Yuan(b.AmountFen), b.Status)
-			return nil
-		})
-	}
-	return c
+	return op[string, *ops.Batch]{
+		name: "batch approve", usage: "ID --as NAME [--token-file F] [--comment C]", args: batchArg, acts: true, errs: withHint,
+		short: "approve a batch awaiting approval, as an operator or admin other than its uploader (proven by token or password)",
+		flags: func(fs *flag.FlagSet, comment *string) {
+			fs.StringVar(comment, "comment", "", "the approver's note, kept on the batch and in the audit log")
+		},
+		call: func(c *call, comment *string) (*ops.Batch, error) {
+			return c.s.ApproveBatchComment(c.ctx, c.actor, c.id, *comment)
+		},
+		text: func(c *call, _ *string, b *ops.Batch) {
+			c.printf("batch %d approved by %s (%d recipients, %s yuan): it is %s\n", b.ID, c.actor.Name, b.Accepted, money.Yuan(b.AmountFen), b.Status)
+		},
+	}.command()
 }
 
 func cmdBatchReject() *command {
-	c := &command{name: "batch reject", usage: "ID --as NAME [--token-file F] --reason R",
-		short: "reject a batch awaiting approval, as an operator or admin other than its uploader; nothing of it is sent"}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		who := identityFlags(fs)
-		reason := fs.String("reason", "", "why, for the uploader and the audit log; required")
-		id, err := parseBatchID(e, fs, args)
-		if err != nil {
-			return err
-		}
-		if *reason == "" {
-			return usagef("batch reject: --reason R is required")
-		}
-		return e.withActor(ctx, who, func(s *ops.Service, actor auth.Actor) error {
-			b, err := s.RejectBatch(ctx, actor, id, *reason)
-			if err != nil {
-				return credentialHint(err, actor)
-			}
-			fmt.Fprintf(e.stdout, "batch %d is %s by %s: %s\n", b.ID, b.Status, actor.Name, *reason)
-			return nil
-		})
-	}
-	return c
+	return op[string, *ops.Batch]{
+		name: "batch reject", usage: "ID --as NAME [--token-file F] --reason R", args: batchArg, acts: true, errs: withHint,
+		short: "reject a batch awaiting approval, as an operator or admin other than its uploader; nothing of it is sent",
+		flags: func(fs *flag.FlagSet, reason *string) {
+			fs.StringVar(reason, "reason", "", "why, for the uploader and the audit log; required")
+		},
+		check: func(_ *call, reason *string) error { return required("batch reject", "--reason R", *reason) },
+		call: func(c *call, reason *string) (*ops.Batch, error) {
+			return c.s.RejectBatch(c.ctx, c.actor, c.id, *reason)
+		},
+		text: func(c *call, reason *string, b *ops.Batch) {
+			c.printf("batch %d is %s by %s: %s\n", b.ID, b.Status, c.actor.Name, *reason)
+		},
+	}.command()
 }
 
 func cmdBatchPriority() *command {
-	c := &command{name: "batch priority", usage: "ID N [--as NAME] [--token-file F]", short: "change a batch's priority: higher is issued first"}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		who := identityFlags(fs)
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) != 2 {
-			return usagef("batch priority: want ID and N")
-		}
-		id, err := batchID(c.name, pos[:1])
-		if err != nil {
-			return err
-		}
-		n, err := strconv.Atoi(pos[1])
-		if err != nil {
-			return usagef("batch priority: %q is not a whole number", pos[1])
-		}
-		return e.withActor(ctx, who, func(s *ops.Service, actor auth.Actor) error {
-			b, err := s.SetBatchPriority(ctx, actor, id, n)
-			if err != nil {
-				return credentialHint(err, actor)
+	return op[int, *ops.Batch]{
+		name: "batch priority", usage: "ID N [--as NAME] [--token-file F]", short: "change a batch's priority: higher is issued first",
+		acts: true, errs: withHint,
+		check: func(c *call, n *int) error {
+			if len(c.pos) != 2 {
+				return usagef("batch priority: want ID and N")
 			}
-			fmt.Fprintf(e.stdout, "batch %d has priority %d\n", b.ID, b.Priority)
+			var err error
+			if c.id, err = batchID("batch priority", c.pos[:1]); err != nil {
+				return err
+			}
+			if *n, err = strconv.Atoi(c.pos[1]); err != nil {
+				return usagef("batch priority: %q is not a whole number", c.pos[1])
+			}
 			return nil
-		})
-	}
-	return c
+		},
+		call: func(c *call, n *int) (*ops.Batch, error) { return c.s.SetBatchPriority(c.ctx, c.actor, c.id, *n) },
+		text: func(c *call, _ *int, b *ops.Batch) { c.printf("batch %d has priority %d\n", b.ID, b.Priority) },
+	}.command()
+}
+
+// guardsFlags are batch guards' flags: only those given change.
+type guardsFlags struct {
+	req      ops.GuardsRequest
+	priority int
 }
 
 func cmdBatchGuards() *command {
-	c := &command{name: "batch guards", usage: "ID [--max-amount-yuan Y|none] [--window HH:MM-HH:MM|none] [--start-at T|none] [--priority N] [--json] [--as NAME] [--token-file F]",
-		short: "change a batch's money guards (an operator's act, audited); a cap below what is issued or in doubt is refused"}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		maxAmount := fs.String("max-amount-yuan", "", "spend cap: never issue more than `Y` yuan of face value (none removes the cap)")
-		window := fs.String("window", "", "issue only inside `HH:MM-HH:MM` each day in the configured timezone (none removes the window)")
-		startAt := fs.String("start-at", "", "do not issue before `T`: RFC 3339, or YYYY-MM-DD HH:MM in the configured timezone (none removes it)")
-		priority := fs.Int("priority", 0, "higher is issued first; equal priorities share the rate")
-		asJSON := fs.Bool("json", false, "print the batch object")
-		who := identityFlags(fs)
-		id, err := parseBatchID(e, fs, args)
-		if err != nil {
-			return err
-		}
-		var req ops.GuardsRequest
-		fs.Visit(func(f *flag.Flag) {
-			switch f.Name {
-			case "max-amount-yuan":
-				req.MaxAmountYuan = maxAmount
-			case "window":
-				req.Window = window
-			case "start-at":
-				req.StartAt = startAt
-			case "priority":
-				req.Priority = priority
+	return op[guardsFlags, *ops.Batch]{
+		name: "batch guards", args: batchArg, acts: true, json: "print the batch object",
+		usage: "ID [--max-amount-yuan Y|none] [--window HH:MM-HH:MM|none] [--start-at T|none] [--priority N] [--json] [--as NAME] [--token-file F]",
+		short: "change a batch's money guards (an operator's act, audited); a cap below what is issued or in doubt is refused",
+		flags: func(fs *flag.FlagSet, g *guardsFlags) {
+			fs.Func("max-amount-yuan", "spend cap: never issue more than `Y` yuan of face value (none removes the cap)", setPtr(&g.req.MaxAmountYuan))
+			fs.Func("window", "issue only inside `HH:MM-HH:MM` each day in the configured timezone (none removes the window)", setPtr(&g.req.Window))
+			fs.Func("start-at", "do not issue before `T`: RFC 3339, or YYYY-MM-DD HH:MM in the configured timezone (none removes it)", setPtr(&g.req.StartAt))
+			fs.IntVar(&g.priority, "priority", 0, "higher is issued first; equal priorities share the rate")
+		},
+		check: func(c *call, g *guardsFlags) error {
+			if c.given("priority") {
+				g.req.Priority = &g.priority
 			}
-		})
-		if req == (ops.GuardsRequest{}) {
-			return usagef("batch guards: give at least one of --max-amount-yuan, --window, --start-at, --priority")
-		}
-		return e.withActor(ctx, who, func(s *ops.Service, actor auth.Actor) error {
-			b, err := s.SetBatchGuards(ctx, actor, id, req)
-			if err != nil {
-				return err
-			}
-			if *asJSON {
-				return e.printJSON(b)
-			}
-			fmt.Fprintf(e.stdout, "batch %d: %s\n", b.ID, guardSummary(b, s.Config.Location))
-			if why := ops.NextStep(b); why != "" {
-				fmt.Fprintln(e.stdout, textable.Clean(why))
+			if g.req == (ops.GuardsRequest{}) {
+				return usagef("batch guards: give at least one of --max-amount-yuan, --window, --start-at, --priority")
 			}
 			return nil
-		})
-	}
-	return c
+		},
+		call: func(c *call, g *guardsFlags) (*ops.Batch, error) {
+			return c.s.SetBatchGuards(c.ctx, c.actor, c.id, g.req)
+		},
+		text: func(c *call, _ *guardsFlags, b *ops.Batch) {
+			c.printf("batch %d: %s\n", b.ID, guardSummary(b, c.loc()))
+			if why := ops.NextStep(b); why != "" {
+				c.printf("%s\n", textable.Clean(why))
+			}
+		},
+	}.command()
 }
+
+// setPtr is a flag that points *p at its value.
+func setPtr(p **string) func(string) error { return func(v string) error { *p = &v; return nil } }
 
 // guardSummary lists a batch's guards in one line.
 func guardSummary(b *ops.Batch, loc *time.Location) string {
@@ -400,4 +299,51 @@ func guardSummary(b *ops.Batch, loc *time.Location) string {
 	}
 	parts = append(parts, fmt.Sprintf("priority %d", b.Priority))
 	return strings.Join(parts, ", ")
+}
+
+func cmdReviewList() *command {
+	return op[int64, []ops.ReviewItem]{
+		name: "review list", usage: "[--batch ID] [--json]", short: "list recipients in review: they may or may not have been issued",
+		json:  `print an array of {"batch_id","openid","out_request_no","outcome","wx_code","wx_message","attempts","last_attempt_at"}`,
+		flags: func(fs *flag.FlagSet, batch *int64) { fs.Int64Var(batch, "batch", 0, "only this batch") },
+		call:  func(c *call, batch *int64) ([]ops.ReviewItem, error) { return c.s.ReviewItems(c.ctx, c.actor, *batch) },
+		text: func(c *call, _ *int64, items []ops.ReviewItem) {
+			if len(items) == 0 {
+				c.printf("no recipients in review\n")
+				return
+			}
+			table(c.e.stdout, items, func(it ops.ReviewItem) []string {
+				last := ""
+				if it.LastAttemptAt != nil {
+					last = *it.LastAttemptAt
+				}
+				wx := it.WxCode
+				if it.WxMessage != "" {
+					wx += " " + it.WxMessage
+				}
+				return []string{strconv.FormatInt(it.BatchID, 10), it.OpenID, it.OutRequestNo, it.Outcome, strconv.Itoa(it.Attempts), last, wx, it.Note}
+			}, "BATCH>", "OPENID", "OUT_REQUEST_NO", "OUTCOME", "ATTEMPTS>", "LAST_ATTEMPT", "WX", "NOTE")
+			c.printf("%d recipients in review; `issuer review resolve` asks WeChat Pay which of them were issued\n", len(items))
+		},
+	}.command()
+}
+
+func cmdReviewResolve() *command {
+	return op[int64, jobs.SettleSummary]{
+		name: "review resolve", usage: "[--batch ID] [--json]",
+		short: "settle recipients in review by asking WeChat Pay (a user's coupons); never sends",
+		json:  `print {"checked","issued","not_issued","still_in_doubt"}`,
+		flags: func(fs *flag.FlagSet, batch *int64) { fs.Int64Var(batch, "batch", 0, "only this batch") },
+		call: func(c *call, batch *int64) (jobs.SettleSummary, error) {
+			return c.s.ResolveReview(c.ctx, c.actor, *batch)
+		},
+		errs: func(_ *call, err error) error { return fmt.Errorf("review resolve: %w", err) },
+		text: func(c *call, _ *int64, sum jobs.SettleSummary) {
+			c.printf("checked %d: %d issued, %d not issued, %d still in doubt", sum.Checked, sum.Issued, sum.NotIssued, sum.StillInDoubt)
+			if sum.Waiting > 0 {
+				c.printf("; %d sent too recently to ask yet", sum.Waiting)
+			}
+			c.printf("\n")
+		},
+	}.command()
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/issuer-dev/issuer/auth"
+	"github.com/issuer-dev/issuer/internal/cmdline"
 	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/internal/outfile"
 	"github.com/issuer-dev/issuer/ops"
@@ -63,7 +63,7 @@ func parseImport(e *env, c *command, args []string) (*importArgs, error) {
 		fs.Var(guardFlag{req: &a.req.Guards, name: g.Name, bool: g.Bool}, g.Flag, g.Help)
 	}
 	a.who = identityFlags(fs)
-	pos, err := parseFlags(e, fs, args)
+	pos, err := cmdline.Parse(fs, args, e.stdout, e.stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -128,9 +128,10 @@ func (a *importArgs) run(ctx context.Context, e *env) error {
 		}
 	}
 	var rep *ops.ImportAnswer
-	err = e.withActor(ctx, a.who, func(s *ops.Service, actor auth.Actor) error {
+	c := &call{ctx: ctx, e: e}
+	err = c.open(onDB, &a.who, func() error {
 		var err error
-		rep, err = s.Import(ctx, actor, req)
+		rep, err = c.s.Import(ctx, c.actor, req)
 		return err
 	})
 	if bar != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,54 +23,55 @@ import (
 )
 
 func cmdIssue() *command {
-	c := &command{
+	type flags struct {
+		jobs.IssueOptions
+		cpuProfile string
+	}
+	return op[flags, none]{
 		name:  "issue",
 		usage: "[--batch ID] [--max-duration D] [--cpuprofile FILE]",
 		short: "issue pending coupons: one pass until nothing is claimable now",
-	}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		batch := fs.Int64("batch", 0, "only this batch (default: every runnable batch)")
-		maxDur := fs.Duration("max-duration", 0, "stop claiming after this long; in-flight calls still finish (0: no limit)")
-		cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the pass to `FILE` (go tool pprof)")
-		if _, err := parseFlags(e, fs, args); err != nil {
-			return err
-		}
-		if *cpuProfile != "" {
-			stop, err := startCPUProfile(*cpuProfile)
+		on:    offline,
+		flags: func(fs *flag.FlagSet, f *flags) {
+			fs.Int64Var(&f.Batch, "batch", 0, "only this batch (default: every runnable batch)")
+			fs.DurationVar(&f.MaxDuration, "max-duration", 0, "stop claiming after this long; in-flight calls still finish (0: no limit)")
+			fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the pass to `FILE` (go tool pprof)")
+		},
+		call: func(c *call, f *flags) (none, error) {
+			if f.cpuProfile != "" {
+				stop, err := startCPUProfile(f.cpuProfile)
+				if err != nil {
+					return none{}, err
+				}
+				defer stop()
+			}
+			cfg, err := c.e.loadConfig()
 			if err != nil {
-				return err
+				return none{}, err
 			}
-			defer stop()
-		}
-		cfg, err := e.loadConfig()
-		if err != nil {
-			return err
-		}
-		progress, finish := e.progressReporter()
-		res, err := e.app().IssuePass(ctx, cfg, app.PassOptions{
-			IssueOptions: jobs.IssueOptions{Batch: *batch, MaxDuration: *maxDur}, Progress: progress})
-		finish()
-		var nc *app.NotClaimableError
-		if errors.As(err, &nc) {
-			if nc.Completed {
-				fmt.Fprintf(e.stdout, "%s\n", nc.Why)
-				return nil
+			progress, finish := c.e.progressReporter()
+			res, err := c.e.app().IssuePass(c.ctx, cfg, app.PassOptions{IssueOptions: f.IssueOptions, Progress: progress})
+			finish()
+			var nc *app.NotClaimableError
+			if errors.As(err, &nc) && nc.Completed {
+				c.printf("%s\n", nc.Why)
+				return none{}, nil
+			} else if nc != nil {
+				return none{}, fmt.Errorf("issue: %s", nc.Why)
 			}
-			return fmt.Errorf("issue: %s", nc.Why)
-		}
-		if res != nil && res.Summary != nil {
-			printSummary(e.stdout, res.Summary, res.Limiter)
-		}
-		if errors.Is(err, context.Canceled) {
-			return fmt.Errorf("%w; in-flight calls finished and were recorded", errInterrupted)
-		}
-		if err == nil && len(res.Steps) > 0 {
-			return fmt.Errorf("issue: the pass halted %d %s:\n  %s", len(res.Steps), plural(len(res.Steps), "batch", "batches"), strings.Join(res.Steps, "\n  "))
-		}
-		return err
-	}
-	return c
+			if res != nil && res.Summary != nil {
+				printSummary(c.e.stdout, res.Summary, res.Limiter)
+			}
+			if errors.Is(err, context.Canceled) {
+				return none{}, fmt.Errorf("%w; in-flight calls finished and were recorded", errInterrupted)
+			}
+			if err == nil && len(res.Steps) > 0 {
+				n := len(res.Steps)
+				return none{}, fmt.Errorf("issue: the pass halted %d %s:\n  %s", n, plural(n, "batch", "batches"), strings.Join(res.Steps, "\n  "))
+			}
+			return none{}, err
+		},
+	}.command()
 }
 
 func plural(n int, one, many string) string {

@@ -15,9 +15,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 
+	"github.com/issuer-dev/issuer/internal/buildinfo"
 	"github.com/issuer-dev/issuer/internal/cmdline"
+	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/ops"
 )
 
@@ -82,7 +86,7 @@ type env struct {
 	configPath     string
 	logger         *slog.Logger
 	// readPassword asks the person at the terminal for a password, not
-	// echoed (terminalPassword); errNoTerminal where nobody types.
+	// echoed (cmdline.TerminalPassword); errNoTerminal where nobody types.
 	readPassword func(prompt string) (string, error)
 }
 
@@ -94,36 +98,22 @@ type command struct {
 	run   func(ctx context.Context, e *env, args []string) error
 }
 
+// commands are every command; the list and lookups sort them by name.
 func commands() []*command {
-	cmds := []*command{
-		cmdMigrate(),
-		cmdConfigCheck(),
-		cmdImport(),
-		cmdIssue(),
-		cmdRun(),
-		cmdVersion(),
-	}
-	cmds = append(cmds, batchCommands()...)
-	cmds = append(cmds,
-		cmdSim(), cmdSimKeys(),
-		cmdStockCreate(), cmdStockAction(ops.StockStart), cmdStockAction(ops.StockPause), cmdStockAction(ops.StockRestart), cmdStockShow(), cmdStockList(),
-		cmdStockAction(ops.StockStop), cmdStockScope("merchants"), cmdStockScope("items"), cmdCoupons(), cmdCallbackShow(), cmdCallbackSet(),
-		cmdPluginSign(),
+	return []*command{
+		cmdMigrate(), cmdConfigCheck(), cmdRun(), cmdVersion(), cmdSim(), cmdSimKeys(), cmdImport(), cmdIssue(),
+		cmdBatchList(), cmdBatchShow(), cmdBatchExport(), cmdBatchApprove(), cmdBatchReject(), cmdBatchPriority(), cmdBatchGuards(),
+		cmdBatchAction("pause"), cmdBatchAction("resume"), cmdBatchAction("cancel"), cmdReviewList(), cmdReviewResolve(),
+		cmdStockCreate(), cmdStockAction(ops.StockStart), cmdStockAction(ops.StockPause), cmdStockAction(ops.StockRestart),
+		cmdStockAction(ops.StockStop), cmdStockShow(), cmdStockList(), cmdStockScope("merchants"), cmdStockScope("items"),
+		cmdCoupons(), cmdCallbackShow(), cmdCallbackSet(), cmdPluginSign(),
 		cmdReconcile(), cmdReportBatch(), cmdReportReconcile(), cmdReportDigest(),
-	)
-	cmds = append(cmds, reviewCommands()...)
-	cmds = append(cmds, userCommands()...)
-	return cmds
+		cmdUserAdd(), cmdUserList(), cmdUserSetDisabled(true), cmdUserSetDisabled(false), cmdUserToken(), cmdUserPasswd(), cmdUserRole(),
+	}
 }
 
-// usageError makes run exit with status 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, args...)}
-}
+// usagef is a mistake on the command line: exit status 2.
+func usagef(format string, args ...any) error { return cmdline.Usagef(format, args...) }
 
 // errHelp means help was printed on request: exit 0.
 var errHelp = cmdline.ErrHelp
@@ -131,7 +121,7 @@ var errHelp = cmdline.ErrHelp
 // exitCode prints err and returns the exit status: the command line's own
 // (help, an interruption, a usage error), else ops.ExitCode's.
 func exitCode(err error, stderr io.Writer) int {
-	var ue *usageError
+	var ue *cmdline.UsageError
 	if err == nil || errors.Is(err, errHelp) {
 		return ops.ExitOK
 	}
@@ -149,7 +139,7 @@ func exitCode(err error, stderr io.Writer) int {
 // environ, when given, lists it so that a misspelled ISSUER_* variable is
 // an error rather than silently ignored (getenv cannot list names).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string, environ ...string) error {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, environ: environ, readPassword: terminalPassword}
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, environ: environ, readPassword: cmdline.TerminalPassword}
 	return e.run(ctx, args)
 }
 
@@ -160,9 +150,11 @@ func (e *env) run(ctx context.Context, args []string) error {
 	fs.StringVar(&e.configPath, "config", "", "config file (default $ISSUER_CONFIG)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	fs.Usage = func() {} // printed below, once, where it belongs
+	cmds := commands()
+	prog := program(cmds)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			printUsage(e.stdout)
+			prog.Usage(e.stdout)
 			return errHelp
 		}
 		return usagef("%s; a command's flags go after the command (issuer COMMAND --help lists them)", cmdline.FlagError(err))
@@ -179,23 +171,11 @@ func (e *env) run(ctx context.Context, args []string) error {
 	}
 	e.logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 
-	rest := fs.Args()
-	if len(rest) == 0 {
-		printUsage(e.stderr)
-		return usagef("no command given")
+	i, rest, err := prog.Find(fs.Args(), e.stdout, e.stderr)
+	if err != nil {
+		return err
 	}
-	if rest[0] == "help" {
-		if len(rest) == 1 {
-			printUsage(e.stdout)
-			return nil
-		}
-		rest = append(rest[1:], "--help")
-	}
-	cmd, cmdArgs := lookup(rest)
-	if cmd == nil {
-		return usageOf(cmdline.Unknown("issuer", entries(commands()), rest, e.stdout, e.stderr))
-	}
-	return cmd.run(ctx, e, cmdArgs)
+	return cmds[i].run(ctx, e, rest)
 }
 
 // configSearchPath is where issuer looks for its config when neither
@@ -203,50 +183,17 @@ func (e *env) run(ctx context.Context, args []string) error {
 // system-wide place the packaged service uses.
 var configSearchPath = []string{"issuer.yaml", "/etc/issuer/issuer.yaml"}
 
-// discoverConfig returns the first of paths that is a regular file, or ""
-// (then the config comes from ISSUER_* variables alone).
-func discoverConfig(paths []string) string {
-	for _, p := range paths {
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-			return p
-		}
-	}
-	return ""
-}
+// discoverConfig is config.Discover.
+func discoverConfig(paths []string) string { return config.Discover(paths) }
 
-// entries are cmds as cmdline lists them.
-func entries(cmds []*command) []cmdline.Entry {
-	out := make([]cmdline.Entry, len(cmds))
-	for i, c := range cmds {
-		out[i] = cmdline.Entry{Name: c.name, Short: c.short}
+// program is the command line of cmds.
+func program(cmds []*command) cmdline.Program {
+	p := cmdline.Program{Name: "issuer", Intro: "issuer issues WeChat Pay coupons in bulk, exactly once.",
+		Synopsis: "[--config FILE] [--log-level L] <command> [arguments]"}
+	for _, c := range cmds {
+		p.Entries = append(p.Entries, cmdline.Entry{Name: c.name, Short: c.short})
 	}
-	return out
-}
-
-// lookup finds the longest command name that prefixes args.
-func lookup(args []string) (*command, []string) {
-	cmds := commands()
-	i, rest := cmdline.Lookup(entries(cmds), args)
-	if i < 0 {
-		return nil, nil
-	}
-	return cmds[i], rest
-}
-
-func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "issuer issues WeChat Pay coupons in bulk, exactly once.\n\n")
-	fmt.Fprintf(w, "Usage:\n\n\tissuer [--config FILE] [--log-level L] <command> [arguments]\n\nCommands:\n\n")
-	cmdline.WriteList(w, entries(commands()))
-	fmt.Fprintf(w, "\nUse \"issuer <command> --help\" for more about a command.\n")
-}
-
-// usageOf makes cmdline's usage errors this command line's (exit 2).
-func usageOf(err error) error {
-	var ue *cmdline.UsageError
-	if errors.As(err, &ue) {
-		return &usageError{msg: ue.Msg}
-	}
-	return err
+	return p
 }
 
 // newFlags returns a FlagSet for cmd whose --help prints the command's usage.
@@ -254,32 +201,25 @@ func newFlags(e *env, c *command) *flag.FlagSet {
 	return cmdline.NewFlagSet("issuer", c.name, c.usage, c.short, e.stderr)
 }
 
-// parseFlags parses args, allowing flags after positional arguments
-// ("import FILE --stock X") because operators write them both ways.
-func parseFlags(e *env, fs *flag.FlagSet, args []string) ([]string, error) {
-	pos, err := cmdline.Parse(fs, args, e.stdout, e.stderr)
-	return pos, usageOf(err)
+// version is set at link time: go build -ldflags "-X main.version=v1.4.0"
+// (make build does, from git describe). It is the only package-level
+// variable, and only because the linker can set nothing else; nothing
+// writes it at run time.
+var version string
+
+func cmdVersion() *command {
+	return op[none, none]{
+		name: "version", short: "print the version", on: offline,
+		call: func(c *call, _ *none) (none, error) { return none{}, nil },
+		text: func(c *call, _ *none, _ none) {
+			c.printf("issuer %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		},
+	}.command()
 }
 
-// parseNoArgs is parseFlags for a command that takes no positional
-// argument.
-func parseNoArgs(e *env, fs *flag.FlagSet, args []string) error {
-	pos, err := parseFlags(e, fs, args)
-	if err == nil && len(pos) > 0 {
-		err = usagef("%s: unexpected argument %q", fs.Name(), pos[0])
-	}
-	return err
-}
+// buildVersion is the version of this binary (buildinfo.Version).
+func buildVersion() string { return buildinfo.Version(version) }
 
-// parseOne is parseFlags for a command that takes exactly one positional
-// argument, what.
-func parseOne(e *env, fs *flag.FlagSet, args []string, what string) (string, error) {
-	pos, err := parseFlags(e, fs, args)
-	if err != nil {
-		return "", err
-	}
-	if len(pos) != 1 {
-		return "", usagef("%s: want exactly one %s", fs.Name(), what)
-	}
-	return pos[0], nil
+func versionOf(linked string, info *debug.BuildInfo, ok bool) string {
+	return buildinfo.Of(linked, info, ok)
 }

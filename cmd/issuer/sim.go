@@ -1,72 +1,64 @@
 package main
 
 import (
-	"context"
+	"flag"
 	"fmt"
 
 	"github.com/issuer-dev/issuer/wxpay/wxsim"
 )
 
 func cmdSimKeys() *command {
-	c := &command{
+	type flags struct{ baseURL, mode string }
+	return op[flags, none]{
 		name:  "sim keys",
 		usage: "[--base-url URL] [--mode public-key|certificate] DIR",
 		short: "write a merchant and platform key set, ids.json and issuer.yaml for the simulator",
-	}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		baseURL := fs.String("base-url", "http://"+wxsim.DefaultAddr, "wxpay.base_url written into issuer.yaml")
-		mode := fs.String("mode", string(wxsim.SignPublicKey), "`public-key` layout, or certificate: adds a CA ("+wxsim.FileCACert+
-			"), a platform certificate and an issuer.yaml verifying with downloaded platform certificates")
-		rest, err := parseFlags(e, fs, args)
-		if err != nil {
-			return err
-		}
-		if len(rest) != 1 {
-			return usagef("sim keys: want one DIR, got %d arguments", len(rest))
-		}
-		signMode, err := wxsim.ParseSignMode(*mode)
-		if err != nil {
-			return usagef("sim keys: --mode: %v", err)
-		}
-		cfg := wxsim.ConfigOptions{DatabaseURL: e.getenv("ISSUER_DATABASE_URL"), BaseURL: *baseURL}
-		if err := wxsim.WriteKeys(rest[0], signMode, cfg, e.stdout); err != nil {
-			return fmt.Errorf("sim keys: %w", err)
-		}
-		return nil
-	}
-	return c
+		on:    offline,
+		flags: func(fs *flag.FlagSet, f *flags) {
+			fs.StringVar(&f.baseURL, "base-url", "http://"+wxsim.DefaultAddr, "wxpay.base_url written into issuer.yaml")
+			fs.StringVar(&f.mode, "mode", string(wxsim.SignPublicKey), "`public-key` layout, or certificate: adds a CA ("+wxsim.FileCACert+
+				"), a platform certificate and an issuer.yaml verifying with downloaded platform certificates")
+		},
+		call: func(c *call, f *flags) (none, error) {
+			if len(c.pos) != 1 {
+				return none{}, usagef("sim keys: want one DIR, got %d arguments", len(c.pos))
+			}
+			signMode, err := wxsim.ParseSignMode(f.mode)
+			if err != nil {
+				return none{}, usagef("sim keys: --mode: %v", err)
+			}
+			cfg := wxsim.ConfigOptions{DatabaseURL: c.e.getenv("ISSUER_DATABASE_URL"), BaseURL: f.baseURL}
+			if err := wxsim.WriteKeys(c.pos[0], signMode, cfg, c.e.stdout); err != nil {
+				return none{}, fmt.Errorf("sim keys: %w", err)
+			}
+			return none{}, nil
+		},
+	}.command()
 }
 
 func cmdSim() *command {
-	c := &command{
+	return op[wxsim.Flags, none]{
 		name: "sim",
 		usage: "--keys DIR [--addr A] [--stock ID:BUDGET:PER_USER]... [--product-stock ID:BUDGET:PER_USER]... " +
 			"[--limit QPS] [--limit-kind bucket|window] [--limit-depth D] [--limit-steps S] [--latency-tail σ] [--ledger FILE] [--callback-url U] [--seed N] [--base-url URL] [--clock-offset D] [--early-flows] [--sign-mode auto|public-key|certificate] [fault flags]",
 		short: "run the WeChat Pay API v3 simulator (admin API under /sim/ on loopback)",
-	}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		var f wxsim.Flags
-		f.Register(fs)
-		rest, err := parseFlags(e, fs, args)
-		if err != nil {
-			return err
-		}
-		if len(rest) != 0 {
-			return usagef("sim: unexpected arguments %q", rest)
-		}
-		if err := f.Check(); err != nil {
-			return usagef("sim: %v", err)
-		}
-		opts, err := f.Options(e.logger)
-		if err != nil {
-			return fmt.Errorf("sim: %w", err)
-		}
-		if err := wxsim.Serve(ctx, opts, f.Addr(), e.stdout); err != nil {
-			return fmt.Errorf("sim: %w", err)
-		}
-		return nil
-	}
-	return c
+		on:    offline,
+		flags: func(fs *flag.FlagSet, f *wxsim.Flags) { f.Register(fs) },
+		call: func(c *call, f *wxsim.Flags) (none, error) {
+			if len(c.pos) != 0 {
+				return none{}, usagef("sim: unexpected arguments %q", c.pos)
+			}
+			if err := f.Check(); err != nil {
+				return none{}, usagef("sim: %v", err)
+			}
+			opts, err := f.Options(c.e.logger)
+			if err != nil {
+				return none{}, fmt.Errorf("sim: %w", err)
+			}
+			if err := wxsim.Serve(c.ctx, opts, f.Addr(), c.e.stdout); err != nil {
+				return none{}, fmt.Errorf("sim: %w", err)
+			}
+			return none{}, nil
+		},
+	}.command()
 }

@@ -1,217 +1,164 @@
 package main
 
 import (
-	"bufio"
-	"context"
-	"errors"
+	"flag"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	"golang.org/x/term"
-
-	"github.com/issuer-dev/issuer/app"
 	"github.com/issuer-dev/issuer/auth"
-	"github.com/issuer-dev/issuer/internal/textable"
+	"github.com/issuer-dev/issuer/internal/cmdline"
 	"github.com/issuer-dev/issuer/ops"
 )
 
-// userCommands manage the accounts of the console and the HTTP API.
-func userCommands() []*command {
-	return []*command{cmdUserAdd(), cmdUserList(), cmdUserSetDisabled(true), cmdUserSetDisabled(false), cmdUserToken(),
-		cmdUserPasswd(), cmdUserRole()}
-}
-
-// withAccounts loads config, opens the database and runs fn with the
-// operations on accounts.
-func withAccounts(ctx context.Context, e *env, fn func(*ops.Accounts) error) error {
-	return e.withService(ctx, func(s *ops.Service) error {
-		store, _, err := app.NewAuthStore(s.Config, s.DB)
-		if err != nil {
-			return err
-		}
-		return fn(ops.NewAccounts(store))
-	})
+// userFlags are the flags of user add and user passwd, and what they
+// read before anything is opened.
+type userFlags struct {
+	role, pwFile string
+	r            ops.Role
+	pw           string
 }
 
 func cmdUserAdd() *command {
-	c := &command{
-		name:  "user add",
-		usage: "NAME --role analyst|operator|admin [--password-file F]",
+	return op[userFlags, ops.User]{
+		name: "user add", usage: "NAME --role analyst|operator|admin [--password-file F]", args: oneArg, what: "NAME", on: onAccounts,
 		short: "add a console and API account; the password comes from F, the first line of stdin, or is typed at the terminal",
-	}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		role := fs.String("role", "", "analyst, operator or admin (required)")
-		pwFile := fs.String("password-file", "", "read the password from the first line of this file instead of stdin")
-		name, err := parseOne(e, fs, args, "NAME")
-		if err != nil {
-			return err
-		}
-		if *role == "" {
-			return usagef("user add: --role is required")
-		}
-		r, err := auth.ParseRole(*role)
-		if err != nil {
-			return usagef("user add: --role: %v", err)
-		}
-		if err := auth.CheckName(name); err != nil {
-			return usagef("user add: %v", err)
-		}
-		pw, where, err := e.newPassword(*pwFile, name)
-		if err != nil {
-			return fmt.Errorf("user add: password from %s: %w", where, err)
-		}
-		if err := auth.CheckPassword(pw); err != nil {
-			return fmt.Errorf("user add: password from %s: %w", where, err)
-		}
-		return withAccounts(ctx, e, func(s *ops.Accounts) error {
-			u, err := s.AddUser(ctx, e.actor(), name, r, pw)
-			if err != nil {
+		flags: func(fs *flag.FlagSet, f *userFlags) {
+			fs.StringVar(&f.role, "role", "", "analyst, operator or admin (required)")
+			fs.StringVar(&f.pwFile, "password-file", "", "read the password from the first line of this file instead of stdin")
+		},
+		check: func(c *call, f *userFlags) error {
+			if err := required("user add", "--role", f.role); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "added %s (%s)\n", u.Name, u.Role)
-			return nil
-		})
-	}
-	return c
-}
-
-// firstLine reads up to the first newline, without it or a trailing \r.
-func firstLine(r io.Reader) (string, error) {
-	line, err := bufio.NewReader(io.LimitReader(r, auth.MaxPasswordLen+2)).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", err
-	}
-	return strings.TrimRight(line, "\r\n"), nil
+			var err error
+			if f.r, err = auth.ParseRole(f.role); err != nil {
+				return usagef("user add: --role: %v", err)
+			}
+			if err := auth.CheckName(c.arg); err != nil {
+				return usagef("user add: %v", err)
+			}
+			return c.e.readNewPassword("user add", f, c.arg, true)
+		},
+		call: func(c *call, f *userFlags) (ops.User, error) { return c.acc.AddUser(c.ctx, c.actor, c.arg, f.r, f.pw) },
+		text: func(c *call, _ *userFlags, u ops.User) { c.printf("added %s (%s)\n", u.Name, u.Role) },
+	}.command()
 }
 
 func cmdUserList() *command {
-	c := &command{name: "user list", usage: "[--json]", short: "list accounts: name, role, disabled, created, last login"}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		asJSON := fs.Bool("json", false, `print a JSON array of {"name","role","disabled","created_at","last_login_at"}`)
-		pos, err := parseFlags(e, fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) != 0 {
-			return usagef("user list: takes no arguments")
-		}
-		return withAccounts(ctx, e, func(s *ops.Accounts) error {
-			users, err := s.Users(ctx, e.actor())
-			if err != nil {
-				return err
+	return op[none, []ops.User]{
+		name: "user list", usage: "[--json]", short: "list accounts: name, role, disabled, created, last login", on: onAccounts,
+		json: `print a JSON array of {"name","role","disabled","created_at","last_login_at"}`,
+		check: func(c *call, _ *none) error {
+			if len(c.pos) != 0 {
+				return usagef("user list: takes no arguments")
 			}
-			if *asJSON {
-				return e.printJSON(users)
-			}
-			t := textable.New("NAME", "ROLE", "DISABLED", "CREATED", "LAST_LOGIN")
-			for _, u := range users {
-				last := "-"
-				if u.LastLoginAt != nil {
-					last = u.LastLoginAt.Local().Format("2006-01-02 15:04")
-				}
-				t.Add(u.Name, string(u.Role), strconv.FormatBool(u.Disabled), u.CreatedAt.Local().Format("2006-01-02 15:04"), last)
-			}
-			t.Write(e.stdout)
 			return nil
-		})
-	}
-	return c
+		},
+		call: func(c *call, _ *none) ([]ops.User, error) { return c.acc.Users(c.ctx, c.actor) },
+		text: func(c *call, _ *none, users []ops.User) {
+			table(c.e.stdout, users, func(u ops.User) []string {
+				return []string{u.Name, string(u.Role), strconv.FormatBool(u.Disabled), localMinute(&u.CreatedAt), localMinute(u.LastLoginAt)}
+			}, "NAME", "ROLE", "DISABLED", "CREATED", "LAST_LOGIN")
+		},
+	}.command()
 }
 
 func cmdUserSetDisabled(disabled bool) *command {
-	c := &command{name: "user enable", usage: "NAME", short: "let a disabled account sign in again (its old tokens stay revoked)"}
+	o := op[none, none]{name: "user enable", usage: "NAME", short: "let a disabled account sign in again (its old tokens stay revoked)"}
 	if disabled {
-		c = &command{name: "user disable", usage: "NAME", short: "disable an account: its sessions and API tokens stop working at once"}
+		o.name, o.short = "user disable", "disable an account: its sessions and API tokens stop working at once"
 	}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		name, err := parseOne(e, newFlags(e, c), args, "NAME")
-		if err != nil {
-			return err
+	o.args, o.what, o.on = oneArg, "NAME", onAccounts
+	o.call = func(c *call, _ *none) (none, error) {
+		act := c.acc.EnableUser
+		if disabled {
+			act = c.acc.DisableUser
 		}
-		return withAccounts(ctx, e, func(s *ops.Accounts) error {
-			act := s.EnableUser
-			if disabled {
-				act = s.DisableUser
-			}
-			if err := act(ctx, e.actor(), name); err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "%sd %s\n", strings.TrimPrefix(c.name, "user "), name)
-			return nil
-		})
+		return none{}, act(c.ctx, c.actor, c.arg)
 	}
-	return c
+	o.text = func(c *call, _ *none, _ none) { c.printf("%sd %s\n", strings.TrimPrefix(o.name, "user "), c.arg) }
+	return o.command()
+}
+
+// tokenFlags are user token's flags.
+type tokenFlags struct {
+	expires      string
+	ttl          time.Duration
+	revoke       int64
+	list, asJSON bool
 }
 
 func cmdUserToken() *command {
-	c := &command{
-		name:  "user token",
-		usage: "NAME [--expires 90d] | NAME --revoke ID | NAME --list [--json]",
+	return op[tokenFlags, none]{
+		name: "user token", usage: "NAME [--expires 90d] | NAME --revoke ID | NAME --list [--json]", args: oneArg, what: "NAME", on: onAccounts,
 		short: "print a new API token for NAME once (stored hashed, working 90 days unless --expires says); --revoke ID revokes one, --list lists them without secrets",
-	}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		expires := fs.String("expires", "90d", "how long the new token works: `SPAN` in days (30d) or hours (12h), at most 366d")
-		revoke := fs.Int64("revoke", 0, "revoke the token with this ID")
-		list := fs.Bool("list", false, "list NAME's tokens (ID, prefix, dates), never their secrets")
-		asJSON := fs.Bool("json", false, "with --list: print JSON")
-		name, err := parseOne(e, fs, args, "NAME")
-		if err != nil {
-			return err
-		}
-		if *revoke != 0 && *list {
-			return usagef("user token: --revoke and --list exclude each other")
-		}
-		ttl, err := parseSpan(*expires)
-		if err != nil {
-			return usagef("user token: --expires: %v", err)
-		}
-		return withAccounts(ctx, e, func(s *ops.Accounts) error {
-			switch {
-			case *revoke != 0:
-				if err := s.RevokeToken(ctx, e.actor(), name, *revoke); err != nil {
-					return err
-				}
-				fmt.Fprintf(e.stdout, "revoked token %d of %s\n", *revoke, name)
-				return nil
-			case *list:
-				if _, err := s.User(ctx, e.actor(), name); err != nil {
-					return fmt.Errorf("user token %s: %w", name, err)
-				}
-				tokens, err := s.Tokens(ctx, e.actor(), name)
-				if err != nil {
-					return err
-				}
-				if *asJSON {
-					return e.printJSON(tokens)
-				}
-				t := textable.New("ID>", "PREFIX", "CREATED", "EXPIRES", "LAST_USED", "REVOKED")
-				for _, tk := range tokens {
-					t.Add(strconv.FormatInt(tk.ID, 10), tk.Prefix+"…", tk.CreatedAt.Local().Format("2006-01-02 15:04"),
-						tk.ExpiresAt.Local().Format("2006-01-02 15:04"), fmtOptTime(tk.LastUsedAt), fmtOptTime(tk.RevokedAt))
-				}
-				t.Write(e.stdout)
-				return nil
+		flags: func(fs *flag.FlagSet, f *tokenFlags) {
+			fs.StringVar(&f.expires, "expires", "90d", "how long the new token works: `SPAN` in days (30d) or hours (12h), at most 366d")
+			fs.Int64Var(&f.revoke, "revoke", 0, "revoke the token with this ID")
+			fs.BoolVar(&f.list, "list", false, "list NAME's tokens (ID, prefix, dates), never their secrets")
+			fs.BoolVar(&f.asJSON, "json", false, "with --list: print JSON")
+		},
+		check: func(_ *call, f *tokenFlags) error {
+			if f.revoke != 0 && f.list {
+				return usagef("user token: --revoke and --list exclude each other")
 			}
-			tok, secret, err := s.CreateToken(ctx, e.actor(), name, ttl)
-			if err != nil {
-				return err
+			var err error
+			if f.ttl, err = parseSpan(f.expires); err != nil {
+				return usagef("user token: --expires: %v", err)
 			}
-			// The secret alone on stdout, so `TOKEN=$(issuer user token x)`
-			// works; the rest on stderr.
-			fmt.Fprintln(e.stdout, secret)
-			fmt.Fprintf(e.stderr, "token %d for %s: shown once, stored hashed, works until %s; revoke with `issuer user token %s --revoke %d`\n",
-				tok.ID, name, tok.ExpiresAt.Local().Format("2006-01-02 15:04"), name, tok.ID)
 			return nil
-		})
+		},
+		call: func(c *call, f *tokenFlags) (none, error) {
+			switch {
+			case f.revoke != 0:
+				return none{}, c.revokeToken(f.revoke)
+			case f.list:
+				return none{}, c.listTokens(f.asJSON)
+			}
+			return none{}, c.newToken(f.ttl)
+		},
+	}.command()
+}
+
+func (c *call) revokeToken(id int64) error {
+	if err := c.acc.RevokeToken(c.ctx, c.actor, c.arg, id); err != nil {
+		return err
 	}
-	return c
+	c.printf("revoked token %d of %s\n", id, c.arg)
+	return nil
+}
+
+func (c *call) listTokens(asJSON bool) error {
+	if _, err := c.acc.User(c.ctx, c.actor, c.arg); err != nil {
+		return fmt.Errorf("user token %s: %w", c.arg, err)
+	}
+	tokens, err := c.acc.Tokens(c.ctx, c.actor, c.arg)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return c.e.printJSON(tokens)
+	}
+	table(c.e.stdout, tokens, func(tk ops.Token) []string {
+		return []string{strconv.FormatInt(tk.ID, 10), tk.Prefix + "…", localMinute(&tk.CreatedAt), localMinute(&tk.ExpiresAt),
+			localMinute(tk.LastUsedAt), localMinute(tk.RevokedAt)}
+	}, "ID>", "PREFIX", "CREATED", "EXPIRES", "LAST_USED", "REVOKED")
+	return nil
+}
+
+func (c *call) newToken(ttl time.Duration) error {
+	tok, secret, err := c.acc.CreateToken(c.ctx, c.actor, c.arg, ttl)
+	if err != nil {
+		return err
+	}
+	// The secret alone on stdout, so `TOKEN=$(issuer user token x)`
+	// works; the rest on stderr.
+	c.printf("%s\n", secret)
+	fmt.Fprintf(c.e.stderr, "token %d for %s: shown once, stored hashed, works until %s; revoke with `issuer user token %s --revoke %d`\n",
+		tok.ID, c.arg, localMinute(&tok.ExpiresAt), c.arg, tok.ID)
+	return nil
 }
 
 // parseSpan reads a token's life: whole days ("90d") or a Go duration
@@ -232,94 +179,56 @@ func parseSpan(s string) (time.Duration, error) {
 }
 
 func cmdUserPasswd() *command {
-	c := &command{
-		name:  "user passwd",
-		usage: "NAME [--password-file F]",
+	return op[userFlags, none]{
+		name: "user passwd", usage: "NAME [--password-file F]", args: oneArg, what: "NAME", on: onAccounts,
 		short: "set an account's new password (typed at the terminal twice, or the first line of stdin or F); ends its sessions",
-	}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		fs := newFlags(e, c)
-		pwFile := fs.String("password-file", "", "read the password from the first line of this file instead")
-		name, err := parseOne(e, fs, args, "NAME")
-		if err != nil {
-			return err
-		}
-		pw, where, err := e.newPassword(*pwFile, name)
-		if err != nil {
-			return fmt.Errorf("user passwd: %w", err)
-		}
-		if err := auth.CheckPassword(pw); err != nil {
-			return fmt.Errorf("user passwd: password from %s: %w", where, err)
-		}
-		return withAccounts(ctx, e, func(s *ops.Accounts) error {
-			if err := s.Passwd(ctx, e.actor(), name, pw); err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "password of %s changed; its sessions ended\n", name)
-			return nil
-		})
-	}
-	return c
+		flags: func(fs *flag.FlagSet, f *userFlags) {
+			fs.StringVar(&f.pwFile, "password-file", "", "read the password from the first line of this file instead")
+		},
+		check: func(c *call, f *userFlags) error { return c.e.readNewPassword("user passwd", f, c.arg, false) },
+		call:  func(c *call, f *userFlags) (none, error) { return none{}, c.acc.Passwd(c.ctx, c.actor, c.arg, f.pw) },
+		text:  func(c *call, _ *userFlags, _ none) { c.printf("password of %s changed; its sessions ended\n", c.arg) },
+	}.command()
 }
 
-// newPassword reads a new password for name: from file when given, else
-// typed twice at the terminal when stdin is one, else the first line of
-// stdin. where says which, for messages.
-func (e *env) newPassword(file, name string) (pw, where string, err error) {
-	if file != "" {
-		f, err := os.Open(file)
-		if err != nil {
-			return "", file, err
-		}
-		defer f.Close()
-		pw, err = firstLine(f)
-		return pw, file, err
+// readNewPassword reads and checks f.pw, the new password of name, for
+// cmd; sayWhere: a failure to read it says where from, as a refusal does.
+func (e *env) readNewPassword(cmd string, f *userFlags, name string, sayWhere bool) error {
+	pw, where, err := cmdline.NewPassword(f.pwFile, e.stdin, e.readPassword, fmt.Sprintf("new password of %s: ", name), auth.MaxPasswordLen)
+	if err != nil && !sayWhere {
+		return fmt.Errorf("%s: %w", cmd, err)
 	}
-	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		pw, err := e.readPassword(fmt.Sprintf("new password of %s: ", name))
-		if err != nil {
-			return "", "the terminal", err
-		}
-		again, err := e.readPassword("again: ")
-		if err != nil {
-			return "", "the terminal", err
-		}
-		if pw != again {
-			return "", "the terminal", errors.New("the two passwords differ; nothing was changed")
-		}
-		return pw, "the terminal", nil
+	if err == nil {
+		err = auth.CheckPassword(pw)
 	}
-	pw, err = firstLine(e.stdin)
-	return pw, "stdin", err
+	if err != nil {
+		return fmt.Errorf("%s: password from %s: %w", cmd, where, err)
+	}
+	f.pw = pw
+	return nil
 }
 
 func cmdUserRole() *command {
-	c := &command{name: "user role", usage: "NAME analyst|operator|admin",
-		short: "change an account's role, at its next request; the last enabled admin cannot be demoted"}
-	c.run = func(ctx context.Context, e *env, args []string) error {
-		pos, err := parseFlags(e, newFlags(e, c), args)
-		if err != nil {
-			return err
-		}
-		if len(pos) != 2 {
-			return usagef("user role: want NAME and ROLE")
-		}
-		r, err := auth.ParseRole(pos[1])
-		if err != nil {
-			return usagef("user role: %v", err)
-		}
-		return withAccounts(ctx, e, func(s *ops.Accounts) error {
-			if err := s.SetRole(ctx, e.actor(), pos[0], r); err != nil {
-				return err
+	return op[auth.Role, none]{
+		name: "user role", usage: "NAME analyst|operator|admin", on: onAccounts,
+		short: "change an account's role, at its next request; the last enabled admin cannot be demoted",
+		check: func(c *call, r *auth.Role) error {
+			if len(c.pos) != 2 {
+				return usagef("user role: want NAME and ROLE")
 			}
-			fmt.Fprintf(e.stdout, "%s is %s\n", pos[0], r)
+			var err error
+			if *r, err = auth.ParseRole(c.pos[1]); err != nil {
+				return usagef("user role: %v", err)
+			}
 			return nil
-		})
-	}
-	return c
+		},
+		call: func(c *call, r *auth.Role) (none, error) { return none{}, c.acc.SetRole(c.ctx, c.actor, c.pos[0], *r) },
+		text: func(c *call, r *auth.Role, _ none) { c.printf("%s is %s\n", c.pos[0], *r) },
+	}.command()
 }
 
-func fmtOptTime(t *time.Time) string {
+// localMinute is t to the minute in the host's zone; "-" for none.
+func localMinute(t *time.Time) string {
 	if t == nil {
 		return "-"
 	}

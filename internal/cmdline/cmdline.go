@@ -267,3 +267,40 @@ func Parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) ([]string,
 		args = args[1:]
 	}
 }
+
+// Program is a command line made of subcommands: its name, a sentence
+// on what it does, the synopsis after its name, and its commands.
+type Program struct {
+	Name, Intro, Synopsis string
+	Entries               []Entry
+}
+
+// Usage writes the program's usage: the intro, the synopsis, the
+// commands and how to learn more.
+func (p Program) Usage(w io.Writer) {
+	fmt.Fprintf(w, "%s\n\nUsage:\n\n\t%s %s\n\nCommands:\n\n", p.Intro, p.Name, p.Synopsis)
+	WriteList(w, p.Entries)
+	fmt.Fprintf(w, "\nUse \"%s <command> --help\" for more about a command.\n", p.Name)
+}
+
+// Find is the entry that args (the arguments after the program's own
+// flags) name, and the arguments after its name. "help" alone prints the
+// usage (ErrHelp); "help COMMAND …" is COMMAND … --help; no command, or
+// one that names no entry, is a *UsageError (Unknown).
+func (p Program) Find(args []string, stdout, stderr io.Writer) (int, []string, error) {
+	if len(args) == 0 {
+		p.Usage(stderr)
+		return -1, nil, Usagef("no command given")
+	}
+	if args[0] == "help" {
+		if len(args) == 1 {
+			p.Usage(stdout)
+			return -1, nil, ErrHelp
+		}
+		args = append(args[1:], "--help")
+	}
+	if i, rest := Lookup(p.Entries, args); i >= 0 {
+		return i, rest, nil
+	}
+	return -1, nil, Unknown(p.Name, p.Entries, args, stdout, stderr)
+}

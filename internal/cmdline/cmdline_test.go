@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -74,4 +77,52 @@ func TestFlagError(t *testing.T) {
 	require.Equal(t, `flag -n: "x" is not a valid value`, FlagError(err))
 	err = fs.Parse([]string{"--n"})
 	require.Equal(t, "flag -n needs a value", FlagError(err))
+}
+
+func TestProgramFind(t *testing.T) {
+	t.Parallel()
+	p := Program{Name: "issuer", Intro: "issuer does things.", Synopsis: "<command>",
+		Entries: []Entry{{Name: "import", Short: "import a file"}, {Name: "report batch", Short: "one batch"}}}
+	var out, errb bytes.Buffer
+	i, rest, err := p.Find([]string{"report", "batch", "7"}, &out, &errb)
+	require.NoError(t, err)
+	require.Equal(t, 1, i)
+	require.Equal(t, []string{"7"}, rest)
+
+	i, rest, err = p.Find([]string{"help", "import"}, &out, &errb)
+	require.NoError(t, err)
+	require.Equal(t, 0, i)
+	require.Equal(t, []string{"--help"}, rest)
+
+	_, _, err = p.Find([]string{"help"}, &out, &errb)
+	require.ErrorIs(t, err, ErrHelp)
+	require.Contains(t, out.String(), "issuer does things.\n\nUsage:\n\n\tissuer <command>\n")
+	require.Contains(t, out.String(), "\treport batch           one batch\n")
+
+	_, _, err = p.Find(nil, &out, &errb)
+	require.EqualError(t, err, "no command given")
+	require.Contains(t, errb.String(), "Use \"issuer <command> --help\"")
+
+	_, _, err = p.Find([]string{"imprt"}, &out, &errb)
+	require.EqualError(t, err, `unknown command "imprt" (did you mean import?); issuer --help lists the commands`)
+}
+
+func TestNewPassword(t *testing.T) {
+	t.Parallel()
+	noTerminal := func(string) (string, error) { return "", ErrNoTerminal }
+	pw, where, err := NewPassword("", strings.NewReader("s3cret pass\r\nrest\n"), noTerminal, "new: ", 64)
+	require.NoError(t, err)
+	require.Equal(t, "s3cret pass", pw)
+	require.Equal(t, "stdin", where)
+
+	file := filepath.Join(t.TempDir(), "pw")
+	require.NoError(t, os.WriteFile(file, []byte("from file"), 0o600))
+	pw, where, err = NewPassword(file, strings.NewReader("ignored\n"), noTerminal, "new: ", 64)
+	require.NoError(t, err)
+	require.Equal(t, "from file", pw)
+	require.Equal(t, file, where)
+
+	_, where, err = NewPassword(file+".none", nil, noTerminal, "new: ", 64)
+	require.ErrorIs(t, err, os.ErrNotExist)
+	require.Equal(t, file+".none", where)
 }

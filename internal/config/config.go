@@ -931,6 +931,18 @@ func writeChannel(b *strings.Builder, indent string, ch AlertChannel) {
 	fmt.Fprintf(b, "%s  mention: [%s]\n", indent, strings.Join(mention, ", "))
 }
 
+// Discover returns the first of paths that is a regular file, or "" (then
+// the config comes from ISSUER_* variables alone): where to look for the
+// config when no path names it.
+func Discover(paths []string) string {
+	for _, p := range paths {
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			return p
+		}
+	}
+	return ""
+}
+
 // ReadSecretFile reads a key or token file named by the configuration.
 // Surrounding whitespace (an editor's trailing newline) is not part of the
 // secret; errors name the file, never its content.

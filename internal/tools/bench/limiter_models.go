@@ -40,6 +40,16 @@ func modelShapes() []modelShape {
 	}
 }
 
+// duration is how long the batch takes at the limit (halved from halveAt).
+func (sh modelShape) duration() time.Duration {
+	perSecond := float64(time.Second) / sh.limit
+	if sh.halveAt <= 0 || float64(sh.rows) <= sh.limit*sh.halveAt.Seconds() {
+		return time.Duration(float64(sh.rows) * perSecond)
+	}
+	rest := float64(sh.rows) - sh.limit*sh.halveAt.Seconds()
+	return sh.halveAt + time.Duration(rest*2*perSecond)
+}
+
 // halveShape halves a 400/s limit 15 s into the batch.
 var halveShape = modelShape{name: "400/s → 200/s at 15 s, 20 tokens, 20 ms", limit: 400, depth: 50 * time.Millisecond,
 	latency: 20 * time.Millisecond, rows: 10_000, halveAt: 15 * time.Second}
@@ -95,12 +105,15 @@ type modelResult struct {
 
 var limiterLine = regexp.MustCompile(`(?m)^limiter: .*$`)
 
+// modelWxsim names wxsim in --models: the simulator the limiter was tuned
+// on, beside the two held-out models.
+const modelWxsim = "wxsim"
+
 // run imports sh.rows recipients into a scratch schema and runs the real
 // `issuer issue` against a fresh server of model m.
 func (r *modelRig) run(ctx context.Context, m limitmodel.Model, sh modelShape, strategy string, seed uint64) (modelResult, error) {
-	csv, err := r.recipients(ctx, sh.rows)
-	if err != nil {
-		return modelResult{}, err
+	if m == modelWxsim {
+		return r.runWxsim(ctx, sh, strategy, seed)
 	}
 	srv, err := limitmodel.New(limitmodel.Config{Model: m, Limit: sh.limit, Depth: modelDepth(m, sh.depth), Latency: sh.latency, Seed: seed,
 		Keys: limitmodel.Keys{MchID: r.keys.MchID, CertSerialNo: r.keys.CertSerialNo, MerchantPublic: r.keys.MerchantPublic,
@@ -118,22 +131,7 @@ func (r *modelRig) run(ctx context.Context, m limitmodel.Model, sh modelShape, s
 	if err := srv.Start(sctx, "127.0.0.1:0"); err != nil {
 		return modelResult{}, err
 	}
-	dbURL, _, dropSchema, err := benchSchema(ctx, "models")
-	if err != nil {
-		return modelResult{}, err
-	}
-	defer dropSchema()
-	env := []string{"ISSUER_DATABASE_URL=" + dbURL, "ISSUER_CONFIG=", "ISSUER_WXPAY_TIMEOUT=5s", "ISSUER_ISSUE_CONCURRENCY=64"}
-	for k, v := range r.keys.IssuerEnv(filepath.Join(r.dir, "keys"), srv.URL()) {
-		env = append(env, k+"="+v)
-	}
-	if _, err := measure(ctx, env, r.bin, "import", "--stock", "9856000", csv); err != nil {
-		return modelResult{}, err
-	}
-	base := fmt.Sprintf("%s-%s-%s-%d", m, strings.NewReplacer("/", "", " ", "", ",", "_", "→", "to").Replace(sh.name), strategy, seed)
-	if r.traceDir != "" {
-		env = append(env, ratelimit.TraceEnv+"="+filepath.Join(r.traceDir, base+".trace"))
-	}
+	base := r.runName(string(m), sh, strategy, seed)
 	limit := func(time.Duration) float64 { return sh.limit }
 	if sh.halveAt > 0 {
 		limit = func(t time.Duration) float64 {
@@ -157,12 +155,12 @@ func (r *modelRig) run(ctx context.Context, m limitmodel.Model, sh modelShape, s
 			}
 		})
 	}
-	out, err := measure(ctx, append(env, "ISSUER_ISSUE_RATE_STRATEGY="+strategy), r.bin, "issue")
+	out, err := r.issue(ctx, srv.URL(), sh, strategy, base)
 	if err != nil {
 		return modelResult{}, err
 	}
 	log := srv.Log()
-	res := modelResult{fig: limitmodel.Measure(log, limit, modelSteadyFrom), summary: limiterLine.FindString(out.output)}
+	res := modelResult{fig: limitmodel.Measure(log, limit, modelSteadyFrom), summary: limiterLine.FindString(out)}
 	if sh.halveAt > 0 {
 		res.recovery = recoveryAfter(limitmodel.Slots(log, 100*time.Millisecond), sh.halveAt)
 	}
@@ -172,6 +170,39 @@ func (r *modelRig) run(ctx context.Context, m limitmodel.Model, sh modelShape, s
 		}
 	}
 	return res, nil
+}
+
+func (r *modelRig) runName(model string, sh modelShape, strategy string, seed uint64) string {
+	return fmt.Sprintf("%s-%s-%s-%d", model, strings.NewReplacer("/", "", " ", "", ",", "_", "→", "to").Replace(sh.name), strategy, seed)
+}
+
+// issue imports sh.rows recipients into a scratch schema and runs the real
+// `issuer issue` against the server at url; it returns what issue printed.
+func (r *modelRig) issue(ctx context.Context, url string, sh modelShape, strategy, base string) (string, error) {
+	csv, err := r.recipients(ctx, sh.rows)
+	if err != nil {
+		return "", err
+	}
+	dbURL, _, dropSchema, err := benchSchema(ctx, "models")
+	if err != nil {
+		return "", err
+	}
+	defer dropSchema()
+	env := []string{"ISSUER_DATABASE_URL=" + dbURL, "ISSUER_CONFIG=", "ISSUER_WXPAY_TIMEOUT=5s", "ISSUER_ISSUE_CONCURRENCY=64"}
+	for k, v := range r.keys.IssuerEnv(filepath.Join(r.dir, "keys"), url) {
+		env = append(env, k+"="+v)
+	}
+	if _, err := measure(ctx, env, r.bin, "import", "--stock", "9856000", csv); err != nil {
+		return "", err
+	}
+	if r.traceDir != "" {
+		env = append(env, ratelimit.TraceEnv+"="+filepath.Join(r.traceDir, base+".trace"))
+	}
+	out, err := measure(ctx, append(env, "ISSUER_ISSUE_RATE_STRATEGY="+strategy), r.bin, "issue")
+	if err != nil {
+		return "", err
+	}
+	return out.output, nil
 }
 
 // recoveryAfter is how long after change the trailing second's throttled
@@ -222,7 +253,7 @@ func writeServerTrace(path string, log []limitmodel.Event) error {
 func benchLimiterModels(ctx context.Context, args []string) error {
 	fs := flagSet("models")
 	bin := fs.String("bin", "bin/issuer", "issuer binary")
-	models := fs.String("models", "bucket,sliding-log", "server models")
+	models := fs.String("models", "bucket,sliding-log,wxsim", "server models (bucket, sliding-log, wxsim)")
 	shapes := fs.String("shapes", "1,2,3,4,5,halve", "matrix points (1-based, or halve)")
 	strategies := fs.String("strategies", "adaptive,fixed,aws", "limiters")
 	repeat := fs.Int("repeat", 1, "runs per point; the median whole-run figure's run is reported")
@@ -268,8 +299,8 @@ func benchLimiterModels(ctx context.Context, args []string) error {
 	}
 	for _, m := range strings.Split(*models, ",") {
 		model := limitmodel.Model(m)
-		if !slices.Contains(limitmodel.Models(), model) {
-			return fmt.Errorf("--models: %q: want bucket or sliding-log", m)
+		if !slices.Contains(limitmodel.Models(), model) && model != modelWxsim {
+			return fmt.Errorf("--models: %q: want bucket, sliding-log or wxsim", m)
 		}
 		fmt.Printf("\n### %s\n\n| point | limiter | whole | steady | throttled | halved → ≤2%% | limiter at the end |\n|---|---|---:|---:|---:|---:|---|\n", model)
 		for _, sh := range points {
