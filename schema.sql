@@ -625,3 +625,8 @@ CREATE TABLE notification_seen (
     account text        PRIMARY KEY,
     seen_at timestamptz NOT NULL
 );
+
+-- migration: 13 console_money
+-- The approver's comment on a batch they approved (a rejection has its
+-- reason already).
+ALTER TABLE batches ADD COLUMN approve_comment text CHECK (length(approve_comment) <= 2000);

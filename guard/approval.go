@@ -40,8 +40,39 @@ const daySQL = `SELECT coalesce(sum(accepted), 0) AS coupons, coalesce(sum(amoun
 // wait for approval, or "" when no threshold is reached. The day's total
 // is read only when a daily threshold is set.
 func (a Approval) Reason(ctx context.Context, tx *sqlx.Tx, b Batch, fen int64) (string, error) {
+	d, err := a.Decide(ctx, tx, b, fen)
+	return d.Reason, err
+}
+
+// The thresholds a batch can reach (Decision.Rule).
+const (
+	RuleMinCoupons   = "min_coupons"
+	RuleMinAmount    = "min_amount"
+	RuleDailyCoupons = "daily_coupons"
+	RuleDailyAmount  = "daily_amount"
+)
+
+// Decision is what the approval thresholds say of a batch: why it waits
+// ("" when it does not), the threshold's name (Rule) and, when a daily
+// threshold was looked at, the stock's other batches of the day.
+type Decision struct {
+	Reason, Rule string
+	Day          Day
+}
+
+// Decide is Reason with the threshold's name and the day's total, for
+// the pages that show them.
+func (a Approval) Decide(ctx context.Context, tx *sqlx.Tx, b Batch, fen int64) (Decision, error) {
 	if why := a.batchReason(b.Accepted, fen); why != "" || !a.daily() {
-		return why, nil
+		rule := ""
+		switch {
+		case why == "":
+		case a.MinCoupons > 0 && b.Accepted >= a.MinCoupons:
+			rule = RuleMinCoupons
+		default:
+			rule = RuleMinAmount
+		}
+		return Decision{Reason: why, Rule: rule}, nil
 	}
 	now := b.Now
 	if now.IsZero() {
@@ -51,9 +82,17 @@ func (a Approval) Reason(ctx context.Context, tx *sqlx.Tx, b Batch, fen int64) (
 	dayStart := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, b.Location)
 	day := Day{Date: dayStart.Format("2006-01-02")}
 	if err := tx.GetContext(ctx, &day, daySQL, b.StockID, b.ID, dayStart); err != nil {
-		return "", fmt.Errorf("the stock's day total: %w", err)
+		return Decision{}, fmt.Errorf("the stock's day total: %w", err)
 	}
-	return a.dailyReason(b.StockID, b.Accepted, fen, day), nil
+	d := Decision{Reason: a.dailyReason(b.StockID, b.Accepted, fen, day), Day: day}
+	switch {
+	case d.Reason == "":
+	case a.DailyCoupons > 0 && day.Coupons+int64(b.Accepted) >= int64(a.DailyCoupons):
+		d.Rule = RuleDailyCoupons
+	default:
+		d.Rule = RuleDailyAmount
+	}
+	return d, nil
 }
 
 func (a Approval) daily() bool { return a.DailyCoupons > 0 || a.DailyAmountFen > 0 }

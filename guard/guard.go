@@ -69,6 +69,12 @@ type Outcome struct {
 	AmountFen      int64  // the batch's face value
 	Status         string // pending, paused or awaiting_approval
 	ApprovalReason string // why it awaits approval
+	// ApprovalRule names the threshold reached (Rule…), Day is the
+	// stock's other batches of the day when a daily threshold was looked
+	// at, and Unvalued counts the rows whose value is unknown.
+	ApprovalRule string
+	Day          Day
+	Unvalued     int64
 }
 
 // Apply applies the guards to the batch being imported, in its
@@ -92,13 +98,15 @@ func (g Import) Apply(ctx context.Context, tx *sqlx.Tx, b Batch) (Outcome, error
 	}
 	out.Repeats, out.Accepted = n, b.Accepted-n
 	spend := g.spendCap()
-	if out.AmountFen, err = spend.Amount(ctx, tx, b.ID, g.NeedsAmount()); err != nil {
+	if out.AmountFen, out.Unvalued, err = spend.AmountUnvalued(ctx, tx, b.ID, g.NeedsAmount()); err != nil {
 		return out, err
 	}
 	b.Accepted = out.Accepted
-	if out.ApprovalReason, err = g.approval().Reason(ctx, tx, b, out.AmountFen); err != nil {
+	d, err := g.approval().Decide(ctx, tx, b, out.AmountFen)
+	if err != nil {
 		return out, err
 	}
+	out.ApprovalReason, out.ApprovalRule, out.Day = d.Reason, d.Rule, d.Day
 	out.Status = InitialStatus(out.ApprovalReason != "", g.Paused)
 	var c columns
 	c.set("status", out.Status)

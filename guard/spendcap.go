@@ -28,17 +28,24 @@ const amountSQL = `SELECT coalesce(sum(coalesce(coupon_value, $2)), 0) AS fen,
 // threshold) and some rows' value is unknown, it is an
 // *UnknownAmountError.
 func (c SpendCap) Amount(ctx context.Context, tx *sqlx.Tx, batch int64, needed bool) (int64, error) {
+	fen, _, err := c.AmountUnvalued(ctx, tx, batch, needed)
+	return fen, err
+}
+
+// AmountUnvalued is Amount with the rows whose value is unknown (no
+// coupon_value and no face value), which the amount leaves out.
+func (c SpendCap) AmountUnvalued(ctx context.Context, tx *sqlx.Tx, batch int64, needed bool) (fen, unvalued int64, _ error) {
 	var amount struct {
 		Fen     int64 `db:"fen"`
 		Unknown int64 `db:"unknown"`
 	}
 	if err := tx.GetContext(ctx, &amount, amountSQL, batch, nullFen(c.FaceValueFen)); err != nil {
-		return 0, fmt.Errorf("amount: %w", err)
+		return 0, 0, fmt.Errorf("amount: %w", err)
 	}
 	if amount.Unknown > 0 && needed {
-		return 0, &UnknownAmountError{Rows: amount.Unknown}
+		return 0, 0, &UnknownAmountError{Rows: amount.Unknown}
 	}
-	return amount.Fen, nil
+	return amount.Fen, amount.Unknown, nil
 }
 
 // store sets the cap's columns.

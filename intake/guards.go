@@ -40,6 +40,16 @@ func (imp *importer) guard(ctx context.Context, tx *sqlx.Tx) error {
 		return fmt.Errorf("import: %w", err)
 	}
 	rep.Repeats, rep.Accepted = out.Repeats, out.Accepted
-	rep.Status, rep.ApprovalReason = out.Status, out.ApprovalReason
+	rep.Status, rep.ApprovalReason, rep.ApprovalRule = out.Status, out.ApprovalReason, out.ApprovalRule
+	rep.AmountFen, rep.Unvalued = out.AmountFen, out.Unvalued
+	rep.DayCoupons, rep.DayAmountFen = out.Day.Coupons, out.Day.Fen
 	return nil
 }
+
+// The approval thresholds a batch can reach (Report.ApprovalRule).
+const (
+	RuleMinCoupons   = guard.RuleMinCoupons
+	RuleMinAmount    = guard.RuleMinAmount
+	RuleDailyCoupons = guard.RuleDailyCoupons
+	RuleDailyAmount  = guard.RuleDailyAmount
+)

@@ -94,6 +94,8 @@ func TestImportGuards(t *testing.T) {
 		require.Equal(t, queue.BatchAwaitingApproval, rep.Status, "6 today: at or over 5, though each is under 4")
 		require.Contains(t, rep.ApprovalReason, "approval.daily_coupons (5)")
 		require.Contains(t, rep.ApprovalReason, "6 recipients")
+		require.Equal(t, intake.RuleDailyCoupons, rep.ApprovalRule, "named for the pages")
+		require.EqualValues(t, 3, rep.DayCoupons, "the day's other batches")
 		// A rejected batch does not count; another stock's never do.
 		_, err = queue.NewStore(b.db).Reject(ctx, rep.BatchID, "olga", "split list")
 		require.NoError(t, err)
@@ -123,6 +125,16 @@ func TestImportGuards(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, queue.BatchAwaitingApproval, rep.Status)
 		require.Contains(t, rep.ApprovalReason, "10.00 yuan")
+		require.Equal(t, intake.RuleDailyAmount, rep.ApprovalRule)
+		require.EqualValues(t, 500, rep.AmountFen, "the batch's amount, reported")
+		require.EqualValues(t, 500, rep.DayAmountFen)
+		require.Zero(t, rep.Unvalued)
+		// Without a face value, rows without a coupon_value are counted apart.
+		o.Guards = intake.Guards{}
+		rep, err = intake.Import(ctx, b.db, strings.NewReader("openid,coupon_value\noV1,300\noV2,\n"), o)
+		require.NoError(t, err)
+		require.EqualValues(t, 300, rep.AmountFen)
+		require.EqualValues(t, 1, rep.Unvalued)
 		// ... which needs the rows' value.
 		o.Guards = intake.Guards{ApprovalDailyAmountFen: 1000}
 		_, err = intake.Import(ctx, b.db, strings.NewReader("openid\noN\n"), o)

@@ -91,8 +91,20 @@ type Report struct {
 	// ApprovalReason says which approval threshold the batch reached when
 	// it awaits approval.
 	ApprovalReason string `json:"approval_reason,omitempty"`
-	Encoding       string `json:"encoding"`
-	SHA256         string `json:"sha256"`
+	// ApprovalRule names the threshold reached (RuleMinCoupons, …), and
+	// DayCoupons and DayAmountFen are the stock's other batches of the day
+	// when a daily threshold was looked at.
+	ApprovalRule string `json:"approval_rule,omitempty"`
+	DayCoupons   int64  `json:"-"`
+	DayAmountFen int64  `json:"-"`
+	// AmountFen is the face value of the accepted rows in fen (rows
+	// without a coupon_value at the stock's face value); Unvalued counts
+	// the rows whose value is unknown (no coupon_value, face value not
+	// known), which AmountFen leaves out.
+	AmountFen int64  `json:"amount_fen"`
+	Unvalued  int64  `json:"unvalued,omitempty"`
+	Encoding  string `json:"encoding"`
+	SHA256    string `json:"sha256"`
 }
 
 // ErrTooManyRejects means the file had more rejected lines than allowed;

@@ -18,6 +18,20 @@ import (
 // ApproveBatch lets a batch awaiting approval issue. The queue refuses an
 // approver who uploaded the batch (maker-checker), whoever calls.
 func (s *Service) ApproveBatch(ctx context.Context, a auth.Actor, id int64) (*Batch, error) {
+	return s.ApproveBatchComment(ctx, a, id, "")
+}
+
+// ApproveBatchComment is ApproveBatch with the approver's comment, kept on
+// the batch and in the audit log.
+func (s *Service) ApproveBatchComment(ctx context.Context, a auth.Actor, id int64, comment string) (*Batch, error) {
+	comment = strings.TrimSpace(comment)
+	if n := len([]rune(comment)); n > queue.MaxCommentLen {
+		return nil, invalidf("approve: the comment has %d characters, at most %d", n, queue.MaxCommentLen)
+	}
+	note := ""
+	if comment != "" {
+		note = ": " + comment
+	}
 	var b *Batch
 	err := s.moneyAct(ctx, a, auth.ActApprove, &target{batch: id}, func(rec *recorder) (string, error) {
 		rec.detailTx = func(ctx context.Context, tx *sqlx.Tx) (string, error) {
@@ -26,14 +40,14 @@ func (s *Service) ApproveBatch(ctx context.Context, a auth.Actor, id int64) (*Ba
 				AmountFen int64 `db:"amount_fen"`
 			}
 			err := tx.GetContext(ctx, &v, `SELECT accepted, amount_fen FROM batches WHERE id = $1`, id)
-			return approvedDetail(v.Accepted, v.AmountFen), err
+			return approvedDetail(v.Accepted, v.AmountFen) + note, err
 		}
 		var err error
-		b, err = rec.queue().Approve(ctx, id, a.Name)
+		b, err = rec.queue().ApproveWithComment(ctx, id, a.Name, comment)
 		if err != nil {
 			return "", selfApproval(err)
 		}
-		return approvedDetail(b.Accepted, b.AmountFen), nil
+		return approvedDetail(b.Accepted, b.AmountFen) + note, nil
 	})
 	return b, err
 }
@@ -56,6 +70,27 @@ func (s *Service) RejectBatch(ctx context.Context, a auth.Actor, id int64, reaso
 			return "", selfApproval(err)
 		}
 		return "rejected: " + reason, nil
+	})
+	return b, err
+}
+
+// RenameBatch gives a batch awaiting approval a new name (an operator's
+// act, audited, as a guard change is): what the approver decides on is
+// what it is. A new file is a new batch, never an edit.
+func (s *Service) RenameBatch(ctx context.Context, a auth.Actor, id int64, name string) (*Batch, error) {
+	name = strings.TrimSpace(name)
+	if err := intake.CheckName(name); err != nil {
+		return nil, fmt.Errorf("rename: %w", err)
+	}
+	var b *Batch
+	err := s.moneyAct(ctx, a, auth.ActGuards, &target{batch: id}, func(rec *recorder) (string, error) {
+		before, err := rec.queue().Batch(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		rec.detail = fmt.Sprintf("name %q (was %q)", name, before.Name)
+		b, err = rec.queue().Rename(ctx, id, name)
+		return rec.detail, err
 	})
 	return b, err
 }
@@ -94,6 +129,9 @@ type GuardsRequest struct {
 	Window        *string
 	StartAt       *string
 	Priority      *int
+	// Paused says whether a batch awaiting approval is paused once
+	// approved; other batches pause and resume by their own acts.
+	Paused *bool
 }
 
 // SetBatchGuards changes a batch's guards (an operator's act, audited). A
@@ -188,7 +226,7 @@ func (s *Service) guardChange(req GuardsRequest) (queue.GuardChange, error) {
 			c.StartAt = &t
 		}
 	}
-	c.Priority = req.Priority
+	c.Priority, c.StartPaused = req.Priority, req.Paused
 	if c.Empty() {
 		return c, invalidf("guards: nothing to change; give a max amount, a window, a start time or a priority")
 	}
@@ -244,6 +282,9 @@ func describeGuards(b *queue.Batch, c queue.GuardChange, loc *time.Location) str
 	}
 	if c.Priority != nil {
 		parts = append(parts, fmt.Sprintf("priority %d (was %d)", *c.Priority, b.Priority))
+	}
+	if c.StartPaused != nil {
+		parts = append(parts, fmt.Sprintf("paused once approved %t (was %t)", *c.StartPaused, b.StartPaused))
 	}
 	d := strings.Join(parts, "; ")
 	if c.Loosens(b) {

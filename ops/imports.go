@@ -12,6 +12,7 @@ import (
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/guard"
 	"github.com/issuer-dev/issuer/intake"
+	"github.com/issuer-dev/issuer/wxpay"
 )
 
 // Kinds of coupon a batch issues, and how an import reads its file.
@@ -41,6 +42,9 @@ type ImportRequest struct {
 	// all held); OnProgress the bytes read so far.
 	OnReject   func(Reject)
 	OnProgress func(n int64)
+
+	stock   *wxpay.Stock // asked already (PreviewImport)
+	preview bool         // a dry run that reports a stopped stock as a check
 }
 
 // ErrTooManyRejects: the file had more rejected lines than the request
@@ -83,8 +87,20 @@ type ImportAnswer struct {
 	// ApprovalReason says which approval threshold the batch reached when
 	// it awaits approval.
 	ApprovalReason string `json:"approval_reason,omitempty"`
-	Encoding       string `json:"encoding"`
-	SHA256         string `json:"sha256"`
+	// ApprovalRule names the threshold reached (min_coupons, min_amount,
+	// daily_coupons, daily_amount); DayCoupons and DayAmountFen are the
+	// stock's other batches of the day when a daily threshold was looked at.
+	ApprovalRule string `json:"approval_rule,omitempty"`
+	DayCoupons   int64  `json:"-"`
+	DayAmountFen int64  `json:"-"`
+	// AmountFen is the face value of the accepted rows in fen (rows
+	// without a coupon_value at the stock's face value); Unvalued counts
+	// the rows whose value is unknown, which AmountFen leaves out. Both are
+	// known once the guards ran: not with too many rejected lines.
+	AmountFen int64  `json:"amount_fen,omitempty"`
+	Unvalued  int64  `json:"unvalued,omitempty"`
+	Encoding  string `json:"encoding"`
+	SHA256    string `json:"sha256"`
 	// Rejects are the first rejected lines, when the front end keeps them
 	// (the API's 422 answer lists them).
 	Rejects []RejectLine `json:"rejects,omitempty"`
@@ -112,7 +128,8 @@ func importAnswer(rep *intake.Report) *ImportAnswer {
 	}
 	a := &ImportAnswer{BatchID: rep.BatchID, Lines: rep.Lines, Accepted: rep.Accepted, Duplicates: rep.Duplicates,
 		Repeats: rep.Repeats, Rejected: rep.Rejected, Blank: rep.Blank, ApprovalReason: rep.ApprovalReason,
-		Encoding: rep.Encoding, SHA256: rep.SHA256}
+		ApprovalRule: rep.ApprovalRule, DayCoupons: rep.DayCoupons, DayAmountFen: rep.DayAmountFen,
+		AmountFen: rep.AmountFen, Unvalued: rep.Unvalued, Encoding: rep.Encoding, SHA256: rep.SHA256}
 	if rep.BatchID != 0 {
 		a.Status = rep.Status
 	}
@@ -216,11 +233,18 @@ func (s *Service) importGuards(ctx context.Context, a auth.Actor, req ImportRequ
 	// without it; otherwise the batch's amount is only shown, and the
 	// import goes on without it when WeChat Pay cannot be asked.
 	needed := g.NeedsAmount()
-	if req.Kind == intake.KindFavor && s.WX != nil {
-		face, err := s.faceValue(ctx, req)
+	if req.Kind == intake.KindFavor && (s.WX != nil || req.stock != nil) {
+		st := req.stock
+		var err error
+		if st == nil {
+			st, err = s.queryStock(ctx, req.StockID, req.CreatorMchID)
+		}
+		if err := stockStopped(st); err != nil && !req.preview {
+			return g, err
+		}
 		switch {
 		case err == nil:
-			g.FaceValueFen = face
+			g.FaceValueFen = stockFace(st)
 		case needed:
 			return g, fmt.Errorf("import: the face value of stock %s, which the batch's amount needs: %w", req.StockID, err)
 		default:
@@ -232,19 +256,19 @@ func (s *Service) importGuards(ctx context.Context, a auth.Actor, req ImportRequ
 
 // faceValue asks WeChat Pay for a 代金券 stock's face value, in fen.
 func (s *Service) faceValue(ctx context.Context, req ImportRequest) (int64, error) {
-	wx, err := s.WX()
+	st, err := s.queryStock(ctx, req.StockID, req.CreatorMchID) // "": the merchant's own
 	if err != nil {
 		return 0, err
 	}
-	defer wx.Close()
-	st, err := wx.QueryStock(ctx, req.StockID, req.CreatorMchID) // "": the merchant's own
-	if err != nil {
-		return 0, err
-	}
+	return stockFace(st), nil
+}
+
+// stockFace is a 代金券 stock's fixed face value in fen (0: none).
+func stockFace(st *wxpay.Stock) int64 {
 	if r := st.StockUseRule; r != nil && r.FixedNormalCoupon != nil {
-		return r.FixedNormalCoupon.CouponAmount, nil
+		return r.FixedNormalCoupon.CouponAmount
 	}
-	return 0, nil
+	return 0
 }
 
 // ParseTime reads a time as people give it: RFC 3339, or YYYY-MM-DD HH:MM,

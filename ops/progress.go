@@ -47,13 +47,19 @@ type Progress struct {
 	Now    time.Time   `json:"now"`
 	Halt   *HaltAdvice `json:"halt,omitempty"`
 	Money  ProgressFen `json:"money"`
+	// Parts partition the rows (queue.PartKeys): issued, in flight,
+	// pending, in doubt, in review, failed, cancelled; their counts add up
+	// to Total and their face values to Money.TotalFen.
+	Parts []queue.Part `json:"parts"`
 }
 
 // ProgressFen is what the batch's rows are worth, in fen, where known.
 type ProgressFen struct {
-	IssuedFen  int64 `json:"issued_fen"`
-	PendingFen int64 `json:"pending_fen"`
-	InDoubtFen int64 `json:"in_doubt_fen"`
+	IssuedFen   int64 `json:"issued_fen"`
+	InFlightFen int64 `json:"in_flight_fen"`
+	PendingFen  int64 `json:"pending_fen"` // pending and not in doubt
+	InDoubtFen  int64 `json:"in_doubt_fen"`
+	TotalFen    int64 `json:"total_fen"` // every part's, Parts' sum
 }
 
 // RatePoint is the answers per second in one bucket starting at At.
@@ -73,6 +79,29 @@ type HaltAdvice struct {
 	// which is no WeChat Pay code and message.
 	Detail string `json:"detail,omitempty"`
 	Advice string `json:"advice"`
+	// Source says who gave the reason: WeChat Pay's answer (Code and
+	// Message) or issuer's own check (Detail).
+	Source string `json:"source"`
+}
+
+// Who gave a halt's reason (HaltAdvice.Source).
+const (
+	HaltFromWeChatPay = "wechat_pay"
+	HaltFromIssuer    = "issuer"
+)
+
+// wxCode reports whether s looks like a WeChat Pay error code: capitals,
+// digits and underscores (NOT_ENOUGH, STOCK_STATUS_INVALID).
+func wxCode(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // BatchProgress returns a batch's counts, sending rate and estimate.
@@ -80,26 +109,26 @@ func (s *Service) BatchProgress(ctx context.Context, a auth.Actor, id int64) (*P
 	if err := s.read(ctx, a, auth.ActRead, target{batch: id}); err != nil {
 		return nil, err
 	}
-	b, err := s.Queue.Batch(ctx, id)
+	// One snapshot: the batch, its counts, its money and its outcomes
+	// agree with each other, also while it sends.
+	v, err := s.Queue.BatchView(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	qp, err := s.Queue.BatchProgress(ctx, id)
-	if err != nil {
-		return nil, err
-	}
+	b := v.Batch
 	now := time.Now()
-	p := &Progress{Batch: b, Counts: map[string]int{}, Outcomes: map[string]int{}, InDoubt: b.InDoubt, Now: now,
-		Money: ProgressFen{IssuedFen: qp.IssuedFen, PendingFen: qp.PendingFen, InDoubtFen: qp.InDoubtFen}}
+	p := &Progress{Batch: b, Counts: map[string]int{}, Outcomes: v.Outcomes, InDoubt: b.InDoubt, Now: now, Parts: v.Parts,
+		PendingInDoubt: b.PendingInDoubt}
 	for _, st := range queue.RecipientStatuses {
 		p.Counts[st] = b.Counts[st]
 		p.Total += b.Counts[st]
 	}
-	p.PendingInDoubt = p.Counts[queue.StatusPending] - int(qp.PendingCoupons)
-	p.Remaining = p.Counts[queue.StatusPending] + p.Counts[queue.StatusInFlight]
-	if p.Outcomes, err = s.Queue.BatchOutcomes(ctx, id); err != nil {
-		return nil, err
+	for _, pt := range v.Parts {
+		p.Money.TotalFen += pt.Fen
 	}
+	p.Money.IssuedFen, p.Money.InFlightFen = v.Part(queue.PartIssued).Fen, v.Part(queue.PartInFlight).Fen
+	p.Money.PendingFen, p.Money.InDoubtFen = v.Part(queue.PartPending).Fen, v.Part(queue.PartInDoubt).Fen
+	p.Remaining = p.Counts[queue.StatusPending] + p.Counts[queue.StatusInFlight]
 	if err := s.rateSeries(ctx, id, now, p); err != nil {
 		return nil, err
 	}
@@ -160,12 +189,16 @@ func (s *Service) rateSeries(ctx context.Context, id int64, now time.Time, p *Pr
 // "spend_cap…") and says what to do about it.
 func Halt(reason string) HaltAdvice {
 	h := HaltAdvice{Reason: reason, Outcome: reason}
+	h.Source = HaltFromIssuer
 	if o, rest, ok := strings.Cut(reason, ": "); ok {
 		h.Outcome = o
-		if strings.HasPrefix(o, "spend_cap") {
-			h.Detail = rest
+		code, msg, _ := strings.Cut(rest, " ")
+		if !strings.HasPrefix(o, "spend_cap") && wxCode(code) {
+			h.Code, h.Message, h.Source = code, msg, HaltFromWeChatPay
 		} else {
-			h.Code, h.Message, _ = strings.Cut(rest, " ")
+			// issuer's own words (the spend cap, the stock guard's check of
+			// the stock), never shown as WeChat Pay's.
+			h.Detail = rest
 		}
 	}
 	switch {

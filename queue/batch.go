@@ -136,7 +136,7 @@ func (s *Store) DB() *sqlx.DB { return s.db }
 const batchColumns = `id, name, stock_id, kind, mchid, appid, stock_creator_mchid, status, halt_reason,
 	source_file, source_sha256, lines, accepted, duplicates, rejected, blank, created_at, updated_at, repeats,
 	uploaded_by, amount_fen, face_value_fen, approved_by, approved_at, approved_amount_fen, rejected_by, rejected_at,
-	reject_reason, max_amount_fen, reserved_fen, start_at, window_start, window_end, window_tz, priority`
+	reject_reason, max_amount_fen, reserved_fen, start_at, window_start, window_end, window_tz, priority, approve_comment, start_paused`
 
 // Guards are a batch's money guards and who passed them; in JSON only
 // those that are set.
@@ -147,6 +147,7 @@ type Guards struct {
 	ApprovedBy        *string    `db:"approved_by" json:"approved_by,omitempty"`
 	ApprovedAt        *time.Time `db:"approved_at" json:"approved_at,omitempty"`
 	ApprovedAmountFen *int64     `db:"approved_amount_fen" json:"approved_amount_fen,omitempty"` // what the approver saw
+	ApproveComment    *string    `db:"approve_comment" json:"approve_comment,omitempty"`         // the approver's note
 	RejectedBy        *string    `db:"rejected_by" json:"rejected_by,omitempty"`
 	RejectedAt        *time.Time `db:"rejected_at" json:"rejected_at,omitempty"`
 	RejectReason      *string    `db:"reject_reason" json:"reject_reason,omitempty"`
@@ -158,6 +159,8 @@ type Guards struct {
 	WindowTZ          *string    `db:"window_tz" json:"window_tz,omitempty"`
 	Window            string     `db:"-" json:"window,omitempty"` // HH:MM-HH:MM
 	Priority          int        `db:"priority" json:"priority"`
+	// StartPaused: the batch becomes paused, not pending, when approved.
+	StartPaused bool `db:"start_paused" json:"start_paused,omitempty"`
 	// NextSendAt is when the batch will next be claimable judging by its
 	// status, start time and window (not by its rows); nil when it will not
 	// send without an operator (paused, halted, awaiting approval, ended).

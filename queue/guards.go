@@ -22,10 +22,45 @@ var ErrSelfApproval = errors.New("a batch is approved or rejected by someone oth
 // (paused, if it was imported paused), recording who approved it, when,
 // and the amount they approved. approver must not be the uploader.
 func (s *Store) Approve(ctx context.Context, id int64, approver string) (*Batch, error) {
+	return s.ApproveWithComment(ctx, id, approver, "")
+}
+
+// MaxCommentLen bounds an approver's comment, in characters.
+const MaxCommentLen = 2000
+
+// ApproveWithComment is Approve with the approver's comment kept on the
+// batch ("" for none).
+func (s *Store) ApproveWithComment(ctx context.Context, id int64, approver, comment string) (*Batch, error) {
+	if n := len([]rune(comment)); n > MaxCommentLen {
+		return nil, fmt.Errorf("approve batch %d: the comment has %d characters, at most %d", id, n, MaxCommentLen)
+	}
 	return s.decide(ctx, id, approver, `UPDATE batches SET
 			status = CASE WHEN start_paused THEN 'paused' ELSE 'pending' END,
-			approved_by = $2, approved_at = now(), approved_amount_fen = amount_fen, updated_at = now()
-		WHERE id = $1 AND status = 'awaiting_approval' AND uploaded_by <> $2 RETURNING id`, "approve")
+			approved_by = $2, approved_at = now(), approved_amount_fen = amount_fen, updated_at = now(),
+			approve_comment = nullif($3, '')
+		WHERE id = $1 AND status = 'awaiting_approval' AND uploaded_by <> $2 RETURNING id`, "approve", comment)
+}
+
+// Rename gives a batch awaiting approval a new name (checked by the
+// caller): what the approver sees is what is decided. Once decided, a
+// batch keeps its name (ErrState).
+func (s *Store) Rename(ctx context.Context, id int64, name string) (*Batch, error) {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var got int64
+		return tx.GetContext(ctx, &got, `UPDATE batches SET name = $2, updated_at = now()
+			WHERE id = $1 AND status = 'awaiting_approval' RETURNING id`, id, name)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		b, gerr := s.Batch(ctx, id)
+		if gerr != nil {
+			return nil, gerr
+		}
+		return nil, fmt.Errorf("batch %d is %s; its name changes only while it awaits approval: %w", id, b.Status, ErrState)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rename batch %d: %w", id, err)
+	}
+	return s.Batch(ctx, id)
 }
 
 // Reject ends a batch awaiting approval with a reason: nothing of it was
@@ -98,12 +133,16 @@ type GuardChange struct {
 	StartAt        *time.Time
 	ClearStartAt   bool
 	Priority       *int
+	// StartPaused says whether a batch awaiting approval becomes paused
+	// (true) or pending (false) once approved; other batches pause and
+	// resume by their own acts (ErrState).
+	StartPaused *bool
 }
 
 // Empty reports whether c changes nothing.
 func (c GuardChange) Empty() bool {
 	return c.MaxAmountFen == nil && !c.ClearMaxAmount && c.Window == nil && !c.ClearWindow &&
-		c.StartAt == nil && !c.ClearStartAt && c.Priority == nil
+		c.StartAt == nil && !c.ClearStartAt && c.Priority == nil && c.StartPaused == nil
 }
 
 // Loosens reports whether c lets b send more or sooner than its guards do
@@ -117,7 +156,8 @@ func (c GuardChange) Loosens(b *Batch) bool {
 		c.Window != nil && b.WindowStart != nil && c.Window.String() != b.Window,
 		c.ClearStartAt && b.StartAt != nil,
 		c.StartAt != nil && b.StartAt != nil && c.StartAt.Before(*b.StartAt),
-		c.Priority != nil && *c.Priority > b.Priority:
+		c.Priority != nil && *c.Priority > b.Priority,
+		c.StartPaused != nil && !*c.StartPaused && b.StartPaused:
 		return true
 	}
 	return false
@@ -178,6 +218,10 @@ func (s *Store) SetGuards(ctx context.Context, id int64, c GuardChange) (*Batch,
 	if !slices.Contains(guardStatuses, cur.Status) {
 		return nil, fmt.Errorf("batch %d is %s; its guards change only while it may still send: %w", id, cur.Status, ErrState)
 	}
+	if c.StartPaused != nil && cur.Status != BatchAwaitingApproval {
+		return nil, fmt.Errorf("batch %d is %s; paused after approval is set only while it awaits approval (pause or resume it instead): %w",
+			id, cur.Status, ErrState)
+	}
 	firstReserved := int64(-1)
 	if c.MaxAmountFen != nil && !cur.Capped {
 		if firstReserved, err = firstCap(ctx, tx, id, cur.Status, c.FaceValueFen); err != nil {
@@ -198,12 +242,13 @@ func (s *Store) SetGuards(ctx context.Context, id int64, c GuardChange) (*Batch,
 			window_tz = CASE WHEN $4 THEN $7::text ELSE window_tz END,
 			start_at = CASE WHEN $8 THEN $9::timestamptz ELSE start_at END,
 			priority = CASE WHEN $10 THEN $11::integer ELSE priority END,
+			start_paused = coalesce($12::boolean, start_paused),
 			updated_at = now()
 		WHERE id = $1 RETURNING reserved_fen`, id,
 		c.MaxAmountFen != nil || c.ClearMaxAmount, c.MaxAmountFen,
 		c.Window != nil || c.ClearWindow, wStart, wEnd, wTZ,
 		c.StartAt != nil || c.ClearStartAt, c.StartAt,
-		c.Priority != nil, c.Priority)
+		c.Priority != nil, c.Priority, c.StartPaused)
 	if pqErr := (*pq.Error)(nil); errors.As(err, &pqErr) && pqErr.Constraint == "batches_cap_check" {
 		_ = tx.Rollback()
 		b, gerr := s.Batch(ctx, id)

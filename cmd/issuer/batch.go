@@ -84,6 +84,9 @@ func printBatch(w io.Writer, b *ops.Batch, loc *time.Location) {
 	v.add("amount", "%s yuan of face value", money.Yuan(b.AmountFen))
 	if b.ApprovedBy != nil {
 		v.add("approved", "by %s at %s (%s yuan)", clean(*b.ApprovedBy), humanTime(*b.ApprovedAt, loc), money.Yuan(*b.ApprovedAmountFen))
+		if b.ApproveComment != nil {
+			v.add("comment", "%s", clean(*b.ApproveComment))
+		}
 	}
 	if b.RejectedBy != nil {
 		v.add("rejected", "by %s at %s: %s", clean(*b.RejectedBy), humanTime(*b.RejectedAt, loc), clean(*b.RejectReason))
@@ -183,11 +186,16 @@ func cmdBatchExport() *command {
 }
 
 func cmdBatchApprove() *command {
-	return op[none, *ops.Batch]{
-		name: "batch approve", usage: "ID --as NAME [--token-file F]", args: batchArg, acts: true, errs: withHint,
+	return op[string, *ops.Batch]{
+		name: "batch approve", usage: "ID --as NAME [--token-file F] [--comment C]", args: batchArg, acts: true, errs: withHint,
 		short: "approve a batch awaiting approval, as an operator or admin other than its uploader (proven by token or password)",
-		call:  func(c *call, _ *none) (*ops.Batch, error) { return c.s.ApproveBatch(c.ctx, c.actor, c.id) },
-		text: func(c *call, _ *none, b *ops.Batch) {
+		flags: func(fs *flag.FlagSet, comment *string) {
+			fs.StringVar(comment, "comment", "", "the approver's note, kept on the batch and in the audit log")
+		},
+		call: func(c *call, comment *string) (*ops.Batch, error) {
+			return c.s.ApproveBatchComment(c.ctx, c.actor, c.id, *comment)
+		},
+		text: func(c *call, _ *string, b *ops.Batch) {
 			c.printf("batch %d approved by %s (%d recipients, %s yuan): it is %s\n", b.ID, c.actor.Name, b.Accepted, money.Yuan(b.AmountFen), b.Status)
 		},
 	}.command()

@@ -78,9 +78,10 @@ func TestCLIIdentity(t *testing.T) {
 
 	// Her token from a file, and the right password typed at the terminal.
 	tokenFile := b.write(t, "olga.token", olga.env["ISSUER_TOKEN"]+"\n")
-	r = b.issuer(t, "", "batch", "approve", id, "--as", "olga", "--token-file", tokenFile)
+	r = b.issuer(t, "", "batch", "approve", id, "--as", "olga", "--token-file", tokenFile, "--comment", "预算已确认")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Contains(t, r.stdout, "approved by olga")
+	require.Equal(t, "预算已确认", b.batchField(t, id, "approve_comment"), "the approver's comment is kept")
 	other, _ := ann.importJSON(t, "openid\noC\noD\n")
 	r = b.issuerTyping(t, []string{testPassword}, "", "batch", "reject", other, "--as", "otto", "--reason", "split list")
 	require.Equal(t, 0, r.code, r.stderr)

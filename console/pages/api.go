@@ -3,6 +3,7 @@ package pages
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -163,7 +164,7 @@ func (p *Pages) batchAction(ctx context.Context, a auth.Actor, action string, id
 		}
 		return res.Batch, nil
 	case "approve":
-		return p.svc.ApproveBatch(ctx, a, id)
+		return p.svc.ApproveBatchComment(ctx, a, id, reason) // reason: the approver's comment
 	case "reject":
 		return p.svc.RejectBatch(ctx, a, id, reason)
 	}
@@ -187,6 +188,17 @@ func (p *Pages) apiAction(action string) http.HandlerFunc {
 				return
 			}
 			reason = strings.TrimSpace(body.Reason)
+		}
+		if action == "approve" {
+			// An optional JSON {"comment":"…"}; no body approves without one.
+			var body struct {
+				Comment string `json:"comment"`
+			}
+			if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&body); err != nil && !errors.Is(err, io.EOF) {
+				p.fail(w, r, badRequest(`approve takes no body or JSON {"comment":"…"}`))
+				return
+			}
+			reason = body.Comment
 		}
 		b, err := p.batchAction(r.Context(), actor(r), action, id, reason)
 		if err != nil {
@@ -220,7 +232,8 @@ func (p *Pages) apiGuards(w http.ResponseWriter, r *http.Request) {
 	console.WriteJSON(w, http.StatusOK, b)
 }
 
-const guardsUsage = `guards takes JSON with any of "max_amount_yuan", "window", "start_at", "priority" (null clears)`
+const guardsUsage = `guards takes JSON with any of "max_amount_yuan", "window", "start_at", "priority" (null clears), ` +
+	`and "paused" (true or false: paused once approved, while the batch awaits approval)`
 
 func readGuards(body io.Reader) (ops.GuardsRequest, error) {
 	var req ops.GuardsRequest
@@ -261,6 +274,12 @@ func readGuards(body io.Reader) (ops.GuardsRequest, error) {
 				}
 			}
 			req.Priority = &n
+		case "paused":
+			var v bool
+			if json.Unmarshal(raw, &v) != nil {
+				return req, badRequest("paused: want true or false")
+			}
+			req.Paused = &v
 		default:
 			return req, badRequest("unknown field %q; %s", name, guardsUsage)
 		}

@@ -6,18 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/issuer-dev/issuer/auth"
-	"github.com/issuer-dev/issuer/intake"
-	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/queue"
@@ -41,8 +37,10 @@ func (p *Pages) pageRoutes() {
 		p.con.Handle("POST /batches/{id}/"+a.name, a.act, p.pageAction(a.name))
 	}
 	p.con.Handle("POST /batches/{id}/settle", "", http.HandlerFunc(p.pageSettle))
+	p.batchFlowRoutes()
 	p.con.Page("GET /upload", auth.ActImport, p.uploadPage)
 	p.con.Handle("POST /upload", auth.ActImport, http.HandlerFunc(p.uploadDryRun))
+	p.con.Handle("GET /upload/{token}", auth.ActImport, http.HandlerFunc(p.uploadResult))
 	p.con.Handle("POST /upload/{token}/create", auth.ActImport, http.HandlerFunc(p.uploadCreate))
 	p.con.Handle("POST /upload/{token}/drop", auth.ActImport, http.HandlerFunc(p.uploadDrop))
 	p.con.Handle("GET /upload/{token}/rejects.csv", auth.ActImport, http.HandlerFunc(p.uploadRejects))
@@ -164,6 +162,8 @@ type batchData struct {
 	// as recorded.
 	LookupNote      string
 	LookupNoteKnown bool
+	// The batch's money and decisions as batchflow.go fills them.
+	Facts moneyView
 	// BigReport: the Excel report is built in the background (more than
 	// Options.BackgroundReportRows rows).
 	BigReport bool
@@ -188,12 +188,14 @@ func (p *Pages) reviewRow(r *http.Request, row queue.ReviewRow) reviewRow {
 }
 
 func (p *Pages) batchPage(w http.ResponseWriter, r *http.Request) {
-	notice := ""
+	notice, errMsg := p.con.TakeFlash(w, r)
 	switch ok := r.URL.Query().Get("ok"); ok {
-	case "pause", "resume", "cancel", "approve", "reject", "import":
-		notice = p.con.T(r, "batch.ok_"+ok)
+	case "pause", "resume", "cancel", "approve", "reject", "import", "guards":
+		if notice == "" {
+			notice = p.con.T(r, "batch.ok_"+ok)
+		}
 	}
-	p.renderBatch(w, r, http.StatusOK, notice, "")
+	p.renderBatch(w, r, http.StatusOK, notice, errMsg)
 }
 
 func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, notice, errMsg string) {
@@ -269,6 +271,10 @@ func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, 
 			d.LookupErr = p.errMessage(r, err)
 		}
 	}
+	if err := p.fillMoney(r, &d, pr); err != nil {
+		p.fail(w, r, err)
+		return
+	}
 	p.con.Render(w, r, status, "batch", d)
 }
 
@@ -288,14 +294,23 @@ func (p *Pages) pageAction(action string) http.Handler {
 			p.fail(w, r, err)
 			return
 		}
+		back := fmt.Sprintf("/batches/%d", id)
 		reason := strings.TrimSpace(r.PostFormValue("reason"))
 		if action == "reject" && reason == "" {
-			p.renderBatch(w, r, http.StatusBadRequest, "", p.con.T(r, "batch.reason_required"))
+			p.con.Redirect(w, r, back+"/approve", "", p.con.T(r, "batch.reason_required"))
 			return
 		}
-		if _, err := p.batchAction(r.Context(), actor(r), action, id, reason); err != nil {
+		if action == "approve" {
+			_, err = p.svc.ApproveBatchComment(r.Context(), actor(r), id, r.PostFormValue("comment"))
+		} else {
+			_, err = p.batchAction(r.Context(), actor(r), action, id, reason)
+		}
+		if err != nil {
 			if status, msg, ok := p.inline(w, r, err); ok {
-				p.renderBatch(w, r, status, "", msg)
+				if action == "approve" || action == "reject" {
+					back += "/approve"
+				}
+				p.con.Redirect(w, r, back, "", p.batchErr(r, status, msg, err))
 			}
 			return
 		}
@@ -309,127 +324,16 @@ func (p *Pages) pageSettle(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
+	back := fmt.Sprintf("/batches/%d", id)
 	sum, err := p.svc.ResolveReview(r.Context(), actor(r), id)
 	if err != nil {
-		if status, msg, ok := p.inline(w, r, err); ok {
-			p.renderBatch(w, r, status, "", msg)
+		if _, msg, ok := p.inline(w, r, err); ok {
+			p.con.Redirect(w, r, back, "", msg)
 		}
 		return
 	}
-	p.renderBatch(w, r, http.StatusOK, p.con.T(r, "batch.settled", sum.Checked, sum.Issued, sum.NotIssued,
+	p.con.Redirect(w, r, back, p.con.T(r, "batch.settled", sum.Checked, sum.Issued, sum.NotIssued,
 		sum.StillInDoubt, sum.Waiting), "")
-}
-
-type uploadData struct {
-	Token   string
-	Report  *ops.ImportAnswer
-	Rejects []rejectLine
-	Over    bool // more rejects than the form allowed
-	Form    struct{ Stock, Kind, Name, MaxRejects string }
-	Error   string
-	Name    string
-}
-
-func (p *Pages) uploadPage(w http.ResponseWriter, r *http.Request) {
-	var d uploadData
-	d.Form.Kind = intake.KindFavor
-	d.Form.MaxRejects = "0"
-	p.con.Render(w, r, http.StatusOK, "upload", d)
-}
-
-// uploadDryRun spools the file, checks every line without storing any,
-// and keeps the file for create or drop.
-func (p *Pages) uploadDryRun(w http.ResponseWriter, r *http.Request) {
-	var d uploadData
-	// The uploader's own oldest waiting upload makes way, before the new
-	// one takes disk.
-	p.makeRoom(actor(r).Name, p.opts.PendingPerUser)
-	u, err := p.receive(w, r)
-	if err != nil {
-		status := ops.HTTPStatus(err)
-		d.Error = p.errMessage(r, err)
-		p.con.Render(w, r, status, "upload", d)
-		return
-	}
-	pu := &pendingUpload{upload: *u, owner: actor(r).Name}
-	d.Form.Stock, d.Form.Kind, d.Form.Name, d.Form.MaxRejects = u.fields["stock"], u.fields["kind"], u.fields["name"], u.fields["max_rejects"]
-	f, err := readImportFields(u.fields)
-	if err != nil {
-		pu.remove()
-		status := ops.HTTPStatus(err)
-		d.Error = p.errMessage(r, err)
-		p.con.Render(w, r, status, "upload", d)
-		return
-	}
-	allowed := f.maxRejects
-	f.dryRun, f.maxRejects = true, dryRunAll
-	rf, err := os.CreateTemp(p.opts.TempDir, "rejects-*.csv")
-	if err != nil {
-		pu.remove()
-		p.fail(w, r, fmt.Errorf("rejects file: %w", err))
-		return
-	}
-	pu.rejectsPath = rf.Name()
-	pu.rejectsDisk = newQuotaFile(rf, p.disk)
-	_, _ = io.WriteString(pu.rejectsDisk, excelcsv.BOM) // Excel reads UTF-8 with a byte-order mark
-	cw := excelcsv.NewWriter(pu.rejectsDisk)
-	_ = cw.Write([]string{"line", "reason", "raw"})
-	rep, rejects, err := p.runImport(r, u.path, u.filename, f, cw)
-	cw.Flush()
-	if err == nil {
-		err = cw.Error() // the disk quota, even for the rejects
-	}
-	if cerr := rf.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		pu.remove()
-		status := ops.HTTPStatus(err)
-		d.Error = p.errMessage(r, err)
-		p.con.Render(w, r, status, "upload", d)
-		return
-	}
-	f.dryRun, f.maxRejects = false, allowed
-	pu.fields, pu.report, pu.rejects, pu.created = f, rep, rejects, timeNow()
-	d.Report, d.Rejects, d.Over, d.Name = rep, rejects, rep.Rejected > allowed, u.filename
-	d.Rejects = slices.Clone(rejects) // said in the reader's language; the upload keeps intake's words
-	for i := range d.Rejects {
-		d.Rejects[i].Reason = p.rejectText(r, d.Rejects[i].Reason)
-	}
-	if d.Token, err = p.keep(pu); err != nil {
-		pu.remove()
-		d.Report, d.Rejects = nil, nil
-		d.Error = p.errMessage(r, err)
-		p.con.Render(w, r, http.StatusServiceUnavailable, "upload", d)
-		return
-	}
-	p.con.Render(w, r, http.StatusOK, "upload", d)
-}
-
-func (p *Pages) uploadCreate(w http.ResponseWriter, r *http.Request) {
-	a := actor(r)
-	u, ok := p.take(r.PathValue("token"), a.Name, true)
-	if !ok {
-		p.con.Fail(w, r, http.StatusNotFound, p.con.T(r, "upload.expired"))
-		return
-	}
-	defer u.remove()
-	f := u.fields
-	// Accepting the rejected lines the dry run showed is an explicit
-	// choice on the page.
-	if r.PostFormValue("accept_rejects") == "true" {
-		f.maxRejects = max(f.maxRejects, u.report.Rejected)
-	}
-	rep, _, err := p.runImport(r, u.path, u.filename, f, nil)
-	if err != nil {
-		var d uploadData
-		status := ops.HTTPStatus(err)
-		d.Error = p.errMessage(r, err)
-		d.Form.Stock, d.Form.Kind, d.Form.Name = f.stock, f.kind, f.name
-		p.con.Render(w, r, status, "upload", d)
-		return
-	}
-	http.Redirect(w, r, fmt.Sprintf("/batches/%d?ok=import", rep.BatchID), http.StatusSeeOther)
 }
 
 func (p *Pages) uploadDrop(w http.ResponseWriter, r *http.Request) {
@@ -505,7 +409,8 @@ type fileRow struct {
 }
 
 func (p *Pages) reconPage(w http.ResponseWriter, r *http.Request) {
-	p.renderRecon(w, r, http.StatusOK, strings.TrimSpace(r.URL.Query().Get("stock")), "", "")
+	notice, errMsg := p.con.TakeFlash(w, r)
+	p.renderRecon(w, r, http.StatusOK, strings.TrimSpace(r.URL.Query().Get("stock")), notice, errMsg)
 }
 
 // renderRecon renders the reconciliation page of stock ("" for all) with

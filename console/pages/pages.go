@@ -62,7 +62,8 @@ type Pages struct {
 
 	mu      sync.Mutex
 	pending map[string]*pendingUpload
-	disk    *diskQuota // the bytes of every upload and rejects file on disk
+	created map[string]createdUpload // uploads created, by token
+	disk    *diskQuota               // the bytes of every upload and rejects file on disk
 }
 
 // Register adds the pages and routes to con.
@@ -107,15 +108,15 @@ func Register(con *console.Server, svc *ops.Service, opts Options) (*Pages, erro
 		opts.TransferTimeout = 30 * time.Minute
 	}
 	p := &Pages{con: con, svc: svc, opts: opts, log: opts.Logger, pending: map[string]*pendingUpload{}, recon: newReconCache(),
-		builds: newReportBuilds(),
-		disk:   &diskQuota{limit: opts.PendingBytes}}
+		builds: newReportBuilds(), created: map[string]createdUpload{},
+		disk: &diskQuota{limit: opts.PendingBytes}}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	if err := con.AddTemplates(templateFS, "templates/*.html"); err != nil {
 		return nil, err
 	}
-	for _, m := range []map[string]map[string]string{messages, stockMessages, homeMessages} {
+	for _, m := range []map[string]map[string]string{messages, stockMessages, homeMessages, moneyMessages} {
 		for lang, msgs := range m {
 			con.AddMessages(lang, msgs)
 		}

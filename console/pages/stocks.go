@@ -276,11 +276,11 @@ func actionsFor(status string) []string {
 }
 
 func (p *Pages) stockPage(w http.ResponseWriter, r *http.Request) {
-	notice := ""
-	if ok := r.URL.Query().Get("ok"); slices.Contains(stockActions, ops.StockAction(ok)) {
+	notice, errMsg := p.con.TakeFlash(w, r)
+	if ok := r.URL.Query().Get("ok"); notice == "" && slices.Contains(stockActions, ops.StockAction(ok)) {
 		notice = p.con.T(r, "stock.ok_"+ok)
 	}
-	p.renderStock(w, r, http.StatusOK, notice, "")
+	p.renderStock(w, r, http.StatusOK, notice, errMsg)
 }
 
 func (p *Pages) renderStock(w http.ResponseWriter, r *http.Request, status int, notice, errMsg string) {
@@ -306,8 +306,8 @@ func (p *Pages) pageStockAction(action ops.StockAction) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := stockID(r)
 		if _, err := p.svc.ChangeStock(r.Context(), actor(r), action, id); err != nil {
-			if status, msg, ok := p.inline(w, r, err); ok {
-				p.renderStock(w, r, status, "", msg)
+			if _, msg, ok := p.inline(w, r, err); ok {
+				p.con.Redirect(w, r, "/stocks/"+url.PathEscape(id), "", msg)
 			}
 			return
 		}
@@ -359,6 +359,19 @@ func (p *Pages) couponsPage(w http.ResponseWriter, r *http.Request) {
 // page's stock whatever the schedule, or every stock's files that are due.
 func (p *Pages) pageFetch(w http.ResponseWriter, r *http.Request) {
 	stock := strings.TrimSpace(r.PostFormValue("stock"))
+	// Redirect-after-POST: the reconciliation page, with what the fetch
+	// did or why it failed shown once.
+	v := url.Values{}
+	if stock != "" {
+		v.Set("stock", stock)
+	}
+	if lang := r.URL.Query().Get("lang"); lang != "" {
+		v.Set("lang", lang)
+	}
+	back := "/reconciliation"
+	if len(v) > 0 {
+		back += "?" + v.Encode()
+	}
 	p.extendDeadlines(w, false)
 	sum, err := p.svc.Reconcile(r.Context(), actor(r), ops.ReconcileRequest{ReconcileOptions: jobs.ReconcileOptions{StockID: stock}})
 	if err != nil && sum == nil {
@@ -366,19 +379,17 @@ func (p *Pages) pageFetch(w http.ResponseWriter, r *http.Request) {
 			if status >= http.StatusInternalServerError {
 				msg = p.reconcileError(r, err)
 			}
-			p.renderRecon(w, r, status, stock, "", msg)
+			p.con.Redirect(w, r, back, "", msg)
 		}
 		return
 	}
 	notice := p.con.T(r, "recon.fetched", sum.Date, sum.Count(jobs.FlowLoaded), sum.Count(jobs.FlowUnchanged),
 		sum.Count(jobs.FlowNotYet, jobs.FlowNotDue, jobs.FlowSkipped), sum.Failures())
 	errMsg := ""
-	status := http.StatusOK
 	if err != nil {
-		status = http.StatusBadGateway
 		errMsg = p.reconcileFailures(r, sum, err)
 	}
-	p.renderRecon(w, r, status, stock, notice, errMsg)
+	p.con.Redirect(w, r, back, notice, errMsg)
 }
 
 // reconcileFailures says in plain words which files failed and why, one

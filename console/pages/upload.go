@@ -213,13 +213,22 @@ func (p *Pages) runImport(r *http.Request, path, filename string, f importFields
 		return nil, nil, fmt.Errorf("open upload: %w", err)
 	}
 	defer file.Close()
-	var first []rejectLine
+	req, first := importRequest(file, filename, f, rejects)
+	rep, err := p.svc.Import(r.Context(), actor(r), req)
+	return rep, *first, err
+}
+
+// importRequest is the import of file with the form's fields; the first
+// rejected lines gather in *first and, when rejects is set, every one is
+// written there.
+func importRequest(file io.Reader, filename string, f importFields, rejects *excelcsv.Writer) (ops.ImportRequest, *[]rejectLine) {
+	first := new([]rejectLine)
 	req := ops.ImportRequest{Reader: file, Source: filename, StockID: f.stock, Kind: f.kind, Name: f.name,
 		Encoding: f.encoding, MaxRejects: f.maxRejects, DryRun: f.dryRun,
 		Guards: f.guards,
 		OnReject: func(rj ops.Reject) {
-			if len(first) < maxRejectsShown {
-				first = append(first, rejectLine{Line: rj.Line, Reason: rj.Reason})
+			if len(*first) < maxRejectsShown {
+				*first = append(*first, rejectLine{Line: rj.Line, Reason: rj.Reason})
 			}
 			if rejects != nil {
 				_ = rejects.Write([]string{strconv.Itoa(rj.Line), rj.Reason, rj.Raw})
@@ -228,8 +237,7 @@ func (p *Pages) runImport(r *http.Request, path, filename string, f importFields
 	if req.Name == "" {
 		req.Name = strings.TrimSuffix(filename, filepath.Ext(filename))
 	}
-	rep, err := p.svc.Import(r.Context(), actor(r), req)
-	return rep, first, err
+	return req, first
 }
 
 func (p *Pages) apiImport(w http.ResponseWriter, r *http.Request) {
@@ -277,6 +285,7 @@ type pendingUpload struct {
 	owner       string
 	fields      importFields
 	report      *ops.ImportAnswer
+	preview     *ops.ImportPreview
 	rejects     []rejectLine
 	rejectsPath string
 	rejectsDisk quotaFile

@@ -25,11 +25,8 @@
     return neg ? "-" + s : s;
   }
   function segments(p) {
-    var c = p.counts;
-    var pending = c.pending + c.in_flight - p.pending_in_doubt;
-    var review = c.review - (p.in_doubt - p.pending_in_doubt);
-    return [["issued", c.issued], ["failed", c.failed], ["review", Math.max(review, 0)],
-      ["in_doubt", p.in_doubt], ["pending", Math.max(pending, 0)], ["cancelled", c.cancelled]];
+    // The parts partition the rows, as the page's table and bar do.
+    return (p.parts || []).map(function (pt) { return [pt.key, pt.count]; });
   }
   function drawBar(segs) {
     var total = 0, x = 0;
@@ -73,15 +70,15 @@
       return false;
     }
     status = b.status;
-    Object.keys(p.counts).forEach(function (k) { set('[data-count="' + k + '"]', String(p.counts[k])); });
-    set('[data-field="in_doubt"]', String(p.in_doubt));
+    (p.parts || []).forEach(function (pt) {
+      set('[data-count="' + pt.key + '"]', String(pt.count));
+      set('[data-money="' + pt.key + '"]', yuan(pt.fen));
+    });
     set('[data-field="total"]', String(p.total));
+    set('[data-field="total_yuan"]', yuan(p.money.total_fen));
     set('[data-field="remaining"]', String(p.remaining));
     set('[data-field="rate"]', p.sends_per_second.toFixed(1));
     set('[data-field="eta"]', p.eta_text);
-    set('[data-money="issued_fen"]', yuan(p.money.issued_fen));
-    set('[data-money="pending_fen"]', yuan(p.money.pending_fen));
-    set('[data-money="in_doubt_fen"]', yuan(p.money.in_doubt_fen));
     drawBar(segments(p));
     drawChart(p.series || []);
     return !(terminal[b.status] && p.remaining === 0);
