@@ -56,7 +56,7 @@ var moneyMessages = map[string]map[string]string{
 		"money.count":                "条数", "money.yuan": "面额（元）",
 		"money.parts_help":         "每条记录只计入一行，各行相加即为合计。“待发放”不含待确认的记录；“剩余”= 发送中 + 待发放 + 待确认中待重试的记录。",
 		"money.outcomes":           "微信支付最近一次应答（按记录计）",
-		"money.outcomes_help":      "这是每条记录最近一次收到的应答，不是发放结果：经查询核实为已发放的记录没有 issued 应答，所以此处的 issued 可能少于“已发放”。",
+		"money.outcomes_help":      "这是每条记录最近一次收到的应答，不是发放结果：经查询核实为已发放的记录没有“已发放”应答，所以此处的“已发放”应答可能少于已发放的记录。",
 		"money.decision":           "审批",
 		"money.approved":           "由 %s 于 %s 批准（批准时面额 ¥%s）",
 		"money.comment":            "审批意见",
