@@ -14,7 +14,6 @@ import (
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/ops"
-	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/report"
 )
 
@@ -48,7 +47,7 @@ func (p *Pages) pageRoutes() {
 
 // batchRow is a batch as the list shows it.
 type batchRow struct {
-	*queue.Batch
+	*ops.Batch
 	Bar      template.HTML
 	Done     int
 	Total    int
@@ -120,7 +119,7 @@ func (p *Pages) batchesPage(w http.ResponseWriter, r *http.Request) {
 		for _, n := range b.Counts {
 			row.Total += n
 		}
-		row.Done = b.Counts[queue.StatusIssued]
+		row.Done = b.Counts[ops.StatusIssued]
 		row.Bar = bar(segments(b.Counts, b.InDoubt, b.PendingInDoubt), fmt.Sprintf("%d / %d", row.Done, row.Total))
 		d.Rows = append(d.Rows, row)
 	}
@@ -128,7 +127,7 @@ func (p *Pages) batchesPage(w http.ResponseWriter, r *http.Request) {
 }
 
 type batchData struct {
-	Batch       *queue.Batch
+	Batch       *ops.Batch
 	Progress    progressAnswer
 	Bar         template.HTML
 	Chart       template.HTML
@@ -161,7 +160,7 @@ type outcomeCount struct {
 }
 
 type reviewRow struct {
-	queue.ReviewRow
+	ops.ReviewRow
 	Last string
 }
 
@@ -189,9 +188,9 @@ func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, 
 		return
 	}
 	b := pr.Batch
-	d := batchData{Batch: b, Progress: p.progressAnswer(pr), Statuses: queue.RecipientStatuses, Created: p.when(b.CreatedAt),
+	d := batchData{Batch: b, Progress: p.progressAnswer(pr), Statuses: ops.RecipientStatuses(), Created: p.when(b.CreatedAt),
 		Notice: notice, Error: errMsg,
-		Live: b.Status != queue.BatchCompleted && b.Status != queue.BatchCancelled && b.Status != "rejected" || pr.Remaining > 0}
+		Live: b.Status != ops.BatchCompleted && b.Status != ops.BatchCancelled && b.Status != "rejected" || pr.Remaining > 0}
 	if pr.Halt != nil {
 		d.HaltKey = "halt.other"
 		switch o := pr.Halt.Outcome; {
@@ -203,7 +202,7 @@ func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	d.BigReport = pr.Total > p.opts.BackgroundReportRows
 	d.Segments = segments(pr.Counts, pr.InDoubt, pr.PendingInDoubt)
-	d.Bar = bar(d.Segments, fmt.Sprintf("%d / %d", pr.Counts[queue.StatusIssued], pr.Total))
+	d.Bar = bar(d.Segments, fmt.Sprintf("%d / %d", pr.Counts[ops.StatusIssued], pr.Total))
 	rates := make([]float64, len(pr.Series))
 	for i, pt := range pr.Series {
 		rates[i] = pt.Rate
@@ -231,7 +230,7 @@ func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, 
 		p.fail(w, r, err)
 		return
 	}
-	d.ReviewMore = max(0, pr.Counts[queue.StatusReview]-len(rows))
+	d.ReviewMore = max(0, pr.Counts[ops.StatusReview]-len(rows))
 	for _, row := range rows {
 		d.Review = append(d.Review, reviewRow{ReviewRow: row, Last: p.whenPtr(row.LastAttemptAt)})
 	}
@@ -241,7 +240,7 @@ func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, 
 		case err == nil:
 			d.Lookup = rec
 			d.LastAttempt = p.whenPtr(rec.LastAttemptAt)
-		case errors.Is(err, queue.ErrNotFound):
+		case errors.Is(err, ops.ErrNotFound):
 			d.LookupErr = "not_found"
 		default:
 			d.LookupErr = p.errMessage(r, err)
