@@ -11,9 +11,7 @@ import (
 	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/internal/outfile"
 	"github.com/issuer-dev/issuer/internal/textable"
-	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/ops"
-	"github.com/issuer-dev/issuer/queue"
 )
 
 // The commands on batches, and on their rows in review.
@@ -36,7 +34,7 @@ func cmdBatchList() *command {
 					status += " (" + *b.HaltReason + ")"
 				}
 				row := []string{strconv.FormatInt(b.ID, 10), b.Name, b.StockID, b.Kind, status, strconv.Itoa(b.Accepted)}
-				for _, st := range queue.RecipientStatuses {
+				for _, st := range ops.RecipientStatuses() {
 					row = append(row, strconv.Itoa(b.Counts[st]))
 				}
 				return append(row, strconv.Itoa(b.InDoubt), b.CreatedAt.In(loc).Format("2006-01-02 15:04"))
@@ -71,7 +69,7 @@ func printBatch(w io.Writer, b *ops.Batch, loc *time.Location) {
 	v.add("source", "%s (sha256 %s)", clean(b.SourceFile), shortHash(b.SourceSHA256))
 	v.add("lines", "%d = accepted %d + duplicates %d + rejected %d + blank %d", b.Lines, b.Accepted, b.Duplicates, b.Rejected, b.Blank)
 	var parts []string
-	for _, st := range queue.RecipientStatuses {
+	for _, st := range ops.RecipientStatuses() {
 		parts = append(parts, fmt.Sprintf("%s %d", st, b.Counts[st]))
 	}
 	v.add("recipients", "%s", strings.Join(parts, ", "))
@@ -109,12 +107,12 @@ func printBatch(w io.Writer, b *ops.Batch, loc *time.Location) {
 	switch {
 	case b.NextSendAt != nil:
 		v.add("next send", "%s", humanTime(*b.NextSendAt, loc))
-	case b.Status == queue.BatchAwaitingApproval:
+	case b.Status == ops.BatchAwaitingApproval:
 		v.add("next send", "when approved: issuer batch approve %d --as NAME (not %s)", b.ID, clean(b.UploadedBy))
-	case b.Status == queue.BatchPaused || b.Status == queue.BatchHalted:
+	case b.Status == ops.BatchPaused || b.Status == ops.BatchHalted:
 		v.add("next send", "when resumed: issuer batch resume %d", b.ID)
 	}
-	if why := ops.NextStep(b); why != "" && b.Status == queue.BatchHalted {
+	if why := ops.NextStep(b); why != "" && b.Status == ops.BatchHalted {
 		v.add("to do", "%s", clean(why))
 	}
 	v.add("created", "%s", humanTime(b.CreatedAt, loc))
@@ -329,16 +327,16 @@ func cmdReviewList() *command {
 }
 
 func cmdReviewResolve() *command {
-	return op[int64, jobs.SettleSummary]{
+	return op[int64, ops.SettleSummary]{
 		name: "review resolve", usage: "[--batch ID] [--json]",
 		short: "settle recipients in review by asking WeChat Pay (a user's coupons); never sends",
 		json:  `print {"checked","issued","not_issued","still_in_doubt"}`,
 		flags: func(fs *flag.FlagSet, batch *int64) { fs.Int64Var(batch, "batch", 0, "only this batch") },
-		call: func(c *call, batch *int64) (jobs.SettleSummary, error) {
+		call: func(c *call, batch *int64) (ops.SettleSummary, error) {
 			return c.s.ResolveReview(c.ctx, c.actor, *batch)
 		},
 		errs: func(_ *call, err error) error { return fmt.Errorf("review resolve: %w", err) },
-		text: func(c *call, _ *int64, sum jobs.SettleSummary) {
+		text: func(c *call, _ *int64, sum ops.SettleSummary) {
 			c.printf("checked %d: %d issued, %d not issued, %d still in doubt", sum.Checked, sum.Issued, sum.NotIssued, sum.StillInDoubt)
 			if sum.Waiting > 0 {
 				c.printf("; %d sent too recently to ask yet", sum.Waiting)

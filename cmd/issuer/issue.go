@@ -17,14 +17,12 @@ import (
 
 	"github.com/issuer-dev/issuer/app"
 	"github.com/issuer-dev/issuer/internal/textable"
-	"github.com/issuer-dev/issuer/jobs"
-	"github.com/issuer-dev/issuer/ratelimit"
-	"github.com/issuer-dev/issuer/wxpay"
+	"github.com/issuer-dev/issuer/ops"
 )
 
 func cmdIssue() *command {
 	type flags struct {
-		jobs.IssueOptions
+		ops.IssueOptions
 		cpuProfile string
 	}
 	return op[flags, none]{
@@ -100,11 +98,11 @@ func startCPUProfile(path string) (func(), error) {
 
 // progressReporter shows a progress bar on a terminal and periodic log
 // lines otherwise.
-func (e *env) progressReporter() (func(jobs.Progress), func()) {
+func (e *env) progressReporter() (func(ops.IssueProgress), func()) {
 	f, ok := e.stderr.(*os.File)
 	if ok && term.IsTerminal(int(f.Fd())) {
 		var bar *progressbar.ProgressBar
-		return func(p jobs.Progress) {
+		return func(p ops.IssueProgress) {
 				total := p.Issued + p.Remaining
 				if bar == nil {
 					bar = progressbar.NewOptions64(max(total, 1), progressbar.OptionSetWriter(f),
@@ -128,7 +126,7 @@ func (e *env) progressReporter() (func(jobs.Progress), func()) {
 			}
 	}
 	var last time.Time
-	return func(p jobs.Progress) {
+	return func(p ops.IssueProgress) {
 		if time.Since(last) < 10*time.Second {
 			return
 		}
@@ -138,11 +136,11 @@ func (e *env) progressReporter() (func(jobs.Progress), func()) {
 	}, func() {}
 }
 
-func printSummary(w io.Writer, s *jobs.Summary, ls ratelimit.Stats) {
+func printSummary(w io.Writer, s *ops.IssueSummary, ls ops.LimiterStats) {
 	fmt.Fprintf(w, "pass finished in %s: %d claimed, %d answers\n", s.Duration.Round(time.Millisecond), s.Claimed, s.Sent)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "OUTCOME\tANSWERS\t")
-	for _, o := range wxpay.Outcomes() {
+	for _, o := range ops.Outcomes() {
 		if n := s.Outcomes[o]; n > 0 {
 			fmt.Fprintf(tw, "%s\t%d\t\n", o, n)
 		}

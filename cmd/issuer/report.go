@@ -14,13 +14,10 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/issuer-dev/issuer/alert"
 	"github.com/issuer-dev/issuer/app"
 	"github.com/issuer-dev/issuer/internal/outfile"
-	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/ops"
 	"github.com/issuer-dev/issuer/report"
-	"github.com/issuer-dev/issuer/wxpay"
 )
 
 // The reports (a batch, the reconciliation, the digest) and reconcile,
@@ -160,7 +157,7 @@ func (c *call) sendDigest(name string, d *report.Digest) error {
 	stop := n.Start(context.WithoutCancel(c.ctx))
 	err = app.SendDigest(c.ctx, n, d)
 	stop()
-	if errors.Is(err, alert.ErrNoChannels) {
+	if errors.Is(err, ops.ErrNoChannels) {
 		return fmt.Errorf("%s --send: no alert channel takes the digest: configure alerts.webhook_url or alerts.channels", name)
 	}
 	if err != nil {
@@ -171,16 +168,16 @@ func (c *call) sendDigest(name string, d *report.Digest) error {
 }
 
 func cmdReconcile() *command {
-	return op[jobs.ReconcileOptions, none]{
+	return op[ops.ReconcileOptions, none]{
 		name:  "reconcile",
 		usage: "[--stock ID] [--date YYYY-MM-DD]",
 		short: "download, verify and load the 代金券 use-flow and refund-flow files that are due",
 		args:  noArgs,
-		flags: func(fs *flag.FlagSet, o *jobs.ReconcileOptions) {
+		flags: func(fs *flag.FlagSet, o *ops.ReconcileOptions) {
 			fs.StringVar(&o.StockID, "stock", "", "only this stock, fetched now whatever the schedule")
 			fs.StringVar(&o.Date, "date", "", "the day the files are recorded under (default: today in the configured timezone)")
 		},
-		call: func(c *call, o *jobs.ReconcileOptions) (none, error) {
+		call: func(c *call, o *ops.ReconcileOptions) (none, error) {
 			// The table printed below says what the job's info lines would.
 			logger := c.e.logger
 			if !logger.Enabled(c.ctx, slog.LevelDebug) {
@@ -205,7 +202,7 @@ func inZone(reason string, loc *time.Location) string {
 	if m == nil || loc == nil {
 		return reason
 	}
-	t, err := time.ParseInLocation(time.DateTime, reason[m[2]:m[3]], wxpay.Beijing())
+	t, err := time.ParseInLocation(time.DateTime, reason[m[2]:m[3]], ops.Beijing())
 	if err != nil {
 		return reason
 	}
@@ -227,7 +224,7 @@ func zoneName(loc *time.Location) string {
 	return time.Now().In(loc).Format("-07:00")
 }
 
-func printReconcile(e *env, sum *jobs.ReconcileSummary, loc *time.Location) {
+func printReconcile(e *env, sum *ops.ReconcileSummary, loc *time.Location) {
 	if len(sum.Results) == 0 {
 		fmt.Fprintln(e.stdout, "no 代金券 stock issued from yet: nothing to reconcile")
 		return

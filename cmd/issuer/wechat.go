@@ -10,7 +10,6 @@ import (
 	"github.com/issuer-dev/issuer/internal/config"
 	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/ops"
-	"github.com/issuer-dev/issuer/wxpay"
 )
 
 // The commands on WeChat Pay's side: stocks, a user's coupons, the
@@ -33,7 +32,7 @@ func cmdStockCreate() *command {
 		},
 		asJSON: func(res *ops.CreatedStock) any {
 			return struct {
-				*wxpay.CreateStockResult
+				*ops.CreateStockResult
 				OutRequestNo string `json:"out_request_no"`
 			}{res.CreateStockResult, res.Request.OutRequestNo}
 		},
@@ -73,12 +72,12 @@ func cmdStockAction(action ops.StockAction) *command {
 		ops.StockStop:    "stop a stock for good: it can never be restarted (issued coupons stay usable)",
 	}
 	past := map[ops.StockAction]string{ops.StockStart: "started", ops.StockPause: "paused", ops.StockRestart: "restarted", ops.StockStop: "stopped"}
-	return op[none, *wxpay.StockAction]{
+	return op[none, *ops.StockActionResult]{
 		name: "stock " + string(action), usage: "ID", short: shorts[action], args: stockArg, on: onWX,
-		call: func(c *call, _ *none) (*wxpay.StockAction, error) {
+		call: func(c *call, _ *none) (*ops.StockActionResult, error) {
 			return c.s.ChangeStock(c.ctx, c.actor, action, c.arg)
 		},
-		text: func(c *call, _ *none, a *wxpay.StockAction) {
+		text: func(c *call, _ *none, a *ops.StockActionResult) {
 			c.printf("stock %s %s", a.StockID, past[action])
 			if a.Time != "" {
 				c.printf(" at %s", a.Time)
@@ -89,23 +88,23 @@ func cmdStockAction(action ops.StockAction) *command {
 }
 
 func cmdStockShow() *command {
-	return op[none, *wxpay.Stock]{
+	return op[none, *ops.Stock]{
 		name: "stock show", usage: "ID [--json]", short: "show a 代金券 stock: status, value, budget, coupons distributed",
 		args: stockArg, on: onWX, json: "print the stock object as WeChat Pay returns it",
-		call: func(c *call, _ *none) (*wxpay.Stock, error) { return c.s.Stock(c.ctx, c.actor, c.arg) },
-		text: func(c *call, _ *none, st *wxpay.Stock) { printStock(c.e.stdout, st, c.loc()) },
+		call: func(c *call, _ *none) (*ops.Stock, error) { return c.s.Stock(c.ctx, c.actor, c.arg) },
+		text: func(c *call, _ *none, st *ops.Stock) { printStock(c.e.stdout, st, c.loc()) },
 	}.command()
 }
 
 func cmdStockList() *command {
-	return op[ops.StockFilter, []wxpay.Stock]{
+	return op[ops.StockFilter, []ops.Stock]{
 		name: "stock list", usage: "[--status S] [--limit N] [--json]", short: "list the merchant's 代金券 stocks",
 		args: noArgs, on: onWX, errs: asUsage, json: "print a JSON array of stock objects as WeChat Pay returns them",
 		flags: func(fs *flag.FlagSet, f *ops.StockFilter) {
 			fs.StringVar(&f.Status, "status", "", "only stocks in this status: "+strings.Join(ops.StockStatuses(), ", "))
 			fs.IntVar(&f.Limit, "limit", 100, "at most this many stocks (0: all)")
 		},
-		call: func(c *call, f *ops.StockFilter) ([]wxpay.Stock, error) {
+		call: func(c *call, f *ops.StockFilter) ([]ops.Stock, error) {
 			l, err := c.s.Stocks(c.ctx, c.actor, *f)
 			if err != nil {
 				return nil, err
@@ -115,7 +114,7 @@ func cmdStockList() *command {
 			}
 			return l.Stocks, nil
 		},
-		text: func(c *call, _ *ops.StockFilter, stocks []wxpay.Stock) { printStockList(c.e.stdout, stocks, c.loc()) },
+		text: func(c *call, _ *ops.StockFilter, stocks []ops.Stock) { printStockList(c.e.stdout, stocks, c.loc()) },
 	}.command()
 }
 
@@ -134,7 +133,7 @@ func localTime(s string, loc *time.Location) string {
 
 // stockValue is a stock's face value and threshold in fen, when it has a
 // fixed value.
-func stockValue(s *wxpay.Stock) (value, minimum int64, ok bool) {
+func stockValue(s *ops.Stock) (value, minimum int64, ok bool) {
 	if s.StockUseRule == nil || s.StockUseRule.FixedNormalCoupon == nil {
 		return 0, 0, false
 	}
@@ -142,7 +141,7 @@ func stockValue(s *wxpay.Stock) (value, minimum int64, ok bool) {
 	return f.CouponAmount, f.TransactionMinimum, true
 }
 
-func printStock(w io.Writer, s *wxpay.Stock, loc *time.Location) {
+func printStock(w io.Writer, s *ops.Stock, loc *time.Location) {
 	v := newView(w)
 	v.add("stock", "%s  %s", s.StockID, s.StockName)
 	v.add("status", "%s", s.Status)
@@ -180,8 +179,8 @@ func printStock(w io.Writer, s *wxpay.Stock, loc *time.Location) {
 	v.Flush()
 }
 
-func printStockList(w io.Writer, stocks []wxpay.Stock, loc *time.Location) {
-	table(w, stocks, func(s wxpay.Stock) []string {
+func printStockList(w io.Writer, stocks []ops.Stock, loc *time.Location) {
+	table(w, stocks, func(s ops.Stock) []string {
 		value, minimum := "-", "-"
 		if v, m, ok := stockValue(&s); ok {
 			value, minimum = money.Yuan(v), money.Yuan(m)
@@ -203,11 +202,11 @@ func cmdStockScope(what string) *command {
 		column, fetch = "ITEM", (*ops.Service).StockItems
 		short = "list the goods ids a stock's coupons apply to (单品券)"
 	}
-	return op[none, *wxpay.StockScope]{
+	return op[none, *ops.StockScope]{
 		name: "stock " + what, usage: "ID [--json]", short: short, args: stockArg, on: onWX,
 		json: `print {"total_count","data","offset","limit","stock_id"} as WeChat Pay returns it, with every page in data`,
-		call: func(c *call, _ *none) (*wxpay.StockScope, error) { return fetch(c.s, c.ctx, c.actor, c.arg) },
-		text: func(c *call, _ *none, sc *wxpay.StockScope) {
+		call: func(c *call, _ *none) (*ops.StockScope, error) { return fetch(c.s, c.ctx, c.actor, c.arg) },
+		text: func(c *call, _ *none, sc *ops.StockScope) {
 			n := 0
 			table(c.e.stdout, sc.Data, func(v string) []string { n++; return []string{fmt.Sprint(n), v} }, "#>", column)
 			if len(sc.Data) == 0 {
@@ -219,7 +218,7 @@ func cmdStockScope(what string) *command {
 
 func cmdCoupons() *command {
 	type flags struct{ openid, stock string }
-	return op[flags, []wxpay.Coupon]{
+	return op[flags, []ops.Coupon]{
 		name: "coupons", usage: "--openid O [--stock S] [--json]", args: noArgs, on: onWX, errs: asUsage,
 		short: "list a user's 代金券 of the merchant's stocks, as WeChat Pay has them",
 		json:  "print a JSON array of the coupons as WeChat Pay returns them",
@@ -227,11 +226,11 @@ func cmdCoupons() *command {
 			fs.StringVar(&f.openid, "openid", "", "the user (required)")
 			fs.StringVar(&f.stock, "stock", "", "only coupons of this stock")
 		},
-		call: func(c *call, f *flags) ([]wxpay.Coupon, error) {
+		call: func(c *call, f *flags) ([]ops.Coupon, error) {
 			return c.s.UserCoupons(c.ctx, c.actor, f.openid, f.stock)
 		},
-		text: func(c *call, _ *flags, list []wxpay.Coupon) {
-			table(c.e.stdout, list, func(cp wxpay.Coupon) []string {
+		text: func(c *call, _ *flags, list []ops.Coupon) {
+			table(c.e.stdout, list, func(cp ops.Coupon) []string {
 				value := "-"
 				if n := cp.NormalCouponInformation; n != nil {
 					value = money.Yuan(n.CouponAmount)
@@ -243,17 +242,17 @@ func cmdCoupons() *command {
 }
 
 func cmdCallbackShow() *command {
-	return op[none, *wxpay.CallbackSetting]{
+	return op[none, *ops.CallbackSetting]{
 		name: "callback show", usage: "[--json]", short: "show the address WeChat Pay sends COUPON.USE notifications to",
 		args: noArgs, on: onWX, json: `print {"notify_url","mchid"} as WeChat Pay returns it`,
-		call: func(c *call, _ *none) (*wxpay.CallbackSetting, error) { return c.s.NotifyURL(c.ctx, c.actor) },
-		asJSON: func(cb *wxpay.CallbackSetting) any {
+		call: func(c *call, _ *none) (*ops.CallbackSetting, error) { return c.s.NotifyURL(c.ctx, c.actor) },
+		asJSON: func(cb *ops.CallbackSetting) any {
 			return struct {
 				NotifyURL string `json:"notify_url"`
 				MchID     string `json:"mchid"`
 			}{cb.NotifyURL, cb.MchID}
 		},
-		text: func(c *call, _ *none, cb *wxpay.CallbackSetting) {
+		text: func(c *call, _ *none, cb *ops.CallbackSetting) {
 			v := newView(c.e.stdout)
 			v.add("mchid", "%s", cb.MchID)
 			v.add("notify_url", "%s", orNone(cb.NotifyURL))
@@ -266,11 +265,11 @@ func cmdCallbackShow() *command {
 }
 
 func cmdCallbackSet() *command {
-	return op[none, *wxpay.CallbackSetting]{
+	return op[none, *ops.CallbackSetting]{
 		name: "callback set", usage: "URL", short: "register the address for COUPON.USE notifications (https, no query)",
 		args: oneArg, what: "URL", on: onWX, errs: asUsage,
-		call: func(c *call, _ *none) (*wxpay.CallbackSetting, error) { return c.s.SetNotifyURL(c.ctx, c.actor, c.arg) },
-		text: func(c *call, _ *none, cb *wxpay.CallbackSetting) {
+		call: func(c *call, _ *none) (*ops.CallbackSetting, error) { return c.s.SetNotifyURL(c.ctx, c.actor, c.arg) },
+		text: func(c *call, _ *none, cb *ops.CallbackSetting) {
 			c.printf("notifications for %s go to %s", cb.MchID, cb.NotifyURL)
 			if cb.UpdateTime != "" {
 				c.printf(" (updated %s)", cb.UpdateTime)
@@ -288,7 +287,7 @@ func orNone(s string) string {
 }
 
 // couponList collects repeated --coupon STOCK:OUT_REQUEST_NO[:CODE] flags.
-type couponList []wxpay.PluginCoupon
+type couponList []ops.PluginCoupon
 
 func (l *couponList) String() string {
 	if l == nil {
@@ -309,7 +308,7 @@ func (l *couponList) Set(v string) error {
 	if len(parts) < 2 || parts[0] == "" || parts[1] == "" || (len(parts) == 3 && parts[2] == "") {
 		return fmt.Errorf("%q: want STOCK:OUT_REQUEST_NO[:CODE]", v)
 	}
-	c := wxpay.PluginCoupon{StockID: parts[0], OutRequestNo: parts[1]}
+	c := ops.PluginCoupon{StockID: parts[0], OutRequestNo: parts[1]}
 	if len(parts) == 3 {
 		c.CouponCode = parts[2]
 	}
@@ -325,7 +324,7 @@ func cmdPluginSign() *command {
 		args:  noArgs, on: offline,
 		flags: func(fs *flag.FlagSet, req *ops.PluginSign) {
 			fs.StringVar(&req.Merchant, "merchant", "", "send_coupon_merchant: the issuing merchant id")
-			fs.Var((*couponList)(&req.Coupons), "coupon", fmt.Sprintf("a coupon to send, STOCK:OUT_REQUEST_NO[:CODE]; repeat for up to %d", wxpay.MaxPluginCoupons))
+			fs.Var((*couponList)(&req.Coupons), "coupon", fmt.Sprintf("a coupon to send, STOCK:OUT_REQUEST_NO[:CODE]; repeat for up to %d", ops.MaxPluginCoupons))
 			fs.StringVar(&req.KeyFile, "key-file", "", "the merchant's APIv2 key file (default: config wxpay.apiv2_key_file)")
 		},
 		// Everything wrong with the arguments is a usage error, found

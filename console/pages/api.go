@@ -14,7 +14,6 @@ import (
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/console"
 	"github.com/issuer-dev/issuer/ops"
-	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/report"
 )
 
@@ -473,7 +472,7 @@ func (p *Pages) apiReview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rows == nil {
-		rows = []queue.ReviewRow{}
+		rows = []ops.ReviewRow{}
 	}
 	console.WriteJSON(w, http.StatusOK, rows)
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/ops"
-	"github.com/issuer-dev/issuer/queue"
 )
 
 // The batch page's money, decisions and guards: the approval step with
@@ -40,7 +39,7 @@ type moneyView struct {
 }
 
 type partRow struct {
-	queue.Part
+	ops.Part
 	Yuan string
 }
 
@@ -73,7 +72,7 @@ type haltView struct {
 
 // haltDetail is the catalogue key of issuer's own halt explanations: the
 // stock guard's (by the stock's state) and the spend cap's.
-func haltDetail(h *ops.HaltAdvice, b *queue.Batch) (string, []any) {
+func haltDetail(h *ops.HaltAdvice, b *ops.Batch) (string, []any) {
 	switch {
 	case strings.HasPrefix(h.Outcome, "spend_cap") && b.MaxAmountFen != nil:
 		return "money.halt.d.spend_cap", []any{money.Yuan(b.ReservedFen), money.Yuan(*b.MaxAmountFen)}
@@ -105,7 +104,7 @@ func (p *Pages) fillMoney(r *http.Request, d *batchData, pr *ops.Progress) error
 	for _, pt := range pr.Parts {
 		d.Segments = append(d.Segments, Segment{Key: pt.Key, Count: pt.Count})
 	}
-	d.Bar = bar(d.Segments, fmt.Sprintf("%d / %d", pr.Counts[queue.StatusIssued], pr.Total))
+	d.Bar = bar(d.Segments, fmt.Sprintf("%d / %d", pr.Counts[ops.StatusIssued], pr.Total))
 	a := actor(r)
 	v.Uploader = b.UploadedBy != "" && b.UploadedBy == a.Name
 	dec := &v.Decision
@@ -125,9 +124,9 @@ func (p *Pages) fillMoney(r *http.Request, d *batchData, pr *ops.Progress) error
 		}
 	}
 	g := &v.Guards
-	g.Editable = a.Can(auth.ActGuards) && slices.Contains([]string{queue.BatchPending, queue.BatchAwaitingApproval,
-		queue.BatchRunning, queue.BatchPaused, queue.BatchHalted}, b.Status)
-	g.Awaiting = b.Status == queue.BatchAwaitingApproval
+	g.Editable = a.Can(auth.ActGuards) && slices.Contains([]string{ops.BatchPending, ops.BatchAwaitingApproval,
+		ops.BatchRunning, ops.BatchPaused, ops.BatchHalted}, b.Status)
+	g.Awaiting = b.Status == ops.BatchAwaitingApproval
 	g.Cap, g.Window, g.StartAt, g.Priority, g.StartPaused = capText(b), b.Window, p.startText(b), b.Priority, b.StartPaused
 	g.Reserved, g.Zone = money.Yuan(b.ReservedFen), p.zone()
 	if h := pr.Halt; h != nil {
@@ -148,7 +147,7 @@ func (p *Pages) fillMoney(r *http.Request, d *batchData, pr *ops.Progress) error
 	return nil
 }
 
-func capText(b *queue.Batch) string {
+func capText(b *ops.Batch) string {
 	if b.MaxAmountFen == nil {
 		return ""
 	}
@@ -156,7 +155,7 @@ func capText(b *queue.Batch) string {
 }
 
 // startText is the batch's start time as the editor takes it back.
-func (p *Pages) startText(b *queue.Batch) string {
+func (p *Pages) startText(b *ops.Batch) string {
 	if b.StartAt == nil {
 		return ""
 	}
@@ -167,9 +166,9 @@ func (p *Pages) startText(b *queue.Batch) string {
 // offers what works instead.
 func (p *Pages) batchErr(r *http.Request, status int, msg string, err error) string {
 	switch {
-	case errors.Is(err, queue.ErrCapBelowReserved):
+	case errors.Is(err, ops.ErrCapBelowReserved):
 		return p.con.T(r, "money.err.cap_below") + " (" + msg + ")"
-	case errors.Is(err, queue.ErrNoFaceValue):
+	case errors.Is(err, ops.ErrNoFaceValue):
 		return p.con.T(r, "money.err.no_face") + " (" + msg + ")"
 	}
 	return msg
@@ -177,7 +176,7 @@ func (p *Pages) batchErr(r *http.Request, status int, msg string, err error) str
 
 // approveData is the approval step: everything an approver decides on.
 type approveData struct {
-	Batch     *queue.Batch
+	Batch     *ops.Batch
 	Uploader  string
 	Self      bool // the viewer uploaded it: someone else decides
 	Amount    string
@@ -204,7 +203,7 @@ func (p *Pages) approvePage(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	if b.Status != queue.BatchAwaitingApproval {
+	if b.Status != ops.BatchAwaitingApproval {
 		// Decided already (Back to a step that is over): the batch says how.
 		http.Redirect(w, r, fmt.Sprintf("/batches/%d", id), http.StatusSeeOther)
 		return
@@ -277,13 +276,13 @@ func (p *Pages) pageGuards(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Priority = &n
 	}
-	if b.Status == queue.BatchAwaitingApproval {
+	if b.Status == ops.BatchAwaitingApproval {
 		if paused := r.PostFormValue("paused") == "true"; paused != b.StartPaused {
 			req.Paused = &paused
 		}
 	}
 	name := strings.TrimSpace(r.PostFormValue("name"))
-	rename := b.Status == queue.BatchAwaitingApproval && name != "" && name != b.Name
+	rename := b.Status == ops.BatchAwaitingApproval && name != "" && name != b.Name
 	if req == (ops.GuardsRequest{}) && !rename {
 		p.con.Redirect(w, r, back+"#guards", p.con.T(r, "money.guards_unchanged"), "")
 		return

@@ -16,7 +16,6 @@ import (
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/ops"
-	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/report"
 )
 
@@ -50,7 +49,7 @@ func (p *Pages) pageRoutes() {
 
 // batchRow is a batch as the list shows it.
 type batchRow struct {
-	*queue.Batch
+	*ops.Batch
 	Bar      template.HTML
 	Done     int
 	Total    int
@@ -128,7 +127,7 @@ func (p *Pages) batchesPage(w http.ResponseWriter, r *http.Request) {
 		for _, n := range b.Counts {
 			row.Total += n
 		}
-		row.Done = b.Counts[queue.StatusIssued]
+		row.Done = b.Counts[ops.StatusIssued]
 		row.Bar = bar(segments(b.Counts, b.InDoubt, b.PendingInDoubt), fmt.Sprintf("%d / %d", row.Done, row.Total))
 		d.Rows = append(d.Rows, row)
 	}
@@ -136,7 +135,7 @@ func (p *Pages) batchesPage(w http.ResponseWriter, r *http.Request) {
 }
 
 type batchData struct {
-	Batch       *queue.Batch
+	Batch       *ops.Batch
 	Progress    progressAnswer
 	Bar         template.HTML
 	Chart       template.HTML
@@ -175,13 +174,13 @@ type outcomeCount struct {
 }
 
 type reviewRow struct {
-	queue.ReviewRow
+	ops.ReviewRow
 	Last      string
 	NoteText  string // the note in the reader's language
 	NoteKnown bool   // else NoteText is the note as recorded
 }
 
-func (p *Pages) reviewRow(r *http.Request, row queue.ReviewRow) reviewRow {
+func (p *Pages) reviewRow(r *http.Request, row ops.ReviewRow) reviewRow {
 	rr := reviewRow{ReviewRow: row, Last: p.whenPtr(row.LastAttemptAt)}
 	rr.NoteText, rr.NoteKnown = p.noteText(r, row.Note)
 	return rr
@@ -211,9 +210,9 @@ func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, 
 		return
 	}
 	b := pr.Batch
-	d := batchData{Batch: b, Progress: p.progressAnswer(pr), Statuses: queue.RecipientStatuses, Created: p.when(b.CreatedAt),
+	d := batchData{Batch: b, Progress: p.progressAnswer(pr), Statuses: ops.RecipientStatuses(), Created: p.when(b.CreatedAt),
 		Notice: notice, Error: errMsg,
-		Live: b.Status != queue.BatchCompleted && b.Status != queue.BatchCancelled && b.Status != "rejected" || pr.Remaining > 0}
+		Live: b.Status != ops.BatchCompleted && b.Status != ops.BatchCancelled && b.Status != "rejected" || pr.Remaining > 0}
 	if pr.Halt != nil {
 		d.HaltLabel, d.HaltRaw = p.haltText(r, pr.Halt.Reason)
 		d.HaltKey = "halt.other"
@@ -226,7 +225,7 @@ func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	d.BigReport = pr.Total > p.opts.BackgroundReportRows
 	d.Segments = segments(pr.Counts, pr.InDoubt, pr.PendingInDoubt)
-	d.Bar = bar(d.Segments, fmt.Sprintf("%d / %d", pr.Counts[queue.StatusIssued], pr.Total))
+	d.Bar = bar(d.Segments, fmt.Sprintf("%d / %d", pr.Counts[ops.StatusIssued], pr.Total))
 	rates := make([]float64, len(pr.Series))
 	for i, pt := range pr.Series {
 		rates[i] = pt.Rate
@@ -254,7 +253,7 @@ func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, 
 		p.fail(w, r, err)
 		return
 	}
-	d.ReviewMore = max(0, pr.Counts[queue.StatusReview]-len(rows))
+	d.ReviewMore = max(0, pr.Counts[ops.StatusReview]-len(rows))
 	for _, row := range rows {
 		d.Review = append(d.Review, p.reviewRow(r, row))
 	}
@@ -265,7 +264,7 @@ func (p *Pages) renderBatch(w http.ResponseWriter, r *http.Request, status int, 
 			d.Lookup = rec
 			d.LastAttempt = p.whenPtr(rec.LastAttemptAt)
 			d.LookupNote, d.LookupNoteKnown = p.noteText(r, rec.Note)
-		case errors.Is(err, queue.ErrNotFound):
+		case errors.Is(err, ops.ErrNotFound):
 			d.LookupErr = "not_found"
 		default:
 			d.LookupErr = p.errMessage(r, err)

@@ -4,11 +4,9 @@ import (
 	"encoding/json"
 	"net/http"
 
-	"github.com/issuer-dev/issuer/alert"
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/ops"
-	"github.com/issuer-dev/issuer/queue"
 )
 
 // notifyRoutes put the bell in the bar and serve what it links to.
@@ -34,7 +32,7 @@ func (p *Pages) bellCount(r *http.Request) (int, bool) {
 }
 
 type noteBatch struct {
-	*queue.Batch
+	*ops.Batch
 	Amount, Updated string
 }
 
@@ -63,7 +61,7 @@ func (p *Pages) notificationsPage(w http.ResponseWriter, r *http.Request) {
 	if !n.SeenAt.IsZero() {
 		d.Seen = p.when(n.SeenAt)
 	}
-	row := func(b *queue.Batch) noteBatch {
+	row := func(b *ops.Batch) noteBatch {
 		return noteBatch{Batch: b, Amount: money.YuanGrouped(b.AmountFen), Updated: p.when(b.UpdatedAt)}
 	}
 	for _, b := range n.Approvals {
@@ -104,14 +102,14 @@ func detailText(d []byte) string {
 }
 
 type alertRow struct {
-	alert.Kept
+	ops.KeptAlert
 	When string
 }
 
-func (p *Pages) alertRows(ks []alert.Kept) []alertRow {
+func (p *Pages) alertRows(ks []ops.KeptAlert) []alertRow {
 	out := make([]alertRow, 0, len(ks))
 	for _, k := range ks {
-		out = append(out, alertRow{Kept: k, When: p.when(k.At)})
+		out = append(out, alertRow{KeptAlert: k, When: p.when(k.At)})
 	}
 	return out
 }

@@ -10,22 +10,21 @@ import (
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/console"
 	"github.com/issuer-dev/issuer/ops"
-	"github.com/issuer-dev/issuer/queue"
 )
 
 // searchFilter reads the list's search and sort parameters: name (a part
-// of the batch name), has (review, in_doubt), sort (queue.SortColumns),
+// of the batch name), has (review, in_doubt), sort (ops.SortColumns),
 // order (asc, desc) and page (with a sort other than by id: pages of
 // pageSize batches).
-func searchFilter(q url.Values, f *queue.BatchFilter, pageSize int) error {
+func searchFilter(q url.Values, f *ops.BatchFilter, pageSize int) error {
 	f.Name = strings.TrimSpace(q.Get("name"))
 	switch f.Has = q.Get("has"); f.Has {
-	case "", queue.HasReview, queue.HasInDoubt:
+	case "", ops.HasReview, ops.HasInDoubt:
 	default:
-		return badRequest("has must be %s or %s", queue.HasReview, queue.HasInDoubt)
+		return badRequest("has must be %s or %s", ops.HasReview, ops.HasInDoubt)
 	}
-	if f.Sort = q.Get("sort"); f.Sort != "" && !slices.Contains(queue.SortColumns(), f.Sort) {
-		return badRequest("sort must be one of %s", strings.Join(queue.SortColumns(), ", "))
+	if f.Sort = q.Get("sort"); f.Sort != "" && !slices.Contains(ops.SortColumns(), f.Sort) {
+		return badRequest("sort must be one of %s", strings.Join(ops.SortColumns(), ", "))
 	}
 	switch q.Get("order") {
 	case "", "desc":
@@ -91,7 +90,7 @@ func sortHeaders(q url.Values) map[string]sortHeader {
 		cur = "id"
 	}
 	out := map[string]sortHeader{}
-	for _, c := range queue.SortColumns() {
+	for _, c := range ops.SortColumns() {
 		h := sortHeader{Sort: c}
 		order := ""
 		if c == "name" || c == "stock" || c == "status" {
@@ -126,7 +125,7 @@ func (p *Pages) searchRoutes() {
 }
 
 type openIDRow struct {
-	queue.OpenIDRow
+	ops.OpenIDRow
 	Last, Issued string
 }
 

@@ -16,9 +16,7 @@ import (
 	"github.com/issuer-dev/issuer/auth"
 	"github.com/issuer-dev/issuer/console"
 	"github.com/issuer-dev/issuer/internal/money"
-	"github.com/issuer-dev/issuer/jobs"
 	"github.com/issuer-dev/issuer/ops"
-	"github.com/issuer-dev/issuer/wxpay"
 )
 
 // The Stocks page, a user's coupons, the reconciliation's "fetch now" and
@@ -115,7 +113,7 @@ func (p *Pages) apiCoupons(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if list == nil {
-		list = []wxpay.Coupon{}
+		list = []ops.Coupon{}
 	}
 	console.WriteJSON(w, http.StatusOK, list)
 }
@@ -140,7 +138,7 @@ type reconcileRow struct {
 	NewRows int    `json:"new_rows"`
 }
 
-func (p *Pages) newReconcileAnswer(r *http.Request, sum *jobs.ReconcileSummary) reconcileAnswer {
+func (p *Pages) newReconcileAnswer(r *http.Request, sum *ops.ReconcileSummary) reconcileAnswer {
 	a := reconcileAnswer{Date: sum.Date, Results: []reconcileRow{}, Failures: sum.Failures()}
 	for _, res := range sum.Results {
 		row := reconcileRow{StockID: res.StockID, Kind: string(res.Kind), Outcome: string(res.Outcome), Reason: res.Reason}
@@ -170,7 +168,7 @@ func (p *Pages) apiReconcile(w http.ResponseWriter, r *http.Request) {
 	} else {
 		body.Stock, body.Date = r.FormValue("stock"), r.FormValue("date")
 	}
-	req := ops.ReconcileRequest{ReconcileOptions: jobs.ReconcileOptions{StockID: strings.TrimSpace(body.Stock), Date: strings.TrimSpace(body.Date)}}
+	req := ops.ReconcileRequest{ReconcileOptions: ops.ReconcileOptions{StockID: strings.TrimSpace(body.Stock), Date: strings.TrimSpace(body.Date)}}
 	p.extendDeadlines(w, false)
 	sum, err := p.svc.Reconcile(r.Context(), actor(r), req)
 	if sum == nil {
@@ -188,11 +186,11 @@ func (p *Pages) apiReconcile(w http.ResponseWriter, r *http.Request) {
 }
 
 type stockRow struct {
-	wxpay.Stock
+	ops.Stock
 	Value, Budget, Begin, End, Created string
 }
 
-func (p *Pages) stockRow(st wxpay.Stock) stockRow {
+func (p *Pages) stockRow(st ops.Stock) stockRow {
 	row := stockRow{Stock: st, Value: "—", Budget: "—", Begin: p.wxTime(st.AvailableBeginTime), End: p.wxTime(st.AvailableEndTime),
 		Created: p.wxTime(st.CreateTime)}
 	if u := st.StockUseRule; u != nil {
@@ -265,11 +263,11 @@ type stockData struct {
 // machine has them; WeChat Pay checks again.
 func actionsFor(status string) []string {
 	switch status {
-	case wxpay.StockUnactivated:
+	case ops.StockUnactivated:
 		return []string{string(ops.StockStart)}
-	case wxpay.StockRunning:
+	case ops.StockRunning:
 		return []string{string(ops.StockPause), string(ops.StockStop)}
-	case wxpay.StockPaused:
+	case ops.StockPaused:
 		return []string{string(ops.StockRestart), string(ops.StockStop)}
 	}
 	return nil
@@ -316,7 +314,7 @@ func (p *Pages) pageStockAction(action ops.StockAction) http.HandlerFunc {
 }
 
 type couponRow struct {
-	wxpay.Coupon
+	ops.Coupon
 	Value, Created, Used string
 }
 
@@ -373,7 +371,7 @@ func (p *Pages) pageFetch(w http.ResponseWriter, r *http.Request) {
 		back += "?" + v.Encode()
 	}
 	p.extendDeadlines(w, false)
-	sum, err := p.svc.Reconcile(r.Context(), actor(r), ops.ReconcileRequest{ReconcileOptions: jobs.ReconcileOptions{StockID: stock}})
+	sum, err := p.svc.Reconcile(r.Context(), actor(r), ops.ReconcileRequest{ReconcileOptions: ops.ReconcileOptions{StockID: stock}})
 	if err != nil && sum == nil {
 		if status, msg, ok := p.inline(w, r, err); ok {
 			if status >= http.StatusInternalServerError {
@@ -383,8 +381,8 @@ func (p *Pages) pageFetch(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	notice := p.con.T(r, "recon.fetched", sum.Date, sum.Count(jobs.FlowLoaded), sum.Count(jobs.FlowUnchanged),
-		sum.Count(jobs.FlowNotYet, jobs.FlowNotDue, jobs.FlowSkipped), sum.Failures())
+	notice := p.con.T(r, "recon.fetched", sum.Date, sum.Count(ops.FlowLoaded), sum.Count(ops.FlowUnchanged),
+		sum.Count(ops.FlowNotYet, ops.FlowNotDue, ops.FlowSkipped), sum.Failures())
 	errMsg := ""
 	if err != nil {
 		errMsg = p.reconcileFailures(r, sum, err)
@@ -394,7 +392,7 @@ func (p *Pages) pageFetch(w http.ResponseWriter, r *http.Request) {
 
 // reconcileFailures says in plain words which files failed and why, one
 // sentence each; the errors themselves go to the log.
-func (p *Pages) reconcileFailures(r *http.Request, sum *jobs.ReconcileSummary, err error) string {
+func (p *Pages) reconcileFailures(r *http.Request, sum *ops.ReconcileSummary, err error) string {
 	var parts []string
 	for _, res := range sum.Results {
 		if res.Err != nil {
@@ -413,19 +411,19 @@ func (p *Pages) reconcileFailures(r *http.Request, sum *jobs.ReconcileSummary, e
 // wording), which it logs.
 func (p *Pages) reconcileError(r *http.Request, err error) string {
 	p.log.Warn("reconcile failed", "path", r.URL.Path, "err", err)
-	var we *wxpay.APIError
-	var fe *jobs.FlowFileError
+	var we *ops.APIError
+	var fe *ops.FlowFileError
 	var pe *fs.PathError
 	switch {
 	case errors.As(err, &fe):
 		return p.con.T(r, "recon.err.malformed")
-	case errors.Is(err, wxpay.ErrChecksum):
+	case errors.Is(err, ops.ErrChecksum):
 		return p.con.T(r, "recon.err.checksum")
 	case errors.As(err, &we):
 		return p.con.T(r, "recon.err.refused", we.Code, we.Message)
 	case errors.Is(err, ops.ErrNoWX):
 		return p.con.T(r, "recon.err.keys")
-	case errors.Is(err, wxpay.ErrTransport), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, ops.ErrTransport), errors.Is(err, context.DeadlineExceeded):
 		return p.con.T(r, "recon.err.network")
 	case errors.As(err, &pe):
 		return p.con.T(r, "recon.err.disk")

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/internal/excelcsv"
 	"github.com/issuer-dev/issuer/internal/money"
 	"github.com/issuer-dev/issuer/ops"
@@ -71,7 +70,7 @@ func (p *Pages) uploadPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	d.Form.Stock, d.Form.Kind, d.Form.Name, d.Form.MaxRejects = q.Get("stock"), q.Get("kind"), q.Get("name"), q.Get("max_rejects")
 	if d.Form.Kind == "" {
-		d.Form.Kind = intake.KindFavor
+		d.Form.Kind = ops.KindFavor
 	}
 	if d.Form.MaxRejects == "" {
 		d.Form.MaxRejects = "0"
@@ -104,13 +103,13 @@ func (p *Pages) uploadBack(w http.ResponseWriter, r *http.Request, fields map[st
 // uploadErr says in the page's language what went wrong with an upload
 // or a create, and what works instead.
 func (p *Pages) uploadErr(r *http.Request, status int, err error) string {
-	var dup *intake.DuplicateFileError
+	var dup *ops.DuplicateFileError
 	switch {
 	case errors.Is(err, ops.ErrStockStopped):
 		return p.con.T(r, "money.err.stock_stopped")
 	case errors.As(err, &dup):
 		return p.con.T(r, "money.err.duplicate", dup.BatchID)
-	case errors.Is(err, intake.ErrTooManyRejects):
+	case errors.Is(err, ops.ErrTooManyRejects):
 		return p.con.T(r, "money.err.too_many_rejects")
 	}
 	return p.errMessage(r, err)
@@ -199,7 +198,7 @@ func (p *Pages) uploadResult(w http.ResponseWriter, r *http.Request) {
 	d.Notice, d.Error = p.con.TakeFlash(w, r)
 	u, ok := p.take(tok, actor(r).Name, false)
 	if !ok {
-		d.Form.Kind, d.Form.MaxRejects = intake.KindFavor, "0"
+		d.Form.Kind, d.Form.MaxRejects = ops.KindFavor, "0"
 		d.Error = p.con.T(r, "upload.expired")
 		p.con.Render(w, r, http.StatusNotFound, "upload", d)
 		return

@@ -8,9 +8,7 @@ import (
 	"strings"
 
 	"github.com/issuer-dev/issuer/console"
-	"github.com/issuer-dev/issuer/intake"
 	"github.com/issuer-dev/issuer/ops"
-	"github.com/issuer-dev/issuer/queue"
 	"github.com/issuer-dev/issuer/report"
 )
 
@@ -57,7 +55,7 @@ func (p *Pages) haltText(r *http.Request, reason string) (label, raw string) {
 }
 
 var (
-	// queue.HaltSpendCapped's reason.
+	// The spend-cap halt's reason, as queue writes it (HaltSpendCapped).
 	spendCapRe = regexp.MustCompile(`^([0-9.]+) of the ([0-9.]+) yuan cap`)
 	// jobs' stock check: "stock ID is …" or "stock ID ended at T: …".
 	stockHaltRe = regexp.MustCompile(`^stock (\S+) (?:ended at (\S+): .*|(.*))$`)
@@ -146,8 +144,8 @@ func (p *Pages) sayError(r *http.Request, status int, err error) (msg string, ok
 	if strings.HasPrefix(r.URL.Path, "/api/") {
 		return "", false
 	}
-	var dup *intake.DuplicateFileError
-	var fatal *intake.FatalError
+	var dup *ops.DuplicateFileError
+	var fatal *ops.FatalError
 	var tooBig *http.MaxBytesError
 	var wx ops.WXError // WeChat Pay's own refusal: shown with its code
 	switch {
@@ -157,11 +155,11 @@ func (p *Pages) sayError(r *http.Request, status int, err error) (msg string, ok
 		return p.con.T(r, "error.duplicate", dup.BatchID, p.con.Word(r, "bstatus", dup.Status)), true
 	case status == http.StatusForbidden:
 		return p.con.T(r, "error.forbidden", p.con.Word(r, "role", string(actor(r).Role))), true
-	case errors.Is(err, queue.ErrNotFound), ops.ErrorCode(err) == ops.ENOTFOUND && !errors.As(err, &wx):
+	case errors.Is(err, ops.ErrNotFound), ops.ErrorCode(err) == ops.ENOTFOUND && !errors.As(err, &wx):
 		return p.con.T(r, "error.not_found"), true
-	case errors.Is(err, queue.ErrState):
+	case errors.Is(err, ops.ErrState):
 		return p.con.T(r, "error.state"), true
-	case errors.Is(err, intake.ErrTooManyRejects):
+	case errors.Is(err, ops.ErrTooManyRejects):
 		return p.con.T(r, "error.too_many_rejects"), true
 	case errors.As(err, &fatal):
 		return p.con.T(r, "error.file", p.fatalText(r, fatal.Msg)), true
