@@ -73,7 +73,7 @@ func (s *Server) auditCSV(w http.ResponseWriter, r *http.Request) {
 	_ = cw.Write([]string{"time (" + s.cfg.Location.String() + ")", "actor", "role", "action", "batch_id", "stock_id", "source", "outcome", "message", "detail"})
 	f.Limit = audit.MaxLimit
 	for f.Offset = 0; f.Offset < auditCSVMax; f.Offset += audit.MaxLimit {
-		entries, err := s.cfg.Audit.List(r.Context(), f)
+		entries, err := s.auditLog.List(r.Context(), actorOf(r), f)
 		if err != nil {
 			// The header is out: the file ends short, and the log says why.
 			s.log.Error("audit export", "err", err)

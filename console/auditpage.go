@@ -63,7 +63,7 @@ func (s *Server) auditAPI(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Limit = n
 	}
-	entries, err := s.cfg.Audit.List(r.Context(), f)
+	entries, err := s.auditLog.List(r.Context(), actorOf(r), f)
 	if err != nil {
 		s.log.Error("audit api", "err", err)
 		WriteError(w, http.StatusInternalServerError, "internal error")
@@ -97,7 +97,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 	page, _ := strconv.Atoi(q.Get("page"))
 	page = max(page, 0)
 	f.Limit, f.Offset = auditPageSize+1, page*auditPageSize // one more tells whether there is an older page
-	entries, err := s.cfg.Audit.List(r.Context(), f)
+	entries, err := s.auditLog.List(r.Context(), actorOf(r), f)
 	if err != nil {
 		s.log.Error("audit page", "err", err)
 		s.fail(w, r, http.StatusInternalServerError, "internal error")

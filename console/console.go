@@ -53,6 +53,7 @@ type Server struct {
 	tmpl         *templates
 	nav          []NavItem
 	accounts     *ops.Accounts   // the operations on accounts and tokens
+	auditLog     *ops.AuditLog   // reading the audit log
 	pages        map[string]bool // paths with a registered GET page
 	cat          Catalogue
 	proxies      proxyWarnings
@@ -91,7 +92,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("console: Auth and Audit are required")
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), crossOrigin: http.NewCrossOriginProtection(),
-		pages: map[string]bool{}, cat: newCatalogue(), accounts: ops.NewAccounts(cfg.Auth)}
+		pages: map[string]bool{}, cat: newCatalogue(), accounts: ops.NewAccounts(cfg.Auth), auditLog: ops.NewAuditLog(cfg.Audit)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

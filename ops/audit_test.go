@@ -106,3 +106,23 @@ func TestMoneyActNeedsItsAuditRow(t *testing.T) {
 	require.NoError(t, s.DB.Select(&details, `SELECT detail #>> '{}' FROM audit_log WHERE outcome = 'ok' AND action IN ('approve', 'resume') ORDER BY id`))
 	require.Equal(t, []string{"approved 2 recipients worth 0.00 yuan", "batch is pending"}, details)
 }
+
+// Reading the audit log is for operators and admins; an analyst is refused
+// with the one refusal, not an empty list.
+func TestAuditLogList(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := dbtest.New(t)
+	store := audit.NewStore(s.DB, nil)
+	require.NoError(t, store.Record(ctx, audit.Entry{Actor: "olga", Role: "operator", Action: "pause", Source: "test", Outcome: audit.OK}))
+	l := ops.NewAuditLog(store)
+
+	_, err := l.List(ctx, auth.Actor{Name: "ann", Role: auth.RoleAnalyst, Source: "test"}, ops.AuditFilter{Limit: 10})
+	require.ErrorIs(t, err, auth.ErrForbidden)
+	require.Equal(t, ops.EFORBIDDEN, ops.ErrorCode(err))
+
+	got, err := l.List(ctx, auth.Actor{Name: "olga", Role: auth.RoleOperator, Source: "test"}, ops.AuditFilter{Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, "pause", got[0].Action)
+}
