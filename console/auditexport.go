@@ -53,14 +53,21 @@ func auditQuery(q url.Values) url.Values {
 	return v
 }
 
-// auditCSV writes every entry the page's filter selects, newest first, as
-// CSV for Excel (excelcsv: a byte-order mark, no cell a formula).
-func (s *Server) auditCSV(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+// pageAuditFilter is the filter of the audit page and of its export: the
+// API's fields and the date range in the console's zone.
+func (s *Server) pageAuditFilter(q url.Values) (audit.Filter, error) {
 	f, err := auditFilter(q)
 	if err == nil {
 		err = auditDates(q, &f, s.cfg.Location)
 	}
+	return f, err
+}
+
+// auditCSV writes every entry the page's filter selects, newest first, as
+// CSV for Excel (excelcsv: a byte-order mark, no cell a formula).
+func (s *Server) auditCSV(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f, err := s.pageAuditFilter(q)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, err.Error())
 		return

@@ -86,10 +86,7 @@ type auditData struct {
 
 func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f, err := auditFilter(q)
-	if err == nil {
-		err = auditDates(q, &f, s.cfg.Location)
-	}
+	f, err := s.pageAuditFilter(q)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, err.Error())
 		return
