@@ -153,8 +153,8 @@ func TestLimiterSlidingLogEcho(t *testing.T) {
 // now and then says only that the rate is on that slope. Cut as if each
 // measured the limit, the rate got 0.956 of it in steady state over these
 // eight runs (one throttle among 50 answers read as a limit 2% under the
-// rate, and Margin on top); gentle cuts get 0.964 with timers on time and
-// 0.968 with timers late, throttled 0.4–0.7%.
+// rate, and Margin on top); gentle cuts get 0.968 with timers on time or
+// late, throttled 0.5–0.7%.
 func TestLimiterJitteredShallowBucket(t *testing.T) {
 	t.Parallel()
 
@@ -169,6 +169,6 @@ func TestLimiterJitteredShallowBucket(t *testing.T) {
 			require.LessOrEqual(t, throttled, 0.01, "late %v, seed %d", late, seed+1)
 			sum += steady
 		}
-		require.GreaterOrEqual(t, sum/seeds, 0.962, "late %v", late)
+		require.GreaterOrEqual(t, sum/seeds, 0.965, "late %v", late)
 	}
 }

@@ -200,9 +200,10 @@ type Limiter struct {
 	inflight sendLog // unanswered sends, oldest first
 	latency  float64 // mean seconds from grant to answer
 
-	// A gentle cut (gentleLocked): when it was made, and the cut the event
-	// measured, made after all if the server throttles again in its onset.
-	gentleAt                 time.Time
+	// A light answer to a throttle, a gentle cut (gentleLocked) or a dip
+	// (dipLocked): when it was made, and the cut the event measured, made
+	// after all if the server throttles again in its onset.
+	lightAt                  time.Time
 	fullTarget, fullEstimate float64
 	hold                     float64 // seconds the curve holds at the estimate before probing
 
@@ -391,15 +392,19 @@ func (l *Limiter) Observe(throttled bool) {
 	l.trace.tick(now, l)
 	l.trace.answer(throttled)
 	l.stats.Answered++
-	l.answered.add(now, 1)
 	if !throttled {
 		l.okWin.add(now, 1)
-	} else {
-		l.throttled.add(now, 1)
 	}
 	sentAt, matched := l.matchLocked(now)
 	if matched {
 		l.answers.push(answer{sentAt: sentAt, throttled: throttled})
+	}
+	l.answered.add(now, 1)
+	if throttled && (!matched || !sentAt.Before(l.epoch)) {
+		// Only news: a throttle of a send before the last cut is of the
+		// episode that cut handled, and a bunch of them says no more
+		// than the first.
+		l.throttled.add(now, 1)
 	}
 	if throttled {
 		l.stats.Throttled++
@@ -534,19 +539,24 @@ func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 	first := l.cold && l.coldTo.IsZero()
 	l.trace.event(now, "cut: sent %.3f s ago (matched %t), base %.1f, accepted %.1f, share %.3f (measured %t, onset %t, isolated %t, ambiguous %t, run %d): rate %.1f → %.1f, estimate %.1f",
 		now.Sub(sentAt).Seconds(), matched, m.base, m.accepted, m.share, m.measured, m.onset, isolated, ambiguous, l.ambiguousRun, l.rate, max(target, l.min), max(estimate, target))
-	afterGentle := m.onset && !l.gentleAt.IsZero() && l.gentleAt.Equal(l.epoch)
-	l.gentleAt = time.Time{}
+	afterLight := m.onset && !l.lightAt.IsZero() && l.lightAt.Equal(l.epoch)
+	l.lightAt = time.Time{}
 	switch {
 	case !isolated && l.gentleLocked(now, m, target, estimate):
-	case afterGentle:
-		// The server throttles on after a gentle cut: its bucket stayed
-		// empty, a limit the gentle cut did not get under. Make the cut
-		// the event that led to it measured.
-		l.trace.event(now, "cut after a gentle one: rate %.1f → %.1f, estimate %.1f", l.rate, min(l.fullTarget, l.rate), l.fullEstimate)
+	case afterLight:
+		// The server throttles on after a gentle cut or a dip: its bucket
+		// stayed empty, a limit the light answer did not get under. Make
+		// the cut the event that led to it measured over the latest
+		// answers — not what this onset measures from the few sends since
+		// then, which against a bucket jitter bunches (two throttles
+		// close together by chance) cut 11% where one throttle among 48
+		// said 2%.
+		l.trace.event(now, "cut after a light one: rate %.1f → %.1f, estimate %.1f", l.rate, min(l.fullTarget, l.rate), l.fullEstimate)
 		l.cutLocked(now, min(l.fullTarget, l.rate), l.fullEstimate)
 		l.measured = l.estimate
 	case isolated:
 		l.dipLocked(now, target)
+		l.fullTarget, l.fullEstimate, l.lightAt = target, estimate, now
 	default:
 		l.cutLocked(now, target, estimate)
 		l.measured = l.estimate
@@ -689,7 +699,7 @@ func (l *Limiter) gentleLocked(now time.Time, m congestion, target, estimate flo
 	l.ambiguousRun = 0
 	l.cutLocked(now, target, estimate)
 	l.measured = l.estimate
-	l.gentleAt = now
+	l.lightAt = now
 	l.hold = max(0, gentleSends/l.estimate-recoverTime.Seconds())
 	return true
 }

@@ -355,8 +355,9 @@ func TestLimiterMatrix(t *testing.T) {
 						wholeThrottled = 0.011
 					case limit < 100 && lat.mean > 100*time.Millisecond:
 						// The cold start follows the answers to its
-						// overshoot down in one step (1.5% of the run).
-						wholeThrottled = 0.016
+						// overshoot down in one step (1.5% of the run;
+						// 1.6% since gentle cuts, which ride at 0.8%).
+						wholeThrottled = 0.017
 					}
 					require.LessOrEqual(t, r.ThrottledShare, wholeThrottled)
 
