@@ -539,7 +539,9 @@ func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 	first := l.cold && l.coldTo.IsZero()
 	l.trace.event(now, "cut: sent %.3f s ago (matched %t), base %.1f, accepted %.1f, share %.3f (measured %t, onset %t, isolated %t, ambiguous %t, run %d): rate %.1f → %.1f, estimate %.1f",
 		now.Sub(sentAt).Seconds(), matched, m.base, m.accepted, m.share, m.measured, m.onset, isolated, ambiguous, l.ambiguousRun, l.rate, max(target, l.min), max(estimate, target))
-	afterLight := m.onset && !l.lightAt.IsZero() && l.lightAt.Equal(l.epoch)
+	// (Unless most of the onset's answers are throttles: then the limit
+	// fell, and the onset measures how far.)
+	afterLight := m.onset && !l.lightAt.IsZero() && l.lightAt.Equal(l.epoch) && m.share >= minCutFactor
 	l.lightAt = time.Time{}
 	switch {
 	case !isolated && l.gentleLocked(now, m, target, estimate):
