@@ -207,12 +207,12 @@ type Limiter struct {
 	fullTarget, fullEstimate float64
 	hold                     float64 // seconds the curve holds at the estimate before probing
 
-	answers             answerLog
-	sends               window
-	okWin               window // accepted answers over the last second, by answer time
-	answered, throttled window // answers, and throttled ones, over the last gentleSpan
-	stats               Stats
-	trace               *tracer
+	answers                        answerLog
+	sends                          window
+	okWin                          window // accepted answers over the last second, by answer time
+	recentAnswers, recentThrottles window // over the last gentleSpan; throttles of sends since the last cut only
+	stats                          Stats
+	trace                          *tracer
 }
 
 type waiter struct {
@@ -244,8 +244,8 @@ func New(cfg Config) *Limiter {
 	l.slowAt, l.slowFrom, l.slowDoubling = now, l.initial, slowStartDoubling
 	l.sends = newWindow(now, sendSpan, 10)
 	l.okWin = newWindow(now, sendSpan, 10)
-	l.answered = newWindow(now, gentleSpan, 20)
-	l.throttled = newWindow(now, gentleSpan, 20)
+	l.recentAnswers = newWindow(now, gentleSpan, 20)
+	l.recentThrottles = newWindow(now, gentleSpan, 20)
 	l.cold = true
 	if cfg.Learned > 0 && !math.IsInf(cfg.Learned, 1) {
 		l.cold = false
@@ -399,12 +399,12 @@ func (l *Limiter) Observe(throttled bool) {
 	if matched {
 		l.answers.push(answer{sentAt: sentAt, throttled: throttled})
 	}
-	l.answered.add(now, 1)
+	l.recentAnswers.add(now, 1)
 	if throttled && (!matched || !sentAt.Before(l.epoch)) {
 		// Only news: a throttle of a send before the last cut is of the
 		// episode that cut handled, and a bunch of them says no more
 		// than the first.
-		l.throttled.add(now, 1)
+		l.recentThrottles.add(now, 1)
 	}
 	if throttled {
 		l.stats.Throttled++
@@ -539,29 +539,26 @@ func (l *Limiter) congestionLocked(now, sentAt time.Time, matched bool) {
 	first := l.cold && l.coldTo.IsZero()
 	l.trace.event(now, "cut: sent %.3f s ago (matched %t), base %.1f, accepted %.1f, share %.3f (measured %t, onset %t, isolated %t, ambiguous %t, run %d): rate %.1f → %.1f, estimate %.1f",
 		now.Sub(sentAt).Seconds(), matched, m.base, m.accepted, m.share, m.measured, m.onset, isolated, ambiguous, l.ambiguousRun, l.rate, max(target, l.min), max(estimate, target))
-	// (Unless most of the onset's answers are throttles: then the limit
-	// fell, and the onset measures how far.)
+	// The server throttles on after a gentle cut or a dip: its bucket
+	// stayed empty, a limit the light answer did not get under. Make the
+	// cut the event that led to it measured over the latest answers — not
+	// what this onset measures from the few sends since then, which
+	// against a bucket jitter bunches (two throttles close together by
+	// chance) cut 11% where one throttle among 48 said 2%. Unless most of
+	// the onset's answers are throttles: then the limit fell, and the
+	// onset measures how far.
 	afterLight := m.onset && !l.lightAt.IsZero() && l.lightAt.Equal(l.epoch) && m.share >= minCutFactor
 	l.lightAt = time.Time{}
 	switch {
 	case !isolated && l.gentleLocked(now, m, target, estimate):
 	case afterLight:
-		// The server throttles on after a gentle cut or a dip: its bucket
-		// stayed empty, a limit the light answer did not get under. Make
-		// the cut the event that led to it measured over the latest
-		// answers — not what this onset measures from the few sends since
-		// then, which against a bucket jitter bunches (two throttles
-		// close together by chance) cut 11% where one throttle among 48
-		// said 2%.
 		l.trace.event(now, "cut after a light one: rate %.1f → %.1f, estimate %.1f", l.rate, min(l.fullTarget, l.rate), l.fullEstimate)
-		l.cutLocked(now, min(l.fullTarget, l.rate), l.fullEstimate)
-		l.measured = l.estimate
+		l.measuredCutLocked(now, min(l.fullTarget, l.rate), l.fullEstimate)
 	case isolated:
 		l.dipLocked(now, target)
 		l.fullTarget, l.fullEstimate, l.lightAt = target, estimate, now
 	default:
-		l.cutLocked(now, target, estimate)
-		l.measured = l.estimate
+		l.measuredCutLocked(now, target, estimate)
 	}
 	if !matched {
 		sentAt = now
@@ -687,20 +684,18 @@ func (l *Limiter) gentleLocked(now time.Time, m congestion, target, estimate flo
 	if !m.measured || !l.congested || m.onset || m.ranAhead || m.share < 1-isolatedShare {
 		return false
 	}
-	answered := l.answered.sum(now)
+	answered := l.recentAnswers.sum(now)
 	if answered < gentleMinAnswers {
 		return false
 	}
-	k := clamp((l.throttled.sum(now)/answered-gentleBelow)/gentleBelow, 0, 1)
+	k := clamp((l.recentThrottles.sum(now)/answered-gentleBelow)/gentleBelow, 0, 1)
 	l.fullTarget, l.fullEstimate = target, estimate
 	ge := m.base * (1 - gentleStep*l.margin)
 	gt := ge * (1 - gentleStep*l.margin)
 	estimate = ge + k*(min(estimate, ge)-ge)
 	target = gt + k*(min(target, gt)-gt)
 	l.trace.event(now, "gentle cut (%.2f of the way to the measured one): rate %.1f → %.1f, estimate %.1f", k, l.rate, target, estimate)
-	l.ambiguousRun = 0
-	l.cutLocked(now, target, estimate)
-	l.measured = l.estimate
+	l.measuredCutLocked(now, target, estimate)
 	l.lightAt = now
 	l.hold = max(0, gentleSends/l.estimate-recoverTime.Seconds())
 	return true
@@ -878,6 +873,13 @@ func (l *Limiter) cutLocked(now time.Time, target, estimate float64) {
 	l.stats.Cuts++
 	l.stats.LastCut = now
 	l.setRateLocked(now, min(target, l.ceiling))
+}
+
+// measuredCutLocked is cutLocked for a cut that measured the limit: a later
+// throttle at no more than its estimate is isolated (isolatedLocked).
+func (l *Limiter) measuredCutLocked(now time.Time, target, estimate float64) {
+	l.cutLocked(now, target, estimate)
+	l.measured = l.estimate
 }
 
 // dipLocked answers an isolated throttle: the rate steps down to target at
